@@ -1,0 +1,18 @@
+"""The NumPy reference backend. Every other backend is tested against this one."""
+
+from rnnlab.specs import Backend
+
+from . import rnn
+
+
+class NumpyBackend(Backend):
+    name = "numpy"
+    cells = ("rnn",)
+    dtypes = ("float64", "float32")
+    _kernels = {"rnn": rnn}
+
+    def layer_forward(self, cell, weights, x, state0, *, nonlinearity="tanh"):
+        return self._kernels[cell].forward(weights, x, state0, nonlinearity)
+
+    def layer_backward(self, cell, weights, cache, dhs):
+        return self._kernels[cell].backward(weights, cache, dhs)

@@ -1,0 +1,49 @@
+"""The `rnnlab` command. Each subcommand lives in its own module of this package.
+
+A user error (RnnlabError) is printed as one message with exit status 2; ``--debug`` (or
+RNNLAB_DEBUG=1) shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from ..errors import RnnlabError
+from .common import err_console, is_debug, set_debug
+
+
+class RnnlabGroup(click.Group):
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except RnnlabError as exc:
+            if is_debug(ctx):
+                raise
+            err_console().print(f"[bold red]error:[/bold red] {exc}", highlight=False)
+            ctx.exit(2)
+        except KeyboardInterrupt:
+            if is_debug(ctx):
+                raise
+            err_console().print("interrupted", highlight=False)
+            ctx.exit(130)
+
+
+@click.group(cls=RnnlabGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--debug", is_flag=True, expose_value=False, callback=set_debug, is_eager=True,
+              help="Show tracebacks for errors.")
+@click.version_option(package_name="rnnlab")
+def main():
+    """rnnlab: experiments with recurrent neural networks, through plugins."""
+    if os.environ.get("RNNLAB_DEBUG", "") not in ("", "0"):
+        click.get_current_context().meta["rnnlab.debug"] = True
+
+
+from . import plugins_cmd, run_cmd  # noqa: E402  (commands register themselves on `main`)
+
+__all__ = ["main", "plugins_cmd", "run_cmd"]
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

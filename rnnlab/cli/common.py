@@ -1,0 +1,51 @@
+"""Pieces shared by the subcommands: consoles, the --debug flag, loading an experiment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+from ..config import apply_overrides, build_experiment, plugin_files, read_toml
+from ..plugins import Registry
+
+DEBUG_KEY = "rnnlab.debug"
+
+
+def err_console() -> Console:
+    return Console(stderr=True)
+
+
+def set_debug(ctx: click.Context, _param, value: bool) -> None:
+    if value:
+        ctx.meta[DEBUG_KEY] = True
+
+
+def is_debug(ctx: click.Context) -> bool:
+    return bool(ctx.meta.get(DEBUG_KEY))
+
+
+debug_option = click.option("--debug", is_flag=True, expose_value=False, callback=set_debug,
+                            is_eager=True, help="Show tracebacks for errors.")
+plugin_option = click.option("--plugin", "plugin_paths", multiple=True, type=click.Path(),
+                             metavar="PATH", help="Load a .py file as a plugin (repeatable).")
+set_option = click.option("--set", "sets", multiple=True, metavar="TABLE.KEY=VALUE",
+                          help="Override a key of the experiment file (repeatable).")
+
+
+def warn_failures(registry: Registry) -> None:
+    for info in registry.failures():
+        err_console().print(f"[yellow]warning:[/yellow] plugin {info.label} {info.status}",
+                            highlight=False)
+
+
+def load_experiment(config: str, sets=(), plugin_paths=()):
+    """Read, override and validate an experiment file; return ``(experiment, registry)``."""
+    source = Path(config)
+    raw = read_toml(source)
+    origins = apply_overrides(raw, list(sets))
+    files = [*plugin_files(raw, source), *(Path(p) for p in plugin_paths)]
+    registry = Registry(files)
+    warn_failures(registry)
+    return build_experiment(raw, registry, source=source, origins=origins), registry

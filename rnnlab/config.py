@@ -1,0 +1,288 @@
+"""Experiment files: TOML -> a typed, validated :class:`Experiment`, with ``--set`` overrides.
+
+Every error names the file (or the ``--set`` that caused it), the table and the key, and for
+unknown names the closest valid one.
+"""
+
+from __future__ import annotations
+
+import difflib
+import tomllib
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError, PluginError
+from .specs import CELLS, DTYPES, Option
+
+OPTIMIZERS = ("sgd", "adam", "adagrad")
+
+EXPERIMENT_OPTIONS = (
+    Option("name", str, "", "name of the experiment (default: the file's stem)"),
+    Option("seed", int, 0, "seed of every random draw", ge=0),
+    Option("plugins", list, [], "plugin files to load, relative to the experiment file", item=str),
+)
+MODEL_OPTIONS = (
+    Option("cell", str, "rnn", "recurrent cell", choices=CELLS),
+    Option("hidden_size", int, 32, "hidden units per layer", gt=0),
+    Option("layers", int, 1, "stacked recurrent layers", gt=0),
+    Option("nonlinearity", str, "tanh", "activation of the rnn cell", choices=("tanh", "relu")),
+    Option("dtype", str, "float64", "floating-point type of parameters and data", choices=DTYPES),
+)
+TRAIN_OPTIONS = (
+    Option("backend", str, "numpy", "backend plugin that runs the recurrence"),
+    Option("epochs", int, 100, "passes over the training split", gt=0),
+    Option("batch_size", int, 32, "sequences per minibatch", gt=0),
+    Option("optimizer", str, "adam", "optimizer", choices=OPTIMIZERS),
+    Option("learning_rate", float, 0.01, "step size", gt=0),
+    Option("momentum", float, 0.0, "sgd momentum", ge=0, le=1),
+    Option("beta1", float, 0.9, "adam first-moment decay", ge=0, le=1),
+    Option("beta2", float, 0.999, "adam second-moment decay", ge=0, le=1),
+    Option("eps", float, 1e-8, "adam/adagrad denominator term", gt=0),
+    Option("weight_decay", float, 0.0, "L2 penalty added to the gradient", ge=0),
+    Option("grad_clip", str, "norm", "gradient clipping", choices=("none", "norm", "value")),
+    Option("grad_clip_value", float, 1.0, "max global norm, or max |value|", gt=0),
+    Option("schedule", str, "constant", "learning-rate schedule over epochs",
+           choices=("constant", "cosine")),
+    Option("keep_best", bool, True, "end with the parameters of the best validation epoch"),
+)
+CORE_TABLES = {"experiment": EXPERIMENT_OPTIONS, "model": MODEL_OPTIONS, "train": TRAIN_OPTIONS}
+TABLES = ("experiment", "task", "model", "train")
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    name: str
+    seed: int
+    plugins: list[str]
+
+
+@dataclass(frozen=True)
+class TaskConfig:
+    name: str
+    options: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    cell: str = "rnn"
+    hidden_size: int = 32
+    layers: int = 1
+    nonlinearity: str = "tanh"
+    dtype: str = "float64"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    backend: str = "numpy"
+    epochs: int = 100
+    batch_size: int = 32
+    optimizer: str = "adam"
+    learning_rate: float = 0.01
+    momentum: float = 0.0
+    beta1: float = 0.9
+    beta2: float = 0.999
+    eps: float = 1e-8
+    weight_decay: float = 0.0
+    grad_clip: str = "norm"
+    grad_clip_value: float = 1.0
+    schedule: str = "constant"
+    keep_best: bool = True
+
+
+@dataclass(frozen=True)
+class Experiment:
+    experiment: ExperimentConfig
+    task: TaskConfig
+    model: ModelConfig
+    train: TrainConfig
+    source: Path | None = field(default=None, compare=False)
+
+    @property
+    def base_dir(self) -> Path:
+        return self.source.parent if self.source else Path.cwd()
+
+    def to_dict(self) -> dict[str, Any]:
+        """The resolved experiment as TOML-ready tables (every default made explicit)."""
+        return {
+            "experiment": asdict(self.experiment),
+            "task": {"name": self.task.name, **self.task.options},
+            "model": asdict(self.model),
+            "train": asdict(self.train),
+        }
+
+
+# -- reading ---------------------------------------------------------------------------------
+def read_toml(path: Path) -> dict[str, Any]:
+    """Read a TOML file; a missing, unreadable or malformed file is one clear ConfigError."""
+    path = Path(path)
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except FileNotFoundError:
+        raise ConfigError("no such file", source=str(path)) from None
+    except IsADirectoryError:
+        raise ConfigError("is a directory, not an experiment file", source=str(path)) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"not UTF-8 text ({exc.reason} at byte {exc.start})",
+                          source=str(path)) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read: {exc.strerror}", source=str(path)) from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"malformed TOML: {exc}", source=str(path)) from None
+
+
+def parse_override(item: str) -> tuple[str, str, Any]:
+    """``"train.epochs=5"`` -> ``("train", "epochs", 5)``; the value is read as TOML, and as a
+    plain string when it is not valid TOML (so ``train.backend=numba`` needs no quotes)."""
+    source = f"--set {item}"
+    if "=" not in item:
+        raise ConfigError("expected TABLE.KEY=VALUE", source=source)
+    dotted, raw = item.split("=", 1)
+    parts = dotted.strip().split(".")
+    if len(parts) != 2 or not all(parts):
+        raise ConfigError("expected TABLE.KEY=VALUE, e.g. train.epochs=5", source=source)
+    try:
+        value = tomllib.loads(f"v = {raw.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw.strip()
+    return parts[0], parts[1], value
+
+
+def apply_overrides(raw: dict[str, Any], sets: list[str]) -> dict[str, str]:
+    """Apply ``--set`` overrides in place; return ``{"table.key": "--set ..."}`` for messages."""
+    origins = {}
+    for item in sets:
+        table, key, value = parse_override(item)
+        section = raw.setdefault(table, {})
+        if not isinstance(section, dict):
+            raise ConfigError(f"{table!r} is not a table", source=f"--set {item}")
+        section[key] = value
+        origins[f"{table}.{key}"] = f"--set {item}"
+    return origins
+
+
+# -- validation ------------------------------------------------------------------------------
+def closest(name: str, valid) -> str:
+    close = difflib.get_close_matches(name, list(valid), n=1)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+_TYPE_NAMES = {int: "an integer", float: "a number", str: "a string", bool: "true or false",
+               list: "a list"}
+
+
+def check_value(option: Option, value: Any) -> Any:
+    """Return the value converted to the option's type, or raise ValueError with the reason."""
+    t = option.type
+    ok = (
+        (t is bool and isinstance(value, bool))
+        or (t is int and isinstance(value, int) and not isinstance(value, bool))
+        or (t is float and isinstance(value, int | float) and not isinstance(value, bool))
+        or (t is str and isinstance(value, str))
+        or (t is list and isinstance(value, list))
+    )
+    if not ok:
+        raise ValueError(f"must be {_TYPE_NAMES.get(t, t.__name__)}, got {value!r}")
+    if t is float:
+        value = float(value)
+    if t is list and option.item is not None:
+        for item in value:
+            if not isinstance(item, option.item):
+                raise ValueError(f"must be a list of {_TYPE_NAMES[option.item]}s, got {item!r}")
+    if option.choices is not None and value not in option.choices:
+        valid = ", ".join(repr(c) for c in option.choices)
+        hint = closest(value, option.choices) if isinstance(value, str) else ""
+        raise ValueError(f"{value!r} is not valid{hint} (valid: {valid})")
+    if option.gt is not None and not value > option.gt:
+        raise ValueError(f"must be > {option.gt}, got {value!r}")
+    if option.ge is not None and not value >= option.ge:
+        raise ValueError(f"must be >= {option.ge}, got {value!r}")
+    if option.le is not None and not value <= option.le:
+        raise ValueError(f"must be <= {option.le}, got {value!r}")
+    return value
+
+
+def validate_table(values: Any, options, *, table: str, source: str, origins=None,
+                   extra=()) -> dict[str, Any]:
+    """Validate one table against its options; fill in defaults. ``extra`` names keys that are
+    allowed and handled by the caller."""
+    origins = origins or {}
+    if not isinstance(values, dict):
+        raise ConfigError("must be a table", source=source, table=table)
+    by_name = {o.name: o for o in options}
+    out = {}
+    for key, value in values.items():
+        where = origins.get(f"{table}.{key}", source)
+        if key in extra:
+            continue
+        if key not in by_name:
+            valid = sorted([*by_name, *extra])
+            raise ConfigError(f"unknown key{closest(key, valid)} (valid: {', '.join(valid)})",
+                              source=where, table=table, key=key)
+        try:
+            out[key] = check_value(by_name[key], value)
+        except ValueError as exc:
+            raise ConfigError(str(exc), source=where, table=table, key=key) from None
+    for option in options:
+        out.setdefault(option.name, option.default)
+    return out
+
+
+def build_experiment(raw: dict[str, Any], registry, *, source: Path | None = None,
+                     origins=None) -> Experiment:
+    """Validate the raw tables (after overrides) against the core schema and the task's options."""
+    src = str(source) if source else "<experiment>"
+    origins = origins or {}
+    for table in raw:
+        if table not in TABLES:
+            where = next((v for k, v in origins.items() if k.startswith(f"{table}.")), src)
+            raise ConfigError(f"unknown table{closest(table, TABLES)} "
+                              f"(valid: {', '.join(TABLES)})", source=where, table=table)
+    tables = {name: validate_table(raw.get(name, {}), opts, table=name, source=src,
+                                   origins=origins) for name, opts in CORE_TABLES.items()}
+    if not tables["experiment"]["name"]:
+        tables["experiment"]["name"] = source.stem if source else "experiment"
+
+    task_raw = raw.get("task")
+    if not isinstance(task_raw, dict) or "name" not in task_raw:
+        raise ConfigError(f"missing key (valid tasks: {', '.join(sorted(registry.tasks))})",
+                          source=src, table="task", key="name")
+    task_name = task_raw["name"]
+    where = origins.get("task.name", src)
+    if not isinstance(task_name, str):
+        raise ConfigError(f"must be a string, got {task_name!r}", source=where, table="task",
+                          key="name")
+    try:
+        task_spec = registry.task(task_name)
+    except PluginError as exc:  # unknown (with the closest name) or claimed by two plugins
+        raise ConfigError(str(exc), source=where, table="task", key="name") from None
+    task_options = validate_table(task_raw, task_spec.options, table="task", source=src,
+                                  origins=origins, extra=("name",))
+
+    backend = tables["train"]["backend"]
+    if backend not in registry.backends:
+        where = origins.get("train.backend", src)
+        try:
+            registry.backend(backend)
+        except PluginError as exc:
+            raise ConfigError(str(exc), source=where, table="train", key="backend") from None
+    return Experiment(
+        experiment=ExperimentConfig(**tables["experiment"]),
+        task=TaskConfig(task_name, task_options),
+        model=ModelConfig(**tables["model"]),
+        train=TrainConfig(**tables["train"]),
+        source=source,
+    )
+
+
+def plugin_files(raw: dict[str, Any], source: Path | None) -> list[Path]:
+    """The plugin files an experiment file names, resolved relative to that file."""
+    section = raw.get("experiment", {})
+    files = section.get("plugins", []) if isinstance(section, dict) else []
+    if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
+        raise ConfigError("must be a list of file paths", source=str(source or "<experiment>"),
+                          table="experiment", key="plugins")
+    base = source.parent if source else Path.cwd()
+    return [(base / f) for f in files]

@@ -1,0 +1,27 @@
+"""Errors a user can fix. The CLI prints them as one message, without a traceback."""
+
+
+class RnnlabError(Exception):
+    """An error caused by input the user controls (config, plugin, run directory)."""
+
+
+class ConfigError(RnnlabError):
+    """A problem in an experiment file or a --set override, located by file, table and key."""
+
+    def __init__(self, message: str, *, source: str = "", table: str = "", key: str = ""):
+        self.detail, self.source, self.table, self.key = message, source, table, key
+        where = source
+        if table or key:
+            loc = ".".join(p for p in (table, key) if p)
+            where = f"{where}: [{loc}]" if where else f"[{loc}]"
+        super().__init__(f"{where}: {message}" if where else message)
+
+    def located(self, source: str) -> "ConfigError":
+        """The same error, naming ``source`` when it named no file yet (raised by a plugin)."""
+        if self.source or not source:
+            return self
+        return ConfigError(self.detail, source=source, table=self.table, key=self.key)
+
+
+class PluginError(RnnlabError):
+    """A plugin could not be loaded, or two plugins claim one name."""

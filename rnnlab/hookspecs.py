@@ -1,0 +1,35 @@
+"""The plugin contract: every hook a plugin may implement.
+
+Hooks gain arguments over time; they never lose them. A hook implementation may accept any
+subset of a hook's arguments (pluggy passes only the ones it names).
+"""
+
+import pluggy
+
+hookspec = pluggy.HookspecMarker("rnnlab")
+hookimpl = pluggy.HookimplMarker("rnnlab")
+
+
+@hookspec
+def register_tasks():
+    """Return a list of :class:`rnnlab.specs.TaskSpec` this plugin provides."""
+
+
+@hookspec
+def register_backends():
+    """Return a list of :class:`rnnlab.specs.BackendSpec` this plugin provides."""
+
+
+@hookspec
+def on_run_start(run):
+    """Called once before the first epoch with the :class:`rnnlab.train.RunInfo` of the run."""
+
+
+@hookspec
+def on_epoch_end(run, epoch, metrics):
+    """Called after every epoch with its 1-based number and metrics; return True to stop the run."""
+
+
+@hookspec
+def on_run_end(run, summary):
+    """Called once after training and evaluation with the summary dict written to summary.json."""

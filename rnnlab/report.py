@@ -1,0 +1,104 @@
+"""What the terminal shows: progress while training, and rich tables afterwards.
+
+On a terminal the progress is a rich bar; when output goes to a file or a pipe it is one plain
+line per epoch.
+"""
+
+from __future__ import annotations
+
+import math
+from contextlib import contextmanager
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+
+def fmt(value) -> str:
+    """Numbers compactly: 4 significant digits, scientific when small or large."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return str(value)
+    if isinstance(value, int):
+        return str(value)
+    if value == 0 or math.isnan(value) or math.isinf(value):
+        return str(value)
+    return f"{value:.4g}" if 1e-3 <= abs(value) < 1e5 else f"{value:.3e}"
+
+
+def epoch_line(record: dict, epochs: int) -> str:
+    return (f"epoch {record['epoch']}/{epochs}  loss {fmt(record['loss'])}  "
+            f"val_loss {fmt(record['val_loss'])}  best {record['best_epoch']}  "
+            f"{record['seconds'] * 1000:.1f} ms")
+
+
+@contextmanager
+def epoch_progress(console: Console, epochs: int):
+    """Yield a callback that shows one epoch's record."""
+    if not console.is_terminal:
+        yield lambda record: console.print(epoch_line(record, epochs), highlight=False)
+        return
+    columns = (TextColumn("[bold]epoch {task.completed}/{task.total}"), BarColumn(),
+               TextColumn("{task.fields[status]}"), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=False) as progress:
+        task = progress.add_task("train", total=epochs, status="")
+
+        def show(record):
+            status = (f"loss {fmt(record['loss'])}  val_loss {fmt(record['val_loss'])}  "
+                      f"best {record['best_epoch']}")
+            progress.update(task, completed=record["epoch"], status=status)
+
+        yield show
+
+
+def metrics_table(summary: dict) -> Table:
+    """Final metrics: one row per metric, one column per split."""
+    metrics = summary.get("metrics", {})
+    splits = list(metrics)
+    table = Table(title=f"{summary['experiment']}: {summary['task']} on {summary['backend']} "
+                        f"({summary['cell']}, seed {summary['seed']}) — {summary['status']}")
+    table.add_column("metric")
+    for split in splits:
+        table.add_column(split, justify="right")
+    names = list(dict.fromkeys(k for split in splits for k in metrics[split]))
+    for name in names:
+        table.add_row(name, *(fmt(metrics[s].get(name, "")) for s in splits))
+    return table
+
+
+def demo_table(demo: dict) -> Table | str:
+    if demo.get("rows") is not None:
+        table = Table(title=demo["title"])
+        for column in demo.get("columns") or []:
+            table.add_column(str(column), justify="right")
+        for row in demo["rows"]:
+            table.add_row(*(str(v) for v in row))
+        return table
+    return f"[bold]{demo['title']}[/bold]\n{demo.get('text', '')}"
+
+
+def print_summary(console: Console, summary: dict, run_path) -> None:
+    console.print(metrics_table(summary))
+    if "demo" in summary:
+        console.print(demo_table(summary["demo"]))
+    spe = summary.get("seconds_per_epoch")
+    timing = f"{spe * 1000:.2f} ms per epoch, " if spe else ""
+    console.print(f"{summary.get('epochs_run', 0)} epochs, {timing}best epoch "
+                  f"{summary.get('best_epoch')}, {summary.get('wall_seconds', 0):.1f} s in all")
+    console.print(f"run saved in [bold]{run_path}[/bold]", highlight=False)
+
+
+def plugins_table(registry) -> Table:
+    table = Table(title="rnnlab plugins")
+    for column in ("plugin", "version", "source", "status", "tasks", "backends", "hooks"):
+        table.add_column(column)
+    for info in registry.plugins.values():
+        backends = []
+        for name in info.backends:
+            spec = registry.backends.get(name)
+            reason = spec.unavailable() if spec is not None else "claimed by two plugins"
+            backends.append(f"{name} (unavailable: {reason})" if reason else name)
+        status = info.status if info.status == "ok" else f"[red]{info.status}[/red]"
+        table.add_row(info.name, info.version, f"{info.source}: {info.origin}"
+                      if info.source != "built-in" else info.source, status,
+                      ", ".join(info.tasks), ", ".join(backends), ", ".join(info.hooks))
+    return table

@@ -1,0 +1,108 @@
+"""The run directory: resolved config, per-epoch metrics, summary and parameters.
+
+A new directory per run, never reused. Files that are rewritten (summary.json, params.npz) are
+written atomically (temporary file in the same directory, fsync, rename), so a crash or Ctrl-C
+at any instant leaves the previous version whole; metrics.jsonl is appended and flushed per line.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import tomli_w
+
+from .errors import RnnlabError
+
+CONFIG, METRICS, SUMMARY, PARAMS = "config.toml", "metrics.jsonl", "summary.json", "params.npz"
+
+
+def atomic_write(path: Path, write) -> None:
+    """Call ``write(file)`` on a temporary file beside ``path``, fsync it, then rename it over."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-") or "run"
+
+
+class RunDir:
+    """One run's directory."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+
+    @classmethod
+    def create(cls, root: Path, name: str) -> RunDir:
+        """A new directory ``root/<name>-<YYYYmmdd-HHMMSS>[-k]``; never an existing one."""
+        root = Path(root)
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise RnnlabError(f"{root}: cannot create the runs directory: {exc.strerror}") from None
+        stem = f"{_slug(name)}-{time.strftime('%Y%m%d-%H%M%S')}"
+        for k in range(1000):
+            path = root / (stem if k == 0 else f"{stem}-{k}")
+            try:
+                path.mkdir()
+                return cls(path)
+            except FileExistsError:
+                continue
+        raise RnnlabError(f"{root}: could not find a free run directory name for {stem}")
+
+    @classmethod
+    def open(cls, path: Path) -> RunDir:
+        path = Path(path)
+        if not (path / CONFIG).is_file():
+            raise RnnlabError(f"{path}: not a run directory (no {CONFIG})")
+        return cls(path)
+
+    def write_config(self, tables: dict[str, Any]) -> None:
+        atomic_write(self.path / CONFIG, lambda f: f.write(tomli_w.dumps(tables).encode()))
+
+    def append_metrics(self, record: dict[str, Any]) -> None:
+        with open(self.path / METRICS, "a", encoding="utf-8") as f:
+            f.write(json.dumps(record) + "\n")
+            f.flush()
+
+    def write_summary(self, summary: dict[str, Any]) -> None:
+        text = json.dumps(summary, indent=2) + "\n"
+        atomic_write(self.path / SUMMARY, lambda f: f.write(text.encode()))
+
+    def save_params(self, params: dict[str, np.ndarray]) -> None:
+        atomic_write(self.path / PARAMS, lambda f: np.savez(f, **params))
+
+    def read_summary(self) -> dict[str, Any]:
+        try:
+            return json.loads((self.path / SUMMARY).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise RnnlabError(f"{self.path / SUMMARY}: unreadable summary ({exc})") from None
+
+    def load_params(self) -> dict[str, np.ndarray]:
+        path = self.path / PARAMS
+        try:
+            with np.load(path) as data:
+                return {k: data[k] for k in data.files}
+        except (OSError, ValueError, EOFError) as exc:
+            raise RnnlabError(f"{path}: unreadable parameter file ({exc})") from None
+
+    def read_metrics(self) -> list[dict[str, Any]]:
+        path = self.path / METRICS
+        if not path.exists():
+            return []
+        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]

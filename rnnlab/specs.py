@@ -1,0 +1,162 @@
+"""The objects that cross the plugin boundary: option declarations, task and backend specs,
+datasets, and the base classes a task or backend plugin builds on.
+
+Arrays are time-major: inputs ``x`` are ``[T, N, input_size]``. Targets depend on the task's
+``target`` ("last": one target per sequence, "every": one per step) and ``loss`` ("mse": float
+targets with a trailing ``output_size`` axis; "xent": integer class indices, no trailing axis).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+LOSSES = ("mse", "xent")
+TARGETS = ("last", "every")
+CELLS = ("rnn", "lstm", "gru")
+DTYPES = ("float64", "float32")
+
+
+@dataclass(frozen=True)
+class Option:
+    """One configurable key: its type, default and the values it accepts.
+
+    ``ge``/``gt``/``le`` bound numbers (inclusive / exclusive / inclusive); ``choices`` lists the
+    accepted values; ``item`` is the element type of a list option.
+    """
+
+    name: str
+    type: type
+    default: Any
+    help: str = ""
+    choices: tuple | None = None
+    ge: float | None = None
+    gt: float | None = None
+    le: float | None = None
+    item: type | None = None
+
+
+@dataclass
+class Split:
+    """One split of a dataset: time-major inputs and their targets."""
+
+    x: np.ndarray
+    y: np.ndarray
+
+    def __len__(self) -> int:
+        return self.x.shape[1]
+
+
+@dataclass
+class Dataset:
+    """What a task builds for one seed: the splits and how to score a model on them."""
+
+    splits: dict[str, Split]
+    input_size: int
+    output_size: int
+    loss: str  # one of LOSSES
+    target: str  # one of TARGETS
+    meta: dict[str, Any] = field(default_factory=dict)  # the task's own, not saved
+    saved: dict[str, Any] = field(default_factory=dict)  # JSON-ready, saved with the run
+
+
+@dataclass
+class Demo:
+    """What a trained model can show: a title and either a table or a block of text."""
+
+    title: str
+    columns: list[str] | None = None
+    rows: list[list[Any]] | None = None
+    text: str | None = None
+
+    def to_json(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if v is not None}
+
+
+@dataclass(frozen=True)
+class TaskContext:
+    """What a task may know about where it runs: the folder of the experiment file."""
+
+    base_dir: Path
+
+
+class Task:
+    """Base class for a task. Subclasses implement :meth:`build` and may override the rest."""
+
+    def __init__(self, options: dict[str, Any], context: TaskContext):
+        self.options = options
+        self.context = context
+
+    def build(self, rng: np.random.Generator) -> Dataset:
+        """Return the train / val / test splits for this seed."""
+        raise NotImplementedError
+
+    def metrics(self, model, dataset: Dataset, split: str) -> dict[str, float]:
+        """Score a trained model (:class:`rnnlab.model.Model`) on one split. Default: the loss."""
+        s = dataset.splits[split]
+        return {"loss": model.loss(s.x, s.y, dataset.loss, dataset.target)}
+
+    def demo(self, model, dataset: Dataset, rng: np.random.Generator) -> Demo | None:
+        """Optionally show what the trained model does."""
+        return None
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """A task a plugin provides: its name, options and a factory ``(options, context) -> Task``."""
+
+    name: str
+    factory: Callable[[dict[str, Any], TaskContext], Task]
+    options: tuple[Option, ...] = ()
+    description: str = ""
+
+
+class Backend:
+    """Base class for a backend: the recurrence of one layer, forward and backward.
+
+    ``weights`` holds one layer's arrays under PyTorch's names without the layer suffix:
+    ``weight_ih [G*H, I]``, ``weight_hh [G*H, H]``, ``bias_ih [G*H]``, ``bias_hh [G*H]`` (G = 1
+    for rnn, 4 for lstm, 3 for gru). ``state0`` is a tuple: ``(h0,)`` or ``(h0, c0)`` for lstm,
+    each ``[N, H]``.
+    """
+
+    name = "?"
+    cells: tuple[str, ...] = ("rnn",)
+    dtypes: tuple[str, ...] = DTYPES
+
+    def layer_forward(self, cell, weights, x, state0, *, nonlinearity="tanh"):
+        """Run one layer over ``x [T, N, I]``; return ``(hs [T, N, H], final_state, cache)``."""
+        raise NotImplementedError
+
+    def layer_backward(self, cell, weights, cache, dhs):
+        """Backpropagate ``dhs [T, N, H]`` through the layer; return ``(grads, dx)``.
+
+        ``grads`` is keyed like ``weights``; ``dx`` is ``[T, N, I]``. The initial state is a
+        constant: its gradient is not returned.
+        """
+        raise NotImplementedError
+
+    def epoch_runner(self, plan):
+        """Optionally take over a whole epoch (batches, loss, clipping, optimizer step).
+
+        ``plan`` is a :class:`rnnlab.train.EpochPlan`. Return a callable
+        ``run(params, optimizer, x, y, order) -> per-batch losses`` that updates ``params`` and
+        ``optimizer.state`` in place exactly as the core loop would, or None to let the core loop
+        run (the default). The core loop is the reference a runner is tested against.
+        """
+        return None
+
+
+@dataclass(frozen=True)
+class BackendSpec:
+    """A backend a plugin provides. ``load`` imports heavy dependencies only when called;
+    ``unavailable`` returns why the backend cannot run here, or None when it can."""
+
+    name: str
+    load: Callable[[], Backend]
+    description: str = ""
+    unavailable: Callable[[], str | None] = lambda: None
