@@ -8,14 +8,18 @@ this loop does, and is tested against it.
 
 from __future__ import annotations
 
+import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from .checkpoint import CheckpointSchedule, EpochPosition, TrainState
 from .config import Experiment, ModelConfig, TrainConfig
-from .errors import ConfigError, PluginError
+from .errors import ConfigError, PluginError, RunInterrupted, TrainingDiverged
+from .interrupt import StopSignal
 from .model import Model, Shape, init_params
 from .optim import Optimizer, clip_gradients, learning_rate
 from .specs import Backend, Dataset, Split, Task, TaskContext
@@ -118,21 +122,45 @@ def batch_targets(y: np.ndarray, idx: np.ndarray, target: str) -> np.ndarray:
     return y[idx] if target == "last" else y[:, idx]
 
 
+class NonFiniteError(ArithmeticError):
+    """A batch's loss or gradient norm is NaN or infinite (raised before its optimizer step)."""
+
+    def __init__(self, batch: int, what: str, value: float):
+        super().__init__(f"{what} is {value} at batch {batch}")
+        self.batch, self.what, self.value = batch, what, value  # batch: 1-based, in the epoch
+
+
 def reference_epoch(model: Model, optimizer: Optimizer, plan: EpochPlan, split: Split,
-                    order: np.ndarray, lr: float) -> np.ndarray:
-    """One pass over ``split`` in minibatches taken in ``order``; returns the batch losses."""
+                    order: np.ndarray, lr: float, *, start: int = 0,
+                    after_batch: Callable[[float], bool] | None = None) -> np.ndarray:
+    """One pass over ``split`` in minibatches taken in ``order``; returns the batch losses.
+
+    ``start`` skips the first batches (an epoch resumed from a checkpoint). ``after_batch(loss)``
+    is called after each optimizer step; when it returns True the epoch stops there. A NaN or
+    infinite loss or gradient raises NonFiniteError before the step, leaving params untouched.
+    """
     B = plan.train.batch_size
     losses = []
-    for start in range(0, len(order), B):
-        idx = order[start:start + B]
+    for b in range(start, num_batches(len(order), B)):
+        idx = order[b * B:(b + 1) * B]
         loss, grads, _ = model.loss_and_grads(split.x[:, idx],
                                               batch_targets(split.y, idx, plan.target),
                                               plan.loss, plan.target)
-        if plan.train.grad_clip != "none":
-            clip_gradients(grads, plan.train.grad_clip, plan.train.grad_clip_value)
+        # clip in place; with grad_clip = "none" this only measures the global norm
+        norm = clip_gradients(grads, plan.train.grad_clip, plan.train.grad_clip_value)
+        if not math.isfinite(loss):
+            raise NonFiniteError(b + 1, "the loss", loss)
+        if not math.isfinite(norm):
+            raise NonFiniteError(b + 1, "the gradient norm", norm)
         optimizer.step(model.params, grads, lr)
         losses.append(loss)
+        if after_batch is not None and after_batch(loss):
+            break
     return np.asarray(losses)
+
+
+def num_batches(n: int, batch_size: int) -> int:
+    return -(-n // batch_size)
 
 
 def epoch_loss(batch_losses: np.ndarray, n: int, batch_size: int) -> float:
@@ -142,42 +170,118 @@ def epoch_loss(batch_losses: np.ndarray, n: int, batch_size: int) -> float:
     return float(np.dot(batch_losses, sizes) / n)
 
 
-def fit(session: Session, registry, info: RunInfo, on_epoch=None) -> list[dict]:
-    """Train for the configured epochs (or until a hook asks to stop); return the history.
+def divergence_hint(cfg: TrainConfig) -> str:
+    """What to change when training produced NaN or infinity."""
+    hints = [f"a smaller train.learning_rate (now {cfg.learning_rate:g})"]
+    if cfg.grad_clip == "none":
+        hints.append('gradient clipping (train.grad_clip = "norm", train.grad_clip_value = 1.0)')
+    else:
+        hints.append(f"a smaller train.grad_clip_value (now {cfg.grad_clip_value:g})")
+    return f"try {' or '.join(hints)}"
 
-    With ``keep_best`` the model ends with the parameters of its best validation epoch.
+
+def fit(session: Session, registry, info: RunInfo, on_epoch=None, *,
+        state: TrainState | None = None, save: Callable[[TrainState], None] | None = None,
+        stop: StopSignal | None = None) -> list[dict]:
+    """Train until ``train.epochs`` epochs are done (or a hook asks to stop); return the history.
+
+    ``state`` continues a checkpointed run whose parameters, optimizer and generators the caller
+    has restored. ``save(state)`` writes a checkpoint; it is called as ``train.checkpoint_every``
+    and ``train.checkpoint_seconds`` ask, after the last epoch, and when ``stop`` is raised (seen
+    after every batch of the core loop, after every epoch of a backend's epoch runner), after
+    which RunInterrupted is raised. A NaN or infinite loss or gradient raises TrainingDiverged
+    without saving, so the last checkpoint is the last good one. With ``keep_best`` the model
+    ends with the parameters of its best validation epoch.
     """
     exp, model, data = session.experiment, session.model, session.dataset
     train, val = data.splits["train"], data.splits["val"]
+    B, n_batches = exp.train.batch_size, num_batches(len(train), exp.train.batch_size)
     runner = session.backend.epoch_runner(session.plan)
-    best = (np.inf, 0, None)
+    state = state if state is not None else TrainState()
+    schedule = CheckpointSchedule(exp.train.checkpoint_every, exp.train.checkpoint_seconds)
+
+    def checkpoint() -> None:
+        if save is not None:
+            save(state)
+        schedule.written()
+
+    def after_batch(loss: float) -> bool:
+        state.position.losses.append(loss)
+        if stop is not None and stop.requested:
+            return True
+        if schedule.due_after_batch():
+            checkpoint()
+        return False
+
+    info.epoch, info.history = state.epoch, state.history
     registry.hook.on_run_start(run=info)
-    for epoch in range(exp.train.epochs):
-        lr = learning_rate(exp.train, epoch)
-        order = session.rngs["shuffle"].permutation(len(train))
+    saved_epoch = None
+    while state.epoch < exp.train.epochs:
+        epoch = state.epoch + 1  # 1-based number of the epoch being run
+        lr = learning_rate(exp.train, epoch - 1)
+        if state.position is None:
+            state.position = EpochPosition(session.rngs["shuffle"].permutation(len(train)), [])
+        position = state.position
         t0 = time.perf_counter()
-        if runner is not None:
-            losses = runner(model.params, session.optimizer, train.x, train.y, order, lr)
-        else:
-            losses = reference_epoch(model, session.optimizer, session.plan, train, order, lr)
+        try:
+            if runner is not None and position.batches_done == 0:
+                losses = runner(model.params, session.optimizer, train.x, train.y,
+                                position.order, lr)
+                position.losses = [float(v) for v in losses]
+                check_finite(position.losses, model.params)
+            else:
+                reference_epoch(model, session.optimizer, session.plan, train, position.order,
+                                lr, start=position.batches_done, after_batch=after_batch)
+        except NonFiniteError as exc:
+            raise TrainingDiverged(f"training diverged: {exc.what} is {exc.value} at epoch "
+                                   f"{epoch}, batch {exc.batch} of {n_batches}; "
+                                   f"{divergence_hint(exp.train)}") from None
         seconds = time.perf_counter() - t0
+        if position.batches_done < n_batches:  # stopped between two batches
+            checkpoint()
+            raise RunInterrupted(stop.signum, f"{stop.name} at epoch {epoch}, after batch "
+                                              f"{position.batches_done} of {n_batches}")
         val_loss = model.loss(val.x, val.y, data.loss, data.target)
-        record = {"epoch": epoch + 1, "loss": epoch_loss(losses, len(train), exp.train.batch_size),
+        if not math.isfinite(val_loss):
+            raise TrainingDiverged(f"training diverged: the validation loss is {val_loss} after "
+                                   f"epoch {epoch}; {divergence_hint(exp.train)}")
+        record = {"epoch": epoch, "loss": epoch_loss(np.asarray(position.losses), len(train), B),
                   "val_loss": val_loss, "lr": lr, "seconds": seconds}
-        if val_loss < best[0]:
-            best = (val_loss, epoch + 1, {k: v.copy() for k, v in model.params.items()})
-        record["best_epoch"] = best[1]
-        info.epoch = epoch + 1
-        info.history.append(record)
+        if val_loss < state.best_loss:
+            state.best_loss, state.best_epoch = val_loss, epoch
+            state.best_params = {k: v.copy() for k, v in model.params.items()}
+        record["best_epoch"] = state.best_epoch
+        state.epoch, state.position = epoch, None
+        info.epoch = epoch
+        state.history.append(record)
         if on_epoch is not None:
             on_epoch(record)
-        if any(registry.hook.on_epoch_end(run=info, epoch=epoch + 1, metrics=record)):
+        if stop is not None and stop.requested:
+            checkpoint()
+            raise RunInterrupted(stop.signum, f"{stop.name} after epoch {epoch}")
+        if any(registry.hook.on_epoch_end(run=info, epoch=epoch, metrics=record)):
             info.stop_reason = "stopped by a plugin"
             break
-    if exp.train.keep_best and best[2] is not None:
-        for k, v in best[2].items():
+        if schedule.due_after_epoch(epoch):
+            checkpoint()
+            saved_epoch = epoch
+    if saved_epoch != state.epoch:  # the end of training always has a checkpoint
+        checkpoint()
+    if exp.train.keep_best and state.best_params is not None:
+        for k, v in state.best_params.items():
             model.params[k][...] = v
     return info.history
+
+
+def check_finite(batch_losses: list[float], params: dict[str, np.ndarray]) -> None:
+    """After a backend's epoch runner: every batch loss and parameter must be finite."""
+    for b, loss in enumerate(batch_losses):
+        if not math.isfinite(loss):
+            raise NonFiniteError(b + 1, "the loss", loss)
+    for name, p in params.items():
+        if not np.all(np.isfinite(p)):
+            raise NonFiniteError(len(batch_losses), f"a value of {name} (after the epoch)",
+                                 float(p[~np.isfinite(p)].flat[0]))
 
 
 def evaluate(session: Session) -> dict[str, dict[str, float]]:

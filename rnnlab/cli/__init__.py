@@ -10,25 +10,37 @@ import os
 import sys
 
 import click
+from rich.markup import escape
 
 from ..errors import RnnlabError
 from .common import err_console, is_debug, set_debug
 
 
 class RnnlabGroup(click.Group):
+    """Exit statuses: 2 for a user error, 3 when training diverged (both RnnlabError, printed as
+    one message), 128 + signal number when interrupted (130 for Ctrl-C, 143 for SIGTERM)."""
+
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
         except RnnlabError as exc:
             if is_debug(ctx):
                 raise
-            err_console().print(f"[bold red]error:[/bold red] {exc}", highlight=False)
-            ctx.exit(2)
-        except KeyboardInterrupt:
+            err_console().print(f"[bold red]error:[/bold red] {escape(str(exc))}",
+                                highlight=False)
+            ctx.exit(exc.exit_code)
+        except MemoryError:
             if is_debug(ctx):
                 raise
-            err_console().print("interrupted", highlight=False)
-            ctx.exit(130)
+            err_console().print("[bold red]error:[/bold red] not enough memory for this "
+                                "experiment; use smaller sizes (model.hidden_size, "
+                                "train.batch_size, the task's data)", highlight=False)
+            ctx.exit(2)
+        except KeyboardInterrupt as exc:
+            if is_debug(ctx):
+                raise
+            err_console().print(str(exc) or "interrupted", highlight=False, markup=False)
+            ctx.exit(getattr(exc, "exit_code", 130))
 
 
 @click.group(cls=RnnlabGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -41,9 +53,9 @@ def main():
         click.get_current_context().meta["rnnlab.debug"] = True
 
 
-from . import plugins_cmd, run_cmd  # noqa: E402  (commands register themselves on `main`)
+from . import plugins_cmd, resume_cmd, run_cmd  # noqa: E402  (commands register on `main`)
 
-__all__ = ["main", "plugins_cmd", "run_cmd"]
+__all__ = ["main", "plugins_cmd", "resume_cmd", "run_cmd"]
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
