@@ -242,8 +242,9 @@ def train_and_record(session, registry, run_dir: RunDir, summary: dict, state: T
 def describe(state: TrainState) -> str:
     """How far a checkpoint of ``state`` is: ``"3 epochs"`` or ``"3 epochs and 5 batches"``."""
     done = f"{state.epoch} epoch{'s' if state.epoch != 1 else ''}"
-    if state.position is not None and state.position.batches_done:
-        done += f" and {state.position.batches_done} batches"
+    batches = state.position.batches_done if state.position is not None else 0
+    if batches:
+        done += f" and {batches} batch{'es' if batches != 1 else ''}"
     return done
 
 

@@ -27,7 +27,7 @@ class RnnlabGroup(click.Group):
             if is_debug(ctx):
                 raise
             err_console().print(f"[bold red]error:[/bold red] {escape(str(exc))}",
-                                highlight=False)
+                                highlight=False, soft_wrap=True)  # paths stay whole
             ctx.exit(exc.exit_code)
         except MemoryError:
             if is_debug(ctx):
@@ -39,7 +39,8 @@ class RnnlabGroup(click.Group):
         except KeyboardInterrupt as exc:
             if is_debug(ctx):
                 raise
-            err_console().print(str(exc) or "interrupted", highlight=False, markup=False)
+            err_console().print(str(exc) or "interrupted", highlight=False, markup=False,
+                                soft_wrap=True)
             ctx.exit(getattr(exc, "exit_code", 130))
 
 
