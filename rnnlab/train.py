@@ -9,6 +9,7 @@ this loop does, and is tested against it.
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ from .checkpoint import CheckpointSchedule, EpochPosition, TrainState
 from .config import Experiment, ModelConfig, TrainConfig
 from .errors import ConfigError, PluginError, RunInterrupted, TrainingDiverged
 from .interrupt import StopSignal
-from .model import Model, Shape, init_params
+from .model import GATES, Model, Shape, init_params
 from .optim import Optimizer, clip_gradients, learning_rate
 from .specs import Backend, Dataset, Split, Task, TaskContext
 
@@ -92,6 +93,29 @@ def load_backend(exp: Experiment, registry) -> Backend:
     return backend
 
 
+def physical_memory() -> int | None:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def check_fits_in_memory(exp: Experiment, shape: Shape) -> None:
+    """Refuse a model whose parameters, gradients and optimizer state (about four copies, plus
+    the best-epoch copy) exceed this machine's memory: a clear message instead of a crash."""
+    m = exp.model
+    G, H = GATES[m.cell], m.hidden_size
+    count = (G * H * (shape.input_size + H + 2)  # first layer: W_ih, W_hh, b_ih, b_hh
+             + (m.layers - 1) * G * H * (2 * H + 2)  # the layers above it
+             + shape.output_size * (H + 1))  # head
+    need, have = 5 * count * np.dtype(m.dtype).itemsize, physical_memory()
+    if have is not None and need > have:
+        raise ConfigError(f"{count:,} parameters need about {need / 2**30:,.0f} GiB with their "
+                          f"gradients and optimizer state; this machine has "
+                          f"{have / 2**30:,.0f} GiB (reduce model.hidden_size or model.layers)",
+                          source=str(exp.source or ""), table="model")
+
+
 def cast(split: Split, dtype: np.dtype) -> Split:
     y = split.y.astype(dtype) if np.issubdtype(split.y.dtype, np.floating) else split.y
     return Split(np.ascontiguousarray(split.x, dtype=dtype), y)
@@ -105,12 +129,17 @@ def prepare(exp: Experiment, registry) -> Session:
         dataset = task.build(rngs["data"])
     except ConfigError as exc:  # a task's own check of its options: name the file
         raise exc.located(str(exp.source or "")) from None
+    except (ArithmeticError, IndexError, ValueError) as exc:  # options the task did not check
+        raise PluginError(f"task {exp.task.name!r} could not build its data from the options in "
+                          f"{exp.source or 'the experiment'} ({type(exc).__name__}: {exc}); "
+                          f"check the [task] values (--debug shows where it failed)") from exc
     dtype = np.dtype(exp.model.dtype)
     dataset.splits = {name: cast(s, dtype) for name, s in dataset.splits.items()}
     missing = [s for s in SPLITS if s not in dataset.splits or len(dataset.splits[s]) == 0]
     if missing:
         raise PluginError(f"task {exp.task.name!r} built no data for split(s): {missing}")
     backend = load_backend(exp, registry)
+    check_fits_in_memory(exp, Shape(dataset.input_size, dataset.output_size))
     params = init_params(exp.model, Shape(dataset.input_size, dataset.output_size), rngs["init"])
     model = Model(exp.model, backend, params)
     optimizer = Optimizer(exp.train, params)
