@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import platform
 import subprocess
+import threading
 import time
 from contextlib import nullcontext
 from dataclasses import replace
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .checkpoint import Checkpoint, TrainState, config_differences, data_digest
+from .checkpoint import Checkpoint, EpochPosition, TrainState, config_differences, data_digest
 from .config import Experiment, apply_overrides, build_experiment, read_toml
 from .errors import RnnlabError, RunInterrupted, TrainingDiverged
 from .interrupt import graceful_stop
@@ -166,13 +167,50 @@ def restore(session, ckpt: Checkpoint, run_dir: RunDir) -> None:
                           f"({type(exc).__name__}: {exc})") from None
 
 
+class CheckpointWriter:
+    """Writes checkpoints on a background thread, so that training does not wait for the disk
+    (the fsync alone takes ~10 ms here, as long as a small epoch). One write at a time: a new
+    one first waits for the one before; ``wait()`` returns when the last is on disk and raises
+    its error, if any. A killed process leaves the previous checkpoint whole (atomic writes)."""
+
+    def __init__(self, run_dir: RunDir):
+        self.run_dir, self.thread, self.error = run_dir, None, None
+
+    def submit(self, ckpt: Checkpoint) -> None:
+        self.wait()
+        self.thread = threading.Thread(target=self._write, args=(ckpt,),
+                                       name="rnnlab-checkpoint")
+        self.thread.start()
+
+    def _write(self, ckpt: Checkpoint) -> None:
+        try:
+            self.run_dir.save_checkpoint(ckpt)
+        except BaseException as exc:  # handed to the main thread by wait()
+            self.error = exc
+
+    def wait(self) -> None:
+        if self.thread is not None:
+            self.thread.join()
+            self.thread = None
+        if self.error is not None:
+            error, self.error = self.error, None
+            raise error
+
+
 def capture(session, state: TrainState) -> Checkpoint:
-    """The checkpoint of ``session`` now (arrays are saved at once, so they are not copied)."""
+    """A copy of everything ``session`` and ``state`` hold now, safe to write while training
+    goes on (arrays that training updates in place are copied; the rest is never mutated)."""
     exp = session.experiment
+    opt = session.optimizer.state_dict()
+    position = state.position
     return Checkpoint(
-        state=state,
-        params=session.model.params,
-        optimizer=session.optimizer.state_dict(),
+        state=replace(state, history=list(state.history),
+                      best_params=dict(state.best_params) if state.best_params else None,
+                      position=None if position is None
+                      else EpochPosition(position.order, list(position.losses))),
+        params={k: v.copy() for k, v in session.model.params.items()},
+        optimizer={"steps": opt["steps"], "slots": {name: {k: v.copy() for k, v in slots.items()}
+                                                    for name, slots in opt["slots"].items()}},
         generators={name: rng.bit_generator.state for name, rng in session.rngs.items()},
         config=exp.to_dict(),
         data_digest=data_digest(session.dataset.splits),
@@ -188,8 +226,10 @@ def train_and_record(session, registry, run_dir: RunDir, summary: dict, state: T
     # the epoch of the newest checkpoint on disk (None: none yet)
     saved = {"epoch": describe(state) if state.history or state.position else None}
 
+    writer = CheckpointWriter(run_dir)
+
     def save(st: TrainState) -> None:
-        run_dir.save_checkpoint(capture(session, st))
+        writer.submit(capture(session, st))
         saved["epoch"] = describe(st)
 
     def on_epoch(record, show):
@@ -201,8 +241,11 @@ def train_and_record(session, registry, run_dir: RunDir, summary: dict, state: T
     try:
         with (progress(exp.train.epochs) if progress else nullcontext(lambda r: None)) as show:
             with graceful_stop() as stop:
-                history = fit(session, registry, info, on_epoch=lambda r: on_epoch(r, show),
-                              state=state, save=save, stop=stop)
+                try:
+                    history = fit(session, registry, info, on_epoch=lambda r: on_epoch(r, show),
+                                  state=state, save=save, stop=stop)
+                finally:
+                    writer.wait()  # every checkpoint is on disk before anything reports it
         summary["status"] = "stopped" if info.stop_reason else "finished"
         if info.stop_reason:
             summary["stop_reason"] = info.stop_reason
