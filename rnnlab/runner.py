@@ -263,9 +263,9 @@ def train_and_record(session, registry, run_dir: RunDir, summary: dict, state: T
                                          f" done). Resume with: rnnlab resume "
                                          f"{run_dir.path}") from None
     except TrainingDiverged as exc:
-        kept = (f"the last good checkpoint ({saved['epoch']} done) is kept in "
+        kept = (f"The last good checkpoint ({saved['epoch']} done) is kept in "
                 f"{run_dir.path}" if saved["epoch"] is not None
-                else "no checkpoint was written before it")
+                else "No checkpoint was written before it")
         summary.update(status="diverged", stop_reason=str(exc), epochs_run=info.epoch)
         raise TrainingDiverged(f"{exc}. {kept}") from None
     except BaseException as exc:
