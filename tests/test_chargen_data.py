@@ -6,11 +6,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 from chargen_helpers import SENTENCE, experiment
-from rnnlab_chargen.corpus import stdlib_file
-from rnnlab_chargen.vocab import Vocabulary, one_hot
 
 from rnnlab.errors import ConfigError, RnnlabError
 from rnnlab.train import prepare
+from rnnlab_chargen.corpus import stdlib_file
+from rnnlab_chargen.vocab import Vocabulary, one_hot
 
 
 def test_vocabulary_is_sorted_and_round_trips():

@@ -8,14 +8,14 @@ import numpy as np
 import pytest
 from chargen_helpers import SENTENCE
 from click.testing import CliRunner
-from rnnlab_chargen.generate import generate, pick
-from rnnlab_chargen.vocab import Vocabulary
 
 from rnnlab.cli import main
 from rnnlab.config import ModelConfig
 from rnnlab.errors import RnnlabError
 from rnnlab.model import Model, Shape, init_params
 from rnnlab.testing import reference_backend
+from rnnlab_chargen.generate import generate, pick
+from rnnlab_chargen.vocab import Vocabulary
 
 EXPERIMENT = Path(__file__).resolve().parents[1] / "experiments" / "chargen.toml"
 VOCAB = Vocabulary.of("abcdefgh ")

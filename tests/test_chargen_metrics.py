@@ -5,13 +5,13 @@ import math
 import numpy as np
 import pytest
 from chargen_helpers import experiment
-from rnnlab_chargen.metrics import model_scores, unigram, unigram_bits
-from rnnlab_chargen.vocab import one_hot
 
 from rnnlab.config import ModelConfig
 from rnnlab.model import Model, Shape, init_params
 from rnnlab.testing import reference_backend
 from rnnlab.train import evaluate, prepare
+from rnnlab_chargen.metrics import model_scores, unigram, unigram_bits
+from rnnlab_chargen.vocab import one_hot
 
 
 def constant_model(bias):
