@@ -8,7 +8,7 @@ import pytest
 from chargen_helpers import SENTENCE, experiment
 
 from rnnlab.errors import ConfigError, RnnlabError
-from rnnlab.train import prepare
+from rnnlab.train import RunInfo, fit, prepare
 from rnnlab_chargen.corpus import stdlib_file
 from rnnlab_chargen.vocab import Vocabulary, one_hot
 
@@ -126,3 +126,20 @@ def test_too_many_streams_for_the_train_text_is_a_batch_size_error(tmp_path):
                                train={"batch_size": 16})
     with pytest.raises(ConfigError, match=r"\[train.batch_size\]: .* 2 steps per stream"):
         prepare(exp, registry)
+
+
+def test_windows_too_large_for_memory_are_refused_before_allocation(tmp_path):
+    text = distinct_text(100) * 400  # 40,000 characters; stride 1 -> ~32,000 windows of 100
+    exp, registry = experiment(tmp_path, {"text": text, "window": 100, "stride": 1})
+    with pytest.raises(ConfigError, match=r"\[task.stride\]: .* GiB; use a larger stride or"):
+        prepare(exp, registry)
+
+
+@pytest.mark.parametrize("mode", ["windows", "stateful"])
+def test_both_modes_learn(tmp_path, mode):
+    exp, registry = experiment(tmp_path, {"text": SENTENCE + "\n", "repeat": 6, "mode": mode,
+                                          "window": 8, "stride": 2},
+                               train={"epochs": 15, "batch_size": 2})
+    session = prepare(exp, registry)
+    history = fit(session, registry, RunInfo(exp, session.dataset, session.model))
+    assert history[-1]["val_loss"] < 0.5 * history[0]["val_loss"]
