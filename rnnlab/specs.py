@@ -119,7 +119,7 @@ class Task:
                  temperature: float, top_k: int, rng: np.random.Generator) -> str:
         """Optionally continue the text ``prime`` by ``length`` characters with a trained model.
 
-        ``saved`` is the run's ``Dataset.saved`` (as read back from summary.json);
+        ``saved`` is summary.json's "dataset" table (``Dataset.saved`` plus the split sizes);
         ``temperature`` 0 is greedy; ``top_k`` 0 samples from every character. Returns the
         continuation, without the prime.
         """
