@@ -75,7 +75,8 @@ def demo_table(demo: dict) -> Table | str:
         for row in demo["rows"]:
             table.add_row(*(str(v) for v in row))
         return table
-    return f"[bold]{demo['title']}[/bold]\n{demo.get('text', '')}"
+    # the text is shown as it is: brackets in it are not rich markup
+    return f"[bold]{escape(demo['title'])}[/bold]\n{escape(demo.get('text', ''))}"
 
 
 def print_summary(console: Console, summary: dict, run_path) -> None:
