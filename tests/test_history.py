@@ -207,3 +207,13 @@ def test_without_matplotlib_runs_finish_and_say_how_to_get_plots(monkeypatch, tm
     assert summary["status"] == "finished" and summary["figures"]["files"] == []
     result = cli("plot", run)
     assert result.exit_code == 2 and "pip install 'rnnlab[plot]'" in result.output
+
+
+def test_runs_reads_runs_in_the_current_folder_by_default(runs_root, monkeypatch):
+    monkeypatch.chdir(runs_root.parent)
+    (runs_root.parent / "runs").mkdir(exist_ok=True)
+    result = CliRunner().invoke(main, ["runs"])
+    assert result.exit_code == 0 and "no runs in runs yet" in result.output
+    monkeypatch.chdir(runs_root)
+    result = CliRunner().invoke(main, ["runs", "--json"])
+    assert json.loads(result.output) == []  # runs_root/runs does not exist

@@ -65,7 +65,7 @@ def show(run_dir):
     """Show one run: its config, final metrics, loss curve and the task's demo."""
     run = open_run(run_dir)
     console = Console()
-    console.print(header(run), highlight=False)
+    console.print(header(run), highlight=False, soft_wrap=True)
     why = run.problem or run.summary.get("error") or run.summary.get("stop_reason")
     if why:
         console.print(f"[yellow]{escape(why)}[/yellow]", highlight=False)
