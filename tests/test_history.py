@@ -217,3 +217,15 @@ def test_runs_reads_runs_in_the_current_folder_by_default(runs_root, monkeypatch
     monkeypatch.chdir(runs_root)
     result = CliRunner().invoke(main, ["runs", "--json"])
     assert json.loads(result.output) == []  # runs_root/runs does not exist
+
+
+def test_runs_metric_columns_can_be_chosen(runs_root):
+    every = cli("runs", runs_root, "--metrics", "all").output
+    assert all(k in every for k in ("val.rmse", "test.forecast_mse", "val.loss"))
+    assert "train.loss" not in every
+    chosen = cli("runs", runs_root, "--metrics", "test.rmse").output
+    assert "test.rmse" in chosen and "val.loss" not in chosen
+    narrow = CliRunner().invoke(main, ["runs", str(runs_root), "--metrics", "all"],
+                                env={"COLUMNS": "100"}).output
+    assert "val.loss" in narrow and "test.loss" in narrow  # validation columns go first
+    assert "val.forecast_mse" not in narrow and "left out to fit" in narrow

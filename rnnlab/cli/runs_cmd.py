@@ -104,8 +104,10 @@ def runs_columns(runs: list[RunRecord], metrics: list[str], sort_key: str | None
         header = f"{key} ▲" if key == sort_key else key
         if key in drops:
             drop, justify = drops[key], "right" if key in ("epochs", "time") else "left"
-        else:  # metrics go last, the rightmost first; the first and the sort key stay
-            drop = 99 if key in (sort_key, metrics[0]) else 100 - len(columns)
+        else:  # metrics go last: validation before test, the rightmost first; the first
+            # metric and the sort key stay
+            base = 50 if key.startswith("val.") else 80
+            drop = 99 if key in (sort_key, metrics[0]) else base - len(columns)
             justify = "right"
         columns.append(Column(header, [row[key] for row in rows], drop, justify))
     return columns
