@@ -35,7 +35,11 @@ def require() -> None:
 
 def new_figure(width: float = 8.0, height: float = 4.5):
     """An empty figure (inches), with room for labels."""
-    from matplotlib.figure import Figure
+    try:
+        from matplotlib.figure import Figure
+    except ImportError as exc:  # installed but broken
+        raise RnnlabError(f"plots need matplotlib, which cannot be imported ({exc}): "
+                          f"{PLOT_HINT}") from None
 
     return Figure(figsize=(width, height), layout="constrained")
 
