@@ -2,12 +2,12 @@
 
 import numpy as np
 import pytest
+from rnnlab_numpy.backend import NumpyBackend
 
 from rnnlab.config import ModelConfig
 from rnnlab.model import Model, Shape, init_params
-from rnnlab_numpy.backend import NumpyBackend
 
-T, N, I, H = 5, 3, 2, 4
+T, N, D, H = 5, 3, 2, 4  # steps, batch, input size, hidden size
 CELLS = [("rnn", "tanh"), ("rnn", "relu"), ("lstm", "tanh"), ("gru", "tanh")]
 CASES = [("mse", "last", 2), ("xent", "every", 3)]  # loss, target, output size
 
@@ -15,11 +15,11 @@ CASES = [("mse", "last", 2), ("xent", "every", 3)]  # loss, target, output size
 def make_problem(cell, nonlinearity, layers, loss, target, out, seed=0):
     rng = np.random.default_rng(seed)
     cfg = ModelConfig(cell=cell, hidden_size=H, layers=layers, nonlinearity=nonlinearity)
-    params = init_params(cfg, Shape(I, out), rng)
+    params = init_params(cfg, Shape(D, out), rng)
     # larger weights than the init so every gate and both signs of a relu are exercised
     for value in params.values():
         value *= 2.0
-    x = rng.normal(size=(T, N, I))
+    x = rng.normal(size=(T, N, D))
     if loss == "mse":
         y = rng.normal(size=(N, out))
     else:

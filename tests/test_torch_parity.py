@@ -3,14 +3,14 @@ and gradients, in float64. Skipped when PyTorch is not installed."""
 
 import numpy as np
 import pytest
+from rnnlab_numpy.backend import NumpyBackend
 
 from rnnlab.config import ModelConfig
 from rnnlab.model import Model, Shape, init_params
-from rnnlab_numpy.backend import NumpyBackend
 
 torch = pytest.importorskip("torch")
 
-T, N, I, H = 6, 3, 2, 5
+T, N, D, H = 6, 3, 2, 5  # steps, batch, input size, hidden size
 CELLS = [("rnn", "tanh"), ("rnn", "relu"), ("lstm", "tanh"), ("gru", "tanh")]
 CASES = [("mse", "last", 2), ("xent", "every", 3)]  # loss, target, output size
 
@@ -21,9 +21,9 @@ class TorchModel(torch.nn.Module):
     def __init__(self, cell, nonlinearity, layers, out):
         super().__init__()
         if cell == "rnn":
-            self.rnn = torch.nn.RNN(I, H, layers, nonlinearity=nonlinearity)
+            self.rnn = torch.nn.RNN(D, H, layers, nonlinearity=nonlinearity)
         else:
-            self.rnn = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[cell](I, H, layers)
+            self.rnn = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[cell](D, H, layers)
         self.head = torch.nn.Linear(H, out)
 
     def forward(self, x, target):
@@ -41,9 +41,9 @@ def relative_error(a, b):
 def test_outputs_and_gradients_match_pytorch(cell, nonlinearity, layers, loss, target, out):
     rng = np.random.default_rng(1)
     cfg = ModelConfig(cell=cell, hidden_size=H, layers=layers, nonlinearity=nonlinearity)
-    params = init_params(cfg, Shape(I, out), rng)
+    params = init_params(cfg, Shape(D, out), rng)
     model = Model(cfg, NumpyBackend(), params)
-    x = rng.normal(size=(T, N, I))
+    x = rng.normal(size=(T, N, D))
     y = rng.normal(size=(N, out)) if loss == "mse" else rng.integers(0, out, size=(T, N))
 
     twin = TorchModel(cell, nonlinearity, layers, out).double()
@@ -70,7 +70,7 @@ def test_outputs_and_gradients_match_pytorch(cell, nonlinearity, layers, loss, t
 
 def test_forget_bias_sets_the_total_forget_gate_bias_in_pytorch():
     cfg = ModelConfig(cell="lstm", hidden_size=H, layers=2, forget_bias=1.0)
-    params = init_params(cfg, Shape(I, 1), np.random.default_rng(0))
+    params = init_params(cfg, Shape(D, 1), np.random.default_rng(0))
     twin = TorchModel("lstm", "tanh", 2, 1).double()
     twin.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in params.items()}, strict=True)
     for layer in range(2):
