@@ -5,12 +5,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from rnnlab_adding.task import OPTIONS, AddingTask, sequences
 
 from rnnlab.config import build_experiment, read_toml
 from rnnlab.plugins import Registry
 from rnnlab.specs import TaskContext
 from rnnlab.train import evaluate, prepare
+from rnnlab_adding.task import OPTIONS, AddingTask, sequences
 
 EXPERIMENTS = Path(__file__).resolve().parent.parent / "experiments"
 

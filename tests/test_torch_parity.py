@@ -3,10 +3,10 @@ and gradients, in float64. Skipped when PyTorch is not installed."""
 
 import numpy as np
 import pytest
-from rnnlab_numpy.backend import NumpyBackend
 
 from rnnlab.config import ModelConfig
 from rnnlab.model import Model, Shape, init_params
+from rnnlab_numpy.backend import NumpyBackend
 
 torch = pytest.importorskip("torch")
 
