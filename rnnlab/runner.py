@@ -18,6 +18,7 @@ from .checkpoint import Checkpoint, EpochPosition, TrainState, config_difference
 from .config import Experiment, apply_overrides, build_experiment, read_toml
 from .errors import RnnlabError, RunInterrupted, TrainingDiverged
 from .interrupt import graceful_stop
+from .plots import run_figures
 from .runs import CHECKPOINT, CONFIG, RunDir
 from .train import RunInfo, evaluate, fit, prepare
 
@@ -254,6 +255,8 @@ def train_and_record(session, registry, run_dir: RunDir, summary: dict, state: T
         demo = session.task.demo(session.model, session.dataset, session.rngs["demo"])
         if demo is not None:
             summary["demo"] = demo.to_json()
+        summary["figures"] = run_figures(run_dir.path, session.task, session.model,
+                                         session.dataset, history)
     except RunInterrupted as exc:
         summary.update(status="interrupted", stop_reason=str(exc), epochs_run=info.epoch)
         if saved["epoch"] is None:

@@ -3,7 +3,8 @@ and the lifecycle hooks.
 
 The loop below (:func:`reference_epoch`) is the reference. A backend may take over a whole epoch
 through ``Backend.epoch_runner``; such a runner must update parameters and optimizer state as
-this loop does, and is tested against it.
+this loop does, and is tested against it. A stateful dataset (``Dataset.chunk_length > 0``) is
+trained and scored by :mod:`rnnlab.streams` instead, never by a backend's runner.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from .interrupt import StopSignal
 from .model import GATES, Model, Shape, init_params
 from .optim import Optimizer, clip_gradients, learning_rate
 from .specs import Backend, Dataset, Split, Task, TaskContext
+from .streams import check_stream_dataset, parallel_streams, stateful_epoch, stream_loss
 
 SPLITS = ("train", "val", "test")
 STREAMS = ("data", "init", "shuffle", "demo")  # one independent generator per use
@@ -31,7 +33,11 @@ STREAMS = ("data", "init", "shuffle", "demo")  # one independent generator per u
 
 @dataclass(frozen=True)
 class EpochPlan:
-    """What a backend's epoch runner must reproduce: model, training settings, loss and target."""
+    """What a backend's epoch runner must reproduce: model, training settings, loss and target.
+
+    Runners only ever see independent sequences: for a stateful dataset (``chunk_length > 0``)
+    the core asks no runner and walks the streams itself (:mod:`rnnlab.streams`).
+    """
 
     model: ModelConfig
     train: TrainConfig
@@ -133,6 +139,8 @@ def prepare(exp: Experiment, registry) -> Session:
         raise PluginError(f"task {exp.task.name!r} could not build its data from the options in "
                           f"{exp.source or 'the experiment'} ({type(exc).__name__}: {exc}); "
                           f"check the [task] values (--debug shows where it failed)") from exc
+    if dataset.chunk_length:
+        streams_layout(dataset, exp)
     dtype = np.dtype(exp.model.dtype)
     dataset.splits = {name: cast(s, dtype) for name, s in dataset.splits.items()}
     missing = [s for s in SPLITS if s not in dataset.splits or len(dataset.splits[s]) == 0]
@@ -145,6 +153,15 @@ def prepare(exp: Experiment, registry) -> Session:
     optimizer = Optimizer(exp.train, params)
     plan = EpochPlan(exp.model, exp.train, dataset.loss, dataset.target)
     return Session(exp, task, dataset, backend, model, optimizer, rngs, plan)
+
+
+def streams_layout(dataset: Dataset, exp: Experiment) -> None:
+    """Stateful mode: cut the train stream into ``batch_size`` parallel streams."""
+    check_stream_dataset(dataset, exp.task.name)
+    if "train" in dataset.splits:
+        dataset.splits["train"] = parallel_streams(
+            dataset.splits["train"], exp.train.batch_size, dataset.chunk_length,
+            source=str(exp.source or ""))
 
 
 def batch_targets(y: np.ndarray, idx: np.ndarray, target: str) -> np.ndarray:
@@ -209,6 +226,39 @@ def divergence_hint(cfg: TrainConfig) -> str:
     return f"try {' or '.join(hints)}"
 
 
+def train_epoch(session: Session, runner, position: EpochPosition, lr: float,
+                after_batch: Callable[[float], bool] | None = None) -> float | None:
+    """One pass over the train split by the backend's runner, the reference loop, or (stateful
+    dataset) truncated BPTT over parallel streams; returns the mean training loss, or None when
+    ``after_batch`` stopped the reference loop between two batches (``position`` then says
+    where). Only the reference loop can resume an epoch in its middle, so it finishes any epoch
+    a checkpoint left half done."""
+    model, data = session.model, session.dataset
+    train, B = data.splits["train"], session.experiment.train.batch_size
+    if data.chunk_length:
+        loss = stateful_epoch(model, session.optimizer, session.plan, train, data.chunk_length, lr)
+        check_finite([loss], model.params)
+        return loss
+    if runner is not None and position.batches_done == 0:
+        losses = runner(model.params, session.optimizer, train.x, train.y, position.order, lr)
+        position.losses = [float(v) for v in losses]
+        check_finite(position.losses, model.params)
+    else:
+        reference_epoch(model, session.optimizer, session.plan, train, position.order, lr,
+                        start=position.batches_done, after_batch=after_batch)
+        if position.batches_done < num_batches(len(train), B):
+            return None
+    return epoch_loss(np.asarray(position.losses), len(train), B)
+
+
+def split_loss(model: Model, data: Dataset, name: str) -> float:
+    """The training loss on one split (state carried through a stateful dataset's stream)."""
+    split = data.splits[name]
+    if data.chunk_length:
+        return stream_loss(model, split, data.loss, data.chunk_length)
+    return model.loss(split.x, split.y, data.loss, data.target)
+
+
 def fit(session: Session, registry, info: RunInfo, on_epoch=None, *,
         state: TrainState | None = None, save: Callable[[TrainState], None] | None = None,
         stop: StopSignal | None = None) -> list[dict]:
@@ -223,9 +273,9 @@ def fit(session: Session, registry, info: RunInfo, on_epoch=None, *,
     ends with the parameters of its best validation epoch.
     """
     exp, model, data = session.experiment, session.model, session.dataset
-    train, val = data.splits["train"], data.splits["val"]
-    B, n_batches = exp.train.batch_size, num_batches(len(train), exp.train.batch_size)
-    runner = session.backend.epoch_runner(session.plan)
+    train = data.splits["train"]
+    n_batches = num_batches(len(train), exp.train.batch_size)
+    runner = None if data.chunk_length else session.backend.epoch_runner(session.plan)
     state = state if state is not None else TrainState()
     schedule = CheckpointSchedule(exp.train.checkpoint_every, exp.train.checkpoint_seconds)
 
@@ -253,28 +303,21 @@ def fit(session: Session, registry, info: RunInfo, on_epoch=None, *,
         position = state.position
         t0 = time.perf_counter()
         try:
-            if runner is not None and position.batches_done == 0:
-                losses = runner(model.params, session.optimizer, train.x, train.y,
-                                position.order, lr)
-                position.losses = [float(v) for v in losses]
-                check_finite(position.losses, model.params)
-            else:
-                reference_epoch(model, session.optimizer, session.plan, train, position.order,
-                                lr, start=position.batches_done, after_batch=after_batch)
+            loss = train_epoch(session, runner, position, lr, after_batch)
         except NonFiniteError as exc:
             raise TrainingDiverged(f"training diverged: {exc.what} is {exc.value} at epoch "
                                    f"{epoch}, batch {exc.batch} of {n_batches}; "
                                    f"{divergence_hint(exp.train)}") from None
         seconds = time.perf_counter() - t0
-        if position.batches_done < n_batches:  # stopped between two batches
+        if loss is None:  # stopped between two batches
             checkpoint()
             raise RunInterrupted(stop.signum, f"{stop.name} at epoch {epoch}, after batch "
                                               f"{position.batches_done} of {n_batches}")
-        val_loss = model.loss(val.x, val.y, data.loss, data.target)
+        val_loss = split_loss(model, data, "val")
         if not math.isfinite(val_loss):
             raise TrainingDiverged(f"training diverged: the validation loss is {val_loss} after "
                                    f"epoch {epoch}; {divergence_hint(exp.train)}")
-        record = {"epoch": epoch, "loss": epoch_loss(np.asarray(position.losses), len(train), B),
+        record = {"epoch": epoch, "loss": loss,
                   "val_loss": val_loss, "lr": lr, "seconds": seconds}
         if val_loss < state.best_loss:
             state.best_loss, state.best_epoch = val_loss, epoch
@@ -303,7 +346,8 @@ def fit(session: Session, registry, info: RunInfo, on_epoch=None, *,
 
 
 def check_finite(batch_losses: list[float], params: dict[str, np.ndarray]) -> None:
-    """After a backend's epoch runner: every batch loss and parameter must be finite."""
+    """After an epoch the core loop did not run step by step (a backend's epoch runner, a
+    stateful epoch): every batch loss and parameter must be finite."""
     for b, loss in enumerate(batch_losses):
         if not math.isfinite(loss):
             raise NonFiniteError(b + 1, "the loss", loss)
@@ -318,8 +362,7 @@ def evaluate(session: Session) -> dict[str, dict[str, float]]:
     model, data = session.model, session.dataset
     out = {}
     for name in SPLITS:
-        split = data.splits[name]
-        metrics = {"loss": model.loss(split.x, split.y, data.loss, data.target)}
+        metrics = {"loss": split_loss(model, data, name)}
         metrics.update(session.task.metrics(model, data, name))
         out[name] = {k: float(v) for k, v in metrics.items()}
     return out
