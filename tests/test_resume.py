@@ -213,3 +213,33 @@ def test_real_divergence_is_caught_before_it_reaches_the_parameters(tmp_path):
     (path,) = (tmp_path / "runs").iterdir()
     _, params, _ = outcome(path)
     assert all(np.all(np.isfinite(p)) for p in params.values())
+
+
+def test_stateful_chargen_run_resumes_exactly(tmp_path, monkeypatch):
+    """Truncated BPTT over streams (no shuffle, state carried): stops at the end of the epoch."""
+    from pathlib import Path
+
+    from rnnlab.cli.common import load_experiment
+
+    config = str(Path(__file__).parents[1] / "experiments" / "chargen.toml")
+    sets = ["train.epochs=4"]
+    exp, registry = load_experiment(config, sets)
+    assert exp.task.options["mode"] == "stateful"
+    real, calls = train.stateful_epoch, [0]
+
+    def epoch(*args):
+        calls[0] += 1
+        if calls[0] == 2:
+            signal.raise_signal(signal.SIGINT)
+        return real(*args)
+
+    monkeypatch.setattr(train, "stateful_epoch", epoch)
+    with pytest.raises(RunInterrupted):
+        run_experiment(exp, registry, out_root=tmp_path / "stopped")
+    monkeypatch.undo()
+    (path,) = (tmp_path / "stopped").iterdir()
+    assert RunDir(path).load_checkpoint().state.epoch == 2
+    resume_experiment(path, registry)
+    exp, registry = load_experiment(config, sets)
+    ref = run_experiment(exp, registry, out_root=tmp_path / "reference")[1].path
+    assert_same_outcome(path, ref)
