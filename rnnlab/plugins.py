@@ -140,11 +140,13 @@ class Registry:
             info.version = str(getattr(module, "__version__", ""))
         try:
             self.pm.register(module, name=info.name)
+            unknown_hooks(self.pm, module)
             self.pm.check_pending()  # hook names or arguments that match no hookspec
         except Exception as exc:
             if self.pm.is_registered(module):
                 self.pm.unregister(module)
-            self._fail(info, f"{type(exc).__name__}: {exc}")
+            reason = str(exc) if isinstance(exc, PluginError) else f"{type(exc).__name__}: {exc}"
+            self._fail(info, one_line(reason))
             return
         info.hooks = sorted(h.name for h in self.pm.get_hookcallers(module) or [])
         self._collect(info, module)
@@ -205,9 +207,50 @@ class Registry:
     def hook(self):
         return self.pm.hook
 
+    def call(self, hook: str, **kwargs) -> list:
+        """Call a hook (as ``registry.hook.<hook>(**kwargs)``); an exception a plugin raises
+        becomes a PluginError naming the plugin, its source and the hook."""
+        caller = getattr(self.pm.hook, hook)
+        try:
+            return caller(**kwargs)
+        except Exception as exc:
+            name = raising_plugin(caller, exc.__traceback__)
+            who = self.plugins[name].label if name in self.plugins else "a plugin"
+            raise PluginError(f"plugin {who} raised in hook {hook}(): "
+                              f"{one_line(f'{type(exc).__name__}: {exc}')}") from exc
+
 
 def unknown_name_message(kind: str, name: str, valid: list[str]) -> str:
     """`unknown task 'sin'; did you mean 'sine'? (valid: chargen, sine)`."""
     close = difflib.get_close_matches(name, valid, n=1)
     hint = f"; did you mean {close[0]!r}?" if close else ""
     return f"unknown {kind} {name!r}{hint} (valid: {', '.join(valid) or 'none installed'})"
+
+
+def unknown_hooks(pm: pluggy.PluginManager, module) -> None:
+    """Raise PluginError for a hook implementation whose name matches no hookspec, suggesting
+    the closest hook (pluggy's check_pending says the same, without the suggestion)."""
+    known = sorted(n for n in dir(hookspecs) if pm.parse_hookspec_opts(hookspecs, n))
+    for caller in pm.get_hookcallers(module) or []:
+        if caller.spec is None and any(not i.optionalhook for i in caller.get_hookimpls()
+                                       if i.plugin is module):
+            close = difflib.get_close_matches(caller.name, known, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise PluginError(f"hook implementation {caller.name!r} matches no hook{hint} "
+                              f"(hooks: {', '.join(known)})")
+
+
+def raising_plugin(caller, tb) -> str | None:
+    """The name of the plugin whose hook implementation appears in traceback ``tb``."""
+    codes = {impl.function.__code__: impl.plugin_name for impl in caller.get_hookimpls()
+             if hasattr(impl.function, "__code__")}
+    while tb is not None:
+        if tb.tb_frame.f_code in codes:
+            return codes[tb.tb_frame.f_code]
+        tb = tb.tb_next
+    return None
+
+
+def one_line(text: str) -> str:
+    """Collapse a multi-line message (pluggy's validation errors) into one line."""
+    return "; ".join(line.strip() for line in str(text).splitlines() if line.strip())
