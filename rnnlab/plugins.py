@@ -125,6 +125,7 @@ class Registry:
     def _add(self, info: PluginInfo, load) -> None:
         if info.name in self.plugins:
             other = self.plugins[info.name]
+            self.plugins[info.label] = info  # listed (and reported) beside the one that won
             self._fail(info, f"plugin name {info.name!r} is already taken by {other.label}")
             return
         self.plugins[info.name] = info
