@@ -279,3 +279,17 @@ def test_installed_looking_distribution_is_found(tmp_path, monkeypatch):
         "package", "wave-plugin", "1.2", "ok")
     assert isinstance(registry.task("wave"), TaskSpec)
     monkeypatch.delitem(sys.modules, "wave_plugin")
+
+
+def test_cli_errors_keep_their_bracketed_location(tmp_path):
+    """`[task.windw]` in a message is text, not rich markup to be swallowed."""
+    result = cli("run", str(write_experiment(tmp_path)), "--set", "task.windw=3")
+    assert result.exit_code == 2
+    assert "[task.windw]: unknown key; did you mean 'window'?" in " ".join(result.output.split())
+
+
+def test_cli_warnings_keep_brackets(tmp_path):
+    path = plugin_file(tmp_path, "broken", "raise RuntimeError('[red]x[/red]')\n")
+    result = cli("run", str(write_experiment(tmp_path, epochs=1)), "--plugin", str(path),
+                 "--out", str(tmp_path / "runs"))
+    assert "RuntimeError: [red]x[/red]" in result.output

@@ -10,6 +10,7 @@ import os
 import sys
 
 import click
+from rich.markup import escape
 
 from ..errors import RnnlabError
 from .common import err_console, is_debug, set_debug
@@ -22,7 +23,8 @@ class RnnlabGroup(click.Group):
         except RnnlabError as exc:
             if is_debug(ctx):
                 raise
-            err_console().print(f"[bold red]error:[/bold red] {exc}", highlight=False)
+            err_console().print(f"[bold red]error:[/bold red] {escape(str(exc))}",
+                                highlight=False)
             ctx.exit(2)
         except KeyboardInterrupt:
             if is_debug(ctx):

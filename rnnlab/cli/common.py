@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 from rich.console import Console
+from rich.markup import escape
 
 from ..config import apply_overrides, build_experiment, plugin_files, read_toml
 from ..plugins import Registry
@@ -36,8 +37,8 @@ set_option = click.option("--set", "sets", multiple=True, metavar="TABLE.KEY=VAL
 
 def warn_failures(registry: Registry) -> None:
     for info in registry.failures():
-        err_console().print(f"[yellow]warning:[/yellow] plugin {info.label} {info.status}",
-                            highlight=False)
+        message = escape(f"plugin {info.label} {info.status}")
+        err_console().print(f"[yellow]warning:[/yellow] {message}", highlight=False)
 
 
 def load_experiment(config: str, sets=(), plugin_paths=()):
