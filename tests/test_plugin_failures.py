@@ -263,22 +263,37 @@ def test_a_plugin_raising_in_its_registration_hook_is_named():
     assert registry.plugins["p0"].status == "failed: register_tasks() raised KeyError: 'x'"
 
 
+def fake_distribution(site, module_text):
+    """A dist-info named wave-plugin 1.2 with entry point ``wave = wave_plugin`` on ``site``."""
+    dist = site / "wave_plugin-1.2.dist-info"
+    dist.mkdir(parents=True)
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: wave-plugin\nVersion: 1.2\n")
+    (dist / "entry_points.txt").write_text("[rnnlab]\nwave = wave_plugin\n")
+    (site / "wave_plugin.py").write_text(module_text)
+
+
 def test_installed_looking_distribution_is_found(tmp_path, monkeypatch):
     """An entry point in a dist-info on sys.path: found with source 'package' and its version."""
-    site = tmp_path / "site"
-    (site / "wave_plugin-1.2.dist-info").mkdir(parents=True)
-    (site / "wave_plugin-1.2.dist-info" / "METADATA").write_text(
-        "Metadata-Version: 2.1\nName: wave-plugin\nVersion: 1.2\n")
-    (site / "wave_plugin-1.2.dist-info" / "entry_points.txt").write_text(
-        "[rnnlab]\nwave = wave_plugin\n")
-    (site / "wave_plugin.py").write_text(TASK_FILE.format(name="wave"))
-    monkeypatch.syspath_prepend(str(site))
+    fake_distribution(tmp_path, TASK_FILE.format(name="wave"))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "wave_plugin", raising=False)
     registry = Registry()
     info = registry.plugins["wave"]
     assert (info.source, info.origin, info.version, info.status) == (
         "package", "wave-plugin", "1.2", "ok")
     assert isinstance(registry.task("wave"), TaskSpec)
     monkeypatch.delitem(sys.modules, "wave_plugin")
+
+
+def test_a_broken_installed_package_is_named(tmp_path, monkeypatch):
+    fake_distribution(tmp_path, "import no_such_dependency_xyz\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "wave_plugin", raising=False)
+    info = Registry(strict=False).plugins["wave"]
+    assert info.label == "wave (package: wave-plugin)"
+    assert info.status == "failed: ModuleNotFoundError: No module named 'no_such_dependency_xyz'"
+    monkeypatch.setenv("RNNLAB_DISABLE_PLUGINS", "wave")
+    assert Registry(strict=True).plugins["wave"].status == "disabled"
 
 
 def test_cli_errors_keep_their_bracketed_location(tmp_path):
