@@ -23,8 +23,7 @@ class RnnlabGroup(click.Group):
         except RnnlabError as exc:
             if is_debug(ctx):
                 raise
-            err_console().print(f"[bold red]error:[/bold red] {escape(str(exc))}",
-                                highlight=False)
+            err_console().print(f"[bold red]error:[/bold red] {escape(str(exc))}", highlight=False)
             ctx.exit(2)
         except KeyboardInterrupt:
             if is_debug(ctx):

@@ -15,7 +15,7 @@ DEBUG_KEY = "rnnlab.debug"
 
 
 def err_console() -> Console:
-    return Console(stderr=True)
+    return Console(stderr=True, soft_wrap=True)
 
 
 def set_debug(ctx: click.Context, _param, value: bool) -> None:
@@ -37,8 +37,9 @@ set_option = click.option("--set", "sets", multiple=True, metavar="TABLE.KEY=VAL
 
 def warn_failures(registry: Registry) -> None:
     for info in registry.failures():
-        message = escape(f"plugin {info.label} {info.status}")
-        err_console().print(f"[yellow]warning:[/yellow] {message}", highlight=False)
+        err_console().print(f"[yellow]warning:[/yellow] plugin {escape(info.label)} "
+                            f"{escape(info.status)}",
+                            highlight=False)
 
 
 def load_experiment(config: str, sets=(), plugin_paths=()):
