@@ -1,8 +1,8 @@
 import pytest
-from rnnlab_delay import register_tasks
 
 from rnnlab.errors import ConfigError
 from rnnlab.testing import check_task
+from rnnlab_delay import register_tasks
 
 [DELAY] = register_tasks()
 
