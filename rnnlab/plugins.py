@@ -202,7 +202,18 @@ class Registry:
             return table[name]
         if len(self._providers.get((kind, name), [])) > 1:
             raise PluginError(self._conflict(kind, name))
-        raise PluginError(unknown_name_message(kind, name, sorted(table)))
+        raise PluginError(unknown_name_message(kind, name, sorted(table)) + self._not_loaded())
+
+    def _not_loaded(self) -> str:
+        """Plugins that might have provided a missing name: disabled or failed to load."""
+        out = ""
+        disabled = [p.name for p in self.plugins.values() if p.status == "disabled"]
+        if disabled:
+            out += f"; disabled by RNNLAB_DISABLE_PLUGINS: {', '.join(disabled)}"
+        failed = [p.label for p in self.failures()]
+        if failed:
+            out += f"; failed to load: {', '.join(failed)}"
+        return out
 
     @property
     def hook(self):
@@ -215,7 +226,9 @@ class Registry:
         try:
             return caller(**kwargs)
         except Exception as exc:
-            name = raising_plugin(caller, exc.__traceback__)
+            impls = caller.get_hookimpls()
+            name = (raising_plugin(caller, exc.__traceback__)
+                    or (impls[0].plugin_name if len(impls) == 1 else None))
             who = self.plugins[name].label if name in self.plugins else "a plugin"
             raise PluginError(f"plugin {who} raised in hook {hook}(): "
                               f"{one_line(f'{type(exc).__name__}: {exc}')}") from exc

@@ -308,3 +308,34 @@ def test_cli_warnings_keep_brackets(tmp_path):
     result = cli("run", str(write_experiment(tmp_path, epochs=1)), "--plugin", str(path),
                  "--out", str(tmp_path / "runs"))
     assert "RuntimeError: [red]x[/red]" in result.output
+
+
+def test_unknown_name_mentions_disabled_and_failed_plugins(tmp_path, monkeypatch):
+    path = plugin_file(tmp_path, "broken", "raise RuntimeError('boom')\n")
+    monkeypatch.setenv("RNNLAB_DISABLE_PLUGINS", "sine")
+    registry = Registry([path], strict=False)
+    with pytest.raises(PluginError) as err:
+        registry.task("delay")
+    assert str(err.value) == ("unknown task 'delay' (valid: none installed); disabled by "
+                              "RNNLAB_DISABLE_PLUGINS: sine; failed to load: "
+                              f"broken (file: {path})")
+
+
+def test_a_raising_wrapped_hook_is_still_named():
+    import functools
+
+    def logged(fn):
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            return fn(*args, **kwargs)
+        return wrapper
+
+    class Wrapped:
+        @hookimpl
+        @logged
+        def on_run_start(self, run):
+            raise OSError("disk full")
+
+    registry = registry_with(Wrapped())
+    with pytest.raises(PluginError, match=r"^plugin p0 \(file: p0\) raised in hook on_run_start"):
+        registry.call("on_run_start", run=None)
