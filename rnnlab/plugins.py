@@ -153,29 +153,33 @@ class Registry:
         self._collect(info, module)
 
     def _collect(self, info: PluginInfo, module) -> None:
-        for hook, table, kind, names in (
-            ("register_tasks", self.tasks, "task", info.tasks),
-            ("register_backends", self.backends, "backend", info.backends),
-        ):
+        """Add the plugin's tasks and backends; if a registration hook raises, add none of them
+        and unregister the plugin, so none of its hooks run."""
+        found = []
+        for hook, kind in (("register_tasks", "task"), ("register_backends", "backend")):
             for impl in getattr(self.pm.hook, hook).get_hookimpls():
                 if impl.plugin is not module:
                     continue
                 try:
-                    specs = list(impl.function() or [])
+                    found += [(kind, spec) for spec in impl.function() or []]
                 except Exception as exc:
+                    self.pm.unregister(module)
+                    info.hooks = []
                     self._fail(info, f"{hook}() raised {type(exc).__name__}: {exc}")
                     return
-                for spec in specs:
-                    providers = self._providers.setdefault((kind, spec.name), [])
-                    providers.append(info)
-                    names.append(spec.name)
-                    if len(providers) > 1:
-                        message = self._conflict(kind, spec.name)
-                        if self.strict:
-                            raise PluginError(message)
-                        table.pop(spec.name, None)
-                    else:
-                        table[spec.name] = spec
+        for kind, spec in found:
+            table, names = ((self.tasks, info.tasks) if kind == "task"
+                            else (self.backends, info.backends))
+            providers = self._providers.setdefault((kind, spec.name), [])
+            providers.append(info)
+            names.append(spec.name)
+            if len(providers) > 1:
+                message = self._conflict(kind, spec.name)
+                if self.strict:
+                    raise PluginError(message)
+                table.pop(spec.name, None)
+            else:
+                table[spec.name] = spec
 
     def _fail(self, info: PluginInfo, error: str) -> None:
         info.status = f"failed: {error}"

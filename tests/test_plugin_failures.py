@@ -259,8 +259,24 @@ def test_a_plugin_raising_in_its_registration_hook_is_named():
         def register_tasks(self):
             raise KeyError("x")
 
-    registry = registry_with(Bad())
+    class Half:
+        @hookimpl
+        def register_tasks(self):
+            return [TaskSpec("half", object)]
+
+        @hookimpl
+        def register_backends(self):
+            raise KeyError("x")
+
+        @hookimpl
+        def on_run_start(self, run):
+            raise AssertionError("a plugin that failed to load must not run")
+
+    registry = registry_with(Bad(), Half())
     assert registry.plugins["p0"].status == "failed: register_tasks() raised KeyError: 'x'"
+    assert registry.plugins["p1"].status == "failed: register_backends() raised KeyError: 'x'"
+    assert "half" not in registry.tasks and registry.plugins["p1"].tasks == []
+    registry.call("on_run_start", run=None)  # Half's hook was unregistered with it
 
 
 def fake_distribution(site, module_text):
