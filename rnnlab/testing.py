@@ -152,13 +152,18 @@ def check_dataset(dataset: Dataset, label: str = "task") -> None:
     for n in ("input_size", "output_size"):
         assert isinstance(getattr(d, n), int | np.integer) and getattr(d, n) > 0, \
             f"{label}: {n} must be a positive integer, got {getattr(d, n)!r}"
+    if d.chunk_length:
+        assert d.target == "every" and all(len(s) == 1 for s in d.splits.values()), \
+            f"{label}: a stateful dataset (chunk_length > 0) must have target 'every' and one " \
+            f"stream [L, 1, input_size] per split"
     missing = [s for s in SPLITS if s not in d.splits or len(d.splits[s]) == 0]
     assert not missing, f"{label}: no data for split(s) {missing}"
     for name, s in d.splits.items():
         where = f"{label}: split {name!r}"
         assert s.x.ndim == 3 and s.x.shape[2] == d.input_size, \
             f"{where}: x must be [T, N, input_size={d.input_size}], got shape {s.x.shape}"
-        assert np.issubdtype(s.x.dtype, np.floating), f"{where}: x has dtype {s.x.dtype}"
+        numeric = np.issubdtype(s.x.dtype, np.number) or s.x.dtype == np.bool_
+        assert numeric, f"{where}: x must be numeric (cast to the model's dtype), got {s.x.dtype}"
         T, N = s.x.shape[:2]
         lead = (N,) if d.target == "last" else (T, N)
         if d.loss == "mse":
@@ -235,13 +240,16 @@ def check_metrics(task: Task, model: Model, dataset: Dataset, label: str = "task
 
 
 def train_briefly(model: Model, dataset: Dataset, *, epochs: int, max_examples: int,
-                  seed: int = 0) -> tuple[float, float]:
+                  max_steps: int = 512, seed: int = 0) -> tuple[float, float]:
     """Train on (at most ``max_examples`` of) the train split with the core loop; return the
-    train loss before and after."""
+    train loss before and after. A stateful dataset's train stream is cut to its first
+    ``max_steps`` steps and trained as one sequence (full BPTT)."""
     s = dataset.splits["train"]
     keep = np.arange(min(len(s), max_examples))
     y = s.y[keep] if dataset.target == "last" else s.y[:, keep]
     split = Split(s.x[:, keep], y)
+    if dataset.chunk_length:
+        split = Split(split.x[:max_steps], split.y[:max_steps])
     cfg = TrainConfig(epochs=epochs, batch_size=32, learning_rate=0.01)
     plan = EpochPlan(model.cfg, cfg, dataset.loss, dataset.target)
     optimizer = Optimizer(cfg, model.params)
@@ -277,9 +285,8 @@ def check_task(task, options: dict | None = None, *, seeds=(0, 1), backend=None,
         second = build_dataset(make_task(task, options, context), seed)
         check_dataset(first, where)
         check_splits(first, second, where, max_shared=max_shared)
-        dataset = Dataset({k: cast(v, np.dtype("float64")) for k, v in first.splits.items()},
-                          first.input_size, first.output_size, first.loss, first.target,
-                          first.meta, first.saved)
+        dataset = replace(first, splits={k: cast(v, np.dtype("float64"))
+                                         for k, v in first.splits.items()})
         cfg = ModelConfig(cell=cell or backend.cells[0], hidden_size=hidden_size)
         params = init_params(cfg, Shape(dataset.input_size, dataset.output_size),
                              generators(seed)["init"])

@@ -126,3 +126,33 @@ def test_repeating_examples_are_not_taken_for_a_leak():
 def test_max_shared_checks_repeating_examples_when_given():
     with pytest.raises(AssertionError, match="of the val examples also appear in train"):
         check_task(spec_of(Bits), {"n": 64}, max_shared=0.5)
+
+
+class Stream(SignOfSum):
+    """A stateful dataset: one stream per split, a target at every step."""
+
+    streams = 1
+
+    def build(self, rng):
+        def stream(n):
+            x = rng.normal(size=(n, self.streams, 1))
+            return Split(x, (np.cumsum(x, axis=0) > 0).astype(np.int64)[..., 0])
+
+        return Dataset({"train": stream(300), "val": stream(50), "test": stream(50)},
+                       input_size=1, output_size=2, loss="xent", target="every", chunk_length=10)
+
+    def metrics(self, model, dataset, split):
+        return {}
+
+
+def test_a_stateful_task_passes():
+    check_task(spec_of(Stream), {})
+
+
+def test_a_stateful_task_needs_one_stream_per_split():
+    with pytest.raises(AssertionError, match="one stream"):
+        check_task(spec_of(variant_of(Stream, streams=2)), {})
+
+
+def variant_of(cls, **flags):
+    return type("Variant", (cls,), flags)

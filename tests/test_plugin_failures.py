@@ -332,9 +332,10 @@ def test_unknown_name_mentions_disabled_and_failed_plugins(tmp_path, monkeypatch
     registry = Registry([path], strict=False)
     with pytest.raises(PluginError) as err:
         registry.task("delay")
-    assert str(err.value) == ("unknown task 'delay' (valid: none installed); disabled by "
-                              "RNNLAB_DISABLE_PLUGINS: sine; failed to load: "
-                              f"broken (file: {path})")
+    message = str(err.value)
+    assert message.startswith("unknown task 'delay' (valid: ")
+    assert message.endswith("; disabled by RNNLAB_DISABLE_PLUGINS: sine; failed to load: "
+                            f"broken (file: {path})")
 
 
 def test_a_raising_wrapped_hook_is_still_named():
