@@ -25,8 +25,8 @@ def task_cases() -> list[tuple[str, str, dict]]:
     for path in sorted(EXPERIMENTS.glob("*.toml")):
         task = dict(tomllib.loads(path.read_text()).get("task", {}))
         name = task.pop("name", None)
-        if name in REGISTRY.tasks:
-            cases.append((name, path.name, task))
+        if name in REGISTRY.tasks and (name, task) not in [(n, o) for n, _, o in cases]:
+            cases.append((name, path.name, task))  # once per distinct set of options
     used = {name for name, _, _ in cases}
     return cases + [(name, "defaults", {}) for name in sorted(REGISTRY.tasks) if name not in used]
 
