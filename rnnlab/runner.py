@@ -99,5 +99,5 @@ def run_experiment(exp: Experiment, registry, *, out_root: Path, progress=None):
         summary["wall_seconds"] = time.perf_counter() - t0
         run_dir.save_params(session.model.params)
         run_dir.write_summary(summary)
-    registry.hook.on_run_end(run=info, summary=summary)
+    registry.call("on_run_end", run=info, summary=summary)
     return summary, run_dir

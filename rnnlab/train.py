@@ -190,7 +190,7 @@ def fit(session: Session, registry, info: RunInfo, on_epoch=None) -> list[dict]:
     train = data.splits["train"]
     runner = None if data.chunk_length else session.backend.epoch_runner(session.plan)
     best = (np.inf, 0, None)
-    registry.hook.on_run_start(run=info)
+    registry.call("on_run_start", run=info)
     for epoch in range(exp.train.epochs):
         lr = learning_rate(exp.train, epoch)
         order = session.rngs["shuffle"].permutation(len(train))
@@ -207,7 +207,7 @@ def fit(session: Session, registry, info: RunInfo, on_epoch=None) -> list[dict]:
         info.history.append(record)
         if on_epoch is not None:
             on_epoch(record)
-        if any(registry.hook.on_epoch_end(run=info, epoch=epoch + 1, metrics=record)):
+        if any(registry.call("on_epoch_end", run=info, epoch=epoch + 1, metrics=record)):
             info.stop_reason = "stopped by a plugin"
             break
     if exp.train.keep_best and best[2] is not None:
