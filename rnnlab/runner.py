@@ -281,7 +281,7 @@ def train_and_record(session, registry, run_dir: RunDir, summary: dict, state: T
         if all(np.all(np.isfinite(p)) for p in session.model.params.values()):
             run_dir.save_params(session.model.params)
         run_dir.write_summary(summary)
-    registry.hook.on_run_end(run=info, summary=summary)
+    registry.call("on_run_end", run=info, summary=summary)
     return summary, run_dir
 
 

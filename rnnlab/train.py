@@ -293,7 +293,7 @@ def fit(session: Session, registry, info: RunInfo, on_epoch=None, *,
         return False
 
     info.epoch, info.history = state.epoch, state.history
-    registry.hook.on_run_start(run=info)
+    registry.call("on_run_start", run=info)
     saved_epoch = None
     while state.epoch < exp.train.epochs:
         epoch = state.epoch + 1  # 1-based number of the epoch being run
@@ -331,7 +331,7 @@ def fit(session: Session, registry, info: RunInfo, on_epoch=None, *,
         if stop is not None and stop.requested:
             checkpoint()
             raise RunInterrupted(stop.signum, f"{stop.name} after epoch {epoch}")
-        if any(registry.hook.on_epoch_end(run=info, epoch=epoch, metrics=record)):
+        if any(registry.call("on_epoch_end", run=info, epoch=epoch, metrics=record)):
             info.stop_reason = "stopped by a plugin"
             break
         if schedule.due_after_epoch(epoch):
