@@ -40,11 +40,12 @@ def git_commit(folder: Path) -> str | None:
     return out.stdout.strip() or None if out.returncode == 0 else None
 
 
-def run_experiment(exp: Experiment, registry, *, out_root: Path, progress=None):
+def run_experiment(exp: Experiment, registry, *, out_root: Path, progress=None, status=None):
     """Train and evaluate ``exp``; return ``(summary, run_dir)``.
 
     ``progress(epochs)`` returns a context manager yielding a per-epoch callback (the terminal
-    display). Everything is validated and built before the run directory is created.
+    display); ``status(message)`` shows one-off messages such as the backend's warm-up.
+    Everything is validated and built before the run directory is created.
     """
     session = prepare(exp, registry)
     run_dir = RunDir.create(out_root, exp.experiment.name)
@@ -72,13 +73,15 @@ def run_experiment(exp: Experiment, registry, *, out_root: Path, progress=None):
     t0 = time.perf_counter()
     try:
         with (progress(exp.train.epochs) if progress else nullcontext(lambda r: None)) as show:
-            history = fit(session, registry, info, on_epoch=lambda r: on_epoch(r, show))
+            history = fit(session, registry, info, on_epoch=lambda r: on_epoch(r, show),
+                          on_status=status)
         summary["status"] = "stopped" if info.stop_reason else "finished"
         if info.stop_reason:
             summary["stop_reason"] = info.stop_reason
         seconds = [r["seconds"] for r in history]
         summary.update(
             epochs_run=len(history),
+            warmup_seconds=info.warmup_seconds,
             best_epoch=history[-1]["best_epoch"] if history else None,
             seconds_per_epoch=float(np.median(seconds)) if seconds else None,
             samples_per_second=(len(session.dataset.splits["train"]) * len(seconds)

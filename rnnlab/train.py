@@ -45,6 +45,7 @@ class RunInfo:
     epoch: int = 0
     history: list[dict] = field(default_factory=list)
     stop_reason: str | None = None
+    warmup_seconds: float = 0.0  # preparing the backend's epoch runner (compiling, for some)
 
 
 @dataclass
@@ -142,14 +143,22 @@ def epoch_loss(batch_losses: np.ndarray, n: int, batch_size: int) -> float:
     return float(np.dot(batch_losses, sizes) / n)
 
 
-def fit(session: Session, registry, info: RunInfo, on_epoch=None) -> list[dict]:
+def fit(session: Session, registry, info: RunInfo, on_epoch=None, on_status=None) -> list[dict]:
     """Train for the configured epochs (or until a hook asks to stop); return the history.
 
     With ``keep_best`` the model ends with the parameters of its best validation epoch.
+    ``on_status(message)`` hears about the backend's warm-up (which may compile kernels).
     """
     exp, model, data = session.experiment, session.model, session.dataset
     train, val = data.splits["train"], data.splits["val"]
+    name = exp.train.backend
+    if on_status is not None:
+        on_status(f"preparing backend {name!r} (may compile kernels on first use) ...")
+    t0 = time.perf_counter()
     runner = session.backend.epoch_runner(session.plan)
+    info.warmup_seconds = time.perf_counter() - t0
+    if on_status is not None:
+        on_status(f"backend {name!r} ready in {info.warmup_seconds:.2f} s")
     best = (np.inf, 0, None)
     registry.hook.on_run_start(run=info)
     for epoch in range(exp.train.epochs):

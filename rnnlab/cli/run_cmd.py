@@ -27,7 +27,8 @@ def run(config, sets, plugin_paths, out_root, as_json):
     experiment, registry = load_experiment(config, sets, plugin_paths)
     console = Console(stderr=as_json)
     summary, run_dir = run_experiment(experiment, registry, out_root=Path(out_root),
-                                      progress=lambda n: epoch_progress(console, n))
+                                      progress=lambda n: epoch_progress(console, n),
+                                      status=lambda m: console.print(m, highlight=False))
     if as_json:
         click.echo(json.dumps({**summary, "run_dir": str(run_dir.path)}, indent=2))
     else:
