@@ -6,8 +6,11 @@ Why it is shaped like this: at the article's sizes one batch's arithmetic takes 
 microseconds, so Python work around a batch (dict handling, one NumPy call per parameter in the
 optimizer) would cost as much as the kernels. Parameters, gradients and optimizer slots are
 packed into flat vectors (``layout`` gives every tensor's offset), the scratch buffers are
-allocated once per runner, and each batch's sequences are processed row by row (in parallel
-chunks with private gradient buffers when the batch is large enough).
+allocated once per runner, and each batch's sequences run as one block of rows.
+
+One thread: threads were tried (one parallel region per batch, private gradient buffers per
+thread); on the shared 2-core machine this was built on they made epochs 1.5-50x slower, and the
+parallel kernel took longer to compile, so they are left out.
 """
 
 from __future__ import annotations
@@ -15,9 +18,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit, prange
-
-from rnnlab.errors import RnnlabError
+from numba import njit
 
 from .rnn import OPTS, block_backward, block_forward
 
@@ -29,11 +30,6 @@ F_LAYERS, F_HIDDEN, F_INPUT, F_OUTPUT, F_BATCH, F_RELU, F_XENT, F_EVERY, F_CLIP,
 P_CLIP, P_MOMENTUM, P_BETA1, P_BETA2, P_EPS, P_DECAY = range(6)
 CLIPS = {"none": 0, "norm": 1, "value": 2}
 OPTIMIZERS = {"sgd": 0, "adam": 1, "adagrad": 2}
-PARALLEL_MIN_BATCH = 16  # below this a thread fork/join per batch costs more than it saves
-# Threads are opt-in: on the shared 2-core machine this was measured on, one fork/join per batch
-# made epochs 1.5-50x slower than one thread (benchmarks/backends.py), and compiling the parallel
-# kernel costs extra seconds. RNNLAB_NUMBA_THREADS=2 turns it on for batches >= 16.
-THREADS_ENV = "RNNLAB_NUMBA_THREADS"
 
 
 def supports(plan) -> bool:
@@ -139,19 +135,6 @@ def block_loss_grad(rows, theta, layout, head, flags, x, yf, yi, coef, wT, bsum,
     return loss
 
 
-@njit(**OPTS)
-def rows_chunk(c, size, start, stop, order, theta, layout, head, flags, x, yf, yi, coef, wT,
-               bsum, xb, hs, dh, dh2, dz, carry, out, gpriv, lsum):
-    """Chunk c of the batch (``size`` rows from ``start + c * size``) into its own buffers."""
-    gc = gpriv[c]
-    gc[:] = 0.0
-    lo, hi = start + c * size, min(start + (c + 1) * size, stop)
-    lsum[c] = 0.0
-    if hi > lo:
-        lsum[c] = block_loss_grad(order[lo:hi], theta, layout, head, flags, x, yf, yi, coef, wT,
-                                  bsum, xb[c], hs[c], dh[c], dh2[c], dz[c], carry[c], out[c], gc)
-
-
 @njit(**EXACT)
 def finish_batch(theta, g, sa, sb, step, lr, layout, flags, hyper):
     """b_hh's gradient (equal to b_ih's), clipping, then the optimizer step ``step`` (1-based)."""
@@ -203,39 +186,19 @@ def batch_count(rows, flags, T):
 
 
 @njit(**OPTS)
-def epoch_serial(theta, sa, sb, step0, lr, layout, head, flags, hyper, x, yf, yi, order, wT,
-                 bsum, xb, hs, dh, dh2, dz, carry, out, gpriv, lsum, losses):
-    """One epoch, one thread. Returns nothing; ``losses[b]`` is batch b's mean loss."""
+def epoch(theta, sa, sb, step0, lr, layout, head, flags, hyper, x, yf, yi, order, wT, bsum, xb,
+          hs, dh, dh2, dz, carry, out, g, losses):
+    """One epoch over ``order`` in batches of flags[F_BATCH]; ``losses[b]`` gets batch b's mean
+    loss, and ``theta`` and the optimizer slots ``sa``, ``sb`` are updated after every batch."""
     B, N, T = flags[F_BATCH], order.size, x.shape[1]
-    g = gpriv[0]
     for b in range(losses.size):
         start, stop = b * B, min(b * B + B, N)
         count, coef = batch_count(stop - start, flags, T)
         transpose_weights(theta, layout, flags[F_HIDDEN], wT, bsum)
-        rows_chunk(0, B, start, stop, order, theta, layout, head, flags, x, yf, yi, coef, wT,
-                   bsum, xb, hs, dh, dh2, dz, carry, out, gpriv, lsum)
-        losses[b] = lsum[0] / count
-        finish_batch(theta, g, sa, sb, step0 + b + 1, lr, layout, flags, hyper)
-
-
-@njit(parallel=True, **OPTS)
-def epoch_parallel(theta, sa, sb, step0, lr, layout, head, flags, hyper, x, yf, yi, order, wT,
-                   bsum, xb, hs, dh, dh2, dz, carry, out, gpriv, lsum, losses):
-    """One epoch; each batch's rows split into ``gpriv.shape[0]`` chunks run on threads."""
-    B, N, T = flags[F_BATCH], order.size, x.shape[1]
-    C = gpriv.shape[0]
-    g = gpriv[0]
-    for b in range(losses.size):
-        start, stop = b * B, min(b * B + B, N)
-        rows = (stop - start + C - 1) // C
-        count, coef = batch_count(stop - start, flags, T)
-        transpose_weights(theta, layout, flags[F_HIDDEN], wT, bsum)
-        for c in prange(C):
-            rows_chunk(c, rows, start, stop, order, theta, layout, head, flags, x, yf, yi, coef,
-                       wT, bsum, xb, hs, dh, dh2, dz, carry, out, gpriv, lsum)
-        for c in range(1, C):  # one sum of the private gradients, in chunk order
-            g += gpriv[c]
-        losses[b] = lsum.sum() / count
+        g[:] = 0.0
+        total = block_loss_grad(order[start:stop], theta, layout, head, flags, x, yf, yi, coef,
+                                wT, bsum, xb, hs, dh, dh2, dz, carry, out, g)
+        losses[b] = total / count
         finish_batch(theta, g, sa, sb, step0 + b + 1, lr, layout, flags, hyper)
 
 
@@ -265,13 +228,9 @@ class EpochRunner:
     epoch on a tiny problem, so that compilation happens before training, not in epoch 1.
     """
 
-    def __init__(self, plan, threads: int | None = None):
+    def __init__(self, plan):
         m, tr = plan.model, plan.train
         self.plan, self.dtype = plan, np.dtype(m.dtype)
-        self.chunks = threads if threads is not None else _threads()
-        self.parallel = self.chunks > 1 and tr.batch_size >= PARALLEL_MIN_BATCH
-        if not self.parallel:
-            self.chunks = 1
         self.hyper = np.array([tr.grad_clip_value, tr.momentum, tr.beta1, tr.beta2, tr.eps,
                                tr.weight_decay], dtype=np.float64)
         self._shape = None
@@ -295,7 +254,7 @@ class EpochRunner:
         key = (tuple((k, p.shape) for k, p in params.items()), T)
         if self._shape == key:
             return
-        m, dt, C = self.plan.model, self.dtype, self.chunks
+        m, dt = self.plan.model, self.dtype
         L, H = m.layers, m.hidden_size
         n_in, n_out = params["rnn.weight_ih_l0"].shape[1], params["head.weight"].shape[0]
         self.offsets, self.layout, self.head, size, size_t = pack_layout(params, L, H)
@@ -304,12 +263,11 @@ class EpochRunner:
                                self.plan.loss == "xent", self.plan.target == "every",
                                CLIPS[tr.grad_clip], OPTIMIZERS[tr.optimizer]], dtype=np.int64)
         self.theta, self.sa, self.sb = (np.empty(size, dt) for _ in range(3))
-        R = -(-tr.batch_size // C)  # rows per chunk
-        self.scratch = (np.empty(size_t, dt), np.empty((L, H), dt),
-                        np.empty((C, R, T, n_in), dt), np.empty((C, L, R, T, H), dt),
-                        np.empty((C, R, T, H), dt), np.empty((C, R, T, H), dt),
-                        np.empty((C, R, H), dt), np.empty((C, R, H), dt), np.empty((C, n_out), dt),
-                        np.empty((C, size), dt), np.empty(C, np.float64))
+        R = tr.batch_size
+        self.scratch = (np.empty(size_t, dt), np.empty((L, H), dt), np.empty((R, T, n_in), dt),
+                        np.empty((L, R, T, H), dt), np.empty((R, T, H), dt),
+                        np.empty((R, T, H), dt), np.empty((R, H), dt), np.empty((R, H), dt),
+                        np.empty(n_out, dt), np.empty(size, dt))
         self._shape = key
 
     def _pack(self, arrays: dict[str, np.ndarray], flat: np.ndarray) -> None:
@@ -336,8 +294,7 @@ class EpochRunner:
             yi, yf = np.zeros((1, 1), np.int64), np.ascontiguousarray(ys, dtype=self.dtype)
         B = self.plan.train.batch_size
         losses = np.empty((len(order) + B - 1) // B, np.float64)
-        kernel = epoch_parallel if self.parallel else epoch_serial
-        kernel(self.theta, self.sa, self.sb, optimizer.steps, float(lr), self.layout, self.head,
+        epoch(self.theta, self.sa, self.sb, optimizer.steps, float(lr), self.layout, self.head,
                self.flags, self.hyper, xr, yf, yi, np.ascontiguousarray(order, dtype=np.int64),
                *self.scratch, losses)
         optimizer.steps += len(losses)
@@ -345,17 +302,3 @@ class EpochRunner:
         for name, flat in zip(slots, (self.sa, self.sb), strict=False):
             self._unpack(flat, {k: s[name] for k, s in optimizer.slots.items()})
         return losses
-
-
-def _threads() -> int:
-    """Threads for the epoch: RNNLAB_NUMBA_THREADS (default 1), at most numba's own limit."""
-    import os
-
-    import numba
-
-    raw = os.environ.get(THREADS_ENV, "1").strip() or "1"
-    try:
-        wanted = int(raw)
-    except ValueError:
-        raise RnnlabError(f"{THREADS_ENV} must be a whole number, got {raw!r}") from None
-    return max(1, min(wanted, numba.get_num_threads()))
