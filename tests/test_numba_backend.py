@@ -56,9 +56,8 @@ def test_unavailable_when_numba_is_missing(monkeypatch):
 
 
 def test_fast_tanh_matches_numpy():
-    from rnnlab_numba.mathfn import tanh
-
     from numba import njit
+    from rnnlab_numba.mathfn import tanh
 
     apply = njit(lambda z: np.array([tanh(v) for v in z]))
     z = np.concatenate([np.random.default_rng(0).normal(0, 4, 20000),
