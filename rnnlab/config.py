@@ -54,8 +54,14 @@ TRAIN_OPTIONS = (
     Option("checkpoint_seconds", float, 60.0,
            "also checkpoint when this much wall time passed since the last one (0: never)", ge=0),
 )
-CORE_TABLES = {"experiment": EXPERIMENT_OPTIONS, "model": MODEL_OPTIONS, "train": TRAIN_OPTIONS}
-TABLES = ("experiment", "task", "model", "train")
+COMPARE_OPTIONS = (
+    Option("backends", list, [], "backends `rnnlab compare` runs (default: all available)",
+           item=str),
+    Option("repeats", int, 3, "runs per backend, interleaved", gt=0),
+)
+CORE_TABLES = {"experiment": EXPERIMENT_OPTIONS, "model": MODEL_OPTIONS, "train": TRAIN_OPTIONS,
+               "compare": COMPARE_OPTIONS}
+TABLES = ("experiment", "task", "model", "train", "compare")
 
 
 @dataclass(frozen=True)
@@ -102,25 +108,36 @@ class TrainConfig:
 
 
 @dataclass(frozen=True)
+class CompareConfig:
+    backends: list[str] = field(default_factory=list)
+    repeats: int = 3
+
+
+@dataclass(frozen=True)
 class Experiment:
     experiment: ExperimentConfig
     task: TaskConfig
     model: ModelConfig
     train: TrainConfig
     source: Path | None = field(default=None, compare=False)
+    compare: CompareConfig = field(default_factory=CompareConfig)
 
     @property
     def base_dir(self) -> Path:
         return self.source.parent if self.source else Path.cwd()
 
     def to_dict(self) -> dict[str, Any]:
-        """The resolved experiment as TOML-ready tables (every default made explicit)."""
-        return {
+        """The resolved experiment as TOML-ready tables (every default made explicit; the
+        ``[compare]`` table only when it is not the default)."""
+        out = {
             "experiment": asdict(self.experiment),
             "task": {"name": self.task.name, **self.task.options},
             "model": asdict(self.model),
             "train": asdict(self.train),
         }
+        if self.compare != CompareConfig():
+            out["compare"] = asdict(self.compare)
+        return out
 
 
 # -- reading ---------------------------------------------------------------------------------
@@ -293,6 +310,7 @@ def build_experiment(raw: dict[str, Any], registry, *, source: Path | None = Non
         model=ModelConfig(**tables["model"]),
         train=TrainConfig(**tables["train"]),
         source=source,
+        compare=CompareConfig(**tables["compare"]),
     )
 
 

@@ -48,11 +48,12 @@ def git_commit(folder: Path) -> str | None:
     return out.stdout.strip() or None if out.returncode == 0 else None
 
 
-def run_experiment(exp: Experiment, registry, *, out_root: Path, progress=None):
+def run_experiment(exp: Experiment, registry, *, out_root: Path, progress=None, status=None):
     """Train and evaluate ``exp``; return ``(summary, run_dir)``.
 
     ``progress(epochs)`` returns a context manager yielding a per-epoch callback (the terminal
-    display). Everything is validated and built before the run directory is created. Ctrl-C or
+    display); ``status(message)`` shows one-off messages such as the backend's warm-up.
+    Everything is validated and built before the run directory is created. Ctrl-C or
     SIGTERM stops training at the end of a batch with a checkpoint and raises RunInterrupted; a
     NaN or infinite loss raises TrainingDiverged; either way summary.json says why.
     """
@@ -73,10 +74,11 @@ def run_experiment(exp: Experiment, registry, *, out_root: Path, progress=None):
                     **session.dataset.saved},
     }
     run_dir.write_summary(summary)
-    return train_and_record(session, registry, run_dir, summary, TrainState(), progress)
+    return train_and_record(session, registry, run_dir, summary, TrainState(), progress, status)
 
 
-def resume_experiment(run_dir, registry, *, progress=None, experiment: Experiment | None = None):
+def resume_experiment(run_dir, registry, *, progress=None, experiment: Experiment | None = None,
+                      status=None):
     """Continue an interrupted run from its checkpoint; return ``(summary, run_dir)``.
 
     The run ends with the parameters and metrics it would have had, bit for bit, had it never
@@ -102,7 +104,7 @@ def resume_experiment(run_dir, registry, *, progress=None, experiment: Experimen
     for key in ("error", "stop_reason"):
         summary.pop(key, None)
     run_dir.write_summary(summary)
-    return train_and_record(session, registry, run_dir, summary, ckpt.state, progress)
+    return train_and_record(session, registry, run_dir, summary, ckpt.state, progress, status)
 
 
 def check_same_experiment(run_dir: RunDir, ckpt: Checkpoint, exp: Experiment) -> None:
@@ -201,7 +203,7 @@ def capture(session, state: TrainState) -> Checkpoint:
 
 
 def train_and_record(session, registry, run_dir: RunDir, summary: dict, state: TrainState,
-                     progress=None):
+                     progress=None, status=None):
     """Train from ``state``, evaluate and write everything down; return ``(summary, run_dir)``."""
     exp = session.experiment
     info = RunInfo(exp, session.dataset, session.model, run_dir.path)
@@ -225,14 +227,14 @@ def train_and_record(session, registry, run_dir: RunDir, summary: dict, state: T
             with graceful_stop() as stop:
                 try:
                     history = fit(session, registry, info, on_epoch=lambda r: on_epoch(r, show),
-                                  state=state, save=save, stop=stop)
+                                  state=state, save=save, stop=stop, on_status=status)
                 finally:
                     writer.wait()  # every checkpoint is on disk before anything reports it
         summary["status"] = "stopped" if info.stop_reason else "finished"
         if info.stop_reason:
             summary["stop_reason"] = info.stop_reason
         summary.update(epoch_figures(history, len(session.dataset.splits["train"])),
-                       metrics=evaluate(session))
+                       warmup_seconds=info.warmup_seconds, metrics=evaluate(session))
         demo = session.task.demo(session.model, session.dataset, session.rngs["demo"])
         if demo is not None:
             summary["demo"] = demo.to_json()

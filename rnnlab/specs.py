@@ -174,11 +174,13 @@ class Backend:
         """Optionally take over a whole epoch (batches, loss, clipping, optimizer step).
 
         ``plan`` is a :class:`rnnlab.train.EpochPlan`. Return a callable
-        ``run(params, optimizer, x, y, order) -> per-batch losses`` that updates ``params`` and
-        ``optimizer.state`` in place exactly as the core loop would, or None to let the core loop
-        run (the default). The core loop is the reference a runner is tested against.
-        It is not asked for a stateful dataset (``Dataset.chunk_length > 0``): the core walks
-        the streams itself, carrying the state between chunks.
+        ``run(params, optimizer, x, y, order, lr) -> per-batch losses`` that updates ``params``,
+        ``optimizer.slots`` and ``optimizer.steps`` in place exactly as the core loop would, or
+        None to let the core loop run (the default). The core loop is the reference a runner is
+        tested against. It is called once before training, and timed as the backend's warm-up:
+        a backend that compiles kernels should compile them here. It is not asked for a stateful
+        dataset (``Dataset.chunk_length > 0``): the core walks the streams itself, carrying the
+        state between chunks.
         """
         return None
 

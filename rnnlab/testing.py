@@ -296,3 +296,33 @@ def check_task(task, options: dict | None = None, *, seeds=(0, 1), backend=None,
                                       seed=seed)
         assert after < before, (f"{where}: {epochs} epochs of training did not lower the train "
                                 f"loss ({before:.6g} -> {after:.6g})")
+
+
+def check_training_agreement(backend_name: str, experiment, *, rtol: float | None = None,
+                             sets=(), registry=None) -> dict[str, float]:
+    """A whole training run on ``backend_name`` matches the same run on the reference backend:
+    per-epoch losses, final metrics and final parameters within ``rtol`` relative (default:
+    :data:`rnnlab.compare.TOLERANCE` for the experiment's dtype).
+
+    ``experiment`` is an :class:`rnnlab.config.Experiment` or the path of an experiment file;
+    ``sets`` are ``--set``-style overrides (e.g. ``("train.epochs=3",)``) applied to a file.
+    Returns the differences found.
+    """
+    from .compare import TOLERANCE, differences, train_once, with_backend
+    from .config import apply_overrides, build_experiment, read_toml
+
+    if registry is None:
+        registry = Registry()
+    if not hasattr(experiment, "train"):
+        raw = read_toml(experiment)
+        origins = apply_overrides(raw, list(sets))
+        experiment = build_experiment(raw, registry, source=Path(experiment), origins=origins)
+    rtol = rtol if rtol is not None else TOLERANCE[experiment.model.dtype]
+    want = train_once(with_backend(experiment, REFERENCE), registry)
+    got = train_once(with_backend(experiment, backend_name), registry)
+    diffs = differences(want, got)
+    bad = {k: v for k, v in diffs.items() if not v <= rtol}
+    assert not bad, (f"{backend_name} vs {REFERENCE}: training run of "
+                     f"{experiment.experiment.name!r} ({experiment.model.dtype}) differs by "
+                     f"{bad} relative (tolerance {rtol})")
+    return diffs

@@ -56,6 +56,7 @@ class RunInfo:
     epoch: int = 0
     history: list[dict] = field(default_factory=list)
     stop_reason: str | None = None
+    warmup_seconds: float = 0.0  # preparing the backend's epoch runner (compiling, for some)
 
 
 @dataclass
@@ -259,9 +260,26 @@ def split_loss(model: Model, data: Dataset, name: str) -> float:
     return model.loss(split.x, split.y, data.loss, data.target)
 
 
+def warm_up(session: Session, info: RunInfo, on_status=None):
+    """Ask the backend for its epoch runner, timed as its warm-up (a backend that compiles
+    kernels compiles them here); ``on_status(message)`` hears about it. None for a stateful
+    dataset, which the core walks itself."""
+    if session.dataset.chunk_length:
+        return None
+    name = session.experiment.train.backend
+    if on_status is not None:
+        on_status(f"preparing backend {name!r} (may compile kernels on first use) ...")
+    t0 = time.perf_counter()
+    runner = session.backend.epoch_runner(session.plan)
+    info.warmup_seconds = time.perf_counter() - t0
+    if on_status is not None:
+        on_status(f"backend {name!r} ready in {info.warmup_seconds:.2f} s")
+    return runner
+
+
 def fit(session: Session, registry, info: RunInfo, on_epoch=None, *,
         state: TrainState | None = None, save: Callable[[TrainState], None] | None = None,
-        stop: StopSignal | None = None) -> list[dict]:
+        stop: StopSignal | None = None, on_status=None) -> list[dict]:
     """Train until ``train.epochs`` epochs are done (or a hook asks to stop); return the history.
 
     ``state`` continues a checkpointed run whose parameters, optimizer and generators the caller
@@ -270,12 +288,13 @@ def fit(session: Session, registry, info: RunInfo, on_epoch=None, *,
     after every batch of the core loop, after every epoch of a backend's epoch runner), after
     which RunInterrupted is raised. A NaN or infinite loss or gradient raises TrainingDiverged
     without saving, so the last checkpoint is the last good one. With ``keep_best`` the model
-    ends with the parameters of its best validation epoch.
+    ends with the parameters of its best validation epoch. ``on_status(message)`` hears about
+    the backend's warm-up.
     """
     exp, model, data = session.experiment, session.model, session.dataset
     train = data.splits["train"]
     n_batches = num_batches(len(train), exp.train.batch_size)
-    runner = None if data.chunk_length else session.backend.epoch_runner(session.plan)
+    runner = warm_up(session, info, on_status)
     state = state if state is not None else TrainState()
     schedule = CheckpointSchedule(exp.train.checkpoint_every, exp.train.checkpoint_seconds)
 

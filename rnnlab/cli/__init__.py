@@ -55,6 +55,7 @@ def main():
 
 
 from . import (  # noqa: E402  (commands register themselves on `main`)
+    compare_cmd,
     diff_cmd,
     generate_cmd,
     plot_cmd,
@@ -65,8 +66,8 @@ from . import (  # noqa: E402  (commands register themselves on `main`)
     show_cmd,
 )
 
-__all__ = ["diff_cmd", "generate_cmd", "main", "plot_cmd", "plugins_cmd", "resume_cmd", "run_cmd",
-           "runs_cmd", "show_cmd"]
+__all__ = ["compare_cmd", "diff_cmd", "generate_cmd", "main", "plot_cmd", "plugins_cmd",
+           "resume_cmd", "run_cmd", "runs_cmd", "show_cmd"]
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

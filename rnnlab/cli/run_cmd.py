@@ -39,10 +39,11 @@ def report_run(config, resume_dir, sets, plugin_paths, out_root, as_json) -> Non
     """Start (or resume) a run, showing progress, then print its summary."""
     console = Console(stderr=as_json)
     progress = lambda n: epoch_progress(console, n)  # noqa: E731
+    status = lambda m: console.print(m, highlight=False)  # noqa: E731
     if resume_dir is None:
         experiment, registry = load_experiment(config, sets, plugin_paths)
         summary, run_dir = run_experiment(experiment, registry, out_root=Path(out_root),
-                                          progress=progress)
+                                          progress=progress, status=status)
     else:
         if config is None:  # the experiment the run directory records
             experiment, registry, run_dir = load_run(resume_dir, sets, plugin_paths)
@@ -50,7 +51,7 @@ def report_run(config, resume_dir, sets, plugin_paths, out_root, as_json) -> Non
             run_dir = RunDir.open(Path(resume_dir))
             experiment, registry = load_experiment(config, sets, plugin_paths)
         summary, run_dir = resume_experiment(run_dir, registry, progress=progress,
-                                             experiment=experiment)
+                                             experiment=experiment, status=status)
     if as_json:
         click.echo(json.dumps({**summary, "run_dir": str(run_dir.path)}, indent=2))
     else:

@@ -1,0 +1,84 @@
+"""`rnnlab compare CONFIG --backends a,b`: one experiment on several backends, side by side."""
+
+from __future__ import annotations
+
+import json
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from ..compare import compare, resolve_backends
+from ..report import fmt
+from . import main
+from .common import debug_option, load_experiment, plugin_option, set_option
+
+
+def compare_table(report: dict) -> Table:
+    """One row per backend: timing, speed-up, final test metrics, difference from the first."""
+    rows = report["rows"]
+    first = rows[0]["backend"]
+    table = Table(title=f"{report['experiment']}: {report['epochs']} epochs x "
+                        f"{report['repeats']} repeats, {report['dtype']}",
+                  caption=f"speed-up and max diff (largest relative difference of per-epoch "
+                          f"losses, final metrics and parameters) are against {first}")
+    for column in ("backend", "warm-up s", "ms/epoch (min-max)", "samples/s", "speed-up"):
+        table.add_column(column, justify="left" if column == "backend" else "right")
+    metrics = list(rows[0]["test"])
+    for name in metrics:
+        table.add_column(f"test {name}", justify="right")
+    table.add_column("max diff", justify="right")
+    for row in rows:
+        spe = row["seconds_per_epoch"]
+        diff = max(row["max_difference"].values())
+        mark = "" if row["agrees"] else " [red]DISAGREES[/red]"
+        table.add_row(row["backend"], f"{row['warmup_seconds']:.2f}",
+                      f"{1e3 * spe['median']:.2f} ({1e3 * spe['min']:.1f}-{1e3 * spe['max']:.1f})",
+                      f"{row['samples_per_second']:,.0f}", f"{row['speedup']:.2f}x",
+                      *(fmt(row["test"].get(m, "")) for m in metrics),
+                      f"{diff:.1e}{mark}" if row["backend"] != first else "-")
+    return table
+
+
+@main.command("compare")
+@click.argument("config", type=click.Path(dir_okay=False))
+@click.option("--backends", default=None, metavar="A,B,...",
+              help="Backends to compare, the first being the baseline (default: [compare] "
+                   "backends, else every available backend).")
+@click.option("--repeats", type=click.IntRange(min=1), default=None,
+              help="Runs per backend, interleaved a b a b (default: [compare] repeats, 3).")
+@click.option("--epochs", type=click.IntRange(min=1), default=None,
+              help="Train for this many epochs instead of the experiment's.")
+@click.option("--rtol", type=click.FloatRange(min=0), default=None,
+              help="Largest relative difference from the first backend that counts as "
+                   "agreement (default: 1e-9 for float64, 1e-2 for float32).")
+@click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON.")
+@set_option
+@plugin_option
+@debug_option
+def compare_cmd(config, backends, repeats, epochs, rtol, as_json, sets, plugin_paths):
+    """Run the experiment in CONFIG on several backends (same seed) and compare speed and
+    results. Exits with status 1 when a backend disagrees with the first beyond tolerance."""
+    experiment, registry = load_experiment(config, sets, plugin_paths)
+    names = [n.strip() for n in backends.split(",") if n.strip()] if backends else None
+    names = resolve_backends(experiment, registry, names, "--backends" if names else None)
+    repeats = repeats or experiment.compare.repeats
+    console = Console(stderr=as_json)
+
+    def on_trial(repeat, trial):
+        seconds = [r["seconds"] for r in trial.history]
+        console.print(f"repeat {repeat + 1}/{repeats}  {trial.backend}: {len(seconds)} epochs, "
+                      f"{1000 * sum(seconds) / len(seconds):.2f} ms per epoch", highlight=False)
+
+    report = compare(experiment, registry, names, repeats=repeats, epochs=epochs, rtol=rtol,
+                     on_trial=on_trial, on_status=lambda m: console.print(m, highlight=False))
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+    else:
+        console.print(compare_table(report))
+    if not report["agree"]:
+        bad = [r["backend"] for r in report["rows"] if not r["agrees"]]
+        Console(stderr=True).print(f"[bold red]disagreement:[/bold red] {', '.join(bad)} "
+                                   f"differ from {names[0]} by more than {report['rtol']:g} "
+                                   f"(relative)", highlight=False)
+        raise SystemExit(1)

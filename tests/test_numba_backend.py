@@ -1,0 +1,134 @@
+"""The numba backend: its kernels and its fused epoch match the NumPy reference."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rnnlab.config import ModelConfig, TrainConfig
+from rnnlab.errors import ConfigError
+from rnnlab.model import Model, Shape, init_params
+from rnnlab.optim import Optimizer
+from rnnlab.plugins import Registry
+from rnnlab.specs import Split
+from rnnlab.testing import check_backend, check_training_agreement, reference_backend
+from rnnlab.train import EpochPlan, reference_epoch
+
+pytest.importorskip("numba")
+
+SINE = Path(__file__).resolve().parents[1] / "experiments" / "sine.toml"
+
+
+@pytest.fixture(scope="module")
+def backend():
+    return Registry().backend("numba").load()
+
+
+def test_kernels_match_finite_differences_and_reference(backend):
+    check_backend(backend)
+
+
+def test_plugin_import_does_not_import_numba():
+    code = ("import sys; from rnnlab.plugins import Registry; r = Registry(); "
+            "assert r.backends['numba'].unavailable() is None; "
+            "assert 'numba' not in sys.modules, 'numba imported'")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_unavailable_when_numba_is_missing(monkeypatch):
+    import importlib.util
+
+    import rnnlab_numba
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "numba" else real(name, *a))
+    assert "numba is not installed" in rnnlab_numba._unavailable()
+    registry = Registry()
+    from rnnlab.compare import with_backend
+    from rnnlab.train import load_backend
+
+    exp = with_backend(_sine(registry, []), "numba")
+    with pytest.raises(ConfigError, match="unavailable here: numba is not installed"):
+        load_backend(exp, registry)
+
+
+def test_fast_tanh_matches_numpy():
+    from numba import njit
+    from rnnlab_numba.mathfn import tanh
+
+    apply = njit(lambda z: np.array([tanh(v) for v in z]))
+    z = np.concatenate([np.random.default_rng(0).normal(0, 4, 20000),
+                        np.linspace(-1e-3, 1e-3, 2001), [1e-300, 19.0, 25.0, 800.0, -800.0]])
+    got, want = apply(z), np.tanh(z)
+    ulps = np.abs(got - want) / np.spacing(np.abs(want) + 1e-300)
+    assert ulps.max() <= 4
+    special = apply(np.array([np.nan, np.inf, -np.inf, -0.0]))
+    assert np.isnan(special[0]) and special[1] == 1.0 and special[2] == -1.0
+    assert special[3] == 0.0 and np.signbit(special[3])
+
+
+def _sine(registry, sets):
+    from rnnlab.config import apply_overrides, build_experiment, read_toml
+
+    raw = read_toml(SINE)
+    origins = apply_overrides(raw, sets)
+    return build_experiment(raw, registry, source=SINE, origins=origins)
+
+
+PLANS = [
+    # (model, train, loss, target)
+    (dict(), dict(optimizer="adam", grad_clip="norm", grad_clip_value=0.05), "mse", "last"),
+    (dict(layers=2, nonlinearity="relu"), dict(optimizer="sgd", momentum=0.9, weight_decay=0.01,
+                                               grad_clip="value", grad_clip_value=0.01),
+     "mse", "every"),
+    (dict(layers=2), dict(optimizer="adagrad", grad_clip="none", weight_decay=0.1), "xent",
+     "every"),
+    (dict(), dict(optimizer="sgd", grad_clip="norm", grad_clip_value=100.0), "xent", "last"),
+]
+
+
+@pytest.mark.parametrize("dtype,rtol", [("float64", 1e-10), ("float32", 1e-4)])
+@pytest.mark.parametrize("model,train,loss,target", PLANS)
+def test_epoch_runner_matches_reference_epoch(backend, model, train, loss, target, dtype, rtol):
+    cfg = ModelConfig(hidden_size=6, dtype=dtype, **model)
+    # batch 4 over 11 sequences: the last batch is smaller
+    plan = EpochPlan(cfg, TrainConfig(batch_size=4, learning_rate=0.05, **train), loss, target)
+    rng = np.random.default_rng(3)
+    T, N, n_in, n_out = 5, 11, 2, 3
+    x = rng.normal(size=(T, N, n_in)).astype(dtype)
+    lead = (N,) if target == "last" else (T, N)
+    y = (rng.normal(size=(*lead, n_out)).astype(dtype) if loss == "mse"
+         else rng.integers(0, n_out, size=lead))
+    params = init_params(cfg, Shape(n_in, n_out), rng)
+    ref_params = {k: v.copy() for k, v in params.items()}
+    runner = backend.epoch_runner(plan)
+    assert runner is not None
+    opt, ref_opt = Optimizer(plan.train, params), Optimizer(plan.train, ref_params)
+    ref_model = Model(cfg, reference_backend(), ref_params)
+    for epoch in range(2):
+        order = np.random.default_rng(epoch).permutation(N)
+        got = runner(params, opt, x, y, order, 0.05)
+        want = reference_epoch(ref_model, ref_opt, plan, Split(x, y), order, 0.05)
+        np.testing.assert_allclose(got, want, rtol=rtol)
+    assert opt.steps == ref_opt.steps == 6
+    for name, p in ref_params.items():
+        assert params[name].dtype == p.dtype
+        np.testing.assert_allclose(params[name], p, rtol=rtol, atol=rtol * np.abs(p).max(),
+                                   err_msg=name)
+        for slot, arr in ref_opt.slots[name].items():
+            np.testing.assert_allclose(opt.slots[name][slot], arr, rtol=rtol,
+                                       atol=rtol * (np.abs(arr).max() + 1e-30), err_msg=slot)
+
+
+def test_epoch_runner_declines_what_it_does_not_fuse(backend):
+    plan = EpochPlan(ModelConfig(cell="lstm"), TrainConfig(), "mse", "last")
+    assert backend.epoch_runner(plan) is None
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_sine_training_agrees_with_reference(dtype):
+    diffs = check_training_agreement("numba", SINE, sets=("train.epochs=3", f"model.dtype={dtype}"))
+    assert set(diffs) == {"losses", "metrics", "params"}
