@@ -16,6 +16,7 @@ import sys
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from pathlib import Path
+from typing import Any
 
 import pluggy
 
@@ -38,6 +39,7 @@ class PluginInfo:
     status: str = "ok"  # "ok", "disabled" or "failed: <error>"
     tasks: list[str] = field(default_factory=list)
     backends: list[str] = field(default_factory=list)
+    executors: list[str] = field(default_factory=list)
     hooks: list[str] = field(default_factory=list)
 
     @property
@@ -88,6 +90,7 @@ class Registry:
         self.plugins: dict[str, PluginInfo] = {}
         self.tasks: dict[str, TaskSpec] = {}
         self.backends: dict[str, BackendSpec] = {}
+        self.executors: dict[str, Any] = {}  # name -> rnnlab.executors.ExecutorSpec
         self._providers: dict[tuple[str, str], list[PluginInfo]] = {}
         if entry_points_:
             self._load_entry_points()
@@ -153,6 +156,7 @@ class Registry:
         for hook, table, kind, names in (
             ("register_tasks", self.tasks, "task", info.tasks),
             ("register_backends", self.backends, "backend", info.backends),
+            ("register_executors", self.executors, "executor", info.executors),
         ):
             for impl in getattr(self.pm.hook, hook).get_hookimpls():
                 if impl.plugin is not module:
@@ -193,6 +197,9 @@ class Registry:
 
     def backend(self, name: str) -> BackendSpec:
         return self._lookup("backend", name, self.backends)
+
+    def executor(self, name: str):
+        return self._lookup("executor", name, self.executors)
 
     def _lookup(self, kind: str, name: str, table: dict):
         if name in table:

@@ -40,14 +40,19 @@ def git_commit(folder: Path) -> str | None:
     return out.stdout.strip() or None if out.returncode == 0 else None
 
 
-def run_experiment(exp: Experiment, registry, *, out_root: Path, progress=None):
+def run_experiment(exp: Experiment, registry, *, out_root: Path, progress=None,
+                   run_name: str | None = None):
     """Train and evaluate ``exp``; return ``(summary, run_dir)``.
 
     ``progress(epochs)`` returns a context manager yielding a per-epoch callback (the terminal
-    display). Everything is validated and built before the run directory is created.
+    display). Everything is validated and built before the run directory is created. The run
+    directory is ``out_root/<name>-<time>``, or exactly ``out_root/<run_name>`` when given.
     """
     session = prepare(exp, registry)
-    run_dir = RunDir.create(out_root, exp.experiment.name)
+    if run_name is None:
+        run_dir = RunDir.create(out_root, exp.experiment.name)
+    else:
+        run_dir = RunDir.create(out_root, run_name, exact=True)
     run_dir.write_config(exp.to_dict())
     info = RunInfo(exp, session.dataset, session.model, run_dir.path)
     summary = {
