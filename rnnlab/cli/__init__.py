@@ -41,9 +41,9 @@ def main():
         click.get_current_context().meta["rnnlab.debug"] = True
 
 
-from . import plugins_cmd, run_cmd  # noqa: E402  (commands register themselves on `main`)
+from . import plugins_cmd, run_cmd, sweep_cmd  # noqa: E402  (commands register on `main`)
 
-__all__ = ["main", "plugins_cmd", "run_cmd"]
+__all__ = ["main", "plugins_cmd", "run_cmd", "sweep_cmd"]
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
