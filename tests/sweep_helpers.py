@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import textwrap
 from pathlib import Path
 
 import numpy as np
+
+from rnnlab.executors import THREAD_ENV, RunJob, RunResult
 
 BASE = """
 [experiment]
@@ -74,3 +77,14 @@ def run_record(run_dir: Path) -> dict:
               for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     return {"status": summary["status"], "metrics": summary["metrics"], "params": params,
             "epochs": epochs}
+
+
+def report_environment(job: RunJob) -> RunResult:
+    """A job function (run on a worker) that reports the thread variables it sees."""
+    names = [*THREAD_ENV, "OPENBLAS_CORETYPE"]
+    return RunResult(job.run, job.variant, job.seed, "finished",
+                     summary={k: os.environ.get(k) for k in names})
+
+
+def dummy_jobs(n: int) -> list[RunJob]:
+    return [RunJob(f"r{i}", 0, i, {}, "", (), "") for i in range(n)]

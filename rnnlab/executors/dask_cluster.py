@@ -19,6 +19,18 @@ from .base import DEFAULT_RETRIES, THREAD_ENV, Executor, RunResult
 from .local import available_cores
 
 
+def local_cluster(workers: int, retries: int = DEFAULT_RETRIES):
+    """A Dask cluster of ``workers`` single-threaded worker processes on the loopback
+    interface, with thread pools pinned to one and ``retries`` reruns of a run whose worker
+    dies."""
+    import dask
+    from distributed import LocalCluster
+
+    with dask.config.set({"distributed.scheduler.allowed-failures": retries}):
+        return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                            host="127.0.0.1", dashboard_address=None, env=dict(THREAD_ENV))
+
+
 def _announced(fn, job, topic: str):
     """Runs on a worker: tell the client the run began, then run it."""
     from distributed import get_worker
@@ -43,8 +55,7 @@ class DaskExecutor(Executor):
 
     def _connect(self):
         try:
-            import dask
-            from distributed import Client, LocalCluster
+            from distributed import Client
         except ImportError:
             raise RnnlabError("--dask needs Dask distributed: pip install 'rnnlab[dask]'") from None
         if self.address != "local":
@@ -53,10 +64,7 @@ class DaskExecutor(Executor):
             except (OSError, TimeoutError) as exc:
                 raise RnnlabError(f"cannot reach the Dask scheduler at {self.address}: "
                                   f"{exc}") from None
-        with dask.config.set({"distributed.scheduler.allowed-failures": self.retries}):
-            cluster = LocalCluster(n_workers=self.workers or available_cores(),
-                                   threads_per_worker=1, processes=True, host="127.0.0.1",
-                                   dashboard_address=None, env=dict(THREAD_ENV))
+        cluster = local_cluster(self.workers or available_cores(), self.retries)
         return Client(cluster), cluster
 
     def run(self, fn, jobs, started):

@@ -70,7 +70,7 @@ def prepare_directory(path: Path, plan: SweepPlan) -> Path:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise RnnlabError(f"{path}: cannot create the sweep directory: {exc.strerror}") from None
-    text = json.dumps(describe(plan), indent=2) + "\n"
+    text = json.dumps(describe(plan), indent=2, default=str) + "\n"
     atomic_write(recorded, lambda f: f.write(text.encode()))
     return path
 
