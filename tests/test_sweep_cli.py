@@ -68,7 +68,7 @@ def test_usage_errors_exit_2_without_a_traceback(tmp_path):
     assert "Traceback" not in result.output
 
 
-def test_an_executor_from_a_plugin(tmp_path):
+def test_hook_register_executors(tmp_path):
     plugin = tmp_path / "last_first.py"
     plugin.write_text(PLUGIN.replace("{name}", "last-first"))
     path = write_sweep(tmp_path, GRID)
@@ -79,7 +79,7 @@ def test_an_executor_from_a_plugin(tmp_path):
     assert lines[0].startswith("[1/4] v01_hidden_size-5_seed-1 finished")
 
 
-def test_a_plugin_cannot_take_a_built_in_executors_name(tmp_path):
+def test_hook_register_executors__a_built_in_name_cannot_be_taken(tmp_path):
     plugin = tmp_path / "impostor.py"
     plugin.write_text(PLUGIN.replace("{name}", "local"))
     path = write_sweep(tmp_path, GRID)

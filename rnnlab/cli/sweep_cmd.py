@@ -68,7 +68,7 @@ def sweep(ctx, config, workers, dask, executor, fail_fast, out_root, as_json, se
         outcome = run_sweep(plan, engine, out_root=Path(out_root), fail_fast=fail_fast,
                             display=display)
     if as_json:
-        click.echo(json.dumps(to_json(outcome), indent=2))
+        click.echo(json.dumps(to_json(outcome), indent=2, default=str))
     else:
         print_report(console, outcome, tracebacks=is_debug(ctx))
     if outcome.failed:
