@@ -7,7 +7,9 @@ from sweep_helpers import write_sweep
 
 from rnnlab.config import build_experiment, read_toml
 from rnnlab.errors import ConfigError
+from rnnlab.hookspecs import hookimpl
 from rnnlab.plugins import Registry
+from rnnlab.specs import Backend, BackendSpec
 from rnnlab.sweep import build_plan
 
 
@@ -63,6 +65,7 @@ def test_no_grid_is_one_variant_over_seeds(tmp_path, registry):
                                       "did you mean 'hidden_size'?"),
     ('"model.hidden_size" = [4, -1]\n', "[sweep.\"model.hidden_size\"]: value -1: must be > 0"),
     ('"train.backend" = ["numpy", "nump"]\n', "did you mean 'numpy'?"),
+    ('"model.dtype" = ["float64", "float16"]\n', "value 'float16': 'float16' is not valid"),
     ('"model.hidden_size" = 4\n', "must be a non-empty list of values to try"),
     ('"model.hidden_size" = [4, 4]\n', "lists 4 twice"),
     ('"experiment.seed" = [1, 2]\n', "seeds = [...]"),
@@ -104,3 +107,21 @@ def test_misspelt_sweep_table_suggests_it(tmp_path, registry):
     path.write_text('[task]\nname = "sine"\n[sweeps]\nseeds = [1]\n')
     with pytest.raises(ConfigError, match="did you mean 'sweep'"):
         build_experiment(read_toml(path), registry, source=path)
+
+
+class RnnOnly:
+    """A plugin with a backend that has only the rnn cell."""
+
+    @staticmethod
+    @hookimpl
+    def register_backends():
+        return [BackendSpec("rnn-only", lambda: type("RnnOnly", (Backend,), {})(), "rnn only")]
+
+
+def test_a_cell_the_backend_lacks_is_refused_before_anything_runs(tmp_path):
+    registry = Registry()
+    registry.add_module(RnnOnly, "rnn-only")
+    with pytest.raises(ConfigError, match=r"\[sweep.\"model.cell\"\]: value 'gru': "
+                                          r"backend 'rnn-only' does not support cell 'gru'"):
+        plan_of(tmp_path, registry,
+                '"train.backend" = ["rnn-only"]\n"model.cell" = ["rnn", "gru"]\n')

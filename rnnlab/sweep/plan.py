@@ -29,6 +29,7 @@ from typing import Any
 from ..config import SWEEP, TABLES, build_experiment, closest
 from ..errors import ConfigError, PluginError
 from ..executors.base import RunJob
+from ..train import load_backend
 
 RESERVED = ("seeds", "variants")
 FIXED = {  # experiment.* keys hold for the whole sweep
@@ -189,11 +190,7 @@ def _validate(raw, registry, source: Path, *, overrides: dict, blame) -> dict[st
     """Resolve one variant; an error caused by one of its overrides is blamed on [sweep]."""
     try:
         exp = build_experiment(copy.deepcopy(raw), registry, source=source)
-        spec = registry.backend(exp.train.backend)
-        reason = spec.unavailable()
-        if reason:
-            raise ConfigError(f"backend {spec.name!r} is unavailable here: {reason}",
-                              source=str(source), table="train", key="backend")
+        load_backend(exp, registry)  # available here, and supports the cell and dtype
     except (ConfigError, PluginError) as exc:
         dotted = f"{getattr(exc, 'table', '')}.{getattr(exc, 'key', '')}"
         if dotted in overrides:
