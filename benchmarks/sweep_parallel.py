@@ -4,13 +4,17 @@
 
 Both sweeps are the same 8 runs (one variant, seeds 0-7) written to fresh folders; the figure
 is the ratio of the two wall times (process start-up included: it is what a user waits for).
-Each repeat times serial then parallel; the median ratio is reported. On a machine shared with
-other work the figure is noisy.
+Each repeat times serial then parallel; the median ratio is reported, with the CPU seconds each
+used (this process plus its worker processes) and the load average. On a machine shared with
+other work the wall-time figure is noisy: with the kernel's autogroup scheduling, a busy
+machine gives this command a share of the cores however many processes it starts.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import resource
 import statistics
 import tempfile
 import time
@@ -39,13 +43,21 @@ seeds = [0, 1, 2, 3, 4, 5, 6, 7]
 """
 
 
-def timed(plan, executor, out: Path) -> float:
-    t0 = time.perf_counter()
+def cpu_seconds() -> float:
+    """CPU time of this process and of its finished children (the worker processes)."""
+    own, children = (resource.getrusage(w) for w in (resource.RUSAGE_SELF,
+                                                     resource.RUSAGE_CHILDREN))
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def timed(plan, executor, out: Path) -> tuple[float, float]:
+    """Wall and CPU seconds of one sweep."""
+    t0, c0 = time.perf_counter(), cpu_seconds()
     outcome = run_sweep(plan, executor, out_root=out)
-    seconds = time.perf_counter() - t0
+    seconds, cpu = time.perf_counter() - t0, cpu_seconds() - c0
     if outcome.failed or len(outcome.results) != 8:
         raise SystemExit(f"sweep did not finish: {outcome.failed}")
-    return seconds
+    return seconds, cpu
 
 
 def main() -> None:
@@ -61,11 +73,14 @@ def main() -> None:
         plan = build_plan(read_toml(path), Registry(), source=path)
         ratios = []
         for k in range(args.repeats):
-            serial = timed(plan, SerialExecutor(), root / f"serial-{k}")
-            parallel = timed(plan, LocalExecutor(args.workers), root / f"local-{k}")
+            serial, serial_cpu = timed(plan, SerialExecutor(), root / f"serial-{k}")
+            parallel, parallel_cpu = timed(plan, LocalExecutor(args.workers),
+                                           root / f"local-{k}")
             ratios.append(parallel / serial)
-            print(f"repeat {k + 1}: serial {serial:.2f} s, {args.workers} processes "
-                  f"{parallel:.2f} s, ratio {parallel / serial:.3f}", flush=True)
+            print(f"repeat {k + 1}: serial {serial:.2f} s (cpu {serial_cpu:.2f} s), "
+                  f"{args.workers} processes {parallel:.2f} s (cpu {parallel_cpu:.2f} s), "
+                  f"ratio {parallel / serial:.3f}; load average {os.getloadavg()[0]:.1f}",
+                  flush=True)
     print(f"median ratio (parallel / serial) over {args.repeats} repeats: "
           f"{statistics.median(ratios):.3f}")
 
