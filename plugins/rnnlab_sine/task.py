@@ -84,5 +84,5 @@ class SineTask(Task):
         one_step = model.predict(dataset.splits["test"].x)[:, 0]
         rows = [[i + 1, f"{truth[i]:+.5f}", f"{one_step[i]:+.5f}", f"{forecast[i]:+.5f}"]
                 for i in range(0, len(truth), max(1, len(truth) // 10))]
-        return Demo(f"test forecast after the first window ({w} true values)",
+        return Demo(f"test split: forecast from the first {w} true values",
                     columns=["step", "true", "one-step", "free-running"], rows=rows)

@@ -10,6 +10,7 @@ import os
 import sys
 
 import click
+from rich.markup import escape
 
 from ..errors import RnnlabError
 from .common import err_console, is_debug, set_debug
@@ -22,7 +23,7 @@ class RnnlabGroup(click.Group):
         except RnnlabError as exc:
             if is_debug(ctx):
                 raise
-            err_console().print(f"[bold red]error:[/bold red] {exc}", highlight=False)
+            err_console().print(f"[bold red]error:[/bold red] {escape(str(exc))}", highlight=False)
             ctx.exit(2)
         except KeyboardInterrupt:
             if is_debug(ctx):
@@ -41,9 +42,9 @@ def main():
         click.get_current_context().meta["rnnlab.debug"] = True
 
 
-from . import plugins_cmd, run_cmd, sweep_cmd  # noqa: E402  (commands register on `main`)
+from . import generate_cmd, plugins_cmd, run_cmd, sweep_cmd  # noqa: E402  (register on `main`)
 
-__all__ = ["main", "plugins_cmd", "run_cmd", "sweep_cmd"]
+__all__ = ["main", "generate_cmd", "plugins_cmd", "run_cmd", "sweep_cmd"]
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

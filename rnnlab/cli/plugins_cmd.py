@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import click
 from rich.console import Console
 
 from ..plugins import Registry
