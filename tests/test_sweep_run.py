@@ -239,3 +239,15 @@ def test_workers_pin_their_thread_pools_to_one(name, request):
         assert {k: result.summary[k] for k in THREAD_ENV} == THREAD_ENV
         assert result.summary["OPENBLAS_CORETYPE"] == os.environ.get("OPENBLAS_CORETYPE")
     assert dict(os.environ) == before  # this process's environment is left as it was
+
+
+def test_a_second_sweep_in_the_same_directory_at_once_is_refused(tmp_path):
+    from rnnlab.sweep.directory import sweep_lock
+
+    path = write_sweep(tmp_path, GRID)
+    held = tmp_path / "runs" / "tiny"
+    held.mkdir(parents=True)
+    with sweep_lock(held), pytest.raises(RnnlabError, match="another rnnlab sweep is running"):
+        run_sweep(plan_for(path), SerialExecutor(), out_root=tmp_path / "runs")
+    outcome = run_sweep(plan_for(path), SerialExecutor(), out_root=tmp_path / "runs")
+    assert len(outcome.results) == 4  # free again once the first one is done

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from ..runs import SUMMARY, atomic_write
 from .plan import SweepPlan
 
 SWEEP_JSON = "sweep.json"
+LOCK = ".sweep.lock"
 FORMAT = 1
 MISSING, DONE, FAILED, INTERRUPTED = "missing", "done", "failed", "interrupted"
 
@@ -63,15 +65,20 @@ def prepare_directory(path: Path, plan: SweepPlan) -> Path:
     recorded = path / SWEEP_JSON
     if recorded.exists():
         _check_same_sweep(recorded, plan)
-    elif path.exists() and any(path.iterdir()):
+    elif path.exists() and any(p.name != LOCK for p in path.iterdir()):
         raise RnnlabError(f"{path}: exists and is not a sweep directory (no {SWEEP_JSON}); "
                           f"choose another folder with --out")
+    make_directory(path)
+    text = json.dumps(describe(plan), indent=2, default=str) + "\n"
+    atomic_write(recorded, lambda f: f.write(text.encode()))
+    return path
+
+
+def make_directory(path: Path) -> Path:
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise RnnlabError(f"{path}: cannot create the sweep directory: {exc.strerror}") from None
-    text = json.dumps(describe(plan), indent=2, default=str) + "\n"
-    atomic_write(recorded, lambda f: f.write(text.encode()))
     return path
 
 
@@ -100,3 +107,22 @@ def _difference(old: dict, plan: SweepPlan) -> str:
                     return (f"variant {now.id} ({now.label}): {table}.{key} was {prior!r}, "
                             f"is {value!r}")
     return f"fingerprint {old.get('fingerprint')} there, {plan.fingerprint} here"
+
+
+@contextmanager
+def sweep_lock(path: Path):
+    """Hold the sweep directory for this invocation: a second `rnnlab sweep` on the same
+    directory at the same time would start the same runs twice. (Advisory lock; a no-op
+    where fcntl does not exist.)"""
+    try:
+        import fcntl
+    except ImportError:  # Windows
+        yield
+        return
+    with open(path / LOCK, "w") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise RnnlabError(f"{path}: another rnnlab sweep is running in this directory"
+                              ) from None
+        yield

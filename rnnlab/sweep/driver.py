@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..executors.base import Executor, RunResult
-from .directory import DONE, prepare_directory, run_state
+from .directory import DONE, make_directory, prepare_directory, run_state, sweep_lock
 from .plan import SweepPlan
 from .worker import run_job
 
@@ -37,7 +37,13 @@ def run_sweep(plan: SweepPlan, executor: Executor, *, out_root: Path, fail_fast:
               display=None) -> SweepOutcome:
     """Run every run of ``plan`` not already finished in ``out_root/<name>``."""
     display = display or NoDisplay()
-    directory = prepare_directory(Path(out_root) / plan.name, plan)
+    directory = make_directory(Path(out_root).resolve() / plan.name)
+    with sweep_lock(directory):
+        prepare_directory(directory, plan)
+        return _run(plan, executor, directory, fail_fast, display)
+
+
+def _run(plan, executor, directory, fail_fast, display) -> SweepOutcome:
     results, todo = {}, []
     for job in plan.jobs(directory):
         state, summary = run_state(directory / job.run)
