@@ -53,7 +53,8 @@ def test_table_report_and_exit_status_1_when_a_run_failed(tmp_path):
     result = invoke("sweep", path, "--workers", 1, "--out", tmp_path / "runs")
     assert result.exit_code == 1
     out = result.output
-    assert "mean ± std over seeds" in out and "failed runs" in out and "window 500" in out
+    assert "mean ± std over seeds, best val loss first" in out and "test metrics" in out
+    assert "failed runs" in out and "window 500" in out
     assert "[1/2] v00_window-5_seed-0 finished" in out  # one line per run off a terminal
 
 

@@ -149,22 +149,34 @@ def _cell(stats: dict | None, scale: float = 1.0) -> str:
 
 
 def sweep_table(outcome: SweepOutcome) -> Table:
-    """Variants best first: validation loss, then every test metric, then time per epoch."""
-    rows = aggregate(outcome)
-    names = list(dict.fromkeys(n for row in rows for n in row["metrics"].get("test", {})))
+    """Variants best first: runs, validation loss and time per epoch."""
     table = Table(title=f"sweep {outcome.plan.name}: mean ± std over seeds, best "
                         f"{RANK_SPLIT} {RANK_METRIC} first")
-    for column in ("variant", "runs", f"{RANK_SPLIT} {RANK_METRIC}", *(f"test {n}" for n in names),
-                   "ms/epoch"):
-        table.add_column(column, justify="left" if column == "variant" else "right",
-                         overflow="fold")
-    for row in rows:
+    for column in ("variant", "runs", f"{RANK_SPLIT} {RANK_METRIC}", "ms/epoch"):
+        table.add_column(column, justify="left" if column == "variant" else "right")
+    for row in aggregate(outcome):
         runs = f"{row['finished']}/{row['seeds']}" + (
             f" [red]({row['failed']} failed)[/red]" if row["failed"] else "")
         table.add_row("\n".join([row["variant"], *row["label"].split(" ")]), runs,
                       _cell(row["metrics"].get(RANK_SPLIT, {}).get(RANK_METRIC)),
-                      *(_cell(row["metrics"].get("test", {}).get(n)) for n in names),
                       _cell(row["seconds_per_epoch"], 1000.0))
+    return table
+
+
+def metrics_table(outcome: SweepOutcome, split: str = "test") -> Table | None:
+    """Every metric of one split, variants in the same order (a table of its own, since a
+    task may have many metrics)."""
+    rows = aggregate(outcome)
+    names = list(dict.fromkeys(n for row in rows for n in row["metrics"].get(split, {})))
+    if not names:
+        return None
+    table = Table(title=f"{split} metrics: mean ± std over seeds")
+    table.add_column("variant")
+    for name in names:
+        table.add_column(name, justify="right")
+    for row in rows:
+        table.add_row(row["variant"], *(_cell(row["metrics"].get(split, {}).get(n))
+                                        for n in names))
     return table
 
 
@@ -183,6 +195,9 @@ def failures_table(outcome: SweepOutcome) -> Table | None:
 
 def print_report(console: Console, outcome: SweepOutcome, *, tracebacks: bool = False) -> None:
     console.print(sweep_table(outcome))
+    metrics = metrics_table(outcome)
+    if metrics is not None:
+        console.print(metrics)
     failures = failures_table(outcome)
     if failures is not None:
         console.print(failures)
