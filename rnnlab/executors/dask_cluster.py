@@ -11,6 +11,7 @@ Dask's nanny pins OMP/MKL/OpenBLAS threads to one in its workers; a local cluste
 
 from __future__ import annotations
 
+import importlib.util
 import uuid
 from collections import Counter
 
@@ -44,6 +45,8 @@ class DaskExecutor(Executor):
 
     def __init__(self, address: str = "local", workers: int | None = None,
                  retries: int = DEFAULT_RETRIES):
+        if importlib.util.find_spec("distributed") is None:  # say so before anything starts
+            raise RnnlabError("--dask needs Dask distributed: pip install 'rnnlab[dask]'")
         self.address = address
         self.workers = workers
         self.retries = retries
@@ -54,10 +57,8 @@ class DaskExecutor(Executor):
         return f"dask cluster at {self.address}"
 
     def _connect(self):
-        try:
-            from distributed import Client
-        except ImportError:
-            raise RnnlabError("--dask needs Dask distributed: pip install 'rnnlab[dask]'") from None
+        from distributed import Client
+
         if self.address != "local":
             try:
                 return Client(self.address, timeout="10s"), None
