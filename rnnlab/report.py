@@ -87,6 +87,11 @@ def print_summary(console: Console, summary: dict, run_path) -> None:
     timing = f"{spe * 1000:.2f} ms per epoch, " if spe else ""
     console.print(f"{summary.get('epochs_run', 0)} epochs, {timing}best epoch "
                   f"{summary.get('best_epoch')}, {summary.get('wall_seconds', 0):.1f} s in all")
+    figures = summary.get("figures", {})
+    if figures.get("files"):
+        console.print(f"figures: {escape(', '.join(figures['files']))}", highlight=False)
+    if figures.get("note"):
+        console.print(f"[yellow]{escape(figures['note'])}[/yellow]", highlight=False)
     console.print(f"run saved in [bold]{escape(str(run_path))}[/bold]", highlight=False,
                   soft_wrap=True)
 

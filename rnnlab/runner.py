@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from .config import Experiment
+from .plots import run_figures
 from .runs import RunDir
 from .train import RunInfo, evaluate, fit, prepare
 
@@ -93,6 +94,8 @@ def run_experiment(exp: Experiment, registry, *, out_root: Path, progress=None,
         demo = session.task.demo(session.model, session.dataset, session.rngs["demo"])
         if demo is not None:
             summary["demo"] = demo.to_json()
+        summary["figures"] = run_figures(run_dir.path, session.task, session.model,
+                                         session.dataset, history)
     except BaseException as exc:
         summary["status"] = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
         summary["error"] = f"{type(exc).__name__}: {exc}"

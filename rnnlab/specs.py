@@ -125,6 +125,15 @@ class Task:
         """
         raise RnnlabError(f"task {type(self).__name__} does not generate text")
 
+    def figure(self, model, dataset: Dataset, fig) -> str | None:
+        """Optionally draw what the trained model does on ``fig``, an empty matplotlib
+        ``Figure`` (add axes with ``fig.subplots()``), and return the name of the file it
+        becomes in the run directory: ``"forecast"`` -> ``forecast.png``. The default draws
+        nothing and returns None. Called only when matplotlib is installed, so a task needs no
+        import of it; called at the end of every finished run and by `rnnlab plot`.
+        """
+        return None
+
 
 @dataclass(frozen=True)
 class TaskSpec:

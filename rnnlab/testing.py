@@ -43,7 +43,7 @@ def relative_error(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.linalg.norm(a - b) / scale) if scale > 0 else 0.0
 
 
-def gradient_errors(backend, cfg: ModelConfig, loss: str, target: str, *, eps=1e-6,
+def gradient_errors(backend, cfg: ModelConfig, loss: str, target: str, *, eps=1e-5,
                     seed=0) -> dict[str, float]:
     """Relative error of every parameter's analytic gradient against central differences."""
     cfg = replace(cfg, dtype="float64")

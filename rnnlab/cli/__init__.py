@@ -42,9 +42,19 @@ def main():
         click.get_current_context().meta["rnnlab.debug"] = True
 
 
-from . import generate_cmd, plugins_cmd, run_cmd, sweep_cmd  # noqa: E402  (register on `main`)
+from . import (  # noqa: E402  (commands register themselves on `main`)
+    diff_cmd,
+    generate_cmd,
+    plot_cmd,
+    plugins_cmd,
+    run_cmd,
+    runs_cmd,
+    show_cmd,
+    sweep_cmd,
+)
 
-__all__ = ["main", "generate_cmd", "plugins_cmd", "run_cmd", "sweep_cmd"]
+__all__ = ["diff_cmd", "generate_cmd", "main", "plot_cmd", "plugins_cmd", "run_cmd", "runs_cmd",
+           "show_cmd", "sweep_cmd"]
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
