@@ -125,3 +125,12 @@ def test_a_cell_the_backend_lacks_is_refused_before_anything_runs(tmp_path):
                                           r"backend 'rnn-only' does not support cell 'gru'"):
         plan_of(tmp_path, registry,
                 '"train.backend" = ["rnn-only"]\n"model.cell" = ["rnn", "gru"]\n')
+
+
+def test_an_error_across_keys_names_the_variant(tmp_path, registry):
+    path = write_sweep(tmp_path, '"model.cell" = ["lstm", "gru"]\n')
+    path.write_text(path.read_text().replace("hidden_size = 4", "hidden_size = 4\n"
+                                                                "forget_bias = 1.0"))
+    with pytest.raises(ConfigError, match=r"applies to cell 'lstm' only, but cell is 'gru'.*"
+                                          r"\(in the variant with cell=gru\)"):
+        build_plan(read_toml(path), registry, source=path)

@@ -186,7 +186,8 @@ def _apply(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
     return raw
 
 
-def _validate(raw, registry, source: Path, *, overrides: dict, blame) -> dict[str, Any]:
+def _validate(raw, registry, source: Path, *, overrides: dict, label: str,
+              blame) -> dict[str, Any]:
     """Resolve one variant; an error caused by one of its overrides is blamed on [sweep]."""
     try:
         exp = build_experiment(copy.deepcopy(raw), registry, source=source)
@@ -195,6 +196,9 @@ def _validate(raw, registry, source: Path, *, overrides: dict, blame) -> dict[st
         dotted = f"{getattr(exc, 'table', '')}.{getattr(exc, 'key', '')}"
         if dotted in overrides:
             raise blame(dotted, overrides[dotted], getattr(exc, "detail", str(exc))) from None
+        if isinstance(exc, ConfigError) and overrides:  # e.g. a check across two keys
+            raise ConfigError(f"{exc.detail} (in the variant with {label})", source=exc.source,
+                              table=exc.table, key=exc.key) from None
         raise
     tables = exp.to_dict()
     tables["experiment"].pop("seed")
@@ -225,9 +229,10 @@ def build_plan(raw: dict[str, Any], registry, *, source: Path,
             return ConfigError(f"variant {i + 1}: {dotted} = {value!r}: {detail}", source=src,
                                table=f"{SWEEP}.variants")
 
-        vraw = _apply(base, overrides)
-        config = _validate(vraw, registry, source, overrides=overrides, blame=blame)
         vid, label = f"v{n:0{width}d}", _label(overrides, all_keys)
+        vraw = _apply(base, overrides)
+        config = _validate(vraw, registry, source, overrides=overrides, label=label,
+                           blame=blame)
         key = json.dumps(config, sort_keys=True, default=str)
         if key in seen:
             raise ConfigError(f"variants {seen[key]} and {vid} ({label}) are the same "
