@@ -217,9 +217,8 @@ def test_dask_sweep_survives_a_killed_worker(tmp_path, dask_cluster):
     outcome = run_sweep(plan_for(path, [killer]), executor, out_root=tmp_path / "runs")
     assert not (tmp_path / "kill-marker").exists()  # the worker was killed mid-run
     assert len(outcome.results) == 4 and not outcome.failed
-    killed = [r for r in outcome.results.values() if r.seed == 1]
-    assert all(r.status == "finished" for r in killed)
-    assert max(r.attempts for r in killed) == 2
+    for run in outcome.results:  # whole: the killed attempt's partial directory was cleared
+        assert len((outcome.directory / run / "metrics.jsonl").read_text().splitlines()) == 2
     serial = run_sweep(plan_for(path, [killer]), SerialExecutor(), out_root=tmp_path / "serial")
     assert records(outcome) == records(serial)
 
