@@ -7,6 +7,7 @@ unknown names the closest valid one.
 from __future__ import annotations
 
 import difflib
+import math
 import tomllib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -49,6 +50,9 @@ TRAIN_OPTIONS = (
     Option("schedule", str, "constant", "learning-rate schedule over epochs",
            choices=("constant", "cosine")),
     Option("keep_best", bool, True, "end with the parameters of the best validation epoch"),
+    Option("checkpoint_every", int, 1, "epochs between checkpoints (0: only by time)", ge=0),
+    Option("checkpoint_seconds", float, 60.0,
+           "also checkpoint when this much wall time passed since the last one (0: never)", ge=0),
 )
 CORE_TABLES = {"experiment": EXPERIMENT_OPTIONS, "model": MODEL_OPTIONS, "train": TRAIN_OPTIONS}
 TABLES = ("experiment", "task", "model", "train")
@@ -94,6 +98,8 @@ class TrainConfig:
     grad_clip_value: float = 1.0
     schedule: str = "constant"
     keep_best: bool = True
+    checkpoint_every: int = 1
+    checkpoint_seconds: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -193,6 +199,8 @@ def check_value(option: Option, value: Any) -> Any:
         raise ValueError(f"must be {_TYPE_NAMES.get(t, t.__name__)}, got {value!r}")
     if t is float:
         value = float(value)
+        if not math.isfinite(value):
+            raise ValueError(f"must be a finite number, got {value!r}")
     if t is list and option.item is not None:
         for item in value:
             if not isinstance(item, option.item):

@@ -4,6 +4,8 @@
 class RnnlabError(Exception):
     """An error caused by input the user controls (config, plugin, run directory)."""
 
+    exit_code = 2  # the CLI's exit status for it
+
 
 class ConfigError(RnnlabError):
     """A problem in an experiment file or a --set override, located by file, table and key."""
@@ -25,3 +27,21 @@ class ConfigError(RnnlabError):
 
 class PluginError(RnnlabError):
     """A plugin could not be loaded, or two plugins claim one name."""
+
+
+class TrainingDiverged(RnnlabError):
+    """A loss or gradient became NaN or infinite; the run stopped and kept its last good
+    checkpoint. Exit status 3: the input was valid, the numbers were not."""
+
+    exit_code = 3
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """The run stopped on SIGINT or SIGTERM after saving a checkpoint (or at once, on a second
+    signal). A KeyboardInterrupt, so that code that knows nothing of rnnlab stops too; the CLI
+    exits with status 128 + the signal's number (130 for SIGINT, 143 for SIGTERM)."""
+
+    def __init__(self, signum: int, message: str = ""):
+        super().__init__(message)
+        self.signum = signum
+        self.exit_code = 128 + signum

@@ -1,19 +1,25 @@
-"""One experiment from start to finish: prepare, train, evaluate, and record in a run directory."""
+"""One experiment from start to finish: prepare, train, evaluate, and record in a run directory;
+and the same for a run continued from its checkpoint."""
 
 from __future__ import annotations
 
 import platform
 import subprocess
+import threading
 import time
 from contextlib import nullcontext
+from dataclasses import replace
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import numpy as np
 
-from .config import Experiment
+from .checkpoint import Checkpoint, EpochPosition, TrainState, config_differences, data_digest
+from .config import Experiment, apply_overrides, build_experiment, read_toml
+from .errors import RnnlabError, RunInterrupted, TrainingDiverged
+from .interrupt import graceful_stop
 from .plots import run_figures
-from .runs import RunDir
+from .runs import CHECKPOINT, CONFIG, RunDir
 from .train import RunInfo, evaluate, fit, prepare
 
 
@@ -46,7 +52,9 @@ def run_experiment(exp: Experiment, registry, *, out_root: Path, progress=None,
     """Train and evaluate ``exp``; return ``(summary, run_dir)``.
 
     ``progress(epochs)`` returns a context manager yielding a per-epoch callback (the terminal
-    display). Everything is validated and built before the run directory is created. The run
+    display). Everything is validated and built before the run directory is created. Ctrl-C or
+    SIGTERM stops training at the end of a batch with a checkpoint and raises RunInterrupted; a
+    NaN or infinite loss raises TrainingDiverged; either way summary.json says why. The run
     directory is ``out_root/<name>-<time>``, or exactly ``out_root/<run_name>`` when given.
     """
     session = prepare(exp, registry)
@@ -55,7 +63,6 @@ def run_experiment(exp: Experiment, registry, *, out_root: Path, progress=None,
     else:
         run_dir = RunDir.create(out_root, run_name, exact=True)
     run_dir.write_config(exp.to_dict())
-    info = RunInfo(exp, session.dataset, session.model, run_dir.path)
     summary = {
         "status": "running",
         "experiment": exp.experiment.name,
@@ -63,46 +70,242 @@ def run_experiment(exp: Experiment, registry, *, out_root: Path, progress=None,
         "backend": exp.train.backend,
         "cell": exp.model.cell,
         "seed": exp.experiment.seed,
-        "source": str(exp.source) if exp.source else None,
+        "source": str(exp.source.resolve()) if exp.source else None,
         "versions": versions(registry),
         "git_commit": git_commit(exp.base_dir),
         "dataset": {"sizes": {k: len(v) for k, v in session.dataset.splits.items()},
                     **session.dataset.saved},
     }
     run_dir.write_summary(summary)
+    return train_and_record(session, registry, run_dir, summary, TrainState(), progress)
+
+
+def run_experiment_of(run_dir: RunDir, registry, sets=()) -> Experiment:
+    """The experiment a run directory records (its config.toml), with ``--set`` overrides, and
+    its files resolved beside the experiment file the run started from."""
+    source = run_dir.path / CONFIG
+    raw = read_toml(source)
+    origins = apply_overrides(raw, list(sets))
+    exp = build_experiment(raw, registry, source=source, origins=origins)
+    original = original_source(run_dir)
+    return replace(exp, source=original) if original else exp
+
+
+def original_source(run_dir: RunDir) -> Path | None:
+    """The experiment file a run started from (relative task files and plugins live beside it)."""
+    try:
+        source = run_dir.read_summary().get("source")
+    except RnnlabError:
+        return None
+    return Path(source) if source else None
+
+
+def resume_experiment(run_dir, registry, *, progress=None, experiment: Experiment | None = None):
+    """Continue an interrupted run from its checkpoint; return ``(summary, run_dir)``.
+
+    The run ends with the parameters and metrics it would have had, bit for bit, had it never
+    stopped. ``experiment`` (default: the run's own config.toml) may differ from the recorded one
+    only in keys that change when or how long training runs (``train.epochs`` with a constant
+    learning rate, ``train.checkpoint_every``, ``train.checkpoint_seconds``); anything else is
+    a different experiment and is refused, as is a change in the task's data.
+    """
+    run_dir = run_dir if isinstance(run_dir, RunDir) else RunDir.open(Path(run_dir))
+    ckpt = run_dir.load_checkpoint()
+    exp = experiment or run_experiment_of(run_dir, registry)
+    check_same_experiment(run_dir, ckpt, exp)
+    summary = run_dir.read_summary()
+    check_resumable(run_dir, summary, ckpt, exp)
+    session = prepare(exp, registry)
+    if data_digest(session.dataset.splits) != ckpt.data_digest:
+        raise RnnlabError(f"{run_dir.path}: the task's data differ from the data the run was "
+                          f"trained on (a changed data file or task plugin); start a new run")
+    restore(session, ckpt, run_dir)
+    run_dir.write_config(exp.to_dict())  # records a changed train.epochs or checkpoint interval
+    run_dir.rewrite_metrics(ckpt.state.history)  # drop epochs done after the checkpoint
+    summary.update(status="running", resumed=summary.get("resumed", 0) + 1)
+    for key in ("error", "stop_reason"):
+        summary.pop(key, None)
+    run_dir.write_summary(summary)
+    return train_and_record(session, registry, run_dir, summary, ckpt.state, progress)
+
+
+def check_same_experiment(run_dir: RunDir, ckpt: Checkpoint, exp: Experiment) -> None:
+    differences = config_differences(ckpt.config, exp.to_dict())
+    if differences:
+        raise RnnlabError(f"{run_dir.path}: the experiment differs from the checkpoint's in "
+                          f"{'; '.join(differences)}. Resuming would continue a different "
+                          f"experiment; start a new run instead (only train.epochs with a "
+                          f"constant schedule, train.checkpoint_every and "
+                          f"train.checkpoint_seconds may change)")
+
+
+def check_resumable(run_dir: RunDir, summary: dict, ckpt: Checkpoint, exp: Experiment) -> None:
+    done, wanted = ckpt.state.epoch, exp.train.epochs
+    if wanted < done:
+        raise RnnlabError(f"{run_dir.path}: the checkpoint has {done} epochs done; train.epochs "
+                          f"= {wanted} would have to undo some")
+    status = summary.get("status")
+    if status == "stopped":
+        raise RnnlabError(f"{run_dir.path}: the run was stopped by a plugin "
+                          f"({summary.get('stop_reason', '')}); it has nothing left to do")
+    if status == "finished" and done >= wanted:
+        raise RnnlabError(f"{run_dir.path}: the run already finished its {done} epochs; to "
+                          f"train longer, resume with --set train.epochs=N (N > {done})")
+
+
+def restore(session, ckpt: Checkpoint, run_dir: RunDir) -> None:
+    """Put the checkpoint's parameters, optimizer state and generator states into ``session``."""
+    params, where = session.model.params, run_dir.path / CHECKPOINT
+    shapes = {k: v.shape for k, v in params.items()}
+    if {k: v.shape for k, v in ckpt.params.items()} != shapes:
+        raise RnnlabError(f"{where}: its parameters do not fit the model")
+    if set(ckpt.generators) != set(session.rngs):
+        raise RnnlabError(f"{where}: it holds generators {sorted(ckpt.generators)}, this rnnlab "
+                          f"uses {sorted(session.rngs)}")
+    for k, v in ckpt.params.items():
+        params[k][...] = v
+    try:
+        session.optimizer.load_state_dict(ckpt.optimizer)
+        for name, rng in session.rngs.items():
+            rng.bit_generator.state = ckpt.generators[name]
+    except (KeyError, ValueError, TypeError) as exc:
+        raise RnnlabError(f"{where}: its optimizer or generator state does not fit "
+                          f"({type(exc).__name__}: {exc})") from None
+
+
+class CheckpointWriter:
+    """Writes checkpoints on a background thread, so that training does not wait for the disk
+    (the fsync alone takes ~10 ms here, as long as a small epoch). One write at a time: a new
+    one first waits for the one before; ``wait()`` returns when the last is on disk and raises
+    its error, if any. A killed process leaves the previous checkpoint whole (atomic writes)."""
+
+    def __init__(self, run_dir: RunDir):
+        self.run_dir, self.thread, self.error = run_dir, None, None
+
+    def submit(self, ckpt: Checkpoint) -> None:
+        self.wait()
+        self.thread = threading.Thread(target=self._write, args=(ckpt,),
+                                       name="rnnlab-checkpoint")
+        self.thread.start()
+
+    def _write(self, ckpt: Checkpoint) -> None:
+        try:
+            self.run_dir.save_checkpoint(ckpt)
+        except BaseException as exc:  # handed to the main thread by wait()
+            self.error = exc
+
+    def wait(self) -> None:
+        if self.thread is not None:
+            self.thread.join()
+            self.thread = None
+        if self.error is not None:
+            error, self.error = self.error, None
+            raise error
+
+
+def capture(session, state: TrainState) -> Checkpoint:
+    """A copy of everything ``session`` and ``state`` hold now, safe to write while training
+    goes on (arrays that training updates in place are copied; the rest is never mutated)."""
+    exp = session.experiment
+    opt = session.optimizer.state_dict()
+    position = state.position
+    return Checkpoint(
+        state=replace(state, history=list(state.history),
+                      best_params=dict(state.best_params) if state.best_params else None,
+                      position=None if position is None
+                      else EpochPosition(position.order, list(position.losses))),
+        params={k: v.copy() for k, v in session.model.params.items()},
+        optimizer={"steps": opt["steps"], "slots": {name: {k: v.copy() for k, v in slots.items()}
+                                                    for name, slots in opt["slots"].items()}},
+        generators={name: rng.bit_generator.state for name, rng in session.rngs.items()},
+        config=exp.to_dict(),
+        data_digest=data_digest(session.dataset.splits),
+        source=str(exp.source.resolve()) if exp.source else None,
+    )
+
+
+def train_and_record(session, registry, run_dir: RunDir, summary: dict, state: TrainState,
+                     progress=None):
+    """Train from ``state``, evaluate and write everything down; return ``(summary, run_dir)``."""
+    exp = session.experiment
+    info = RunInfo(exp, session.dataset, session.model, run_dir.path)
+    # the epoch of the newest checkpoint on disk (None: none yet)
+    saved = {"epoch": describe(state) if state.history or state.position else None}
+
+    writer = CheckpointWriter(run_dir)
+
+    def save(st: TrainState) -> None:
+        writer.submit(capture(session, st))
+        saved["epoch"] = describe(st)
 
     def on_epoch(record, show):
         run_dir.append_metrics(record)
         show(record)
 
     t0 = time.perf_counter()
+    previous_seconds = summary.get("wall_seconds", 0.0)
     try:
         with (progress(exp.train.epochs) if progress else nullcontext(lambda r: None)) as show:
-            history = fit(session, registry, info, on_epoch=lambda r: on_epoch(r, show))
+            with graceful_stop() as stop:
+                try:
+                    history = fit(session, registry, info, on_epoch=lambda r: on_epoch(r, show),
+                                  state=state, save=save, stop=stop)
+                finally:
+                    writer.wait()  # every checkpoint is on disk before anything reports it
         summary["status"] = "stopped" if info.stop_reason else "finished"
         if info.stop_reason:
             summary["stop_reason"] = info.stop_reason
-        seconds = [r["seconds"] for r in history]
-        summary.update(
-            epochs_run=len(history),
-            best_epoch=history[-1]["best_epoch"] if history else None,
-            seconds_per_epoch=float(np.median(seconds)) if seconds else None,
-            samples_per_second=(len(session.dataset.splits["train"]) * len(seconds)
-                                / sum(seconds)) if seconds and sum(seconds) > 0 else None,
-            metrics=evaluate(session),
-        )
+        summary.update(epoch_figures(history, len(session.dataset.splits["train"])),
+                       metrics=evaluate(session))
         demo = session.task.demo(session.model, session.dataset, session.rngs["demo"])
         if demo is not None:
             summary["demo"] = demo.to_json()
         summary["figures"] = run_figures(run_dir.path, session.task, session.model,
                                          session.dataset, history)
+    except RunInterrupted as exc:
+        summary.update(status="interrupted", stop_reason=str(exc), epochs_run=info.epoch)
+        if saved["epoch"] is None:
+            raise RunInterrupted(exc.signum, f"interrupted: {exc}; no checkpoint was written "
+                                             f"yet, so the run cannot be resumed") from None
+        raise RunInterrupted(exc.signum, f"interrupted: {exc}; checkpoint saved ({saved['epoch']}"
+                                         f" done). Resume with: rnnlab resume "
+                                         f"{run_dir.path}") from None
+    except TrainingDiverged as exc:
+        kept = (f"The last good checkpoint ({saved['epoch']} done) is kept in "
+                f"{run_dir.path}" if saved["epoch"] is not None
+                else "No checkpoint was written before it")
+        summary.update(status="diverged", stop_reason=str(exc), epochs_run=info.epoch)
+        raise TrainingDiverged(f"{exc}. {kept}") from None
     except BaseException as exc:
         summary["status"] = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
         summary["error"] = f"{type(exc).__name__}: {exc}"
+        summary["epochs_run"] = info.epoch
         raise
     finally:
-        summary["wall_seconds"] = time.perf_counter() - t0
-        run_dir.save_params(session.model.params)
+        summary["wall_seconds"] = previous_seconds + time.perf_counter() - t0
+        if all(np.all(np.isfinite(p)) for p in session.model.params.values()):
+            run_dir.save_params(session.model.params)
         run_dir.write_summary(summary)
-    registry.hook.on_run_end(run=info, summary=summary)
+    registry.call("on_run_end", run=info, summary=summary)
     return summary, run_dir
+
+
+def describe(state: TrainState) -> str:
+    """How far a checkpoint of ``state`` is: ``"3 epochs"`` or ``"3 epochs and 5 batches"``."""
+    done = f"{state.epoch} epoch{'s' if state.epoch != 1 else ''}"
+    batches = state.position.batches_done if state.position is not None else 0
+    if batches:
+        done += f" and {batches} batch{'es' if batches != 1 else ''}"
+    return done
+
+
+def epoch_figures(history: list[dict], n_train: int) -> dict:
+    """Epochs run, best epoch and speed, from the per-epoch records."""
+    seconds = [r["seconds"] for r in history]
+    return dict(
+        epochs_run=len(history),
+        best_epoch=history[-1]["best_epoch"] if history else None,
+        seconds_per_epoch=float(np.median(seconds)) if seconds else None,
+        samples_per_second=(n_train * len(seconds) / sum(seconds))
+        if seconds and sum(seconds) > 0 else None,
+    )

@@ -1,4 +1,4 @@
-"""The run directory: resolved config, per-epoch metrics, summary and parameters.
+"""The run directory: resolved config, per-epoch metrics, summary, parameters and checkpoint.
 
 A new directory per run, never reused. Files that are rewritten (summary.json, params.npz) are
 written atomically (temporary file in the same directory, fsync, rename), so a crash or Ctrl-C
@@ -12,28 +12,39 @@ import os
 import re
 import tempfile
 import time
+import zipfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import tomli_w
 
+from . import checkpoint
+from .checkpoint import Checkpoint
 from .errors import RnnlabError
 
 CONFIG, METRICS, SUMMARY, PARAMS = "config.toml", "metrics.jsonl", "summary.json", "params.npz"
+CHECKPOINT = "checkpoint.npz"
 
 
 def atomic_write(path: Path, write) -> None:
-    """Call ``write(file)`` on a temporary file beside ``path``, fsync it, then rename it over."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    """Call ``write(file)`` on a temporary file beside ``path``, fsync it, then rename it over.
+
+    A failure to write (full disk, no permission) is an RnnlabError naming the file.
+    """
+    tmp = None
     try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+    except BaseException as exc:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise RnnlabError(f"{path}: cannot write: {exc.strerror or exc}") from None
         raise
 
 
@@ -73,11 +84,18 @@ class RunDir:
                 return cls(path)
             except FileExistsError:
                 continue
+            except OSError as exc:
+                raise RnnlabError(f"{path}: cannot create the run directory: "
+                                  f"{exc.strerror}") from None
         raise RnnlabError(f"{root}: could not find a free run directory name for {stem}")
 
     @classmethod
     def open(cls, path: Path) -> RunDir:
         path = Path(path)
+        if not path.exists():
+            raise RnnlabError(f"{path}: no such run directory")
+        if not path.is_dir():
+            raise RnnlabError(f"{path}: not a run directory (a file, not a directory)")
         if not (path / CONFIG).is_file():
             raise RnnlabError(f"{path}: not a run directory (no {CONFIG})")
         return cls(path)
@@ -97,6 +115,17 @@ class RunDir:
     def save_params(self, params: dict[str, np.ndarray]) -> None:
         atomic_write(self.path / PARAMS, lambda f: np.savez(f, **params))
 
+    def save_checkpoint(self, ckpt: Checkpoint) -> None:
+        atomic_write(self.path / CHECKPOINT, lambda f: checkpoint.save(ckpt, f))
+
+    def load_checkpoint(self) -> Checkpoint:
+        return checkpoint.load(self.path / CHECKPOINT)
+
+    def rewrite_metrics(self, records: list[dict[str, Any]]) -> None:
+        """Replace metrics.jsonl by ``records`` (a resume drops epochs after its checkpoint)."""
+        text = "".join(json.dumps(r) + "\n" for r in records)
+        atomic_write(self.path / METRICS, lambda f: f.write(text.encode()))
+
     def read_summary(self) -> dict[str, Any]:
         try:
             return json.loads((self.path / SUMMARY).read_text(encoding="utf-8"))
@@ -106,10 +135,13 @@ class RunDir:
     def load_params(self) -> dict[str, np.ndarray]:
         path = self.path / PARAMS
         try:
-            with np.load(path) as data:
+            with np.load(path, allow_pickle=False) as data:
                 return {k: data[k] for k in data.files}
-        except (OSError, ValueError, EOFError) as exc:
-            raise RnnlabError(f"{path}: unreadable parameter file ({exc})") from None
+        except FileNotFoundError:
+            raise RnnlabError(f"{path}: no parameter file") from None
+        except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as exc:
+            raise RnnlabError(f"{path}: truncated or corrupted parameter file "
+                              f"({type(exc).__name__}: {exc})") from None
 
     def read_metrics(self) -> list[dict[str, Any]]:
         path = self.path / METRICS

@@ -9,15 +9,20 @@ trained and scored by :mod:`rnnlab.streams` instead, never by a backend's runner
 
 from __future__ import annotations
 
+import math
+import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from .checkpoint import CheckpointSchedule, EpochPosition, TrainState
 from .config import Experiment, ModelConfig, TrainConfig
-from .errors import ConfigError, PluginError
-from .model import Model, Shape, init_params
+from .errors import ConfigError, PluginError, RunInterrupted, TrainingDiverged
+from .interrupt import StopSignal
+from .model import GATES, Model, Shape, init_params
 from .optim import Optimizer, clip_gradients, learning_rate
 from .specs import Backend, Dataset, Split, Task, TaskContext
 from .streams import check_stream_dataset, parallel_streams, stateful_epoch, stream_loss
@@ -94,6 +99,29 @@ def load_backend(exp: Experiment, registry) -> Backend:
     return backend
 
 
+def physical_memory() -> int | None:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def check_fits_in_memory(exp: Experiment, shape: Shape) -> None:
+    """Refuse a model whose parameters, gradients and optimizer state (about four copies, plus
+    the best-epoch copy) exceed this machine's memory: a clear message instead of a crash."""
+    m = exp.model
+    G, H = GATES[m.cell], m.hidden_size
+    count = (G * H * (shape.input_size + H + 2)  # first layer: W_ih, W_hh, b_ih, b_hh
+             + (m.layers - 1) * G * H * (2 * H + 2)  # the layers above it
+             + shape.output_size * (H + 1))  # head
+    need, have = 5 * count * np.dtype(m.dtype).itemsize, physical_memory()
+    if have is not None and need > have:
+        raise ConfigError(f"{count:,} parameters need about {need / 2**30:,.0f} GiB with their "
+                          f"gradients and optimizer state; this machine has "
+                          f"{have / 2**30:,.0f} GiB (reduce model.hidden_size or model.layers)",
+                          source=str(exp.source or ""), table="model")
+
+
 def cast(split: Split, dtype: np.dtype) -> Split:
     y = split.y.astype(dtype) if np.issubdtype(split.y.dtype, np.floating) else split.y
     return Split(np.ascontiguousarray(split.x, dtype=dtype), y)
@@ -107,6 +135,10 @@ def prepare(exp: Experiment, registry) -> Session:
         dataset = task.build(rngs["data"])
     except ConfigError as exc:  # a task's own check of its options: name the file
         raise exc.located(str(exp.source or "")) from None
+    except (ArithmeticError, IndexError, ValueError) as exc:  # options the task did not check
+        raise PluginError(f"task {exp.task.name!r} could not build its data from the options in "
+                          f"{exp.source or 'the experiment'} ({type(exc).__name__}: {exc}); "
+                          f"check the [task] values (--debug shows where it failed)") from exc
     if dataset.chunk_length:
         streams_layout(dataset, exp)
     dtype = np.dtype(exp.model.dtype)
@@ -115,6 +147,7 @@ def prepare(exp: Experiment, registry) -> Session:
     if missing:
         raise PluginError(f"task {exp.task.name!r} built no data for split(s): {missing}")
     backend = load_backend(exp, registry)
+    check_fits_in_memory(exp, Shape(dataset.input_size, dataset.output_size))
     params = init_params(exp.model, Shape(dataset.input_size, dataset.output_size), rngs["init"])
     model = Model(exp.model, backend, params)
     optimizer = Optimizer(exp.train, params)
@@ -135,21 +168,45 @@ def batch_targets(y: np.ndarray, idx: np.ndarray, target: str) -> np.ndarray:
     return y[idx] if target == "last" else y[:, idx]
 
 
+class NonFiniteError(ArithmeticError):
+    """A batch's loss or gradient norm is NaN or infinite (raised before its optimizer step)."""
+
+    def __init__(self, batch: int, what: str, value: float):
+        super().__init__(f"{what} is {value} at batch {batch}")
+        self.batch, self.what, self.value = batch, what, value  # batch: 1-based, in the epoch
+
+
 def reference_epoch(model: Model, optimizer: Optimizer, plan: EpochPlan, split: Split,
-                    order: np.ndarray, lr: float) -> np.ndarray:
-    """One pass over ``split`` in minibatches taken in ``order``; returns the batch losses."""
+                    order: np.ndarray, lr: float, *, start: int = 0,
+                    after_batch: Callable[[float], bool] | None = None) -> np.ndarray:
+    """One pass over ``split`` in minibatches taken in ``order``; returns the batch losses.
+
+    ``start`` skips the first batches (an epoch resumed from a checkpoint). ``after_batch(loss)``
+    is called after each optimizer step; when it returns True the epoch stops there. A NaN or
+    infinite loss or gradient raises NonFiniteError before the step, leaving params untouched.
+    """
     B = plan.train.batch_size
     losses = []
-    for start in range(0, len(order), B):
-        idx = order[start:start + B]
+    for b in range(start, num_batches(len(order), B)):
+        idx = order[b * B:(b + 1) * B]
         loss, grads, _ = model.loss_and_grads(split.x[:, idx],
                                               batch_targets(split.y, idx, plan.target),
                                               plan.loss, plan.target)
-        if plan.train.grad_clip != "none":
-            clip_gradients(grads, plan.train.grad_clip, plan.train.grad_clip_value)
+        # clip in place; with grad_clip = "none" this only measures the global norm
+        norm = clip_gradients(grads, plan.train.grad_clip, plan.train.grad_clip_value)
+        if not math.isfinite(loss):
+            raise NonFiniteError(b + 1, "the loss", loss)
+        if not math.isfinite(norm):
+            raise NonFiniteError(b + 1, "the gradient norm", norm)
         optimizer.step(model.params, grads, lr)
         losses.append(loss)
+        if after_batch is not None and after_batch(loss):
+            break
     return np.asarray(losses)
+
+
+def num_batches(n: int, batch_size: int) -> int:
+    return -(-n // batch_size)
 
 
 def epoch_loss(batch_losses: np.ndarray, n: int, batch_size: int) -> float:
@@ -159,18 +216,39 @@ def epoch_loss(batch_losses: np.ndarray, n: int, batch_size: int) -> float:
     return float(np.dot(batch_losses, sizes) / n)
 
 
-def train_epoch(session: Session, runner, order: np.ndarray, lr: float) -> float:
+def divergence_hint(cfg: TrainConfig) -> str:
+    """What to change when training produced NaN or infinity."""
+    hints = [f"a smaller train.learning_rate (now {cfg.learning_rate:g})"]
+    if cfg.grad_clip == "none":
+        hints.append('gradient clipping (train.grad_clip = "norm", train.grad_clip_value = 1.0)')
+    else:
+        hints.append(f"a smaller train.grad_clip_value (now {cfg.grad_clip_value:g})")
+    return f"try {' or '.join(hints)}"
+
+
+def train_epoch(session: Session, runner, position: EpochPosition, lr: float,
+                after_batch: Callable[[float], bool] | None = None) -> float | None:
     """One pass over the train split by the backend's runner, the reference loop, or (stateful
-    dataset) truncated BPTT over parallel streams; returns the mean training loss."""
+    dataset) truncated BPTT over parallel streams; returns the mean training loss, or None when
+    ``after_batch`` stopped the reference loop between two batches (``position`` then says
+    where). Only the reference loop can resume an epoch in its middle, so it finishes any epoch
+    a checkpoint left half done."""
     model, data = session.model, session.dataset
     train, B = data.splits["train"], session.experiment.train.batch_size
     if data.chunk_length:
-        return stateful_epoch(model, session.optimizer, session.plan, train, data.chunk_length, lr)
-    if runner is not None:
-        losses = runner(model.params, session.optimizer, train.x, train.y, order, lr)
+        loss = stateful_epoch(model, session.optimizer, session.plan, train, data.chunk_length, lr)
+        check_finite([loss], model.params)
+        return loss
+    if runner is not None and position.batches_done == 0:
+        losses = runner(model.params, session.optimizer, train.x, train.y, position.order, lr)
+        position.losses = [float(v) for v in losses]
+        check_finite(position.losses, model.params)
     else:
-        losses = reference_epoch(model, session.optimizer, session.plan, train, order, lr)
-    return epoch_loss(losses, len(train), B)
+        reference_epoch(model, session.optimizer, session.plan, train, position.order, lr,
+                        start=position.batches_done, after_batch=after_batch)
+        if position.batches_done < num_batches(len(train), B):
+            return None
+    return epoch_loss(np.asarray(position.losses), len(train), B)
 
 
 def split_loss(model: Model, data: Dataset, name: str) -> float:
@@ -181,39 +259,102 @@ def split_loss(model: Model, data: Dataset, name: str) -> float:
     return model.loss(split.x, split.y, data.loss, data.target)
 
 
-def fit(session: Session, registry, info: RunInfo, on_epoch=None) -> list[dict]:
-    """Train for the configured epochs (or until a hook asks to stop); return the history.
+def fit(session: Session, registry, info: RunInfo, on_epoch=None, *,
+        state: TrainState | None = None, save: Callable[[TrainState], None] | None = None,
+        stop: StopSignal | None = None) -> list[dict]:
+    """Train until ``train.epochs`` epochs are done (or a hook asks to stop); return the history.
 
-    With ``keep_best`` the model ends with the parameters of its best validation epoch.
+    ``state`` continues a checkpointed run whose parameters, optimizer and generators the caller
+    has restored. ``save(state)`` writes a checkpoint; it is called as ``train.checkpoint_every``
+    and ``train.checkpoint_seconds`` ask, after the last epoch, and when ``stop`` is raised (seen
+    after every batch of the core loop, after every epoch of a backend's epoch runner), after
+    which RunInterrupted is raised. A NaN or infinite loss or gradient raises TrainingDiverged
+    without saving, so the last checkpoint is the last good one. With ``keep_best`` the model
+    ends with the parameters of its best validation epoch.
     """
     exp, model, data = session.experiment, session.model, session.dataset
     train = data.splits["train"]
+    n_batches = num_batches(len(train), exp.train.batch_size)
     runner = None if data.chunk_length else session.backend.epoch_runner(session.plan)
-    best = (np.inf, 0, None)
-    registry.hook.on_run_start(run=info)
-    for epoch in range(exp.train.epochs):
-        lr = learning_rate(exp.train, epoch)
-        order = session.rngs["shuffle"].permutation(len(train))
+    state = state if state is not None else TrainState()
+    schedule = CheckpointSchedule(exp.train.checkpoint_every, exp.train.checkpoint_seconds)
+
+    def checkpoint() -> None:
+        if save is not None:
+            save(state)
+        schedule.written()
+
+    def after_batch(loss: float) -> bool:
+        state.position.losses.append(loss)
+        if stop is not None and stop.requested:
+            return True
+        if schedule.due_after_batch():
+            checkpoint()
+        return False
+
+    info.epoch, info.history = state.epoch, state.history
+    registry.call("on_run_start", run=info)
+    saved_epoch = None
+    while state.epoch < exp.train.epochs:
+        epoch = state.epoch + 1  # 1-based number of the epoch being run
+        lr = learning_rate(exp.train, epoch - 1)
+        if state.position is None:
+            state.position = EpochPosition(session.rngs["shuffle"].permutation(len(train)), [])
+        position = state.position
         t0 = time.perf_counter()
-        loss = train_epoch(session, runner, order, lr)
+        try:
+            loss = train_epoch(session, runner, position, lr, after_batch)
+        except NonFiniteError as exc:
+            raise TrainingDiverged(f"training diverged: {exc.what} is {exc.value} at epoch "
+                                   f"{epoch}, batch {exc.batch} of {n_batches}; "
+                                   f"{divergence_hint(exp.train)}") from None
         seconds = time.perf_counter() - t0
+        if loss is None:  # stopped between two batches
+            checkpoint()
+            raise RunInterrupted(stop.signum, f"{stop.name} at epoch {epoch}, after batch "
+                                              f"{position.batches_done} of {n_batches}")
         val_loss = split_loss(model, data, "val")
-        record = {"epoch": epoch + 1, "loss": loss,
+        if not math.isfinite(val_loss):
+            raise TrainingDiverged(f"training diverged: the validation loss is {val_loss} after "
+                                   f"epoch {epoch}; {divergence_hint(exp.train)}")
+        record = {"epoch": epoch, "loss": loss,
                   "val_loss": val_loss, "lr": lr, "seconds": seconds}
-        if val_loss < best[0]:
-            best = (val_loss, epoch + 1, {k: v.copy() for k, v in model.params.items()})
-        record["best_epoch"] = best[1]
-        info.epoch = epoch + 1
-        info.history.append(record)
+        if val_loss < state.best_loss:
+            state.best_loss, state.best_epoch = val_loss, epoch
+            state.best_params = {k: v.copy() for k, v in model.params.items()}
+        record["best_epoch"] = state.best_epoch
+        state.epoch, state.position = epoch, None
+        info.epoch = epoch
+        state.history.append(record)
         if on_epoch is not None:
             on_epoch(record)
-        if any(registry.hook.on_epoch_end(run=info, epoch=epoch + 1, metrics=record)):
+        if stop is not None and stop.requested:
+            checkpoint()
+            raise RunInterrupted(stop.signum, f"{stop.name} after epoch {epoch}")
+        if any(registry.call("on_epoch_end", run=info, epoch=epoch, metrics=record)):
             info.stop_reason = "stopped by a plugin"
             break
-    if exp.train.keep_best and best[2] is not None:
-        for k, v in best[2].items():
+        if schedule.due_after_epoch(epoch):
+            checkpoint()
+            saved_epoch = epoch
+    if saved_epoch != state.epoch:  # the end of training always has a checkpoint
+        checkpoint()
+    if exp.train.keep_best and state.best_params is not None:
+        for k, v in state.best_params.items():
             model.params[k][...] = v
     return info.history
+
+
+def check_finite(batch_losses: list[float], params: dict[str, np.ndarray]) -> None:
+    """After an epoch the core loop did not run step by step (a backend's epoch runner, a
+    stateful epoch): every batch loss and parameter must be finite."""
+    for b, loss in enumerate(batch_losses):
+        if not math.isfinite(loss):
+            raise NonFiniteError(b + 1, "the loss", loss)
+    for name, p in params.items():
+        if not np.all(np.isfinite(p)):
+            raise NonFiniteError(len(batch_losses), f"a value of {name} (after the epoch)",
+                                 float(p[~np.isfinite(p)].flat[0]))
 
 
 def evaluate(session: Session) -> dict[str, dict[str, float]]:

@@ -88,3 +88,30 @@ def report_environment(job: RunJob) -> RunResult:
 
 def dummy_jobs(n: int) -> list[RunJob]:
     return [RunJob(f"r{i}", 0, i, {}, "", (), "") for i in range(n)]
+
+
+# A plugin that interrupts the run of seed `seed` as Ctrl-C would (SIGINT to its own process)
+# after its second epoch, once: the run stops with a checkpoint.
+INTERRUPTER = """
+import os
+import signal
+from pathlib import Path
+
+from rnnlab.hookspecs import hookimpl
+
+MARKER = Path(__file__).with_name("interrupt-marker")
+
+
+@hookimpl
+def on_epoch_end(run, epoch):
+    if run.experiment.experiment.seed == {seed} and epoch == 2 and MARKER.exists():
+        MARKER.unlink()
+        os.kill(os.getpid(), signal.SIGINT)
+"""
+
+
+def write_interrupter(folder: Path, *, seed: int) -> Path:
+    (folder / "interrupt-marker").write_text("")
+    path = folder / "interrupter.py"
+    path.write_text(INTERRUPTER.format(seed=seed))
+    return path

@@ -6,7 +6,14 @@ import json
 import os
 
 import pytest
-from sweep_helpers import dummy_jobs, report_environment, run_record, write_killer, write_sweep
+from sweep_helpers import (
+    dummy_jobs,
+    report_environment,
+    run_record,
+    write_interrupter,
+    write_killer,
+    write_sweep,
+)
 
 from rnnlab.config import read_toml
 from rnnlab.errors import RnnlabError
@@ -250,3 +257,16 @@ def test_a_second_sweep_in_the_same_directory_at_once_is_refused(tmp_path):
         run_sweep(plan_for(path), SerialExecutor(), out_root=tmp_path / "runs")
     outcome = run_sweep(plan_for(path), SerialExecutor(), out_root=tmp_path / "runs")
     assert len(outcome.results) == 4  # free again once the first one is done
+
+
+def test_an_interrupted_run_is_resumed_from_its_checkpoint(tmp_path):
+    plugin = write_interrupter(tmp_path, seed=1)
+    path = write_sweep(tmp_path, 'seeds = [0, 1]\n', plugins='plugins = ["interrupter.py"]')
+    path.write_text(path.read_text().replace("epochs = 2", "epochs = 4"))
+    with pytest.raises(KeyboardInterrupt):
+        run_sweep(plan_for(path, [plugin]), SerialExecutor(), out_root=tmp_path / "runs")
+    outcome = run_sweep(plan_for(path, [plugin]), SerialExecutor(), out_root=tmp_path / "runs")
+    resumed = [r for r in outcome.results.values() if r.seed == 1][0]
+    assert resumed.ok and resumed.summary.get("resumed") == 1
+    clean = run_sweep(plan_for(path, [plugin]), SerialExecutor(), out_root=tmp_path / "clean")
+    assert records(outcome) == records(clean)  # as if it had never stopped

@@ -17,19 +17,31 @@ from .common import err_console, is_debug, set_debug
 
 
 class RnnlabGroup(click.Group):
+    """Exit statuses: 2 for a user error, 3 when training diverged (both RnnlabError, printed as
+    one message), 128 + signal number when interrupted (130 for Ctrl-C, 143 for SIGTERM)."""
+
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
         except RnnlabError as exc:
             if is_debug(ctx):
                 raise
-            err_console().print(f"[bold red]error:[/bold red] {escape(str(exc))}", highlight=False)
-            ctx.exit(2)
-        except KeyboardInterrupt:
+            err_console().print(f"[bold red]error:[/bold red] {escape(str(exc))}",
+                                highlight=False, soft_wrap=True)  # paths stay whole
+            ctx.exit(exc.exit_code)
+        except MemoryError:
             if is_debug(ctx):
                 raise
-            err_console().print("interrupted", highlight=False)
-            ctx.exit(130)
+            err_console().print("[bold red]error:[/bold red] not enough memory for this "
+                                "experiment; use smaller sizes (model.hidden_size, "
+                                "train.batch_size, the task's data)", highlight=False)
+            ctx.exit(2)
+        except KeyboardInterrupt as exc:
+            if is_debug(ctx):
+                raise
+            err_console().print(str(exc) or "interrupted", highlight=False, markup=False,
+                                soft_wrap=True)
+            ctx.exit(getattr(exc, "exit_code", 130))
 
 
 @click.group(cls=RnnlabGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -47,14 +59,15 @@ from . import (  # noqa: E402  (commands register themselves on `main`)
     generate_cmd,
     plot_cmd,
     plugins_cmd,
+    resume_cmd,
     run_cmd,
     runs_cmd,
     show_cmd,
     sweep_cmd,
 )
 
-__all__ = ["diff_cmd", "generate_cmd", "main", "plot_cmd", "plugins_cmd", "run_cmd", "runs_cmd",
-           "show_cmd", "sweep_cmd"]
+__all__ = ["diff_cmd", "generate_cmd", "main", "plot_cmd", "plugins_cmd", "resume_cmd", "run_cmd",
+           "runs_cmd", "show_cmd", "sweep_cmd"]
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

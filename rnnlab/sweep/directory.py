@@ -37,7 +37,7 @@ def run_state(path: Path) -> tuple[str, dict | None]:
     status = summary.get("status")
     if status in ("finished", "stopped"):
         return DONE, summary
-    if status == "failed":
+    if status in ("failed", "diverged"):  # would fail the same way again if resumed
         return FAILED, summary
     return INTERRUPTED, summary  # "running" (its process died) or "interrupted" (Ctrl-C)
 

@@ -14,10 +14,11 @@ import traceback
 from pathlib import Path
 
 from ..config import Experiment, build_experiment
+from ..errors import RnnlabError
 from ..executors.base import RunJob, RunResult
 from ..plugins import Registry
-from ..runner import run_experiment
-from ..runs import RunDir
+from ..runner import resume_experiment, run_experiment
+from ..runs import CHECKPOINT, RunDir
 from .directory import DONE, FAILED, MISSING, run_state
 
 
@@ -47,12 +48,13 @@ def run_job(job: RunJob) -> RunResult:
 
 
 def continue_interrupted(path: Path, exp: Experiment, registry) -> tuple[dict, RunDir]:
-    """Carry on a run that started and never ended (its worker died, or Ctrl-C).
-
-    For now the run starts again from nothing in the same directory. Once
-    ``rnnlab.runner.resume_experiment`` exists, this is where it goes: when ``path`` holds a
-    checkpoint, ``return resume_experiment(path, registry)``; otherwise fall through to here.
-    """
+    """Carry on a run that started and never ended (its worker died, or Ctrl-C): from its
+    checkpoint when it has one that can be resumed, otherwise again from nothing."""
+    if (path / CHECKPOINT).is_file():
+        try:
+            return resume_experiment(path, registry, experiment=exp)
+        except RnnlabError:  # an unreadable checkpoint, or data that changed: start again
+            pass
     shutil.rmtree(path)
     return run_experiment(exp, registry, out_root=path.parent, run_name=path.name)
 
