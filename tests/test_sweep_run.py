@@ -95,23 +95,23 @@ def test_serial_sweep_writes_a_run_directory_per_variant_and_seed(serial_outcome
 
 
 @pytest.mark.slow
-def test_local_processes_and_dask_match_serial_bit_for_bit(serial_outcome, tmp_path):
-    pytest.importorskip("distributed")
-    path = serial_outcome.plan.source
+@pytest.mark.parametrize("name", ["local", "dask"])
+def test_local_processes_and_dask_match_serial_bit_for_bit(serial_outcome, tmp_path, name):
+    if name == "dask":  # `--dask local`: a distributed.LocalCluster on the loopback interface
+        pytest.importorskip("distributed")
     expected = records(serial_outcome)
-    for name, options in (("local", ExecutorOptions(workers=2)),
-                          ("dask", ExecutorOptions(workers=2, address="local"))):
-        registry = Registry()
-        executor = make_executor(registry, name, options)
-        shown, rec = display()
-        outcome = run_sweep(plan_for(path), executor, out_root=tmp_path / name, display=shown)
-        assert not outcome.failed, outcome.failed
-        assert records(outcome) == expected, name
-        if name == "local":
-            assert sorted(rec.started) == sorted(expected)
-        else:  # Dask's start events come from the workers; late ones may miss the display
-            assert set(rec.started) <= set(expected)
-        assert sorted(r.run for r in rec.finished) == sorted(expected)
+    options = ExecutorOptions(workers=2, address="local" if name == "dask" else None)
+    executor = make_executor(Registry(), name, options)
+    shown, rec = display()
+    outcome = run_sweep(plan_for(serial_outcome.plan.source), executor, out_root=tmp_path,
+                        display=shown)
+    assert not outcome.failed, outcome.failed
+    assert records(outcome) == expected
+    if name == "local":
+        assert sorted(rec.started) == sorted(expected)
+    else:  # Dask's start events come from the workers; late ones may miss the display
+        assert set(rec.started) <= set(expected)
+    assert sorted(r.run for r in rec.finished) == sorted(expected)
 
 
 def test_running_again_skips_finished_runs_and_reruns_the_others(tmp_path):
