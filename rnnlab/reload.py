@@ -1,8 +1,8 @@
-"""A recorded run's trained model back in memory, to draw its figures again (`rnnlab plot`).
+"""A recorded run back in memory: its experiment (from config.toml), its plugins, and its trained
+parameters, for `rnnlab resume`, `rnnlab generate` and `rnnlab plot`.
 
-The experiment is rebuilt from the run's config.toml, with its task data built again from the
-seed (so the data are the run's own) and files resolved beside the experiment file the run
-started from (summary.json ``source``) when that file still exists.
+Task files and plugin files are resolved beside the experiment file the run started from
+(summary.json ``source``), as they were when it ran.
 """
 
 from __future__ import annotations
@@ -10,38 +10,49 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from .config import build_experiment, plugin_files, read_toml
+from .config import Experiment, apply_overrides, build_experiment, plugin_files, read_toml
 from .errors import RnnlabError
-from .history import RunRecord
+from .model import Model
 from .plugins import Registry
 from .runs import CONFIG, PARAMS, RunDir
-from .train import Session, prepare
 
 
-def original_source(run: RunRecord) -> Path | None:
-    """The experiment file the run started from, when it is still there."""
-    source = run.summary.get("source")
-    return Path(source) if source and Path(source).is_file() else None
+def original_source(run_dir: RunDir) -> Path | None:
+    """The experiment file a run started from (relative task files and plugins live beside it)."""
+    try:
+        source = run_dir.read_summary().get("source")
+    except RnnlabError:
+        return None
+    return Path(source) if source else None
 
 
-def restore_session(run: RunRecord, plugin_paths=()) -> tuple[Session, Registry]:
-    """The run's task, data and model with its saved parameters; RnnlabError when impossible."""
-    config = run.path / CONFIG
-    raw = read_toml(config)
-    source = original_source(run)
-    files = [*plugin_files(raw, source or config), *(Path(p) for p in plugin_paths)]
-    registry = Registry(files)
-    exp = build_experiment(raw, registry, source=config)
-    if source is not None:
-        exp = replace(exp, source=source)
-    session = prepare(exp, registry)
-    saved = RunDir(run.path).load_params() if (run.path / PARAMS).exists() else None
-    if saved is None:
-        raise RnnlabError(f"{run.path}: no {PARAMS} (the run saved no parameters)")
-    params = session.model.params
-    if {k: v.shape for k, v in saved.items()} != {k: v.shape for k, v in params.items()}:
-        raise RnnlabError(f"{run.path / PARAMS}: its parameters do not fit the model of "
+def recorded_raw(run_dir: RunDir, sets=()) -> tuple[dict, dict]:
+    """The run's config.toml tables with ``--set`` overrides applied, and their origins."""
+    raw = read_toml(run_dir.path / CONFIG)
+    return raw, apply_overrides(raw, list(sets))
+
+
+def run_registry(run_dir: RunDir, raw: dict, plugin_paths=()) -> Registry:
+    """The plugins a run used: those its experiment names, plus ``plugin_paths``."""
+    base = original_source(run_dir) or run_dir.path / CONFIG
+    return Registry([*plugin_files(raw, base), *(Path(p) for p in plugin_paths)])
+
+
+def recorded_experiment(run_dir: RunDir, registry, sets=()) -> Experiment:
+    """The experiment a run directory records, with ``--set`` overrides."""
+    raw, origins = recorded_raw(run_dir, sets)
+    exp = build_experiment(raw, registry, source=run_dir.path / CONFIG, origins=origins)
+    original = original_source(run_dir)
+    return replace(exp, source=original) if original else exp
+
+
+def load_trained(run_dir: RunDir, model: Model) -> None:
+    """Put the run's saved parameters into ``model``, checking they fit its shapes."""
+    if not (run_dir.path / PARAMS).exists():
+        raise RnnlabError(f"{run_dir.path}: no {PARAMS} (the run saved no parameters)")
+    saved = run_dir.load_params()
+    if {k: v.shape for k, v in saved.items()} != {k: v.shape for k, v in model.params.items()}:
+        raise RnnlabError(f"{run_dir.path / PARAMS}: its parameters do not fit the model of "
                           f"{CONFIG}")
     for name, value in saved.items():
-        params[name][...] = value
-    return session, registry
+        model.params[name][...] = value

@@ -15,11 +15,12 @@ from pathlib import Path
 import numpy as np
 
 from .checkpoint import Checkpoint, EpochPosition, TrainState, config_differences, data_digest
-from .config import Experiment, apply_overrides, build_experiment, read_toml
+from .config import Experiment
 from .errors import RnnlabError, RunInterrupted, TrainingDiverged
 from .interrupt import graceful_stop
 from .plots import run_figures
-from .runs import CHECKPOINT, CONFIG, RunDir
+from .reload import recorded_experiment
+from .runs import CHECKPOINT, RunDir
 from .train import RunInfo, evaluate, fit, prepare
 
 
@@ -80,26 +81,6 @@ def run_experiment(exp: Experiment, registry, *, out_root: Path, progress=None,
     return train_and_record(session, registry, run_dir, summary, TrainState(), progress)
 
 
-def run_experiment_of(run_dir: RunDir, registry, sets=()) -> Experiment:
-    """The experiment a run directory records (its config.toml), with ``--set`` overrides, and
-    its files resolved beside the experiment file the run started from."""
-    source = run_dir.path / CONFIG
-    raw = read_toml(source)
-    origins = apply_overrides(raw, list(sets))
-    exp = build_experiment(raw, registry, source=source, origins=origins)
-    original = original_source(run_dir)
-    return replace(exp, source=original) if original else exp
-
-
-def original_source(run_dir: RunDir) -> Path | None:
-    """The experiment file a run started from (relative task files and plugins live beside it)."""
-    try:
-        source = run_dir.read_summary().get("source")
-    except RnnlabError:
-        return None
-    return Path(source) if source else None
-
-
 def resume_experiment(run_dir, registry, *, progress=None, experiment: Experiment | None = None):
     """Continue an interrupted run from its checkpoint; return ``(summary, run_dir)``.
 
@@ -111,7 +92,7 @@ def resume_experiment(run_dir, registry, *, progress=None, experiment: Experimen
     """
     run_dir = run_dir if isinstance(run_dir, RunDir) else RunDir.open(Path(run_dir))
     ckpt = run_dir.load_checkpoint()
-    exp = experiment or run_experiment_of(run_dir, registry)
+    exp = experiment or recorded_experiment(run_dir, registry)
     check_same_experiment(run_dir, ckpt, exp)
     summary = run_dir.read_summary()
     check_resumable(run_dir, summary, ckpt, exp)

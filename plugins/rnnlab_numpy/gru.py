@@ -8,6 +8,7 @@
 
 import numpy as np
 
+from .grads import weight_grads
 from .lstm import sigmoid
 
 
@@ -56,13 +57,4 @@ def backward(w, cache, dhs):
         dxa[t, :, :H], dxa[t, :, H:2 * H], dxa[t, :, 2 * H:] = dar, daz, dan
         dha[t, :, :H], dha[t, :, H:2 * H], dha[t, :, 2 * H:] = dar, daz, dan * r
         dh_next = dh * z + dha[t] @ W_hh
-    # weight gradients as single products over all steps
-    h_prev = np.concatenate([h0[None], hs[:-1]], axis=0)
-    dxa2, dha2 = dxa.reshape(-1, 3 * H), dha.reshape(-1, 3 * H)
-    grads = {
-        "weight_ih": dxa2.T @ x.reshape(-1, x.shape[-1]),
-        "weight_hh": dha2.T @ h_prev.reshape(-1, H),
-        "bias_ih": dxa2.sum(axis=0),
-        "bias_hh": dha2.sum(axis=0),
-    }
-    return grads, dxa @ w["weight_ih"]
+    return weight_grads(w, x, h0, hs, dxa, dha)

@@ -10,6 +10,8 @@
 
 import numpy as np
 
+from .grads import weight_grads
+
 
 def sigmoid(a):
     # sigmoid(a) = (1 + tanh(a/2)) / 2: the same function, and no overflow for large |a|
@@ -64,14 +66,4 @@ def backward(w, cache, dhs):
         da[t, :, 3 * H:] = do * o * (1.0 - o)
         dc_next = dc * f
         dh_next = da[t] @ W_hh
-    # weight gradients as single products over all steps
-    h_prev = np.concatenate([h0[None], hs[:-1]], axis=0)
-    da2 = da.reshape(-1, 4 * H)
-    db = da2.sum(axis=0)
-    grads = {
-        "weight_ih": da2.T @ x.reshape(-1, x.shape[-1]),
-        "weight_hh": da2.T @ h_prev.reshape(-1, H),
-        "bias_ih": db,
-        "bias_hh": db.copy(),
-    }
-    return grads, da @ w["weight_ih"]
+    return weight_grads(w, x, h0, hs, da)

@@ -2,6 +2,8 @@
 
 import numpy as np
 
+from .grads import weight_grads
+
 
 def forward(w, x, state0, nonlinearity):
     T = x.shape[0]
@@ -28,15 +30,4 @@ def backward(w, cache, dhs):
     for t in range(T - 1, -1, -1):
         dz[t] = (dhs[t] + carry) * deriv[t]
         carry = dz[t] @ W_hh
-    # weight gradients as single products over all steps
-    H = hs.shape[-1]
-    h_prev = np.concatenate([h0[None], hs[:-1]], axis=0)
-    dz2 = dz.reshape(-1, H)
-    db = dz2.sum(axis=0)
-    grads = {
-        "weight_ih": dz2.T @ x.reshape(-1, x.shape[-1]),
-        "weight_hh": dz2.T @ h_prev.reshape(-1, H),
-        "bias_ih": db,
-        "bias_hh": db.copy(),
-    }
-    return grads, dz @ w["weight_ih"]
+    return weight_grads(w, x, h0, hs, dz)

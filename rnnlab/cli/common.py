@@ -10,8 +10,8 @@ from rich.markup import escape
 
 from ..config import apply_overrides, build_experiment, plugin_files, read_toml
 from ..plugins import Registry
-from ..runner import original_source, run_experiment_of
-from ..runs import CONFIG, RunDir
+from ..reload import recorded_experiment, recorded_raw, run_registry
+from ..runs import RunDir
 
 DEBUG_KEY = "rnnlab.debug"
 
@@ -59,10 +59,7 @@ def load_run(run_path: str, sets=(), plugin_paths=()):
     """The experiment a run directory records, with overrides; return ``(experiment, registry,
     run_dir)``. Plugin files it names are found beside the experiment file it started from."""
     run_dir = RunDir.open(Path(run_path))
-    raw = read_toml(run_dir.path / CONFIG)
-    apply_overrides(raw, list(sets))
-    files = [*plugin_files(raw, original_source(run_dir) or run_dir.path / CONFIG),
-             *(Path(p) for p in plugin_paths)]
-    registry = Registry(files)
+    raw, _ = recorded_raw(run_dir, sets)
+    registry = run_registry(run_dir, raw, plugin_paths)
     warn_failures(registry)
-    return run_experiment_of(run_dir, registry, sets), registry, run_dir
+    return recorded_experiment(run_dir, registry, sets), registry, run_dir

@@ -11,9 +11,10 @@ from rich.markup import escape
 from .. import plots
 from ..errors import RnnlabError
 from ..history import RunRecord, find_runs, is_run_dir, open_run
-from ..reload import restore_session
+from ..reload import load_trained
+from ..train import prepare
 from . import main
-from .common import debug_option, plugin_option
+from .common import debug_option, load_run, plugin_option
 
 OVERLAY = "loss-overlay.png"
 
@@ -43,7 +44,9 @@ def redraw(run: RunRecord, plugin_paths, console: Console, with_task: bool) -> N
     if not with_task:
         return
     try:
-        session, _ = restore_session(run, plugin_paths)
+        exp, registry, run_dir = load_run(str(run.path), (), plugin_paths)
+        session = prepare(exp, registry)
+        load_trained(run_dir, session.model)
         path = plots.task_figure(session.task, session.model, session.dataset, run.path)
     except RnnlabError as exc:
         console.print(f"[yellow]{escape(run.name)}: no task figure: {escape(str(exc))}[/yellow]",
