@@ -62,6 +62,7 @@ COMPARE_OPTIONS = (
 CORE_TABLES = {"experiment": EXPERIMENT_OPTIONS, "model": MODEL_OPTIONS, "train": TRAIN_OPTIONS,
                "compare": COMPARE_OPTIONS}
 TABLES = ("experiment", "task", "model", "train", "compare")
+SWEEP = "sweep"  # read by `rnnlab sweep` (rnnlab.sweep); a single experiment refuses it
 
 
 @dataclass(frozen=True)
@@ -266,10 +267,15 @@ def build_experiment(raw: dict[str, Any], registry, *, source: Path | None = Non
     src = str(source) if source else "<experiment>"
     origins = origins or {}
     for table in raw:
+        if table == SWEEP:
+            raise ConfigError("this file describes a sweep: run it with `rnnlab sweep`, or "
+                              "remove the table to run the base experiment", source=src,
+                              table=table)
         if table not in TABLES:
             where = next((v for k, v in origins.items() if k.startswith(f"{table}.")), src)
-            raise ConfigError(f"unknown table{closest(table, TABLES)} "
-                              f"(valid: {', '.join(TABLES)})", source=where, table=table)
+            raise ConfigError(f"unknown table{closest(table, (*TABLES, SWEEP))} "
+                              f"(valid: {', '.join((*TABLES, SWEEP))})", source=where,
+                              table=table)
     tables = {name: validate_table(raw.get(name, {}), opts, table=name, source=src,
                                    origins=origins) for name, opts in CORE_TABLES.items()}
     model = tables["model"]

@@ -23,6 +23,11 @@ def register_backends():
 
 
 @hookspec
+def register_executors():
+    """Return a list of :class:`rnnlab.executors.ExecutorSpec`: engines that run sweep jobs."""
+
+
+@hookspec
 def on_run_start(run):
     """Called once before the first epoch with the :class:`rnnlab.train.RunInfo` of the run.
     The return value is ignored."""

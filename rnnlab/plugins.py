@@ -16,6 +16,7 @@ import sys
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from pathlib import Path
+from typing import Any
 
 import pluggy
 
@@ -38,6 +39,7 @@ class PluginInfo:
     status: str = "ok"  # "ok", "disabled" or "failed: <error>"
     tasks: list[str] = field(default_factory=list)
     backends: list[str] = field(default_factory=list)
+    executors: list[str] = field(default_factory=list)
     hooks: list[str] = field(default_factory=list)
 
     @property
@@ -88,6 +90,7 @@ class Registry:
         self.plugins: dict[str, PluginInfo] = {}
         self.tasks: dict[str, TaskSpec] = {}
         self.backends: dict[str, BackendSpec] = {}
+        self.executors: dict[str, Any] = {}  # name -> rnnlab.executors.ExecutorSpec
         self._providers: dict[tuple[str, str], list[PluginInfo]] = {}
         if entry_points_:
             self._load_entry_points()
@@ -153,10 +156,13 @@ class Registry:
         self._collect(info, module)
 
     def _collect(self, info: PluginInfo, module) -> None:
-        """Add the plugin's tasks and backends; if a registration hook raises, add none of them
-        and unregister the plugin, so none of its hooks run."""
+        """Add the plugin's tasks, backends and executors; if a registration hook raises, add
+        none of them and unregister the plugin, so none of its hooks run."""
+        tables = {"task": (self.tasks, info.tasks), "backend": (self.backends, info.backends),
+                  "executor": (self.executors, info.executors)}
         found = []
-        for hook, kind in (("register_tasks", "task"), ("register_backends", "backend")):
+        for hook, kind in (("register_tasks", "task"), ("register_backends", "backend"),
+                           ("register_executors", "executor")):
             for impl in getattr(self.pm.hook, hook).get_hookimpls():
                 if impl.plugin is not module:
                     continue
@@ -168,8 +174,7 @@ class Registry:
                     self._fail(info, f"{hook}() raised {type(exc).__name__}: {exc}")
                     return
         for kind, spec in found:
-            table, names = ((self.tasks, info.tasks) if kind == "task"
-                            else (self.backends, info.backends))
+            table, names = tables[kind]
             providers = self._providers.setdefault((kind, spec.name), [])
             providers.append(info)
             names.append(spec.name)
@@ -200,6 +205,9 @@ class Registry:
 
     def backend(self, name: str) -> BackendSpec:
         return self._lookup("backend", name, self.backends)
+
+    def executor(self, name: str):
+        return self._lookup("executor", name, self.executors)
 
     def _lookup(self, kind: str, name: str, table: dict):
         if name in table:

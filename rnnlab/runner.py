@@ -48,17 +48,22 @@ def git_commit(folder: Path) -> str | None:
     return out.stdout.strip() or None if out.returncode == 0 else None
 
 
-def run_experiment(exp: Experiment, registry, *, out_root: Path, progress=None, status=None):
+def run_experiment(exp: Experiment, registry, *, out_root: Path, progress=None, status=None,
+                   run_name: str | None = None):
     """Train and evaluate ``exp``; return ``(summary, run_dir)``.
 
     ``progress(epochs)`` returns a context manager yielding a per-epoch callback (the terminal
     display); ``status(message)`` shows one-off messages such as the backend's warm-up.
     Everything is validated and built before the run directory is created. Ctrl-C or
     SIGTERM stops training at the end of a batch with a checkpoint and raises RunInterrupted; a
-    NaN or infinite loss raises TrainingDiverged; either way summary.json says why.
+    NaN or infinite loss raises TrainingDiverged; either way summary.json says why. The run
+    directory is ``out_root/<name>-<time>``, or exactly ``out_root/<run_name>`` when given.
     """
     session = prepare(exp, registry)
-    run_dir = RunDir.create(out_root, exp.experiment.name)
+    if run_name is None:
+        run_dir = RunDir.create(out_root, exp.experiment.name)
+    else:
+        run_dir = RunDir.create(out_root, run_name, exact=True)
     run_dir.write_config(exp.to_dict())
     summary = {
         "status": "running",

@@ -59,13 +59,23 @@ class RunDir:
         self.path = Path(path)
 
     @classmethod
-    def create(cls, root: Path, name: str) -> RunDir:
-        """A new directory ``root/<name>-<YYYYmmdd-HHMMSS>[-k]``; never an existing one."""
+    def create(cls, root: Path, name: str, *, exact: bool = False) -> RunDir:
+        """A new directory ``root/<name>-<YYYYmmdd-HHMMSS>[-k]``; never an existing one.
+
+        With ``exact`` the directory is ``root/<name>`` itself (a caller that names its runs,
+        such as a sweep); it is an error if it exists already.
+        """
         root = Path(root)
         try:
             root.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise RnnlabError(f"{root}: cannot create the runs directory: {exc.strerror}") from None
+        if exact:
+            try:
+                (root / name).mkdir()
+            except FileExistsError:
+                raise RnnlabError(f"{root / name}: run directory exists already") from None
+            return cls(root / name)
         stem = f"{_slug(name)}-{time.strftime('%Y%m%d-%H%M%S')}"
         for k in range(1000):
             path = root / (stem if k == 0 else f"{stem}-{k}")

@@ -1,0 +1,106 @@
+"""Runs in local worker processes, one run per process, BLAS and numba threads pinned to one.
+
+Processes are started with 'spawn', in an environment that pins the thread pools (the variables
+must be set before numpy or numba is imported, and a spawned process imports them afresh).
+
+A worker that dies (killed, out of memory, a crash in native code) breaks the whole process
+pool, and every run in flight fails with it, so the one to blame is unknown. Those runs are
+then run again one at a time; a run whose process dies while it runs alone is charged with an
+attempt, and after ``1 + retries`` attempts it is reported failed. The sweep goes on.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections import Counter, deque
+from concurrent.futures import ALL_COMPLETED, FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
+
+from .base import DEFAULT_RETRIES, THREAD_ENV, Executor, RunResult
+
+
+def available_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+@contextmanager
+def pinned_threads():
+    """Set THREAD_ENV in this process's environment (inherited by processes spawned now), and
+    put the previous values back afterwards. This process's own numpy is already loaded, so
+    its thread pools are unaffected."""
+    saved = {k: os.environ.get(k) for k in THREAD_ENV}
+    os.environ.update(THREAD_ENV)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+class LocalExecutor(Executor):
+    name = "local"
+
+    def __init__(self, workers: int | None = None, retries: int = DEFAULT_RETRIES):
+        self.workers = workers or available_cores()
+        self.retries = retries
+
+    def describe(self) -> str:
+        return f"local processes ({self.workers})"
+
+    def _pool(self, n: int) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(max_workers=n, mp_context=multiprocessing.get_context("spawn"))
+
+    def run(self, fn, jobs, started):
+        queue = deque(jobs)
+        suspects = deque()  # in flight when a worker died: rerun alone to find the culprit
+        charged = Counter()  # run -> deaths of its worker while it ran alone
+        in_flight = {}  # future -> job
+        with pinned_threads():
+            pool = self._pool(max(1, min(self.workers, len(queue))))
+            try:
+                while queue or suspects or in_flight:
+                    if suspects:
+                        if not in_flight:
+                            job = suspects.popleft()
+                            in_flight[pool.submit(fn, job)] = job
+                            started(job)
+                    else:
+                        while queue and len(in_flight) < self.workers:
+                            job = queue.popleft()
+                            in_flight[pool.submit(fn, job)] = job
+                            started(job)
+                    done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+                    if any(isinstance(f.exception(), BrokenProcessPool) for f in done):
+                        done, _ = wait(in_flight, return_when=ALL_COMPLETED)  # all fail now
+                    crashed = []
+                    for future in done:
+                        job = in_flight.pop(future)
+                        if isinstance(future.exception(), BrokenProcessPool):
+                            crashed.append(job)
+                            continue
+                        result = future.result()
+                        result.attempts = charged[job.run] + 1
+                        yield result
+                    if not crashed:
+                        continue
+                    pool.shutdown(wait=True)
+                    pool = self._pool(max(1, min(self.workers, len(queue) + len(crashed))))
+                    if len(crashed) > 1:
+                        suspects.extend(crashed)
+                        continue
+                    job = crashed[0]  # it ran alone: its own process died
+                    charged[job.run] += 1
+                    if charged[job.run] > self.retries:
+                        yield RunResult.died(job, charged[job.run], "its process exited")
+                    else:
+                        suspects.appendleft(job)
+            finally:
+                pool.shutdown(wait=True, cancel_futures=True)

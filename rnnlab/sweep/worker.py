@@ -1,0 +1,79 @@
+"""What runs on a worker for one job: build the experiment, train it into its run directory.
+
+Everything a worker needs is in the job (plain data), so any process on any machine that has
+rnnlab and the plugins installed, and sees the sweep directory, can run it. Results are written
+by the worker into the run directory as the run goes (exactly what `rnnlab run` writes), so a
+finished run is on disk even if the client that started the sweep is gone.
+"""
+
+from __future__ import annotations
+
+import copy
+import shutil
+import traceback
+from pathlib import Path
+
+from ..config import Experiment, build_experiment
+from ..errors import RnnlabError
+from ..executors.base import RunJob, RunResult
+from ..plugins import Registry
+from ..runner import resume_experiment, run_experiment
+from ..runs import CHECKPOINT, RunDir
+from .directory import DONE, FAILED, MISSING, run_state
+
+
+def run_job(job: RunJob) -> RunResult:
+    """Run one job to the end; a run that raises comes back as a failed result."""
+    path = Path(job.sweep_dir) / job.run
+    exp = None
+    try:
+        registry = Registry([Path(f) for f in job.plugin_files])
+        exp = build_experiment(copy.deepcopy(job.raw), registry, source=Path(job.source))
+        state, summary = run_state(path)
+        if state == DONE:  # finished by an earlier attempt whose worker died before reporting
+            return _result(job, summary)
+        if state == MISSING:
+            summary, _ = run_experiment(exp, registry, out_root=path.parent, run_name=job.run)
+        elif state == FAILED:  # an earlier invocation failed: start again from nothing
+            shutil.rmtree(path)
+            summary, _ = run_experiment(exp, registry, out_root=path.parent, run_name=job.run)
+        else:
+            summary, _ = continue_interrupted(path, exp, registry)
+        return _result(job, summary)
+    except Exception as exc:
+        error = f"{type(exc).__name__}: {exc}"
+        _record_failure(path, job, exp, error)
+        return RunResult(job.run, job.variant, job.seed, "failed", error=error,
+                         traceback=traceback.format_exc())
+
+
+def continue_interrupted(path: Path, exp: Experiment, registry) -> tuple[dict, RunDir]:
+    """Carry on a run that started and never ended (its worker died, or Ctrl-C): from its
+    checkpoint when it has one that can be resumed, otherwise again from nothing."""
+    if (path / CHECKPOINT).is_file():
+        try:
+            return resume_experiment(path, registry, experiment=exp)
+        except RnnlabError:  # an unreadable checkpoint, or data that changed: start again
+            pass
+    shutil.rmtree(path)
+    return run_experiment(exp, registry, out_root=path.parent, run_name=path.name)
+
+
+def _result(job: RunJob, summary: dict) -> RunResult:
+    return RunResult(job.run, job.variant, job.seed, summary["status"], summary=summary,
+                     error=summary.get("error"))
+
+
+def _record_failure(path: Path, job: RunJob, exp: Experiment | None, error: str) -> None:
+    """A run that failed before run_experiment made its directory still gets one, so the
+    sweep directory shows every failure; one that failed later already recorded it."""
+    if (path / "summary.json").exists():
+        return
+    try:
+        run_dir = RunDir(path)
+        path.mkdir(parents=True, exist_ok=True)
+        run_dir.write_config(exp.to_dict() if exp is not None else job.raw)
+        run_dir.write_summary({"status": "failed", "error": error, "seed": job.seed,
+                               "source": job.source})
+    except OSError:
+        pass  # the result sent back still carries the error
