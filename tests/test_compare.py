@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from rnnlab import plots
 from rnnlab.cli import main
 from rnnlab.compare import compare, resolve_backends
 from rnnlab.config import build_experiment, read_toml
@@ -95,13 +96,16 @@ def test_cli_json_and_exit_status_on_disagreement(tmp_path):
     plugin.write_text(SKEWED)
     path = experiment(tmp_path)
     runner = CliRunner()
+    chart = tmp_path / "chart.png"
     ok = runner.invoke(main, ["compare", str(path), "--backends", "numpy,numba", "--epochs", "1",
-                              "--repeats", "1", "--json"])
+                              "--repeats", "1", "--json", "--chart", str(chart)])
     assert ok.exit_code == 0, ok.output
     report = json.loads(ok.stdout)
+    if plots.available():
+        assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and chart.stat().st_size > 5000
     assert [r["backend"] for r in report["rows"]] == ["numpy", "numba"]
     bad = runner.invoke(main, ["compare", str(path), "--backends", "numpy,skewed", "--epochs", "1",
-                               "--repeats", "1", "--plugin", str(plugin)])
+                               "--repeats", "1", "--plugin", str(plugin), "--no-chart"])
     assert bad.exit_code == 1
     assert "skewed differ from numpy" in bad.stderr
     unknown = runner.invoke(main, ["compare", str(path), "--backends", "numpy,nope"])

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
+from .. import plots
 from ..compare import compare, resolve_backends
 from ..report import fmt
 from . import main
@@ -40,6 +43,19 @@ def compare_table(report: dict) -> Table:
     return table
 
 
+def draw_chart(report: dict, path: Path, console: Console) -> None:
+    """seconds per epoch per backend (median, with the min-max spread), when plotting is here."""
+    if not plots.available():
+        console.print(f"no chart: {plots.PLOT_HINT}", highlight=False)
+        return
+    rows = [{"backend": r["backend"], "seconds_per_epoch": r["seconds_per_epoch"]["median"],
+             "seconds_min": r["seconds_per_epoch"]["min"],
+             "seconds_max": r["seconds_per_epoch"]["max"]} for r in report["rows"]]
+    written = plots.compare_chart(rows, path, f"{report['experiment']}: training time per epoch "
+                                              f"({report['dtype']})")
+    console.print(f"chart written to {escape(str(written))}", highlight=False)
+
+
 @main.command("compare")
 @click.argument("config", type=click.Path(dir_okay=False))
 @click.option("--backends", default=None, metavar="A,B,...",
@@ -53,10 +69,14 @@ def compare_table(report: dict) -> Table:
               help="Largest relative difference from the first backend that counts as "
                    "agreement (default: 1e-9 for float64, 1e-2 for float32).")
 @click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON.")
+@click.option("--chart", default="compare.png", show_default=True, type=click.Path(dir_okay=False),
+              help="Bar chart of seconds per epoch per backend (needs rnnlab[plot]).")
+@click.option("--no-chart", is_flag=True, help="Do not draw the bar chart.")
 @set_option
 @plugin_option
 @debug_option
-def compare_cmd(config, backends, repeats, epochs, rtol, as_json, sets, plugin_paths):
+def compare_cmd(config, backends, repeats, epochs, rtol, as_json, chart, no_chart, sets,
+                plugin_paths):
     """Run the experiment in CONFIG on several backends (same seed) and compare speed and
     results. Exits with status 1 when a backend disagrees with the first beyond tolerance."""
     experiment, registry = load_experiment(config, sets, plugin_paths)
@@ -76,6 +96,8 @@ def compare_cmd(config, backends, repeats, epochs, rtol, as_json, sets, plugin_p
         click.echo(json.dumps(report, indent=2))
     else:
         console.print(compare_table(report))
+    if not no_chart:
+        draw_chart(report, Path(chart), console)
     if not report["agree"]:
         bad = [r["backend"] for r in report["rows"] if not r["agrees"]]
         Console(stderr=True).print(f"[bold red]disagreement:[/bold red] {', '.join(bad)} "
