@@ -28,6 +28,10 @@ MODEL_OPTIONS = (
     Option("layers", int, 1, "stacked recurrent layers", gt=0),
     Option("nonlinearity", str, "tanh", "activation of the rnn cell", choices=("tanh", "relu")),
     Option("dtype", str, "float64", "floating-point type of parameters and data", choices=DTYPES),
+    Option("forget_bias", float, 0.0,
+           "lstm only: when not 0, after the default init set the forget-gate slice of every "
+           "layer's bias_ih to this value and of bias_hh to 0, so the gate's total bias is this "
+           "value (0 keeps PyTorch's default init)"),
 )
 TRAIN_OPTIONS = (
     Option("backend", str, "numpy", "backend plugin that runs the recurrence"),
@@ -76,6 +80,7 @@ class ModelConfig:
     layers: int = 1
     nonlinearity: str = "tanh"
     dtype: str = "float64"
+    forget_bias: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -259,6 +264,12 @@ def build_experiment(raw: dict[str, Any], registry, *, source: Path | None = Non
                               f"(valid: {', '.join(TABLES)})", source=where, table=table)
     tables = {name: validate_table(raw.get(name, {}), opts, table=name, source=src,
                                    origins=origins) for name, opts in CORE_TABLES.items()}
+    model = tables["model"]
+    if model["forget_bias"] != 0 and model["cell"] != "lstm":
+        where = origins.get("model.forget_bias", origins.get("model.cell", src))
+        raise ConfigError(f"applies to cell 'lstm' only, but cell is {model['cell']!r} "
+                          f"(set forget_bias = 0.0 or cell = \"lstm\")", source=where,
+                          table="model", key="forget_bias")
     if not tables["experiment"]["name"]:
         tables["experiment"]["name"] = source.stem if source else "experiment"
 

@@ -1,7 +1,9 @@
 """The plugin contract: every hook a plugin may implement.
 
 Hooks gain arguments over time; they never lose them. A hook implementation may accept any
-subset of a hook's arguments (pluggy passes only the ones it names).
+subset of a hook's arguments (pluggy passes only the ones it names). docs/hooks.md documents
+each hook (a test keeps it in step with this file); an exception raised in a lifecycle hook stops
+the run with an error naming the plugin.
 """
 
 import pluggy
@@ -22,14 +24,17 @@ def register_backends():
 
 @hookspec
 def on_run_start(run):
-    """Called once before the first epoch with the :class:`rnnlab.train.RunInfo` of the run."""
+    """Called once before the first epoch with the :class:`rnnlab.train.RunInfo` of the run.
+    The return value is ignored."""
 
 
 @hookspec
 def on_epoch_end(run, epoch, metrics):
-    """Called after every epoch with its 1-based number and metrics; return True to stop the run."""
+    """Called after every epoch with its 1-based number and metrics (the record just appended to
+    metrics.jsonl); return a true value to stop the run after this epoch."""
 
 
 @hookspec
 def on_run_end(run, summary):
-    """Called once after training and evaluation with the summary dict written to summary.json."""
+    """Called once after training and evaluation with the summary dict written to summary.json
+    (not when the run failed). The return value is ignored."""

@@ -36,7 +36,11 @@ def param_name(key: str, layer: int) -> str:
 
 def init_params(cfg: ModelConfig, shape: Shape, rng: np.random.Generator) -> dict[str, np.ndarray]:
     """PyTorch's default initialisation: every recurrent weight and bias ~ U(-1/sqrt(H), 1/sqrt(H));
-    the head (nn.Linear) weight and bias ~ U(-1/sqrt(H), 1/sqrt(H)) as well (fan_in = H)."""
+    the head (nn.Linear) weight and bias ~ U(-1/sqrt(H), 1/sqrt(H)) as well (fan_in = H).
+
+    With ``cfg.forget_bias != 0`` (lstm only), the forget-gate slice ``[H:2H]`` of every layer's
+    ``bias_ih`` is then set to ``forget_bias`` and that of ``bias_hh`` to 0, so the gate's total
+    bias is ``forget_bias``; the random draws are the same as without it."""
     dtype = np.dtype(cfg.dtype)
     H, G = cfg.hidden_size, GATES[cfg.cell]
     bound = 1.0 / np.sqrt(H)
@@ -47,6 +51,11 @@ def init_params(cfg: ModelConfig, shape: Shape, rng: np.random.Generator) -> dic
                   "bias_ih": (G * H,), "bias_hh": (G * H,)}
         for key in LAYER_KEYS:
             params[param_name(key, layer)] = rng.uniform(-bound, bound, shapes[key]).astype(dtype)
+        if cfg.forget_bias != 0:
+            if cfg.cell != "lstm":
+                raise ValueError(f"forget_bias applies to cell 'lstm' only, not {cfg.cell!r}")
+            params[param_name("bias_ih", layer)][H:2 * H] = cfg.forget_bias
+            params[param_name("bias_hh", layer)][H:2 * H] = 0.0
     params["head.weight"] = rng.uniform(-bound, bound, (shape.output_size, H)).astype(dtype)
     params["head.bias"] = rng.uniform(-bound, bound, (shape.output_size,)).astype(dtype)
     return params

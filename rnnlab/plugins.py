@@ -125,6 +125,7 @@ class Registry:
     def _add(self, info: PluginInfo, load) -> None:
         if info.name in self.plugins:
             other = self.plugins[info.name]
+            self.plugins[info.label] = info  # listed (and reported) beside the one that won
             self._fail(info, f"plugin name {info.name!r} is already taken by {other.label}")
             return
         self.plugins[info.name] = info
@@ -140,39 +141,45 @@ class Registry:
             info.version = str(getattr(module, "__version__", ""))
         try:
             self.pm.register(module, name=info.name)
+            unknown_hooks(self.pm, module)
             self.pm.check_pending()  # hook names or arguments that match no hookspec
         except Exception as exc:
             if self.pm.is_registered(module):
                 self.pm.unregister(module)
-            self._fail(info, f"{type(exc).__name__}: {exc}")
+            reason = str(exc) if isinstance(exc, PluginError) else f"{type(exc).__name__}: {exc}"
+            self._fail(info, one_line(reason))
             return
         info.hooks = sorted(h.name for h in self.pm.get_hookcallers(module) or [])
         self._collect(info, module)
 
     def _collect(self, info: PluginInfo, module) -> None:
-        for hook, table, kind, names in (
-            ("register_tasks", self.tasks, "task", info.tasks),
-            ("register_backends", self.backends, "backend", info.backends),
-        ):
+        """Add the plugin's tasks and backends; if a registration hook raises, add none of them
+        and unregister the plugin, so none of its hooks run."""
+        found = []
+        for hook, kind in (("register_tasks", "task"), ("register_backends", "backend")):
             for impl in getattr(self.pm.hook, hook).get_hookimpls():
                 if impl.plugin is not module:
                     continue
                 try:
-                    specs = list(impl.function() or [])
+                    found += [(kind, spec) for spec in impl.function() or []]
                 except Exception as exc:
+                    self.pm.unregister(module)
+                    info.hooks = []
                     self._fail(info, f"{hook}() raised {type(exc).__name__}: {exc}")
                     return
-                for spec in specs:
-                    providers = self._providers.setdefault((kind, spec.name), [])
-                    providers.append(info)
-                    names.append(spec.name)
-                    if len(providers) > 1:
-                        message = self._conflict(kind, spec.name)
-                        if self.strict:
-                            raise PluginError(message)
-                        table.pop(spec.name, None)
-                    else:
-                        table[spec.name] = spec
+        for kind, spec in found:
+            table, names = ((self.tasks, info.tasks) if kind == "task"
+                            else (self.backends, info.backends))
+            providers = self._providers.setdefault((kind, spec.name), [])
+            providers.append(info)
+            names.append(spec.name)
+            if len(providers) > 1:
+                message = self._conflict(kind, spec.name)
+                if self.strict:
+                    raise PluginError(message)
+                table.pop(spec.name, None)
+            else:
+                table[spec.name] = spec
 
     def _fail(self, info: PluginInfo, error: str) -> None:
         info.status = f"failed: {error}"
@@ -199,11 +206,36 @@ class Registry:
             return table[name]
         if len(self._providers.get((kind, name), [])) > 1:
             raise PluginError(self._conflict(kind, name))
-        raise PluginError(unknown_name_message(kind, name, sorted(table)))
+        raise PluginError(unknown_name_message(kind, name, sorted(table)) + self._not_loaded())
+
+    def _not_loaded(self) -> str:
+        """Plugins that might have provided a missing name: disabled or failed to load."""
+        out = ""
+        disabled = [p.name for p in self.plugins.values() if p.status == "disabled"]
+        if disabled:
+            out += f"; disabled by RNNLAB_DISABLE_PLUGINS: {', '.join(disabled)}"
+        failed = [p.label for p in self.failures()]
+        if failed:
+            out += f"; failed to load: {', '.join(failed)}"
+        return out
 
     @property
     def hook(self):
         return self.pm.hook
+
+    def call(self, hook: str, **kwargs) -> list:
+        """Call a hook (as ``registry.hook.<hook>(**kwargs)``); an exception a plugin raises
+        becomes a PluginError naming the plugin, its source and the hook."""
+        caller = getattr(self.pm.hook, hook)
+        try:
+            return caller(**kwargs)
+        except Exception as exc:
+            impls = caller.get_hookimpls()
+            name = (raising_plugin(caller, exc.__traceback__)
+                    or (impls[0].plugin_name if len(impls) == 1 else None))
+            who = self.plugins[name].label if name in self.plugins else "a plugin"
+            raise PluginError(f"plugin {who} raised in hook {hook}(): "
+                              f"{one_line(f'{type(exc).__name__}: {exc}')}") from exc
 
 
 def unknown_name_message(kind: str, name: str, valid: list[str]) -> str:
@@ -211,3 +243,32 @@ def unknown_name_message(kind: str, name: str, valid: list[str]) -> str:
     close = difflib.get_close_matches(name, valid, n=1)
     hint = f"; did you mean {close[0]!r}?" if close else ""
     return f"unknown {kind} {name!r}{hint} (valid: {', '.join(valid) or 'none installed'})"
+
+
+def unknown_hooks(pm: pluggy.PluginManager, module) -> None:
+    """Raise PluginError for a hook implementation whose name matches no hookspec, suggesting
+    the closest hook (pluggy's check_pending says the same, without the suggestion)."""
+    known = sorted(n for n in dir(hookspecs) if pm.parse_hookspec_opts(hookspecs, n))
+    for caller in pm.get_hookcallers(module) or []:
+        if caller.spec is None and any(not i.optionalhook for i in caller.get_hookimpls()
+                                       if i.plugin is module):
+            close = difflib.get_close_matches(caller.name, known, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise PluginError(f"hook implementation {caller.name!r} matches no hook{hint} "
+                              f"(hooks: {', '.join(known)})")
+
+
+def raising_plugin(caller, tb) -> str | None:
+    """The name of the plugin whose hook implementation appears in traceback ``tb``."""
+    codes = {impl.function.__code__: impl.plugin_name for impl in caller.get_hookimpls()
+             if hasattr(impl.function, "__code__")}
+    while tb is not None:
+        if tb.tb_frame.f_code in codes:
+            return codes[tb.tb_frame.f_code]
+        tb = tb.tb_next
+    return None
+
+
+def one_line(text: str) -> str:
+    """Collapse a multi-line message (pluggy's validation errors) into one line."""
+    return "; ".join(line.strip() for line in str(text).splitlines() if line.strip())

@@ -10,6 +10,7 @@ import math
 from contextlib import contextmanager
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -35,7 +36,8 @@ def epoch_line(record: dict, epochs: int) -> str:
 def epoch_progress(console: Console, epochs: int):
     """Yield a callback that shows one epoch's record."""
     if not console.is_terminal:
-        yield lambda record: console.print(epoch_line(record, epochs), highlight=False)
+        yield lambda record: console.print(epoch_line(record, epochs), highlight=False,
+                                          soft_wrap=True)
         return
     columns = (TextColumn("[bold]epoch {task.completed}/{task.total}"), BarColumn(),
                TextColumn("{task.fields[status]}"), TimeElapsedColumn())
@@ -73,7 +75,8 @@ def demo_table(demo: dict) -> Table | str:
         for row in demo["rows"]:
             table.add_row(*(str(v) for v in row))
         return table
-    return f"[bold]{demo['title']}[/bold]\n{demo.get('text', '')}"
+    # the text is shown as it is: brackets in it are not rich markup
+    return f"[bold]{escape(demo['title'])}[/bold]\n{escape(demo.get('text', ''))}"
 
 
 def print_summary(console: Console, summary: dict, run_path) -> None:
@@ -84,7 +87,13 @@ def print_summary(console: Console, summary: dict, run_path) -> None:
     timing = f"{spe * 1000:.2f} ms per epoch, " if spe else ""
     console.print(f"{summary.get('epochs_run', 0)} epochs, {timing}best epoch "
                   f"{summary.get('best_epoch')}, {summary.get('wall_seconds', 0):.1f} s in all")
-    console.print(f"run saved in [bold]{run_path}[/bold]", highlight=False)
+    figures = summary.get("figures", {})
+    if figures.get("files"):
+        console.print(f"figures: {escape(', '.join(figures['files']))}", highlight=False)
+    if figures.get("note"):
+        console.print(f"[yellow]{escape(figures['note'])}[/yellow]", highlight=False)
+    console.print(f"run saved in [bold]{escape(str(run_path))}[/bold]", highlight=False,
+                  soft_wrap=True)
 
 
 def plugins_table(registry) -> Table:

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from .config import Experiment
+from .plots import run_figures
 from .runs import RunDir
 from .train import RunInfo, evaluate, fit, prepare
 
@@ -91,6 +92,8 @@ def run_experiment(exp: Experiment, registry, *, out_root: Path, progress=None, 
         demo = session.task.demo(session.model, session.dataset, session.rngs["demo"])
         if demo is not None:
             summary["demo"] = demo.to_json()
+        summary["figures"] = run_figures(run_dir.path, session.task, session.model,
+                                         session.dataset, history)
     except BaseException as exc:
         summary["status"] = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
         summary["error"] = f"{type(exc).__name__}: {exc}"
@@ -99,5 +102,5 @@ def run_experiment(exp: Experiment, registry, *, out_root: Path, progress=None, 
         summary["wall_seconds"] = time.perf_counter() - t0
         run_dir.save_params(session.model.params)
         run_dir.write_summary(summary)
-    registry.hook.on_run_end(run=info, summary=summary)
+    registry.call("on_run_end", run=info, summary=summary)
     return summary, run_dir

@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from .errors import RnnlabError
+
 LOSSES = ("mse", "xent")
 TARGETS = ("last", "every")
 CELLS = ("rnn", "lstm", "gru")
@@ -53,7 +55,15 @@ class Split:
 
 @dataclass
 class Dataset:
-    """What a task builds for one seed: the splits and how to score a model on them."""
+    """What a task builds for one seed: the splits and how to score a model on them.
+
+    ``chunk_length = 0``: every split holds independent sequences, shuffled into minibatches.
+    ``chunk_length = k > 0`` (stateful mode, target "every"): every split is one continuous
+    stream ``x [L, 1, I]``; the core cuts the train stream into ``batch_size`` parallel streams,
+    walks them in consecutive chunks of ``k`` steps carrying the hidden state from chunk to chunk
+    (truncated BPTT), and scores a split with the state carried through it (see
+    :mod:`rnnlab.streams`).
+    """
 
     splits: dict[str, Split]
     input_size: int
@@ -62,6 +72,7 @@ class Dataset:
     target: str  # one of TARGETS
     meta: dict[str, Any] = field(default_factory=dict)  # the task's own, not saved
     saved: dict[str, Any] = field(default_factory=dict)  # JSON-ready, saved with the run
+    chunk_length: int = 0  # > 0: stateful mode, see above
 
 
 @dataclass
@@ -102,6 +113,25 @@ class Task:
 
     def demo(self, model, dataset: Dataset, rng: np.random.Generator) -> Demo | None:
         """Optionally show what the trained model does."""
+        return None
+
+    def generate(self, model, saved: dict[str, Any], prime: str, length: int,
+                 temperature: float, top_k: int, rng: np.random.Generator) -> str:
+        """Optionally continue the text ``prime`` by ``length`` characters with a trained model.
+
+        ``saved`` is summary.json's "dataset" table (``Dataset.saved`` plus the split sizes);
+        ``temperature`` 0 is greedy; ``top_k`` 0 samples from every character. Returns the
+        continuation, without the prime.
+        """
+        raise RnnlabError(f"task {type(self).__name__} does not generate text")
+
+    def figure(self, model, dataset: Dataset, fig) -> str | None:
+        """Optionally draw what the trained model does on ``fig``, an empty matplotlib
+        ``Figure`` (add axes with ``fig.subplots()``), and return the name of the file it
+        becomes in the run directory: ``"forecast"`` -> ``forecast.png``. The default draws
+        nothing and returns None. Called only when matplotlib is installed, so a task needs no
+        import of it; called at the end of every finished run and by `rnnlab plot`.
+        """
         return None
 
 
@@ -148,7 +178,9 @@ class Backend:
         ``optimizer.slots`` and ``optimizer.steps`` in place exactly as the core loop would, or
         None to let the core loop run (the default). The core loop is the reference a runner is
         tested against. It is called once before training, and timed as the backend's warm-up:
-        a backend that compiles kernels should compile them here.
+        a backend that compiles kernels should compile them here. It is not asked for a stateful
+        dataset (``Dataset.chunk_length > 0``): the core walks the streams itself, carrying the
+        state between chunks.
         """
         return None
 

@@ -3,7 +3,8 @@ and the lifecycle hooks.
 
 The loop below (:func:`reference_epoch`) is the reference. A backend may take over a whole epoch
 through ``Backend.epoch_runner``; such a runner must update parameters and optimizer state as
-this loop does, and is tested against it.
+this loop does, and is tested against it. A stateful dataset (``Dataset.chunk_length > 0``) is
+trained and scored by :mod:`rnnlab.streams` instead, never by a backend's runner.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from .errors import ConfigError, PluginError
 from .model import Model, Shape, init_params
 from .optim import Optimizer, clip_gradients, learning_rate
 from .specs import Backend, Dataset, Split, Task, TaskContext
+from .streams import check_stream_dataset, parallel_streams, stateful_epoch, stream_loss
 
 SPLITS = ("train", "val", "test")
 STREAMS = ("data", "init", "shuffle", "demo")  # one independent generator per use
@@ -26,7 +28,11 @@ STREAMS = ("data", "init", "shuffle", "demo")  # one independent generator per u
 
 @dataclass(frozen=True)
 class EpochPlan:
-    """What a backend's epoch runner must reproduce: model, training settings, loss and target."""
+    """What a backend's epoch runner must reproduce: model, training settings, loss and target.
+
+    Runners only ever see independent sequences: for a stateful dataset (``chunk_length > 0``)
+    the core asks no runner and walks the streams itself (:mod:`rnnlab.streams`).
+    """
 
     model: ModelConfig
     train: TrainConfig
@@ -102,6 +108,8 @@ def prepare(exp: Experiment, registry) -> Session:
         dataset = task.build(rngs["data"])
     except ConfigError as exc:  # a task's own check of its options: name the file
         raise exc.located(str(exp.source or "")) from None
+    if dataset.chunk_length:
+        streams_layout(dataset, exp)
     dtype = np.dtype(exp.model.dtype)
     dataset.splits = {name: cast(s, dtype) for name, s in dataset.splits.items()}
     missing = [s for s in SPLITS if s not in dataset.splits or len(dataset.splits[s]) == 0]
@@ -113,6 +121,15 @@ def prepare(exp: Experiment, registry) -> Session:
     optimizer = Optimizer(exp.train, params)
     plan = EpochPlan(exp.model, exp.train, dataset.loss, dataset.target)
     return Session(exp, task, dataset, backend, model, optimizer, rngs, plan)
+
+
+def streams_layout(dataset: Dataset, exp: Experiment) -> None:
+    """Stateful mode: cut the train stream into ``batch_size`` parallel streams."""
+    check_stream_dataset(dataset, exp.task.name)
+    if "train" in dataset.splits:
+        dataset.splits["train"] = parallel_streams(
+            dataset.splits["train"], exp.train.batch_size, dataset.chunk_length,
+            source=str(exp.source or ""))
 
 
 def batch_targets(y: np.ndarray, idx: np.ndarray, target: str) -> np.ndarray:
@@ -143,6 +160,28 @@ def epoch_loss(batch_losses: np.ndarray, n: int, batch_size: int) -> float:
     return float(np.dot(batch_losses, sizes) / n)
 
 
+def train_epoch(session: Session, runner, order: np.ndarray, lr: float) -> float:
+    """One pass over the train split by the backend's runner, the reference loop, or (stateful
+    dataset) truncated BPTT over parallel streams; returns the mean training loss."""
+    model, data = session.model, session.dataset
+    train, B = data.splits["train"], session.experiment.train.batch_size
+    if data.chunk_length:
+        return stateful_epoch(model, session.optimizer, session.plan, train, data.chunk_length, lr)
+    if runner is not None:
+        losses = runner(model.params, session.optimizer, train.x, train.y, order, lr)
+    else:
+        losses = reference_epoch(model, session.optimizer, session.plan, train, order, lr)
+    return epoch_loss(losses, len(train), B)
+
+
+def split_loss(model: Model, data: Dataset, name: str) -> float:
+    """The training loss on one split (state carried through a stateful dataset's stream)."""
+    split = data.splits[name]
+    if data.chunk_length:
+        return stream_loss(model, split, data.loss, data.chunk_length)
+    return model.loss(split.x, split.y, data.loss, data.target)
+
+
 def fit(session: Session, registry, info: RunInfo, on_epoch=None, on_status=None) -> list[dict]:
     """Train for the configured epochs (or until a hook asks to stop); return the history.
 
@@ -150,28 +189,25 @@ def fit(session: Session, registry, info: RunInfo, on_epoch=None, on_status=None
     ``on_status(message)`` hears about the backend's warm-up (which may compile kernels).
     """
     exp, model, data = session.experiment, session.model, session.dataset
-    train, val = data.splits["train"], data.splits["val"]
+    train = data.splits["train"]
     name = exp.train.backend
     if on_status is not None:
         on_status(f"preparing backend {name!r} (may compile kernels on first use) ...")
     t0 = time.perf_counter()
-    runner = session.backend.epoch_runner(session.plan)
+    runner = None if data.chunk_length else session.backend.epoch_runner(session.plan)
     info.warmup_seconds = time.perf_counter() - t0
     if on_status is not None:
         on_status(f"backend {name!r} ready in {info.warmup_seconds:.2f} s")
     best = (np.inf, 0, None)
-    registry.hook.on_run_start(run=info)
+    registry.call("on_run_start", run=info)
     for epoch in range(exp.train.epochs):
         lr = learning_rate(exp.train, epoch)
         order = session.rngs["shuffle"].permutation(len(train))
         t0 = time.perf_counter()
-        if runner is not None:
-            losses = runner(model.params, session.optimizer, train.x, train.y, order, lr)
-        else:
-            losses = reference_epoch(model, session.optimizer, session.plan, train, order, lr)
+        loss = train_epoch(session, runner, order, lr)
         seconds = time.perf_counter() - t0
-        val_loss = model.loss(val.x, val.y, data.loss, data.target)
-        record = {"epoch": epoch + 1, "loss": epoch_loss(losses, len(train), exp.train.batch_size),
+        val_loss = split_loss(model, data, "val")
+        record = {"epoch": epoch + 1, "loss": loss,
                   "val_loss": val_loss, "lr": lr, "seconds": seconds}
         if val_loss < best[0]:
             best = (val_loss, epoch + 1, {k: v.copy() for k, v in model.params.items()})
@@ -180,7 +216,7 @@ def fit(session: Session, registry, info: RunInfo, on_epoch=None, on_status=None
         info.history.append(record)
         if on_epoch is not None:
             on_epoch(record)
-        if any(registry.hook.on_epoch_end(run=info, epoch=epoch + 1, metrics=record)):
+        if any(registry.call("on_epoch_end", run=info, epoch=epoch + 1, metrics=record)):
             info.stop_reason = "stopped by a plugin"
             break
     if exp.train.keep_best and best[2] is not None:
@@ -194,8 +230,7 @@ def evaluate(session: Session) -> dict[str, dict[str, float]]:
     model, data = session.model, session.dataset
     out = {}
     for name in SPLITS:
-        split = data.splits[name]
-        metrics = {"loss": model.loss(split.x, split.y, data.loss, data.target)}
+        metrics = {"loss": split_loss(model, data, name)}
         metrics.update(session.task.metrics(model, data, name))
         out[name] = {k: float(v) for k, v in metrics.items()}
     return out

@@ -2,14 +2,14 @@
 
 from rnnlab.specs import Backend
 
-from . import rnn
+from . import gru, lstm, rnn
 
 
 class NumpyBackend(Backend):
     name = "numpy"
-    cells = ("rnn",)
+    cells = ("rnn", "lstm", "gru")
     dtypes = ("float64", "float32")
-    _kernels = {"rnn": rnn}
+    _kernels = {"rnn": rnn, "lstm": lstm, "gru": gru}
 
     def layer_forward(self, cell, weights, x, state0, *, nonlinearity="tanh"):
         return self._kernels[cell].forward(weights, x, state0, nonlinearity)

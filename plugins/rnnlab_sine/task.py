@@ -31,7 +31,8 @@ def windows(series: np.ndarray, window: int) -> Split:
 
 
 class SineTask(Task):
-    def _segments(self, rng) -> dict[str, np.ndarray]:
+    def _segments(self, rng) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """The series cut into train, val and test, and the times t of their points."""
         o = self.options
         if o["train_fraction"] + o["val_fraction"] >= 1:
             raise ConfigError(
@@ -47,18 +48,19 @@ class SineTask(Task):
         a = int(round(o["points"] * o["train_fraction"]))
         b = a + int(round(o["points"] * o["val_fraction"]))
         segments = {"train": series[:a], "val": series[a:b], "test": series[b:]}
+        times = {"train": t[:a], "val": t[a:b], "test": t[b:]}
         for name, seg in segments.items():
             if len(seg) <= o["window"]:
                 raise ConfigError(
                     f"window {o['window']} does not fit the {name} split ({len(seg)} points); "
                     f"use a smaller window or more points", table="task", key="window")
-        return segments
+        return segments, times
 
     def build(self, rng):
-        segments = self._segments(rng)
+        segments, times = self._segments(rng)
         splits = {name: windows(seg, self.options["window"]) for name, seg in segments.items()}
         return Dataset(splits, input_size=1, output_size=1, loss="mse", target="last",
-                       meta={"segments": segments})
+                       meta={"segments": segments, "times": times})
 
     def forecast(self, model, segment: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Free-running forecast: from the segment's first window, feed predictions back in."""
@@ -84,5 +86,35 @@ class SineTask(Task):
         one_step = model.predict(dataset.splits["test"].x)[:, 0]
         rows = [[i + 1, f"{truth[i]:+.5f}", f"{one_step[i]:+.5f}", f"{forecast[i]:+.5f}"]
                 for i in range(0, len(truth), max(1, len(truth) // 10))]
-        return Demo(f"test forecast after the first window ({w} true values)",
+        return Demo(f"test split: forecast from the first {w} true values",
                     columns=["step", "true", "one-step", "free-running"], rows=rows)
+
+    def figure(self, model, dataset, fig):
+        """The test segment: the true series, the one-step predictions (each from true values)
+        and the free-running forecast (fed its own predictions); below, their absolute errors."""
+        segment, t = dataset.meta["segments"]["test"], dataset.meta["times"]["test"]
+        w = self.options["window"]
+        forecast, truth = self.forecast(model, segment)
+        one_step = model.predict(dataset.splits["test"].x)[:, 0]
+        top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=[3, 1.4])
+        top.axvspan(t[0], t[w - 1], color="0.88", label=f"first window ({w} true values)")
+        top.plot(t, segment, color="black", lw=3, alpha=0.3, label="true series")
+        top.plot(t[w:], one_step, "o", color="C0", ms=2.5, label="one-step prediction")
+        top.plot(t[w:w + len(forecast)], forecast, color="C3", lw=1.4, ls="--",
+                 label=f"free-running forecast ({len(forecast)} steps)")
+        top.set_ylabel("value")
+        fig.suptitle("sine, test split: true series vs predictions")
+        top.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), fontsize="small", ncols=4,
+                   frameon=False)
+        floor = np.finfo(float).tiny  # a zero error still has a place on the log axis
+        bottom.plot(t[w:], np.maximum(np.abs(one_step - segment[w:]), floor), color="C0", lw=1,
+                    label="one-step")
+        bottom.plot(t[w:w + len(forecast)], np.maximum(np.abs(forecast - truth), floor),
+                    color="C3", lw=1, ls="--", label="free-running")
+        bottom.set_yscale("log")
+        bottom.set_ylabel("|error|")
+        bottom.set_xlabel("t")
+        bottom.legend(loc="lower right", fontsize="small", ncols=2)
+        for ax in (top, bottom):
+            ax.grid(True, alpha=0.3)
+        return "forecast"

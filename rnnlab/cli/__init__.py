@@ -10,6 +10,7 @@ import os
 import sys
 
 import click
+from rich.markup import escape
 
 from ..errors import RnnlabError
 from .common import err_console, is_debug, set_debug
@@ -22,7 +23,7 @@ class RnnlabGroup(click.Group):
         except RnnlabError as exc:
             if is_debug(ctx):
                 raise
-            err_console().print(f"[bold red]error:[/bold red] {exc}", highlight=False)
+            err_console().print(f"[bold red]error:[/bold red] {escape(str(exc))}", highlight=False)
             ctx.exit(2)
         except KeyboardInterrupt:
             if is_debug(ctx):
@@ -41,9 +42,19 @@ def main():
         click.get_current_context().meta["rnnlab.debug"] = True
 
 
-from . import compare_cmd, plugins_cmd, run_cmd  # noqa: E402  (commands register on `main`)
+from . import (  # noqa: E402  (commands register themselves on `main`)
+    compare_cmd,
+    diff_cmd,
+    generate_cmd,
+    plot_cmd,
+    plugins_cmd,
+    run_cmd,
+    runs_cmd,
+    show_cmd,
+)
 
-__all__ = ["compare_cmd", "main", "plugins_cmd", "run_cmd"]
+__all__ = ["compare_cmd", "diff_cmd", "generate_cmd", "main", "plot_cmd", "plugins_cmd", "run_cmd",
+           "runs_cmd", "show_cmd"]
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 from rich.console import Console
+from rich.markup import escape
 
 from ..config import apply_overrides, build_experiment, plugin_files, read_toml
 from ..plugins import Registry
@@ -14,7 +15,7 @@ DEBUG_KEY = "rnnlab.debug"
 
 
 def err_console() -> Console:
-    return Console(stderr=True)
+    return Console(stderr=True, soft_wrap=True)
 
 
 def set_debug(ctx: click.Context, _param, value: bool) -> None:
@@ -36,7 +37,8 @@ set_option = click.option("--set", "sets", multiple=True, metavar="TABLE.KEY=VAL
 
 def warn_failures(registry: Registry) -> None:
     for info in registry.failures():
-        err_console().print(f"[yellow]warning:[/yellow] plugin {info.label} {info.status}",
+        err_console().print(f"[yellow]warning:[/yellow] plugin {escape(info.label)} "
+                            f"{escape(info.status)}",
                             highlight=False)
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import asdict
+
 import click
 from rich.console import Console
 
@@ -11,10 +14,28 @@ from . import main
 from .common import debug_option, plugin_option
 
 
+def plugins_json(registry: Registry) -> list[dict]:
+    """One dict per plugin: the PluginInfo fields, plus why each of its backends is unavailable
+    (null when it is available)."""
+    out = []
+    for info in registry.plugins.values():
+        unavailable = {}
+        for name in info.backends:
+            spec = registry.backends.get(name)
+            unavailable[name] = spec.unavailable() if spec is not None else "claimed by two plugins"
+        out.append({**asdict(info), "unavailable": unavailable})
+    return out
+
+
 @main.command("plugins")
 @plugin_option
+@click.option("--json", "as_json", is_flag=True, help="Print the plugins as JSON.")
 @debug_option
-def plugins(plugin_paths):
-    """List plugins: version, source, status, and the tasks and backends each provides."""
+def plugins(plugin_paths, as_json):
+    """List plugins: version, source, status, the tasks and backends each provides, and the
+    hooks each implements."""
     registry = Registry(plugin_paths)
-    Console().print(plugins_table(registry))
+    if as_json:
+        click.echo(json.dumps(plugins_json(registry), indent=2))
+    else:
+        Console().print(plugins_table(registry))

@@ -1,0 +1,168 @@
+"""Every hook is documented in docs/hooks.md with its exact signature, every hook has a test of
+its own here (named test_hook_<name>), and the examples in the reference load as plugins.
+
+The first two tests read the hookspecs at test time, so a hook added to rnnlab/hookspecs.py
+fails them until it is documented and tested.
+"""
+
+import ast
+import inspect
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from pluginkit import registry_with, run, write_experiment
+
+from rnnlab import hookspecs
+from rnnlab.hookspecs import hookimpl
+from rnnlab.plugins import Registry
+from rnnlab.specs import Backend, BackendSpec, Dataset, Split, Task, TaskSpec
+from rnnlab.train import RunInfo
+
+ROOT = Path(__file__).resolve().parents[1]
+HOOKS_MD = ROOT / "docs" / "hooks.md"
+
+
+def hookspec_signatures() -> dict[str, str]:
+    """``{"on_epoch_end": "on_epoch_end(run, epoch, metrics)", ...}`` from rnnlab/hookspecs.py."""
+    out = {}
+    for name, fn in inspect.getmembers(hookspecs, inspect.isfunction):
+        if getattr(fn, "rnnlab_spec", None) is not None:
+            out[name] = f"{name}{inspect.signature(fn)}"
+    return out
+
+
+def python_blocks(markdown: str) -> list[str]:
+    return re.findall(r"```python\n(.*?)```", markdown, flags=re.S)
+
+
+def test_hookspecs_are_found():
+    assert {"register_tasks", "on_epoch_end"} <= set(hookspec_signatures())
+
+
+def test_every_hook_has_a_heading_with_its_exact_signature():
+    headings = set(re.findall(r"^## `(.+)`\s*$", HOOKS_MD.read_text(), flags=re.M))
+    missing = {sig for sig in hookspec_signatures().values() if sig not in headings}
+    assert not missing, f"docs/hooks.md has no heading '## `...`' for: {sorted(missing)}"
+
+
+def test_every_hook_has_a_test_of_its_own():
+    tests = set()
+    for path in Path(__file__).parent.glob("test_*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.FunctionDef) and node.name.startswith("test_hook_"):
+                tests.add(node.name)
+    missing = [name for name in hookspec_signatures()
+               if not any(t == f"test_hook_{name}" or t.startswith(f"test_hook_{name}__")
+                          for t in tests)]
+    assert not missing, f"no test named test_hook_<name> (or test_hook_<name>__...) for {missing}"
+
+
+@pytest.mark.parametrize("index", range(len(python_blocks(HOOKS_MD.read_text()))))
+def test_hooks_md_examples_load_as_plugins(index, tmp_path):
+    path = tmp_path / f"example_{index}.py"
+    path.write_text(python_blocks(HOOKS_MD.read_text())[index])
+    registry = Registry([path], strict=True, entry_points_=False)
+    assert registry.plugins[path.stem].hooks  # implements at least one hook, all valid
+
+
+# -- one test per hook -----------------------------------------------------------------------
+class Constant(Task):
+    def build(self, rng):
+        x = np.ones((2, 6, 1))
+        return Dataset({s: Split(x, np.ones((6, 1))) for s in ("train", "val", "test")},
+                       input_size=1, output_size=1, loss="mse", target="last")
+
+
+def test_hook_register_tasks():
+    class Tasks:
+        @hookimpl
+        def register_tasks(self):
+            return [TaskSpec("constant", Constant, (), "ones")]
+
+    registry = registry_with(Tasks())
+    assert registry.task("constant").factory is Constant
+    assert registry.plugins["p0"].tasks == ["constant"]
+    assert registry.plugins["p0"].hooks == ["register_tasks"]
+
+
+def test_hook_register_backends():
+    class Never(Backend):
+        name = "never"
+
+    class Backends:
+        @hookimpl
+        def register_backends(self):
+            return [BackendSpec("never", Never, "", lambda: "not on this machine")]
+
+    registry = registry_with(Backends())
+    assert registry.plugins["p0"].backends == ["never"]
+    assert registry.backend("never").unavailable() == "not on this machine"
+
+
+class Recorder:
+    """Records every lifecycle call with the arguments it received."""
+
+    def __init__(self, stop_at=None):
+        self.calls, self.stop_at = [], stop_at
+
+    @hookimpl
+    def on_run_start(self, run):
+        self.calls.append(("start", run.epoch, len(run.history)))
+
+    @hookimpl
+    def on_epoch_end(self, run, epoch, metrics):
+        self.calls.append(("epoch", epoch, metrics["epoch"], run.epoch))
+        return epoch == self.stop_at
+
+    @hookimpl
+    def on_run_end(self, run, summary):
+        self.calls.append(("end", summary["status"], summary["epochs_run"]))
+
+
+def test_hook_on_run_start(tmp_path):
+    rec = Recorder()
+    run(write_experiment(tmp_path, epochs=2), registry_with(rec), tmp_path / "runs")
+    assert rec.calls[0] == ("start", 0, 0)
+    assert [c[0] for c in rec.calls].count("start") == 1
+
+
+def test_hook_on_run_start__sees_a_ready_run(tmp_path):
+    seen = {}
+
+    class Look:
+        @hookimpl
+        def on_run_start(self, run):
+            assert isinstance(run, RunInfo)
+            seen["dir"] = run.run_dir
+            seen["params"] = sorted(run.model.params)
+            seen["train"] = len(run.dataset.splits["train"])
+
+    _, run_dir = run(write_experiment(tmp_path, epochs=1), registry_with(Look()), tmp_path)
+    assert seen["dir"] == run_dir.path and "head.weight" in seen["params"] and seen["train"] > 0
+
+
+def test_hook_on_epoch_end(tmp_path):
+    rec = Recorder()
+    summary, _ = run(write_experiment(tmp_path, epochs=3), registry_with(rec), tmp_path / "runs")
+    assert [c for c in rec.calls if c[0] == "epoch"] == [("epoch", e, e, e) for e in (1, 2, 3)]
+    assert summary["status"] == "finished"
+
+
+def test_hook_on_epoch_end__true_stops_the_run(tmp_path):
+    rec = Recorder(stop_at=2)
+    summary, run_dir = run(write_experiment(tmp_path, epochs=5), registry_with(rec), tmp_path)
+    assert (summary["status"], summary["epochs_run"]) == ("stopped", 2)
+    assert summary["stop_reason"] == "stopped by a plugin"
+    assert len(run_dir.read_metrics()) == 2
+    assert rec.calls[-1] == ("end", "stopped", 2)
+
+
+def test_hook_on_run_end(tmp_path):
+    rec = Recorder()
+    summary, run_dir = run(write_experiment(tmp_path, epochs=2), registry_with(rec), tmp_path)
+    assert rec.calls[-1] == ("end", "finished", 2)
+    saved = json.loads((run_dir.path / "summary.json").read_text())
+    assert saved["status"] == "finished"  # written before the hook is called
