@@ -9,6 +9,10 @@ the table shows medians over repeats. Compilation (numba) is excluded and report
     python benchmarks/backends.py --repeats 9 --case 10,32,32 --json
     python benchmarks/backends.py --case 100,32,32,lstm --case 100,32,32,gru
 
+The numba backend runs on one thread. NumPy's BLAS uses its own threads (OPENBLAS_NUM_THREADS):
+on a busy machine they can slow NumPy down many times over at H=128, so when comparing there,
+run once more with OPENBLAS_NUM_THREADS=1 and report both.
+
 PyTorch (torch.nn.RNN + Linear, autograd, torch.optim.Adam) is timed with 1 and 2 threads and
 the better of the two is shown; it is skipped when torch is not installed. A new cell is a new
 ``Case`` (``cell="lstm"``): the rnnlab contenders take it from the backend, PyTorch from

@@ -42,7 +42,8 @@ def supports(plan) -> bool:
 # -- kernels ---------------------------------------------------------------------------------
 @njit(**OPTS)
 def transpose_weights(theta, layout, H, wT, bsum):
-    """Per layer: W_ih^T and W_hh^T into ``wT`` (see layer_views), b_ih + b_hh into ``bsum``."""
+    """Per layer: W_ih^T and W_hh^T into ``wT`` (at ``layout[layer, 5]``, for the backward
+    pass), and b_ih + b_hh into ``bsum``."""
     for layer in range(layout.shape[0]):
         o_ih, o_hh, o_bih, o_bhh, fan_in, o_t = layout[layer]
         WihT = wT[o_t:o_t + fan_in * H].reshape((fan_in, H))
@@ -295,8 +296,8 @@ class EpochRunner:
         B = self.plan.train.batch_size
         losses = np.empty((len(order) + B - 1) // B, np.float64)
         epoch(self.theta, self.sa, self.sb, optimizer.steps, float(lr), self.layout, self.head,
-               self.flags, self.hyper, xr, yf, yi, np.ascontiguousarray(order, dtype=np.int64),
-               *self.scratch, losses)
+              self.flags, self.hyper, xr, yf, yi, np.ascontiguousarray(order, dtype=np.int64),
+              *self.scratch, losses)
         optimizer.steps += len(losses)
         self._unpack(self.theta, params)
         for name, flat in zip(slots, (self.sa, self.sb), strict=False):

@@ -22,7 +22,7 @@ def compare_table(report: dict) -> Table:
                         f"{report['repeats']} repeats, {report['dtype']}",
                   caption=f"speed-up and max diff (largest relative difference of per-epoch "
                           f"losses, final metrics and parameters) are against {first}")
-    for column in ("backend", "warm-up s", "ms/epoch", "min-max", "samples/s", "speed-up"):
+    for column in ("backend", "warm-up s", "ms/epoch (min-max)", "samples/s", "speed-up"):
         table.add_column(column, justify="left" if column == "backend" else "right")
     metrics = list(rows[0]["test"])
     for name in metrics:
@@ -33,8 +33,7 @@ def compare_table(report: dict) -> Table:
         diff = max(row["max_difference"].values())
         mark = "" if row["agrees"] else " [red]DISAGREES[/red]"
         table.add_row(row["backend"], f"{row['warmup_seconds']:.2f}",
-                      f"{1e3 * spe['median']:.2f}",
-                      f"{1e3 * spe['min']:.1f}-{1e3 * spe['max']:.1f}",
+                      f"{1e3 * spe['median']:.2f} ({1e3 * spe['min']:.1f}-{1e3 * spe['max']:.1f})",
                       f"{row['samples_per_second']:,.0f}", f"{row['speedup']:.2f}x",
                       *(fmt(row["test"].get(m, "")) for m in metrics),
                       f"{diff:.1e}{mark}" if row["backend"] != first else "-")
