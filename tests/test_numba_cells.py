@@ -2,8 +2,8 @@
 
 Gradients against finite differences and agreement with the reference for every declared cell
 run in test_numba_backend.py (``check_backend``); here: the cells are all declared, layers
-started from a non-zero state (truncated BPTT over streams) with batch and length that leave
-remainder rows in the four-row blocks, and short adding-task training runs.
+started from a non-zero state (truncated BPTT over streams) with batch sizes that leave rows
+over from the four-row blocks and a single step, and short adding-task training runs.
 """
 
 from pathlib import Path
@@ -44,7 +44,7 @@ def layer_problem(cell: str, dtype: str, *, T=7, N=6, I=3, H=5, seed=0):
 
 @pytest.mark.parametrize("dtype,rtol", [("float64", 1e-12), ("float32", 1e-5)])
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
-@pytest.mark.parametrize("T,N", [(7, 6), (4, 1), (9, 4)])
+@pytest.mark.parametrize("T,N", [(7, 6), (4, 1), (9, 4), (1, 5)])
 def test_layer_from_nonzero_state_matches_reference(backend, cell, dtype, rtol, T, N):
     ref = reference_backend()
     w, x, state0, dhs = layer_problem(cell, dtype, T=T, N=N)

@@ -1,22 +1,13 @@
-"""Products over blocks of rows for the gated cells (lstm.py, gru.py).
-
-Arrays are row-major as in rnn.py: ``[N, T, F]``, one sequence per row, or the same flattened to
-``[N*T, F]`` when every step is handled at once (the input projection, the weight gradients and
-dx after the backward recurrence). Rows go four at a time through rnn.py's ``back4``/``outer4``
-so that each weight row loaded feeds four dot products; ``affine4`` does the same for
-``b + v W^T``.
+"""Products over blocks of rows for the gated cells (lstm.py, gru.py): ``b + V W^T``, ``D W``,
+``G += D^T V`` and column sums, each over every row of a 2-D array: one step's ``[N, F]`` or
+every step's ``[T*N, F]`` at once. Rows go four at a time (rnn.py's ``back4``/``outer4``, and
+``affine4`` here) so that each weight row loaded feeds four dot products.
 """
 
-import numpy as np
 from numba import njit
 
 from .mathfn import tanh
-from .rnn import OPTS, back1, back4, outer1, outer4, prev
-
-
-def to_rows(a: np.ndarray) -> np.ndarray:
-    """Time-major [T, N, F] -> row-major [N, T, F], contiguous (each sequence one block)."""
-    return np.ascontiguousarray(np.swapaxes(a, 0, 1))
+from .rnn import OPTS, back1, back4, outer1, outer4
 
 
 @njit(**OPTS)
@@ -64,34 +55,6 @@ def affine_rows(W, b, V, out):
 
 
 @njit(**OPTS)
-def affine_prev(W, b, hs, h0, t, out):
-    """out[r] = b + h[r, t-1] W^T for every sequence r (h[r, -1] = h0[r]); ``out [N, J]``."""
-    N = out.shape[0]
-    r = 0
-    while r + 4 <= N:
-        affine4(W, b, prev(hs, h0, r, t), prev(hs, h0, r + 1, t), prev(hs, h0, r + 2, t),
-                prev(hs, h0, r + 3, t), out[r], out[r + 1], out[r + 2], out[r + 3])
-        r += 4
-    while r < N:
-        affine1(W, b, prev(hs, h0, r, t), out[r])
-        r += 1
-
-
-@njit(**OPTS)
-def back_step(WT, D, t, out):
-    """out[r] = D[r, t] W for every sequence r (``W^T`` given as ``WT``; ``out [N, K]``)."""
-    N = out.shape[0]
-    r = 0
-    while r + 4 <= N:
-        back4(WT, D[r, t], D[r + 1, t], D[r + 2, t], D[r + 3, t], out[r], out[r + 1],
-              out[r + 2], out[r + 3])
-        r += 4
-    while r < N:
-        back1(WT, D[r, t], out[r])
-        r += 1
-
-
-@njit(**OPTS)
 def back_rows(WT, D, out):
     """out[m] = D[m] W for every row m of ``D [M, J]`` (``out [M, K]``)."""
     M = D.shape[0]
@@ -115,21 +78,6 @@ def outer_rows(G, D, V):
     while m < M:
         outer1(G, D[m], V[m])
         m += 1
-
-
-@njit(**OPTS)
-def outer_prev(G, D, hs, h0):
-    """G += sum over r, t of D[r, t]^T h[r, t-1] (h[r, -1] = h0[r]); ``D [N, T, J]``."""
-    N, T, _ = D.shape
-    for r in range(N):
-        t = 0
-        while t + 4 <= T:
-            outer4(G, D[r, t], D[r, t + 1], D[r, t + 2], D[r, t + 3], prev(hs, h0, r, t),
-                   hs[r, t], hs[r, t + 1], hs[r, t + 2])
-            t += 4
-        while t < T:
-            outer1(G, D[r, t], prev(hs, h0, r, t))
-            t += 1
 
 
 @njit(**OPTS)

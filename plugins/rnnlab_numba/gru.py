@@ -1,4 +1,4 @@
-"""GRU layer over row-major blocks, as torch.nn.GRU and plugins/rnnlab_numpy/gru.py (gate order
+"""The numba backend's GRU layer, as torch.nn.GRU and plugins/rnnlab_numpy/gru.py (gate order
 r, z, n in the rows of W_ih, W_hh, b_ih, b_hh):
 
     r_t = sigmoid(W_ir x_t + b_ir + W_hr h_{t-1} + b_hr)
@@ -7,25 +7,15 @@ r, z, n in the rows of W_ih, W_hh, b_ih, b_hh):
     h_t = (1 - z_t) * n_t + z_t * h_{t-1}
 
 Shaped like lstm.py: the input projection of every step before the recurrence, the weight
-gradients and dx after it. Arrays are row-major ``[N, T, F]`` (see rnn.py).
+gradients and dx summed step by step; arrays time-major ``[T, N, F]`` (see lstm.py for why).
 """
 
 import numpy as np
 from numba import njit
 
-from .blocks import (
-    affine_prev,
-    affine_rows,
-    back_rows,
-    back_step,
-    outer_prev,
-    outer_rows,
-    sigmoid,
-    sum_rows,
-    to_rows,
-)
+from .blocks import affine_rows, back_rows, outer_rows, sigmoid, sum_rows
 from .mathfn import tanh
-from .rnn import OPTS, prev
+from .rnn import OPTS
 
 
 @njit(**OPTS)
@@ -47,20 +37,21 @@ def cell_forward(a, hw, h_prev, hn, h):
 
 @njit(**OPTS)
 def layer_forward(Wih, Whh, b_ih, b_hh, x, h0):
-    """A layer over row-major ``x [N, T, I]`` from ``h0 [N, H]``; returns ``hs [N, T, H]``, the
-    activated gates ``[N, T, 3H]`` and ``hn [N, T, H]`` (the backward pass needs both)."""
-    N, T, n_in = x.shape
+    """A layer over ``x [T, N, I]`` from ``h0 [N, H]``; returns ``hs [T, N, H]``, the activated
+    gates ``[T, N, 3H]`` and ``hn [T, N, H]`` (the backward pass needs both)."""
+    T, N, n_in = x.shape
     G, H = Whh.shape
-    gates = np.empty((N, T, G), dtype=x.dtype)
-    hn = np.empty((N, T, H), dtype=x.dtype)
-    hs = np.empty((N, T, H), dtype=x.dtype)
+    gates = np.empty((T, N, G), dtype=x.dtype)
+    hn = np.empty((T, N, H), dtype=x.dtype)
+    hs = np.empty((T, N, H), dtype=x.dtype)
     hw = np.empty((N, G), dtype=x.dtype)
     # xw = x W_ih^T + b_ih for every step at once, into gates (activated in place below)
-    affine_rows(Wih, b_ih, x.reshape((N * T, n_in)), gates.reshape((N * T, G)))
+    affine_rows(Wih, b_ih, x.reshape((T * N, n_in)), gates.reshape((T * N, G)))
     for t in range(T):
-        affine_prev(Whh, b_hh, hs, h0, t, hw)  # hw = h_{t-1} W_hh^T + b_hh
+        h_prev = hs[t - 1] if t > 0 else h0
+        affine_rows(Whh, b_hh, h_prev, hw)  # hw = h_{t-1} W_hh^T + b_hh
         for r in range(N):
-            cell_forward(gates[r, t], hw[r], prev(hs, h0, r, t), hn[r, t], hs[r, t])
+            cell_forward(gates[t, r], hw[r], h_prev[r], hn[t, r], hs[t, r])
     return hs, gates, hn
 
 
@@ -87,39 +78,35 @@ def cell_backward(gate, hn, h_prev, dh_above, dh_next, dxa, dha, dh_direct):
 
 @njit(**OPTS)
 def layer_backward(Wih, Whh, x, hs, gates, hn, h0, dhs):
-    """Gradients of a layer from row-major ``dhs [N, T, H]`` (dL/dh from above):
-    ``(gW_ih, gW_hh, gb_ih, gb_hh, dx [N, T, I])``.
-
-    dh_{t-1} (through step t) = dh_t z_t + dha_t W_hh;  dW_ih = sum dxa_t^T x_t;
-    dW_hh = sum dha_t^T h_{t-1};  db_ih = sum dxa_t;  db_hh = sum dha_t;  dx_t = dxa_t W_ih
+    """Gradients of a layer from ``dhs [T, N, H]`` (dL/dh from above):
+    ``(gW_ih, gW_hh, gb_ih, gb_hh, dx [T, N, I])``, summed step by step (see lstm.py).
     """
-    N, T, n_in = x.shape
+    T, N, n_in = x.shape
     G, H = Whh.shape
-    dxa = np.empty((N, T, G), dtype=x.dtype)
-    dha = np.empty((N, T, G), dtype=x.dtype)
-    dh_next = np.zeros((N, H), dtype=x.dtype)
+    dxa = np.empty((N, G), dtype=x.dtype)  # dL/d(x W_ih^T + b_ih) of step t
+    dha = np.empty((N, G), dtype=x.dtype)  # dL/d(h_{t-1} W_hh^T + b_hh) of step t
+    dh_next = np.zeros((N, H), dtype=x.dtype)  # dL/dh_t through step t+1
     dh_direct = np.empty((N, H), dtype=x.dtype)
-    WhhT = np.ascontiguousarray(Whh.T)
-    for t in range(T - 1, -1, -1):
-        for r in range(N):
-            cell_backward(gates[r, t], hn[r, t], prev(hs, h0, r, t), dhs[r, t], dh_next[r],
-                          dxa[r, t], dha[r, t], dh_direct[r])
-        back_step(WhhT, dha, t, dh_next)
-        for r in range(N):
-            for k in range(H):
-                dh_next[r, k] += dh_direct[r, k]
-    # weight gradients and dx over every step at once
-    dxa2, dha2 = dxa.reshape((N * T, G)), dha.reshape((N * T, G))
     gWih = np.zeros((G, n_in), dtype=x.dtype)
     gWhh = np.zeros((G, H), dtype=x.dtype)
     gb_ih = np.zeros(G, dtype=x.dtype)
     gb_hh = np.zeros(G, dtype=x.dtype)
-    outer_rows(gWih, dxa2, x.reshape((N * T, n_in)))
-    outer_prev(gWhh, dha, hs, h0)
-    sum_rows(gb_ih, dxa2)
-    sum_rows(gb_hh, dha2)
-    dx = np.empty((N, T, n_in), dtype=x.dtype)
-    back_rows(np.ascontiguousarray(Wih.T), dxa2, dx.reshape((N * T, n_in)))
+    dx = np.empty((T, N, n_in), dtype=x.dtype)
+    WihT, WhhT = np.ascontiguousarray(Wih.T), np.ascontiguousarray(Whh.T)
+    for t in range(T - 1, -1, -1):
+        h_prev = hs[t - 1] if t > 0 else h0
+        for r in range(N):
+            cell_backward(gates[t, r], hn[t, r], h_prev[r], dhs[t, r], dh_next[r], dxa[r],
+                          dha[r], dh_direct[r])
+        back_rows(WhhT, dha, dh_next)  # dh_{t-1} (through step t) = dh_t z_t + dha_t W_hh
+        for r in range(N):
+            for k in range(H):
+                dh_next[r, k] += dh_direct[r, k]
+        outer_rows(gWhh, dha, h_prev)  # dW_hh += dha_t^T h_{t-1}
+        outer_rows(gWih, dxa, x[t])  # dW_ih += dxa_t^T x_t
+        sum_rows(gb_hh, dha)  # db_hh += dha_t
+        sum_rows(gb_ih, dxa)  # db_ih += dxa_t
+        back_rows(WihT, dxa, dx[t])  # dx_t = dxa_t W_ih
     return gWih, gWhh, gb_ih, gb_hh, dx
 
 
@@ -127,16 +114,15 @@ def layer_backward(Wih, Whh, x, hs, gates, hn, h0, dhs):
 def forward(w, x, state0):
     """Run the layer over ``x [T, N, I]`` from ``state0 = (h0,)``."""
     h0 = np.ascontiguousarray(state0[0])
-    xr = to_rows(x)
-    hs, gates, hn = layer_forward(w["weight_ih"], w["weight_hh"], w["bias_ih"], w["bias_hh"], xr,
+    x = np.ascontiguousarray(x)
+    hs, gates, hn = layer_forward(w["weight_ih"], w["weight_hh"], w["bias_ih"], w["bias_hh"], x,
                                   h0)
-    return np.swapaxes(hs, 0, 1), (hs[:, -1].copy(),), (xr, hs, gates, hn, h0)
+    return hs, (hs[-1].copy(),), (x, hs, gates, hn, h0)
 
 
 def backward(w, cache, dhs):
     """Backpropagate ``dhs [T, N, H]``; return the layer's gradients and ``dx [T, N, I]``."""
-    xr, hs, gates, hn, h0 = cache
-    gWih, gWhh, gb_ih, gb_hh, dx = layer_backward(w["weight_ih"], w["weight_hh"], xr, hs, gates,
-                                                  hn, h0, to_rows(dhs))
-    grads = {"weight_ih": gWih, "weight_hh": gWhh, "bias_ih": gb_ih, "bias_hh": gb_hh}
-    return grads, np.swapaxes(dx, 0, 1)
+    x, hs, gates, hn, h0 = cache
+    gWih, gWhh, gb_ih, gb_hh, dx = layer_backward(w["weight_ih"], w["weight_hh"], x, hs, gates,
+                                                  hn, h0, np.ascontiguousarray(dhs))
+    return {"weight_ih": gWih, "weight_hh": gWhh, "bias_ih": gb_ih, "bias_hh": gb_hh}, dx
