@@ -7,6 +7,7 @@ the table shows medians over repeats. Compilation (numba) is excluded and report
 
     python benchmarks/backends.py                      # every case, 5 repeats
     python benchmarks/backends.py --repeats 9 --case 10,32,32 --json
+    python benchmarks/backends.py --case 100,32,32,lstm --case 100,32,32,gru
 
 The numba backend runs on one thread. NumPy's BLAS uses its own threads (OPENBLAS_NUM_THREADS):
 on a busy machine they can slow NumPy down many times over at H=128, so when comparing there,
@@ -54,6 +55,9 @@ class Case:
 
 
 CASES = (Case(10, 32, 32), Case(10, 32, 1), Case(10, 128, 32), Case(100, 128, 32))
+# the gated cells at the adding experiments' H and B, short and long (issue 5: numba must stay
+# faster than numpy for them too)
+CASES += tuple(Case(T, 32, 32, cell) for cell in ("lstm", "gru") for T in (10, 100))
 
 
 def sine_data(T: int) -> Split:

@@ -57,6 +57,7 @@ def test_unavailable_when_numba_is_missing(monkeypatch):
 
 def test_fast_tanh_matches_numpy():
     from numba import njit
+
     from rnnlab_numba.mathfn import tanh
 
     apply = njit(lambda z: np.array([tanh(v) for v in z]))

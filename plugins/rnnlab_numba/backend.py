@@ -7,7 +7,10 @@ import numpy as np
 
 from rnnlab.specs import Backend
 
-from . import epoch, rnn
+from . import epoch, gru, lstm, rnn
+
+# the gated cells: modules with forward(w, x, state0) and backward(w, cache, dhs)
+GATED = {"lstm": lstm, "gru": gru}
 
 
 def _rows(a: np.ndarray) -> np.ndarray:
@@ -17,10 +20,12 @@ def _rows(a: np.ndarray) -> np.ndarray:
 
 class NumbaBackend(Backend):
     name = "numba"
-    cells = ("rnn",)
+    cells = ("rnn", "lstm", "gru")
     dtypes = ("float64", "float32")
 
     def layer_forward(self, cell, weights, x, state0, *, nonlinearity="tanh"):
+        if cell in GATED:
+            return GATED[cell].forward(weights, x, state0)
         (h0,) = state0
         relu = nonlinearity == "relu"
         xr = _rows(x)
@@ -30,6 +35,8 @@ class NumbaBackend(Backend):
         return hs_tm, (hs_tm[-1].copy(),), (xr, hs, h0, relu)
 
     def layer_backward(self, cell, weights, cache, dhs):
+        if cell in GATED:
+            return GATED[cell].backward(weights, cache, dhs)
         xr, hs, h0, relu = cache
         gWih, gWhh, gb, dx = rnn.layer_backward(weights["weight_ih"], weights["weight_hh"], xr,
                                                 hs, np.ascontiguousarray(h0), relu, _rows(dhs))
@@ -40,18 +47,20 @@ class NumbaBackend(Backend):
         """Compile (or load from the on-disk cache) the kernels this plan needs, then return the
         fused epoch runner, or None when the plan is outside what it supports."""
         dtype = np.dtype(plan.model.dtype)
-        warm_up_layers(dtype, plan.model.nonlinearity == "relu")
+        warm_up_layers(plan.model.cell, dtype, plan.model.nonlinearity == "relu")
         if not epoch.supports(plan):
             return None
         return epoch.EpochRunner(plan)
 
 
-def warm_up_layers(dtype: np.dtype, relu: bool) -> None:
-    """Run the layer kernels once on a tiny problem so they compile before training."""
+def warm_up_layers(cell: str, dtype: np.dtype, relu: bool) -> None:
+    """Run the cell's layer kernels once on a tiny problem so they compile before training."""
     backend = NumbaBackend()
-    w = {"weight_ih": np.ones((2, 1), dtype), "weight_hh": np.ones((2, 2), dtype),
-         "bias_ih": np.ones(2, dtype), "bias_hh": np.ones(2, dtype)}
+    G = {"rnn": 1, "lstm": 4, "gru": 3}[cell]  # gates per hidden unit
+    w = {"weight_ih": np.ones((2 * G, 1), dtype), "weight_hh": np.ones((2 * G, 2), dtype),
+         "bias_ih": np.ones(2 * G, dtype), "bias_hh": np.ones(2 * G, dtype)}
     x = np.ones((2, 1, 1), dtype)
-    hs, _, cache = backend.layer_forward("rnn", w, x, (np.zeros((1, 2), dtype),),
+    state0 = tuple(np.zeros((1, 2), dtype) for _ in range(2 if cell == "lstm" else 1))
+    hs, _, cache = backend.layer_forward(cell, w, x, state0,
                                          nonlinearity="relu" if relu else "tanh")
-    backend.layer_backward("rnn", w, cache, np.ones_like(hs))
+    backend.layer_backward(cell, w, cache, np.ones_like(hs))
