@@ -84,6 +84,7 @@ class RnnlabContender:
         self.model = Model(self.plan.model, backend, params)
         self.optimizer = Optimizer(self.plan.train, params)
         t0 = time.perf_counter()
+        backend.warm_up(self.plan)
         self.runner = backend.epoch_runner(self.plan)
         self.warmup = time.perf_counter() - t0
 

@@ -170,6 +170,11 @@ class Backend:
         """
         raise NotImplementedError
 
+    def warm_up(self, plan) -> None:
+        """Get ready for ``plan`` (a :class:`rnnlab.train.EpochPlan`) before training starts:
+        a backend that compiles its kernels compiles (or loads) them here, so that the cost is
+        shown and timed as warm-up instead of landing in the first epoch. Default: nothing."""
+
     def epoch_runner(self, plan):
         """Optionally take over a whole epoch (batches, loss, clipping, optimizer step).
 
@@ -177,8 +182,8 @@ class Backend:
         ``run(params, optimizer, x, y, order, lr) -> per-batch losses`` that updates ``params``,
         ``optimizer.slots`` and ``optimizer.steps`` in place exactly as the core loop would, or
         None to let the core loop run (the default). The core loop is the reference a runner is
-        tested against. It is called once before training, and timed as the backend's warm-up:
-        a backend that compiles kernels should compile them here. It is not asked for a stateful
+        tested against. It is called once before training, after :meth:`warm_up`, and timed
+        with it as the backend's warm-up. It is not asked for a stateful
         dataset (``Dataset.chunk_length > 0``): the core walks the streams itself, carrying the
         state between chunks.
         """

@@ -261,16 +261,19 @@ def split_loss(model: Model, data: Dataset, name: str) -> float:
 
 
 def warm_up(session: Session, info: RunInfo, on_status=None):
-    """Ask the backend for its epoch runner, timed as its warm-up (a backend that compiles
-    kernels compiles them here); ``on_status(message)`` hears about it. None for a stateful
-    dataset, which the core walks itself."""
-    if session.dataset.chunk_length:
-        return None
+    """Let the backend get ready (it may compile kernels) and ask it for its epoch runner, timed
+    together as its warm-up; ``on_status(message)`` hears about it. The runner is None for a
+    stateful dataset, which the core walks itself."""
     name = session.experiment.train.backend
     if on_status is not None:
         on_status(f"preparing backend {name!r} (may compile kernels on first use) ...")
     t0 = time.perf_counter()
-    runner = session.backend.epoch_runner(session.plan)
+    backend = session.backend  # warm_up and epoch_runner are optional (Backend has defaults)
+    if hasattr(backend, "warm_up"):
+        backend.warm_up(session.plan)
+    runner = None
+    if not session.dataset.chunk_length and hasattr(backend, "epoch_runner"):
+        runner = backend.epoch_runner(session.plan)
     info.warmup_seconds = time.perf_counter() - t0
     if on_status is not None:
         on_status(f"backend {name!r} ready in {info.warmup_seconds:.2f} s")

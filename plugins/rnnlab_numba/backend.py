@@ -43,11 +43,14 @@ class NumbaBackend(Backend):
         grads = {"weight_ih": gWih, "weight_hh": gWhh, "bias_ih": gb, "bias_hh": gb.copy()}
         return grads, np.swapaxes(dx, 0, 1)
 
+    def warm_up(self, plan):
+        """Compile (or load from the on-disk cache) the layer kernels of the plan's cell."""
+        warm_up_layers(plan.model.cell, np.dtype(plan.model.dtype),
+                       plan.model.nonlinearity == "relu")
+
     def epoch_runner(self, plan):
-        """Compile (or load from the on-disk cache) the kernels this plan needs, then return the
-        fused epoch runner, or None when the plan is outside what it supports."""
-        dtype = np.dtype(plan.model.dtype)
-        warm_up_layers(plan.model.cell, dtype, plan.model.nonlinearity == "relu")
+        """The fused epoch runner (its kernels compile as it is built), or None when the plan
+        is outside what it supports."""
         if not epoch.supports(plan):
             return None
         return epoch.EpochRunner(plan)
