@@ -158,37 +158,54 @@ def restore(session, ckpt: Checkpoint, run_dir: RunDir) -> None:
 
 class CheckpointWriter:
     """Writes checkpoints on a background thread, so that training does not wait for the disk
-    (the fsync alone takes ~10 ms here, as long as a small epoch). One write at a time: a new
-    one first waits for the one before; ``wait()`` returns when the last is on disk and raises
-    its error, if any. A killed process leaves the previous checkpoint whole (atomic writes)."""
+    (the fsync alone takes ~10 ms here, longer than a small epoch). One write at a time; a
+    checkpoint submitted while one is being written waits, and is replaced by a newer one if
+    that comes first (the file on disk is always a whole, recent checkpoint; intermediate ones
+    are skipped when epochs are faster than the disk). ``wait()`` returns when the newest is on
+    disk and raises a write's error, if any. A killed process leaves the previous checkpoint
+    whole (atomic writes)."""
 
     def __init__(self, run_dir: RunDir):
         self.run_dir, self.thread, self.error = run_dir, None, None
+        self.pending: Checkpoint | None = None
+        self.lock = threading.Lock()
 
     def submit(self, ckpt: Checkpoint) -> None:
-        self.wait()
-        self.thread = threading.Thread(target=self._write, args=(ckpt,),
-                                       name="rnnlab-checkpoint")
-        self.thread.start()
+        self._raise_error()
+        with self.lock:
+            self.pending = ckpt
+            if self.thread is None:
+                self.thread = threading.Thread(target=self._drain, name="rnnlab-checkpoint")
+                self.thread.start()
 
-    def _write(self, ckpt: Checkpoint) -> None:
-        try:
-            self.run_dir.save_checkpoint(ckpt)
-        except BaseException as exc:  # handed to the main thread by wait()
-            self.error = exc
+    def _drain(self) -> None:
+        while True:
+            with self.lock:
+                ckpt, self.pending = self.pending, None
+                if ckpt is None:
+                    self.thread = None
+                    return
+            try:
+                self.run_dir.save_checkpoint(ckpt)
+            except BaseException as exc:  # handed to the main thread by submit() or wait()
+                self.error = exc
 
     def wait(self) -> None:
-        if self.thread is not None:
-            self.thread.join()
-            self.thread = None
+        thread = self.thread
+        if thread is not None:
+            thread.join()
+        self._raise_error()
+
+    def _raise_error(self) -> None:
         if self.error is not None:
             error, self.error = self.error, None
             raise error
 
 
-def capture(session, state: TrainState) -> Checkpoint:
+def capture(session, state: TrainState, digest: str) -> Checkpoint:
     """A copy of everything ``session`` and ``state`` hold now, safe to write while training
-    goes on (arrays that training updates in place are copied; the rest is never mutated)."""
+    goes on (arrays that training updates in place are copied; the rest is never mutated).
+    ``digest`` is :func:`data_digest` of the session's data, computed once per run."""
     exp = session.experiment
     opt = session.optimizer.state_dict()
     position = state.position
@@ -202,7 +219,7 @@ def capture(session, state: TrainState) -> Checkpoint:
                                                     for name, slots in opt["slots"].items()}},
         generators={name: rng.bit_generator.state for name, rng in session.rngs.items()},
         config=exp.to_dict(),
-        data_digest=data_digest(session.dataset.splits),
+        data_digest=digest,
         source=str(exp.source.resolve()) if exp.source else None,
     )
 
@@ -216,9 +233,10 @@ def train_and_record(session, registry, run_dir: RunDir, summary: dict, state: T
     saved = {"epoch": describe(state) if state.history or state.position else None}
 
     writer = CheckpointWriter(run_dir)
+    digest = data_digest(session.dataset.splits)
 
     def save(st: TrainState) -> None:
-        writer.submit(capture(session, st))
+        writer.submit(capture(session, st, digest))
         saved["epoch"] = describe(st)
 
     def on_epoch(record, show):
