@@ -69,3 +69,12 @@ def test_adding_training_agrees_with_reference(cell):
     diffs = check_training_agreement("numba", EXPERIMENTS / f"adding_{cell}.toml", sets=sets,
                                      rtol=1e-9)
     assert set(diffs) == {"losses", "metrics", "params"}
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm"])
+def test_chargen_stateful_training_agrees_with_reference(cell):
+    """The text task on both backends: stateful streams carry the state through numba's layers
+    exactly as through the reference's."""
+    sets = ("train.epochs=3", f"model.cell={cell}", "model.hidden_size=16")
+    diffs = check_training_agreement("numba", EXPERIMENTS / "chargen.toml", sets=sets, rtol=1e-9)
+    assert set(diffs) == {"losses", "metrics", "params"}
