@@ -60,6 +60,18 @@ def test_a_finished_run_writes_loss_and_forecast_figures(two_runs):
     assert summary["figures"] == {"files": ["loss.png", "forecast.png"]}
 
 
+def test_chargen_draws_the_per_character_loss_of_a_test_excerpt(tmp_path):
+    from conftest import EXPERIMENTS
+
+    result = cli("run", EXPERIMENTS / "chargen.toml", "--out", tmp_path, "--set",
+                 "train.epochs=2")
+    assert result.exit_code == 0, result.output
+    (run,) = tmp_path.iterdir()
+    assert_figure(run / "char_loss.png")
+    assert json.loads((run / "summary.json").read_text())["figures"] == {
+        "files": ["loss.png", "char_loss.png"]}
+
+
 def test_plot_redraws_and_overlays_runs(two_runs, tmp_path):
     for run in two_runs:
         (run / "loss.png").unlink()

@@ -19,7 +19,7 @@ import numpy as np
 from rnnlab.errors import ConfigError, RnnlabError
 from rnnlab.specs import Dataset, Demo, Option, Task
 
-from . import data, metrics
+from . import data, figure, metrics
 from .corpus import load_corpus
 from .generate import generate
 from .vocab import Vocabulary
@@ -94,6 +94,11 @@ class CharTask(Task):
                + (f", top-{o['sample_top_k']}" if o["sample_top_k"] else ""))
         return Demo(f"sample: {o['sample_length']} characters after {prime!r} ({how})",
                     text=prime + text)
+
+    def figure(self, model, dataset, fig):
+        """Per-character loss (bits) of a test excerpt, against the unigram baseline."""
+        figure.draw(fig, model, dataset)
+        return "char_loss"
 
     def generate(self, model, saved, prime, length, temperature, top_k, rng):
         if "vocabulary" not in saved:
