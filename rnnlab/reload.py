@@ -40,7 +40,11 @@ def run_registry(run_dir: RunDir, raw: dict, plugin_paths=()) -> Registry:
 
 def recorded_experiment(run_dir: RunDir, registry, sets=()) -> Experiment:
     """The experiment a run directory records, with ``--set`` overrides."""
-    raw, origins = recorded_raw(run_dir, sets)
+    return experiment_of(run_dir, *recorded_raw(run_dir, sets), registry)
+
+
+def experiment_of(run_dir: RunDir, raw: dict, origins: dict, registry) -> Experiment:
+    """Validate tables read by :func:`recorded_raw`; files resolve beside the original file."""
     exp = build_experiment(raw, registry, source=run_dir.path / CONFIG, origins=origins)
     original = original_source(run_dir)
     return replace(exp, source=original) if original else exp

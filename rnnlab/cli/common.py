@@ -10,7 +10,7 @@ from rich.markup import escape
 
 from ..config import apply_overrides, build_experiment, plugin_files, read_toml
 from ..plugins import Registry
-from ..reload import recorded_experiment, recorded_raw, run_registry
+from ..reload import experiment_of, recorded_raw, run_registry
 from ..runs import RunDir
 
 DEBUG_KEY = "rnnlab.debug"
@@ -59,7 +59,7 @@ def load_run(run_path: str, sets=(), plugin_paths=()):
     """The experiment a run directory records, with overrides; return ``(experiment, registry,
     run_dir)``. Plugin files it names are found beside the experiment file it started from."""
     run_dir = RunDir.open(Path(run_path))
-    raw, _ = recorded_raw(run_dir, sets)
+    raw, origins = recorded_raw(run_dir, sets)
     registry = run_registry(run_dir, raw, plugin_paths)
     warn_failures(registry)
-    return recorded_experiment(run_dir, registry, sets), registry, run_dir
+    return experiment_of(run_dir, raw, origins, registry), registry, run_dir
