@@ -157,6 +157,9 @@ class Backend:
     name = "?"
     cells: tuple[str, ...] = ("rnn",)
     dtypes: tuple[str, ...] = DTYPES
+    # the plan features (``EpochPlan.features()``) that :meth:`epoch_runner` implements; the
+    # core asks for the runner only when a plan uses nothing else. Empty: no epoch runner.
+    epoch_features: frozenset[str] = frozenset()
 
     def layer_forward(self, cell, weights, x, state0, *, nonlinearity="tanh"):
         """Run one layer over ``x [T, N, I]``; return ``(hs [T, N, H], final_state, cache)``."""
@@ -178,7 +181,10 @@ class Backend:
     def epoch_runner(self, plan):
         """Optionally take over a whole epoch (batches, loss, clipping, optimizer step).
 
-        ``plan`` is a :class:`rnnlab.train.EpochPlan`. Return a callable
+        ``plan`` is a :class:`rnnlab.train.EpochPlan`. The core calls this only when every
+        feature of the plan (``plan.features()``, e.g. ``"cell=rnn"``, ``"optimizer=adam"``,
+        ``"momentum"``) is in :attr:`epoch_features`; a feature added to rnnlab later is in no
+        existing declaration, so such a plan runs through the core loop. Return a callable
         ``run(params, optimizer, x, y, order, lr) -> per-batch losses`` that updates ``params``,
         ``optimizer.slots`` and ``optimizer.steps`` in place exactly as the core loop would, or
         None to let the core loop run (the default). The core loop is the reference a runner is

@@ -13,7 +13,7 @@ import math
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
 
 import numpy as np
@@ -44,6 +44,40 @@ class EpochPlan:
     loss: str
     target: str
 
+    # fields the core applies around an epoch (which backend, how many epochs, the learning
+    # rate passed to each epoch, initialisation, checkpoints): no runner has to implement them
+    AROUND_EPOCH = frozenset({"backend", "epochs", "schedule", "keep_best", "checkpoint_every",
+                              "checkpoint_seconds", "forget_bias"})
+
+    def features(self) -> frozenset[str]:
+        """Every feature this plan uses, derived from its fields (nested configs included), so
+        that a field added later is a feature no existing runner declares.
+
+        A string field gives ``"name=value"`` (``"cell=lstm"``, ``"loss=xent"``); any other
+        field gives ``"name"`` when it is set (true, non-zero, not None, not empty:
+        ``"momentum"``, ``"lengths"``) and nothing when it is off. Fields in ``AROUND_EPOCH``
+        give nothing.
+        """
+        return frozenset(_features(self, self.AROUND_EPOCH))
+
+    def uncovered(self, declared) -> frozenset[str]:
+        """The features of this plan not in ``declared`` (a runner's ``epoch_features``)."""
+        return self.features() - frozenset(declared)
+
+
+def _features(obj, skip: frozenset[str]):
+    for f in fields(obj):
+        value = getattr(obj, f.name)
+        if f.name in skip:
+            continue
+        if is_dataclass(value):
+            yield from _features(value, skip)
+        elif isinstance(value, str):
+            yield f"{f.name}={value}"
+        elif value is not None and not (isinstance(value, (bool, int, float)) and value == 0) \
+                and not (hasattr(value, "__len__") and len(value) == 0):
+            yield f.name
+
 
 @dataclass
 class RunInfo:
@@ -57,6 +91,7 @@ class RunInfo:
     history: list[dict] = field(default_factory=list)
     stop_reason: str | None = None
     warmup_seconds: float = 0.0  # preparing the backend's epoch runner (compiling, for some)
+    runner_declined: tuple[str, ...] = ()  # plan features the backend's epoch runner lacks
 
 
 @dataclass
@@ -272,12 +307,31 @@ def warm_up(session: Session, info: RunInfo, on_status=None):
     if hasattr(backend, "warm_up"):
         backend.warm_up(session.plan)
     runner = None
-    if not session.dataset.chunk_length and hasattr(backend, "epoch_runner"):
-        runner = backend.epoch_runner(session.plan)
+    if not session.dataset.chunk_length:
+        runner = epoch_runner(backend, session.plan, info, on_status)
     info.warmup_seconds = time.perf_counter() - t0
     if on_status is not None:
         on_status(f"backend {name!r} ready in {info.warmup_seconds:.2f} s")
     return runner
+
+
+def epoch_runner(backend: Backend, plan: EpochPlan, info: RunInfo | None = None, on_status=None):
+    """The backend's epoch runner for ``plan`` when it declares (``Backend.epoch_features``)
+    every feature the plan uses, else None: the reference loop runs, and ``on_status`` hears
+    once which features were missing (kept in ``info.runner_declined``)."""
+    declared = getattr(backend, "epoch_features", frozenset())
+    if not declared or not hasattr(backend, "epoch_runner"):
+        return None  # no fast path offered
+    missing = plan.uncovered(declared)
+    if missing:
+        if info is not None:
+            info.runner_declined = tuple(sorted(missing))
+        if on_status is not None:
+            on_status(f"backend {getattr(backend, 'name', '?')!r}: the core loop runs the "
+                      f"epochs, as its epoch runner does not implement "
+                      f"{', '.join(sorted(missing))}")
+        return None
+    return backend.epoch_runner(plan)
 
 
 def fit(session: Session, registry, info: RunInfo, on_epoch=None, *,

@@ -32,11 +32,14 @@ CLIPS = {"none": 0, "norm": 1, "value": 2}
 OPTIMIZERS = {"sgd": 0, "adam": 1, "adagrad": 2}
 
 
-def supports(plan) -> bool:
-    """The plans the fused epoch reproduces; anything else runs through the core loop."""
-    return (plan.model.cell == "rnn" and plan.loss in ("mse", "xent")
-            and plan.target in ("last", "every") and plan.train.grad_clip in CLIPS
-            and plan.train.optimizer in OPTIMIZERS)
+# Every plan feature (``rnnlab.train.EpochPlan.features``) the fused epoch implements; the core
+# runs any plan using something else (another cell, a feature added later) through its own loop.
+FEATURES = frozenset({
+    "cell=rnn", "nonlinearity=tanh", "nonlinearity=relu", "dtype=float64", "dtype=float32",
+    "hidden_size", "layers", "batch_size", "learning_rate", "momentum", "beta1", "beta2", "eps",
+    "weight_decay", "grad_clip_value", "loss=mse", "loss=xent", "target=last", "target=every",
+    *(f"grad_clip={name}" for name in CLIPS), *(f"optimizer={name}" for name in OPTIMIZERS),
+})
 
 
 # -- kernels ---------------------------------------------------------------------------------
