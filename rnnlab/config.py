@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError, PluginError
-from .specs import CELLS, DTYPES, Option
+from .specs import DTYPES, Option
 
 OPTIMIZERS = ("sgd", "adam", "adagrad")
 
@@ -24,7 +24,7 @@ EXPERIMENT_OPTIONS = (
     Option("plugins", list, [], "plugin files to load, relative to the experiment file", item=str),
 )
 MODEL_OPTIONS = (
-    Option("cell", str, "rnn", "recurrent cell", choices=CELLS),
+    Option("cell", str, "rnn", "recurrent cell: rnn, lstm, gru or one a plugin registers"),
     Option("hidden_size", int, 32, "hidden units per layer", gt=0),
     Option("layers", int, 1, "stacked recurrent layers", gt=0),
     Option("nonlinearity", str, "tanh", "activation of the rnn cell", choices=("tanh", "relu")),
@@ -278,12 +278,7 @@ def build_experiment(raw: dict[str, Any], registry, *, source: Path | None = Non
                               table=table)
     tables = {name: validate_table(raw.get(name, {}), opts, table=name, source=src,
                                    origins=origins) for name, opts in CORE_TABLES.items()}
-    model = tables["model"]
-    if model["forget_bias"] != 0 and model["cell"] != "lstm":
-        where = origins.get("model.forget_bias", origins.get("model.cell", src))
-        raise ConfigError(f"applies to cell 'lstm' only, but cell is {model['cell']!r} "
-                          f"(set forget_bias = 0.0 or cell = \"lstm\")", source=where,
-                          table="model", key="forget_bias")
+    check_cell(tables["model"], registry, origins, src)
     if not tables["experiment"]["name"]:
         tables["experiment"]["name"] = source.stem if source else "experiment"
 
@@ -318,6 +313,22 @@ def build_experiment(raw: dict[str, Any], registry, *, source: Path | None = Non
         source=source,
         compare=CompareConfig(**tables["compare"]),
     )
+
+
+def check_cell(model: dict[str, Any], registry, origins: dict[str, str], src: str) -> None:
+    """``model.cell`` names a cell the registry knows, and ``forget_bias`` is set only for a
+    cell with a forget gate."""
+    name, cells = model["cell"], registry.cells
+    if name not in cells:
+        valid = ", ".join(repr(c) for c in cells)
+        raise ConfigError(f"{name!r} is not valid{closest(name, cells)} (valid: {valid})",
+                          source=origins.get("model.cell", src), table="model", key="cell")
+    if model["forget_bias"] != 0 and cells[name].forget_gate is None:
+        gated = [c for c, spec in cells.items() if spec.forget_gate is not None]
+        where = origins.get("model.forget_bias", origins.get("model.cell", src))
+        raise ConfigError(f"applies to cell {' or '.join(map(repr, gated))} only, but cell is "
+                          f"{name!r} (set forget_bias = 0.0 or cell = \"{gated[0]}\")",
+                          source=where, table="model", key="forget_bias")
 
 
 def plugin_files(raw: dict[str, Any], source: Path | None) -> list[Path]:

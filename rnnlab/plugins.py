@@ -21,6 +21,7 @@ from typing import Any
 import pluggy
 
 from . import hookspecs
+from .cells import BUILTIN_CELLS, CellSpec
 from .errors import PluginError
 from .specs import BackendSpec, TaskSpec
 
@@ -40,6 +41,7 @@ class PluginInfo:
     tasks: list[str] = field(default_factory=list)
     backends: list[str] = field(default_factory=list)
     executors: list[str] = field(default_factory=list)
+    cells: list[str] = field(default_factory=list)
     hooks: list[str] = field(default_factory=list)
 
     @property
@@ -91,6 +93,7 @@ class Registry:
         self.tasks: dict[str, TaskSpec] = {}
         self.backends: dict[str, BackendSpec] = {}
         self.executors: dict[str, Any] = {}  # name -> rnnlab.executors.ExecutorSpec
+        self.cells: dict[str, CellSpec] = dict(BUILTIN_CELLS)  # plugins add, never replace
         self._providers: dict[tuple[str, str], list[PluginInfo]] = {}
         if entry_points_:
             self._load_entry_points()
@@ -159,10 +162,10 @@ class Registry:
         """Add the plugin's tasks, backends and executors; if a registration hook raises, add
         none of them and unregister the plugin, so none of its hooks run."""
         tables = {"task": (self.tasks, info.tasks), "backend": (self.backends, info.backends),
-                  "executor": (self.executors, info.executors)}
+                  "executor": (self.executors, info.executors), "cell": (self.cells, info.cells)}
         found = []
         for hook, kind in (("register_tasks", "task"), ("register_backends", "backend"),
-                           ("register_executors", "executor")):
+                           ("register_executors", "executor"), ("register_cells", "cell")):
             for impl in getattr(self.pm.hook, hook).get_hookimpls():
                 if impl.plugin is not module:
                     continue
@@ -173,6 +176,13 @@ class Registry:
                     info.hooks = []
                     self._fail(info, f"{hook}() raised {type(exc).__name__}: {exc}")
                     return
+        builtin = [s.name for kind, s in found if kind == "cell" and s.name in BUILTIN_CELLS]
+        if builtin:
+            self.pm.unregister(module)
+            info.hooks = []
+            self._fail(info, f"register_cells() returned cell {builtin[0]!r}, which is built "
+                             f"into rnnlab (built-in cells: {', '.join(BUILTIN_CELLS)})")
+            return
         for kind, spec in found:
             table, names = tables[kind]
             providers = self._providers.setdefault((kind, spec.name), [])
@@ -205,6 +215,9 @@ class Registry:
 
     def backend(self, name: str) -> BackendSpec:
         return self._lookup("backend", name, self.backends)
+
+    def cell(self, name: str) -> CellSpec:
+        return self._lookup("cell", name, self.cells)
 
     def executor(self, name: str):
         return self._lookup("executor", name, self.executors)

@@ -15,11 +15,12 @@ from typing import Any
 
 import numpy as np
 
+from .cells import BUILTIN_CELLS
 from .errors import RnnlabError
 
 LOSSES = ("mse", "xent")
 TARGETS = ("last", "every")
-CELLS = ("rnn", "lstm", "gru")
+CELLS = tuple(BUILTIN_CELLS)  # the built-in cells; plugins may add more (rnnlab.cells)
 DTYPES = ("float64", "float32")
 
 
@@ -149,9 +150,10 @@ class Backend:
     """Base class for a backend: the recurrence of one layer, forward and backward.
 
     ``weights`` holds one layer's arrays under PyTorch's names without the layer suffix:
-    ``weight_ih [G*H, I]``, ``weight_hh [G*H, H]``, ``bias_ih [G*H]``, ``bias_hh [G*H]`` (G = 1
-    for rnn, 4 for lstm, 3 for gru). ``state0`` is a tuple: ``(h0,)`` or ``(h0, c0)`` for lstm,
-    each ``[N, H]``.
+    ``weight_ih [G*H, I]``, ``weight_hh [G*H, H]``, ``bias_ih [G*H]``, ``bias_hh [G*H]`` (G: the
+    cell's gate count, :class:`rnnlab.cells.CellSpec`). ``state0`` is a tuple with one ``[N, H]``
+    array per state tensor of the cell: ``(h0,)``, or ``(h0, c0)`` for lstm. ``cells`` names the
+    cells the backend implements (built-in or registered by a plugin).
     """
 
     name = "?"

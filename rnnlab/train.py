@@ -18,11 +18,12 @@ from pathlib import Path
 
 import numpy as np
 
+from .cells import CellSpec
 from .checkpoint import CheckpointSchedule, EpochPosition, TrainState
 from .config import Experiment, ModelConfig, TrainConfig
 from .errors import ConfigError, PluginError, RunInterrupted, TrainingDiverged
 from .interrupt import StopSignal
-from .model import GATES, Model, Shape, init_params
+from .model import Model, Shape, init_params
 from .optim import Optimizer, clip_gradients, learning_rate
 from .specs import Backend, Dataset, Split, Task, TaskContext
 from .streams import check_stream_dataset, parallel_streams, stateful_epoch, stream_loss
@@ -142,14 +143,12 @@ def physical_memory() -> int | None:
         return None
 
 
-def check_fits_in_memory(exp: Experiment, shape: Shape) -> None:
+def check_fits_in_memory(exp: Experiment, shape: Shape, cell: CellSpec) -> None:
     """Refuse a model whose parameters, gradients and optimizer state (about four copies, plus
     the best-epoch copy) exceed this machine's memory: a clear message instead of a crash."""
     m = exp.model
-    G, H = GATES[m.cell], m.hidden_size
-    count = (G * H * (shape.input_size + H + 2)  # first layer: W_ih, W_hh, b_ih, b_hh
-             + (m.layers - 1) * G * H * (2 * H + 2)  # the layers above it
-             + shape.output_size * (H + 1))  # head
+    count = (cell.parameter_count(shape.input_size, m.hidden_size, m.layers)
+             + shape.output_size * (m.hidden_size + 1))  # head
     need, have = 5 * count * np.dtype(m.dtype).itemsize, physical_memory()
     if have is not None and need > have:
         raise ConfigError(f"{count:,} parameters need about {need / 2**30:,.0f} GiB with their "
@@ -183,9 +182,11 @@ def prepare(exp: Experiment, registry) -> Session:
     if missing:
         raise PluginError(f"task {exp.task.name!r} built no data for split(s): {missing}")
     backend = load_backend(exp, registry)
-    check_fits_in_memory(exp, Shape(dataset.input_size, dataset.output_size))
-    params = init_params(exp.model, Shape(dataset.input_size, dataset.output_size), rngs["init"])
-    model = Model(exp.model, backend, params)
+    cell = registry.cell(exp.model.cell)
+    shape = Shape(dataset.input_size, dataset.output_size)
+    check_fits_in_memory(exp, shape, cell)
+    params = init_params(exp.model, shape, rngs["init"], cell)
+    model = Model(exp.model, backend, params, cell)
     optimizer = Optimizer(exp.train, params)
     plan = EpochPlan(exp.model, exp.train, dataset.loss, dataset.target)
     return Session(exp, task, dataset, backend, model, optimizer, rngs, plan)
