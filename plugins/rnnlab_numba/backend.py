@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from rnnlab.cells import cell_spec
-from rnnlab.specs import Backend
+from rnnlab.plugin import Backend, cell_spec
 
 from . import epoch, gru, lstm, rnn
 
