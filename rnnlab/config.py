@@ -6,14 +6,13 @@ unknown names the closest valid one.
 
 from __future__ import annotations
 
-import difflib
 import math
 import tomllib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError, PluginError
+from .errors import ConfigError, PluginError, closest
 from .specs import DTYPES, Option
 
 OPTIMIZERS = ("sgd", "adam", "adagrad")
@@ -193,11 +192,6 @@ def apply_overrides(raw: dict[str, Any], sets: list[str]) -> dict[str, str]:
 
 
 # -- validation ------------------------------------------------------------------------------
-def closest(name: str, valid) -> str:
-    close = difflib.get_close_matches(name, list(valid), n=1)
-    return f"; did you mean {close[0]!r}?" if close else ""
-
-
 _TYPE_NAMES = {int: "an integer", float: "a number", str: "a string", bool: "true or false",
                list: "a list"}
 

@@ -8,7 +8,6 @@ per invocation: there is no global plugin state.
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import importlib.util
 import os
@@ -22,7 +21,7 @@ import pluggy
 
 from . import hookspecs
 from .cells import BUILTIN_CELLS, CellSpec
-from .errors import PluginError
+from .errors import PluginError, closest
 from .specs import BackendSpec, TaskSpec
 
 GROUP = "rnnlab"
@@ -261,9 +260,8 @@ class Registry:
 
 def unknown_name_message(kind: str, name: str, valid: list[str]) -> str:
     """`unknown task 'sin'; did you mean 'sine'? (valid: chargen, sine)`."""
-    close = difflib.get_close_matches(name, valid, n=1)
-    hint = f"; did you mean {close[0]!r}?" if close else ""
-    return f"unknown {kind} {name!r}{hint} (valid: {', '.join(valid) or 'none installed'})"
+    valid_names = ", ".join(valid) or "none installed"
+    return f"unknown {kind} {name!r}{closest(name, valid)} (valid: {valid_names})"
 
 
 def unknown_hooks(pm: pluggy.PluginManager, module) -> None:
@@ -273,9 +271,8 @@ def unknown_hooks(pm: pluggy.PluginManager, module) -> None:
     for caller in pm.get_hookcallers(module) or []:
         if caller.spec is None and any(not i.optionalhook for i in caller.get_hookimpls()
                                        if i.plugin is module):
-            close = difflib.get_close_matches(caller.name, known, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise PluginError(f"hook implementation {caller.name!r} matches no hook{hint} "
+            raise PluginError(f"hook implementation {caller.name!r} matches no hook"
+                              f"{closest(caller.name, known)} "
                               f"(hooks: {', '.join(known)})")
 
 
