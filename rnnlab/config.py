@@ -6,9 +6,10 @@ unknown names the closest valid one.
 
 from __future__ import annotations
 
+import copy
 import math
 import tomllib
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, make_dataclass
 from pathlib import Path
 from typing import Any
 
@@ -64,11 +65,23 @@ TABLES = ("experiment", "task", "model", "train", "compare")
 SWEEP = "sweep"  # read by `rnnlab sweep` (rnnlab.sweep); a single experiment refuses it
 
 
-@dataclass(frozen=True)
-class ExperimentConfig:
-    name: str
-    seed: int
-    plugins: list[str]
+def config_class(name: str, options: tuple[Option, ...], doc: str) -> type:
+    """A frozen dataclass with one field per option, in order, whose defaults are the options'
+    (so a table's keys, types and defaults are declared once, in its Option tuple)."""
+    specs = []
+    for o in options:
+        if isinstance(o.default, list | dict):
+            default = field(default_factory=lambda d=o.default: copy.deepcopy(d))
+        else:
+            default = field(default=o.default)
+        specs.append((o.name, o.type, default))
+    cls = make_dataclass(name, specs, frozen=True)
+    cls.__module__, cls.__doc__ = __name__, doc  # found by pickle as rnnlab.config.<name>
+    return cls
+
+
+ExperimentConfig = config_class("ExperimentConfig", EXPERIMENT_OPTIONS,
+                                "The [experiment] table: name, seed, plugin files.")
 
 
 @dataclass(frozen=True)
@@ -77,40 +90,13 @@ class TaskConfig:
     options: dict[str, Any]
 
 
-@dataclass(frozen=True)
-class ModelConfig:
-    cell: str = "rnn"
-    hidden_size: int = 32
-    layers: int = 1
-    nonlinearity: str = "tanh"
-    dtype: str = "float64"
-    forget_bias: float = 0.0
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    backend: str = "numpy"
-    epochs: int = 100
-    batch_size: int = 32
-    optimizer: str = "adam"
-    learning_rate: float = 0.01
-    momentum: float = 0.0
-    beta1: float = 0.9
-    beta2: float = 0.999
-    eps: float = 1e-8
-    weight_decay: float = 0.0
-    grad_clip: str = "norm"
-    grad_clip_value: float = 1.0
-    schedule: str = "constant"
-    keep_best: bool = True
-    checkpoint_every: int = 1
-    checkpoint_seconds: float = 60.0
-
-
-@dataclass(frozen=True)
-class CompareConfig:
-    backends: list[str] = field(default_factory=list)
-    repeats: int = 3
+ModelConfig = config_class("ModelConfig", MODEL_OPTIONS,
+                           "The [model] table: cell, sizes, nonlinearity, dtype, init.")
+TrainConfig = config_class("TrainConfig", TRAIN_OPTIONS,
+                           "The [train] table: backend, epochs, batches, optimizer, clipping, "
+                           "schedule, checkpoints.")
+CompareConfig = config_class("CompareConfig", COMPARE_OPTIONS,
+                             "The [compare] table read by `rnnlab compare`.")
 
 
 @dataclass(frozen=True)
