@@ -147,6 +147,19 @@ def read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"malformed TOML: {exc}", source=str(path)) from None
 
 
+def read_with_overrides(path: Path, sets=()) -> tuple[dict[str, Any], dict[str, str]]:
+    """An experiment file's tables with ``--set`` overrides applied, and where each overridden
+    key came from (``{"train.epochs": "--set train.epochs=5"}``): how every command reads one."""
+    raw = read_toml(path)
+    return raw, apply_overrides(raw, list(sets))
+
+
+def load_experiment_file(path: Path, registry, sets=()) -> Experiment:
+    """Read, override and validate an experiment file with ``registry``'s plugins."""
+    raw, origins = read_with_overrides(path, sets)
+    return build_experiment(raw, registry, source=Path(path), origins=origins)
+
+
 def parse_override(item: str) -> tuple[str, str, Any]:
     """``"train.epochs=5"`` -> ``("train", "epochs", 5)``; the value is read as TOML, and as a
     plain string when it is not valid TOML (so ``train.backend=numba`` needs no quotes)."""

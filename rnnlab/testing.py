@@ -315,14 +315,12 @@ def check_training_agreement(backend_name: str, experiment, *, rtol: float | Non
     Returns the differences found.
     """
     from .compare import TOLERANCE, differences, train_once, with_backend
-    from .config import apply_overrides, build_experiment, read_toml
+    from .config import load_experiment_file
 
     if registry is None:
         registry = Registry()
     if not hasattr(experiment, "train"):
-        raw = read_toml(experiment)
-        origins = apply_overrides(raw, list(sets))
-        experiment = build_experiment(raw, registry, source=Path(experiment), origins=origins)
+        experiment = load_experiment_file(Path(experiment), registry, sets)
     rtol = rtol if rtol is not None else TOLERANCE[experiment.model.dtype]
     want = train_once(with_backend(experiment, REFERENCE), registry)
     got = train_once(with_backend(experiment, backend_name), registry)

@@ -10,7 +10,7 @@ import click
 from rich.console import Console
 from rich.markup import escape
 
-from ..config import apply_overrides, build_experiment, plugin_files, read_toml
+from ..config import build_experiment, plugin_files, read_with_overrides
 from ..plugins import Registry
 from ..reload import experiment_of, recorded_raw, run_registry
 from ..runs import RunDir
@@ -61,8 +61,7 @@ class Loaded:
 def read_experiment(config: str, sets=(), plugin_paths=()) -> Loaded:
     """Read an experiment (or sweep) file, apply ``--set`` overrides and load its plugins."""
     source = Path(config)
-    raw = read_toml(source)
-    origins = apply_overrides(raw, list(sets))
+    raw, origins = read_with_overrides(source, sets)
     files = [*plugin_files(raw, source), *(Path(p) for p in plugin_paths)]
     registry = Registry(files)
     warn_failures(registry)
