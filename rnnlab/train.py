@@ -198,16 +198,20 @@ def epoch_runner(backend: Backend, plan: EpochPlan, info: RunInfo | None = None,
     every feature the plan uses, else None: the reference loop runs, and ``on_status`` hears
     once which features were missing (kept in ``info.runner_declined``)."""
     declared = getattr(backend, "epoch_features", frozenset())
-    if not declared or not hasattr(backend, "epoch_runner"):
+    name = getattr(backend, "name", "?")
+    offered = getattr(type(backend), "epoch_runner", Backend.epoch_runner)
+    if not declared:
+        if offered is not Backend.epoch_runner and on_status is not None:
+            on_status(f"backend {name!r}: the core loop runs the epochs, as its epoch runner "
+                      f"declares no epoch_features")
         return None  # no fast path offered
     missing = plan.uncovered(declared)
     if missing:
         if info is not None:
             info.runner_declined = tuple(sorted(missing))
         if on_status is not None:
-            on_status(f"backend {getattr(backend, 'name', '?')!r}: the core loop runs the "
-                      f"epochs, as its epoch runner does not implement "
-                      f"{', '.join(sorted(missing))}")
+            on_status(f"backend {name!r}: the core loop runs the epochs, as its epoch runner "
+                      f"does not implement {', '.join(sorted(missing))}")
         return None
     return backend.epoch_runner(plan)
 

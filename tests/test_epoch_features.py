@@ -93,5 +93,8 @@ def test_a_backend_that_declares_nothing_is_never_asked_for_a_runner(tmp_path):
 
     exp, registry = tiny_experiment(tmp_path, "train.epochs=1")
     session = prepare(exp, registry)
-    session.backend = Undeclared()
-    fit(session, registry, RunInfo(exp, session.dataset, session.model))
+    session.backend, messages = Undeclared(), []
+    fit(session, registry, RunInfo(exp, session.dataset, session.model),
+        on_status=messages.append)
+    said = [m for m in messages if "core loop" in m]
+    assert len(said) == 1 and "declares no epoch_features" in said[0]
