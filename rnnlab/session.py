@@ -177,7 +177,11 @@ def prepare(exp: Experiment, registry) -> Session:
         try:
             check_backend_supports(backend, exp.task.name)
         except PluginError as exc:
-            raise ConfigError(str(exc), source=str(exp.source or ""), table="train",
+            why = str(exc)
+            if exp.model.bidirectional:  # say why a reverse direction needs the feature too
+                why += ("; model.bidirectional needs it as well, as each sequence's reverse "
+                        "direction starts at its own last step")
+            raise ConfigError(why, source=str(exp.source or ""), table="train",
                               key="backend") from None
     cell = registry.cell(exp.model.cell)
     shape = Shape(dataset.input_size, dataset.output_size)
