@@ -182,7 +182,7 @@ def train_epoch(session: Session, runner, position: EpochPosition, lr: float,
     train, B = data.splits["train"], session.experiment.train.batch_size
     if data.chunk_length:
         loss = stateful_epoch(model, session.optimizer, session.plan, train, data.chunk_length, lr,
-                              dropout_rng=session.rngs["dropout"])
+                              session.rngs["dropout"])
         check_finite([loss], model.params)
         return loss
     if runner is not None and position.batches_done == 0:
