@@ -42,7 +42,8 @@ class EpochPlan:
     lengths: bool = field(default=False, kw_only=True)
 
     # fields the core applies around an epoch (which backend, how many epochs, the learning
-    # rate passed to each epoch, initialisation, checkpoints): no runner has to implement them
+    # rate passed to each epoch, initialisation, checkpoints, the epoch's order): no runner has
+    # to implement them
     AROUND_EPOCH = frozenset({"backend", "epochs", "schedule", "keep_best", "checkpoint_every",
                               "checkpoint_seconds", "forget_bias", "bucket_by_length"})
 
