@@ -152,8 +152,9 @@ class Series:
 
 def read_series(path: Path, time_column: str, names: list[str]) -> Series:
     """Columns ``names`` (empty: every column but the time column) of the CSV file at
-    ``path``, with ``time_column`` ("" = the first column) parsed and required to increase. Empty cells and NA/NaN/null are missing (NaN);
-    any other non-number is an error naming the line and the column."""
+    ``path``, with ``time_column`` ("" = the first column) parsed and required to increase.
+    Empty cells and NA/NaN/null are missing (NaN); any other non-number is an error naming the
+    line and the column."""
     header, rows = read_csv_rows(path)
     t_col = column_index(path, header, time_column or header[0], "time_column")
     time_name = header[t_col]
@@ -218,9 +219,9 @@ def fill_missing(series: Series, how: str) -> Series:
             table="task", key="missing")
     if how == "drop":
         keep = ~gaps.any(axis=1)
-        return Series(series.path, series.time_name, series.names, [t for t, k in zip(series.times, keep,
-                                                                       strict=True) if k],
-                      series.values[keep], series.lines[keep])
+        times = [t for t, k in zip(series.times, keep, strict=True) if k]
+        return Series(series.path, series.time_name, series.names, times, series.values[keep],
+                      series.lines[keep])
     t, values = series.time_numbers(), series.values.copy()
     for j in range(values.shape[1]):
         ok = ~gaps[:, j]
