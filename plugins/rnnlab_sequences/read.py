@@ -198,10 +198,17 @@ def csv_rows(path: Path, text: str) -> tuple[list[str], list[tuple[int, list[str
 
 
 def header_index(path: Path, header: list[str], name: str, key: str) -> int:
+    """Where column ``name`` is, from the header (line 1)."""
     if name not in header and all(_is_number(h) for h in header):
         raise data_error(path, f"line 1 holds numbers ({','.join(header)}), not a header: the "
                                f"first line must name the columns")
-    return column_index(path, header, name, key)
+    if name not in header:
+        try:
+            column_index(path, header, name, key)
+        except ConfigError as exc:
+            raise ConfigError(f"{exc.detail}; line 1 must be a header naming the columns, or "
+                              f"set {key}", table="task", key=key) from None
+    return header.index(name)
 
 
 def _is_number(cell: str) -> bool:
