@@ -317,3 +317,19 @@ def test_japanese_vowels_run_end_to_end(tmp_path):
     summary = json.loads(result.output[result.output.index("{"):])
     assert summary["dataset"]["sizes"]["test"] == 370
     assert summary["metrics"]["test"]["majority_accuracy"] == pytest.approx(31 / 370)
+
+
+@pytest.mark.parametrize("kind", ["classes", "numbers"])
+def test_figure_is_drawn(tmp_path, kind):
+    pytest.importorskip("matplotlib")
+    from rnnlab import plots
+
+    records = numeric_records(10)
+    if kind == "numbers":
+        records = [dict(r, label=float(np.sum(r["sequence"]))) for r in records]
+    write_jsonl(tmp_path, records)
+    task, data = build(tmp_path)
+    out = (np.eye(3)[data.splits["test"].y] if kind == "classes" else data.splits["test"].y)
+    path = plots.task_figure(task, Fixed(out), data, tmp_path)
+    assert path.name == ("confusion.png" if kind == "classes" else "predictions.png")
+    assert path.stat().st_size > 8000

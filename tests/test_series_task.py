@@ -270,3 +270,33 @@ def test_sunspots_run_end_to_end(tmp_path):
                                        "--set", "train.epochs=2", "--json"])
     assert result.exit_code == 0, result.output
     assert "naive_mae" in result.output and "seasonal_naive_mase" in result.output
+
+
+@pytest.mark.parametrize("task", ["series", "sequences"])
+def test_docs_list_every_option_with_its_default(task):
+    """docs/your-data.md's option tables name every option of both tasks and its default."""
+    text = (ROOT / "docs" / "your-data.md").read_text()
+    section = text.split(f"## `{task}`")[1].split("\n## ")[0]
+    for option in Registry().task(task).options:
+        row = next((r for r in section.splitlines() if r.startswith(f"| `{option.name}` |")), None)
+        assert row is not None, f"{task}: option {option.name!r} is not in the table"
+        default = option.default
+        if isinstance(default, bool):
+            shown = str(default).lower()
+        elif isinstance(default, str):
+            shown = f'`"{default}"`' if default else ""
+        else:
+            shown = str(default) if not isinstance(default, list) else ""
+        assert shown in row, f"{task}: option {option.name!r}: default {shown} not in {row}"
+
+
+@pytest.mark.parametrize("horizon", [1, 3])
+def test_forecast_figure_is_drawn(tmp_path, horizon):
+    pytest.importorskip("matplotlib")
+    from rnnlab import plots
+
+    t = np.arange(80.0)
+    yearly(tmp_path, 80, y=np.sin(t / 3) + t / 20)
+    task, data = build(tmp_path, window=6, horizon=horizon, season=5)
+    path = plots.task_figure(task, Oracle(data, "test"), data, tmp_path)
+    assert path.name == "forecast.png" and path.stat().st_size > 8000

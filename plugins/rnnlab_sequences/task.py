@@ -196,3 +196,40 @@ class SequencesTask(Task):
                  f"{pred[j]:.5g}", f"{m['y_mean']:.5g}"] for j in range(k)]
         return Demo(f"first {k} test sequences", columns=["line", "length", "true", "predicted",
                                                            "mean baseline"], rows=rows)
+
+    def figure(self, model, dataset, fig):
+        """Classification: the test confusion matrix (counts; rows the truth). Regression:
+        predicted against true labels on the test split, with the mean baseline."""
+        m, pred = dataset.meta, self.predictions(model, dataset, "test")
+        ax = fig.subplots()
+        if m["classify"]:
+            classes, truth = m["classes"], dataset.splits["test"].y
+            k = len(classes)
+            counts = np.zeros((k, k), dtype=int)
+            np.add.at(counts, (truth, pred), 1)
+            ax.imshow(counts, cmap="Blues")
+            for i in range(k):
+                for j in range(k):
+                    if counts[i, j]:
+                        ax.text(j, i, str(counts[i, j]), ha="center", va="center",
+                                fontsize="small",
+                                color="white" if counts[i, j] > counts.max() / 2 else "black")
+            ticks = range(k)
+            ax.set_xticks(ticks, classes, rotation=90 if k > 12 else 0)
+            ax.set_yticks(ticks, classes)
+            ax.set_xlabel("predicted class")
+            ax.set_ylabel("true class")
+            fig.suptitle(f"sequences, test split: {np.mean(pred == truth):.1%} correct "
+                         f"(majority class: {np.mean(truth == m['majority']):.1%})")
+            return "confusion"
+        truth = m["labels"][m["parts"]["test"]]
+        lo, hi = float(min(truth.min(), pred.min())), float(max(truth.max(), pred.max()))
+        ax.plot([lo, hi], [lo, hi], color="0.6", lw=1, label="perfect")
+        ax.axhline(m["y_mean"], color="C1", ls=":", label="mean baseline")
+        ax.plot(truth, pred, "o", color="C0", ms=3, label="test sequences")
+        ax.set_xlabel("true label")
+        ax.set_ylabel("predicted")
+        ax.legend(fontsize="small")
+        ax.grid(True, alpha=0.3)
+        fig.suptitle("sequences, test split: predicted vs true")
+        return "predictions"
