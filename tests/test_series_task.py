@@ -166,6 +166,10 @@ BAD = {
     "backwards": ("year,v\n1,2\n3,3\n2,4\n", "line 4, column 'year': time '2' does not come "
                                              "after '3' on line 3"),
     "repeated time": ("year,v\n1,2\n1,3\n", "line 3, column 'year': time '1' does not come"),
+    "mixed times": ("year,v\n1,2\n2020-01-01,3\n", "line 3, column 'year': '2020-01-01' is "
+                                                  "not the same kind of time"),
+    "time zones": ("year,v\n2020-01-01T00:00,2\n2020-01-02T00:00+01:00,3\n",
+                   "line 3, column 'year': '2020-01-02T00:00+01:00' is not the same kind"),
     "ragged row": ("year,v\n1,2\n2,3,4\n", "line 3 has 3 fields"),
     "too few rows": ("year,v\n" + "".join(f"{i},{i}\n" for i in range(12)),
                      "12 data rows are too few: the train split (lines 2-9, 8 rows) needs at "

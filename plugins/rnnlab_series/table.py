@@ -20,6 +20,7 @@ from rnnlab.errors import ConfigError
 
 MISSING = frozenset({"", "na", "n/a", "nan", "null", "none"})  # compared lower-case, stripped
 SHOWN = 5  # how many affected lines an error lists
+EPOCH = datetime(1970, 1, 1)
 
 
 def data_error(path: Path, message: str) -> ConfigError:
@@ -140,7 +141,10 @@ class Series:
 
     def time_numbers(self) -> np.ndarray:
         """Times as floats (seconds since the epoch for dates), for interpolation."""
-        return np.array([t.timestamp() if isinstance(t, datetime) else t for t in self.times],
+        def seconds(t: datetime) -> float:  # naive times as written, not as local clock time
+            return t.timestamp() if t.tzinfo else (t - EPOCH).total_seconds()
+
+        return np.array([seconds(t) if isinstance(t, datetime) else t for t in self.times],
                         dtype=float)
 
     def time_text(self, i: int) -> str:
@@ -175,10 +179,13 @@ def read_series(path: Path, time_column: str, names: list[str]) -> Series:
             raise data_error(path, f"line {line}, column {time_name!r}: {cells[t_col]!r} is not "
                                    f"a time (a number such as a year, or an ISO 8601 date such "
                                    f"as 2020-01-31 or date-time)")
-        if times and type(t) is not type(times[-1]):
-            raise data_error(path, f"line {line}, column {time_name!r}: {cells[t_col]!r} mixes "
-                                   f"dates and numbers (line {rows[r - 1][0]} has "
-                                   f"{rows[r - 1][1][t_col]!r})")
+        if times and (type(t) is not type(times[-1]) or (
+                isinstance(t, datetime) and (t.tzinfo is None) != (times[-1].tzinfo is None))):
+            before = f"line {rows[r - 1][0]} has {rows[r - 1][1][t_col]!r}"
+            raise data_error(path, f"line {line}, column {time_name!r}: {cells[t_col]!r} is not "
+                                   f"the same kind of time as the one before ({before}): use "
+                                   f"numbers, or dates and date-times all with or all without "
+                                   f"a time zone")
         if times and not t > times[-1]:
             raise data_error(path, f"line {line}, column {time_name!r}: time {cells[t_col]!r} "
                                    f"does not come after {rows[r - 1][1][t_col]!r} on line "
