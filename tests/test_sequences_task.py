@@ -190,7 +190,7 @@ OK = [{"sequence": [1, 2], "label": "a"}, {"sequence": [2, 3], "label": "a"},
 BAD = {
     "no such file": ("d.jsonl", None, "no such file"),
     "encoding": ("d.jsonl", b'{"sequence": [1], "label": "a"}\n{"sequence": "\xff"}\n',
-                 "line 2, character 15: not UTF-8"),
+                 "line 2, character 15, key 'sequence': not UTF-8"),
     "csv encoding": ("d.csv", b"text,label\nab,x\nc\xe9,y\n", "line 3, character 2, column "
                                                              "'text': not UTF-8"),
     "csv no header": ("d.csv", "1,2\n3,4\n", "line 1 holds numbers"),

@@ -1,11 +1,12 @@
 """Reading a data file with errors that name it: a missing, unreadable or non-UTF-8 file, and a
-column that is not in the header. (The `series` task has the same few lines: each plugin stands
+column that is not in the header. (The `series` task has much the same lines: each plugin stands
 alone, as a third-party one would.)"""
 
 from __future__ import annotations
 
 import csv
 import difflib
+import json
 from pathlib import Path
 
 from rnnlab.errors import ConfigError
@@ -15,9 +16,9 @@ def data_error(path: Path, message: str) -> ConfigError:
     return ConfigError(f"{path}: {message}", table="task", key="path")
 
 
-def read_text(path: Path, *, csv_columns: bool = False) -> str:
+def read_text(path: Path, fmt: str) -> str:
     """The file's text (UTF-8, a byte-order mark allowed); any failure names the file, and a
-    byte that is not UTF-8 its line, character and (``csv_columns``) the CSV column."""
+    byte that is not UTF-8 its line, character and the CSV column or JSON key holding it."""
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
@@ -32,10 +33,11 @@ def read_text(path: Path, *, csv_columns: bool = False) -> str:
         n = raw.count(b"\n", 0, exc.start)
         start = raw.rfind(b"\n", 0, exc.start) + 1
         where = f"line {n + 1}, character {exc.start - start + 1}"
-        if csv_columns:
-            lines = raw.decode("utf-8-sig", errors="replace").splitlines()
-            header = next(csv.reader(lines[:1]), [])
-            where += bad_byte_column(lines[n], header) if n < len(lines) else ""
+        lines = raw.decode("utf-8-sig", errors="replace").splitlines()
+        if n < len(lines) and fmt == "csv":
+            where += bad_byte_column(lines[n], next(csv.reader(lines[:1]), []))
+        elif n < len(lines):
+            where += bad_byte_key(lines[n])
         raise data_error(path, f"{where}: not UTF-8 text (byte 0x{raw[exc.start]:02x}); save "
                                f"the file as UTF-8") from None
 
@@ -45,6 +47,21 @@ def bad_byte_column(text_line: str, header: list[str]) -> str:
     for i, cell in enumerate(next(csv.reader([text_line]), [])):
         if "\ufffd" in cell:
             return f", column {header[i]!r}" if i < len(header) else f", field {i + 1}"
+    return ""
+
+
+def bad_byte_key(text_line: str) -> str:
+    """The key of a JSON object line decoded with replacement characters whose value holds
+    one, for messages ("" when the line is no JSON object)."""
+    try:
+        obj = json.loads(text_line)
+    except json.JSONDecodeError:
+        return ""
+    if not isinstance(obj, dict):
+        return ""
+    for key, value in obj.items():
+        if "\ufffd" in key or "\ufffd" in json.dumps(value, ensure_ascii=False):
+            return f", key {key!r}"
     return ""
 
 

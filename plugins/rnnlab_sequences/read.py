@@ -67,7 +67,7 @@ def file_format(path: Path, given: str) -> str:
 def read_examples(path: Path, fmt: str, fields: Fields, labels: str) -> list[Example]:
     """Every example in the file, validated; ``labels`` is "auto", "classes" or "numbers"."""
     fmt = file_format(path, fmt)
-    text = read_text(path, csv_columns=fmt == "csv")
+    text = read_text(path, fmt)
     if fmt == "jsonl":
         examples = read_jsonl(path, text, fields, labels)
     elif fields.id:
