@@ -259,12 +259,14 @@ def test_shipped_weekly_series_gaps_message_and_fill(tmp_path):
     assert result.exit_code == 2 and "Traceback" not in result.output
     assert "co2_weekly.csv: column 'co2' has 59 missing value(s), on line(s) 8, 11, 12" \
         in " ".join(result.output.split())
-    task = make_task(SPEC, {"path": "data/co2_weekly.csv", "missing": "interpolate",
-                            "window": 52, "season": 52, "horizon": 4, "relative": True},
-                     TaskContext(ROOT / "experiments"))
-    data = task.build(np.random.default_rng(0))
-    assert all(np.all(np.isfinite(s.x)) and np.all(np.isfinite(s.y))
-               for s in data.splits.values())
+    for missing, rows in (("interpolate", 2284), ("drop", 2284 - 59)):
+        task = make_task(SPEC, {"path": "data/co2_weekly.csv", "missing": missing,
+                                "window": 52, "season": 52, "horizon": 4, "relative": True},
+                         TaskContext(ROOT / "experiments"))
+        data = task.build(np.random.default_rng(0))
+        assert data.saved["series"]["rows"] == rows
+        assert all(np.all(np.isfinite(s.x)) and np.all(np.isfinite(s.y))
+                   for s in data.splits.values())
 
 
 @pytest.mark.slow
