@@ -451,3 +451,14 @@ def test_bucket_by_length_absent_from_an_old_run_means_false(tmp_path):
     assert fingerprint(old) == fingerprint(new)
     on = {**new, "train": {**new["train"], "bucket_by_length": True}}
     assert config_differences(old, on) == ["train.bucket_by_length: '<absent>' -> True"]
+
+
+def test_the_epoch_loss_is_a_mean_over_valid_steps():
+    split = Split(np.zeros((5, 5, 1)), np.zeros((5, 5), dtype=np.int64), np.array([1, 2, 3, 4, 5]))
+    order = np.array([4, 3, 2, 1, 0])
+    counts = train.target_counts(split, order, 2, "every")
+    np.testing.assert_array_equal(counts, [9, 5, 1])
+    losses = np.array([1.0, 2.0, 4.0])  # each a mean over its batch's valid steps
+    assert train.epoch_loss(losses, 5, 2, counts) == pytest.approx((9 + 10 + 4) / 15)
+    assert train.target_counts(split, order, 2, "last") is None
+    assert train.target_counts(replace(split, lengths=None), order, 2, "every") is None

@@ -24,13 +24,13 @@ CASES = [("mse", "last", 2), ("xent", "every", 3), ("mse", "every", 2), ("xent",
 class TorchModel(torch.nn.Module):
     """The torch twin of an rnnlab model on packed sequences: attributes ``rnn`` and ``head``."""
 
-    def __init__(self, cell, nonlinearity, layers, out):
+    def __init__(self, cell, nonlinearity, layers, out, inputs=D, hidden=H):
         super().__init__()
         if cell == "rnn":
-            self.rnn = torch.nn.RNN(D, H, layers, nonlinearity=nonlinearity)
+            self.rnn = torch.nn.RNN(inputs, hidden, layers, nonlinearity=nonlinearity)
         else:
-            self.rnn = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[cell](D, H, layers)
-        self.head = torch.nn.Linear(H, out)
+            self.rnn = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[cell](inputs, hidden, layers)
+        self.head = torch.nn.Linear(hidden, out)
 
     def forward(self, x, lengths, target):
         packed, state = self.rnn(pack(x, torch.from_numpy(lengths), enforce_sorted=False))
@@ -92,3 +92,42 @@ def test_packed_sequences_match_pytorch(cell, nonlinearity, layers, loss, target
     for name, g in grads.items():
         err = relative_error(g, torch_grads[name])
         assert err <= 1e-10, f"{cell}/{nonlinearity} {name}: relative error {err:.2e}"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("target,cell", [("last", "lstm"), ("every", "gru"), ("every", "rnn")])
+def test_a_trained_run_gives_its_test_loss_in_pytorch(tmp_path, target, cell):
+    """The bar of issue 12: a variable-length run's parameters, loaded into torch and run on
+    packed sequences, give the test loss rnnlab reports (1e-9 relative)."""
+    import json
+    from pathlib import Path
+
+    from rnnlab.cli.common import load_experiment
+    from rnnlab.runner import run_experiment
+    from rnnlab.train import prepare
+
+    plugin = str(Path(__file__).with_name("varlen_task.py"))
+    path = tmp_path / "varlen.toml"
+    path.write_text(f'[task]\nname = "varlen"\ntarget = "{target}"\npad = 1e6\n'
+                    f'[model]\ncell = "{cell}"\nhidden_size = 6\nlayers = 2\n'
+                    f'[train]\nepochs = 2\nbatch_size = 16\nbucket_by_length = true\n')
+    exp, registry = load_experiment(str(path), [], [plugin])
+    _, run_dir = run_experiment(exp, registry, out_root=tmp_path / "runs")
+    reported = json.loads((run_dir.path / "summary.json").read_text())["metrics"]["test"]["loss"]
+
+    test = prepare(exp, registry).dataset.splits["test"]  # the same data, rebuilt from the seed
+    out = 1 if target == "last" else 2
+    twin = TorchModel(cell, "tanh", 2, out, inputs=1, hidden=6).double()
+    with np.load(run_dir.path / "params.npz") as data:
+        twin.load_state_dict({k: torch.from_numpy(data[k]) for k in data.files}, strict=True)
+    with torch.no_grad():
+        out_t, _, _ = twin(torch.from_numpy(test.x), test.lengths, target)
+        if target == "last":
+            loss_t = torch.nn.functional.mse_loss(out_t, torch.from_numpy(test.y))
+        else:
+            mask = torch.from_numpy(np.arange(test.x.shape[0])[:, None] < test.lengths[None, :])
+            loss_t = torch.nn.functional.cross_entropy(out_t[mask], torch.from_numpy(test.y)[mask])
+    relative = abs(loss_t.item() - reported) / abs(reported)
+    print(f"{cell}/{target}: torch test loss {loss_t.item():.12g}, rnnlab {reported:.12g}, "
+          f"relative difference {relative:.1e}")
+    assert relative <= 1e-9, (loss_t.item(), reported)
