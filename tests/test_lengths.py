@@ -462,3 +462,68 @@ def test_the_epoch_loss_is_a_mean_over_valid_steps():
     assert train.epoch_loss(losses, 5, 2, counts) == pytest.approx((9 + 10 + 4) / 15)
     assert train.target_counts(split, order, 2, "last") is None
     assert train.target_counts(replace(split, lengths=None), order, 2, "every") is None
+
+
+@settings(max_examples=60, deadline=None)
+@given(lengths=st.lists(st.integers(1, 30), min_size=1, max_size=80),
+       batch_size=st.integers(1, 20), seed=st.integers(0, 2**16))
+def test_bucketed_orders_hold_the_sorted_batches_in_some_order(lengths, batch_size, seed):
+    """Whatever the lengths and batch size: a permutation whose full batches are consecutive
+    slices of the sequences sorted by length, the partial batch last; no batch pays for more
+    padded steps than with a plain shuffle, summed over the epoch."""
+    lengths = np.array(lengths)
+    n = len(lengths)
+    order = bucketed_order(np.random.default_rng(seed), lengths, batch_size)
+    assert sorted(order.tolist()) == list(range(n))
+    sorted_lengths = np.sort(lengths)
+    batches = [np.sort(lengths[order[i:i + batch_size]]) for i in range(0, n, batch_size)]
+    chunks = [sorted_lengths[i:i + batch_size] for i in range(0, n, batch_size)]
+    full = n // batch_size
+    assert sorted(map(tuple, batches[:full])) == sorted(map(tuple, chunks[:full]))
+    if n % batch_size:
+        np.testing.assert_array_equal(batches[-1], chunks[-1])
+    steps = sum(b.max() * len(b) for b in batches)  # what the trimmed batches compute
+    shuffled = np.random.default_rng(seed).permutation(n)
+    plain = sum(lengths[shuffled[i:i + batch_size]].max() * len(shuffled[i:i + batch_size])
+                for i in range(0, n, batch_size))
+    assert steps <= plain
+
+
+class RecordingRunner(NumpyBackend):
+    """The reference backend with an epoch runner (the reference loop) that records the
+    lengths it is handed."""
+
+    name = "recording"
+    seen: list = []
+
+    def epoch_runner(self, plan):
+        def run(params, optimizer, x, y, order, lr, lengths=None):
+            type(self).seen.append(lengths)
+            model = Model(plan.model, self, params)
+            return reference_epoch(model, optimizer, plan, Split(x, y, lengths), order, lr)
+
+        return run
+
+
+@pytest.mark.parametrize("declares", [True, False])
+def test_an_epoch_runner_gets_lengths_only_when_it_declares_them(tmp_path, declares):
+    exp, registry = experiment(tmp_path, "train.epochs=2", target="every")
+    reference = prepare(exp, registry)
+    train.fit(reference, registry, train.RunInfo(exp, reference.dataset, reference.model))
+
+    session = prepare(exp, registry)
+    assert "lengths" in session.plan.features()
+    backend = RecordingRunner()
+    backend.epoch_features = session.plan.features() - (set() if declares else {"lengths"})
+    RecordingRunner.seen = []
+    session.backend = session.model.backend = backend
+    info, messages = train.RunInfo(exp, session.dataset, session.model), []
+    train.fit(session, registry, info, on_status=messages.append)
+    if declares:
+        assert len(RecordingRunner.seen) == 2 and info.runner_declined == ()
+        np.testing.assert_array_equal(RecordingRunner.seen[0],
+                                      session.dataset.splits["train"].lengths)
+    else:
+        assert RecordingRunner.seen == [] and info.runner_declined == ("lengths",)
+    for k, p in reference.model.params.items():
+        np.testing.assert_array_equal(session.model.params[k], p)
