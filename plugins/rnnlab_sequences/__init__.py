@@ -1,7 +1,6 @@
 """Task plugin `sequences`: classify labelled variable-length sequences, or regress a number."""
 
-from rnnlab.hookspecs import hookimpl
-from rnnlab.specs import TaskSpec
+from rnnlab.plugin import TaskSpec, hookimpl
 
 from .task import OPTIONS, SequencesTask
 

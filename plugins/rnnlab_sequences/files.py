@@ -9,7 +9,7 @@ import difflib
 import json
 from pathlib import Path
 
-from rnnlab.errors import ConfigError
+from rnnlab.plugin import ConfigError
 
 
 def data_error(path: Path, message: str) -> ConfigError:

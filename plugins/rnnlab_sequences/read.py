@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rnnlab.errors import ConfigError
+from rnnlab.plugin import ConfigError
 
 from .files import column_index, data_error, read_text
 

@@ -13,8 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from rnnlab.errors import ConfigError
-from rnnlab.specs import Dataset, Demo, Option, Split, Task
+from rnnlab.plugin import ConfigError, Dataset, Demo, Option, Split, Task
 
 from . import scores
 from .files import data_error

@@ -1,7 +1,6 @@
 """Task plugin `series`: forecast a CSV time series of one's own (multivariate, multi-step)."""
 
-from rnnlab.hookspecs import hookimpl
-from rnnlab.specs import TaskSpec
+from rnnlab.plugin import TaskSpec, hookimpl
 
 from .task import OPTIONS, SeriesTask
 

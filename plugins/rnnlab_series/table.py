@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rnnlab.errors import ConfigError
+from rnnlab.plugin import ConfigError
 
 MISSING = frozenset({"", "na", "n/a", "nan", "null", "none"})  # compared lower-case, stripped
 SHOWN = 5  # how many affected lines an error lists

@@ -15,8 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from rnnlab.errors import ConfigError
-from rnnlab.specs import Dataset, Demo, Option, Split, Task
+from rnnlab.plugin import ConfigError, Dataset, Demo, Option, Split, Task
 
 from . import scores
 from .table import Series, column_index, data_error, fill_missing, read_series
