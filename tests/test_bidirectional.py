@@ -288,3 +288,15 @@ def test_stateful_training_drops_reproducibly(tmp_path):
     (fa, pa, ha), (fb, pb, hb), (_, plain, _) = runs["a"], runs["b"], runs["plain"]
     assert fa == fb and ha == hb and all(np.array_equal(pa[k], pb[k]) for k in pa)
     assert not np.array_equal(pa["rnn.weight_hh_l0"], plain["rnn.weight_hh_l0"])
+
+
+def test_runs_lists_bidirectional_and_dropout():
+    from rnnlab.cli.runs_cmd import settings
+    from rnnlab.history import RunRecord
+
+    run = RunRecord.__new__(RunRecord)
+    run.config = {"model": {"hidden_size": 8, "layers": 2, "bidirectional": True,
+                            "dropout": 0.25}}
+    assert settings(run) == "H=8x2 bidirectional dropout=0.25"
+    run.config = {"model": {"hidden_size": 8, "layers": 1}}  # a run from before the keys
+    assert settings(run) == "H=8"
