@@ -16,6 +16,7 @@ from typing import Any
 
 from .errors import RnnlabError
 from .runs import CONFIG, METRICS, SUMMARY, RunDir
+from .runstate import died
 
 MARKERS = (CONFIG, SUMMARY, METRICS)  # any of these makes a folder a run directory
 MAX_DEPTH = 2  # runs/<run> and runs/<sweep>/<run>
@@ -32,10 +33,14 @@ class RunRecord:
     summary: dict[str, Any] = field(default_factory=dict)
     history: list[dict[str, Any]] = field(default_factory=list)
     problem: str | None = None  # why a file could not be read
+    died: str | None = None  # why a run that says "running" is not: its writer is gone
 
     @property
     def status(self) -> str:
-        """The summary's status; "incomplete" without a summary, "broken" when unreadable."""
+        """The summary's status ("died" for a "running" run whose process is gone);
+        "incomplete" without a summary, "broken" when unreadable."""
+        if self.died:
+            return "died"
         if self.summary.get("status"):
             return str(self.summary["status"])
         return "broken" if self.problem else "incomplete"
@@ -104,8 +109,14 @@ class RunRecord:
             "epochs_run": self.epochs_run, "epochs": self.epochs_planned,
             "metrics": self.metrics, "wall_seconds": self.duration,
             "seconds_per_epoch": self.summary.get("seconds_per_epoch"),
-            "problem": self.problem or self.summary.get("error") or self.summary.get("stop_reason"),
+            "problem": self.why,
         }
+
+    @property
+    def why(self) -> str | None:
+        """Why the run did not finish cleanly, or what is damaged; None when nothing is."""
+        return (self.died or self.problem or self.summary.get("error")
+                or self.summary.get("stop_reason"))
 
 
 def hyper_parameters(run: RunRecord) -> dict[str, Any]:
@@ -135,6 +146,8 @@ def read_run(path: Path, name: str | None = None) -> RunRecord:
             problems.append(f"{SUMMARY} unreadable")
     run.history = read_history(path, problems)
     run.problem = "; ".join(problems) or None
+    if run.summary.get("status") == "running":
+        run.died = died(path)
     return run
 
 

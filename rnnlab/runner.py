@@ -20,6 +20,7 @@ from .errors import RnnlabError, RunInterrupted, TrainingDiverged
 from .interrupt import graceful_stop
 from .plots import run_figures
 from .reload import recorded_experiment
+from .runlock import RunLock
 from .runs import CHECKPOINT, RunDir
 from .train import RunInfo, evaluate, fit, prepare
 
@@ -64,22 +65,24 @@ def run_experiment(exp: Experiment, registry, *, out_root: Path, progress=None, 
         run_dir = RunDir.create(out_root, exp.experiment.name)
     else:
         run_dir = RunDir.create(out_root, run_name, exact=True)
-    run_dir.write_config(exp.to_dict())
-    summary = {
-        "status": "running",
-        "experiment": exp.experiment.name,
-        "task": exp.task.name,
-        "backend": exp.train.backend,
-        "cell": exp.model.cell,
-        "seed": exp.experiment.seed,
-        "source": str(exp.source.resolve()) if exp.source else None,
-        "versions": versions(registry),
-        "git_commit": git_commit(exp.base_dir),
-        "dataset": {"sizes": {k: len(v) for k, v in session.dataset.splits.items()},
-                    **session.dataset.saved},
-    }
-    run_dir.write_summary(summary)
-    return train_and_record(session, registry, run_dir, summary, TrainState(), progress, status)
+    with RunLock(run_dir.path):  # held until the last byte is written
+        run_dir.write_config(exp.to_dict())
+        summary = {
+            "status": "running",
+            "experiment": exp.experiment.name,
+            "task": exp.task.name,
+            "backend": exp.train.backend,
+            "cell": exp.model.cell,
+            "seed": exp.experiment.seed,
+            "source": str(exp.source.resolve()) if exp.source else None,
+            "versions": versions(registry),
+            "git_commit": git_commit(exp.base_dir),
+            "dataset": {"sizes": {k: len(v) for k, v in session.dataset.splits.items()},
+                        **session.dataset.saved},
+        }
+        run_dir.write_summary(summary)
+        return train_and_record(session, registry, run_dir, summary, TrainState(), progress,
+                                status)
 
 
 def resume_experiment(run_dir, registry, *, progress=None, experiment: Experiment | None = None,
@@ -93,6 +96,11 @@ def resume_experiment(run_dir, registry, *, progress=None, experiment: Experimen
     a different experiment and is refused, as is a change in the task's data.
     """
     run_dir = run_dir if isinstance(run_dir, RunDir) else RunDir.open(Path(run_dir))
+    with RunLock(run_dir.path):  # before reading: the checkpoint is not being written
+        return _resume(run_dir, registry, progress, experiment, status)
+
+
+def _resume(run_dir: RunDir, registry, progress, experiment, status):
     ckpt = run_dir.load_checkpoint()
     exp = experiment or recorded_experiment(run_dir, registry)
     check_same_experiment(run_dir, ckpt, exp)

@@ -1,0 +1,46 @@
+"""Whether a run that says "running" still runs: its summary is written when it starts and
+rewritten when it ends, so a process killed in between (SIGKILL, out of memory, a power cut)
+leaves "running" behind. The run directory's lock (:mod:`rnnlab.runlock`) tells: only a live
+writer holds it."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+
+from .runlock import holder
+from .runs import CHECKPOINT
+
+
+def checkpoint_progress(path: Path) -> str | None:
+    """How far the run's checkpoint is ("3 epochs", "3 epochs and 5 batches"), read from its
+    small metadata member only; None when there is none or it cannot be read."""
+    try:
+        with zipfile.ZipFile(Path(path) / CHECKPOINT) as z, z.open("meta.npy") as f:
+            raw = f.read()
+        meta = json.loads(raw[raw.index(b"\n", 10) + 1:].decode("utf-8"))  # after the .npy header
+        epochs = int(meta["epoch"])
+        position = meta.get("position") or {}
+        batches = len(position.get("losses", [])) if isinstance(position, dict) else 0
+    except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile, EOFError):
+        return None
+    done = f"{epochs} epoch{'s' if epochs != 1 else ''}"
+    if batches:
+        done += f" and {batches} batch{'es' if batches != 1 else ''}"
+    return done
+
+
+def died(path: Path) -> str | None:
+    """For a run whose summary says "running": None while its writer lives (or when this host
+    cannot tell), else why it is not running and how to go on."""
+    alive, record = holder(path)
+    if alive is not False:
+        return None
+    who = f"its process ({record.describe()})" if record is not None and record.pid else \
+        "the process that ran it"
+    progress = checkpoint_progress(path)
+    if progress is None:
+        return (f"{who} is gone and it left no readable checkpoint; start it again with "
+                f"rnnlab run")
+    return f"{who} is gone; last checkpoint after {progress}; resume with: rnnlab resume {path}"
