@@ -221,7 +221,7 @@ def test_a_run_whose_holder_lives_is_running(tmp_path):
         proc.kill()
         proc.wait()
     record = read_run(path)
-    assert record.status == "died" and "last checkpoint after 2 epochs" in record.why
+    assert record.status == "died" and "last checkpoint after 1 epoch;" in record.why
 
 
 def test_resume_after_death_is_exact(tmp_path):
