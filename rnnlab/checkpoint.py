@@ -2,9 +2,9 @@
 never stopped.
 
 A checkpoint holds the parameters, the optimizer state, the state of every random generator,
-the number of finished epochs, the best-validation tracking, the history so far and, when it was
-written in the middle of an epoch, that epoch's shuffle order, how many of its batches are done
-and their losses. It also records the resolved experiment and a fingerprint of it, and a digest
+the number of finished epochs, the best-validation tracking, the history so far, each plugin's
+own state (``checkpoint_state`` hook) and, when it was written in the middle of an epoch, that
+epoch's shuffle order, how many of its batches are done and their losses. It also records the resolved experiment and a fingerprint of it, and a digest
 of the data, so that a resume can refuse to continue a different experiment.
 
 On disk it is one ``.npz`` file (no pickles): arrays under ``params:NAME``, ``best:NAME``,
@@ -58,6 +58,7 @@ class TrainState:
     best_epoch: int = 0
     best_params: dict[str, np.ndarray] | None = None
     position: EpochPosition | None = None  # set when the checkpoint is mid-epoch
+    plugin_state: dict[str, dict] = field(default_factory=dict)  # plugin name -> its state
 
 
 @dataclass
@@ -167,6 +168,7 @@ def save(ckpt: Checkpoint, f) -> None:
         "fingerprint": fingerprint(ckpt.config),
         "data_digest": ckpt.data_digest,
         "source": ckpt.source,
+        "plugin_state": s.plugin_state,
     }
     arrays = {"meta": np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)}
     arrays.update({f"params:{k}": v for k, v in ckpt.params.items()})
@@ -216,9 +218,17 @@ def _from_parts(meta: dict, arrays: dict[str, np.ndarray]) -> Checkpoint:
         best_epoch=int(meta["best_epoch"]),
         best_params=group("best:") if meta["has_best"] else None,
         position=position,
+        plugin_state=_plugin_state(meta.get("plugin_state", {})),
     )
     if fingerprint(meta["config"]) != meta["fingerprint"]:
         raise ValueError("its recorded experiment does not match its fingerprint")
     return Checkpoint(state, group("params:"), {"steps": int(meta["optimizer_steps"]),
                                                 "slots": slots},
                       meta["generators"], meta["config"], meta["data_digest"], meta["source"])
+
+
+def _plugin_state(value) -> dict[str, dict]:
+    """The plugins' states (absent from checkpoints written before rnnlab kept them)."""
+    if not isinstance(value, dict) or not all(isinstance(v, dict) for v in value.values()):
+        raise ValueError("its plugin state is not a table of tables")
+    return value

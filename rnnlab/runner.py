@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import pluginstate
 from .checkpoint import Checkpoint, EpochPosition, TrainState, config_differences, data_digest
 from .config import Experiment
 from .errors import RnnlabError, RunInterrupted, TrainingDiverged
@@ -244,6 +245,7 @@ def train_and_record(session, registry, run_dir: RunDir, summary: dict, state: T
     digest = data_digest(session.dataset.splits)
 
     def save(st: TrainState) -> None:
+        st.plugin_state = pluginstate.collect(registry, info)
         writer.submit(capture(session, st, digest))
         saved["epoch"] = describe(st)
 
@@ -251,6 +253,11 @@ def train_and_record(session, registry, run_dir: RunDir, summary: dict, state: T
         run_dir.append_metrics(record)
         show(record)
 
+    if state.plugin_state:  # resumed: plugins get their own state back before on_run_start
+        for name in pluginstate.restore(registry, info, state.plugin_state):
+            if status is not None:
+                status(f"warning: plugin {name!r} saved a state in the checkpoint but is not "
+                       f"loaded now; its state is not restored")
     t0 = time.perf_counter()
     previous_seconds = summary.get("wall_seconds", 0.0)
     try:
