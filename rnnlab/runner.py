@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import pluginstate
+from . import failures, pluginstate
 from .checkpoint import Checkpoint, EpochPosition, TrainState, config_differences, data_digest
 from .config import Experiment
 from .errors import RnnlabError, RunInterrupted, TrainingDiverged
@@ -294,15 +294,25 @@ def train_and_record(session, registry, run_dir: RunDir, summary: dict, state: T
         raise TrainingDiverged(f"{exc}. {kept}") from None
     except BaseException as exc:
         summary["status"] = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
-        summary["error"] = f"{type(exc).__name__}: {exc}"
+        failure = failures.plugin_error(exc, registry, run_dir.path)
+        summary["error"] = str(failure) if failure else f"{type(exc).__name__}: {exc}"
         summary["epochs_run"] = info.epoch
+        if summary["status"] == "failed":
+            failures.write_traceback(run_dir.path, exc)
+        if failure is not None:
+            raise failure from exc
         raise
     finally:
         summary["wall_seconds"] = previous_seconds + time.perf_counter() - t0
         if all(np.all(np.isfinite(p)) for p in session.model.params.values()):
             run_dir.save_params(session.model.params)
         run_dir.write_summary(summary)
-    registry.call("on_run_end", run=info, summary=summary)
+    try:
+        registry.call("on_run_end", run=info, summary=summary)
+    except Exception as exc:  # the run's results stand; the summary says what failed after
+        failures.write_traceback(run_dir.path, exc)
+        run_dir.write_summary({**summary, "status": "failed", "error": str(exc)})
+        raise
     return summary, run_dir
 
 

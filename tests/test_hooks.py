@@ -16,8 +16,8 @@ import pytest
 from pluginkit import registry_with, run, write_experiment
 
 from rnnlab import hookspecs
-from rnnlab.hookspecs import hookimpl
 from rnnlab.errors import PluginError
+from rnnlab.hookspecs import hookimpl
 from rnnlab.plugins import Registry
 from rnnlab.runs import RunDir
 from rnnlab.specs import Backend, BackendSpec, Dataset, Split, Task, TaskSpec

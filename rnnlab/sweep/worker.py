@@ -18,9 +18,10 @@ from pathlib import Path
 from ..config import Experiment, build_experiment
 from ..errors import RnnlabError
 from ..executors.base import RunJob, RunResult
+from ..failures import plugin_error
 from ..plugins import Registry
-from ..runner import resume_experiment, run_experiment
 from ..runlock import RunLock, RunLocked
+from ..runner import resume_experiment, run_experiment
 from ..runs import CHECKPOINT, RunDir
 from .directory import DONE, FAILED, MISSING, run_state
 
@@ -28,7 +29,7 @@ from .directory import DONE, FAILED, MISSING, run_state
 def run_job(job: RunJob) -> RunResult:
     """Run one job to the end; a run that raises comes back as a failed result."""
     path = Path(job.sweep_dir) / job.run
-    exp = None
+    exp = registry = None
     try:
         registry = Registry([Path(f) for f in job.plugin_files])
         exp = build_experiment(copy.deepcopy(job.raw), registry, source=Path(job.source))
@@ -48,7 +49,8 @@ def run_job(job: RunJob) -> RunResult:
     except RunLocked as exc:  # someone else writes this run: leave it alone
         return RunResult(job.run, job.variant, job.seed, "failed", error=str(exc))
     except Exception as exc:
-        error = f"{type(exc).__name__}: {exc}"
+        failure = plugin_error(exc, registry)
+        error = str(failure) if failure is not None else f"{type(exc).__name__}: {exc}"
         _record_failure(path, job, exp, error)
         return RunResult(job.run, job.variant, job.seed, "failed", error=error,
                          traceback=traceback.format_exc())
