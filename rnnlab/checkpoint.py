@@ -5,7 +5,8 @@ A checkpoint holds the parameters, the optimizer state, the state of every rando
 the number of finished epochs, the best-validation tracking, the history so far, each plugin's
 own state (``checkpoint_state`` hook) and, when it was written in the middle of an epoch, that
 epoch's shuffle order, how many of its batches are done and their losses. It also records the
-resolved experiment and a fingerprint of it, and a digest of the data, so that a resume can refuse to continue a different experiment.
+resolved experiment and a fingerprint of it, and a digest of the data, so that a resume can
+refuse to continue a different experiment.
 
 On disk it is one ``.npz`` file (no pickles): arrays under ``params:NAME``, ``best:NAME``,
 ``optim:NAME:SLOT`` and ``order``, and a ``meta`` member holding UTF-8 JSON. The zip format's
