@@ -230,3 +230,65 @@ def test_resume_after_death_is_exact(tmp_path):
     exp, registry = tiny_experiment(tmp_path)
     resume_experiment(path, registry)
     assert_same_outcome(path, reference)
+
+
+# -- sweeps ----------------------------------------------------------------------------------
+def sweep_with_a_dead_run(tmp_path):
+    from sweep_helpers import write_sweep
+
+    from rnnlab.config import read_toml
+    from rnnlab.executors.serial import SerialExecutor
+    from rnnlab.plugins import Registry
+    from rnnlab.sweep import build_plan, run_sweep
+
+    path = write_sweep(tmp_path, "seeds = [0, 1]\n")
+
+    def sweep(display=None):
+        plan = build_plan(read_toml(path), Registry(), source=path, plugin_files=())
+        return run_sweep(plan, SerialExecutor(), out_root=tmp_path / "runs", display=display)
+
+    first = sweep()
+    run = first.directory / list(first.results)[1]
+    summary = json.loads((run / "summary.json").read_text())
+    (run / "summary.json").write_text(json.dumps({**summary, "status": "running"}))
+    return sweep, run
+
+
+class Notes:
+    def __init__(self):
+        self.notes = []
+
+    def begin(self, *args): ...
+    def started(self, job): ...
+    def finished(self, result): ...
+
+    def note(self, message):
+        self.notes.append(message)
+
+
+def test_a_sweep_says_a_run_died_and_resumes_it(tmp_path):
+    sweep, run = sweep_with_a_dead_run(tmp_path)
+    display = Notes()
+    outcome = sweep(display)
+    assert not outcome.failed
+    [note] = display.notes
+    assert note.startswith(f"{run.name} died (its process (pid {os.getpid()}")
+    assert note.endswith("last checkpoint after 2 epochs): resuming it")
+
+
+def test_a_sweep_leaves_a_run_another_process_writes_alone(tmp_path):
+    sweep, run = sweep_with_a_dead_run(tmp_path)
+    before = {p.name: p.read_bytes() for p in run.iterdir() if p.name != LOCK}
+    proc = subprocess.Popen([sys.executable, "-c", HOLD, str(run)], stdout=subprocess.PIPE,
+                            text=True)
+    try:
+        assert proc.stdout.readline().strip() == "held"
+        display = Notes()
+        outcome = sweep(display)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert display.notes == []  # alive: not said to have died
+    [failed] = outcome.failed
+    assert failed.run == run.name and f"in use by pid {proc.pid}" in failed.error
+    assert {p.name: p.read_bytes() for p in run.iterdir() if p.name != LOCK} == before
