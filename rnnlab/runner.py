@@ -23,6 +23,7 @@ from .plots import run_figures
 from .reload import recorded_experiment
 from .runlock import RunLock
 from .runs import CHECKPOINT, RunDir
+from .runstate import resumable_summary
 from .train import RunInfo, evaluate, fit, prepare
 
 
@@ -105,7 +106,7 @@ def _resume(run_dir: RunDir, registry, progress, experiment, status):
     ckpt = run_dir.load_checkpoint()
     exp = experiment or recorded_experiment(run_dir, registry)
     check_same_experiment(run_dir, ckpt, exp)
-    summary = run_dir.read_summary()
+    summary = resumable_summary(run_dir, exp)
     check_resumable(run_dir, summary, ckpt, exp)
     session = prepare(exp, registry)
     if data_digest(session.dataset.splits) != ckpt.data_digest:

@@ -128,9 +128,13 @@ class RunDir:
 
     def read_summary(self) -> dict[str, Any]:
         try:
-            return json.loads((self.path / SUMMARY).read_text(encoding="utf-8"))
+            summary = json.loads((self.path / SUMMARY).read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
             raise RnnlabError(f"{self.path / SUMMARY}: unreadable summary ({exc})") from None
+        if not isinstance(summary, dict):
+            raise RnnlabError(f"{self.path / SUMMARY}: unreadable summary (a JSON "
+                              f"{type(summary).__name__}, not a table)")
+        return summary
 
     def load_params(self) -> dict[str, np.ndarray]:
         path = self.path / PARAMS

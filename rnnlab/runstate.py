@@ -6,11 +6,13 @@ writer holds it."""
 from __future__ import annotations
 
 import json
+import math
 import zipfile
 from pathlib import Path
 
+from .errors import RnnlabError
 from .runlock import holder
-from .runs import CHECKPOINT
+from .runs import CHECKPOINT, CONFIG, METRICS, PARAMS, SUMMARY
 
 
 def checkpoint_progress(path: Path) -> str | None:
@@ -44,3 +46,24 @@ def died(path: Path) -> str | None:
         return (f"{who} is gone and it left no readable checkpoint; start it again with "
                 f"rnnlab run")
     return f"{who} is gone; last checkpoint after {progress}; resume with: rnnlab resume {path}"
+
+
+def resumable_summary(run_dir, exp) -> dict:
+    """The summary a resume goes on from: the run's own record (a new one when it has none),
+    with what the experiment decides (its name, task, backend, cell, seed) taken from the
+    experiment, and counters that are not numbers (a damaged file) started again. A summary
+    that cannot be read, or is not a table, is refused."""
+    for name in (CONFIG, METRICS, SUMMARY, PARAMS, CHECKPOINT):  # before anything is written
+        if (run_dir.path / name).exists() and not (run_dir.path / name).is_file():
+            raise RnnlabError(f"{run_dir.path / name}: not a file; the run cannot be written "
+                              f"until it is one again (or is gone)")
+    path = run_dir.path / SUMMARY
+    summary = run_dir.read_summary() if path.exists() else {}
+    summary.update(experiment=exp.experiment.name, task=exp.task.name,
+                   backend=exp.train.backend, cell=exp.model.cell, seed=exp.experiment.seed)
+    for key in ("wall_seconds", "resumed"):
+        value = summary.get(key)
+        if value is not None and (not isinstance(value, int | float) or isinstance(value, bool)
+                                  or not math.isfinite(value) or value < 0):
+            summary.pop(key)
+    return summary
