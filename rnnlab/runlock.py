@@ -61,7 +61,7 @@ class Holder:
         who = f"pid {self.pid}" if self.pid is not None else "an unknown process"
         host = f" on {self.host}" if self.host else ""
         since = f" since {self.started}" if self.started else ""
-        what = f" ({self.command})" if self.command else ""
+        what = f", command: {self.command}" if self.command else ""
         return f"{who}{host}{since}{what}"
 
     @property

@@ -39,13 +39,13 @@ def died(path: Path) -> str | None:
     alive, record = holder(path)
     if alive is not False:
         return None
-    who = f"its process ({record.describe()})" if record is not None and record.pid else \
-        "the process that ran it"
+    gone = "the process that ran it is gone"
+    if record is not None and record.pid:
+        gone += f" ({record.describe()})"
     progress = checkpoint_progress(path)
     if progress is None:
-        return (f"{who} is gone and it left no readable checkpoint; start it again with "
-                f"rnnlab run")
-    return f"{who} is gone; last checkpoint after {progress}; resume with: rnnlab resume {path}"
+        return f"{gone}; it left no readable checkpoint: start it again with rnnlab run"
+    return f"{gone}; last checkpoint after {progress}; resume with: rnnlab resume {path}"
 
 
 def resumable_summary(run_dir, exp) -> dict:

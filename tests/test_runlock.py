@@ -196,7 +196,7 @@ def test_a_sigkilled_run_is_not_listed_as_running(tmp_path):
     listed = CliRunner().invoke(main, ["runs", str(tmp_path / "runs"), "--json"])
     [run] = json.loads(listed.output)
     assert run["status"] == "died"
-    assert f"its process (pid {proc.pid} on {socket.gethostname()}" in run["problem"]
+    assert f"is gone (pid {proc.pid} on {socket.gethostname()}" in run["problem"]
     assert "last checkpoint after" in run["problem"]
     assert f"resume with: rnnlab resume {path}" in run["problem"]
     table = CliRunner().invoke(main, ["runs", str(tmp_path / "runs")])
@@ -272,8 +272,9 @@ def test_a_sweep_says_a_run_died_and_resumes_it(tmp_path):
     outcome = sweep(display)
     assert not outcome.failed
     [note] = display.notes
-    assert note.startswith(f"{run.name} died (its process (pid {os.getpid()}")
-    assert note.endswith("last checkpoint after 2 epochs): resuming it")
+    assert note.startswith(f"{run.name} died: the process that ran it is gone (pid "
+                           f"{os.getpid()} on {socket.gethostname()}")
+    assert note.endswith("; last checkpoint after 2 epochs; resuming it")
 
 
 def test_a_sweep_leaves_a_run_another_process_writes_alone(tmp_path):

@@ -67,7 +67,7 @@ def _run(plan, executor, directory, fail_fast, display) -> SweepOutcome:
     for job in todo if note is not None else ():
         why = found_dead(directory / job.run)
         if why:
-            note(f"{job.run} died ({why.split('; resume with')[0]}): resuming it")
+            note(f"{job.run} died: {why.split('; resume with')[0]}; resuming it")
     if not todo:
         return outcome
     results_iter = executor.run(run_job, todo, display.started)
