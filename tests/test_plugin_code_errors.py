@@ -42,6 +42,11 @@ class RaisesInDemo(SineTask):
         raise KeyError("forecast")
 
 
+class RaisesInFigure(SineTask):
+    def figure(self, model, dataset, fig):
+        raise ValueError("no axes")
+
+
 class BrokenKernel(NumpyBackend):
     name = "broken"
 
@@ -53,7 +58,8 @@ class BrokenKernel(NumpyBackend):
 def register_tasks():
     return [TaskSpec("old", OldContract, OPTIONS), TaskSpec("inbuild", RaisesInBuild, OPTIONS),
             TaskSpec("inmetrics", RaisesInMetrics, OPTIONS),
-            TaskSpec("indemo", RaisesInDemo, OPTIONS)]
+            TaskSpec("indemo", RaisesInDemo, OPTIONS),
+            TaskSpec("infigure", RaisesInFigure, OPTIONS)]
 
 
 @hookimpl
@@ -154,3 +160,16 @@ def test_a_resume_whose_task_now_fails_leaves_the_run_as_it_was(tmp_path):
     assert result.exit_code == 2, result.output
     assert "failed in task 'inbuild' build()" in " ".join(result.output.split())
     assert {p.name: p.read_bytes() for p in run.iterdir() if p.name != "run.lock"} == before
+
+
+def test_a_figure_that_fails_names_the_plugin_and_the_run_stands(setup):
+    """A figure is not worth a run: the run finishes, and the note names the plugin."""
+    pytest.importorskip("matplotlib")
+    config, plugin, out = setup
+    result = cli("run", config, "--plugin", plugin, "--out", out, "--set", "train.epochs=1",
+                 "--set", "task.name=infigure")
+    assert result.exit_code == 0, result.output
+    [run] = out.iterdir()
+    note = json.loads((run / "summary.json").read_text())["figures"]["note"]
+    assert note == (f"the task's figure was not drawn (plugin mine (file: {plugin}), {plugin}:29: "
+                    f"ValueError: no axes)")
