@@ -194,8 +194,8 @@ def plugin_error(exc: BaseException, registry=None, run_dir: Path | None = None
                  ) -> PluginError | None:
     """One message for an exception raised by plugin code; None when it is not (a user error,
     already one message, or an error in rnnlab itself)."""
-    if isinstance(exc, RnnlabError) or not isinstance(exc, Exception):
-        return None
+    if isinstance(exc, RnnlabError | MemoryError) or not isinstance(exc, Exception):
+        return None  # MemoryError: the CLI says what to make smaller
     origin = origin_of(exc, registry)
     if origin is None:
         return None

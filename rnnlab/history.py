@@ -161,6 +161,10 @@ def read_history(path: Path, problems: list[str] | None = None) -> list[dict[str
         if problems is not None:
             problems.append(f"{METRICS} unreadable ({exc.strerror})")
         return []
+    except UnicodeDecodeError:
+        if problems is not None:
+            problems.append(f"{METRICS} unreadable (not UTF-8 text)")
+        return []
     records = []
     for number, line in enumerate(lines, 1):
         if not line.strip():

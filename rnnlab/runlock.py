@@ -26,6 +26,7 @@ import errno
 import json
 import os
 import socket
+import stat
 import sys
 import threading
 import time
@@ -69,10 +70,25 @@ class Holder:
         return self.host == socket.gethostname()
 
 
+def open_lock_file(path: Path, flags: int) -> int:
+    """A descriptor of the regular file ``path``; OSError for anything else (a folder, a FIFO
+    or a device put there would block or mislead)."""
+    fd = os.open(path, flags | os.O_NONBLOCK, 0o644)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise OSError(errno.EINVAL, "not a regular file")
+    return fd
+
+
 def read_holder(path: Path) -> Holder | None:
     """The record in ``<path>/run.lock``; None when missing or unreadable."""
     try:
-        data = json.loads((Path(path) / LOCK).read_text(encoding="utf-8"))
+        fd = open_lock_file(Path(path) / LOCK, os.O_RDONLY)
+        try:
+            raw = os.read(fd, 4096)
+        finally:
+            os.close(fd)
+        data = json.loads(raw.decode("utf-8"))
         pid = data.get("pid")
         return Holder(pid if isinstance(pid, int) else None, str(data.get("host", "")),
                       str(data.get("started", "")), str(data.get("command", "")))
@@ -90,7 +106,7 @@ def pid_alive(pid: int) -> bool:
         return False
     except PermissionError:  # exists, owned by someone else
         return True
-    except OSError:
+    except (OSError, OverflowError):  # OverflowError: no such pid (a damaged record)
         return False
     return True
 
@@ -108,7 +124,7 @@ def holder(path: Path) -> tuple[bool | None, Holder | None]:
     if fcntl is None or not lock_file.exists():
         return (None, record) if record is not None and not record.local else (False, record)
     try:
-        fd = os.open(lock_file, os.O_RDONLY)
+        fd = open_lock_file(lock_file, os.O_RDONLY)
     except OSError:
         return None, record
     try:
@@ -184,7 +200,7 @@ class RunLock:
         lock_file = self.path / LOCK
         for attempt in range(RETRIES):
             try:
-                fd = os.open(lock_file, os.O_RDWR | os.O_CREAT, 0o644)
+                fd = open_lock_file(lock_file, os.O_RDWR | os.O_CREAT)
             except FileNotFoundError:
                 raise RnnlabError(f"{self.path}: no such run directory") from None
             except OSError as exc:

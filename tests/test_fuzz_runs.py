@@ -9,6 +9,7 @@ what is under test here and costs seconds per run)."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import tempfile
 import tomllib
@@ -40,7 +41,7 @@ def no_figures():
 
 def snapshot(folder: Path) -> dict[str, bytes | None]:
     """Every file under ``folder`` with its bytes (None for a folder)."""
-    return {str(p.relative_to(folder)): (p.read_bytes() if p.is_file() else None)
+    return {str(p.relative_to(folder)): (p.read_bytes() if p.is_file() else p.is_dir())
             for p in sorted(folder.rglob("*"))}
 
 
@@ -89,7 +90,8 @@ def pristine(tmp_path_factory) -> Path:
 FILES = ["config.toml", "summary.json", "metrics.jsonl", "checkpoint.npz", "params.npz", LOCK]
 GARBAGE = [b"", b"\x00" * 7, b"\xff\xfe", b"{", b"[1, 2", b"null", b"PK\x03\x04", "é".encode(),
            b'{"status": "running"}', b'{"pid": "x", "host": 3}', b"\n\n\n", b"a = [", b"[x]\n"]
-WRONG = [None, 0, -1, 2**70, 1.5, float("nan"), "", "running", "finished", [], [1], {},
+WRONG = [None, 0, -1, 2**70, {"pid": 2**70, "host": ""}, {"pid": True}, 1.5, float("nan"), "",
+         "running", "finished", [], [1], {},
          {"a": 1}, {"status": 3}, {"status": "running", "pid": -5},
          {"metrics": "x", "status": "finished"}, {"metrics": {"test": {"loss": "x"}}},
          {"pid": 1, "host": "elsewhere", "started": 5}, {"epoch": "3", "loss": None}]
@@ -106,6 +108,7 @@ damage = st.one_of(
     st.tuples(st.just("toml"), st.sampled_from(CONFIG_KEYS), st.sampled_from(
         [0, -1, 1.5, "", "x", "lstm", True, [], {"a": 1}, 10**6])),
     st.tuples(st.just("folder"), st.sampled_from(FILES)),
+    st.tuples(st.just("fifo"), st.just(LOCK)),  # would block a reader that opened it plainly
 )
 commands = st.sampled_from([
     ("runs", "{root}"), ("runs", "{root}", "--json"), ("runs", "{root}", "--sort", "test.loss"),
@@ -118,13 +121,11 @@ commands = st.sampled_from([
 def apply(run: Path, change) -> None:
     kind, name = change[0], change[1]
     path = run / name if isinstance(name, str) else run / "config.toml"
-    if kind == "folder":
-        if path.is_dir():
-            return
+    if path.exists() and not path.is_file():
+        return  # already made a folder or a FIFO (writing to a FIFO would wait for a reader)
+    if kind in ("folder", "fifo"):
         path.unlink(missing_ok=True)
-        path.mkdir()
-        return
-    if path.is_dir():
+        path.mkdir() if kind == "folder" else os.mkfifo(path)
         return
     data = path.read_bytes() if path.is_file() else b""
     if kind == "truncate":
