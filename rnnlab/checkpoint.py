@@ -18,8 +18,10 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import struct
 import time
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +31,10 @@ import numpy as np
 from .errors import RnnlabError
 
 FORMAT = 1
+# What reading a damaged .npz may raise: zipfile and numpy meet bytes they cannot parse (a torn
+# header, a spliced version or compression field, an absurd size)
+DAMAGED = (OSError, ValueError, EOFError, KeyError, TypeError, OverflowError, MemoryError,
+           NotImplementedError, struct.error, zlib.error, zipfile.BadZipFile)
 
 # Keys that may differ between a checkpoint and the experiment that resumes it: they change when
 # or how long training runs, not the numbers it computes. train.epochs joins them only with a
@@ -192,8 +198,7 @@ def load(path: Path) -> Checkpoint:
     except FileNotFoundError:
         raise RnnlabError(f"{path}: no checkpoint (the run stopped before writing its first "
                           f"one; start it again with `rnnlab run`)") from None
-    except (OSError, ValueError, EOFError, KeyError, TypeError, zipfile.BadZipFile,
-            UnicodeDecodeError) as exc:
+    except DAMAGED as exc:
         raise RnnlabError(f"{path}: truncated or corrupted checkpoint "
                           f"({type(exc).__name__}: {exc})") from None
 

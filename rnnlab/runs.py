@@ -12,7 +12,6 @@ import os
 import re
 import tempfile
 import time
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -143,7 +142,7 @@ class RunDir:
                 return {k: data[k] for k in data.files}
         except FileNotFoundError:
             raise RnnlabError(f"{path}: no parameter file") from None
-        except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as exc:
+        except checkpoint.DAMAGED as exc:
             raise RnnlabError(f"{path}: truncated or corrupted parameter file "
                               f"({type(exc).__name__}: {exc})") from None
 

@@ -10,6 +10,7 @@ import math
 import zipfile
 from pathlib import Path
 
+from .checkpoint import DAMAGED
 from .errors import RnnlabError
 from .runlock import holder
 from .runs import CHECKPOINT, CONFIG, METRICS, PARAMS, SUMMARY
@@ -25,7 +26,7 @@ def checkpoint_progress(path: Path) -> str | None:
         epochs = int(meta["epoch"])
         position = meta.get("position") or {}
         batches = len(position.get("losses", [])) if isinstance(position, dict) else 0
-    except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile, EOFError):
+    except DAMAGED:
         return None
     done = f"{epochs} epoch{'s' if epochs != 1 else ''}"
     if batches:
