@@ -148,9 +148,10 @@ class RunLock:
     """The lock on one run directory, held by this process from :meth:`acquire` to
     :meth:`release` (or the process's end). Re-entrant within a process: acquiring a directory
     this process already holds returns at once and counts, so that a sweep worker holding a run
-    can call the runner, which takes the same lock."""
+    can call the runner, which takes the same lock (in the same thread; another thread is
+    refused like another process)."""
 
-    _held: dict[tuple[int, int], list] = {}  # directory (dev, inode) -> [fd, count]
+    _held: dict[tuple[int, int], list] = {}  # directory (dev, inode) -> [fd, count, thread]
     _guard = threading.Lock()
 
     def __init__(self, path: Path):
@@ -175,11 +176,13 @@ class RunLock:
         with RunLock._guard:
             held = RunLock._held.get(self.key)
             if held is not None:
+                if held[2] != threading.get_ident():  # another thread of this process writes it
+                    raise RunLocked(self._refusal(read_holder(self.path)))
                 held[1] += 1
                 self.acquired = True
                 return
             fd = self._take()
-            RunLock._held[self.key] = [fd, 1]
+            RunLock._held[self.key] = [fd, 1, threading.get_ident()]
             self.acquired = True
 
     def release(self) -> None:

@@ -293,3 +293,21 @@ def test_a_sweep_leaves_a_run_another_process_writes_alone(tmp_path):
     [failed] = outcome.failed
     assert failed.run == run.name and f"in use by pid {proc.pid}" in failed.error
     assert {p.name: p.read_bytes() for p in run.iterdir() if p.name != LOCK} == before
+
+
+def test_another_thread_of_this_process_is_refused(tmp_path):
+    import threading
+
+    errors = []
+
+    def second():
+        try:
+            RunLock(tmp_path).acquire()
+        except RunLocked as exc:
+            errors.append(str(exc))
+
+    with RunLock(tmp_path):
+        thread = threading.Thread(target=second)
+        thread.start()
+        thread.join()
+    assert len(errors) == 1 and f"in use by pid {os.getpid()}" in errors[0]
