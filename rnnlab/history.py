@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import RnnlabError
-from .runs import CONFIG, METRICS, SUMMARY, RunDir
+from .runs import CONFIG, METRICS, SUMMARY, RunDir, read_regular
 from .runstate import died
 
 MARKERS = (CONFIG, SUMMARY, METRICS)  # any of these makes a folder a run directory
@@ -133,7 +133,7 @@ def read_run(path: Path, name: str | None = None) -> RunRecord:
     run = RunRecord(path, name or path.name)
     problems = []
     try:
-        run.config = tomllib.loads((path / CONFIG).read_text(encoding="utf-8"))
+        run.config = tomllib.loads(read_regular(path / CONFIG).decode("utf-8"))
     except FileNotFoundError:
         problems.append(f"no {CONFIG}")
     except (OSError, ValueError) as exc:
@@ -154,7 +154,7 @@ def read_run(path: Path, name: str | None = None) -> RunRecord:
 def read_history(path: Path, problems: list[str] | None = None) -> list[dict[str, Any]]:
     """The per-epoch records of metrics.jsonl; a torn last line (a killed run) is skipped."""
     try:
-        lines = (path / METRICS).read_text(encoding="utf-8").splitlines()
+        lines = read_regular(path / METRICS).decode("utf-8").splitlines()
     except FileNotFoundError:
         return []
     except OSError as exc:

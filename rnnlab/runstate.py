@@ -19,6 +19,8 @@ from .runs import CHECKPOINT, CONFIG, METRICS, PARAMS, SUMMARY
 def checkpoint_progress(path: Path) -> str | None:
     """How far the run's checkpoint is ("3 epochs", "3 epochs and 5 batches"), read from its
     small metadata member only; None when there is none or it cannot be read."""
+    if not (Path(path) / CHECKPOINT).is_file():
+        return None
     try:
         with zipfile.ZipFile(Path(path) / CHECKPOINT) as z, z.open("meta.npy") as f:
             raw = f.read()
