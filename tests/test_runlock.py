@@ -127,14 +127,15 @@ def test_the_lock_is_reentrant_within_a_process(tmp_path):
     assert holder(tmp_path)[0] is False
 
 
-def test_resume_refuses_a_run_another_process_holds(tmp_path):
+@pytest.mark.parametrize("command", [["resume"], ["run", "--resume"]])
+def test_resume_refuses_a_run_another_process_holds(tmp_path, command):
     path = interrupted_run(tmp_path)
     before = {p.name: p.read_bytes() for p in path.iterdir() if p.name != LOCK}
     proc = subprocess.Popen([sys.executable, "-c", HOLD, str(path)], stdout=subprocess.PIPE,
                             text=True)
     try:
         assert proc.stdout.readline().strip() == "held"
-        result = CliRunner().invoke(main, ["resume", str(path)])
+        result = CliRunner().invoke(main, [*command, str(path)])
         assert result.exit_code == 2, result.output
         assert f"in use by pid {proc.pid}" in " ".join(result.output.split())
         assert "Traceback" not in result.output
