@@ -14,7 +14,7 @@ from rnnlab.specs import Split
 
 from .language import dyck_word, matched_tags, next_sets, random_string
 
-MAX_ROUNDS = 50  # redraws of held-out strings that were already seen, before giving up
+TRIES_PER_STRING = 100  # draws allowed per held-out string before giving up (plus 1000)
 
 
 def allowed_lengths(lo: int, hi: int, objective: str) -> np.ndarray:
@@ -43,22 +43,24 @@ def draw(n: int, lengths: np.ndarray, sample, rng: np.random.Generator, seen: se
          what: str, key: str) -> list[np.ndarray]:
     """``n`` strings with lengths uniform over ``lengths``, none of them in ``seen``.
 
-    Raises a ConfigError naming ``key`` when ``MAX_ROUNDS`` rounds of redrawing cannot find
+    Raises a ConfigError naming ``key`` when ``TRIES_PER_STRING * n + 1000`` draws cannot find
     enough strings that are not in ``seen`` (short lengths hold few distinct strings)."""
     out: list[np.ndarray] = []
-    for _ in range(MAX_ROUNDS):
-        if len(out) == n:
-            return out
-        for length in rng.choice(lengths, n - len(out)):
+    tries, budget = 0, TRIES_PER_STRING * n + 1000
+    while len(out) < n:
+        if tries >= budget:
+            raise ConfigError(
+                f"cannot draw {n} {what} strings of lengths {lengths[0]}..{lengths[-1]} that are "
+                f"not already in an earlier split (found {len(out)} in {tries} draws); use fewer "
+                f"or longer strings", table="task", key=key)
+        for length in rng.choice(lengths, max(n - len(out), 32)):
+            tries += 1
             s = sample(length, rng)
             if s.astype(np.uint8).tobytes() not in seen:
                 out.append(s)
-    if len(out) == n:
-        return out
-    raise ConfigError(
-        f"cannot draw {n} {what} strings of lengths {lengths[0]}..{lengths[-1]} that are not "
-        f"already in an earlier split (found {len(out)}); use fewer or longer strings",
-        table="task", key=key)
+                if len(out) == n:
+                    break
+    return out
 
 
 def keys(strings: list[np.ndarray]) -> set[bytes]:

@@ -39,7 +39,7 @@ OPTIONS = (
     Option("test_size", int, 1000, "test strings, spread evenly over the length bands", gt=0),
     Option("demo_strings", int, 6, "test strings shown after training (across the bands)", ge=0),
 )
-DEMO_WIDTH = 44  # characters of a string shown in the demo table
+DEMO_WIDTH = 32  # characters of a string shown in the demo table
 
 
 def outputs(model, split) -> np.ndarray:
@@ -109,7 +109,9 @@ class DyckTask(Task):
         s, strings = dataset.splits["test"], dataset.meta["strings"]["test"]
         pairs, objective = self.options["pairs"], self.options["objective"]
         errors = first_error(outputs(model, s), s, objective)
-        picks = np.linspace(0, len(strings) - 1, k).round().astype(int)  # shortest to longest band
+        # spread over the bands (the test split holds them in order), shortest first
+        picks = np.linspace(0, len(strings) - 1, k).round().astype(int)
+        picks = picks[np.argsort(s.lengths[picks], kind="stable")]
         rows = []
         for i in picks:
             shown = text(strings[i], pairs)
