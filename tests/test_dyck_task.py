@@ -171,6 +171,14 @@ def test_shipped_experiments_share_data_size_and_budget(cell):
     build_experiment(raw, Registry(), source=EXPERIMENTS / f"dyck_{cell}.toml")
 
 
+def test_shipped_tagging_experiment_is_the_same_data_and_budget_with_tags():
+    raw = read_toml(EXPERIMENTS / "dyck_matched.toml")
+    ref = read_toml(EXPERIMENTS / "dyck_lstm.toml")
+    assert raw["task"]["objective"] == "matched" and raw["train"] == ref["train"]
+    assert raw["model"] == ref["model"]
+    build_experiment(raw, Registry(), source=EXPERIMENTS / "dyck_matched.toml")
+
+
 @pytest.mark.slow
 def test_small_experiment_runs_end_to_end_with_band_metrics_and_demo():
     raw = read_toml(EXPERIMENTS / "dyck_gru.toml")
