@@ -231,11 +231,24 @@ def num_batches(n: int, batch_size: int) -> int:
     return -(-n // batch_size)
 
 
-def epoch_loss(batch_losses: np.ndarray, n: int, batch_size: int) -> float:
-    """Mean loss per sequence over the epoch (the last batch may be smaller)."""
+def epoch_loss(batch_losses: np.ndarray, n: int, batch_size: int,
+               counts: np.ndarray | None = None) -> float:
+    """Mean loss per sequence over the epoch (the last batch may be smaller); with ``counts``,
+    the targets each batch's loss is a mean over, the mean per target."""
+    if counts is not None:
+        return float(np.dot(batch_losses, counts) / counts.sum())
     sizes = np.full(len(batch_losses), batch_size, dtype=float)
     sizes[-1] = n - batch_size * (len(batch_losses) - 1)
     return float(np.dot(batch_losses, sizes) / n)
+
+
+def target_counts(split: Split, order: np.ndarray, batch_size: int, target: str):
+    """How many targets each batch's loss averages over, when that is not its number of
+    sequences (target "every" with lengths: its valid steps); else None."""
+    if target != "every" or split.lengths is None:
+        return None
+    steps = split.lengths[order].astype(float)
+    return np.add.reduceat(steps, np.arange(0, len(order), batch_size))
 
 
 def divergence_hint(cfg: TrainConfig) -> str:
@@ -272,7 +285,8 @@ def train_epoch(session: Session, runner, position: EpochPosition, lr: float,
                         start=position.batches_done, after_batch=after_batch)
         if position.batches_done < num_batches(len(train), B):
             return None
-    return epoch_loss(np.asarray(position.losses), len(train), B)
+    counts = target_counts(train, position.order, B, data.target)
+    return epoch_loss(np.asarray(position.losses), len(train), B, counts)
 
 
 def split_loss(model: Model, data: Dataset, name: str) -> float:
