@@ -142,6 +142,20 @@ def test_demo_names_the_first_wrong_step():
     assert task(demo_strings=0).demo(None, data, None) is None
 
 
+def test_figure_draws_accuracy_by_length():
+    matplotlib = pytest.importorskip("matplotlib")
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    t, data = build(**SMALL)
+    test = data.splits["test"]
+    fig = Figure()
+    assert t.figure(Oracle(test, "next", [(0, 0)]), data, fig) == "length_accuracy"
+    ax = fig.axes[0]
+    points = ax.lines[0].get_ydata()
+    assert len(points) == len(np.unique(test.lengths)) and min(points) < 1 == max(points)
+
+
 @pytest.mark.parametrize("options, key", [
     (dict(train_max_length=40, test_max_length=40), "test_max_length"),
     (dict(min_length=10, train_max_length=8), "train_max_length"),

@@ -20,6 +20,7 @@ import numpy as np
 from rnnlab.errors import ConfigError
 from rnnlab.specs import Dataset, Demo, Option, Task
 
+from . import figure
 from .data import allowed_lengths, bands, draw, encode, keys, sampler
 from .language import MAX_PAIRS, depth, text
 from .metrics import first_error, score
@@ -124,3 +125,13 @@ class DyckTask(Task):
         return Demo(f"test strings from the shortest to the longest band ({what})",
                     columns=["length", "depth", "string", "all steps right", "first wrong step"],
                     rows=rows)
+
+    def figure(self, model, dataset, fig):
+        """Test strings right per length, training lengths shaded, band means as bars."""
+        o, s = self.options, dataset.splits["test"]
+        figure.draw(fig, outputs(model, s), s, o["objective"],
+                    (o["min_length"], o["train_max_length"]),
+                    [(lo, hi) for lo, hi, _ in self.test_bands()])
+        fig.suptitle(f"{dataset.saved['language']} ({o['objective']}), test split: "
+                     f"strings right by length")
+        return "length_accuracy"
