@@ -185,6 +185,15 @@ def test_shipped_experiments_share_data_size_and_budget(cell):
     build_experiment(raw, Registry(), source=EXPERIMENTS / f"dyck_{cell}.toml")
 
 
+def test_shipped_sweep_is_the_per_cell_files_over_five_seeds():
+    raw = read_toml(EXPERIMENTS / "dyck_sweep.toml")
+    ref = read_toml(EXPERIMENTS / "dyck_lstm.toml")
+    assert raw["task"] == ref["task"] and raw["train"] == ref["train"]
+    assert raw["model"] == ref["model"] and raw["sweep"]["seeds"] == [0, 1, 2, 3, 4]
+    cells = [v["model.cell"] for v in raw["sweep"]["variants"]]
+    assert sorted(set(cells)) == ["gru", "lstm", "rnn"]
+
+
 def test_shipped_tagging_experiment_is_the_same_data_and_budget_with_tags():
     raw = read_toml(EXPERIMENTS / "dyck_matched.toml")
     ref = read_toml(EXPERIMENTS / "dyck_lstm.toml")
