@@ -4,6 +4,8 @@ import itertools
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from rnnlab_dyck.language import depth, dyck_word, matched_tags, next_sets, random_string, text
 
@@ -111,3 +113,24 @@ def test_depth():
     assert depth(codes("(()(()))", 1), 1) == 3
     assert depth(codes("))((", 1), 1) == 2
     assert depth(codes("([)]", 2), 2) == 2
+
+
+def _paired_by_removal(s: str) -> list[int]:
+    """Reference for one pair type: repeatedly pair an opening bracket with the next closing
+    bracket still unpaired, when nothing unpaired lies between them."""
+    tags, alive = [0] * len(s), list(range(len(s)))
+    changed = True
+    while changed:
+        changed = False
+        for a, b in zip(alive, alive[1:], strict=False):
+            if s[a] == "(" and s[b] == ")":
+                tags[a] = tags[b] = 1
+                alive = [i for i in alive if i not in (a, b)]
+                changed = True
+                break
+    return tags
+
+
+@given(st.text(alphabet="()", max_size=30))
+def test_matched_tags_of_one_pair_type_agree_with_pair_removal(s):
+    assert matched_tags(codes(s, 1), 1).tolist() == _paired_by_removal(s)
