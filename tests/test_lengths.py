@@ -487,3 +487,43 @@ def test_bucketed_orders_hold_the_sorted_batches_in_some_order(lengths, batch_si
     plain = sum(lengths[shuffled[i:i + batch_size]].max() * len(shuffled[i:i + batch_size])
                 for i in range(0, n, batch_size))
     assert steps <= plain
+
+
+class RecordingRunner(NumpyBackend):
+    """The reference backend with an epoch runner (the reference loop) that records the
+    lengths it is handed."""
+
+    name = "recording"
+    seen: list = []
+
+    def epoch_runner(self, plan):
+        def run(params, optimizer, x, y, order, lr, lengths=None):
+            type(self).seen.append(lengths)
+            model = Model(plan.model, self, params)
+            return reference_epoch(model, optimizer, plan, Split(x, y, lengths), order, lr)
+
+        return run
+
+
+@pytest.mark.parametrize("declares", [True, False])
+def test_an_epoch_runner_gets_lengths_only_when_it_declares_them(tmp_path, declares):
+    exp, registry = experiment(tmp_path, "train.epochs=2", target="every")
+    reference = prepare(exp, registry)
+    train.fit(reference, registry, train.RunInfo(exp, reference.dataset, reference.model))
+
+    session = prepare(exp, registry)
+    assert "lengths" in session.plan.features()
+    backend = RecordingRunner()
+    backend.epoch_features = session.plan.features() - (set() if declares else {"lengths"})
+    RecordingRunner.seen = []
+    session.backend = session.model.backend = backend
+    info, messages = train.RunInfo(exp, session.dataset, session.model), []
+    train.fit(session, registry, info, on_status=messages.append)
+    if declares:
+        assert len(RecordingRunner.seen) == 2 and info.runner_declined == ()
+        np.testing.assert_array_equal(RecordingRunner.seen[0],
+                                      session.dataset.splits["train"].lengths)
+    else:
+        assert RecordingRunner.seen == [] and info.runner_declined == ("lengths",)
+    for k, p in reference.model.params.items():
+        np.testing.assert_array_equal(session.model.params[k], p)

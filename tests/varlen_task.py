@@ -9,8 +9,7 @@ reference without the "lengths" feature) and ``twin`` (the NumPy reference under
 
 import numpy as np
 
-from rnnlab.hookspecs import hookimpl
-from rnnlab.specs import Dataset, Option, Split, Task, TaskSpec
+from rnnlab.plugin import BackendSpec, Dataset, Option, Split, Task, TaskSpec, hookimpl
 
 DEFECTS = ("", "shape", "float", "zero", "negative", "long", "list", "stateful")
 OPTIONS = (
@@ -93,7 +92,5 @@ def _numpy_twin():
 
 @hookimpl
 def register_backends():
-    from rnnlab.specs import BackendSpec
-
     return [BackendSpec("nolengths", _no_lengths_backend, "numpy without the lengths feature"),
             BackendSpec("twin", _numpy_twin, "numpy under another name")]
