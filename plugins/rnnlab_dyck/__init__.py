@@ -1,7 +1,6 @@
 """Task plugin `dyck`: balanced brackets of variable length, trained short and tested long."""
 
-from rnnlab.hookspecs import hookimpl
-from rnnlab.specs import TaskSpec
+from rnnlab.plugin import TaskSpec, hookimpl
 
 from .task import OPTIONS, DyckTask
 

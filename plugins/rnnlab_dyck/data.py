@@ -9,8 +9,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from rnnlab.errors import ConfigError
-from rnnlab.specs import Split
+from rnnlab.plugin import ConfigError, Split
 
 from .language import dyck_word, matched_tags, next_sets, random_string
 

@@ -3,7 +3,7 @@ its steps is; accuracy per length band shows how far past the training lengths a
 
 import numpy as np
 
-from rnnlab.specs import Split
+from rnnlab.plugin import Split
 
 from .data import band_name
 

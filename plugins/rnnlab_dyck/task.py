@@ -17,8 +17,7 @@ The test split spreads ``test_size`` strings evenly over length bands of ``band`
 
 import numpy as np
 
-from rnnlab.errors import ConfigError
-from rnnlab.specs import Dataset, Demo, Option, Task
+from rnnlab.plugin import ConfigError, Dataset, Demo, Option, Task
 
 from . import figure
 from .data import allowed_lengths, bands, draw, encode, keys, sampler
