@@ -43,7 +43,7 @@ DEMO_WIDTH = 32  # characters of a string shown in the demo table
 
 
 def outputs(model, split) -> np.ndarray:
-    """Head outputs at every step (the core zeroes the hidden states after each end)."""
+    """Head outputs at every step; those after a string's end are left out by the metrics."""
     return model.predict(split.x, "every", lengths=split.lengths)
 
 
