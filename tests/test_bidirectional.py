@@ -300,3 +300,19 @@ def test_runs_lists_bidirectional_and_dropout():
     assert settings(run) == "H=8x2 bidirectional dropout=0.25"
     run.config = {"model": {"hidden_size": 8, "layers": 1}}  # a run from before the keys
     assert settings(run) == "H=8"
+
+
+def test_the_shipped_bidirectional_tagging_experiment_is_the_baseline_of_the_same_size():
+    """dyck_matched_bidirectional.toml differs from dyck_matched.toml only in the direction
+    and a hidden size giving about the same number of parameters (the README's comparison)."""
+    from conftest import EXPERIMENTS
+    from rnnlab.cli.common import load_experiment
+
+    (uni, registry), (bi, _) = (load_experiment(str(EXPERIMENTS / f"dyck_matched{s}.toml"), [],
+                                                [])
+                                for s in ("", "_bidirectional"))
+    assert uni.task == bi.task and uni.train == bi.train
+    assert bi.model.bidirectional and not uni.model.bidirectional
+    assert (bi.model.cell, bi.model.layers) == (uni.model.cell, uni.model.layers)
+    counts = [sum(p.size for p in prepare(e, registry).model.params.values()) for e in (uni, bi)]
+    assert counts == [1314, 1366]  # within 4%
