@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .config import DiagnosticsConfig
-from .model import Model, layer_weights, loss_and_grad
+from .model import GATES, Model, layer_weights, loss_and_grad
 from .specs import Dataset, Split
 
 SEED_KEY = 19  # spawn key of the sample's generator: independent of the run's own streams
@@ -40,6 +40,7 @@ GATE_NAMES = {"rnn": ("hh",), "lstm": ("i", "f", "g", "o"), "gru": ("r", "z", "n
 SIGMOID_GATES = {"rnn": (), "lstm": ("i", "f", "o"), "gru": ("r", "z")}
 TANH_GATES = {"rnn": ("h",), "lstm": ("g",), "gru": ("n",)}
 SATURATED_TANH, SATURATED_SIGMOID = 0.99, 0.01
+PROBE_BYTES = 64 * 2**20  # bound on one pass's probe inputs (see gradient_norm_by_step)
 HEALTH_SIZE = 64  # sequences of the sample the saturation and forget-gate statistics use
 
 
@@ -169,12 +170,26 @@ def gradient_norm_by_step(model: Model, sample: Sample) -> list[float]:
     """One value per step, step 1 first: sqrt(N) * ||dL/dh_t||, the norm over the whole
     ``[N, H]`` slice of step t for the sample's mean loss L, scaled by sqrt(N) so that it does
     not depend on the sample's size (for a loss that is a mean of per-sequence losses L_n it is
-    the root mean square over sequences of ||dL_n/dh_t||)."""
+    the root mean square over sequences of ||dL_n/dh_t||).
+
+    The sample goes through in slices of sequences whose probe inputs fit in
+    :data:`PROBE_BYTES`; a slice of n of the N sequences contributes its own mean loss's
+    gradient times n / N (every sequence carries the same number of targets)."""
     s = sample.split
-    dh = hidden_gradients(model, s.x, s.y, sample.loss, sample.target, sample.state)
-    N = dh.shape[1]
-    norms = np.sqrt(N) * np.sqrt(np.einsum("tnh,tnh->t", dh, dh, dtype=np.float64))
-    return [float(v) for v in norms]
+    T, N = s.x.shape[:2]
+    H = model.cfg.hidden_size
+    width = GATES[model.cfg.cell] * H + max(s.x.shape[2], H)  # probe + input of the top layer
+    per = max(1, PROBE_BYTES // (T * width * s.x.dtype.itemsize))
+    squares = np.zeros(T)
+    for start in range(0, N, per):
+        rows = slice(start, start + per)
+        y = s.y[rows] if sample.target == "last" else s.y[:, rows]
+        state = (None if sample.state is None
+                 else [tuple(a[rows] for a in layer) for layer in sample.state])
+        dh = hidden_gradients(model, s.x[:, rows], y, sample.loss, sample.target, state)
+        share = dh.shape[1] / N
+        squares += share * share * np.einsum("tnh,tnh->t", dh, dh, dtype=np.float64)
+    return [float(v) for v in np.sqrt(N) * np.sqrt(squares)]
 
 
 def flow_ratio(norms: list[float]) -> float | None:

@@ -185,3 +185,21 @@ def test_gradient_norms_in_float32_runs():
                     {k: v.astype("float64") for k, v in params.items()})
     want = gradient_norm_by_step(model64, validation_sample(model64, adding_like(), 8, seed=0))
     np.testing.assert_allclose(norms, want, rtol=1e-4)
+
+
+@pytest.mark.parametrize("cell,loss,target", [("lstm", "mse", "last"), ("gru", "xent", "every")])
+def test_a_sample_taken_in_slices_gives_the_same_norms(monkeypatch, cell, loss, target):
+    import rnnlab.diagnostics as diagnostics
+
+    cfg = ModelConfig(cell=cell, hidden_size=4, layers=2)
+    params, x, y = problem(cfg, loss, target, T=6, N=10)
+    model = Model(cfg, reference_backend(), params)
+    h0 = np.random.default_rng(2).normal(size=(10, 4))
+    state = [(h0, h0) if cell == "lstm" else (h0,)] * 2
+    sample = diagnostics.Sample(Split(x, y), target, loss, state)
+    whole = gradient_norm_by_step(model, sample)
+    monkeypatch.setattr(diagnostics, "PROBE_BYTES", 6 * 3 * (4 * 4 + 4) * 8)  # 3 per slice
+    np.testing.assert_allclose(gradient_norm_by_step(model, sample), whole, rtol=1e-12)
+    dh = hidden_gradients(model, x, y, loss, target, state)  # the definition, in one pass
+    want = np.sqrt(10) * np.linalg.norm(dh.reshape(6, -1), axis=1)
+    np.testing.assert_allclose(whole, want, rtol=1e-12)

@@ -150,3 +150,12 @@ def test_diagnostics_change_no_number_of_the_training(tmp_path):
     for name, p in off.params.items():
         np.testing.assert_array_equal(on.params[name], p)
     assert "health" not in off.history[0] and "gradient_norm_by_step" in on.history[0]
+
+
+def test_the_flow_overlay_goes_beside_the_loss_overlay(sine_runs, tmp_path):
+    pytest.importorskip("matplotlib")
+    result = cli("plot", "--no-task", sine_runs[0][0], sine_runs[1][0], "--out",
+                 tmp_path / "both.png")
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "both.png").exists()
+    assert (tmp_path / "gradient-flow-overlay.png").stat().st_size > 8 * 1024

@@ -64,9 +64,9 @@ def redraw(run: RunRecord, plugin_paths, console: Console, with_task: bool) -> N
 @click.argument("run_dirs", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--out", "overlay", default=OVERLAY, show_default=True, type=click.Path(),
               help="Where the loss curves of several runs are overlaid in one figure.")
-@click.option("--flow-out", "flow_overlay", default=diagnostic_figures.FLOW_OVERLAY,
-              show_default=True, type=click.Path(),
-              help="Where the gradient flow of several runs is overlaid in one figure.")
+@click.option("--flow-out", "flow_overlay", default=None, type=click.Path(),
+              help=f"Where the gradient flow of several runs is overlaid in one figure "
+                   f"[default: {diagnostic_figures.FLOW_OVERLAY} beside --out].")
 @click.option("--no-task", "no_task", is_flag=True,
               help="Only loss curves: skip the task's figure (which rebuilds the data).")
 @plugin_option
@@ -90,8 +90,10 @@ def plot(run_dirs, overlay, flow_overlay, no_task, plugin_paths):
         flows = {label: run.summary["diagnostics"]["gradient_norm_by_step"]
                  for run, label in flow_labels(runs)}
         if flows:
+            where = (Path(flow_overlay) if flow_overlay
+                     else Path(overlay).parent / diagnostic_figures.FLOW_OVERLAY)
             path = diagnostic_figures.gradient_flow_figure(
-                flows, Path(flow_overlay), f"gradient flow at the end of training, "
+                flows, where, f"gradient flow at the end of training, "
                 f"{len(flows)} runs", runs=True)
             console.print(f"wrote {escape(str(path))} (the gradient flow of {len(flows)} runs "
                           f"overlaid)", highlight=False)
