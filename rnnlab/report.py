@@ -88,8 +88,8 @@ def gradient_flow_line(summary: dict) -> str | None:
         return None
     first, last, T = norms[0], norms[-1], len(norms)
     ratio = f"{first / last:.2g}" if last else "undefined (the last step's norm is 0)"
-    return (f"gradient flow: ||dL/dh_1|| / ||dL/dh_{T}|| = {ratio} ({first:.3g} / {last:.3g}; "
-            f"{diag.get('sample_size', '?')} validation sequences, end of training)")
+    return (f"gradient flow: ||dL/dh_1|| / ||dL/dh_{T}|| = {ratio} ({first:.3g} / {last:.3g}, "
+            f"{diag.get('sample_size', '?')} validation sequences)")
 
 
 def print_summary(console: Console, summary: dict, run_path) -> None:
@@ -109,7 +109,7 @@ def print_summary(console: Console, summary: dict, run_path) -> None:
     if flow:
         drawn = summary["diagnostics"].get("figures", {}).get("files")
         console.print(escape(flow) + (f"; {', '.join(drawn)}" if drawn else ""),
-                      highlight=False)
+                      highlight=False, soft_wrap=True)
     console.print(f"run saved in [bold]{escape(str(run_path))}[/bold]", highlight=False,
                   soft_wrap=True)
 

@@ -81,7 +81,7 @@ def show(run_dir):
         console.print("[dim]no epochs recorded yet (metrics.jsonl is empty or missing)[/dim]")
     flow = gradient_flow_line(run.summary)
     if flow:
-        console.print(flow, highlight=False)
+        console.print(escape(flow), highlight=False, soft_wrap=True)
     demo = run.summary.get("demo")
     if isinstance(demo, dict) and "title" in demo:
         console.print(demo_table(demo))
