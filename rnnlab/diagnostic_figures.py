@@ -29,10 +29,17 @@ def _positive(norms) -> list[float]:
 def flow_lines(history: list[dict], diagnostics: Mapping[str, Any] | None) -> dict[str, list]:
     """The gradient flows a run recorded: ``{"epoch 5": norms, ..., "end of training": norms}``."""
     lines = {f"epoch {r['epoch']}": r["gradient_norm_by_step"] for r in history
-             if isinstance(r.get("gradient_norm_by_step"), list) and "epoch" in r}
-    if diagnostics and isinstance(diagnostics.get("gradient_norm_by_step"), list):
+             if has_flow(r) and "epoch" in r}
+    if has_flow(diagnostics):
         lines[END] = diagnostics["gradient_norm_by_step"]
     return lines
+
+
+def has_flow(record: Any) -> bool:
+    """Whether ``record`` (an epoch's record, or summary.json's diagnostics) holds a gradient
+    flow to draw."""
+    norms = record.get("gradient_norm_by_step") if isinstance(record, Mapping) else None
+    return isinstance(norms, list) and len(norms) > 0
 
 
 def gradient_flow_figure(lines: Mapping[str, list], path: Path, title: str = "", *,

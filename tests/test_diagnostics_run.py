@@ -159,3 +159,17 @@ def test_the_flow_overlay_goes_beside_the_loss_overlay(sine_runs, tmp_path):
     assert result.exit_code == 0, result.output
     assert (tmp_path / "both.png").exists()
     assert (tmp_path / "gradient-flow-overlay.png").stat().st_size > 8 * 1024
+
+
+def test_figures_survive_odd_records(tmp_path, monkeypatch):
+    pytest.importorskip("matplotlib")
+    from rnnlab import diagnostic_figures as figs
+
+    history = [{"epoch": 1, "gradient_norm_by_step": []},
+               {"epoch": 2, "gradient_norm_by_step": [0.0, float("nan"), 1.0],
+                "health": {"spectral_radius": {"l0": 0.9}, "saturated": "?"}}]
+    drawn = figs.run_diagnostic_figures(tmp_path, history, {"gradient_norm_by_step": [1e-3, 1]})
+    assert drawn == {"files": ["gradient_flow.png", "recurrent_health.png"]}
+    assert figs.run_diagnostic_figures(tmp_path, [], None) == {"files": []}
+    monkeypatch.setattr(figs, "available", lambda: False)
+    assert "matplotlib is not installed" in figs.run_diagnostic_figures(tmp_path, [], None)["note"]

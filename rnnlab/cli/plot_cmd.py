@@ -103,8 +103,7 @@ def flow_labels(runs: list[RunRecord]) -> list[tuple[RunRecord, str]]:
     """The runs whose summary holds a gradient flow, each with its label in the overlay: its
     name without the time stamp and its cell ("adding_rnn (rnn)"), or its whole directory name
     when two runs would share a label."""
-    with_flow = [r for r in runs if isinstance(r.summary.get("diagnostics"), dict)
-                 and isinstance(r.summary["diagnostics"].get("gradient_norm_by_step"), list)]
+    with_flow = [r for r in runs if diagnostic_figures.has_flow(r.summary.get("diagnostics"))]
 
     def label(run: RunRecord, name: str) -> str:
         return f"{name} ({run.cell})" if run.cell else name
