@@ -36,6 +36,9 @@ from .model import GATES, Model, layer_weights, loss_and_grad
 from .specs import Dataset, Split
 
 SEED_KEY = 19  # spawn key of the sample's generator: independent of the run's own streams
+# the cells whose equations :func:`activations` and :func:`hidden_gradients` know; a cell a
+# plugin adds gets only the spectral radii of its W_hh blocks
+KNOWN_CELLS = ("rnn", "lstm", "gru")
 GATE_NAMES = {"rnn": ("hh",), "lstm": ("i", "f", "g", "o"), "gru": ("r", "z", "n")}
 SIGMOID_GATES = {"rnn": (), "lstm": ("i", "f", "o"), "gru": ("r", "z")}
 TANH_GATES = {"rnn": ("h",), "lstm": ("g",), "gru": ("n",)}
@@ -205,10 +208,11 @@ def spectral_radii(model: Model) -> dict[str, float]:
     out = {}
     for layer in range(cfg.layers):
         W_hh = layer_weights(model.params, layer)["weight_hh"].astype(np.float64)
-        for k, gate in enumerate(GATE_NAMES[cfg.cell]):
+        G = W_hh.shape[0] // H
+        names = GATE_NAMES.get(cfg.cell, tuple(f"g{k}" for k in range(G)))
+        for k, gate in enumerate(names):
             eig = np.linalg.eigvals(W_hh[k * H:(k + 1) * H])
-            out[f"l{layer}" if cfg.cell == "rnn" else f"l{layer}.{gate}"] = float(
-                np.max(np.abs(eig)))
+            out[f"l{layer}" if G == 1 else f"l{layer}.{gate}"] = float(np.max(np.abs(eig)))
     return out
 
 
@@ -253,8 +257,12 @@ def gate_statistics(model: Model, sample: Sample, size: int = HEALTH_SIZE,
 
 
 def health(model: Model, sample: Sample) -> dict[str, dict[str, float]]:
-    """Spectral radii, saturated fraction and (lstm) mean forget gate, as one JSON-ready dict."""
-    return {"spectral_radius": spectral_radii(model), **gate_statistics(model, sample)}
+    """Spectral radii, saturated fraction and (lstm) mean forget gate, as one JSON-ready dict
+    (only the spectral radii for a cell outside :data:`KNOWN_CELLS`)."""
+    out = {"spectral_radius": spectral_radii(model)}
+    if model.cfg.cell in KNOWN_CELLS:
+        out.update(gate_statistics(model, sample))
+    return out
 
 
 # -- what a run records ------------------------------------------------------------------------
@@ -284,13 +292,17 @@ class Diagnostics:
         sample, out = self.sample(), {}
         if due_health:
             out["health"] = health(self.model, sample)
-        if due_flow:
+        if due_flow and self.model.cfg.cell in KNOWN_CELLS:
             out["gradient_norm_by_step"] = gradient_norm_by_step(self.model, sample)
         return out
 
     def at_end(self) -> dict:
         """summary.json's ``diagnostics`` table for the model training ended with."""
         sample = self.sample()
+        if self.model.cfg.cell not in KNOWN_CELLS:
+            return {"health": health(self.model, sample),
+                    "note": f"no gradient flow: rnnlab knows the equations of "
+                            f"{', '.join(KNOWN_CELLS)}, not of cell {self.model.cfg.cell!r}"}
         norms = gradient_norm_by_step(self.model, sample)
         return {"gradient_norm_by_step": norms, "first_to_last": flow_ratio(norms),
                 "sample_size": len(sample.split), "health": health(self.model, sample)}

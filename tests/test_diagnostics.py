@@ -203,3 +203,13 @@ def test_a_sample_taken_in_slices_gives_the_same_norms(monkeypatch, cell, loss, 
     dh = hidden_gradients(model, x, y, loss, target, state)  # the definition, in one pass
     want = np.sqrt(10) * np.linalg.norm(dh.reshape(6, -1), axis=1)
     np.testing.assert_allclose(whole, want, rtol=1e-12)
+
+
+def test_a_cell_rnnlab_does_not_know_gets_spectral_radii_only():
+    cfg = ModelConfig(cell="rnn", hidden_size=4)
+    params = problem(cfg, "mse", "last", I=2, O=1)[0]
+    params["rnn.weight_hh_l0"] = np.random.default_rng(0).normal(size=(8, 4))  # 2 gate blocks
+    model = Model(replace(cfg, cell="two_gate"), reference_backend(), params)
+    end = Diagnostics(DiagnosticsConfig(every=1), model, adding_like(), seed=0).at_end()
+    assert set(end["health"]["spectral_radius"]) == {"l0.g0", "l0.g1"}
+    assert "gradient_norm_by_step" not in end and "two_gate" in end["note"]
