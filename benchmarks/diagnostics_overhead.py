@@ -7,7 +7,8 @@ loss), timed alternately in one process so that they share the machine's noise.
 
 Default: the article's case (experiments/sine.toml: rnn, H=32, windows of 10). Prints, per
 experiment, the median milliseconds of an epoch, of the health record and of the gradient flow,
-and each as a share of the epoch.
+each as a share of the epoch, and what they add per epoch at the experiment's
+``diagnostics.health_every`` and ``diagnostics.every``.
 """
 
 from __future__ import annotations
@@ -66,6 +67,12 @@ def main() -> None:
             share = "" if key == "epoch" else f"  {ms / 1000 / epoch:6.1%} of an epoch"
             print(f"  {key:14s} {ms:9.2f} ms (range {min(ts) * 1000:.2f}-"
                   f"{max(ts) * 1000:.2f}){share}")
+        exp, _ = load_experiment(config, args.sets)
+        k_health, k_flow = exp.diagnostics.health_every, exp.diagnostics.every
+        added = sum(statistics.median(times[key]) / k for key, k in
+                    (("health", k_health), ("gradient flow", k_flow)) if k)
+        print(f"  per epoch with health_every = {k_health}, every = {k_flow}: "
+              f"{added * 1000:.2f} ms, {added / epoch:.1%} of an epoch")
 
 
 if __name__ == "__main__":

@@ -62,8 +62,9 @@ COMPARE_OPTIONS = (
 DIAGNOSTICS_OPTIONS = (
     Option("every", int, 0, "also record the gradient flow every k epochs in metrics.jsonl "
            "(0: only at the end of training)", ge=0),
-    Option("health_every", int, 1, "record recurrent health (spectral radius, saturation, "
-           "forget gate) every k epochs (0: never)", ge=0),
+    Option("health_every", int, 2, "record recurrent health (spectral radius, saturation, "
+           "forget gate) every k epochs (0: never); 2 keeps its cost under 5% of an epoch at "
+           "the article's size (benchmarks/diagnostics_overhead.py)", ge=0),
     Option("sample_size", int, 256, "validation sequences (or chunks of a stateful task's "
            "stream) the diagnostics are measured on, at most", gt=0),
 )
@@ -125,7 +126,7 @@ class CompareConfig:
 @dataclass(frozen=True)
 class DiagnosticsConfig:
     every: int = 0
-    health_every: int = 1
+    health_every: int = 2
     sample_size: int = 256
 
 

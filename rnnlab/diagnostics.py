@@ -44,7 +44,7 @@ SIGMOID_GATES = {"rnn": (), "lstm": ("i", "f", "o"), "gru": ("r", "z")}
 TANH_GATES = {"rnn": ("h",), "lstm": ("g",), "gru": ("n",)}
 SATURATED_TANH, SATURATED_SIGMOID = 0.99, 0.01
 PROBE_BYTES = 64 * 2**20  # bound on one pass's probe inputs (see gradient_norm_by_step)
-HEALTH_SIZE = 64  # sequences of the sample the saturation and forget-gate statistics use
+HEALTH_SIZE = 32  # sequences of the sample the saturation and forget-gate statistics use
 
 
 def sigmoid(a: np.ndarray) -> np.ndarray:

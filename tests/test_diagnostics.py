@@ -146,7 +146,8 @@ def test_norms_ratio_and_health_records():
     data = adding_like()
     cfg = ModelConfig(cell="lstm", hidden_size=4, layers=2)
     model = Model(cfg, reference_backend(), problem(cfg, "mse", "last", I=2, O=1)[0])
-    diag = Diagnostics(DiagnosticsConfig(every=2, sample_size=8), model, data, seed=0)
+    diag = Diagnostics(DiagnosticsConfig(every=2, health_every=1, sample_size=8), model, data,
+                       seed=0)
     assert diag.after_epoch(1).keys() == {"health"}
     rec = diag.after_epoch(2)
     norms = rec["gradient_norm_by_step"]

@@ -45,11 +45,11 @@ def test_defaults_and_the_recorded_config(tmp_path):
     path = tmp_path / "x.toml"
     path.write_text("[task]\nname = 'sine'\n")
     exp = build_experiment(read_toml(path), Registry(), source=path)
-    assert exp.diagnostics == DiagnosticsConfig(every=0, health_every=1, sample_size=256)
+    assert exp.diagnostics == DiagnosticsConfig(every=0, health_every=2, sample_size=256)
     assert "diagnostics" not in exp.to_dict()  # the default is not written (old runs resume)
     path.write_text("[task]\nname = 'sine'\n[diagnostics]\nevery = 2\n")
     exp = build_experiment(read_toml(path), Registry(), source=path)
-    assert exp.to_dict()["diagnostics"] == {"every": 2, "health_every": 1, "sample_size": 256}
+    assert exp.to_dict()["diagnostics"] == {"every": 2, "health_every": 2, "sample_size": 256}
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +62,8 @@ def sine_runs(tmp_path_factory):
     for cell in ("rnn", "gru"):
         out = root / cell
         result = cli("run", config, "--out", out, "--set", f"model.cell={cell}", "--set",
-                     "diagnostics.every=1", "--set", "diagnostics.sample_size=10",
+                     "diagnostics.every=1", "--set", "diagnostics.health_every=1",
+                     "--set", "diagnostics.sample_size=10",
                      "--set", f"experiment.name=small_{cell}")
         assert result.exit_code == 0, result.output
         runs.append(read_run(out))
@@ -143,7 +144,8 @@ def test_diagnostics_change_no_number_of_the_training(tmp_path):
     path.write_text(SMALL_SINE)
     exp = build_experiment(read_toml(path), Registry(), source=path)
     off = train_once(replace(exp, diagnostics=DiagnosticsConfig(health_every=0)), Registry())
-    on = train_once(replace(exp, diagnostics=DiagnosticsConfig(every=1)), Registry())
+    on = train_once(replace(exp, diagnostics=DiagnosticsConfig(every=1, health_every=1)),
+                    Registry())
     assert [r["loss"] for r in on.history] == [r["loss"] for r in off.history]
     assert [r["val_loss"] for r in on.history] == [r["val_loss"] for r in off.history]
     assert on.metrics == off.metrics
