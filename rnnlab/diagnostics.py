@@ -20,9 +20,13 @@ where d_t is the gradient the head puts on h_t directly (0 at all but the last s
 with target "last"). The gru's r and z come from :func:`activations`, which recomputes each
 cell's gates from its inputs and hidden states with the equations of torch.nn.RNN/LSTM/GRU.
 
-Recurrent health, per epoch: the spectral radius (largest |eigenvalue|) of every layer's W_hh
-(per gate block for lstm and gru), the fraction of saturated activations (|tanh| > 0.99, sigmoid
-gates < 0.01 or > 0.99) and, for lstm, the mean forget gate, on the same sample.
+Recurrent health, every ``health_every`` epochs: the spectral radius (largest |eigenvalue|) of
+every layer's W_hh (per gate block for lstm and gru), the fraction of saturated activations
+(|tanh| > 0.99, sigmoid gates < 0.01 or > 0.99) and, for lstm, the mean forget gate, on the
+first :data:`HEALTH_SIZE` sequences of the same sample.
+
+Nothing here draws from the run's generators or touches its parameters: a run's numbers are the
+same with or without diagnostics.
 """
 
 from __future__ import annotations
