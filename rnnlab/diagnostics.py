@@ -260,11 +260,11 @@ def gate_statistics(model: Model, sample: Sample, size: int = HEALTH_SIZE,
     return out
 
 
-def health(model: Model, sample: Sample) -> dict[str, dict[str, float]]:
+def health(model: Model, sample: Sample | None) -> dict[str, dict[str, float]]:
     """Spectral radii, saturated fraction and (lstm) mean forget gate, as one JSON-ready dict
-    (only the spectral radii for a cell outside :data:`KNOWN_CELLS`)."""
+    (only the spectral radii when ``sample`` is None)."""
     out = {"spectral_radius": spectral_radii(model)}
-    if model.cfg.cell in KNOWN_CELLS:
+    if sample is not None:
         out.update(gate_statistics(model, sample))
     return out
 
@@ -278,9 +278,23 @@ class Diagnostics:
         self.cfg, self.model, self.dataset, self.seed = cfg, model, dataset, seed
         self._sample: Sample | None = None
 
-    def sample(self) -> Sample:
-        """The sample, drawn on first use. A stateful task's chunk states depend on the model,
-        so they are carried through the stream again each time."""
+    def unmeasurable(self) -> str | None:
+        """Why the gradient flow and the gate statistics cannot be measured for this run (they
+        need the cell's equations, and sequences of one length), or None when they can."""
+        cell = self.model.cfg.cell
+        if cell not in KNOWN_CELLS:
+            return (f"no gradient flow or gate statistics: rnnlab knows the equations of "
+                    f"{', '.join(KNOWN_CELLS)}, not of cell {cell!r}")
+        if getattr(self.dataset.splits["val"], "lengths", None) is not None:
+            return ("no gradient flow or gate statistics: variable-length sequences are not "
+                    "supported by the diagnostics yet")
+        return None
+
+    def sample(self) -> Sample | None:
+        """The sample, drawn on first use (None when :meth:`unmeasurable`). A stateful task's
+        chunk states depend on the model, so they are carried through the stream each time."""
+        if self.unmeasurable():
+            return None
         if self._sample is None or self.dataset.chunk_length:
             self._sample = validation_sample(self.model, self.dataset, self.cfg.sample_size,
                                              self.seed)
@@ -296,17 +310,15 @@ class Diagnostics:
         sample, out = self.sample(), {}
         if due_health:
             out["health"] = health(self.model, sample)
-        if due_flow and self.model.cfg.cell in KNOWN_CELLS:
+        if due_flow and sample is not None:
             out["gradient_norm_by_step"] = gradient_norm_by_step(self.model, sample)
         return out
 
     def at_end(self) -> dict:
         """summary.json's ``diagnostics`` table for the model training ended with."""
         sample = self.sample()
-        if self.model.cfg.cell not in KNOWN_CELLS:
-            return {"health": health(self.model, sample),
-                    "note": f"no gradient flow: rnnlab knows the equations of "
-                            f"{', '.join(KNOWN_CELLS)}, not of cell {self.model.cfg.cell!r}"}
+        if sample is None:
+            return {"health": health(self.model, None), "note": self.unmeasurable()}
         norms = gradient_norm_by_step(self.model, sample)
         return {"gradient_norm_by_step": norms, "first_to_last": flow_ratio(norms),
                 "sample_size": len(sample.split), "health": health(self.model, sample)}

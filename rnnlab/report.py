@@ -80,12 +80,13 @@ def demo_table(demo: dict) -> Table | str:
 
 
 def gradient_flow_line(summary: dict) -> str | None:
-    """``gradient flow: ||dL/dh_1|| / ||dL/dh_100|| = 4e-17 (...)`` from a run's summary, or
-    None when it holds no gradient flow."""
+    """``gradient flow: ||dL/dh_1|| / ||dL/dh_100|| = 4e-17 (...)`` from a run's summary, why
+    it was not measured, or None when the summary says nothing about it (an older run)."""
     diag = summary.get("diagnostics")
     norms = diag.get("gradient_norm_by_step") if isinstance(diag, dict) else None
     if not isinstance(norms, list) or not norms:
-        return None
+        note = diag.get("note") if isinstance(diag, dict) else None
+        return f"gradient flow: not measured ({note})" if isinstance(note, str) else None
     first, last, T = norms[0], norms[-1], len(norms)
     ratio = f"{first / last:.2g}" if last else "undefined (the last step's norm is 0)"
     return (f"gradient flow: ||dL/dh_1|| / ||dL/dh_{T}|| = {ratio} ({first:.3g} / {last:.3g}, "

@@ -214,3 +214,18 @@ def test_a_cell_rnnlab_does_not_know_gets_spectral_radii_only():
     end = Diagnostics(DiagnosticsConfig(every=1), model, adding_like(), seed=0).at_end()
     assert set(end["health"]["spectral_radius"]) == {"l0.g0", "l0.g1"}
     assert "gradient_norm_by_step" not in end and "two_gate" in end["note"]
+
+
+def test_variable_length_data_get_spectral_radii_and_a_note_not_wrong_numbers():
+    class LengthsSplit(Split):  # what a split with lengths looks like to the diagnostics
+        lengths = np.full(40, 30)
+
+    data = adding_like()
+    data.splits["val"] = LengthsSplit(data.splits["val"].x, data.splits["val"].y)
+    cfg = ModelConfig(cell="lstm", hidden_size=4)
+    model = Model(cfg, reference_backend(), problem(cfg, "mse", "last", I=2, O=1)[0])
+    diag = Diagnostics(DiagnosticsConfig(every=1, health_every=1), model, data, seed=0)
+    assert diag.after_epoch(1) == {"health": {"spectral_radius": health(model, None)[
+        "spectral_radius"]}}
+    end = diag.at_end()
+    assert "variable-length" in end["note"] and "gradient_norm_by_step" not in end
