@@ -58,7 +58,7 @@ def gradient_flow_figure(lines: Mapping[str, list], path: Path, title: str = "",
         if runs:
             style = {"color": f"C{k % 10}", "lw": 1.8}
         elif label == END:
-            style = {"color": "black", "lw": 2.2}
+            style = {"color": "black", "lw": 2.0, "ls": "--"}  # the best epoch shows through
         else:
             share = epochs.index(label) / max(len(epochs) - 1, 1)
             style = {"color": shades(0.15 + 0.7 * share), "lw": 1.2, "alpha": 0.9}
