@@ -36,7 +36,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .config import DiagnosticsConfig
-from .model import GATES, Model, layer_weights, loss_and_grad
+from .model import Model, layer_weights, loss_and_grad
 from .specs import Dataset, Split
 
 SEED_KEY = 19  # spawn key of the sample's generator: independent of the run's own streams
@@ -185,7 +185,7 @@ def gradient_norm_by_step(model: Model, sample: Sample) -> list[float]:
     s = sample.split
     T, N = s.x.shape[:2]
     H = model.cfg.hidden_size
-    width = GATES[model.cfg.cell] * H + max(s.x.shape[2], H)  # probe + input of the top layer
+    width = model.cell.gates * H + max(s.x.shape[2], H)  # probe + input of the top layer
     per = max(1, PROBE_BYTES // (T * width * s.x.dtype.itemsize))
     squares = np.zeros(T)
     for start in range(0, N, per):

@@ -15,11 +15,12 @@ from typing import Any
 
 import numpy as np
 
+from .cells import BUILTIN_CELLS
 from .errors import RnnlabError
 
 LOSSES = ("mse", "xent")
 TARGETS = ("last", "every")
-CELLS = ("rnn", "lstm", "gru")
+CELLS = tuple(BUILTIN_CELLS)  # the built-in cells; plugins may add more (rnnlab.cells)
 DTYPES = ("float64", "float32")
 
 
@@ -149,14 +150,18 @@ class Backend:
     """Base class for a backend: the recurrence of one layer, forward and backward.
 
     ``weights`` holds one layer's arrays under PyTorch's names without the layer suffix:
-    ``weight_ih [G*H, I]``, ``weight_hh [G*H, H]``, ``bias_ih [G*H]``, ``bias_hh [G*H]`` (G = 1
-    for rnn, 4 for lstm, 3 for gru). ``state0`` is a tuple: ``(h0,)`` or ``(h0, c0)`` for lstm,
-    each ``[N, H]``.
+    ``weight_ih [G*H, I]``, ``weight_hh [G*H, H]``, ``bias_ih [G*H]``, ``bias_hh [G*H]`` (G: the
+    cell's gate count, :class:`rnnlab.cells.CellSpec`). ``state0`` is a tuple with one ``[N, H]``
+    array per state tensor of the cell: ``(h0,)``, or ``(h0, c0)`` for lstm. ``cells`` names the
+    cells the backend implements (built-in or registered by a plugin).
     """
 
     name = "?"
     cells: tuple[str, ...] = ("rnn",)
     dtypes: tuple[str, ...] = DTYPES
+    # the plan features (``EpochPlan.features()``) that :meth:`epoch_runner` implements; the
+    # core asks for the runner only when a plan uses nothing else. Empty: no epoch runner.
+    epoch_features: frozenset[str] = frozenset()
 
     def layer_forward(self, cell, weights, x, state0, *, nonlinearity="tanh"):
         """Run one layer over ``x [T, N, I]``; return ``(hs [T, N, H], final_state, cache)``."""
@@ -178,7 +183,10 @@ class Backend:
     def epoch_runner(self, plan):
         """Optionally take over a whole epoch (batches, loss, clipping, optimizer step).
 
-        ``plan`` is a :class:`rnnlab.train.EpochPlan`. Return a callable
+        ``plan`` is a :class:`rnnlab.train.EpochPlan`. The core calls this only when every
+        feature of the plan (``plan.features()``, e.g. ``"cell=rnn"``, ``"optimizer=adam"``,
+        ``"momentum"``) is in :attr:`epoch_features`; a feature added to rnnlab later is in no
+        existing declaration, so such a plan runs through the core loop. Return a callable
         ``run(params, optimizer, x, y, order, lr) -> per-batch losses`` that updates ``params``,
         ``optimizer.slots`` and ``optimizer.steps`` in place exactly as the core loop would, or
         None to let the core loop run (the default). The core loop is the reference a runner is

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .cells import cell_spec
 from .config import ModelConfig, TrainConfig, validate_table
 from .model import Model, Shape, init_params
 from .optim import Optimizer
@@ -33,10 +34,11 @@ def reference_backend():
     return Registry().backend(REFERENCE).load()
 
 
-def problem(cfg: ModelConfig, loss: str, target: str, *, T=5, N=3, I=3, O=2, seed=0):
-    """Small random parameters, inputs and targets for one configuration."""
+def problem(cfg: ModelConfig, loss: str, target: str, *, T=5, N=3, I=3, O=2, seed=0, cell=None):
+    """Small random parameters, inputs and targets for one configuration (``cell``: the spec of
+    ``cfg.cell`` when a plugin registers it)."""
     rng = np.random.default_rng(seed)
-    params = init_params(cfg, Shape(I, O), rng)
+    params = init_params(cfg, Shape(I, O), rng, cell)
     x = rng.normal(size=(T, N, I)).astype(cfg.dtype)
     lead = (N,) if target == "last" else (T, N)
     y = (rng.normal(size=(*lead, O)).astype(cfg.dtype) if loss == "mse"
@@ -51,11 +53,11 @@ def relative_error(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def gradient_errors(backend, cfg: ModelConfig, loss: str, target: str, *, eps=1e-5,
-                    seed=0) -> dict[str, float]:
+                    seed=0, cells=None) -> dict[str, float]:
     """Relative error of every parameter's analytic gradient against central differences."""
-    cfg = replace(cfg, dtype="float64")
-    params, x, y = problem(cfg, loss, target, seed=seed)
-    model = Model(cfg, backend, params)
+    cfg, cell = replace(cfg, dtype="float64"), cell_spec(cfg.cell, cells)
+    params, x, y = problem(cfg, loss, target, seed=seed, cell=cell)
+    model = Model(cfg, backend, params, cell)
     _, grads, _ = model.loss_and_grads(x, y, loss, target)
     errors = {}
     for name, p in params.items():
@@ -72,36 +74,39 @@ def gradient_errors(backend, cfg: ModelConfig, loss: str, target: str, *, eps=1e
     return errors
 
 
-def configs(backend, *, layers=(1, 2)):
-    """Every configuration a backend declares: cell x nonlinearity (rnn) x layer count."""
+def configs(backend, *, layers=(1, 2), cells=None):
+    """Every configuration a backend declares: cell x the cell's nonlinearities x layer count.
+    ``cells`` maps names to :class:`rnnlab.cells.CellSpec` for cells a plugin registers."""
     for cell in backend.cells:
-        for nonlinearity in (("tanh", "relu") if cell == "rnn" else ("tanh",)):
+        for nonlinearity in cell_spec(cell, cells).nonlinearities:
             for n in layers:
                 yield ModelConfig(cell=cell, hidden_size=4, layers=n, nonlinearity=nonlinearity)
 
 
-def check_gradients(backend, *, rtol=1e-7) -> None:
-    """Analytic gradients match float64 central differences for every declared configuration."""
-    for cfg in configs(backend):
+def check_gradients(backend, *, rtol=1e-7, cells=None) -> None:
+    """Analytic gradients match float64 central differences for every declared configuration.
+    ``cells``: specs of cells a plugin registers (``Registry.cells``), by name."""
+    for cfg in configs(backend, cells=cells):
         for loss, target in CASES:
-            errors = gradient_errors(backend, cfg, loss, target)
+            errors = gradient_errors(backend, cfg, loss, target, cells=cells)
             bad = {k: v for k, v in errors.items() if v > rtol}
             assert not bad, (f"{backend.name}: gradients disagree with finite differences for "
                              f"{cfg} {loss}/{target}: {bad} (tolerance {rtol})")
 
 
-def check_agreement(backend, reference=None, *, rtol64=1e-9, rtol32=1e-4) -> None:
+def check_agreement(backend, reference=None, *, rtol64=1e-9, rtol32=1e-4, cells=None) -> None:
     """Outputs, final states and gradients match the reference backend for every declared
     cell, layer count and dtype (float32 within ``rtol32``)."""
     reference = reference if reference is not None else reference_backend()
-    for cfg in configs(backend):
+    for cfg in configs(backend, cells=cells):
+        cell = cell_spec(cfg.cell, cells)
         for dtype in backend.dtypes:
             rtol = rtol64 if dtype == "float64" else rtol32
             for loss, target in CASES:
                 c = replace(cfg, dtype=dtype)
-                params, x, y = problem(c, loss, target, T=7, N=4)
-                got = Model(c, backend, {k: v.copy() for k, v in params.items()})
-                want = Model(c, reference, params)
+                params, x, y = problem(c, loss, target, T=7, N=4, cell=cell)
+                got = Model(c, backend, {k: v.copy() for k, v in params.items()}, cell)
+                want = Model(c, reference, params, cell)
                 (l1, g1, s1), (l2, g2, s2) = (m.loss_and_grads(x, y, loss, target)
                                               for m in (got, want))
                 pairs = {"loss": (np.array(l1), np.array(l2)),
@@ -116,10 +121,11 @@ def check_agreement(backend, reference=None, *, rtol64=1e-9, rtol32=1e-4) -> Non
                                          f"(tolerance {rtol})")
 
 
-def check_backend(backend, reference=None) -> None:
-    """Everything a backend must satisfy: exact gradients and agreement with the reference."""
-    check_gradients(backend)
-    check_agreement(backend, reference)
+def check_backend(backend, reference=None, *, cells=None) -> None:
+    """Everything a backend must satisfy: exact gradients and agreement with the reference.
+    ``cells``: specs of the cells a plugin registers (``Registry.cells``), by name."""
+    check_gradients(backend, cells=cells)
+    check_agreement(backend, reference, cells=cells)
 
 
 # -- tasks -----------------------------------------------------------------------------------
@@ -309,14 +315,12 @@ def check_training_agreement(backend_name: str, experiment, *, rtol: float | Non
     Returns the differences found.
     """
     from .compare import TOLERANCE, differences, train_once, with_backend
-    from .config import apply_overrides, build_experiment, read_toml
+    from .config import load_experiment_file
 
     if registry is None:
         registry = Registry()
     if not hasattr(experiment, "train"):
-        raw = read_toml(experiment)
-        origins = apply_overrides(raw, list(sets))
-        experiment = build_experiment(raw, registry, source=Path(experiment), origins=origins)
+        experiment = load_experiment_file(Path(experiment), registry, sets)
     rtol = rtol if rtol is not None else TOLERANCE[experiment.model.dtype]
     want = train_once(with_backend(experiment, REFERENCE), registry)
     got = train_once(with_backend(experiment, backend_name), registry)

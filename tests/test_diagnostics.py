@@ -6,6 +6,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from rnnlab.cells import CellSpec
 from rnnlab.config import DiagnosticsConfig, ModelConfig
 from rnnlab.diagnostics import (
     Diagnostics,
@@ -210,7 +211,8 @@ def test_a_cell_rnnlab_does_not_know_gets_spectral_radii_only():
     cfg = ModelConfig(cell="rnn", hidden_size=4)
     params = problem(cfg, "mse", "last", I=2, O=1)[0]
     params["rnn.weight_hh_l0"] = np.random.default_rng(0).normal(size=(8, 4))  # 2 gate blocks
-    model = Model(replace(cfg, cell="two_gate"), reference_backend(), params)
+    model = Model(replace(cfg, cell="two_gate"), reference_backend(), params,
+                  cell=CellSpec("two_gate", 2))
     end = Diagnostics(DiagnosticsConfig(every=1), model, adding_like(), seed=0).at_end()
     assert set(end["health"]["spectral_radius"]) == {"l0.g0", "l0.g1"}
     assert "gradient_norm_by_step" not in end and "two_gate" in end["note"]

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.console import Console
 from rich.markup import escape
 
-from ..config import apply_overrides, build_experiment, plugin_files, read_toml
+from ..config import build_experiment, plugin_files, read_with_overrides
 from ..plugins import Registry
 from ..reload import experiment_of, recorded_raw, run_registry
 from ..runs import RunDir
@@ -44,15 +46,34 @@ def warn_failures(registry: Registry) -> None:
                             highlight=False)
 
 
-def load_experiment(config: str, sets=(), plugin_paths=()):
-    """Read, override and validate an experiment file; return ``(experiment, registry)``."""
+@dataclass
+class Loaded:
+    """An experiment file as every command reads it: its tables after ``--set`` overrides,
+    where each overridden key came from, the plugin files it loads, and the registry."""
+
+    source: Path
+    raw: dict[str, Any]
+    origins: dict[str, str]  # "table.key" -> "--set table.key=value"
+    plugin_files: list[Path]
+    registry: Registry
+
+
+def read_experiment(config: str, sets=(), plugin_paths=()) -> Loaded:
+    """Read an experiment (or sweep) file, apply ``--set`` overrides and load its plugins."""
     source = Path(config)
-    raw = read_toml(source)
-    origins = apply_overrides(raw, list(sets))
+    raw, origins = read_with_overrides(source, sets)
     files = [*plugin_files(raw, source), *(Path(p) for p in plugin_paths)]
     registry = Registry(files)
     warn_failures(registry)
-    return build_experiment(raw, registry, source=source, origins=origins), registry
+    return Loaded(source, raw, origins, files, registry)
+
+
+def load_experiment(config: str, sets=(), plugin_paths=()):
+    """Read, override and validate an experiment file; return ``(experiment, registry)``."""
+    loaded = read_experiment(config, sets, plugin_paths)
+    exp = build_experiment(loaded.raw, loaded.registry, source=loaded.source,
+                           origins=loaded.origins)
+    return exp, loaded.registry
 
 
 def load_run(run_path: str, sets=(), plugin_paths=()):

@@ -21,7 +21,8 @@ def load_generator(path: str, plugin_paths=(), backend: str | None = None):
                                                 TaskContext(exp.base_dir))
     if type(task).generate is Task.generate:
         raise RnnlabError(f"{run.path}: task {exp.task.name!r} does not generate text")
-    model = Model(exp.model, load_backend(exp, registry), run.load_params())
+    model = Model(exp.model, load_backend(exp, registry), run.load_params(),
+                  registry.cell(exp.model.cell))
     return task, model, run.read_summary().get("dataset", {})
 
 
