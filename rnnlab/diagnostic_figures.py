@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from .plots import PLOT_HINT, available, new_figure, save
+from . import plots
 
 FLOW_PNG = "gradient_flow.png"
 HEALTH_PNG = "recurrent_health.png"
@@ -49,7 +49,7 @@ def gradient_flow_figure(lines: Mapping[str, list], path: Path, title: str = "",
     several runs (``runs=True``) each run has its own colour."""
     from matplotlib import colormaps
 
-    fig = new_figure(10.0 if runs else 8.0, 4.5)
+    fig = plots.new_figure(10.0 if runs else 8.0, 4.5)
     ax = fig.add_subplot()
     epochs = [k for k in lines if k != END]
     shades = colormaps["viridis"]
@@ -76,7 +76,7 @@ def gradient_flow_figure(lines: Mapping[str, list], path: Path, title: str = "",
                    title="run" if runs else "recorded")
     else:
         ax.legend(fontsize="small")
-    return save(fig, path)
+    return plots.save(fig, path)
 
 
 def _health_series(history: list[dict], group: str) -> dict[str, tuple[list, list]]:
@@ -106,7 +106,7 @@ def recurrent_health_figure(history: list[dict], path: Path, title: str = "") ->
     panels = [p for p in panels if p[2]]
     if not panels:
         return None
-    fig = new_figure(4.0 * len(panels) + 1.0, 4.0)
+    fig = plots.new_figure(4.0 * len(panels) + 1.0, 4.0)
     axes = fig.subplots(1, len(panels), squeeze=False)[0]
     recorded = sorted({e for _, _, series in panels for es, _ in series.values() for e in es})
     for ax, (group, label, series) in zip(axes, panels, strict=True):
@@ -126,7 +126,7 @@ def recurrent_health_figure(history: list[dict], path: Path, title: str = "") ->
         ax.set_xlim(recorded[0] - 0.5, recorded[-1] + 0.5)
         ax.legend(fontsize="x-small", ncols=2 if len(series) > 6 else 1)
     fig.suptitle(title or "recurrent health per epoch")
-    return save(fig, path)
+    return plots.save(fig, path)
 
 
 def diagnostic_figures(folder: Path, history: list[dict],
@@ -149,8 +149,9 @@ def run_diagnostic_figures(folder: Path, history: list[dict],
     """The diagnostics' figures of a run that just ended, as summary.json's
     ``diagnostics.figures``: ``{"files": [...]}`` plus ``"note"`` when one was not drawn. Never
     raises: a run's results matter more than its pictures."""
-    if not available():
-        return {"files": [], "note": f"no figures: matplotlib is not installed ({PLOT_HINT})"}
+    if not plots.available():  # looked up on the module, so a test can switch it off
+        return {"files": [],
+                "note": f"no figures: matplotlib is not installed ({plots.PLOT_HINT})"}
     try:
         return {"files": [p.name for p in diagnostic_figures(folder, history, diagnostics)]}
     except Exception as exc:  # noqa: BLE001 - reported in the summary instead

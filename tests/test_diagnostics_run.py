@@ -166,6 +166,7 @@ def test_the_flow_overlay_goes_beside_the_loss_overlay(sine_runs, tmp_path):
 def test_figures_survive_odd_records(tmp_path, monkeypatch):
     pytest.importorskip("matplotlib")
     from rnnlab import diagnostic_figures as figs
+    from rnnlab import plots
 
     history = [{"epoch": 1, "gradient_norm_by_step": []},
                {"epoch": 2, "gradient_norm_by_step": [0.0, float("nan"), 1.0],
@@ -173,5 +174,5 @@ def test_figures_survive_odd_records(tmp_path, monkeypatch):
     drawn = figs.run_diagnostic_figures(tmp_path, history, {"gradient_norm_by_step": [1e-3, 1]})
     assert drawn == {"files": ["gradient_flow.png", "recurrent_health.png"]}
     assert figs.run_diagnostic_figures(tmp_path, [], None) == {"files": []}
-    monkeypatch.setattr(figs, "available", lambda: False)
+    monkeypatch.setattr(plots, "available", lambda: False)
     assert "matplotlib is not installed" in figs.run_diagnostic_figures(tmp_path, [], None)["note"]
