@@ -7,7 +7,8 @@ Task plugins build on :class:`Task`, :class:`TaskSpec`, :class:`Dataset`, :class
 (and, for a fused epoch, :class:`EpochPlan`, :class:`Optimizer`, :func:`init_params`,
 :func:`reference_epoch`); a new recurrent cell is a :class:`CellSpec`; a sweep engine an
 :class:`Executor` with its :class:`ExecutorSpec`. Parameter names are built
-by :func:`param_name`, never written as strings. The built-in plugins import from here only;
+by :func:`param_name`, never written as strings; the valid steps of sequences of different
+lengths by :func:`valid_steps`. The built-in plugins import from here only;
 names here keep their meaning across releases. The conformance checks a plugin's tests run are
 in :mod:`rnnlab.testing`.
 """
@@ -18,6 +19,7 @@ from .cells import BUILTIN_CELLS, LAYER_KEYS, CellSpec, cell_spec
 from .errors import ConfigError, RnnlabError
 from .executors import Executor, ExecutorOptions, ExecutorSpec, RunJob, RunResult
 from .hookspecs import hookimpl
+from .lengths import valid_steps
 from .model import HEAD_KEYS, Model, Shape, init_params, log_softmax, param_name
 from .optim import Optimizer
 from .specs import (
@@ -72,4 +74,5 @@ __all__ = [
     "log_softmax",
     "param_name",
     "reference_epoch",
+    "valid_steps",
 ]

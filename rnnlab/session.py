@@ -7,13 +7,14 @@ trains: the loop is in :mod:`rnnlab.train`.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, fields, is_dataclass
+from dataclasses import dataclass, field, fields, is_dataclass
 
 import numpy as np
 
 from .cells import CellSpec
 from .config import Experiment, ModelConfig, TrainConfig
 from .errors import ConfigError, PluginError
+from .lengths import check_backend_supports, check_lengths, has_lengths, inert_padding
 from .model import Model, Shape, init_params
 from .optim import Optimizer
 from .specs import Backend, Dataset, Split, Task, TaskContext
@@ -35,11 +36,15 @@ class EpochPlan:
     train: TrainConfig
     loss: str
     target: str
+    # the train split has lengths (the runner is passed them); keyword-only, so that fields
+    # added later keep their positions
+    lengths: bool = field(default=False, kw_only=True)
 
     # fields the core applies around an epoch (which backend, how many epochs, the learning
-    # rate passed to each epoch, initialisation, checkpoints): no runner has to implement them
+    # rate passed to each epoch, initialisation, checkpoints, the epoch's order): no runner has
+    # to implement them
     AROUND_EPOCH = frozenset({"backend", "epochs", "schedule", "keep_best", "checkpoint_every",
-                              "checkpoint_seconds", "forget_bias"})
+                              "checkpoint_seconds", "forget_bias", "bucket_by_length"})
 
     def features(self) -> frozenset[str]:
         """Every feature this plan uses, derived from its fields (nested configs included), so
@@ -135,7 +140,7 @@ def check_fits_in_memory(exp: Experiment, shape: Shape, cell: CellSpec) -> None:
 
 def cast(split: Split, dtype: np.dtype) -> Split:
     y = split.y.astype(dtype) if np.issubdtype(split.y.dtype, np.floating) else split.y
-    return Split(np.ascontiguousarray(split.x, dtype=dtype), y)
+    return Split(np.ascontiguousarray(split.x, dtype=dtype), y, split.lengths)
 
 
 def prepare(exp: Experiment, registry) -> Session:
@@ -150,21 +155,31 @@ def prepare(exp: Experiment, registry) -> Session:
         raise PluginError(f"task {exp.task.name!r} could not build its data from the options in "
                           f"{exp.source or 'the experiment'} ({type(exc).__name__}: {exc}); "
                           f"check the [task] values (--debug shows where it failed)") from exc
+    check_lengths(dataset, exp.task.name)
     if dataset.chunk_length:
         streams_layout(dataset, exp)
     dtype = np.dtype(exp.model.dtype)
-    dataset.splits = {name: cast(s, dtype) for name, s in dataset.splits.items()}
+    # padding zeroed once here: whatever a task writes there reaches no backend
+    dataset.splits = {name: inert_padding(cast(s, dtype), dataset.target)
+                      for name, s in dataset.splits.items()}
     missing = [s for s in SPLITS if s not in dataset.splits or len(dataset.splits[s]) == 0]
     if missing:
         raise PluginError(f"task {exp.task.name!r} built no data for split(s): {missing}")
     backend = load_backend(exp, registry)
+    if has_lengths(dataset):
+        try:
+            check_backend_supports(backend, exp.task.name)
+        except PluginError as exc:
+            raise ConfigError(str(exc), source=str(exp.source or ""), table="train",
+                              key="backend") from None
     cell = registry.cell(exp.model.cell)
     shape = Shape(dataset.input_size, dataset.output_size)
     check_fits_in_memory(exp, shape, cell)
     params = init_params(exp.model, shape, rngs["init"], cell)
     model = Model(exp.model, backend, params, cell)
     optimizer = Optimizer(exp.train, params)
-    plan = EpochPlan(exp.model, exp.train, dataset.loss, dataset.target)
+    plan = EpochPlan(exp.model, exp.train, dataset.loss, dataset.target,
+                     lengths=dataset.splits["train"].lengths is not None)
     return Session(exp, task, dataset, backend, model, optimizer, rngs, plan)
 
 

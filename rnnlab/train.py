@@ -24,6 +24,7 @@ from .config import Experiment, TrainConfig
 from .diagnostics import Diagnostics
 from .errors import RunInterrupted, TrainingDiverged
 from .interrupt import StopSignal
+from .lengths import batch, bucketed_order
 from .model import Model
 from .optim import Optimizer, clip_gradients, learning_rate
 from .session import (  # re-exported: building a session used to live here
@@ -79,8 +80,13 @@ class RunInfo:
     runner_declined: tuple[str, ...] = ()  # plan features the backend's epoch runner lacks
 
 
-def batch_targets(y: np.ndarray, idx: np.ndarray, target: str) -> np.ndarray:
-    return y[idx] if target == "last" else y[:, idx]
+def epoch_order(rng: np.random.Generator, split: Split, cfg: TrainConfig) -> np.ndarray:
+    """The order in which an epoch takes the train sequences: a permutation from the shuffle
+    generator, bucketed by length when ``train.bucket_by_length`` is set and the split has
+    lengths (:func:`rnnlab.lengths.bucketed_order`)."""
+    if cfg.bucket_by_length and split.lengths is not None:
+        return bucketed_order(rng, split.lengths, cfg.batch_size)
+    return rng.permutation(len(split))
 
 
 class NonFiniteError(ArithmeticError):
@@ -103,10 +109,9 @@ def reference_epoch(model: Model, optimizer: Optimizer, plan: EpochPlan, split: 
     B = plan.train.batch_size
     losses = []
     for b in range(start, num_batches(len(order), B)):
-        idx = order[b * B:(b + 1) * B]
-        loss, grads, _ = model.loss_and_grads(split.x[:, idx],
-                                              batch_targets(split.y, idx, plan.target),
-                                              plan.loss, plan.target)
+        part = batch(split, order[b * B:(b + 1) * B], plan.target)  # trimmed to its longest
+        loss, grads, _ = model.loss_and_grads(part.x, part.y, plan.loss, plan.target,
+                                              lengths=part.lengths)
         # clip in place; with grad_clip = "none" this only measures the global norm
         norm = clip_gradients(grads, plan.train.grad_clip, plan.train.grad_clip_value)
         if not math.isfinite(loss):
@@ -124,11 +129,24 @@ def num_batches(n: int, batch_size: int) -> int:
     return -(-n // batch_size)
 
 
-def epoch_loss(batch_losses: np.ndarray, n: int, batch_size: int) -> float:
-    """Mean loss per sequence over the epoch (the last batch may be smaller)."""
+def epoch_loss(batch_losses: np.ndarray, n: int, batch_size: int,
+               counts: np.ndarray | None = None) -> float:
+    """Mean loss per sequence over the epoch (the last batch may be smaller); with ``counts``,
+    the targets each batch's loss is a mean over, the mean per target."""
+    if counts is not None:
+        return float(np.dot(batch_losses, counts) / counts.sum())
     sizes = np.full(len(batch_losses), batch_size, dtype=float)
     sizes[-1] = n - batch_size * (len(batch_losses) - 1)
     return float(np.dot(batch_losses, sizes) / n)
+
+
+def target_counts(split: Split, order: np.ndarray, batch_size: int, target: str):
+    """How many targets each batch's loss averages over, when that is not its number of
+    sequences (target "every" with lengths: its valid steps); else None."""
+    if target != "every" or split.lengths is None:
+        return None
+    steps = split.lengths[order].astype(float)
+    return np.add.reduceat(steps, np.arange(0, len(order), batch_size))
 
 
 def divergence_hint(cfg: TrainConfig) -> str:
@@ -155,7 +173,9 @@ def train_epoch(session: Session, runner, position: EpochPosition, lr: float,
         check_finite([loss], model.params)
         return loss
     if runner is not None and position.batches_done == 0:
-        losses = runner(model.params, session.optimizer, train.x, train.y, position.order, lr)
+        lengths = {} if train.lengths is None else {"lengths": train.lengths}
+        losses = runner(model.params, session.optimizer, train.x, train.y, position.order, lr,
+                        **lengths)
         position.losses = [float(v) for v in losses]
         check_finite(position.losses, model.params)
     else:
@@ -163,7 +183,8 @@ def train_epoch(session: Session, runner, position: EpochPosition, lr: float,
                         start=position.batches_done, after_batch=after_batch)
         if position.batches_done < num_batches(len(train), B):
             return None
-    return epoch_loss(np.asarray(position.losses), len(train), B)
+    counts = target_counts(train, position.order, B, data.target)
+    return epoch_loss(np.asarray(position.losses), len(train), B, counts)
 
 
 def split_loss(model: Model, data: Dataset, name: str) -> float:
@@ -171,7 +192,7 @@ def split_loss(model: Model, data: Dataset, name: str) -> float:
     split = data.splits[name]
     if data.chunk_length:
         return stream_loss(model, split, data.loss, data.chunk_length)
-    return model.loss(split.x, split.y, data.loss, data.target)
+    return model.loss(split.x, split.y, data.loss, data.target, lengths=split.lengths)
 
 
 def warm_up(session: Session, info: RunInfo, on_status=None):
@@ -259,7 +280,8 @@ def fit(session: Session, registry, info: RunInfo, on_epoch=None, *,
         epoch = state.epoch + 1  # 1-based number of the epoch being run
         lr = learning_rate(exp.train, epoch - 1)
         if state.position is None:
-            state.position = EpochPosition(session.rngs["shuffle"].permutation(len(train)), [])
+            state.position = EpochPosition(epoch_order(session.rngs["shuffle"], train, exp.train),
+                                           [])
         position = state.position
         t0 = time.perf_counter()
         try:

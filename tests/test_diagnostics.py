@@ -219,11 +219,9 @@ def test_a_cell_rnnlab_does_not_know_gets_spectral_radii_only():
 
 
 def test_variable_length_data_get_spectral_radii_and_a_note_not_wrong_numbers():
-    class LengthsSplit(Split):  # what a split with lengths looks like to the diagnostics
-        lengths = np.full(40, 30)
-
     data = adding_like()
-    data.splits["val"] = LengthsSplit(data.splits["val"].x, data.splits["val"].y)
+    val = data.splits["val"]
+    data.splits["val"] = Split(val.x, val.y, lengths=np.full(40, 30, dtype=np.int64))
     cfg = ModelConfig(cell="lstm", hidden_size=4)
     model = Model(cfg, reference_backend(), problem(cfg, "mse", "last", I=2, O=1)[0])
     diag = Diagnostics(DiagnosticsConfig(every=1, health_every=1), model, data, seed=0)
