@@ -6,6 +6,7 @@ import click
 import numpy as np
 
 from ..errors import RnnlabError
+from ..failures import guarded_task
 from ..model import Model
 from ..specs import Task, TaskContext
 from ..train import load_backend
@@ -17,8 +18,7 @@ def load_generator(path: str, plugin_paths=(), backend: str | None = None):
     """The task, the trained model and the saved dataset description of a run directory."""
     sets = [f"train.backend={backend}"] if backend else []
     exp, registry, run = load_run(path, sets, plugin_paths)
-    task = registry.task(exp.task.name).factory(dict(exp.task.options),
-                                                TaskContext(exp.base_dir))
+    task = guarded_task(registry, exp.task.name, dict(exp.task.options), TaskContext(exp.base_dir))
     if type(task).generate is Task.generate:
         raise RnnlabError(f"{run.path}: task {exp.task.name!r} does not generate text")
     model = Model(exp.model, load_backend(exp, registry), run.load_params(),
