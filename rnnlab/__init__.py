@@ -1,8 +1,60 @@
-"""rnnlab: a plugin-based experiment framework for recurrent neural networks."""
+"""rnnlab: a plugin-based experiment framework for recurrent neural networks.
 
+The Python API (docs/python-api.md) is the names in ``__all__``::
+
+    import rnnlab
+    run = rnnlab.run("experiments/sine.toml", set=["train.epochs=20"])
+    model = rnnlab.load(run.dir).model
+
+They are imported on first use, so ``import rnnlab`` (and ``rnnlab --help``) stays fast.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
 from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING, Any
 
 try:
     __version__ = version("rnnlab")
 except PackageNotFoundError:  # running from a source tree that was not installed
     __version__ = "0.0.0+unknown"
+
+# public name -> the module that defines it (the one place the Python API is named)
+_PUBLIC = {
+    "run": "rnnlab.api",
+    "load": "rnnlab.api",
+    "Run": "rnnlab.api",
+    "TrainedModel": "rnnlab.api",
+    "Forward": "rnnlab.api",
+    "RnnlabError": "rnnlab.errors",
+    "ConfigError": "rnnlab.errors",
+    "PluginError": "rnnlab.errors",
+    "TrainingDiverged": "rnnlab.errors",
+    "RunInterrupted": "rnnlab.errors",
+}
+__all__ = [*_PUBLIC, "__version__"]
+
+if TYPE_CHECKING:  # what type checkers and IDEs see; at run time __getattr__ imports on use
+    from .api import Forward as Forward
+    from .api import Run as Run
+    from .api import TrainedModel as TrainedModel
+    from .api import load as load
+    from .api import run as run
+    from .errors import ConfigError as ConfigError
+    from .errors import PluginError as PluginError
+    from .errors import RnnlabError as RnnlabError
+    from .errors import RunInterrupted as RunInterrupted
+    from .errors import TrainingDiverged as TrainingDiverged
+
+
+def __getattr__(name: str) -> Any:
+    if name in _PUBLIC:
+        value = getattr(import_module(_PUBLIC[name]), name)
+        globals()[name] = value  # later lookups skip this function
+        return value
+    raise AttributeError(f"module 'rnnlab' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_PUBLIC})

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 from rich.console import Console
 from rich.markup import escape
 
-from ..config import apply_overrides, build_experiment, plugin_files, read_toml
-from ..plugins import Registry
-from ..reload import experiment_of, recorded_raw, run_registry
-from ..runs import RunDir
+from ..api import read_experiment, read_recorded
+from ..plugins import PluginInfo, Registry
 
 DEBUG_KEY = "rnnlab.debug"
 
@@ -37,29 +33,23 @@ set_option = click.option("--set", "sets", multiple=True, metavar="TABLE.KEY=VAL
                           help="Override a key of the experiment file (repeatable).")
 
 
+def warn_failure(info: PluginInfo) -> None:
+    err_console().print(f"[yellow]warning:[/yellow] plugin {escape(info.label)} "
+                        f"{escape(info.status)}",
+                        highlight=False)
+
+
 def warn_failures(registry: Registry) -> None:
     for info in registry.failures():
-        err_console().print(f"[yellow]warning:[/yellow] plugin {escape(info.label)} "
-                            f"{escape(info.status)}",
-                            highlight=False)
+        warn_failure(info)
 
 
 def load_experiment(config: str, sets=(), plugin_paths=()):
     """Read, override and validate an experiment file; return ``(experiment, registry)``."""
-    source = Path(config)
-    raw = read_toml(source)
-    origins = apply_overrides(raw, list(sets))
-    files = [*plugin_files(raw, source), *(Path(p) for p in plugin_paths)]
-    registry = Registry(files)
-    warn_failures(registry)
-    return build_experiment(raw, registry, source=source, origins=origins), registry
+    return read_experiment(config, sets, plugin_paths, warn=warn_failure)
 
 
 def load_run(run_path: str, sets=(), plugin_paths=()):
     """The experiment a run directory records, with overrides; return ``(experiment, registry,
     run_dir)``. Plugin files it names are found beside the experiment file it started from."""
-    run_dir = RunDir.open(Path(run_path))
-    raw, origins = recorded_raw(run_dir, sets)
-    registry = run_registry(run_dir, raw, plugin_paths)
-    warn_failures(registry)
-    return experiment_of(run_dir, raw, origins, registry), registry, run_dir
+    return read_recorded(run_path, sets, plugin_paths, warn=warn_failure)

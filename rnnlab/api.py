@@ -1,0 +1,405 @@
+"""rnnlab from Python: run an experiment, load a run back, use its trained model.
+
+    import rnnlab
+    run = rnnlab.run("experiments/sine.toml", set=["model.cell=gru"])
+    run.metrics["test"]["mse"], run.history[-1]["val_loss"]
+    y = rnnlab.load(run.dir).model.predict(x)   # x time-major [T, N, I]
+
+The command line is a thin layer over the functions here (`rnnlab run`, `resume`, `generate`):
+one implementation, the same validation, the same errors (:mod:`rnnlab.errors`).
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import warnings
+from collections.abc import Callable, Iterable, Mapping
+from functools import cached_property
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from .config import Experiment, apply_overrides, build_experiment, plugin_files, read_toml
+from .errors import RnnlabError
+from .model import Model, Shape, init_params
+from .plugins import PluginInfo, Registry
+from .reload import experiment_of, recorded_raw, run_registry
+from .runs import CONFIG, RunDir
+
+__all__ = ["Forward", "Run", "TrainedModel", "load", "run"]
+
+ExperimentSource = str | os.PathLike[str] | Mapping[str, Any]
+"""An experiment file (TOML), or a dict shaped like one: ``{"task": {"name": "sine"}, ...}``."""
+State = np.ndarray | tuple[np.ndarray, np.ndarray]
+"""Recurrent state in PyTorch's layout: ``h [layers, N, H]``, or ``(h, c)`` for an LSTM."""
+Warn = Callable[[PluginInfo], None]
+
+
+def warn_plugin(info: PluginInfo) -> None:
+    """A plugin failed to load: a Python warning (the rest of the plugins keep working)."""
+    warnings.warn(f"plugin {info.label} {info.status}", stacklevel=4)
+
+
+# -- loading experiments ---------------------------------------------------------------------
+def read_experiment(experiment: ExperimentSource, sets: Iterable[str] = (),
+                    plugins: Iterable[str | os.PathLike[str]] = (),
+                    warn: Warn = warn_plugin) -> tuple[Experiment, Registry]:
+    """Read, override and validate an experiment (a TOML file or a dict shaped like one);
+    return ``(experiment, registry)``. Errors are :class:`rnnlab.errors.ConfigError` naming the
+    file (``<experiment>`` for a dict), the table and the key.
+
+    A dict's relative paths (``experiment.plugins``, a task's data files) are relative to the
+    current directory; its plugin files are recorded with absolute paths, so that the run can be
+    loaded or resumed from anywhere.
+    """
+    if isinstance(experiment, Mapping):
+        source = None
+        raw = absolute_plugins(copy.deepcopy(dict(experiment)))
+    elif isinstance(experiment, str | os.PathLike):
+        source = Path(experiment)
+        raw = read_toml(source)
+    else:
+        raise TypeError(f"experiment must be a TOML file's path or a dict, not "
+                        f"{type(experiment).__name__}")
+    origins = apply_overrides(raw, list(sets))
+    registry = Registry([*plugin_files(raw, source), *(Path(p) for p in plugins)])
+    for info in registry.failures():
+        warn(info)
+    return build_experiment(raw, registry, source=source, origins=origins), registry
+
+
+def absolute_plugins(raw: dict[str, Any]) -> dict[str, Any]:
+    """``experiment.plugins`` of a dict experiment made absolute (relative to the current
+    directory), as the run directory records them; anything else is left to validation."""
+    section = raw.get("experiment")
+    files = section.get("plugins") if isinstance(section, dict) else None
+    if isinstance(files, list) and all(isinstance(f, str) for f in files):
+        section["plugins"] = [str(Path(f).resolve()) for f in files]
+    return raw
+
+
+def read_recorded(run_dir: str | os.PathLike[str] | RunDir, sets: Iterable[str] = (),
+                  plugins: Iterable[str | os.PathLike[str]] = (),
+                  warn: Warn = warn_plugin) -> tuple[Experiment, Registry, RunDir]:
+    """The experiment a run directory records, with overrides; return ``(experiment, registry,
+    run_dir)``. Plugin files it names are found beside the experiment file it started from."""
+    run_dir = run_dir if isinstance(run_dir, RunDir) else RunDir.open(Path(run_dir))
+    raw, origins = recorded_raw(run_dir, list(sets))
+    registry = run_registry(run_dir, raw, plugins)
+    for info in registry.failures():
+        warn(info)
+    return experiment_of(run_dir, raw, origins, registry), registry, run_dir
+
+
+# -- running ---------------------------------------------------------------------------------
+def display(console) -> dict[str, Callable]:
+    """``run_experiment``'s progress and status callbacks on a rich console (None: silent)."""
+    if console is None:
+        return {}
+    from .report import epoch_progress
+
+    return {"progress": lambda epochs: epoch_progress(console, epochs),
+            "status": lambda message: console.print(message, highlight=False)}
+
+
+def start_run(experiment: ExperimentSource, *, sets: Iterable[str] = (),
+              out: str | os.PathLike[str] = "runs",
+              plugins: Iterable[str | os.PathLike[str]] = (), console=None,
+              warn: Warn = warn_plugin) -> Run:
+    """Validate, train, evaluate and record ``experiment`` in a new directory under ``out``;
+    progress goes to ``console`` (a rich Console; None: nothing is shown). What `rnnlab run`
+    and :func:`rnnlab.run` do."""
+    from .runner import run_experiment
+
+    exp, registry = read_experiment(experiment, sets, plugins, warn)
+    _, run_dir = run_experiment(exp, registry, out_root=Path(out), **display(console))
+    return Run(run_dir.path, plugins=plugins, warn=warn)
+
+
+def continue_run(run_dir: str | os.PathLike[str], *, experiment: ExperimentSource | None = None,
+                 sets: Iterable[str] = (), plugins: Iterable[str | os.PathLike[str]] = (),
+                 console=None, warn: Warn = warn_plugin) -> Run:
+    """Continue the interrupted run in ``run_dir`` from its checkpoint (``experiment``, when
+    given, must describe the same experiment; default: the one the run records). What
+    `rnnlab resume` and :meth:`Run.resume` do."""
+    from .runner import resume_experiment
+
+    if experiment is None:
+        exp, registry, folder = read_recorded(run_dir, sets, plugins, warn)
+    else:
+        folder = RunDir.open(Path(run_dir))
+        exp, registry = read_experiment(experiment, sets, plugins, warn)
+    resume_experiment(folder, registry, experiment=exp, **display(console))
+    return Run(folder.path, plugins=plugins, warn=warn)
+
+
+def console_for(quiet: bool):
+    """Where :func:`run` shows progress: None when quiet; rich renders a notebook's output."""
+    if quiet:
+        return None
+    from rich.console import Console
+
+    return Console()
+
+
+def run(experiment: ExperimentSource, *, set: Iterable[str] = (),  # named as --set
+        out: str | os.PathLike[str] = "runs", plugins: Iterable[str | os.PathLike[str]] = (),
+        quiet: bool = False) -> Run:
+    """Run an experiment as `rnnlab run` does and return the finished :class:`Run`.
+
+    ``experiment`` is a TOML file or a dict shaped like one; ``set`` holds ``TABLE.KEY=VALUE``
+    overrides (as ``--set``); ``out`` is the folder that receives the run directory;
+    ``plugins`` are extra plugin files (as ``--plugin``). Progress and the final table are shown
+    unless ``quiet``. Errors are the command line's, as exceptions: :class:`ConfigError` (the
+    experiment is invalid; nothing was run), :class:`PluginError`, :class:`TrainingDiverged`,
+    :class:`RunInterrupted` (Ctrl-C; the run directory holds a checkpoint to resume).
+    """
+    console = console_for(quiet)
+    result = start_run(experiment, sets=set, out=out, plugins=plugins, console=console)
+    if console is not None:
+        from .report import print_summary
+
+        print_summary(console, result.summary, result.dir)
+    return result
+
+
+def load(run_dir: str | os.PathLike[str], *, backend: str | None = None,
+         plugins: Iterable[str | os.PathLike[str]] = ()) -> Run:
+    """A recorded run directory, to read its results and use its trained model.
+
+    ``backend`` runs the model on another backend than the run's; ``plugins`` are extra plugin
+    files (when the run's own moved). Raises :class:`RnnlabError` when ``run_dir`` is not a run
+    directory.
+    """
+    return Run(run_dir, backend=backend, plugins=plugins)
+
+
+# -- a run and its model ---------------------------------------------------------------------
+class Forward(NamedTuple):
+    """What :meth:`TrainedModel.forward` returns."""
+
+    outputs: np.ndarray
+    """The head's outputs: ``[N, O]`` for target "last", ``[T, N, O]`` for "every"."""
+    hidden: np.ndarray
+    """The top layer's hidden state at every step, ``[T, N, H]`` (0 after a sequence's end)."""
+    state: State
+    """Every layer's final state, PyTorch's ``h_n [layers, N, H]`` (LSTM: ``(h_n, c_n)``)."""
+
+
+class TrainedModel:
+    """A run's trained model on inputs of your own: time-major ``x [T, N, input_size]``, as the
+    tasks' data. Parameters keep PyTorch's names; :attr:`params` is the run's ``params.npz``."""
+
+    def __init__(self, model: Model, *, loss: str, target: str):
+        self._model = model
+        self.loss = loss
+        """"mse" (outputs are values) or "xent" (outputs are logits over classes)."""
+        self.target = target
+        """Where the task reads outputs: "last" step of each sequence, or "every" step."""
+
+    @property
+    def params(self) -> dict[str, np.ndarray]:
+        return self._model.params
+
+    @property
+    def cell(self) -> str:
+        return self._model.cfg.cell
+
+    @property
+    def hidden_size(self) -> int:
+        return self._model.cfg.hidden_size
+
+    @property
+    def layers(self) -> int:
+        return self._model.cfg.layers
+
+    @property
+    def input_size(self) -> int:
+        return int(self.params["rnn.weight_ih_l0"].shape[1])
+
+    @property
+    def output_size(self) -> int:
+        return int(self.params["head.bias"].shape[0])
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.params["head.weight"].dtype
+
+    def __repr__(self) -> str:
+        return (f"TrainedModel(cell={self.cell!r}, input_size={self.input_size}, "
+                f"hidden_size={self.hidden_size}, layers={self.layers}, "
+                f"output_size={self.output_size}, target={self.target!r})")
+
+    def predict(self, x: np.ndarray, lengths: np.ndarray | None = None) -> np.ndarray:
+        """The head's outputs for ``x [T, N, input_size]``: ``[N, O]`` for target "last",
+        ``[T, N, O]`` for "every" (values for loss "mse", logits for "xent")."""
+        return self.forward(x, lengths=lengths).outputs
+
+    def forward(self, x: np.ndarray, *, lengths: np.ndarray | None = None,
+                state: State | None = None) -> Forward:
+        """Outputs, the top layer's hidden states and the final state of every layer, from
+        ``state`` (default zeros; a previous call's ``state`` continues those sequences)."""
+        x = self._inputs(x)
+        if lengths is not None:
+            raise NotImplementedError("lengths: needs the variable-length model")
+        hs, final, _ = self._model._layers_forward(x, self._layer_state(state, x.shape[1]))
+        return Forward(self._model._head(hs, self.target), hs, self._torch_state(final))
+
+    def _inputs(self, x) -> np.ndarray:
+        x = np.asarray(x)
+        if x.ndim != 3 or x.shape[2] != self.input_size:
+            raise ValueError(f"x must be time-major [T, N, {self.input_size}] (steps, "
+                             f"sequences, inputs), got shape {list(x.shape)}")
+        if x.shape[0] == 0 or x.shape[1] == 0:
+            raise ValueError(f"x holds no steps or no sequences: shape {list(x.shape)}")
+        return np.ascontiguousarray(x, dtype=self.dtype)
+
+    def _layer_state(self, state: State | None, n: int):
+        """PyTorch's layout -> the core's: per layer ``(h,)`` or ``(h, c)``, each ``[N, H]``."""
+        if state is None:
+            return None
+        lstm = self.cell == "lstm"
+        parts = state if lstm and isinstance(state, tuple) else (state,)
+        if len(parts) != (2 if lstm else 1):
+            raise ValueError("state must be (h, c) for an lstm" if lstm
+                             else f"state must be one array h for a {self.cell}")
+        shape = (self.layers, n, self.hidden_size)
+        arrays = [np.asarray(p, dtype=self.dtype) for p in parts]
+        for a in arrays:
+            if a.shape != shape:
+                raise ValueError(f"state arrays must be [layers, N, hidden_size] = "
+                                 f"{list(shape)}, got {list(a.shape)}")
+        return [tuple(np.ascontiguousarray(a[k]) for a in arrays) for k in range(self.layers)]
+
+    def _torch_state(self, final) -> State:
+        h = np.stack([layer[0] for layer in final])
+        return (h, np.stack([layer[1] for layer in final])) if self.cell == "lstm" else h
+
+
+class Run:
+    """One run directory: the experiment, its results and its trained model.
+
+    Made by :func:`rnnlab.run` and :func:`rnnlab.load`. Files are read when first used; after
+    :meth:`resume` they are read again.
+    """
+
+    def __init__(self, run_dir: str | os.PathLike[str], *, backend: str | None = None,
+                 plugins: Iterable[str | os.PathLike[str]] = (), warn: Warn = warn_plugin):
+        self._folder = RunDir.open(Path(run_dir))
+        self._backend, self._plugins, self._warn = backend, tuple(plugins), warn
+
+    @property
+    def dir(self) -> Path:
+        """The run directory."""
+        return self._folder.path
+
+    def __repr__(self) -> str:
+        return f"Run({str(self.dir)!r}, status={self.status!r})"
+
+    def __fspath__(self) -> str:
+        return str(self.dir)
+
+    @cached_property
+    def config(self) -> dict[str, Any]:
+        """The resolved experiment (config.toml): every table, every default made explicit."""
+        return read_toml(self.dir / CONFIG)
+
+    @cached_property
+    def summary(self) -> dict[str, Any]:
+        """summary.json: status, metrics, timings, versions, the task's demo."""
+        return self._folder.read_summary()
+
+    @property
+    def status(self) -> str:
+        """"finished", "stopped" (by a plugin), "interrupted", "diverged", "failed" or
+        "running"."""
+        return str(self.summary.get("status", "unknown"))
+
+    @property
+    def metrics(self) -> dict[str, dict[str, float]]:
+        """Final metrics: split -> metric name -> value."""
+        return self.summary.get("metrics", {})
+
+    @cached_property
+    def history(self) -> list[dict[str, Any]]:
+        """One dict per epoch (metrics.jsonl): epoch, loss, val_loss, lr, seconds, best_epoch."""
+        return self._folder.read_metrics()
+
+    @cached_property
+    def params(self) -> dict[str, np.ndarray]:
+        """The trained parameters (params.npz), with PyTorch's names and shapes."""
+        return self._folder.load_params()
+
+    @cached_property
+    def model(self) -> TrainedModel:
+        """The trained model, on the run's backend (or ``load(..., backend=...)``)."""
+        loss, target = self.summary.get("loss"), self.summary.get("target")
+        if loss is None or target is None:  # a run recorded before summaries said so
+            loss, target = self._data_kind()
+        return TrainedModel(self._core_model, loss=loss, target=target)
+
+    @cached_property
+    def _core_model(self) -> Model:
+        """The core's model of this run: its backend and its trained parameters."""
+        from .train import load_backend
+
+        exp, registry = self._recorded
+        self._check_shapes(exp)
+        return Model(exp.model, load_backend(exp, registry), self.params)
+
+    @cached_property
+    def _recorded(self) -> tuple[Experiment, Registry]:
+        sets = [f"train.backend={self._backend}"] if self._backend else []
+        exp, registry, _ = read_recorded(self._folder, sets, self._plugins, self._warn)
+        return exp, registry
+
+    def _check_shapes(self, exp: Experiment) -> None:
+        """params.npz must hold exactly the parameters config.toml's model has."""
+        p, misfit = self.params, f"{self.dir}: its parameters do not fit the model of {CONFIG}"
+        if "rnn.weight_ih_l0" not in p or "head.bias" not in p:
+            raise RnnlabError(misfit)
+        sizes = Shape(int(p["rnn.weight_ih_l0"].shape[1]), int(p["head.bias"].shape[0]))
+        expected = init_params(exp.model, sizes, np.random.default_rng(0))
+        if {k: v.shape for k, v in p.items()} != {k: v.shape for k, v in expected.items()}:
+            raise RnnlabError(misfit)
+
+    def _data_kind(self) -> tuple[str, str]:
+        """Loss and target of a run whose summary does not record them: built from the task."""
+        from .train import prepare
+
+        dataset = prepare(*self._recorded).dataset
+        return dataset.loss, dataset.target
+
+    def generate(self, prime: str, length: int = 200, *, temperature: float = 1.0,
+                 top_k: int = 0, seed: int = 0) -> str:
+        """The ``length`` characters the model writes after ``prime`` (the prime itself is not
+        included), for a task that generates text. ``temperature`` 0 picks the likeliest
+        character; ``top_k`` > 0 samples among the k likeliest; ``seed`` makes it repeatable."""
+        from .specs import Task, TaskContext
+
+        exp, registry = self._recorded
+        task = registry.task(exp.task.name).factory(dict(exp.task.options),
+                                                    TaskContext(exp.base_dir))
+        if type(task).generate is Task.generate:
+            raise RnnlabError(f"{self.dir}: task {exp.task.name!r} does not generate text")
+        return task.generate(self._core_model, self.summary.get("dataset", {}), prime, length,
+                             temperature, top_k, np.random.default_rng(seed))
+
+    def resume(self, *, set: Iterable[str] = (),  # named as --set
+               plugins: Iterable[str | os.PathLike[str]] = (), quiet: bool = False) -> Run:
+        """Continue this run from its checkpoint, as `rnnlab resume` does; it ends exactly as
+        if never interrupted. ``set`` may change only ``train.epochs`` (with a constant
+        learning rate), ``train.checkpoint_every`` and ``train.checkpoint_seconds``. Returns
+        this run, with its files read again."""
+        console = console_for(quiet)
+        continue_run(self.dir, sets=set, plugins=[*self._plugins, *plugins], console=console,
+                     warn=self._warn)
+        for name in ("config", "summary", "history", "params", "model", "_core_model", "_recorded"):
+            self.__dict__.pop(name, None)
+        if console is not None:
+            from .report import print_summary
+
+            print_summary(console, self.summary, self.dir)
+        return self
