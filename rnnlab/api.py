@@ -193,11 +193,17 @@ class TrainedModel:
     tasks' data. Parameters keep PyTorch's names; :attr:`params` is the run's ``params.npz``."""
 
     def __init__(self, model: Model, *, loss: str, target: str):
-        self._model = model
-        self.loss = loss
+        self._model, self._loss, self._target = model, loss, target
+
+    @property
+    def loss(self) -> str:
         """"mse" (outputs are values) or "xent" (outputs are logits over classes)."""
-        self.target = target
-        """Where the task reads outputs: "last" step of each sequence, or "every" step."""
+        return self._loss
+
+    @property
+    def target(self) -> str:
+        """Where the task reads outputs: the "last" step of each sequence, or "every" step."""
+        return self._target
 
     @property
     def params(self) -> dict[str, np.ndarray]:
