@@ -34,6 +34,9 @@ FORMAT = 1
 # constant learning rate (a cosine schedule depends on the total number of epochs).
 FREE_KEYS = ("train.checkpoint_every", "train.checkpoint_seconds")
 EPOCHS_KEY = "train.epochs"
+# Keys added to the experiment after checkpoints were first written, with the value their absence
+# means: a run recorded before a key existed resumes as the same experiment.
+ADDED_KEYS = {"train.bucket_by_length": False}
 
 
 @dataclass
@@ -82,8 +85,10 @@ def free_keys(config: dict[str, Any]) -> tuple[str, ...]:
 
 
 def _flat(config: dict[str, Any]) -> dict[str, Any]:
+    """``{"table.key": value}``, without added keys (ADDED_KEYS) that hold their default."""
     return {f"{table}.{key}": value for table, values in config.items()
-            for key, value in values.items()}
+            for key, value in values.items()
+            if ADDED_KEYS.get(f"{table}.{key}", ...) != value}
 
 
 def fingerprint(config: dict[str, Any]) -> str:
@@ -105,10 +110,13 @@ def config_differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
 
 
 def data_digest(splits) -> str:
-    """sha256 over every split's arrays (shape, dtype and bytes), in split-name order."""
+    """sha256 over every split's arrays (shape, dtype and bytes; x, y, and lengths when the
+    split has them), in split-name order."""
     h = hashlib.sha256()
     for name in sorted(splits):
-        for arr in (splits[name].x, splits[name].y):
+        split = splits[name]
+        lengths = () if getattr(split, "lengths", None) is None else (split.lengths,)
+        for arr in (split.x, split.y, *lengths):
             a = np.ascontiguousarray(arr)
             h.update(f"{name}{a.shape}{a.dtype.str}".encode())
             h.update(a.data)

@@ -50,6 +50,9 @@ TRAIN_OPTIONS = (
     Option("schedule", str, "constant", "learning-rate schedule over epochs",
            choices=("constant", "cosine")),
     Option("keep_best", bool, True, "end with the parameters of the best validation epoch"),
+    Option("bucket_by_length", bool, False,
+           "with sequences of different lengths: batches of similar lengths (seeded, each "
+           "epoch in a new random order), so that short sequences do not pay for long ones"),
     Option("checkpoint_every", int, 1, "epochs between checkpoints (0: only by time)", ge=0),
     Option("checkpoint_seconds", float, 60.0,
            "also checkpoint when this much wall time passed since the last one (0: never)", ge=0),
@@ -104,6 +107,7 @@ class TrainConfig:
     grad_clip_value: float = 1.0
     schedule: str = "constant"
     keep_best: bool = True
+    bucket_by_length: bool = False
     checkpoint_every: int = 1
     checkpoint_seconds: float = 60.0
 

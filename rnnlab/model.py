@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .config import ModelConfig
+from .lengths import check_backend_supports, valid_steps
 
 GATES = {"rnn": 1, "lstm": 4, "gru": 3}
 LAYER_KEYS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
@@ -66,12 +67,20 @@ def layer_weights(params: dict[str, np.ndarray], layer: int) -> dict[str, np.nda
 
 
 # -- loss ------------------------------------------------------------------------------------
-def loss_and_grad(out: np.ndarray, y: np.ndarray, loss: str) -> tuple[float, np.ndarray]:
+def loss_and_grad(out: np.ndarray, y: np.ndarray, loss: str,
+                  valid: np.ndarray | None = None) -> tuple[float, np.ndarray]:
     """Mean loss over every target and its gradient with respect to ``out``.
 
     mse:  L = mean((out - y)^2)                      (PyTorch MSELoss, reduction="mean")
     xent: L = mean(-log softmax(out)[y])             (PyTorch CrossEntropyLoss on logits)
+
+    ``valid`` (bool, ``out``'s leading axes without the last: ``[T, N]`` for target "every"):
+    only those targets count; the means are over valid steps (mse: valid steps x outputs), and
+    the gradient is 0 elsewhere. Values of ``out`` and ``y`` elsewhere are never read into the
+    result (selected away, not multiplied by 0).
     """
+    if valid is not None:
+        return _masked_loss_and_grad(out, y, loss, valid)
     if loss == "mse":
         diff = out - y
         return float(np.mean(diff * diff)), (2.0 / diff.size) * diff
@@ -85,13 +94,38 @@ def loss_and_grad(out: np.ndarray, y: np.ndarray, loss: str) -> tuple[float, np.
     return value, (grad / n).reshape(out.shape)
 
 
+def _masked_loss_and_grad(out, y, loss, valid):
+    """:func:`loss_and_grad` over the targets where ``valid`` is True."""
+    keep = valid[..., None]
+    count = int(valid.sum())
+    if loss == "mse":
+        diff = np.where(keep, out - y, 0).astype(out.dtype, copy=False)
+        n = count * out.shape[-1]
+        return float(np.sum(diff * diff)) / n, (2.0 / n) * diff
+    logp = log_softmax(np.where(keep, out, 0).astype(out.dtype, copy=False))
+    flat = logp.reshape(-1, logp.shape[-1])
+    idx = np.where(valid, y, 0).reshape(-1)  # a padded step's class index is never used
+    rows = np.arange(idx.size)
+    mask = valid.reshape(-1)
+    value = -float(np.sum(np.where(mask, flat[rows, idx], 0))) / count
+    grad = np.exp(flat)
+    grad[rows, idx] -= 1.0
+    grad = np.where(mask[:, None], grad / count, 0).astype(out.dtype, copy=False)
+    return value, grad.reshape(out.shape)
+
+
 def log_softmax(z: np.ndarray) -> np.ndarray:
     z = z - z.max(axis=-1, keepdims=True)
     return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
 
 
 class Model:
-    """A configured model bound to a backend: forward, loss, gradients and predictions."""
+    """A configured model bound to a backend: forward, loss, gradients and predictions.
+
+    ``lengths`` (int64 ``[N]``, optional everywhere) gives each sequence's length: PyTorch's
+    packed semantics (see :class:`rnnlab.specs.Split`). Only a backend that declares the
+    ``"lengths"`` feature accepts it.
+    """
 
     def __init__(self, cfg: ModelConfig, backend, params: dict[str, np.ndarray]):
         self.cfg, self.backend, self.params = cfg, backend, params
@@ -103,57 +137,98 @@ class Model:
         return [tuple(np.zeros((batch, self.cfg.hidden_size), dtype) for _ in range(n))
                 for _ in range(self.cfg.layers)]
 
-    def _layers_forward(self, x, state):
+    # -- the stack: every layer and direction is composed here, and only here ----------------
+    def _layer_forward(self, layer, x, state0, lengths):
+        """One layer over ``x`` by the backend; ``(hs, final_state, cache)``."""
+        kwargs = {"nonlinearity": self.cfg.nonlinearity}
+        if lengths is not None:
+            kwargs["lengths"] = lengths
+        return self.backend.layer_forward(self.cfg.cell, layer_weights(self.params, layer), x,
+                                          state0, **kwargs)
+
+    def _layer_backward(self, layer, cache, dhs):
+        """The gradients of one layer's weights (full names) and of its input."""
+        grads, dx = self.backend.layer_backward(self.cfg.cell, layer_weights(self.params, layer),
+                                                cache, dhs)
+        return {param_name(key, layer): g for key, g in grads.items()}, dx
+
+    def _layers_forward(self, x, state, lengths=None):
         """Run the stack; return the top layer's hidden states, final states and caches."""
+        if lengths is not None:
+            check_backend_supports(self.backend)
         caches, final = [], []
         state = state if state is not None else self.zero_state(x.shape[1])
         h = x
         for layer in range(self.cfg.layers):
-            h, last, cache = self.backend.layer_forward(
-                self.cfg.cell, layer_weights(self.params, layer), h, state[layer],
-                nonlinearity=self.cfg.nonlinearity)
+            h, last, cache = self._layer_forward(layer, h, state[layer], lengths)
             caches.append(cache)
             final.append(last)
         return h, final, caches
 
-    def _head(self, hs: np.ndarray, target: str) -> np.ndarray:
+    def _layers_backward(self, caches, dh) -> dict[str, np.ndarray]:
+        """BPTT through the stack from ``dh`` (the gradient of the top layer's outputs)."""
+        grads = {}
+        for layer in reversed(range(self.cfg.layers)):
+            layer_grads, dh = self._layer_backward(layer, caches[layer], dh)
+            grads.update(layer_grads)
+        return grads
+
+    # -- the head and the loss -----------------------------------------------------------------
+    @staticmethod
+    def _top(hs: np.ndarray, final, target: str, lengths) -> np.ndarray:
+        """What the head reads: every step's outputs, or the top layer's final hidden state
+        (``hs[-1]`` when every sequence is full length)."""
+        if target == "every":
+            return hs
+        return hs[-1] if lengths is None else final[-1][0]
+
+    def _head(self, top: np.ndarray) -> np.ndarray:
         # y = h W^T + b, on the last step or on every step
-        top = hs[-1] if target == "last" else hs
         return top @ self.params["head.weight"].T + self.params["head.bias"]
 
-    def outputs(self, x: np.ndarray, target: str, state=None):
-        """Head outputs (values for mse, logits for xent) and the final state of every layer."""
-        hs, final, _ = self._layers_forward(x, state)
-        return self._head(hs, target), final
+    def outputs(self, x: np.ndarray, target: str, state=None, lengths=None):
+        """Head outputs (values for mse, logits for xent) and the final state of every layer.
+        With ``lengths`` and target "every", the outputs at padded steps are the head's bias
+        (the hidden state there is 0) and count for nothing."""
+        hs, final, _ = self._layers_forward(x, state, lengths)
+        return self._head(self._top(hs, final, target, lengths)), final
 
-    def predict(self, x: np.ndarray, target: str = "last") -> np.ndarray:
-        return self.outputs(x, target)[0]
+    def predict(self, x: np.ndarray, target: str = "last", lengths=None) -> np.ndarray:
+        return self.outputs(x, target, lengths=lengths)[0]
 
-    def loss(self, x, y, loss: str, target: str, state=None) -> float:
-        return loss_and_grad(self.outputs(x, target, state)[0], y, loss)[0]
+    def loss(self, x, y, loss: str, target: str, state=None, lengths=None) -> float:
+        out = self.outputs(x, target, state, lengths)[0]
+        return loss_and_grad(out, y, loss, target_mask(target, lengths, x.shape[0]))[0]
 
-    def loss_and_grads(self, x, y, loss: str, target: str, state=None):
+    def loss_and_grads(self, x, y, loss: str, target: str, state=None, lengths=None):
         """Forward, loss, and exact gradients of every parameter (BPTT through the backend).
 
-        Returns ``(loss, grads, final_state)``; ``grads`` has the keys of ``params``.
+        Returns ``(loss, grads, final_state)``; ``grads`` has the keys of ``params``. With
+        ``lengths``, BPTT starts at each sequence's own last valid step.
         """
-        hs, final, caches = self._layers_forward(x, state)
-        out = self._head(hs, target)
-        value, dout = loss_and_grad(out, y, loss)
+        hs, final, caches = self._layers_forward(x, state, lengths)
+        top = self._top(hs, final, target, lengths)
+        out = self._head(top)
+        value, dout = loss_and_grad(out, y, loss, target_mask(target, lengths, x.shape[0]))
         W = self.params["head.weight"]
-        top = hs[-1] if target == "last" else hs
         grads = {
             "head.weight": dout.reshape(-1, dout.shape[-1]).T @ top.reshape(-1, top.shape[-1]),
             "head.bias": dout.reshape(-1, dout.shape[-1]).sum(axis=0),
         }
         if target == "last":
             dh = np.zeros_like(hs)
-            dh[-1] = dout @ W
+            if lengths is None:
+                dh[-1] = dout @ W
+            else:  # the gradient enters at each sequence's own last step
+                dh[lengths - 1, np.arange(hs.shape[1])] = dout @ W
         else:
             dh = dout @ W
-        for layer in reversed(range(self.cfg.layers)):
-            layer_grads, dh = self.backend.layer_backward(
-                self.cfg.cell, layer_weights(self.params, layer), caches[layer], dh)
-            for key, g in layer_grads.items():
-                grads[param_name(key, layer)] = g
+        grads.update(self._layers_backward(caches, dh))
         return value, grads, final
+
+
+def target_mask(target: str, lengths, T: int) -> np.ndarray | None:
+    """Which targets count: ``[T, N]`` valid steps for target "every" with lengths, else None
+    (every target counts; target "last" has one per sequence)."""
+    return valid_steps(lengths, T) if target == "every" and lengths is not None else None
+

@@ -4,6 +4,8 @@ datasets, and the base classes a task or backend plugin builds on.
 Arrays are time-major: inputs ``x`` are ``[T, N, input_size]``. Targets depend on the task's
 ``target`` ("last": one target per sequence, "every": one per step) and ``loss`` ("mse": float
 targets with a trailing ``output_size`` axis; "xent": integer class indices, no trailing axis).
+Sequences may differ in length (``Split.lengths``, PyTorch's packed semantics; see
+:mod:`rnnlab.lengths`).
 """
 
 from __future__ import annotations
@@ -44,10 +46,20 @@ class Option:
 
 @dataclass
 class Split:
-    """One split of a dataset: time-major inputs and their targets."""
+    """One split of a dataset: time-major inputs and their targets, and optionally the length
+    of every sequence.
+
+    ``lengths`` (int64 ``[N]``, ``1 <= lengths[n] <= T``): sequence ``n`` is ``x[:lengths[n], n]``
+    and ``x`` is padded after its end. Semantics are PyTorch's ``pack_padded_sequence(...,
+    enforce_sorted=False)``: each sequence's recurrence stops at its own last valid step, whose
+    state is its final state (what target "last" reads); outputs at padded steps are 0; with
+    target "every" the targets at padded steps are ignored and losses and metrics are means over
+    valid steps only. Values in the padding never matter. None: every sequence is full length.
+    """
 
     x: np.ndarray
     y: np.ndarray
+    lengths: np.ndarray | None = None
 
     def __len__(self) -> int:
         return self.x.shape[1]
@@ -109,7 +121,7 @@ class Task:
     def metrics(self, model, dataset: Dataset, split: str) -> dict[str, float]:
         """Score a trained model (:class:`rnnlab.model.Model`) on one split. Default: the loss."""
         s = dataset.splits[split]
-        return {"loss": model.loss(s.x, s.y, dataset.loss, dataset.target)}
+        return {"loss": model.loss(s.x, s.y, dataset.loss, dataset.target, lengths=s.lengths)}
 
     def demo(self, model, dataset: Dataset, rng: np.random.Generator) -> Demo | None:
         """Optionally show what the trained model does."""
@@ -152,21 +164,35 @@ class Backend:
     ``weight_ih [G*H, I]``, ``weight_hh [G*H, H]``, ``bias_ih [G*H]``, ``bias_hh [G*H]`` (G = 1
     for rnn, 4 for lstm, 3 for gru). ``state0`` is a tuple: ``(h0,)`` or ``(h0, c0)`` for lstm,
     each ``[N, H]``.
+
+    ``features`` says what a backend's kernels honour beyond the basic contract; the core refuses
+    data or options that need a feature a backend does not declare. ``"lengths"``:
+    ``layer_forward`` accepts ``lengths`` (see there); a backend without it is only ever called
+    without that argument.
     """
 
     name = "?"
     cells: tuple[str, ...] = ("rnn",)
     dtypes: tuple[str, ...] = DTYPES
+    features: frozenset[str] = frozenset()
 
-    def layer_forward(self, cell, weights, x, state0, *, nonlinearity="tanh"):
-        """Run one layer over ``x [T, N, I]``; return ``(hs [T, N, H], final_state, cache)``."""
+    def layer_forward(self, cell, weights, x, state0, *, nonlinearity="tanh", lengths=None):
+        """Run one layer over ``x [T, N, I]``; return ``(hs [T, N, H], final_state, cache)``.
+
+        With ``lengths`` (int64 ``[N]``, only passed when ``"lengths"`` is in ``features``):
+        sequence ``n`` runs for ``lengths[n]`` steps; ``hs[t, n] = 0`` for ``t >= lengths[n]``;
+        its final state is its state at step ``lengths[n] - 1``; values of ``x`` at padded
+        steps never influence anything (select, never multiply by a 0/1 mask). Kernels only
+        ever run forward in time: the core composes directions and layers.
+        """
         raise NotImplementedError
 
     def layer_backward(self, cell, weights, cache, dhs):
         """Backpropagate ``dhs [T, N, H]`` through the layer; return ``(grads, dx)``.
 
         ``grads`` is keyed like ``weights``; ``dx`` is ``[T, N, I]``. The initial state is a
-        constant: its gradient is not returned.
+        constant: its gradient is not returned. With lengths (kept in ``cache``): ``dhs`` at
+        padded steps is ignored, ``dx`` is 0 there and padded steps add nothing to ``grads``.
         """
         raise NotImplementedError
 
@@ -179,13 +205,14 @@ class Backend:
         """Optionally take over a whole epoch (batches, loss, clipping, optimizer step).
 
         ``plan`` is a :class:`rnnlab.train.EpochPlan`. Return a callable
-        ``run(params, optimizer, x, y, order, lr) -> per-batch losses`` that updates ``params``,
-        ``optimizer.slots`` and ``optimizer.steps`` in place exactly as the core loop would, or
-        None to let the core loop run (the default). The core loop is the reference a runner is
-        tested against. It is called once before training, after :meth:`warm_up`, and timed
-        with it as the backend's warm-up. It is not asked for a stateful
-        dataset (``Dataset.chunk_length > 0``): the core walks the streams itself, carrying the
-        state between chunks.
+        ``run(params, optimizer, x, y, order, lr, lengths=None) -> per-batch losses`` that
+        updates ``params``, ``optimizer.slots`` and ``optimizer.steps`` in place exactly as the
+        core loop would, or None to let the core loop run (the default). The core loop is the
+        reference a runner is tested against. It is called once before training, after
+        :meth:`warm_up`, and timed with it as the backend's warm-up. It is not asked for a
+        stateful dataset (``Dataset.chunk_length > 0``): the core walks the streams itself,
+        carrying the state between chunks. ``lengths`` is passed (by keyword) only for a train
+        split that has them; the core then trims each batch to its longest sequence.
         """
         return None
 

@@ -6,18 +6,23 @@
     def test_my_task():
         check_task(MY_TASK_SPEC, {"some_option": 3})
 
-Each check raises AssertionError with a message saying what disagreed and by how much.
+Each check raises AssertionError with a message saying what disagreed and by how much. A backend
+that declares the ``"lengths"`` feature is also checked with variable-length sequences (and with
+garbage in their padding); one that does not must be refused them.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import replace
+from itertools import product
 from pathlib import Path
 
 import numpy as np
 
 from .config import ModelConfig, TrainConfig, validate_table
+from .errors import PluginError
+from .lengths import FEATURE, inert_padding, lengths_problem, valid_steps
 from .model import Model, Shape, init_params
 from .optim import Optimizer
 from .plugins import Registry
@@ -35,13 +40,41 @@ def reference_backend():
 
 def problem(cfg: ModelConfig, loss: str, target: str, *, T=5, N=3, I=3, O=2, seed=0):
     """Small random parameters, inputs and targets for one configuration."""
+    return sized_problem(cfg, loss, target, T=T, N=N, I=I, O=O, seed=seed)[:3]
+
+
+def sized_problem(cfg: ModelConfig, loss: str, target: str, *, T=5, N=3, I=3, O=2, seed=0,
+                  lengths=False):
+    """:func:`problem` and, fourth, random sequence lengths when ``lengths`` is true (the first
+    sequence full length, the second one step long; random values in the padding), else None.
+    The first three items are those of :func:`problem` with the same arguments."""
     rng = np.random.default_rng(seed)
     params = init_params(cfg, Shape(I, O), rng)
     x = rng.normal(size=(T, N, I)).astype(cfg.dtype)
     lead = (N,) if target == "last" else (T, N)
     y = (rng.normal(size=(*lead, O)).astype(cfg.dtype) if loss == "mse"
          else rng.integers(0, O, size=lead))
-    return params, x, y
+    return params, x, y, (random_lengths(rng, T, N) if lengths else None)
+
+
+def random_lengths(rng: np.random.Generator, T: int, N: int) -> np.ndarray:
+    """int64 ``[N]`` lengths in ``[1, T]``: the first ``T``, the second 1, the rest random."""
+    lengths = rng.integers(1, T + 1, size=N).astype(np.int64)
+    lengths[0] = T
+    if N > 1:
+        lengths[1] = 1
+    return lengths
+
+
+def fill_padding(x: np.ndarray, y: np.ndarray, lengths: np.ndarray, target: str, value):
+    """Copies of ``x`` (and of ``y``, target "every") with ``value`` at every padded step."""
+    pad = ~valid_steps(lengths, x.shape[0])
+    x = x.copy()
+    x[pad] = value
+    y = y.copy()
+    if target == "every":
+        y[pad] = value if np.issubdtype(y.dtype, np.floating) else 10**6
+    return x, y
 
 
 def relative_error(a: np.ndarray, b: np.ndarray) -> float:
@@ -51,21 +84,22 @@ def relative_error(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def gradient_errors(backend, cfg: ModelConfig, loss: str, target: str, *, eps=1e-5,
-                    seed=0) -> dict[str, float]:
-    """Relative error of every parameter's analytic gradient against central differences."""
+                    seed=0, lengths=False) -> dict[str, float]:
+    """Relative error of every parameter's analytic gradient against central differences
+    (``lengths``: with variable-length sequences, see :func:`problem`)."""
     cfg = replace(cfg, dtype="float64")
-    params, x, y = problem(cfg, loss, target, seed=seed)
+    params, x, y, lens = sized_problem(cfg, loss, target, seed=seed, lengths=lengths)
     model = Model(cfg, backend, params)
-    _, grads, _ = model.loss_and_grads(x, y, loss, target)
+    _, grads, _ = model.loss_and_grads(x, y, loss, target, lengths=lens)
     errors = {}
     for name, p in params.items():
         numeric = np.zeros_like(p)
         for i in np.ndindex(p.shape):
             keep = p[i]
             p[i] = keep + eps
-            plus = model.loss(x, y, loss, target)
+            plus = model.loss(x, y, loss, target, lengths=lens)
             p[i] = keep - eps
-            minus = model.loss(x, y, loss, target)
+            minus = model.loss(x, y, loss, target, lengths=lens)
             p[i] = keep
             numeric[i] = (plus - minus) / (2 * eps)
         errors[name] = relative_error(grads[name], numeric)
@@ -80,46 +114,126 @@ def configs(backend, *, layers=(1, 2)):
                 yield ModelConfig(cell=cell, hidden_size=4, layers=n, nonlinearity=nonlinearity)
 
 
+def length_cases(backend) -> tuple[bool, ...]:
+    """Full-length sequences, and variable lengths when the backend declares them."""
+    return (False, True) if FEATURE in getattr(backend, "features", ()) else (False,)
+
+
 def check_gradients(backend, *, rtol=1e-7) -> None:
-    """Analytic gradients match float64 central differences for every declared configuration."""
+    """Analytic gradients match float64 central differences for every declared configuration
+    (and with variable-length sequences, when the backend declares the feature)."""
     for cfg in configs(backend):
         for loss, target in CASES:
-            errors = gradient_errors(backend, cfg, loss, target)
-            bad = {k: v for k, v in errors.items() if v > rtol}
-            assert not bad, (f"{backend.name}: gradients disagree with finite differences for "
-                             f"{cfg} {loss}/{target}: {bad} (tolerance {rtol})")
+            for lengths in length_cases(backend):
+                errors = gradient_errors(backend, cfg, loss, target, lengths=lengths)
+                bad = {k: v for k, v in errors.items() if v > rtol}
+                with_lengths = " with lengths" if lengths else ""
+                assert not bad, (f"{backend.name}: gradients disagree with finite differences "
+                                 f"for {cfg} {loss}/{target}{with_lengths}: {bad} "
+                                 f"(tolerance {rtol})")
 
 
 def check_agreement(backend, reference=None, *, rtol64=1e-9, rtol32=1e-4) -> None:
     """Outputs, final states and gradients match the reference backend for every declared
-    cell, layer count and dtype (float32 within ``rtol32``)."""
+    cell, layer count and dtype (float32 within ``rtol32``), and with variable-length sequences
+    when the backend declares the feature."""
     reference = reference if reference is not None else reference_backend()
     for cfg in configs(backend):
-        for dtype in backend.dtypes:
+        for dtype, (loss, target), lengths in product(backend.dtypes, CASES,
+                                                      length_cases(backend)):
             rtol = rtol64 if dtype == "float64" else rtol32
-            for loss, target in CASES:
-                c = replace(cfg, dtype=dtype)
-                params, x, y = problem(c, loss, target, T=7, N=4)
-                got = Model(c, backend, {k: v.copy() for k, v in params.items()})
-                want = Model(c, reference, params)
-                (l1, g1, s1), (l2, g2, s2) = (m.loss_and_grads(x, y, loss, target)
-                                              for m in (got, want))
-                pairs = {"loss": (np.array(l1), np.array(l2)),
-                         **{f"grad {k}": (g1[k], g2[k]) for k in g2},
-                         **{f"final state {i}": (np.stack(a), np.stack(b))
-                            for i, (a, b) in enumerate(zip(s1, s2, strict=True))}}
-                for what, (a, b) in pairs.items():
-                    assert a.dtype == b.dtype, f"{backend.name}: {what} has dtype {a.dtype}"
-                    err = relative_error(a, b)
-                    assert err <= rtol, (f"{backend.name} vs {reference.name}: {what} differs by "
-                                         f"{err:.2e} relative for {c} {loss}/{target} "
-                                         f"(tolerance {rtol})")
+            c = replace(cfg, dtype=dtype)
+            params, x, y, lens = sized_problem(c, loss, target, T=7, N=4, lengths=lengths)
+            got = Model(c, backend, {k: v.copy() for k, v in params.items()})
+            want = Model(c, reference, params)
+            (l1, g1, s1), (l2, g2, s2) = (m.loss_and_grads(x, y, loss, target, lengths=lens)
+                                          for m in (got, want))
+            o1, o2 = (m.predict(x, "every", lengths=lens) for m in (got, want))
+            pairs = {"loss": (np.array(l1), np.array(l2)), "outputs": (o1, o2),
+                     **{f"grad {k}": (g1[k], g2[k]) for k in g2},
+                     **{f"final state {i}": (np.stack(a), np.stack(b))
+                        for i, (a, b) in enumerate(zip(s1, s2, strict=True))}}
+            for what, (a, b) in pairs.items():
+                assert a.dtype == b.dtype, f"{backend.name}: {what} has dtype {a.dtype}"
+                err = relative_error(a, b)
+                assert err <= rtol, (f"{backend.name} vs {reference.name}: {what} differs by "
+                                     f"{err:.2e} relative for {c} {loss}/{target}"
+                                     f"{' with lengths' if lengths else ''} (tolerance {rtol})")
+
+
+def padding_differences(backend, *, value=1e6, steps=3, seed=0) -> dict[str, float]:
+    """How much garbage in the padding changes anything, for every declared configuration in
+    float64: the largest relative difference, with padding 0 and with ``value`` in ``x`` (and
+    in every-step targets; an out-of-range class index for xent), of the loss, every gradient,
+    the outputs at valid steps and the final states, and of every parameter after ``steps``
+    Adam steps of the core loop. Keys: ``"loss"``, ``"grads"``, ``"outputs"``, ``"state"``,
+    ``"params"``."""
+    worst = dict.fromkeys(("loss", "grads", "outputs", "state", "params"), 0.0)
+    cfg_train = TrainConfig(batch_size=2, learning_rate=0.05)
+    for cfg in configs(backend):
+        for loss, target in CASES:
+            c = replace(cfg, dtype="float64")
+            params, x, y, lens = sized_problem(c, loss, target, T=7, N=4, seed=seed, lengths=True)
+            runs = []
+            for fill in (0.0, value):
+                xf, yf = fill_padding(x, y, lens, target, fill)
+                model = Model(c, backend, {k: v.copy() for k, v in params.items()})
+                value_, grads, final = model.loss_and_grads(xf, yf, loss, target, lengths=lens)
+                valid = valid_steps(lens, x.shape[0])
+                outputs = model.predict(xf, "every", lengths=lens)[valid]
+                plan = EpochPlan(c, cfg_train, loss, target)
+                optimizer = Optimizer(cfg_train, model.params)
+                order = np.arange(len(lens))
+                for _ in range(steps):
+                    reference_epoch(model, optimizer, plan, Split(xf, yf, lens), order, 0.05)
+                runs.append((value_, grads, outputs, final, model.params))
+            (l1, g1, o1, s1, p1), (l2, g2, o2, s2, p2) = runs
+            found = {
+                "loss": relative_error(np.array(l1), np.array(l2)),
+                "grads": max(relative_error(g1[k], g2[k]) for k in g1),
+                "outputs": relative_error(o1, o2),
+                "state": max(relative_error(np.stack(a), np.stack(b))
+                             for a, b in zip(s1, s2, strict=True)),
+                "params": max(relative_error(p1[k], p2[k]) for k in p1),
+            }
+            worst = {k: max(worst[k], found[k]) for k in worst}
+    return worst
+
+
+def check_padding_inert(backend, *, rtol=1e-12) -> None:
+    """Values in the padding change no loss, gradient, output, final state or trained
+    parameter (see :func:`padding_differences`) beyond ``rtol`` relative."""
+    found = padding_differences(backend)
+    bad = {k: v for k, v in found.items() if not v <= rtol}
+    assert not bad, (f"{backend.name}: garbage in the padding changes {bad} relative "
+                     f"(tolerance {rtol}); kernels must select valid steps (np.where, "
+                     f"branches), never multiply by a 0/1 mask")
+
+
+def check_refuses_lengths(backend) -> None:
+    """A backend without the ``"lengths"`` feature is refused variable-length sequences with
+    a clear error naming it, instead of silently running the padding."""
+    cfg = next(configs(backend))
+    params, x, y, lens = sized_problem(cfg, "mse", "last", lengths=True)
+    try:
+        Model(cfg, backend, params).loss_and_grads(x, y, "mse", "last", lengths=lens)
+    except PluginError as exc:
+        assert repr(backend.name) in str(exc), f"the refusal does not name the backend: {exc}"
+        return
+    raise AssertionError(f"{backend.name}: a backend without the {FEATURE!r} feature was given "
+                         f"variable-length sequences and not refused")
 
 
 def check_backend(backend, reference=None) -> None:
-    """Everything a backend must satisfy: exact gradients and agreement with the reference."""
+    """Everything a backend must satisfy: exact gradients and agreement with the reference,
+    with variable-length sequences and inert padding when it declares the ``"lengths"``
+    feature, and a clear refusal of them when it does not."""
     check_gradients(backend)
     check_agreement(backend, reference)
+    if FEATURE in getattr(backend, "features", ()):
+        check_padding_inert(backend)
+    else:
+        check_refuses_lengths(backend)
 
 
 # -- tasks -----------------------------------------------------------------------------------
@@ -165,6 +279,8 @@ def check_dataset(dataset: Dataset, label: str = "task") -> None:
         numeric = np.issubdtype(s.x.dtype, np.number) or s.x.dtype == np.bool_
         assert numeric, f"{where}: x must be numeric (cast to the model's dtype), got {s.x.dtype}"
         T, N = s.x.shape[:2]
+        problem_ = lengths_problem(s, d.chunk_length)
+        assert problem_ is None, f"{where}: {problem_}"
         lead = (N,) if d.target == "last" else (T, N)
         if d.loss == "mse":
             want = (*lead, d.output_size)
@@ -176,9 +292,12 @@ def check_dataset(dataset: Dataset, label: str = "task") -> None:
                                       f"xent/{d.target}, got {s.y.shape}"
             assert np.issubdtype(s.y.dtype, np.integer), \
                 f"{where}: y must hold integer class indices, got dtype {s.y.dtype}"
-            assert s.y.min() >= 0 and s.y.max() < d.output_size, \
+            counted = s.y  # the targets that count: not those at padded steps
+            if s.lengths is not None and d.target == "every":
+                counted = s.y[valid_steps(s.lengths, T)]
+            assert counted.min() >= 0 and counted.max() < d.output_size, \
                 f"{where}: class indices must lie in [0, {d.output_size}), got " \
-                f"[{s.y.min()}, {s.y.max()}]"
+                f"[{counted.min()}, {counted.max()}]"
         assert np.all(np.isfinite(s.x)), f"{where}: x holds NaN or inf"
         assert np.all(np.isfinite(s.y)), f"{where}: y holds NaN or inf"
     try:
@@ -188,9 +307,16 @@ def check_dataset(dataset: Dataset, label: str = "task") -> None:
 
 
 def _examples(split: Split, target: str) -> list[bytes]:
-    """One byte string per example (its input column and its target), to compare splits."""
+    """One byte string per example (its input column and its target, and its valid steps only
+    when the split has lengths), to compare splits."""
     ys = split.y if target == "last" else np.moveaxis(split.y, 1, 0)
-    return [split.x[:, i].tobytes() + ys[i].tobytes() for i in range(len(split))]
+    if split.lengths is None:
+        return [split.x[:, i].tobytes() + ys[i].tobytes() for i in range(len(split))]
+    out = []
+    for i, n in enumerate(split.lengths):
+        y = ys[i] if target == "last" else ys[i][:n]
+        out.append(split.x[:n, i].tobytes() + y.tobytes() + f"/{n}".encode())
+    return out
 
 
 def check_splits(a: Dataset, b: Dataset, label: str = "task", *,
@@ -202,7 +328,7 @@ def check_splits(a: Dataset, b: Dataset, label: str = "task", *,
     genuinely repeat, such as short bit strings, cannot tell a leak from a repeat by content)."""
     assert set(a.splits) == set(b.splits), f"{label}: split names differ between two builds"
     for name in a.splits:
-        for arr in ("x", "y"):
+        for arr in ("x", "y", "lengths"):
             same = np.array_equal(getattr(a.splits[name], arr), getattr(b.splits[name], arr))
             assert same, f"{label}: split {name!r} {arr} differs between two builds with one seed"
     names = list(a.splits)
@@ -247,17 +373,18 @@ def train_briefly(model: Model, dataset: Dataset, *, epochs: int, max_examples: 
     s = dataset.splits["train"]
     keep = np.arange(min(len(s), max_examples))
     y = s.y[keep] if dataset.target == "last" else s.y[:, keep]
-    split = Split(s.x[:, keep], y)
+    split = Split(s.x[:, keep], y, None if s.lengths is None else s.lengths[keep])
     if dataset.chunk_length:
         split = Split(split.x[:max_steps], split.y[:max_steps])
     cfg = TrainConfig(epochs=epochs, batch_size=32, learning_rate=0.01)
     plan = EpochPlan(model.cfg, cfg, dataset.loss, dataset.target)
     optimizer = Optimizer(cfg, model.params)
     shuffle = np.random.default_rng(seed)
-    before = model.loss(split.x, split.y, dataset.loss, dataset.target)
+    lengths = split.lengths
+    before = model.loss(split.x, split.y, dataset.loss, dataset.target, lengths=lengths)
     for _ in range(epochs):
         reference_epoch(model, optimizer, plan, split, shuffle.permutation(len(split)), 0.01)
-    return before, model.loss(split.x, split.y, dataset.loss, dataset.target)
+    return before, model.loss(split.x, split.y, dataset.loss, dataset.target, lengths=lengths)
 
 
 def check_task(task, options: dict | None = None, *, seeds=(0, 1), backend=None,
@@ -285,7 +412,8 @@ def check_task(task, options: dict | None = None, *, seeds=(0, 1), backend=None,
         second = build_dataset(make_task(task, options, context), seed)
         check_dataset(first, where)
         check_splits(first, second, where, max_shared=max_shared)
-        dataset = replace(first, splits={k: cast(v, np.dtype("float64"))
+        dataset = replace(first, splits={k: inert_padding(cast(v, np.dtype("float64")),
+                                                          first.target)
                                          for k, v in first.splits.items()})
         cfg = ModelConfig(cell=cell or backend.cells[0], hidden_size=hidden_size)
         params = init_params(cfg, Shape(dataset.input_size, dataset.output_size),

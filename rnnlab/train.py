@@ -22,6 +22,14 @@ from .checkpoint import CheckpointSchedule, EpochPosition, TrainState
 from .config import Experiment, ModelConfig, TrainConfig
 from .errors import ConfigError, PluginError, RunInterrupted, TrainingDiverged
 from .interrupt import StopSignal
+from .lengths import (
+    batch,
+    bucketed_order,
+    check_backend_supports,
+    check_lengths,
+    has_lengths,
+    inert_padding,
+)
 from .model import GATES, Model, Shape, init_params
 from .optim import Optimizer, clip_gradients, learning_rate
 from .specs import Backend, Dataset, Split, Task, TaskContext
@@ -125,7 +133,7 @@ def check_fits_in_memory(exp: Experiment, shape: Shape) -> None:
 
 def cast(split: Split, dtype: np.dtype) -> Split:
     y = split.y.astype(dtype) if np.issubdtype(split.y.dtype, np.floating) else split.y
-    return Split(np.ascontiguousarray(split.x, dtype=dtype), y)
+    return Split(np.ascontiguousarray(split.x, dtype=dtype), y, split.lengths)
 
 
 def prepare(exp: Experiment, registry) -> Session:
@@ -140,14 +148,23 @@ def prepare(exp: Experiment, registry) -> Session:
         raise PluginError(f"task {exp.task.name!r} could not build its data from the options in "
                           f"{exp.source or 'the experiment'} ({type(exc).__name__}: {exc}); "
                           f"check the [task] values (--debug shows where it failed)") from exc
+    check_lengths(dataset, exp.task.name)
     if dataset.chunk_length:
         streams_layout(dataset, exp)
     dtype = np.dtype(exp.model.dtype)
-    dataset.splits = {name: cast(s, dtype) for name, s in dataset.splits.items()}
+    # padding zeroed once here: whatever a task writes there reaches no backend
+    dataset.splits = {name: inert_padding(cast(s, dtype), dataset.target)
+                      for name, s in dataset.splits.items()}
     missing = [s for s in SPLITS if s not in dataset.splits or len(dataset.splits[s]) == 0]
     if missing:
         raise PluginError(f"task {exp.task.name!r} built no data for split(s): {missing}")
     backend = load_backend(exp, registry)
+    if has_lengths(dataset):
+        try:
+            check_backend_supports(backend, exp.task.name)
+        except PluginError as exc:
+            raise ConfigError(str(exc), source=str(exp.source or ""), table="train",
+                              key="backend") from None
     check_fits_in_memory(exp, Shape(dataset.input_size, dataset.output_size))
     params = init_params(exp.model, Shape(dataset.input_size, dataset.output_size), rngs["init"])
     model = Model(exp.model, backend, params)
@@ -165,8 +182,13 @@ def streams_layout(dataset: Dataset, exp: Experiment) -> None:
             source=str(exp.source or ""))
 
 
-def batch_targets(y: np.ndarray, idx: np.ndarray, target: str) -> np.ndarray:
-    return y[idx] if target == "last" else y[:, idx]
+def epoch_order(rng: np.random.Generator, split: Split, cfg: TrainConfig) -> np.ndarray:
+    """The order in which an epoch takes the train sequences: a permutation from the shuffle
+    generator, bucketed by length when ``train.bucket_by_length`` is set and the split has
+    lengths (:func:`rnnlab.lengths.bucketed_order`)."""
+    if cfg.bucket_by_length and split.lengths is not None:
+        return bucketed_order(rng, split.lengths, cfg.batch_size)
+    return rng.permutation(len(split))
 
 
 class NonFiniteError(ArithmeticError):
@@ -189,10 +211,9 @@ def reference_epoch(model: Model, optimizer: Optimizer, plan: EpochPlan, split: 
     B = plan.train.batch_size
     losses = []
     for b in range(start, num_batches(len(order), B)):
-        idx = order[b * B:(b + 1) * B]
-        loss, grads, _ = model.loss_and_grads(split.x[:, idx],
-                                              batch_targets(split.y, idx, plan.target),
-                                              plan.loss, plan.target)
+        part = batch(split, order[b * B:(b + 1) * B], plan.target)  # trimmed to its longest
+        loss, grads, _ = model.loss_and_grads(part.x, part.y, plan.loss, plan.target,
+                                              lengths=part.lengths)
         # clip in place; with grad_clip = "none" this only measures the global norm
         norm = clip_gradients(grads, plan.train.grad_clip, plan.train.grad_clip_value)
         if not math.isfinite(loss):
@@ -241,7 +262,9 @@ def train_epoch(session: Session, runner, position: EpochPosition, lr: float,
         check_finite([loss], model.params)
         return loss
     if runner is not None and position.batches_done == 0:
-        losses = runner(model.params, session.optimizer, train.x, train.y, position.order, lr)
+        lengths = {} if train.lengths is None else {"lengths": train.lengths}
+        losses = runner(model.params, session.optimizer, train.x, train.y, position.order, lr,
+                        **lengths)
         position.losses = [float(v) for v in losses]
         check_finite(position.losses, model.params)
     else:
@@ -257,7 +280,7 @@ def split_loss(model: Model, data: Dataset, name: str) -> float:
     split = data.splits[name]
     if data.chunk_length:
         return stream_loss(model, split, data.loss, data.chunk_length)
-    return model.loss(split.x, split.y, data.loss, data.target)
+    return model.loss(split.x, split.y, data.loss, data.target, lengths=split.lengths)
 
 
 def warm_up(session: Session, info: RunInfo, on_status=None):
@@ -272,7 +295,9 @@ def warm_up(session: Session, info: RunInfo, on_status=None):
     if hasattr(backend, "warm_up"):
         backend.warm_up(session.plan)
     runner = None
-    if not session.dataset.chunk_length and hasattr(backend, "epoch_runner"):
+    # no backend runner for data with lengths yet: it will be asked once plans carry features
+    if (not session.dataset.chunk_length and not has_lengths(session.dataset)
+            and hasattr(backend, "epoch_runner")):
         runner = backend.epoch_runner(session.plan)
     info.warmup_seconds = time.perf_counter() - t0
     if on_status is not None:
@@ -321,7 +346,8 @@ def fit(session: Session, registry, info: RunInfo, on_epoch=None, *,
         epoch = state.epoch + 1  # 1-based number of the epoch being run
         lr = learning_rate(exp.train, epoch - 1)
         if state.position is None:
-            state.position = EpochPosition(session.rngs["shuffle"].permutation(len(train)), [])
+            state.position = EpochPosition(epoch_order(session.rngs["shuffle"], train, exp.train),
+                                           [])
         position = state.position
         t0 = time.perf_counter()
         try:

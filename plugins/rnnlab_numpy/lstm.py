@@ -6,11 +6,15 @@
     o_t = sigmoid(W_io x_t + b_io + W_ho h_{t-1} + b_ho)
     c_t = f_t * c_{t-1} + i_t * g_t
     h_t = o_t * tanh(c_t)
+
+With ``lengths`` (see :mod:`.masking`), sequence n stops at step lengths[n] - 1: its state (h, c)
+is held from there on and its outputs are 0.
 """
 
 import numpy as np
 
 from .grads import weight_grads
+from .masking import ignore_padding, select_input
 
 
 def sigmoid(a):
@@ -18,11 +22,12 @@ def sigmoid(a):
     return 0.5 * (1.0 + np.tanh(0.5 * a))
 
 
-def forward(w, x, state0, nonlinearity=None):
+def forward(w, x, state0, nonlinearity=None, lengths=None):
     """Run the layer over ``x [T, N, I]`` from ``state0 = (h0, c0)``; ``nonlinearity`` is unused."""
     T = x.shape[0]
     h, c = state0
     H = h.shape[-1]
+    valid, x = select_input(x, lengths)
     # the input projection of every step at once: xw[t] = x_t W_ih^T + b_ih + b_hh
     xw = x @ w["weight_ih"].T + (w["bias_ih"] + w["bias_hh"])
     gates = np.empty(xw.shape, dtype=xw.dtype)  # activated i, f, g, o of every step
@@ -35,16 +40,23 @@ def forward(w, x, state0, nonlinearity=None):
         gates[t, :, 2 * H:3 * H] = np.tanh(a[:, 2 * H:3 * H])  # g
         gates[t, :, 3 * H:] = sigmoid(a[:, 3 * H:])  # o
         i, f, g, o = np.split(gates[t], 4, axis=-1)
-        c = f * c + i * g
-        h = o * np.tanh(c)
-        cs[t], hs[t] = c, h
-    return hs, (h, c), (x, hs, cs, gates, state0)
+        if valid is None:
+            c = f * c + i * g
+            h = o * np.tanh(c)
+            cs[t], hs[t] = c, h
+        else:  # a finished sequence keeps its state and outputs 0
+            c_t = f * c + i * g
+            h_t = o * np.tanh(c_t)
+            c, h = np.where(valid[t], c_t, c), np.where(valid[t], h_t, h)
+            cs[t], hs[t] = c, np.where(valid[t], h_t, 0)
+    return hs, (h, c), (x, hs, cs, gates, state0, valid)
 
 
 def backward(w, cache, dhs):
     """Backpropagate ``dhs [T, N, H]``; return the layer's gradients and ``dx [T, N, I]``."""
-    x, hs, cs, gates, (h0, c0) = cache
+    x, hs, cs, gates, (h0, c0), valid = cache
     T, H = x.shape[0], hs.shape[-1]
+    dhs = ignore_padding(dhs, valid)  # then every padded step's gradient is exactly 0
     da = np.empty_like(gates)  # gradient of the gate pre-activations
     dh_next = np.zeros_like(hs[0])  # dL/dh_t through h_{t+1}
     dc_next = np.zeros_like(hs[0])  # dL/dc_t through c_{t+1}

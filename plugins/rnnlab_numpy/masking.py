@@ -1,0 +1,24 @@
+"""Variable length in the reference kernels: select, never multiply by a 0/1 mask.
+
+Forward zeroes the padded steps of its input (so their values cannot reach anything), holds a
+finished sequence's state with ``np.where`` and writes 0 as its output. Backward zeroes the
+incoming gradient at padded steps; since padded steps come after a sequence's last valid step,
+every gradient there is then exactly 0 (finite values times 0), BPTT starts at each sequence's
+own end, and padded steps add exact zeros to the weight gradients.
+"""
+
+import numpy as np
+
+from rnnlab.lengths import valid_steps
+
+
+def select_input(x, lengths):
+    """``(valid [T, N, 1] or None, x with zeros at padded steps)``."""
+    if lengths is None:
+        return None, x
+    valid = valid_steps(np.asarray(lengths), x.shape[0])[..., None]
+    return valid, np.where(valid, x, 0).astype(x.dtype, copy=False)
+
+
+def ignore_padding(dhs, valid):
+    return dhs if valid is None else np.where(valid, dhs, 0).astype(dhs.dtype, copy=False)
