@@ -23,10 +23,12 @@ import numpy as np
 
 from .config import Experiment, apply_overrides, build_experiment, plugin_files, read_toml
 from .errors import RnnlabError
+from .lengths import inert_padding, lengths_problem
 from .model import Model, Shape, init_params
 from .plugins import PluginInfo, Registry
 from .reload import experiment_of, recorded_raw, run_registry
 from .runs import CONFIG, RunDir
+from .specs import Split, Task, TaskContext
 
 __all__ = ["Forward", "Run", "TrainedModel", "load", "run"]
 
@@ -240,7 +242,13 @@ class TrainedModel:
 
     def predict(self, x: np.ndarray, lengths: np.ndarray | None = None) -> np.ndarray:
         """The head's outputs for ``x [T, N, input_size]``: ``[N, O]`` for target "last",
-        ``[T, N, O]`` for "every" (values for loss "mse", logits for "xent")."""
+        ``[T, N, O]`` for "every" (values for loss "mse", logits for "xent").
+
+        ``lengths`` (integers ``[N]``, ``1 <= lengths[n] <= T``) gives each sequence's own
+        length in a padded batch, with PyTorch's packed semantics: each sequence gets the
+        result it gets alone, whatever the padding holds. Target "last" reads each sequence's
+        own last step; with target "every", outputs at padded steps are the head's bias (the
+        hidden state there is 0) and mean nothing."""
         return self.forward(x, lengths=lengths).outputs
 
     def forward(self, x: np.ndarray, *, lengths: np.ndarray | None = None,
@@ -249,9 +257,21 @@ class TrainedModel:
         ``state`` (default zeros; a previous call's ``state`` continues those sequences)."""
         x = self._inputs(x)
         if lengths is not None:
-            raise NotImplementedError("lengths: needs the variable-length model")
-        hs, final, _ = self._model._layers_forward(x, self._layer_state(state, x.shape[1]))
-        return Forward(self._model._head(hs, self.target), hs, self._torch_state(final))
+            x, lengths = self._padded(x, lengths)
+        model = self._model
+        hs, final, _ = model._layers_forward(x, self._layer_state(state, x.shape[1]), lengths)
+        outputs = model._head(model._top(hs, final, self.target, lengths))
+        return Forward(outputs, hs, self._torch_state(final))
+
+    @staticmethod
+    def _padded(x: np.ndarray, lengths) -> tuple[np.ndarray, np.ndarray]:
+        """Checked int64 ``lengths`` and ``x`` with zeros after each sequence's end."""
+        split = Split(x, np.empty((x.shape[1], 0)), np.asarray(lengths))
+        problem = lengths_problem(split, 0)
+        if problem:
+            raise ValueError(problem)
+        split = inert_padding(split, "last")
+        return split.x, split.lengths
 
     def _inputs(self, x) -> np.ndarray:
         x = np.asarray(x)
@@ -383,8 +403,6 @@ class Run:
         """The ``length`` characters the model writes after ``prime`` (the prime itself is not
         included), for a task that generates text. ``temperature`` 0 picks the likeliest
         character; ``top_k`` > 0 samples among the k likeliest; ``seed`` makes it repeatable."""
-        from .specs import Task, TaskContext
-
         exp, registry = self._recorded
         task = registry.task(exp.task.name).factory(dict(exp.task.options),
                                                     TaskContext(exp.base_dir))

@@ -182,6 +182,57 @@ def test_state_continues_a_sequence(tmp_path, cell, layers):
     assert np.array_equal(states[0][-1], whole.hidden[-1])  # the top layer's last h
 
 
+def padded_batch(rng, lengths, T, inputs):
+    """A batch of sequences padded after their ends with values that must not matter."""
+    x = rng.normal(size=(T, len(lengths), inputs))
+    x[np.arange(T)[:, None] >= np.asarray(lengths)[None, :]] = 1e3  # garbage in the padding
+    return x
+
+
+@pytest.mark.parametrize("cell,layers", [("rnn", 1), ("lstm", 2), ("gru", 2)])
+def test_predict_with_lengths_gives_each_sequence_its_result_alone(tmp_path, cell, layers):
+    model = tiny_run(tmp_path, f"model.cell={cell}", f"model.layers={layers}",
+                     "train.epochs=1").model
+    lengths = [7, 1, 4, 7, 2]
+    x = padded_batch(np.random.default_rng(3), lengths, 7, 1)
+    batch = model.forward(x, lengths=np.array(lengths))
+    assert np.array_equal(batch.outputs, model.predict(x, lengths=lengths))
+    for n, length in enumerate(lengths):
+        alone = model.forward(x[:length, n:n + 1])
+        np.testing.assert_allclose(batch.outputs[n:n + 1], alone.outputs, rtol=0, atol=1e-13)
+        np.testing.assert_allclose(batch.hidden[:length, n:n + 1], alone.hidden, rtol=0,
+                                   atol=1e-13)
+        assert not batch.hidden[length:, n].any()  # 0 after the sequence's end
+        for got, want in zip(batch.state if cell == "lstm" else (batch.state,),
+                             alone.state if cell == "lstm" else (alone.state,), strict=True):
+            np.testing.assert_allclose(got[:, n:n + 1], want, rtol=0, atol=1e-13)
+
+
+def test_predict_with_lengths_on_every_step(tmp_path):
+    text = "abcabd abca bdab cdaa bcab dcba " * 8
+    run = rnnlab.run({"task": {"name": "chargen", "text": text, "mode": "windows", "window": 6},
+                      "model": {"hidden_size": 6}, "train": {"epochs": 1}},
+                     out=tmp_path, quiet=True)
+    model = run.model
+    assert model.target == "every"
+    lengths = [6, 3, 1]
+    x = padded_batch(np.random.default_rng(4), lengths, 6, model.input_size)
+    out = model.predict(x, lengths=lengths)
+    assert out.shape == (6, 3, model.output_size)
+    for n, length in enumerate(lengths):
+        np.testing.assert_allclose(out[:length, n], model.predict(x[:length, n:n + 1])[:, 0],
+                                   rtol=0, atol=1e-13)
+
+
+def test_bad_lengths_are_named(tmp_path):
+    model = tiny_run(tmp_path, "train.epochs=1").model
+    x = np.zeros((4, 2, 1))
+    for lengths, message in (([1, 5], r"lengths must be <= T = 4"), ([0, 2], ">= 1"),
+                             ([1, 2, 3], r"shape \[N\] = \(2,\)"), ([1.0, 2.0], "integers")):
+        with pytest.raises(ValueError, match=message):
+            model.predict(x, lengths=lengths)
+
+
 def test_sine_gru_predicts_as_pytorch_from_the_same_params(tmp_path):
     torch = pytest.importorskip("torch")
     run = rnnlab.run(SINE, set=["model.cell=gru", "train.epochs=3"], out=tmp_path, quiet=True)
