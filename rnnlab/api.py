@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import os
+import sys
 import warnings
 from collections.abc import Callable, Iterable, Mapping
 from functools import cached_property
@@ -40,8 +41,17 @@ Warn = Callable[[PluginInfo], None]
 
 
 def warn_plugin(info: PluginInfo) -> None:
-    """A plugin failed to load: a Python warning (the rest of the plugins keep working)."""
-    warnings.warn(f"plugin {info.label} {info.status}", stacklevel=4)
+    """A plugin failed to load: a Python warning (the rest of the plugins keep working),
+    located at the user's line that called rnnlab."""
+    warnings.warn(f"plugin {info.label} {info.status}", stacklevel=caller_level())
+
+
+def caller_level() -> int:
+    """The ``stacklevel`` of the first frame outside rnnlab, seen from the caller."""
+    package, frame, level = str(Path(__file__).parent), sys._getframe(1), 1
+    while frame.f_back is not None and frame.f_code.co_filename.startswith(package):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 # -- loading experiments ---------------------------------------------------------------------
@@ -56,6 +66,7 @@ def read_experiment(experiment: ExperimentSource, sets: Iterable[str] = (),
     current directory; its plugin files are recorded with absolute paths, so that the run can be
     loaded or resumed from anywhere.
     """
+    sets, plugins = items(sets), items(plugins)
     if isinstance(experiment, Mapping):
         source = None
         raw = absolute_plugins(copy.deepcopy(dict(experiment)))
@@ -70,6 +81,11 @@ def read_experiment(experiment: ExperimentSource, sets: Iterable[str] = (),
     for info in registry.failures():
         warn(info)
     return build_experiment(raw, registry, source=source, origins=origins), registry
+
+
+def items(values) -> list:
+    """``set=`` and ``plugins=`` as lists; one string is one item, not its characters."""
+    return [values] if isinstance(values, str | os.PathLike) else list(values)
 
 
 def absolute_plugins(raw: dict[str, Any]) -> dict[str, Any]:
@@ -88,8 +104,8 @@ def read_recorded(run_dir: str | os.PathLike[str] | RunDir, sets: Iterable[str] 
     """The experiment a run directory records, with overrides; return ``(experiment, registry,
     run_dir)``. Plugin files it names are found beside the experiment file it started from."""
     run_dir = run_dir if isinstance(run_dir, RunDir) else RunDir.open(Path(run_dir))
-    raw, origins = recorded_raw(run_dir, list(sets))
-    registry = run_registry(run_dir, raw, plugins)
+    raw, origins = recorded_raw(run_dir, items(sets))
+    registry = run_registry(run_dir, raw, items(plugins))
     for info in registry.failures():
         warn(info)
     return experiment_of(run_dir, raw, origins, registry), registry, run_dir
@@ -115,6 +131,7 @@ def start_run(experiment: ExperimentSource, *, sets: Iterable[str] = (),
     and :func:`rnnlab.run` do."""
     from .runner import run_experiment
 
+    plugins = items(plugins)
     exp, registry = read_experiment(experiment, sets, plugins, warn)
     _, run_dir = run_experiment(exp, registry, out_root=Path(out), **display(console))
     return Run(run_dir.path, plugins=plugins, warn=warn)
@@ -128,6 +145,7 @@ def continue_run(run_dir: str | os.PathLike[str], *, experiment: ExperimentSourc
     `rnnlab resume` and :meth:`Run.resume` do."""
     from .runner import resume_experiment
 
+    plugins = items(plugins)
     if experiment is None:
         exp, registry, folder = read_recorded(run_dir, sets, plugins, warn)
     else:
@@ -314,7 +332,7 @@ class Run:
     def __init__(self, run_dir: str | os.PathLike[str], *, backend: str | None = None,
                  plugins: Iterable[str | os.PathLike[str]] = (), warn: Warn = warn_plugin):
         self._folder = RunDir.open(Path(run_dir))
-        self._backend, self._plugins, self._warn = backend, tuple(plugins), warn
+        self._backend, self._plugins, self._warn = backend, tuple(items(plugins)), warn
 
     @property
     def dir(self) -> Path:
@@ -418,8 +436,8 @@ class Run:
         learning rate), ``train.checkpoint_every`` and ``train.checkpoint_seconds``. Returns
         this run, with its files read again."""
         console = console_for(quiet)
-        continue_run(self.dir, sets=set, plugins=[*self._plugins, *plugins], console=console,
-                     warn=self._warn)
+        continue_run(self.dir, sets=set, plugins=[*self._plugins, *items(plugins)],
+                     console=console, warn=self._warn)
         for name in ("config", "summary", "history", "params", "model", "_core_model", "_recorded"):
             self.__dict__.pop(name, None)
         if console is not None:

@@ -116,6 +116,16 @@ def test_a_dict_experiment_loads_a_plugin_file(tmp_path, monkeypatch):
     assert model.predict(np.ones((4, 3, 1))).shape == (3, 1)
 
 
+def test_one_string_is_one_override_and_a_broken_plugin_is_a_warning(tmp_path):
+    broken = tmp_path / "broken.py"
+    broken.write_text("raise RuntimeError('boom')\n")
+    with pytest.warns(UserWarning, match=r"plugin broken .*failed: RuntimeError: boom") as seen:
+        run = rnnlab.run(write_tiny(tmp_path), set="train.epochs=1", plugins=str(broken),
+                         out=tmp_path / "runs", quiet=True)
+    assert seen[0].filename == __file__  # the warning points at the caller's line
+    assert run.status == "finished" and len(run.history) == 1
+
+
 def test_quiet_shows_nothing_and_otherwise_progress_and_the_table(tmp_path, capsys):
     tiny_run(tmp_path)
     assert capsys.readouterr() == ("", "")
