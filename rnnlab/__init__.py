@@ -12,13 +12,7 @@ They are imported on first use, so ``import rnnlab`` (and ``rnnlab --help``) sta
 from __future__ import annotations
 
 from importlib import import_module
-from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
-
-try:
-    __version__ = version("rnnlab")
-except PackageNotFoundError:  # running from a source tree that was not installed
-    __version__ = "0.0.0+unknown"
 
 # public name -> the module that defines it (the one place the Python API is named)
 _PUBLIC = {
@@ -51,10 +45,22 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time __getattr__ im
 def __getattr__(name: str) -> Any:
     if name in _PUBLIC:
         value = getattr(import_module(_PUBLIC[name]), name)
-        globals()[name] = value  # later lookups skip this function
-        return value
-    raise AttributeError(f"module 'rnnlab' has no attribute {name!r}")
+    elif name == "__version__":  # importlib.metadata alone would triple the import time
+        value = installed_version()
+    else:
+        raise AttributeError(f"module 'rnnlab' has no attribute {name!r}")
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def installed_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("rnnlab")
+    except PackageNotFoundError:  # running from a source tree that was not installed
+        return "0.0.0+unknown"
 
 
 def __dir__() -> list[str]:
-    return sorted({*globals(), *_PUBLIC})
+    return sorted({*globals(), *__all__})
