@@ -93,7 +93,7 @@ def absolute_plugins(raw: dict[str, Any]) -> dict[str, Any]:
     directory), as the run directory records them; anything else is left to validation."""
     section = raw.get("experiment")
     files = section.get("plugins") if isinstance(section, dict) else None
-    if isinstance(files, list) and all(isinstance(f, str) for f in files):
+    if isinstance(files, list) and all(isinstance(f, str | os.PathLike) for f in files):
         section["plugins"] = [str(Path(f).resolve()) for f in files]
     return raw
 
@@ -112,7 +112,7 @@ def read_recorded(run_dir: str | os.PathLike[str] | RunDir, sets: Iterable[str] 
 
 
 # -- running ---------------------------------------------------------------------------------
-def display(console) -> dict[str, Callable]:
+def callbacks(console) -> dict[str, Callable]:
     """``run_experiment``'s progress and status callbacks on a rich console (None: silent)."""
     if console is None:
         return {}
@@ -133,7 +133,7 @@ def start_run(experiment: ExperimentSource, *, sets: Iterable[str] = (),
 
     plugins = items(plugins)
     exp, registry = read_experiment(experiment, sets, plugins, warn)
-    _, run_dir = run_experiment(exp, registry, out_root=Path(out), **display(console))
+    _, run_dir = run_experiment(exp, registry, out_root=Path(out), **callbacks(console))
     return Run(run_dir.path, plugins=plugins, warn=warn)
 
 
@@ -151,7 +151,7 @@ def continue_run(run_dir: str | os.PathLike[str], *, experiment: ExperimentSourc
     else:
         folder = RunDir.open(Path(run_dir))
         exp, registry = read_experiment(experiment, sets, plugins, warn)
-    resume_experiment(folder, registry, experiment=exp, **display(console))
+    resume_experiment(folder, registry, experiment=exp, **callbacks(console))
     return Run(folder.path, plugins=plugins, warn=warn)
 
 
@@ -227,10 +227,12 @@ class TrainedModel:
 
     @property
     def params(self) -> dict[str, np.ndarray]:
+        """The parameters, PyTorch's names and shapes (the arrays of :attr:`Run.params`)."""
         return self._model.params
 
     @property
     def cell(self) -> str:
+        """"rnn", "lstm" or "gru"."""
         return self._model.cfg.cell
 
     @property
@@ -239,18 +241,22 @@ class TrainedModel:
 
     @property
     def layers(self) -> int:
+        """Stacked recurrent layers."""
         return self._model.cfg.layers
 
     @property
     def input_size(self) -> int:
+        """Inputs per step: the last axis of ``x``."""
         return int(self.params["rnn.weight_ih_l0"].shape[1])
 
     @property
     def output_size(self) -> int:
+        """Outputs per prediction: the last axis of :meth:`predict`'s result."""
         return int(self.params["head.bias"].shape[0])
 
     @property
     def dtype(self) -> np.dtype:
+        """The parameters' floating-point type; inputs are converted to it."""
         return self.params["head.weight"].dtype
 
     def __repr__(self) -> str:
