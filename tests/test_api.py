@@ -262,6 +262,14 @@ def test_sine_gru_predicts_as_pytorch_from_the_same_params(tmp_path):
     assert np.max(np.abs(model.predict(x) - expected)) <= 1e-12
     assert np.max(np.abs(ours.hidden - hs.numpy())) <= 1e-12
     assert np.max(np.abs(ours.state - h_n.numpy())) <= 1e-12
+    lengths = np.random.default_rng(3).integers(1, 11, size=50)
+    packed = torch.nn.utils.rnn.pack_padded_sequence(torch.from_numpy(x),
+                                                     torch.from_numpy(lengths),
+                                                     enforce_sorted=False)
+    with torch.no_grad():
+        _, h_n = rnn(packed)
+        expected = head(h_n[-1]).numpy()
+    assert np.max(np.abs(model.predict(x, lengths=lengths) - expected)) <= 1e-12
 
 
 # -- resume, generate ------------------------------------------------------------------------
