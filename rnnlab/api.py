@@ -11,33 +11,30 @@ one implementation, the same validation, the same errors (:mod:`rnnlab.errors`).
 
 from __future__ import annotations
 
-import copy
 import os
 import sys
 import warnings
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from functools import cached_property
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
 
-from .config import Experiment, apply_overrides, build_experiment, plugin_files, read_toml
+from .cells import CellSpec
+from .config import Experiment, read_toml
 from .errors import RnnlabError
 from .lengths import inert_padding, lengths_problem
-from .model import Model, Shape, init_params
+from .loader import ExperimentSource, Warn, items, load_experiment, load_run
+from .model import Model, param_name
 from .plugins import PluginInfo, Registry
-from .reload import experiment_of, recorded_raw, run_registry
 from .runs import CONFIG, RunDir
 from .specs import Split, Task, TaskContext
 
 __all__ = ["Forward", "Run", "TrainedModel", "load", "run"]
 
-ExperimentSource = str | os.PathLike[str] | Mapping[str, Any]
-"""An experiment file (TOML), or a dict shaped like one: ``{"task": {"name": "sine"}, ...}``."""
 State = np.ndarray | tuple[np.ndarray, np.ndarray]
 """Recurrent state in PyTorch's layout: ``h [layers, N, H]``, or ``(h, c)`` for an LSTM."""
-Warn = Callable[[PluginInfo], None]
 
 
 def warn_plugin(info: PluginInfo) -> None:
@@ -52,63 +49,6 @@ def caller_level() -> int:
     while frame.f_back is not None and frame.f_code.co_filename.startswith(package):
         frame, level = frame.f_back, level + 1
     return level
-
-
-# -- loading experiments ---------------------------------------------------------------------
-def read_experiment(experiment: ExperimentSource, sets: Iterable[str] = (),
-                    plugins: Iterable[str | os.PathLike[str]] = (),
-                    warn: Warn = warn_plugin) -> tuple[Experiment, Registry]:
-    """Read, override and validate an experiment (a TOML file or a dict shaped like one);
-    return ``(experiment, registry)``. Errors are :class:`rnnlab.errors.ConfigError` naming the
-    file (``<experiment>`` for a dict), the table and the key.
-
-    A dict's relative paths (``experiment.plugins``, a task's data files) are relative to the
-    current directory; its plugin files are recorded with absolute paths, so that the run can be
-    loaded or resumed from anywhere.
-    """
-    sets, plugins = items(sets), items(plugins)
-    if isinstance(experiment, Mapping):
-        source = None
-        raw = absolute_plugins(copy.deepcopy(dict(experiment)))
-    elif isinstance(experiment, str | os.PathLike):
-        source = Path(experiment)
-        raw = read_toml(source)
-    else:
-        raise TypeError(f"experiment must be a TOML file's path or a dict, not "
-                        f"{type(experiment).__name__}")
-    origins = apply_overrides(raw, list(sets))
-    registry = Registry([*plugin_files(raw, source), *(Path(p) for p in plugins)])
-    for info in registry.failures():
-        warn(info)
-    return build_experiment(raw, registry, source=source, origins=origins), registry
-
-
-def items(values) -> list:
-    """``set=`` and ``plugins=`` as lists; one string is one item, not its characters."""
-    return [values] if isinstance(values, str | os.PathLike) else list(values)
-
-
-def absolute_plugins(raw: dict[str, Any]) -> dict[str, Any]:
-    """``experiment.plugins`` of a dict experiment made absolute (relative to the current
-    directory), as the run directory records them; anything else is left to validation."""
-    section = raw.get("experiment")
-    files = section.get("plugins") if isinstance(section, dict) else None
-    if isinstance(files, list) and all(isinstance(f, str | os.PathLike) for f in files):
-        section["plugins"] = [str(Path(f).resolve()) for f in files]
-    return raw
-
-
-def read_recorded(run_dir: str | os.PathLike[str] | RunDir, sets: Iterable[str] = (),
-                  plugins: Iterable[str | os.PathLike[str]] = (),
-                  warn: Warn = warn_plugin) -> tuple[Experiment, Registry, RunDir]:
-    """The experiment a run directory records, with overrides; return ``(experiment, registry,
-    run_dir)``. Plugin files it names are found beside the experiment file it started from."""
-    run_dir = run_dir if isinstance(run_dir, RunDir) else RunDir.open(Path(run_dir))
-    raw, origins = recorded_raw(run_dir, items(sets))
-    registry = run_registry(run_dir, raw, items(plugins))
-    for info in registry.failures():
-        warn(info)
-    return experiment_of(run_dir, raw, origins, registry), registry, run_dir
 
 
 # -- running ---------------------------------------------------------------------------------
@@ -132,7 +72,7 @@ def start_run(experiment: ExperimentSource, *, sets: Iterable[str] = (),
     from .runner import run_experiment
 
     plugins = items(plugins)
-    exp, registry = read_experiment(experiment, sets, plugins, warn)
+    exp, registry = load_experiment(experiment, sets, plugins, warn=warn)
     _, run_dir = run_experiment(exp, registry, out_root=Path(out), **callbacks(console))
     return Run(run_dir.path, plugins=plugins, warn=warn)
 
@@ -147,10 +87,10 @@ def continue_run(run_dir: str | os.PathLike[str], *, experiment: ExperimentSourc
 
     plugins = items(plugins)
     if experiment is None:
-        exp, registry, folder = read_recorded(run_dir, sets, plugins, warn)
+        exp, registry, folder = load_run(run_dir, sets, plugins, warn=warn)
     else:
         folder = RunDir.open(Path(run_dir))
-        exp, registry = read_experiment(experiment, sets, plugins, warn)
+        exp, registry = load_experiment(experiment, sets, plugins, warn=warn)
     resume_experiment(folder, registry, experiment=exp, **callbacks(console))
     return Run(folder.path, plugins=plugins, warn=warn)
 
@@ -247,17 +187,17 @@ class TrainedModel:
     @property
     def input_size(self) -> int:
         """Inputs per step: the last axis of ``x``."""
-        return int(self.params["rnn.weight_ih_l0"].shape[1])
+        return int(self.params[param_name("weight_ih", 0)].shape[1])
 
     @property
     def output_size(self) -> int:
         """Outputs per prediction: the last axis of :meth:`predict`'s result."""
-        return int(self.params["head.bias"].shape[0])
+        return int(self.params[param_name("bias")].shape[0])
 
     @property
     def dtype(self) -> np.dtype:
         """The parameters' floating-point type; inputs are converted to it."""
-        return self.params["head.weight"].dtype
+        return self.params[param_name("weight")].dtype
 
     def __repr__(self) -> str:
         return (f"TrainedModel(cell={self.cell!r}, input_size={self.input_size}, "
@@ -306,15 +246,20 @@ class TrainedModel:
             raise ValueError(f"x holds no steps or no sequences: shape {list(x.shape)}")
         return np.ascontiguousarray(x, dtype=self.dtype)
 
+    @property
+    def _state_names(self) -> tuple[str, ...]:
+        """The tensors a layer carries: ``("h",)``, or ``("h", "c")`` for an LSTM."""
+        return self._model.cell.state
+
     def _layer_state(self, state: State | None, n: int):
         """PyTorch's layout -> the core's: per layer ``(h,)`` or ``(h, c)``, each ``[N, H]``."""
         if state is None:
             return None
-        lstm = self.cell == "lstm"
-        parts = state if lstm and isinstance(state, tuple) else (state,)
-        if len(parts) != (2 if lstm else 1):
-            raise ValueError("state must be (h, c) for an lstm" if lstm
-                             else f"state must be one array h for a {self.cell}")
+        names = self._state_names
+        parts = state if isinstance(state, tuple) else (state,)
+        if len(parts) != len(names):
+            wanted = f"({', '.join(names)})" if len(names) > 1 else f"one array {names[0]}"
+            raise ValueError(f"state must be {wanted} for a {self.cell}")
         shape = (self.layers, n, self.hidden_size)
         arrays = [np.asarray(p, dtype=self.dtype) for p in parts]
         for a in arrays:
@@ -324,8 +269,10 @@ class TrainedModel:
         return [tuple(np.ascontiguousarray(a[k]) for a in arrays) for k in range(self.layers)]
 
     def _torch_state(self, final) -> State:
-        h = np.stack([layer[0] for layer in final])
-        return (h, np.stack([layer[1] for layer in final])) if self.cell == "lstm" else h
+        """The core's final states -> PyTorch's layout: ``h_n``, or ``(h_n, c_n)``."""
+        stacked = tuple(np.stack([layer[i] for layer in final])
+                        for i in range(len(self._state_names)))
+        return stacked if len(stacked) > 1 else stacked[0]
 
 
 class Run:
@@ -392,32 +339,39 @@ class Run:
 
     @cached_property
     def _core_model(self) -> Model:
-        """The core's model of this run: its backend and its trained parameters."""
-        from .train import load_backend
+        """The core's model of this run: its cell, its backend and its trained parameters."""
+        from .session import load_backend
 
         exp, registry = self._recorded
-        self._check_shapes(exp)
-        return Model(exp.model, load_backend(exp, registry), self.params)
+        cell = registry.cell(exp.model.cell)
+        self._check_shapes(exp, cell)
+        return Model(exp.model, load_backend(exp, registry), self.params, cell)
 
     @cached_property
     def _recorded(self) -> tuple[Experiment, Registry]:
         sets = [f"train.backend={self._backend}"] if self._backend else []
-        exp, registry, _ = read_recorded(self._folder, sets, self._plugins, self._warn)
+        exp, registry, _ = load_run(self._folder, sets, self._plugins, warn=self._warn)
         return exp, registry
 
-    def _check_shapes(self, exp: Experiment) -> None:
+    def _check_shapes(self, exp: Experiment, cell: CellSpec) -> None:
         """params.npz must hold exactly the parameters config.toml's model has."""
         p, misfit = self.params, f"{self.dir}: its parameters do not fit the model of {CONFIG}"
-        if "rnn.weight_ih_l0" not in p or "head.bias" not in p:
+        first, head = param_name("weight_ih", 0), param_name("bias")
+        if first not in p or head not in p:
             raise RnnlabError(misfit)
-        sizes = Shape(int(p["rnn.weight_ih_l0"].shape[1]), int(p["head.bias"].shape[0]))
-        expected = init_params(exp.model, sizes, np.random.default_rng(0))
-        if {k: v.shape for k, v in p.items()} != {k: v.shape for k, v in expected.items()}:
+        m, inputs = exp.model, int(p[first].shape[1])
+        expected = {param_name(key, k): shape for k in range(m.layers)
+                    for key, shape in cell.layer_shapes(inputs if k == 0 else m.hidden_size,
+                                                        m.hidden_size).items()}
+        outputs = int(p[head].shape[0])
+        expected.update({param_name("weight"): (outputs, m.hidden_size),
+                         param_name("bias"): (outputs,)})
+        if {k: v.shape for k, v in p.items()} != expected:
             raise RnnlabError(misfit)
 
     def _data_kind(self) -> tuple[str, str]:
         """Loss and target of a run whose summary does not record them: built from the task."""
-        from .train import prepare
+        from .session import prepare
 
         dataset = prepare(*self._recorded).dataset
         return dataset.loss, dataset.target

@@ -6,15 +6,15 @@ unknown names the closest valid one.
 
 from __future__ import annotations
 
-import difflib
+import copy
 import math
 import tomllib
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, make_dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError, PluginError
-from .specs import CELLS, DTYPES, Option
+from .errors import ConfigError, PluginError, closest
+from .specs import DTYPES, Option
 
 OPTIMIZERS = ("sgd", "adam", "adagrad")
 
@@ -24,7 +24,7 @@ EXPERIMENT_OPTIONS = (
     Option("plugins", list, [], "plugin files to load, relative to the experiment file", item=str),
 )
 MODEL_OPTIONS = (
-    Option("cell", str, "rnn", "recurrent cell", choices=CELLS),
+    Option("cell", str, "rnn", "recurrent cell: rnn, lstm, gru or one a plugin registers"),
     Option("hidden_size", int, 32, "hidden units per layer", gt=0),
     Option("layers", int, 1, "stacked recurrent layers", gt=0),
     Option("nonlinearity", str, "tanh", "activation of the rnn cell", choices=("tanh", "relu")),
@@ -68,11 +68,23 @@ TABLES = ("experiment", "task", "model", "train", "compare")
 SWEEP = "sweep"  # read by `rnnlab sweep` (rnnlab.sweep); a single experiment refuses it
 
 
-@dataclass(frozen=True)
-class ExperimentConfig:
-    name: str
-    seed: int
-    plugins: list[str]
+def config_class(name: str, options: tuple[Option, ...], doc: str) -> type:
+    """A frozen dataclass with one field per option, in order, whose defaults are the options'
+    (so a table's keys, types and defaults are declared once, in its Option tuple)."""
+    specs = []
+    for o in options:
+        if isinstance(o.default, list | dict):
+            default = field(default_factory=lambda d=o.default: copy.deepcopy(d))
+        else:
+            default = field(default=o.default)
+        specs.append((o.name, o.type, default))
+    cls = make_dataclass(name, specs, frozen=True)
+    cls.__module__, cls.__doc__ = __name__, doc  # found by pickle as rnnlab.config.<name>
+    return cls
+
+
+ExperimentConfig = config_class("ExperimentConfig", EXPERIMENT_OPTIONS,
+                                "The [experiment] table: name, seed, plugin files.")
 
 
 @dataclass(frozen=True)
@@ -81,41 +93,13 @@ class TaskConfig:
     options: dict[str, Any]
 
 
-@dataclass(frozen=True)
-class ModelConfig:
-    cell: str = "rnn"
-    hidden_size: int = 32
-    layers: int = 1
-    nonlinearity: str = "tanh"
-    dtype: str = "float64"
-    forget_bias: float = 0.0
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    backend: str = "numpy"
-    epochs: int = 100
-    batch_size: int = 32
-    optimizer: str = "adam"
-    learning_rate: float = 0.01
-    momentum: float = 0.0
-    beta1: float = 0.9
-    beta2: float = 0.999
-    eps: float = 1e-8
-    weight_decay: float = 0.0
-    grad_clip: str = "norm"
-    grad_clip_value: float = 1.0
-    schedule: str = "constant"
-    keep_best: bool = True
-    bucket_by_length: bool = False
-    checkpoint_every: int = 1
-    checkpoint_seconds: float = 60.0
-
-
-@dataclass(frozen=True)
-class CompareConfig:
-    backends: list[str] = field(default_factory=list)
-    repeats: int = 3
+ModelConfig = config_class("ModelConfig", MODEL_OPTIONS,
+                           "The [model] table: cell, sizes, nonlinearity, dtype, init.")
+TrainConfig = config_class("TrainConfig", TRAIN_OPTIONS,
+                           "The [train] table: backend, epochs, batches, optimizer, clipping, "
+                           "schedule, checkpoints.")
+CompareConfig = config_class("CompareConfig", COMPARE_OPTIONS,
+                             "The [compare] table read by `rnnlab compare`.")
 
 
 @dataclass(frozen=True)
@@ -166,6 +150,19 @@ def read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"malformed TOML: {exc}", source=str(path)) from None
 
 
+def read_with_overrides(path: Path, sets=()) -> tuple[dict[str, Any], dict[str, str]]:
+    """An experiment file's tables with ``--set`` overrides applied, and where each overridden
+    key came from (``{"train.epochs": "--set train.epochs=5"}``): how every command reads one."""
+    raw = read_toml(path)
+    return raw, apply_overrides(raw, list(sets))
+
+
+def load_experiment_file(path: Path, registry, sets=()) -> Experiment:
+    """Read, override and validate an experiment file with ``registry``'s plugins."""
+    raw, origins = read_with_overrides(path, sets)
+    return build_experiment(raw, registry, source=Path(path), origins=origins)
+
+
 def parse_override(item: str) -> tuple[str, str, Any]:
     """``"train.epochs=5"`` -> ``("train", "epochs", 5)``; the value is read as TOML, and as a
     plain string when it is not valid TOML (so ``train.backend=numba`` needs no quotes)."""
@@ -197,11 +194,6 @@ def apply_overrides(raw: dict[str, Any], sets: list[str]) -> dict[str, str]:
 
 
 # -- validation ------------------------------------------------------------------------------
-def closest(name: str, valid) -> str:
-    close = difflib.get_close_matches(name, list(valid), n=1)
-    return f"; did you mean {close[0]!r}?" if close else ""
-
-
 _TYPE_NAMES = {int: "an integer", float: "a number", str: "a string", bool: "true or false",
                list: "a list"}
 
@@ -282,12 +274,7 @@ def build_experiment(raw: dict[str, Any], registry, *, source: Path | None = Non
                               table=table)
     tables = {name: validate_table(raw.get(name, {}), opts, table=name, source=src,
                                    origins=origins) for name, opts in CORE_TABLES.items()}
-    model = tables["model"]
-    if model["forget_bias"] != 0 and model["cell"] != "lstm":
-        where = origins.get("model.forget_bias", origins.get("model.cell", src))
-        raise ConfigError(f"applies to cell 'lstm' only, but cell is {model['cell']!r} "
-                          f"(set forget_bias = 0.0 or cell = \"lstm\")", source=where,
-                          table="model", key="forget_bias")
+    check_cell(tables["model"], registry, origins, src)
     if not tables["experiment"]["name"]:
         tables["experiment"]["name"] = source.stem if source else "experiment"
 
@@ -322,6 +309,22 @@ def build_experiment(raw: dict[str, Any], registry, *, source: Path | None = Non
         source=source,
         compare=CompareConfig(**tables["compare"]),
     )
+
+
+def check_cell(model: dict[str, Any], registry, origins: dict[str, str], src: str) -> None:
+    """``model.cell`` names a cell the registry knows, and ``forget_bias`` is set only for a
+    cell with a forget gate."""
+    name, cells = model["cell"], registry.cells
+    if name not in cells:
+        valid = ", ".join(repr(c) for c in cells)
+        raise ConfigError(f"{name!r} is not valid{closest(name, cells)} (valid: {valid})",
+                          source=origins.get("model.cell", src), table="model", key="cell")
+    if model["forget_bias"] != 0 and cells[name].forget_gate is None:
+        gated = [c for c, spec in cells.items() if spec.forget_gate is not None]
+        where = origins.get("model.forget_bias", origins.get("model.cell", src))
+        raise ConfigError(f"applies to cell {' or '.join(map(repr, gated))} only, but cell is "
+                          f"{name!r} (set forget_bias = 0.0 or cell = \"{gated[0]}\")",
+                          source=where, table="model", key="forget_bias")
 
 
 def plugin_files(raw: dict[str, Any], source: Path | None) -> list[Path]:

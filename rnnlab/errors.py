@@ -1,5 +1,14 @@
 """Errors a user can fix. The CLI prints them as one message, without a traceback."""
 
+import difflib
+
+
+def closest(name: str, valid) -> str:
+    """``"; did you mean 'x'?"`` naming the valid name closest to ``name``, or ``""``: every
+    "did you mean" rnnlab prints comes from here."""
+    close = difflib.get_close_matches(name, list(valid), n=1)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
 
 class RnnlabError(Exception):
     """An error caused by input the user controls (config, plugin, run directory)."""

@@ -28,6 +28,12 @@ def register_executors():
 
 
 @hookspec
+def register_cells():
+    """Return a list of :class:`rnnlab.cells.CellSpec`: recurrent cells beyond the built-in
+    rnn, lstm and gru (a backend runs a cell when it lists the cell's name in ``cells``)."""
+
+
+@hookspec
 def on_run_start(run):
     """Called once before the first epoch with the :class:`rnnlab.train.RunInfo` of the run.
     The return value is ignored."""

@@ -22,11 +22,6 @@ def valid_steps(lengths: np.ndarray, T: int) -> np.ndarray:
     return np.arange(T)[:, None] < lengths[None, :]
 
 
-def last_steps(hs: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-    """Each sequence's value at its own last valid step: ``hs[lengths[n] - 1, n]``, ``[N, ...]``."""
-    return hs[lengths - 1, np.arange(hs.shape[1])]
-
-
 def lengths_problem(split: Split, chunk_length: int) -> str | None:
     """What is wrong with ``split.lengths`` (None when nothing is)."""
     lengths = split.lengths

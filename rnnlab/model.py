@@ -7,7 +7,8 @@ Parameters are a flat dict with PyTorch's names and shapes, so they load into
     rnn.bias_ih_l{k}   [G*H]        rnn.bias_hh_l{k}   [G*H]
     head.weight        [O, H]       head.bias          [O]
 
-with G = 1 (rnn), 4 (lstm: gates i, f, g, o) or 3 (gru: gates r, z, n).
+with G gates per cell (:mod:`rnnlab.cells`: 1 for rnn, 4 for lstm: i, f, g, o, 3 for gru:
+r, z, n).
 """
 
 from __future__ import annotations
@@ -16,11 +17,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .cells import BUILTIN_CELLS, LAYER_KEYS, CellSpec, cell_spec
 from .config import ModelConfig
 from .lengths import check_backend_supports, valid_steps
 
-GATES = {"rnn": 1, "lstm": 4, "gru": 3}
-LAYER_KEYS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+GATES = {name: spec.gates for name, spec in BUILTIN_CELLS.items()}  # kept for old imports
 
 
 @dataclass(frozen=True)
@@ -31,32 +32,50 @@ class Shape:
     output_size: int
 
 
-def param_name(key: str, layer: int) -> str:
+HEAD_KEYS = ("weight", "bias")
+
+
+def param_name(key: str, layer: int | None = None) -> str:
+    """PyTorch's name of a parameter, the one way rnnlab and its plugins spell it.
+
+    With a layer, a recurrent parameter (``key`` in ``LAYER_KEYS``):
+    ``param_name("weight_ih", 0) == "rnn.weight_ih_l0"``. Without, the head's (``key`` in
+    ``HEAD_KEYS``): ``param_name("weight") == "head.weight"``.
+    """
+    if layer is None:
+        if key not in HEAD_KEYS:
+            raise ValueError(f"unknown head parameter {key!r} (valid: {', '.join(HEAD_KEYS)})")
+        return f"head.{key}"
+    if key not in LAYER_KEYS:
+        raise ValueError(f"unknown layer parameter {key!r} (valid: {', '.join(LAYER_KEYS)})")
     return f"rnn.{key}_l{layer}"
 
 
-def init_params(cfg: ModelConfig, shape: Shape, rng: np.random.Generator) -> dict[str, np.ndarray]:
+def init_params(cfg: ModelConfig, shape: Shape, rng: np.random.Generator,
+                cell: CellSpec | None = None) -> dict[str, np.ndarray]:
     """PyTorch's default initialisation: every recurrent weight and bias ~ U(-1/sqrt(H), 1/sqrt(H));
     the head (nn.Linear) weight and bias ~ U(-1/sqrt(H), 1/sqrt(H)) as well (fan_in = H).
 
-    With ``cfg.forget_bias != 0`` (lstm only), the forget-gate slice ``[H:2H]`` of every layer's
-    ``bias_ih`` is then set to ``forget_bias`` and that of ``bias_hh`` to 0, so the gate's total
-    bias is ``forget_bias``; the random draws are the same as without it."""
+    With ``cfg.forget_bias != 0`` (cells with a forget gate: lstm), the forget-gate slice
+    (``[H:2H]`` for lstm) of every layer's ``bias_ih`` is then set to ``forget_bias`` and that of
+    ``bias_hh`` to 0, so the gate's total bias is ``forget_bias``; the random draws are the same
+    as without it. ``cell`` is the spec of ``cfg.cell`` (default: the built-in cell)."""
+    cell = cell or cell_spec(cfg.cell)
     dtype = np.dtype(cfg.dtype)
-    H, G = cfg.hidden_size, GATES[cfg.cell]
+    H = cfg.hidden_size
     bound = 1.0 / np.sqrt(H)
     params = {}
     for layer in range(cfg.layers):
-        fan_in = shape.input_size if layer == 0 else H
-        shapes = {"weight_ih": (G * H, fan_in), "weight_hh": (G * H, H),
-                  "bias_ih": (G * H,), "bias_hh": (G * H,)}
+        shapes = cell.layer_shapes(shape.input_size if layer == 0 else H, H)
         for key in LAYER_KEYS:
             params[param_name(key, layer)] = rng.uniform(-bound, bound, shapes[key]).astype(dtype)
         if cfg.forget_bias != 0:
-            if cfg.cell != "lstm":
-                raise ValueError(f"forget_bias applies to cell 'lstm' only, not {cfg.cell!r}")
-            params[param_name("bias_ih", layer)][H:2 * H] = cfg.forget_bias
-            params[param_name("bias_hh", layer)][H:2 * H] = 0.0
+            if cell.forget_gate is None:
+                raise ValueError(f"forget_bias applies to cells with a forget gate, not "
+                                 f"{cfg.cell!r}")
+            gate = slice(cell.forget_gate * H, (cell.forget_gate + 1) * H)
+            params[param_name("bias_ih", layer)][gate] = cfg.forget_bias
+            params[param_name("bias_hh", layer)][gate] = 0.0
     params["head.weight"] = rng.uniform(-bound, bound, (shape.output_size, H)).astype(dtype)
     params["head.bias"] = rng.uniform(-bound, bound, (shape.output_size,)).astype(dtype)
     return params
@@ -127,14 +146,16 @@ class Model:
     ``"lengths"`` feature accepts it.
     """
 
-    def __init__(self, cfg: ModelConfig, backend, params: dict[str, np.ndarray]):
+    def __init__(self, cfg: ModelConfig, backend, params: dict[str, np.ndarray],
+                 cell: CellSpec | None = None):
         self.cfg, self.backend, self.params = cfg, backend, params
+        self.cell = cell or cell_spec(cfg.cell)
 
     def zero_state(self, batch: int) -> list[tuple[np.ndarray, ...]]:
-        """The initial state of every layer: zeros, ``(h,)`` or ``(h, c)`` for lstm."""
-        n = 2 if self.cfg.cell == "lstm" else 1
+        """The initial state of every layer: zeros, one array per state tensor of the cell
+        (``(h,)``, or ``(h, c)`` for lstm)."""
         dtype = self.params["head.weight"].dtype
-        return [tuple(np.zeros((batch, self.cfg.hidden_size), dtype) for _ in range(n))
+        return [self.cell.zero_state(batch, self.cfg.hidden_size, dtype)
                 for _ in range(self.cfg.layers)]
 
     # -- the stack: every layer and direction is composed here, and only here ----------------

@@ -8,7 +8,6 @@ per invocation: there is no global plugin state.
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import importlib.util
 import os
@@ -21,7 +20,8 @@ from typing import Any
 import pluggy
 
 from . import hookspecs
-from .errors import PluginError
+from .cells import BUILTIN_CELLS, CellSpec
+from .errors import PluginError, closest
 from .specs import BackendSpec, TaskSpec
 
 GROUP = "rnnlab"
@@ -40,6 +40,7 @@ class PluginInfo:
     tasks: list[str] = field(default_factory=list)
     backends: list[str] = field(default_factory=list)
     executors: list[str] = field(default_factory=list)
+    cells: list[str] = field(default_factory=list)
     hooks: list[str] = field(default_factory=list)
 
     @property
@@ -91,6 +92,7 @@ class Registry:
         self.tasks: dict[str, TaskSpec] = {}
         self.backends: dict[str, BackendSpec] = {}
         self.executors: dict[str, Any] = {}  # name -> rnnlab.executors.ExecutorSpec
+        self.cells: dict[str, CellSpec] = dict(BUILTIN_CELLS)  # plugins add, never replace
         self._providers: dict[tuple[str, str], list[PluginInfo]] = {}
         if entry_points_:
             self._load_entry_points()
@@ -159,10 +161,10 @@ class Registry:
         """Add the plugin's tasks, backends and executors; if a registration hook raises, add
         none of them and unregister the plugin, so none of its hooks run."""
         tables = {"task": (self.tasks, info.tasks), "backend": (self.backends, info.backends),
-                  "executor": (self.executors, info.executors)}
+                  "executor": (self.executors, info.executors), "cell": (self.cells, info.cells)}
         found = []
         for hook, kind in (("register_tasks", "task"), ("register_backends", "backend"),
-                           ("register_executors", "executor")):
+                           ("register_executors", "executor"), ("register_cells", "cell")):
             for impl in getattr(self.pm.hook, hook).get_hookimpls():
                 if impl.plugin is not module:
                     continue
@@ -173,6 +175,13 @@ class Registry:
                     info.hooks = []
                     self._fail(info, f"{hook}() raised {type(exc).__name__}: {exc}")
                     return
+        builtin = [s.name for kind, s in found if kind == "cell" and s.name in BUILTIN_CELLS]
+        if builtin:
+            self.pm.unregister(module)
+            info.hooks = []
+            self._fail(info, f"register_cells() returned cell {builtin[0]!r}, which is built "
+                             f"into rnnlab (built-in cells: {', '.join(BUILTIN_CELLS)})")
+            return
         for kind, spec in found:
             table, names = tables[kind]
             providers = self._providers.setdefault((kind, spec.name), [])
@@ -205,6 +214,9 @@ class Registry:
 
     def backend(self, name: str) -> BackendSpec:
         return self._lookup("backend", name, self.backends)
+
+    def cell(self, name: str) -> CellSpec:
+        return self._lookup("cell", name, self.cells)
 
     def executor(self, name: str):
         return self._lookup("executor", name, self.executors)
@@ -248,9 +260,8 @@ class Registry:
 
 def unknown_name_message(kind: str, name: str, valid: list[str]) -> str:
     """`unknown task 'sin'; did you mean 'sine'? (valid: chargen, sine)`."""
-    close = difflib.get_close_matches(name, valid, n=1)
-    hint = f"; did you mean {close[0]!r}?" if close else ""
-    return f"unknown {kind} {name!r}{hint} (valid: {', '.join(valid) or 'none installed'})"
+    valid_names = ", ".join(valid) or "none installed"
+    return f"unknown {kind} {name!r}{closest(name, valid)} (valid: {valid_names})"
 
 
 def unknown_hooks(pm: pluggy.PluginManager, module) -> None:
@@ -260,9 +271,8 @@ def unknown_hooks(pm: pluggy.PluginManager, module) -> None:
     for caller in pm.get_hookcallers(module) or []:
         if caller.spec is None and any(not i.optionalhook for i in caller.get_hookimpls()
                                        if i.plugin is module):
-            close = difflib.get_close_matches(caller.name, known, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise PluginError(f"hook implementation {caller.name!r} matches no hook{hint} "
+            raise PluginError(f"hook implementation {caller.name!r} matches no hook"
+                              f"{closest(caller.name, known)} "
                               f"(hooks: {', '.join(known)})")
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from .config import Experiment, apply_overrides, build_experiment, plugin_files, read_toml
+from .config import Experiment, build_experiment, plugin_files, read_with_overrides
 from .errors import RnnlabError
 from .model import Model
 from .plugins import Registry
@@ -28,8 +28,7 @@ def original_source(run_dir: RunDir) -> Path | None:
 
 def recorded_raw(run_dir: RunDir, sets=()) -> tuple[dict, dict]:
     """The run's config.toml tables with ``--set`` overrides applied, and their origins."""
-    raw = read_toml(run_dir.path / CONFIG)
-    return raw, apply_overrides(raw, list(sets))
+    return read_with_overrides(run_dir.path / CONFIG, sets)
 
 
 def run_registry(run_dir: RunDir, raw: dict, plugin_paths=()) -> Registry:

@@ -64,7 +64,8 @@ def run_experiment(exp: Experiment, registry, *, out_root: Path, progress=None, 
         run_dir = RunDir.create(out_root, exp.experiment.name)
     else:
         run_dir = RunDir.create(out_root, run_name, exact=True)
-    run_dir.write_config(exp.to_dict())
+    config = exp.to_dict()  # once per run: config.toml and every checkpoint record it
+    run_dir.write_config(config)
     summary = {
         "status": "running",
         "experiment": exp.experiment.name,
@@ -81,7 +82,8 @@ def run_experiment(exp: Experiment, registry, *, out_root: Path, progress=None, 
                     **session.dataset.saved},
     }
     run_dir.write_summary(summary)
-    return train_and_record(session, registry, run_dir, summary, TrainState(), progress, status)
+    return train_and_record(session, registry, run_dir, summary, TrainState(), progress, status,
+                            config=config)
 
 
 def resume_experiment(run_dir, registry, *, progress=None, experiment: Experiment | None = None,
@@ -97,7 +99,8 @@ def resume_experiment(run_dir, registry, *, progress=None, experiment: Experimen
     run_dir = run_dir if isinstance(run_dir, RunDir) else RunDir.open(Path(run_dir))
     ckpt = run_dir.load_checkpoint()
     exp = experiment or recorded_experiment(run_dir, registry)
-    check_same_experiment(run_dir, ckpt, exp)
+    config = exp.to_dict()  # once per run: compared, recorded, and kept in every checkpoint
+    check_same_experiment(run_dir, ckpt, exp, config=config)
     summary = run_dir.read_summary()
     check_resumable(run_dir, summary, ckpt, exp)
     session = prepare(exp, registry)
@@ -105,17 +108,21 @@ def resume_experiment(run_dir, registry, *, progress=None, experiment: Experimen
         raise RnnlabError(f"{run_dir.path}: the task's data differ from the data the run was "
                           f"trained on (a changed data file or task plugin); start a new run")
     restore(session, ckpt, run_dir)
-    run_dir.write_config(exp.to_dict())  # records a changed train.epochs or checkpoint interval
+    run_dir.write_config(config)  # records a changed train.epochs or checkpoint interval
     run_dir.rewrite_metrics(ckpt.state.history)  # drop epochs done after the checkpoint
     summary.update(status="running", resumed=summary.get("resumed", 0) + 1)
     for key in ("error", "stop_reason"):
         summary.pop(key, None)
     run_dir.write_summary(summary)
-    return train_and_record(session, registry, run_dir, summary, ckpt.state, progress, status)
+    return train_and_record(session, registry, run_dir, summary, ckpt.state, progress, status,
+                            config=config)
 
 
-def check_same_experiment(run_dir: RunDir, ckpt: Checkpoint, exp: Experiment) -> None:
-    differences = config_differences(ckpt.config, exp.to_dict())
+def check_same_experiment(run_dir: RunDir, ckpt: Checkpoint, exp: Experiment, *,
+                          config: dict | None = None) -> None:
+    """``exp`` (whose ``to_dict()`` is ``config`` when given) is the checkpoint's experiment."""
+    differences = config_differences(ckpt.config, config if config is not None
+                                     else exp.to_dict())
     if differences:
         raise RnnlabError(f"{run_dir.path}: the experiment differs from the checkpoint's in "
                           f"{'; '.join(differences)}. Resuming would continue a different "
@@ -204,10 +211,11 @@ class CheckpointWriter:
             raise error
 
 
-def capture(session, state: TrainState, digest: str) -> Checkpoint:
+def capture(session, state: TrainState, digest: str, config: dict | None = None) -> Checkpoint:
     """A copy of everything ``session`` and ``state`` hold now, safe to write while training
     goes on (arrays that training updates in place are copied; the rest is never mutated).
-    ``digest`` is :func:`data_digest` of the session's data, computed once per run."""
+    ``digest`` is :func:`data_digest` of the session's data and ``config`` the experiment's
+    ``to_dict()``, both computed once per run (never mutated: checkpoints share it)."""
     exp = session.experiment
     opt = session.optimizer.state_dict()
     position = state.position
@@ -220,16 +228,18 @@ def capture(session, state: TrainState, digest: str) -> Checkpoint:
         optimizer={"steps": opt["steps"], "slots": {name: {k: v.copy() for k, v in slots.items()}
                                                     for name, slots in opt["slots"].items()}},
         generators={name: rng.bit_generator.state for name, rng in session.rngs.items()},
-        config=exp.to_dict(),
+        config=config if config is not None else exp.to_dict(),
         data_digest=digest,
         source=str(exp.source.resolve()) if exp.source else None,
     )
 
 
 def train_and_record(session, registry, run_dir: RunDir, summary: dict, state: TrainState,
-                     progress=None, status=None):
-    """Train from ``state``, evaluate and write everything down; return ``(summary, run_dir)``."""
+                     progress=None, status=None, *, config: dict | None = None):
+    """Train from ``state``, evaluate and write everything down; return ``(summary, run_dir)``.
+    ``config`` is ``session.experiment.to_dict()`` when the caller has it already."""
     exp = session.experiment
+    config = config if config is not None else exp.to_dict()
     info = RunInfo(exp, session.dataset, session.model, run_dir.path)
     # the epoch of the newest checkpoint on disk (None: none yet)
     saved = {"epoch": describe(state) if state.history or state.position else None}
@@ -238,7 +248,7 @@ def train_and_record(session, registry, run_dir: RunDir, summary: dict, state: T
     digest = data_digest(session.dataset.splits)
 
     def save(st: TrainState) -> None:
-        writer.submit(capture(session, st, digest))
+        writer.submit(capture(session, st, digest, config))
         saved["epoch"] = describe(st)
 
     def on_epoch(record, show):

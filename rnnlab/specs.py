@@ -17,11 +17,12 @@ from typing import Any
 
 import numpy as np
 
+from .cells import BUILTIN_CELLS
 from .errors import RnnlabError
 
 LOSSES = ("mse", "xent")
 TARGETS = ("last", "every")
-CELLS = ("rnn", "lstm", "gru")
+CELLS = tuple(BUILTIN_CELLS)  # the built-in cells; plugins may add more (rnnlab.cells)
 DTYPES = ("float64", "float32")
 
 
@@ -161,9 +162,10 @@ class Backend:
     """Base class for a backend: the recurrence of one layer, forward and backward.
 
     ``weights`` holds one layer's arrays under PyTorch's names without the layer suffix:
-    ``weight_ih [G*H, I]``, ``weight_hh [G*H, H]``, ``bias_ih [G*H]``, ``bias_hh [G*H]`` (G = 1
-    for rnn, 4 for lstm, 3 for gru). ``state0`` is a tuple: ``(h0,)`` or ``(h0, c0)`` for lstm,
-    each ``[N, H]``.
+    ``weight_ih [G*H, I]``, ``weight_hh [G*H, H]``, ``bias_ih [G*H]``, ``bias_hh [G*H]`` (G: the
+    cell's gate count, :class:`rnnlab.cells.CellSpec`). ``state0`` is a tuple with one ``[N, H]``
+    array per state tensor of the cell: ``(h0,)``, or ``(h0, c0)`` for lstm. ``cells`` names the
+    cells the backend implements (built-in or registered by a plugin).
 
     ``features`` says what a backend's kernels honour beyond the basic contract; the core refuses
     data or options that need a feature a backend does not declare. ``"lengths"``:
@@ -175,6 +177,9 @@ class Backend:
     cells: tuple[str, ...] = ("rnn",)
     dtypes: tuple[str, ...] = DTYPES
     features: frozenset[str] = frozenset()
+    # the plan features (``EpochPlan.features()``) that :meth:`epoch_runner` implements; the
+    # core asks for the runner only when a plan uses nothing else. Empty: no epoch runner.
+    epoch_features: frozenset[str] = frozenset()
 
     def layer_forward(self, cell, weights, x, state0, *, nonlinearity="tanh", lengths=None):
         """Run one layer over ``x [T, N, I]``; return ``(hs [T, N, H], final_state, cache)``.
@@ -204,15 +209,19 @@ class Backend:
     def epoch_runner(self, plan):
         """Optionally take over a whole epoch (batches, loss, clipping, optimizer step).
 
-        ``plan`` is a :class:`rnnlab.train.EpochPlan`. Return a callable
-        ``run(params, optimizer, x, y, order, lr, lengths=None) -> per-batch losses`` that
-        updates ``params``, ``optimizer.slots`` and ``optimizer.steps`` in place exactly as the
-        core loop would, or None to let the core loop run (the default). The core loop is the
-        reference a runner is tested against. It is called once before training, after
+        ``plan`` is a :class:`rnnlab.train.EpochPlan`. The core calls this only when every
+        feature of the plan (``plan.features()``, e.g. ``"cell=rnn"``, ``"optimizer=adam"``,
+        ``"momentum"``, ``"lengths"``) is in :attr:`epoch_features`; a feature added to rnnlab
+        later is in no existing declaration, so such a plan runs through the core loop. Return a
+        callable ``run(params, optimizer, x, y, order, lr, lengths=None) -> per-batch losses``
+        that updates ``params``, ``optimizer.slots`` and ``optimizer.steps`` in place exactly as
+        the core loop would, or None to let the core loop run (the default). The core loop is
+        the reference a runner is tested against. It is called once before training, after
         :meth:`warm_up`, and timed with it as the backend's warm-up. It is not asked for a
         stateful dataset (``Dataset.chunk_length > 0``): the core walks the streams itself,
-        carrying the state between chunks. ``lengths`` is passed (by keyword) only for a train
-        split that has them; the core then trims each batch to its longest sequence.
+        carrying the state between chunks. ``lengths`` (the train split's, int64 ``[N]``) is
+        passed, by keyword, only for a plan with the ``"lengths"`` feature; the runner trims
+        each batch to its longest sequence, as the core loop does.
         """
         return None
 

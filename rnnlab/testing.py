@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .cells import cell_spec
 from .config import ModelConfig, TrainConfig, validate_table
 from .errors import PluginError
 from .lengths import FEATURE, inert_padding, lengths_problem, valid_steps
@@ -38,18 +39,19 @@ def reference_backend():
     return Registry().backend(REFERENCE).load()
 
 
-def problem(cfg: ModelConfig, loss: str, target: str, *, T=5, N=3, I=3, O=2, seed=0):
-    """Small random parameters, inputs and targets for one configuration."""
-    return sized_problem(cfg, loss, target, T=T, N=N, I=I, O=O, seed=seed)[:3]
+def problem(cfg: ModelConfig, loss: str, target: str, *, T=5, N=3, I=3, O=2, seed=0, cell=None):
+    """Small random parameters, inputs and targets for one configuration (``cell``: the spec of
+    ``cfg.cell`` when a plugin registers it)."""
+    return sized_problem(cfg, loss, target, T=T, N=N, I=I, O=O, seed=seed, cell=cell)[:3]
 
 
 def sized_problem(cfg: ModelConfig, loss: str, target: str, *, T=5, N=3, I=3, O=2, seed=0,
-                  lengths=False):
+                  cell=None, lengths=False):
     """:func:`problem` and, fourth, random sequence lengths when ``lengths`` is true (the first
     sequence full length, the second one step long; random values in the padding), else None.
     The first three items are those of :func:`problem` with the same arguments."""
     rng = np.random.default_rng(seed)
-    params = init_params(cfg, Shape(I, O), rng)
+    params = init_params(cfg, Shape(I, O), rng, cell)
     x = rng.normal(size=(T, N, I)).astype(cfg.dtype)
     lead = (N,) if target == "last" else (T, N)
     y = (rng.normal(size=(*lead, O)).astype(cfg.dtype) if loss == "mse"
@@ -84,12 +86,12 @@ def relative_error(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def gradient_errors(backend, cfg: ModelConfig, loss: str, target: str, *, eps=1e-5,
-                    seed=0, lengths=False) -> dict[str, float]:
+                    seed=0, cells=None, lengths=False) -> dict[str, float]:
     """Relative error of every parameter's analytic gradient against central differences
-    (``lengths``: with variable-length sequences, see :func:`problem`)."""
-    cfg = replace(cfg, dtype="float64")
-    params, x, y, lens = sized_problem(cfg, loss, target, seed=seed, lengths=lengths)
-    model = Model(cfg, backend, params)
+    (``lengths``: with variable-length sequences, see :func:`sized_problem`)."""
+    cfg, cell = replace(cfg, dtype="float64"), cell_spec(cfg.cell, cells)
+    params, x, y, lens = sized_problem(cfg, loss, target, seed=seed, cell=cell, lengths=lengths)
+    model = Model(cfg, backend, params, cell)
     _, grads, _ = model.loss_and_grads(x, y, loss, target, lengths=lens)
     errors = {}
     for name, p in params.items():
@@ -106,10 +108,11 @@ def gradient_errors(backend, cfg: ModelConfig, loss: str, target: str, *, eps=1e
     return errors
 
 
-def configs(backend, *, layers=(1, 2)):
-    """Every configuration a backend declares: cell x nonlinearity (rnn) x layer count."""
+def configs(backend, *, layers=(1, 2), cells=None):
+    """Every configuration a backend declares: cell x the cell's nonlinearities x layer count.
+    ``cells`` maps names to :class:`rnnlab.cells.CellSpec` for cells a plugin registers."""
     for cell in backend.cells:
-        for nonlinearity in (("tanh", "relu") if cell == "rnn" else ("tanh",)):
+        for nonlinearity in cell_spec(cell, cells).nonlinearities:
             for n in layers:
                 yield ModelConfig(cell=cell, hidden_size=4, layers=n, nonlinearity=nonlinearity)
 
@@ -119,13 +122,15 @@ def length_cases(backend) -> tuple[bool, ...]:
     return (False, True) if FEATURE in getattr(backend, "features", ()) else (False,)
 
 
-def check_gradients(backend, *, rtol=1e-7) -> None:
+def check_gradients(backend, *, rtol=1e-7, cells=None) -> None:
     """Analytic gradients match float64 central differences for every declared configuration
-    (and with variable-length sequences, when the backend declares the feature)."""
-    for cfg in configs(backend):
+    (and with variable-length sequences, when the backend declares the feature).
+    ``cells``: specs of cells a plugin registers (``Registry.cells``), by name."""
+    for cfg in configs(backend, cells=cells):
         for loss, target in CASES:
             for lengths in length_cases(backend):
-                errors = gradient_errors(backend, cfg, loss, target, lengths=lengths)
+                errors = gradient_errors(backend, cfg, loss, target, cells=cells,
+                                         lengths=lengths)
                 bad = {k: v for k, v in errors.items() if v > rtol}
                 with_lengths = " with lengths" if lengths else ""
                 assert not bad, (f"{backend.name}: gradients disagree with finite differences "
@@ -133,19 +138,21 @@ def check_gradients(backend, *, rtol=1e-7) -> None:
                                  f"(tolerance {rtol})")
 
 
-def check_agreement(backend, reference=None, *, rtol64=1e-9, rtol32=1e-4) -> None:
+def check_agreement(backend, reference=None, *, rtol64=1e-9, rtol32=1e-4, cells=None) -> None:
     """Outputs, final states and gradients match the reference backend for every declared
     cell, layer count and dtype (float32 within ``rtol32``), and with variable-length sequences
     when the backend declares the feature."""
     reference = reference if reference is not None else reference_backend()
-    for cfg in configs(backend):
+    for cfg in configs(backend, cells=cells):
+        cell = cell_spec(cfg.cell, cells)
         for dtype, (loss, target), lengths in product(backend.dtypes, CASES,
                                                       length_cases(backend)):
             rtol = rtol64 if dtype == "float64" else rtol32
             c = replace(cfg, dtype=dtype)
-            params, x, y, lens = sized_problem(c, loss, target, T=7, N=4, lengths=lengths)
-            got = Model(c, backend, {k: v.copy() for k, v in params.items()})
-            want = Model(c, reference, params)
+            params, x, y, lens = sized_problem(c, loss, target, T=7, N=4, cell=cell,
+                                               lengths=lengths)
+            got = Model(c, backend, {k: v.copy() for k, v in params.items()}, cell)
+            want = Model(c, reference, params, cell)
             (l1, g1, s1), (l2, g2, s2) = (m.loss_and_grads(x, y, loss, target, lengths=lens)
                                           for m in (got, want))
             o1, o2 = (m.predict(x, "every", lengths=lens) for m in (got, want))
@@ -161,7 +168,8 @@ def check_agreement(backend, reference=None, *, rtol64=1e-9, rtol32=1e-4) -> Non
                                      f"{' with lengths' if lengths else ''} (tolerance {rtol})")
 
 
-def padding_differences(backend, *, value=1e6, steps=3, seed=0) -> dict[str, float]:
+def padding_differences(backend, *, value=1e6, steps=3, seed=0,
+                        cells=None) -> dict[str, float]:
     """How much garbage in the padding changes anything, for every declared configuration in
     float64: the largest relative difference, with padding 0 and with ``value`` in ``x`` (and
     in every-step targets; an out-of-range class index for xent), of the loss, every gradient,
@@ -170,14 +178,16 @@ def padding_differences(backend, *, value=1e6, steps=3, seed=0) -> dict[str, flo
     ``"params"``."""
     worst = dict.fromkeys(("loss", "grads", "outputs", "state", "params"), 0.0)
     cfg_train = TrainConfig(batch_size=2, learning_rate=0.05)
-    for cfg in configs(backend):
+    for cfg in configs(backend, cells=cells):
+        cell = cell_spec(cfg.cell, cells)
         for loss, target in CASES:
             c = replace(cfg, dtype="float64")
-            params, x, y, lens = sized_problem(c, loss, target, T=7, N=4, seed=seed, lengths=True)
+            params, x, y, lens = sized_problem(c, loss, target, T=7, N=4, seed=seed, cell=cell,
+                                               lengths=True)
             runs = []
             for fill in (0.0, value):
                 xf, yf = fill_padding(x, y, lens, target, fill)
-                model = Model(c, backend, {k: v.copy() for k, v in params.items()})
+                model = Model(c, backend, {k: v.copy() for k, v in params.items()}, cell)
                 value_, grads, final = model.loss_and_grads(xf, yf, loss, target, lengths=lens)
                 valid = valid_steps(lens, x.shape[0])
                 outputs = model.predict(xf, "every", lengths=lens)[valid]
@@ -200,23 +210,24 @@ def padding_differences(backend, *, value=1e6, steps=3, seed=0) -> dict[str, flo
     return worst
 
 
-def check_padding_inert(backend, *, rtol=1e-12) -> None:
+def check_padding_inert(backend, *, rtol=1e-12, cells=None) -> None:
     """Values in the padding change no loss, gradient, output, final state or trained
     parameter (see :func:`padding_differences`) beyond ``rtol`` relative."""
-    found = padding_differences(backend)
+    found = padding_differences(backend, cells=cells)
     bad = {k: v for k, v in found.items() if not v <= rtol}
     assert not bad, (f"{backend.name}: garbage in the padding changes {bad} relative "
                      f"(tolerance {rtol}); kernels must select valid steps (np.where, "
                      f"branches), never multiply by a 0/1 mask")
 
 
-def check_refuses_lengths(backend) -> None:
+def check_refuses_lengths(backend, *, cells=None) -> None:
     """A backend without the ``"lengths"`` feature is refused variable-length sequences with
     a clear error naming it, instead of silently running the padding."""
-    cfg = next(configs(backend))
-    params, x, y, lens = sized_problem(cfg, "mse", "last", lengths=True)
+    cfg = next(configs(backend, cells=cells))
+    cell = cell_spec(cfg.cell, cells)
+    params, x, y, lens = sized_problem(cfg, "mse", "last", cell=cell, lengths=True)
     try:
-        Model(cfg, backend, params).loss_and_grads(x, y, "mse", "last", lengths=lens)
+        Model(cfg, backend, params, cell).loss_and_grads(x, y, "mse", "last", lengths=lens)
     except PluginError as exc:
         assert repr(backend.name) in str(exc), f"the refusal does not name the backend: {exc}"
         return
@@ -224,16 +235,17 @@ def check_refuses_lengths(backend) -> None:
                          f"variable-length sequences and not refused")
 
 
-def check_backend(backend, reference=None) -> None:
+def check_backend(backend, reference=None, *, cells=None) -> None:
     """Everything a backend must satisfy: exact gradients and agreement with the reference,
     with variable-length sequences and inert padding when it declares the ``"lengths"``
-    feature, and a clear refusal of them when it does not."""
-    check_gradients(backend)
-    check_agreement(backend, reference)
+    feature, and a clear refusal of them when it does not. ``cells``: specs of the cells a
+    plugin registers (``Registry.cells``), by name."""
+    check_gradients(backend, cells=cells)
+    check_agreement(backend, reference, cells=cells)
     if FEATURE in getattr(backend, "features", ()):
-        check_padding_inert(backend)
+        check_padding_inert(backend, cells=cells)
     else:
-        check_refuses_lengths(backend)
+        check_refuses_lengths(backend, cells=cells)
 
 
 # -- tasks -----------------------------------------------------------------------------------
@@ -437,14 +449,12 @@ def check_training_agreement(backend_name: str, experiment, *, rtol: float | Non
     Returns the differences found.
     """
     from .compare import TOLERANCE, differences, train_once, with_backend
-    from .config import apply_overrides, build_experiment, read_toml
+    from .config import load_experiment_file
 
     if registry is None:
         registry = Registry()
     if not hasattr(experiment, "train"):
-        raw = read_toml(experiment)
-        origins = apply_overrides(raw, list(sets))
-        experiment = build_experiment(raw, registry, source=Path(experiment), origins=origins)
+        experiment = load_experiment_file(Path(experiment), registry, sets)
     rtol = rtol if rtol is not None else TOLERANCE[experiment.model.dtype]
     want = train_once(with_backend(experiment, REFERENCE), registry)
     got = train_once(with_backend(experiment, backend_name), registry)

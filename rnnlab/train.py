@@ -4,13 +4,14 @@ and the lifecycle hooks.
 The loop below (:func:`reference_epoch`) is the reference. A backend may take over a whole epoch
 through ``Backend.epoch_runner``; such a runner must update parameters and optimizer state as
 this loop does, and is tested against it. A stateful dataset (``Dataset.chunk_length > 0``) is
-trained and scored by :mod:`rnnlab.streams` instead, never by a backend's runner.
+trained and scored by :mod:`rnnlab.streams` instead, never by a backend's runner. The session
+a run trains (data, backend, parameters, optimizer, plan) is built by :mod:`rnnlab.session`;
+its names are re-exported here.
 """
 
 from __future__ import annotations
 
 import math
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,39 +20,49 @@ from pathlib import Path
 import numpy as np
 
 from .checkpoint import CheckpointSchedule, EpochPosition, TrainState
-from .config import Experiment, ModelConfig, TrainConfig
-from .errors import ConfigError, PluginError, RunInterrupted, TrainingDiverged
+from .config import Experiment, TrainConfig
+from .errors import RunInterrupted, TrainingDiverged
 from .interrupt import StopSignal
-from .lengths import (
-    batch,
-    bucketed_order,
-    check_backend_supports,
-    check_lengths,
-    has_lengths,
-    inert_padding,
-)
-from .model import GATES, Model, Shape, init_params
+from .lengths import batch, bucketed_order
+from .model import Model
 from .optim import Optimizer, clip_gradients, learning_rate
-from .specs import Backend, Dataset, Split, Task, TaskContext
-from .streams import check_stream_dataset, parallel_streams, stateful_epoch, stream_loss
+from .session import (  # re-exported: building a session used to live here
+    SPLITS,
+    STREAMS,
+    EpochPlan,
+    Session,
+    cast,
+    check_fits_in_memory,
+    generators,
+    load_backend,
+    physical_memory,
+    prepare,
+    streams_layout,
+)
+from .specs import Backend, Dataset, Split
+from .streams import stateful_epoch, stream_loss
 
-SPLITS = ("train", "val", "test")
-STREAMS = ("data", "init", "shuffle", "demo")  # one independent generator per use
-
-
-@dataclass(frozen=True)
-class EpochPlan:
-    """What a backend's epoch runner must reproduce: model, training settings, loss and target.
-
-    Runners only ever see independent sequences: for a stateful dataset (``chunk_length > 0``)
-    the core asks no runner and walks the streams itself (:mod:`rnnlab.streams`).
-    """
-
-    model: ModelConfig
-    train: TrainConfig
-    loss: str
-    target: str
-
+__all__ = [
+    "SPLITS",
+    "STREAMS",
+    "EpochPlan",
+    "NonFiniteError",
+    "RunInfo",
+    "Session",
+    "cast",
+    "check_fits_in_memory",
+    "epoch_runner",
+    "evaluate",
+    "fit",
+    "generators",
+    "load_backend",
+    "physical_memory",
+    "prepare",
+    "reference_epoch",
+    "streams_layout",
+    "train_epoch",
+    "warm_up",
+]
 
 @dataclass
 class RunInfo:
@@ -65,121 +76,7 @@ class RunInfo:
     history: list[dict] = field(default_factory=list)
     stop_reason: str | None = None
     warmup_seconds: float = 0.0  # preparing the backend's epoch runner (compiling, for some)
-
-
-@dataclass
-class Session:
-    """Everything a run needs, built from an experiment before any training."""
-
-    experiment: Experiment
-    task: Task
-    dataset: Dataset
-    backend: Backend
-    model: Model
-    optimizer: Optimizer
-    rngs: dict[str, np.random.Generator]
-    plan: EpochPlan
-
-
-def generators(seed: int) -> dict[str, np.random.Generator]:
-    """Independent generators for data, initialisation, shuffling and demos, from one seed."""
-    children = np.random.SeedSequence(seed).spawn(len(STREAMS))
-    return {name: np.random.default_rng(s) for name, s in zip(STREAMS, children, strict=True)}
-
-
-def load_backend(exp: Experiment, registry) -> Backend:
-    """The backend the experiment names, checked for availability, cell and dtype."""
-    spec = registry.backend(exp.train.backend)
-    reason = spec.unavailable()
-    if reason:
-        raise ConfigError(f"backend {spec.name!r} is unavailable here: {reason}",
-                          source=str(exp.source or ""), table="train", key="backend")
-    try:
-        backend = spec.load()
-    except ImportError as exc:
-        raise ConfigError(f"backend {spec.name!r} cannot be loaded: {exc}",
-                          source=str(exp.source or ""), table="train", key="backend") from None
-    for key, value, supported in (("cell", exp.model.cell, backend.cells),
-                                  ("dtype", exp.model.dtype, backend.dtypes)):
-        if value not in supported:
-            raise ConfigError(f"backend {spec.name!r} does not support {key} {value!r} "
-                              f"(supported: {', '.join(supported)})",
-                              source=str(exp.source or ""), table="model", key=key)
-    return backend
-
-
-def physical_memory() -> int | None:
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (AttributeError, ValueError, OSError):
-        return None
-
-
-def check_fits_in_memory(exp: Experiment, shape: Shape) -> None:
-    """Refuse a model whose parameters, gradients and optimizer state (about four copies, plus
-    the best-epoch copy) exceed this machine's memory: a clear message instead of a crash."""
-    m = exp.model
-    G, H = GATES[m.cell], m.hidden_size
-    count = (G * H * (shape.input_size + H + 2)  # first layer: W_ih, W_hh, b_ih, b_hh
-             + (m.layers - 1) * G * H * (2 * H + 2)  # the layers above it
-             + shape.output_size * (H + 1))  # head
-    need, have = 5 * count * np.dtype(m.dtype).itemsize, physical_memory()
-    if have is not None and need > have:
-        raise ConfigError(f"{count:,} parameters need about {need / 2**30:,.0f} GiB with their "
-                          f"gradients and optimizer state; this machine has "
-                          f"{have / 2**30:,.0f} GiB (reduce model.hidden_size or model.layers)",
-                          source=str(exp.source or ""), table="model")
-
-
-def cast(split: Split, dtype: np.dtype) -> Split:
-    y = split.y.astype(dtype) if np.issubdtype(split.y.dtype, np.floating) else split.y
-    return Split(np.ascontiguousarray(split.x, dtype=dtype), y, split.lengths)
-
-
-def prepare(exp: Experiment, registry) -> Session:
-    """Build the task's data, the backend, the parameters and the optimizer for one run."""
-    rngs = generators(exp.experiment.seed)
-    task = registry.task(exp.task.name).factory(dict(exp.task.options), TaskContext(exp.base_dir))
-    try:
-        dataset = task.build(rngs["data"])
-    except ConfigError as exc:  # a task's own check of its options: name the file
-        raise exc.located(str(exp.source or "")) from None
-    except (ArithmeticError, IndexError, ValueError) as exc:  # options the task did not check
-        raise PluginError(f"task {exp.task.name!r} could not build its data from the options in "
-                          f"{exp.source or 'the experiment'} ({type(exc).__name__}: {exc}); "
-                          f"check the [task] values (--debug shows where it failed)") from exc
-    check_lengths(dataset, exp.task.name)
-    if dataset.chunk_length:
-        streams_layout(dataset, exp)
-    dtype = np.dtype(exp.model.dtype)
-    # padding zeroed once here: whatever a task writes there reaches no backend
-    dataset.splits = {name: inert_padding(cast(s, dtype), dataset.target)
-                      for name, s in dataset.splits.items()}
-    missing = [s for s in SPLITS if s not in dataset.splits or len(dataset.splits[s]) == 0]
-    if missing:
-        raise PluginError(f"task {exp.task.name!r} built no data for split(s): {missing}")
-    backend = load_backend(exp, registry)
-    if has_lengths(dataset):
-        try:
-            check_backend_supports(backend, exp.task.name)
-        except PluginError as exc:
-            raise ConfigError(str(exc), source=str(exp.source or ""), table="train",
-                              key="backend") from None
-    check_fits_in_memory(exp, Shape(dataset.input_size, dataset.output_size))
-    params = init_params(exp.model, Shape(dataset.input_size, dataset.output_size), rngs["init"])
-    model = Model(exp.model, backend, params)
-    optimizer = Optimizer(exp.train, params)
-    plan = EpochPlan(exp.model, exp.train, dataset.loss, dataset.target)
-    return Session(exp, task, dataset, backend, model, optimizer, rngs, plan)
-
-
-def streams_layout(dataset: Dataset, exp: Experiment) -> None:
-    """Stateful mode: cut the train stream into ``batch_size`` parallel streams."""
-    check_stream_dataset(dataset, exp.task.name)
-    if "train" in dataset.splits:
-        dataset.splits["train"] = parallel_streams(
-            dataset.splits["train"], exp.train.batch_size, dataset.chunk_length,
-            source=str(exp.source or ""))
+    runner_declined: tuple[str, ...] = ()  # plan features the backend's epoch runner lacks
 
 
 def epoch_order(rng: np.random.Generator, split: Split, cfg: TrainConfig) -> np.ndarray:
@@ -231,11 +128,24 @@ def num_batches(n: int, batch_size: int) -> int:
     return -(-n // batch_size)
 
 
-def epoch_loss(batch_losses: np.ndarray, n: int, batch_size: int) -> float:
-    """Mean loss per sequence over the epoch (the last batch may be smaller)."""
+def epoch_loss(batch_losses: np.ndarray, n: int, batch_size: int,
+               counts: np.ndarray | None = None) -> float:
+    """Mean loss per sequence over the epoch (the last batch may be smaller); with ``counts``,
+    the targets each batch's loss is a mean over, the mean per target."""
+    if counts is not None:
+        return float(np.dot(batch_losses, counts) / counts.sum())
     sizes = np.full(len(batch_losses), batch_size, dtype=float)
     sizes[-1] = n - batch_size * (len(batch_losses) - 1)
     return float(np.dot(batch_losses, sizes) / n)
+
+
+def target_counts(split: Split, order: np.ndarray, batch_size: int, target: str):
+    """How many targets each batch's loss averages over, when that is not its number of
+    sequences (target "every" with lengths: its valid steps); else None."""
+    if target != "every" or split.lengths is None:
+        return None
+    steps = split.lengths[order].astype(float)
+    return np.add.reduceat(steps, np.arange(0, len(order), batch_size))
 
 
 def divergence_hint(cfg: TrainConfig) -> str:
@@ -272,7 +182,8 @@ def train_epoch(session: Session, runner, position: EpochPosition, lr: float,
                         start=position.batches_done, after_batch=after_batch)
         if position.batches_done < num_batches(len(train), B):
             return None
-    return epoch_loss(np.asarray(position.losses), len(train), B)
+    counts = target_counts(train, position.order, B, data.target)
+    return epoch_loss(np.asarray(position.losses), len(train), B, counts)
 
 
 def split_loss(model: Model, data: Dataset, name: str) -> float:
@@ -295,14 +206,35 @@ def warm_up(session: Session, info: RunInfo, on_status=None):
     if hasattr(backend, "warm_up"):
         backend.warm_up(session.plan)
     runner = None
-    # no backend runner for data with lengths yet: it will be asked once plans carry features
-    if (not session.dataset.chunk_length and not has_lengths(session.dataset)
-            and hasattr(backend, "epoch_runner")):
-        runner = backend.epoch_runner(session.plan)
+    if not session.dataset.chunk_length:
+        runner = epoch_runner(backend, session.plan, info, on_status)
     info.warmup_seconds = time.perf_counter() - t0
     if on_status is not None:
         on_status(f"backend {name!r} ready in {info.warmup_seconds:.2f} s")
     return runner
+
+
+def epoch_runner(backend: Backend, plan: EpochPlan, info: RunInfo | None = None, on_status=None):
+    """The backend's epoch runner for ``plan`` when it declares (``Backend.epoch_features``)
+    every feature the plan uses, else None: the reference loop runs, and ``on_status`` hears
+    once which features were missing (kept in ``info.runner_declined``)."""
+    declared = getattr(backend, "epoch_features", frozenset())
+    name = getattr(backend, "name", "?")
+    offered = getattr(type(backend), "epoch_runner", Backend.epoch_runner)
+    if not declared:
+        if offered is not Backend.epoch_runner and on_status is not None:
+            on_status(f"backend {name!r}: the core loop runs the epochs, as its epoch runner "
+                      f"declares no epoch_features")
+        return None  # no fast path offered
+    missing = plan.uncovered(declared)
+    if missing:
+        if info is not None:
+            info.runner_declined = tuple(sorted(missing))
+        if on_status is not None:
+            on_status(f"backend {name!r}: the core loop runs the epochs, as its epoch runner "
+                      f"does not implement {', '.join(sorted(missing))}")
+        return None
+    return backend.epoch_runner(plan)
 
 
 def fit(session: Session, registry, info: RunInfo, on_epoch=None, *,

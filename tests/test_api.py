@@ -24,8 +24,7 @@ CHARGEN = ROOT / "experiments" / "chargen.toml"
 
 SUM_TASK = '''\
 """Task plugin `running_sum`: the sum of a sequence's values, read at its last step."""
-from rnnlab.hookspecs import hookimpl
-from rnnlab.specs import Dataset, Option, Split, Task, TaskSpec
+from rnnlab.plugin import Dataset, Option, Split, Task, TaskSpec, hookimpl
 
 
 class SumTask(Task):

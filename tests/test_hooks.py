@@ -13,13 +13,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from pluginkit import registry_with, run, write_experiment
+from pluginkit import SMALL_SINE, registry_with, run, write_experiment
 
 from rnnlab import hookspecs
+from rnnlab.cells import CellSpec
+from rnnlab.config import build_experiment, read_toml
+from rnnlab.errors import ConfigError
 from rnnlab.hookspecs import hookimpl
 from rnnlab.plugins import Registry
 from rnnlab.specs import Backend, BackendSpec, Dataset, Split, Task, TaskSpec
-from rnnlab.train import RunInfo
+from rnnlab.train import RunInfo, prepare
 
 ROOT = Path(__file__).resolve().parents[1]
 HOOKS_MD = ROOT / "docs" / "hooks.md"
@@ -100,6 +103,41 @@ def test_hook_register_backends():
     registry = registry_with(Backends())
     assert registry.plugins["p0"].backends == ["never"]
     assert registry.backend("never").unavailable() == "not on this machine"
+
+
+def test_hook_register_cells(tmp_path):
+    class Cells:
+        @hookimpl
+        def register_cells(self):
+            return [CellSpec("ligru", gates=2, description="light GRU: gates z, n")]
+
+    registry = registry_with(Cells())
+    assert registry.plugins["p0"].cells == ["ligru"]
+    assert registry.cell("ligru").layer_shapes(3, 5)["weight_hh"] == (10, 5)
+    assert {"rnn", "lstm", "gru", "ligru"} <= set(registry.cells)
+
+    def load(cell):
+        text = SMALL_SINE.format(epochs=1).replace("[model]", f"[model]\ncell = {cell!r}")
+        path = write_experiment(tmp_path, text=text)
+        return build_experiment(read_toml(path), registry, source=path)
+
+    with pytest.raises(ConfigError, match="backend 'numpy' does not support cell 'ligru'"):
+        prepare(load("ligru"), registry)  # the cell is known; the reference has no kernels for it
+    with pytest.raises(ConfigError, match=r"\[model\.cell\].*'lgiru' is not valid; did you mean "
+                                          r"'ligru'\? \(valid: 'rnn', 'lstm', 'gru', .*'ligru'\)"):
+        load("lgiru")
+
+
+def test_hook_register_cells__a_built_in_cell_cannot_be_replaced():
+    class Cells:
+        @hookimpl
+        def register_cells(self):
+            return [CellSpec("lstm", gates=2)]
+
+    registry = registry_with(Cells(), strict=False)
+    assert registry.plugins["p0"].status.startswith("failed: register_cells() returned cell "
+                                                    "'lstm', which is built into rnnlab")
+    assert registry.cell("lstm").gates == 4
 
 
 class Recorder:

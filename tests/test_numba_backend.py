@@ -1,5 +1,6 @@
 """The numba backend: its kernels and its fused epoch match the NumPy reference."""
 
+import dataclasses
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +15,7 @@ from rnnlab.optim import Optimizer
 from rnnlab.plugins import Registry
 from rnnlab.specs import Split
 from rnnlab.testing import check_backend, check_training_agreement, reference_backend
-from rnnlab.train import EpochPlan, reference_epoch
+from rnnlab.train import EpochPlan, epoch_runner, reference_epoch
 
 pytest.importorskip("numba")
 
@@ -127,6 +128,19 @@ def test_epoch_runner_matches_reference_epoch(backend, model, train, loss, targe
 def test_epoch_runner_declines_what_it_does_not_fuse(backend):
     plan = EpochPlan(ModelConfig(cell="lstm"), TrainConfig(), "mse", "last")
     assert backend.epoch_runner(plan) is None
+
+
+def test_epoch_runner_declines_a_plan_field_added_later(backend):
+    @dataclasses.dataclass(frozen=True)
+    class PlanWithLengths(EpochPlan):
+        lengths: bool = False
+
+    plan = PlanWithLengths(ModelConfig(), TrainConfig(), "mse", "last", lengths=True)
+    assert plan.uncovered(backend.epoch_features) == {"lengths"}
+    assert backend.epoch_runner(plan) is None
+    assert epoch_runner(backend, plan) is None
+    assert not EpochPlan(ModelConfig(), TrainConfig(), "mse", "last").uncovered(
+        backend.epoch_features)
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])

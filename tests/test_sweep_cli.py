@@ -88,3 +88,11 @@ def test_hook_register_executors__a_built_in_name_cannot_be_taken(tmp_path):
     assert result.exit_code == 2
     assert "executor 'local' is provided by more than one plugin" in result.output
     assert "impostor" in result.output and "rnnlab.executors" in result.output
+
+
+def test_a_bad_set_is_blamed_on_the_set_not_the_file(tmp_path):
+    path = write_sweep(tmp_path, GRID)
+    result = invoke("sweep", path, "--set", "train.batch_size=0", "--out", tmp_path / "runs")
+    assert result.exit_code == 2, result.output
+    assert "--set train.batch_size=0" in result.output and "[train.batch_size]" in result.output
+    assert not (tmp_path / "runs").exists()

@@ -1,7 +1,6 @@
 """Task plugin `adding`: the adding problem, where plain RNNs fail and gated cells succeed."""
 
-from rnnlab.hookspecs import hookimpl
-from rnnlab.specs import TaskSpec
+from rnnlab.plugin import TaskSpec, hookimpl
 
 from .task import OPTIONS, AddingTask
 

@@ -9,7 +9,7 @@ baseline a model must beat to have remembered anything.
 
 import numpy as np
 
-from rnnlab.specs import Dataset, Demo, Option, Split, Task
+from rnnlab.plugin import Dataset, Demo, Option, Split, Task
 
 OPTIONS = (
     Option("length", int, 100, "steps per sequence (T)", ge=2),

@@ -1,8 +1,7 @@
 """Task plugin `chargen`: a character-level language model, bits per character, and text
 generation."""
 
-from rnnlab.hookspecs import hookimpl
-from rnnlab.specs import TaskSpec
+from rnnlab.plugin import TaskSpec, hookimpl
 
 from .task import OPTIONS, CharTask
 

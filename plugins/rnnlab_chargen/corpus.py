@@ -8,7 +8,7 @@ from __future__ import annotations
 import sysconfig
 from pathlib import Path
 
-from rnnlab.errors import ConfigError
+from rnnlab.plugin import ConfigError
 
 SOURCES = ("text", "path", "stdlib_modules")
 

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from rnnlab.errors import ConfigError
-from rnnlab.specs import Split
+from rnnlab.plugin import ConfigError, Split
 
 from .vocab import one_hot
 

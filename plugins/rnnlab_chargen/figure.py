@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from rnnlab.plugin import log_softmax
+
 EXCERPT = 80  # characters shown
 
 SHOWN = {"\n": "⏎", " ": "␣", "\t": "⇥"}
@@ -20,8 +22,7 @@ def excerpt_bits(model, dataset) -> tuple[np.ndarray, np.ndarray]:
     test = dataset.splits["test"]
     x, y = test.x[:EXCERPT, :1], test.y[:EXCERPT, :1]
     z = model.outputs(x, "every")[0][:, 0].astype(np.float64)
-    z = z - z.max(axis=-1, keepdims=True)
-    logp = z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
+    logp = log_softmax(z)
     target = y[:, 0]
     return -logp[np.arange(len(target)), target] / np.log(2), target
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from rnnlab.errors import RnnlabError
+from rnnlab.plugin import RnnlabError, param_name
 
 from .vocab import Vocabulary
 
@@ -35,11 +35,11 @@ def generate(model, vocab: Vocabulary, prime: str, length: int, temperature: flo
         raise RnnlabError("the prime must hold at least one character")
     if temperature < 0 or top_k < 0 or length < 0:
         raise RnnlabError("temperature, top_k and length must be >= 0")
-    inputs = model.params["rnn.weight_ih_l0"].shape[1]
+    inputs = model.params[param_name("weight_ih", 0)].shape[1]
     if inputs != len(vocab):
         raise RnnlabError(f"the model takes {inputs} inputs but the vocabulary holds "
                           f"{len(vocab)} characters")
-    eye = np.eye(len(vocab), dtype=model.params["head.weight"].dtype)
+    eye = np.eye(len(vocab), dtype=model.params[param_name("weight")].dtype)
     out, state = model.outputs(eye[vocab.encode(prime, "prime")][:, None, :], "every")
     chosen = []
     for _ in range(length):

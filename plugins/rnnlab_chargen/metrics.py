@@ -14,7 +14,7 @@ import math
 
 import numpy as np
 
-from rnnlab.streams import chunks
+from rnnlab.plugin import chunks, log_softmax
 
 WINDOW_BATCH = 1024  # windows scored per forward pass, to bound memory
 
@@ -36,8 +36,7 @@ def model_scores(model, x: np.ndarray, y: np.ndarray, chunk_length: int) -> dict
     nats, correct = 0.0, 0
     for where, out in outputs(model, x, chunk_length):
         z = out.astype(np.float64)
-        z = z - z.max(axis=-1, keepdims=True)
-        logp = z - np.log(np.exp(z).sum(axis=-1, keepdims=True))  # log softmax
+        logp = log_softmax(z)
         target = y[where]
         nats -= float(np.take_along_axis(logp, target[..., None], axis=-1).sum())
         correct += int((z.argmax(axis=-1) == target).sum())

@@ -16,8 +16,7 @@ import hashlib
 
 import numpy as np
 
-from rnnlab.errors import ConfigError, RnnlabError
-from rnnlab.specs import Dataset, Demo, Option, Task
+from rnnlab.plugin import ConfigError, Dataset, Demo, Option, RnnlabError, Task
 
 from . import data, figure, metrics
 from .corpus import load_corpus

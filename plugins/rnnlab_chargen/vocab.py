@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from rnnlab.errors import RnnlabError
+from rnnlab.plugin import RnnlabError
 
 
 class Vocabulary:

@@ -6,8 +6,7 @@ Numba is imported only when the backend is loaded, so listing plugins stays fast
 
 import importlib.util
 
-from rnnlab.hookspecs import hookimpl
-from rnnlab.specs import BackendSpec
+from rnnlab.plugin import BackendSpec, hookimpl
 
 __version__ = "0.1.0"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from rnnlab.specs import Backend
+from rnnlab.plugin import Backend, cell_spec
 
 from . import epoch, gru, lstm, rnn
 
@@ -22,6 +22,7 @@ class NumbaBackend(Backend):
     name = "numba"
     cells = ("rnn", "lstm", "gru")
     dtypes = ("float64", "float32")
+    epoch_features = epoch.FEATURES
 
     def layer_forward(self, cell, weights, x, state0, *, nonlinearity="tanh"):
         if cell in GATED:
@@ -50,20 +51,18 @@ class NumbaBackend(Backend):
 
     def epoch_runner(self, plan):
         """The fused epoch runner (its kernels compile as it is built), or None when the plan
-        is outside what it supports."""
-        if not epoch.supports(plan):
+        uses a feature it does not declare (the core checks that too, before asking)."""
+        if plan.uncovered(self.epoch_features):
             return None
         return epoch.EpochRunner(plan)
 
 
 def warm_up_layers(cell: str, dtype: np.dtype, relu: bool) -> None:
     """Run the cell's layer kernels once on a tiny problem so they compile before training."""
-    backend = NumbaBackend()
-    G = {"rnn": 1, "lstm": 4, "gru": 3}[cell]  # gates per hidden unit
-    w = {"weight_ih": np.ones((2 * G, 1), dtype), "weight_hh": np.ones((2 * G, 2), dtype),
-         "bias_ih": np.ones(2 * G, dtype), "bias_hh": np.ones(2 * G, dtype)}
+    backend, spec = NumbaBackend(), cell_spec(cell)
+    w = {key: np.ones(shape, dtype) for key, shape in spec.layer_shapes(1, 2).items()}
     x = np.ones((2, 1, 1), dtype)
-    state0 = tuple(np.zeros((1, 2), dtype) for _ in range(2 if cell == "lstm" else 1))
+    state0 = spec.zero_state(1, 2, dtype)
     hs, _, cache = backend.layer_forward(cell, w, x, state0,
                                          nonlinearity="relu" if relu else "tanh")
     backend.layer_backward(cell, w, cache, np.ones_like(hs))

@@ -20,6 +20,8 @@ import math
 import numpy as np
 from numba import njit
 
+from rnnlab.plugin import HEAD_KEYS, LAYER_KEYS, Optimizer, Shape, init_params, param_name
+
 from .rnn import OPTS, block_backward, block_forward
 
 EXACT = {"error_model": "numpy", "cache": True}  # the optimizer rounds exactly like NumPy
@@ -32,11 +34,14 @@ CLIPS = {"none": 0, "norm": 1, "value": 2}
 OPTIMIZERS = {"sgd": 0, "adam": 1, "adagrad": 2}
 
 
-def supports(plan) -> bool:
-    """The plans the fused epoch reproduces; anything else runs through the core loop."""
-    return (plan.model.cell == "rnn" and plan.loss in ("mse", "xent")
-            and plan.target in ("last", "every") and plan.train.grad_clip in CLIPS
-            and plan.train.optimizer in OPTIMIZERS)
+# Every plan feature (``rnnlab.train.EpochPlan.features``) the fused epoch implements; the core
+# runs any plan using something else (another cell, a feature added later) through its own loop.
+FEATURES = frozenset({
+    "cell=rnn", "nonlinearity=tanh", "nonlinearity=relu", "dtype=float64", "dtype=float32",
+    "hidden_size", "layers", "batch_size", "learning_rate", "momentum", "beta1", "beta2", "eps",
+    "weight_decay", "grad_clip_value", "loss=mse", "loss=xent", "target=last", "target=every",
+    *(f"grad_clip={name}" for name in CLIPS), *(f"optimizer={name}" for name in OPTIMIZERS),
+})
 
 
 # -- kernels ---------------------------------------------------------------------------------
@@ -214,11 +219,10 @@ def pack_layout(params: dict[str, np.ndarray], layers: int, hidden: int):
     layout = np.zeros((layers, 6), dtype=np.int64)
     at_t = 0
     for layer in range(layers):
-        fan_in = params[f"rnn.weight_ih_l{layer}"].shape[1]
-        layout[layer] = [offsets[f"rnn.{key}_l{layer}"] for key in
-                         ("weight_ih", "weight_hh", "bias_ih", "bias_hh")] + [fan_in, at_t]
+        fan_in = params[param_name("weight_ih", layer)].shape[1]
+        layout[layer] = [offsets[param_name(key, layer)] for key in LAYER_KEYS] + [fan_in, at_t]
         at_t += (fan_in + hidden) * hidden
-    head = np.array([offsets["head.weight"], offsets["head.bias"]], dtype=np.int64)
+    head = np.array([offsets[param_name(key)] for key in HEAD_KEYS], dtype=np.int64)
     return offsets, layout, head, at, at_t
 
 
@@ -238,9 +242,6 @@ class EpochRunner:
         self._warm_up()
 
     def _warm_up(self) -> None:
-        from rnnlab.model import Shape, init_params
-        from rnnlab.optim import Optimizer
-
         out = 2
         params = init_params(self.plan.model, Shape(1, out), np.random.default_rng(0))
         x = np.zeros((2, 3, 1), self.dtype)
@@ -257,7 +258,8 @@ class EpochRunner:
             return
         m, dt = self.plan.model, self.dtype
         L, H = m.layers, m.hidden_size
-        n_in, n_out = params["rnn.weight_ih_l0"].shape[1], params["head.weight"].shape[0]
+        n_in = params[param_name("weight_ih", 0)].shape[1]
+        n_out = params[param_name("weight")].shape[0]
         self.offsets, self.layout, self.head, size, size_t = pack_layout(params, L, H)
         tr = self.plan.train
         self.flags = np.array([L, H, n_in, n_out, tr.batch_size, m.nonlinearity == "relu",

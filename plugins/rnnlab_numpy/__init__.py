@@ -1,7 +1,6 @@
 """rnnlab's reference backend: vectorised NumPy, exact backpropagation through time."""
 
-from rnnlab.hookspecs import hookimpl
-from rnnlab.specs import BackendSpec
+from rnnlab.plugin import BackendSpec, hookimpl
 
 __version__ = "0.1.0"
 

@@ -1,6 +1,6 @@
 """The NumPy reference backend. Every other backend is tested against this one."""
 
-from rnnlab.specs import Backend
+from rnnlab.plugin import Backend
 
 from . import gru, lstm, rnn
 

@@ -9,7 +9,7 @@ own end, and padded steps add exact zeros to the weight gradients.
 
 import numpy as np
 
-from rnnlab.lengths import valid_steps
+from rnnlab.plugin import valid_steps
 
 
 def select_input(x, lengths):

@@ -1,7 +1,6 @@
 """Task plugin `sine`: predict the next value of a sine wave from a window of past values."""
 
-from rnnlab.hookspecs import hookimpl
-from rnnlab.specs import TaskSpec
+from rnnlab.plugin import TaskSpec, hookimpl
 
 from .task import OPTIONS, SineTask
 

@@ -7,8 +7,7 @@ no window of one split shares a point with another split.
 
 import numpy as np
 
-from rnnlab.errors import ConfigError
-from rnnlab.specs import Dataset, Demo, Option, Split, Task
+from rnnlab.plugin import ConfigError, Dataset, Demo, Option, Split, Task, param_name
 
 OPTIONS = (
     Option("points", int, 1000, "samples of the series", gt=1),
@@ -68,7 +67,7 @@ class SineTask(Task):
         steps = min(self.options["forecast_steps"], len(segment) - w)
         history = list(segment[:w])
         for _ in range(steps):
-            x = np.asarray(history[-w:], dtype=model.params["head.weight"].dtype)
+            x = np.asarray(history[-w:], dtype=model.params[param_name("weight")].dtype)
             history.append(float(model.predict(x[:, None, None])[0, 0]))
         return np.asarray(history[w:]), segment[w:w + steps]
 

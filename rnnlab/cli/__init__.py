@@ -13,7 +13,7 @@ import click
 from rich.markup import escape
 
 from ..errors import RnnlabError
-from .common import err_console, is_debug, set_debug
+from .common import debug_option, err_console, is_debug
 
 
 class RnnlabGroup(click.Group):
@@ -45,8 +45,7 @@ class RnnlabGroup(click.Group):
 
 
 @click.group(cls=RnnlabGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--debug", is_flag=True, expose_value=False, callback=set_debug, is_eager=True,
-              help="Show tracebacks for errors.")
+@debug_option
 @click.version_option(package_name="rnnlab")
 def main():
     """rnnlab: experiments with recurrent neural networks, through plugins."""

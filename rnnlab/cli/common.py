@@ -6,7 +6,8 @@ import click
 from rich.console import Console
 from rich.markup import escape
 
-from ..api import read_experiment, read_recorded
+from .. import loader
+from ..loader import Loaded
 from ..plugins import PluginInfo, Registry
 
 DEBUG_KEY = "rnnlab.debug"
@@ -44,12 +45,17 @@ def warn_failures(registry: Registry) -> None:
         warn_failure(info)
 
 
+def read_experiment(config: str, sets=(), plugin_paths=()) -> Loaded:
+    """Read an experiment (or sweep) file, apply ``--set`` overrides and load its plugins."""
+    return loader.read_experiment(config, sets, plugin_paths, warn=warn_failure)
+
+
 def load_experiment(config: str, sets=(), plugin_paths=()):
     """Read, override and validate an experiment file; return ``(experiment, registry)``."""
-    return read_experiment(config, sets, plugin_paths, warn=warn_failure)
+    return loader.load_experiment(config, sets, plugin_paths, warn=warn_failure)
 
 
 def load_run(run_path: str, sets=(), plugin_paths=()):
     """The experiment a run directory records, with overrides; return ``(experiment, registry,
     run_dir)``. Plugin files it names are found beside the experiment file it started from."""
-    return read_recorded(run_path, sets, plugin_paths, warn=warn_failure)
+    return loader.load_run(run_path, sets, plugin_paths, warn=warn_failure)

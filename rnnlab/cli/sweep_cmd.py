@@ -8,14 +8,12 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from ..config import apply_overrides, plugin_files, read_toml
 from ..errors import RnnlabError
 from ..executors import ExecutorOptions, make_executor
-from ..plugins import Registry
 from ..sweep import build_plan, run_sweep
 from ..sweep.report import SweepDisplay, print_report, to_json
 from . import main
-from .common import debug_option, is_debug, plugin_option, set_option, warn_failures
+from .common import debug_option, is_debug, plugin_option, read_experiment, set_option
 
 
 def choose_executor(executor: str | None, workers: int | None, dask: str | None) -> str:
@@ -54,13 +52,10 @@ def sweep(ctx, config, workers, dask, executor, fail_fast, out_root, as_json, se
 
     Running it again skips the runs that finished and reruns the others.
     """
-    source = Path(config)
-    raw = read_toml(source)
-    apply_overrides(raw, list(sets))
-    files = [*plugin_files(raw, source), *(Path(p) for p in plugin_paths)]
-    registry = Registry(files)
-    warn_failures(registry)
-    plan = build_plan(raw, registry, source=source, plugin_files=files)
+    loaded = read_experiment(config, sets, plugin_paths)
+    registry = loaded.registry
+    plan = build_plan(loaded.raw, registry, source=loaded.source,
+                      plugin_files=loaded.plugin_files, origins=loaded.origins)
     name = choose_executor(executor, workers, dask)
     engine = make_executor(registry, name, ExecutorOptions(workers=workers, address=dask))
     console = Console(stderr=as_json)

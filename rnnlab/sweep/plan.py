@@ -26,8 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..config import SWEEP, TABLES, build_experiment, closest
-from ..errors import ConfigError, PluginError
+from ..config import SWEEP, TABLES, build_experiment
+from ..errors import ConfigError, PluginError, closest
 from ..executors.base import RunJob
 from ..train import load_backend
 
@@ -187,10 +187,11 @@ def _apply(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
 
 
 def _validate(raw, registry, source: Path, *, overrides: dict, label: str,
-              blame) -> dict[str, Any]:
-    """Resolve one variant; an error caused by one of its overrides is blamed on [sweep]."""
+              blame, origins=None) -> dict[str, Any]:
+    """Resolve one variant; an error caused by one of its overrides is blamed on [sweep], one
+    caused by a ``--set`` on that ``--set`` (``origins``)."""
     try:
-        exp = build_experiment(copy.deepcopy(raw), registry, source=source)
+        exp = build_experiment(copy.deepcopy(raw), registry, source=source, origins=origins)
         load_backend(exp, registry)  # available here, and supports the cell and dtype
     except (ConfigError, PluginError) as exc:
         dotted = f"{getattr(exc, 'table', '')}.{getattr(exc, 'key', '')}"
@@ -206,8 +207,9 @@ def _validate(raw, registry, source: Path, *, overrides: dict, label: str,
 
 
 def build_plan(raw: dict[str, Any], registry, *, source: Path,
-               plugin_files=()) -> SweepPlan:
-    """Every variant of the sweep in ``raw``, validated, with its runs."""
+               plugin_files=(), origins=None) -> SweepPlan:
+    """Every variant of the sweep in ``raw``, validated, with its runs. ``origins`` says which
+    keys a ``--set`` changed (``{"model.cell": "--set model.cell=gru"}``), for messages."""
     src = str(source)
     if SWEEP not in raw:
         raise ConfigError("no [sweep] table: nothing to sweep (run one experiment with "
@@ -232,7 +234,7 @@ def build_plan(raw: dict[str, Any], registry, *, source: Path,
         vid, label = f"v{n:0{width}d}", _label(overrides, all_keys)
         vraw = _apply(base, overrides)
         config = _validate(vraw, registry, source, overrides=overrides, label=label,
-                           blame=blame)
+                           blame=blame, origins=origins)
         key = json.dumps(config, sort_keys=True, default=str)
         if key in seen:
             raise ConfigError(f"variants {seen[key]} and {vid} ({label}) are the same "
@@ -241,7 +243,8 @@ def build_plan(raw: dict[str, Any], registry, *, source: Path,
         variants.append(Variant(n, vid, label, overrides, vraw, config))
     first = variants[0].config["experiment"]
     if seeds is None:
-        resolved = build_experiment(copy.deepcopy(variants[0].raw), registry, source=source)
+        resolved = build_experiment(copy.deepcopy(variants[0].raw), registry, source=source,
+                                    origins=origins)
         seeds = [resolved.experiment.seed]
     digest = hashlib.sha256(json.dumps({"format": 1, "variants": [v.config for v in variants]},
                                        sort_keys=True, default=str).encode()).hexdigest()[:16]

@@ -1,6 +1,6 @@
 import pytest
 
-from rnnlab.errors import ConfigError
+from rnnlab.plugin import ConfigError
 from rnnlab.testing import check_task
 from rnnlab_delay import register_tasks
 

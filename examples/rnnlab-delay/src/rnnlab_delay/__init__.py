@@ -7,9 +7,7 @@ a direct test of short-term memory.
 
 import numpy as np
 
-from rnnlab.errors import ConfigError
-from rnnlab.hookspecs import hookimpl
-from rnnlab.specs import Dataset, Demo, Option, Split, Task, TaskSpec
+from rnnlab.plugin import ConfigError, Dataset, Demo, Option, Split, Task, TaskSpec, hookimpl
 
 __version__ = "0.1.0"
 

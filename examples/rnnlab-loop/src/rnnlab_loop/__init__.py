@@ -8,8 +8,7 @@ share of the weight gradients.
 
 import numpy as np
 
-from rnnlab.hookspecs import hookimpl
-from rnnlab.specs import Backend, BackendSpec
+from rnnlab.plugin import Backend, BackendSpec, hookimpl
 
 __version__ = "0.1.0"
 

@@ -1,0 +1,78 @@
+"""Everything a plugin author needs, in one module: the published boundary of rnnlab.
+
+    from rnnlab.plugin import Dataset, Option, Split, Task, TaskSpec, hookimpl
+
+Task plugins build on :class:`Task`, :class:`TaskSpec`, :class:`Dataset`, :class:`Split`,
+:class:`Option` and :class:`Demo`; backend plugins on :class:`Backend` and :class:`BackendSpec`
+(and, for a fused epoch, :class:`EpochPlan`, :class:`Optimizer`, :func:`init_params`,
+:func:`reference_epoch`); a new recurrent cell is a :class:`CellSpec`; a sweep engine an
+:class:`Executor` with its :class:`ExecutorSpec`. Parameter names are built
+by :func:`param_name`, never written as strings; the valid steps of sequences of different
+lengths by :func:`valid_steps`. The built-in plugins import from here only;
+names here keep their meaning across releases. The conformance checks a plugin's tests run are
+in :mod:`rnnlab.testing`.
+"""
+
+from __future__ import annotations
+
+from .cells import BUILTIN_CELLS, LAYER_KEYS, CellSpec, cell_spec
+from .errors import ConfigError, RnnlabError
+from .executors import Executor, ExecutorOptions, ExecutorSpec, RunJob, RunResult
+from .hookspecs import hookimpl
+from .lengths import valid_steps
+from .model import HEAD_KEYS, Model, Shape, init_params, log_softmax, param_name
+from .optim import Optimizer
+from .specs import (
+    DTYPES,
+    LOSSES,
+    TARGETS,
+    Backend,
+    BackendSpec,
+    Dataset,
+    Demo,
+    Option,
+    Split,
+    Task,
+    TaskContext,
+    TaskSpec,
+)
+from .streams import chunks
+from .train import EpochPlan, reference_epoch
+
+__all__ = [
+    "BUILTIN_CELLS",
+    "DTYPES",
+    "HEAD_KEYS",
+    "LAYER_KEYS",
+    "LOSSES",
+    "TARGETS",
+    "Backend",
+    "BackendSpec",
+    "CellSpec",
+    "ConfigError",
+    "Dataset",
+    "Demo",
+    "EpochPlan",
+    "Executor",
+    "ExecutorOptions",
+    "ExecutorSpec",
+    "Model",
+    "Optimizer",
+    "Option",
+    "RnnlabError",
+    "RunJob",
+    "RunResult",
+    "Shape",
+    "Split",
+    "Task",
+    "TaskContext",
+    "TaskSpec",
+    "cell_spec",
+    "chunks",
+    "hookimpl",
+    "init_params",
+    "log_softmax",
+    "param_name",
+    "reference_epoch",
+    "valid_steps",
+]
