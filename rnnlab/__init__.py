@@ -7,6 +7,7 @@ The Python API (docs/python-api.md) is the names in ``__all__``::
     model = rnnlab.load(run.dir).model
 
 They are imported on first use, so ``import rnnlab`` (and ``rnnlab --help``) stays fast.
+Plugin authors (tasks, backends, cells) import from :mod:`rnnlab.plugin` instead.
 """
 
 from __future__ import annotations

@@ -33,8 +33,9 @@ from .specs import Split, Task, TaskContext
 
 __all__ = ["Forward", "Run", "TrainedModel", "load", "run"]
 
-State = np.ndarray | tuple[np.ndarray, np.ndarray]
-"""Recurrent state in PyTorch's layout: ``h [layers, N, H]``, or ``(h, c)`` for an LSTM."""
+State = np.ndarray | tuple[np.ndarray, ...]
+"""Recurrent state in PyTorch's layout: ``h [layers, N, H]``, or ``(h, c)`` for an LSTM (one
+array per state tensor of the cell, in the order of its :class:`rnnlab.cells.CellSpec`)."""
 
 
 def warn_plugin(info: PluginInfo) -> None:
