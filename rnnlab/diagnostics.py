@@ -206,17 +206,20 @@ def flow_ratio(norms: list[float]) -> float | None:
 
 # -- recurrent health --------------------------------------------------------------------------
 def spectral_radii(model: Model) -> dict[str, float]:
-    """Largest |eigenvalue| of each layer's W_hh, per gate block: ``{"l0.f": 0.93, ...}``."""
+    """Largest |eigenvalue| of each layer's W_hh, per gate block: ``{"l0.f": 0.93, ...}`` (and
+    of a bidirectional model's reverse direction: ``"l0_reverse.f"``)."""
     cfg = model.cfg
     H = cfg.hidden_size
     out = {}
     for layer in range(cfg.layers):
-        W_hh = layer_weights(model.params, layer)["weight_hh"].astype(np.float64)
-        G = W_hh.shape[0] // H
-        names = GATE_NAMES.get(cfg.cell, tuple(f"g{k}" for k in range(G)))
-        for k, gate in enumerate(names):
-            eig = np.linalg.eigvals(W_hh[k * H:(k + 1) * H])
-            out[f"l{layer}" if G == 1 else f"l{layer}.{gate}"] = float(np.max(np.abs(eig)))
+        for reverse in (False, True)[:model.directions]:
+            W_hh = layer_weights(model.params, layer, reverse)["weight_hh"].astype(np.float64)
+            G = W_hh.shape[0] // H
+            names = GATE_NAMES.get(cfg.cell, tuple(f"g{k}" for k in range(G)))
+            name = f"l{layer}_reverse" if reverse else f"l{layer}"
+            for k, gate in enumerate(names):
+                eig = np.linalg.eigvals(W_hh[k * H:(k + 1) * H])
+                out[name if G == 1 else f"{name}.{gate}"] = float(np.max(np.abs(eig)))
     return out
 
 
@@ -287,6 +290,9 @@ class Diagnostics:
                     f"{', '.join(KNOWN_CELLS)}, not of cell {cell!r}")
         if getattr(self.dataset.splits["val"], "lengths", None) is not None:
             return ("no gradient flow or gate statistics: variable-length sequences are not "
+                    "supported by the diagnostics yet")
+        if self.model.cfg.bidirectional:
+            return ("no gradient flow or gate statistics: bidirectional models are not "
                     "supported by the diagnostics yet")
         return None
 
