@@ -8,8 +8,9 @@ import numpy as np
 from rnnlab.plugin import Backend, cell_spec
 
 from . import epoch, gru, lstm, rnn
+from . import lengths as packing
 
-# the gated cells: modules with forward(w, x, state0) and backward(w, cache, dhs)
+# the gated cells: modules with forward(w, x, state0, active) and backward(w, cache, dhs)
 GATED = {"lstm": lstm, "gru": gru}
 
 
@@ -18,31 +19,59 @@ def _rows(a: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(np.swapaxes(a, 0, 1))
 
 
+def _forward(cell, weights, x, state0, relu, active):
+    """One layer over ``x [T, N, I]``, step t on the rows ``[:active[t]]``: ``hs [T, N, H]``,
+    the states of every step (``(hs,)`` or ``(hs, cs)``, time-major) and the cache."""
+    if cell in GATED:
+        return GATED[cell].forward(weights, x, state0, active)
+    (h0,) = state0
+    xr = _rows(x)
+    hs = rnn.layer_forward(weights["weight_ih"], weights["weight_hh"], weights["bias_ih"],
+                           weights["bias_hh"], xr, np.ascontiguousarray(h0), relu, active)
+    hs_tm = np.swapaxes(hs, 0, 1)
+    return hs_tm, (hs_tm,), (xr, hs, h0, relu, active)
+
+
+def _backward(cell, weights, cache, dhs):
+    if cell in GATED:
+        return GATED[cell].backward(weights, cache, dhs)
+    xr, hs, h0, relu, active = cache
+    gWih, gWhh, gb, dx = rnn.layer_backward(weights["weight_ih"], weights["weight_hh"], xr, hs,
+                                            np.ascontiguousarray(h0), relu, _rows(dhs), active)
+    grads = {"weight_ih": gWih, "weight_hh": gWhh, "bias_ih": gb, "bias_hh": gb.copy()}
+    return grads, np.swapaxes(dx, 0, 1)
+
+
 class NumbaBackend(Backend):
     name = "numba"
     cells = ("rnn", "lstm", "gru")
     dtypes = ("float64", "float32")
+    features = frozenset({"lengths"})
     epoch_features = epoch.FEATURES
 
-    def layer_forward(self, cell, weights, x, state0, *, nonlinearity="tanh"):
-        if cell in GATED:
-            return GATED[cell].forward(weights, x, state0)
-        (h0,) = state0
+    def layer_forward(self, cell, weights, x, state0, *, nonlinearity="tanh", lengths=None):
+        """The layer contract. With ``lengths`` the rows run sorted longest first (see
+        lengths.py) and come back in their own order."""
         relu = nonlinearity == "relu"
-        xr = _rows(x)
-        hs = rnn.layer_forward(weights["weight_ih"], weights["weight_hh"], weights["bias_ih"],
-                               weights["bias_hh"], xr, np.ascontiguousarray(h0), relu)
-        hs_tm = np.swapaxes(hs, 0, 1)
-        return hs_tm, (hs_tm[-1].copy(),), (xr, hs, h0, relu)
+        T, N = x.shape[:2]
+        if lengths is None:
+            hs, states, cache = _forward(cell, weights, x, state0, relu, packing.full(T, N))
+            return hs, tuple(s[-1].copy() for s in states), (cache, None)
+        lengths = packing.check(lengths, T, N)
+        perm, inverse, active = packing.pack(lengths, T)
+        hs, states, cache = _forward(cell, weights, x[:, perm], tuple(s[perm] for s in state0),
+                                     relu, active)
+        # sequence n is sorted row inverse[n]; its final state is at its own last step
+        final = tuple(s[lengths - 1, inverse] for s in states)
+        return hs[:, inverse], final, (cache, (perm, inverse))
 
     def layer_backward(self, cell, weights, cache, dhs):
-        if cell in GATED:
-            return GATED[cell].backward(weights, cache, dhs)
-        xr, hs, h0, relu = cache
-        gWih, gWhh, gb, dx = rnn.layer_backward(weights["weight_ih"], weights["weight_hh"], xr,
-                                                hs, np.ascontiguousarray(h0), relu, _rows(dhs))
-        grads = {"weight_ih": gWih, "weight_hh": gWhh, "bias_ih": gb, "bias_hh": gb.copy()}
-        return grads, np.swapaxes(dx, 0, 1)
+        cache, order = cache
+        if order is None:
+            return _backward(cell, weights, cache, dhs)
+        perm, inverse = order
+        grads, dx = _backward(cell, weights, cache, dhs[:, perm])
+        return grads, dx[:, inverse]
 
     def warm_up(self, plan):
         """Compile (or load from the on-disk cache) the layer kernels of the plan's cell."""

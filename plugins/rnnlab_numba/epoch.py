@@ -8,6 +8,11 @@ optimizer) would cost as much as the kernels. Parameters, gradients and optimize
 packed into flat vectors (``layout`` gives every tensor's offset), the scratch buffers are
 allocated once per runner, and each batch's sequences run as one block of rows.
 
+Variable length (``lengths``): each batch's rows are sorted longest first (lengths.py), so step
+t runs on the live prefix of rows only and a batch stops at its longest sequence: the cost
+follows the lengths, not the padding. The head reads each sequence's own last step ("last") or
+its valid steps ("every", the loss a mean over valid steps); BPTT starts at each sequence's end.
+
 One thread: threads were tried (one parallel region per batch, private gradient buffers per
 thread); on the shared 2-core machine this was built on they made epochs 1.5-50x slower, and the
 parallel kernel took longer to compile, so they are left out.
@@ -22,12 +27,14 @@ from numba import njit
 
 from rnnlab.plugin import HEAD_KEYS, LAYER_KEYS, Optimizer, Shape, init_params, param_name
 
+from . import lengths as packing
 from .rnn import OPTS, block_backward, block_forward
 
 EXACT = {"error_model": "numpy", "cache": True}  # the optimizer rounds exactly like NumPy
 
 # flags[...] indices
-F_LAYERS, F_HIDDEN, F_INPUT, F_OUTPUT, F_BATCH, F_RELU, F_XENT, F_EVERY, F_CLIP, F_OPT = range(10)
+(F_LAYERS, F_HIDDEN, F_INPUT, F_OUTPUT, F_BATCH, F_RELU, F_XENT, F_EVERY, F_CLIP, F_OPT,
+ F_LENGTHS) = range(11)
 # hyper[...] indices
 P_CLIP, P_MOMENTUM, P_BETA1, P_BETA2, P_EPS, P_DECAY = range(6)
 CLIPS = {"none": 0, "norm": 1, "value": 2}
@@ -62,12 +69,12 @@ def transpose_weights(theta, layout, H, wT, bsum):
 
 
 @njit(**OPTS)
-def head_loss(n, r, top, theta, head, flags, yf, yi, coef, out, dh, g):
+def head_loss(n, r, T, top, theta, head, flags, yf, yi, coef, out, dh, g):
     """Head y = h W^T + b on row r's target steps, the loss summed over them, and the backward
-    pass: g[W] += dout^T h, g[b] += dout, dh[r] = dout W. ``n`` is the row's sequence index."""
+    pass: g[W] += dout^T h, g[b] += dout, dh[r] = dout W. ``n`` is the row's sequence index and
+    ``T`` its length: the targets are its steps ``0..T-1`` ("every") or step ``T-1``."""
     H, n_out = flags[F_HIDDEN], flags[F_OUTPUT]
     xent, every = flags[F_XENT] == 1, flags[F_EVERY] == 1
-    T = top.shape[1]
     Wh = theta[head[0]:head[0] + n_out * H].reshape((n_out, H))
     gWh = g[head[0]:head[0] + n_out * H].reshape((n_out, H))
     loss = 0.0
@@ -108,26 +115,31 @@ def head_loss(n, r, top, theta, head, flags, yf, yi, coef, out, dh, g):
 
 
 @njit(**OPTS)
-def block_loss_grad(rows, theta, layout, head, flags, x, yf, yi, coef, wT, bsum, xb, hs, dh,
-                    dh2, dz, carry, out, g):
+def block_loss_grad(rows, lens, active, theta, layout, head, flags, x, yf, yi, coef, wT, bsum,
+                    xb, hs, dh, dh2, dz, carry, out, g):
     """Forward, loss and BPTT of the sequences ``rows`` (indices into ``x [N, T, I]``); add
     their gradients to ``g``; return their loss summed over targets (the caller divides by the
-    batch's target count; ``coef`` is the gradient's scale, 2 / count (mse) or 1 / count)."""
+    batch's target count; ``coef`` is the gradient's scale, 2 / count (mse) or 1 / count).
+    With lengths (``lens [N]``) the rows are sorted longest first and step t runs on the rows
+    ``[:active[t]]``; without, every row runs every step."""
     L, H, R = flags[F_LAYERS], flags[F_HIDDEN], rows.size
-    relu = flags[F_RELU] == 1
+    relu, ragged = flags[F_RELU] == 1, flags[F_LENGTHS] == 1
+    T = lens[rows[0]] if ragged else x.shape[1]  # the batch's longest sequence
     xb, dh, dh2, dz, carry = xb[:R], dh[:R], dh2[:R], dz[:R], carry[:R]
     for r in range(R):
-        xb[r] = x[rows[r]]
+        xb[r, :T] = x[rows[r], :T]
     for layer in range(L):  # forward through the stack
         o_ih, o_hh, _, _, fan_in, _ = layout[layer]
         Wih = theta[o_ih:o_ih + H * fan_in].reshape((H, fan_in))
         Whh = theta[o_hh:o_hh + H * H].reshape((H, H))
         inp = xb if layer == 0 else hs[layer - 1, :R]
-        block_forward(Wih, Whh, bsum[layer], inp, carry, True, relu, hs[layer, :R])
-    dh[:, :, :] = 0.0
+        block_forward(Wih, Whh, bsum[layer], inp, carry, True, relu, hs[layer, :R], active)
+    dh[:, :T, :] = 0.0
     loss = 0.0
     for r in range(R):
-        loss += head_loss(rows[r], r, hs[L - 1], theta, head, flags, yf, yi, coef, out, dh, g)
+        n = rows[r]
+        loss += head_loss(n, r, lens[n] if ragged else T, hs[L - 1], theta, head, flags, yf, yi,
+                          coef, out, dh, g)
     for layer in range(L - 1, -1, -1):  # BPTT down the stack; dh2 gets dL/d(layer input)
         o_ih, o_hh, o_bih, _, fan_in, o_t = layout[layer]
         WihT = wT[o_t:o_t + fan_in * H].reshape((fan_in, H))
@@ -136,7 +148,7 @@ def block_loss_grad(rows, theta, layout, head, flags, x, yf, yi, coef, wT, bsum,
         gWhh = g[o_hh:o_hh + H * H].reshape((H, H))
         inp = xb if layer == 0 else hs[layer - 1, :R]
         block_backward(WihT, WhhT, inp, hs[layer, :R], carry, True, relu, dh, layer > 0, dh2,
-                       gWih, gWhh, g[o_bih:o_bih + H], dz, carry)
+                       gWih, gWhh, g[o_bih:o_bih + H], dz, carry, active)
         dh, dh2 = dh2, dh
     return loss
 
@@ -184,26 +196,47 @@ def finish_batch(theta, g, sa, sb, step, lr, layout, flags, hyper):
 
 @njit(**OPTS)
 def batch_count(rows, flags, T):
-    """How many loss terms the mean runs over, and the gradient's scale for each."""
-    targets = rows * (T if flags[F_EVERY] == 1 else 1)
+    """How many loss terms the mean runs over, and the gradient's scale for each. ``T`` is the
+    number of target steps of the batch (rows x sequence length, or the sum of the lengths)."""
+    targets = T if flags[F_EVERY] == 1 else rows
     if flags[F_XENT] == 1:
         return targets, 1.0 / targets
     return targets * flags[F_OUTPUT], 2.0 / (targets * flags[F_OUTPUT])
 
 
 @njit(**OPTS)
-def epoch(theta, sa, sb, step0, lr, layout, head, flags, hyper, x, yf, yi, order, wT, bsum, xb,
-          hs, dh, dh2, dz, carry, out, g, losses):
+def live_rows(rows, lens, flags, T, active):
+    """``active[t]``: how many of the batch's rows take part in step t (rows sorted longest
+    first when there are lengths); returns the batch's number of valid steps."""
+    if flags[F_LENGTHS] == 0:
+        active[:] = rows.size
+        return rows.size * T
+    active[:] = 0
+    steps = 0
+    for r in range(rows.size):
+        n = lens[rows[r]]
+        steps += n
+        for t in range(n):
+            active[t] += 1
+    return steps
+
+
+@njit(**OPTS)
+def epoch(theta, sa, sb, step0, lr, layout, head, flags, hyper, x, yf, yi, order, lens, active,
+          wT, bsum, xb, hs, dh, dh2, dz, carry, out, g, losses):
     """One epoch over ``order`` in batches of flags[F_BATCH]; ``losses[b]`` gets batch b's mean
-    loss, and ``theta`` and the optimizer slots ``sa``, ``sb`` are updated after every batch."""
+    loss, and ``theta`` and the optimizer slots ``sa``, ``sb`` are updated after every batch.
+    With lengths (flags[F_LENGTHS], ``lens [N]``) each batch's rows in ``order`` come sorted
+    longest first (``lengths.batch_order``); ``active [T]`` is scratch."""
     B, N, T = flags[F_BATCH], order.size, x.shape[1]
     for b in range(losses.size):
         start, stop = b * B, min(b * B + B, N)
-        count, coef = batch_count(stop - start, flags, T)
+        steps = live_rows(order[start:stop], lens, flags, T, active)
+        count, coef = batch_count(stop - start, flags, steps)
         transpose_weights(theta, layout, flags[F_HIDDEN], wT, bsum)
         g[:] = 0.0
-        total = block_loss_grad(order[start:stop], theta, layout, head, flags, x, yf, yi, coef,
-                                wT, bsum, xb, hs, dh, dh2, dz, carry, out, g)
+        total = block_loss_grad(order[start:stop], lens, active, theta, layout, head, flags, x,
+                                yf, yi, coef, wT, bsum, xb, hs, dh, dh2, dz, carry, out, g)
         losses[b] = total / count
         finish_batch(theta, g, sa, sb, step0 + b + 1, lr, layout, flags, hyper)
 
@@ -227,7 +260,7 @@ def pack_layout(params: dict[str, np.ndarray], layers: int, hidden: int):
 
 
 class EpochRunner:
-    """``run(params, optimizer, x, y, order, lr) -> batch losses`` for one plan.
+    """``run(params, optimizer, x, y, order, lr, lengths=None) -> batch losses`` for one plan.
 
     Creating it compiles the kernels (or loads them from numba's on-disk cache) by running an
     epoch on a tiny problem, so that compilation happens before training, not in epoch 1.
@@ -264,13 +297,15 @@ class EpochRunner:
         tr = self.plan.train
         self.flags = np.array([L, H, n_in, n_out, tr.batch_size, m.nonlinearity == "relu",
                                self.plan.loss == "xent", self.plan.target == "every",
-                               CLIPS[tr.grad_clip], OPTIMIZERS[tr.optimizer]], dtype=np.int64)
+                               CLIPS[tr.grad_clip], OPTIMIZERS[tr.optimizer], 0],
+                              dtype=np.int64)
         self.theta, self.sa, self.sb = (np.empty(size, dt) for _ in range(3))
         R = tr.batch_size
         self.scratch = (np.empty(size_t, dt), np.empty((L, H), dt), np.empty((R, T, n_in), dt),
                         np.empty((L, R, T, H), dt), np.empty((R, T, H), dt),
                         np.empty((R, T, H), dt), np.empty((R, H), dt), np.empty((R, H), dt),
                         np.empty(n_out, dt), np.empty(size, dt))
+        self.active = np.empty(T, np.int64)
         self._shape = key
 
     def _pack(self, arrays: dict[str, np.ndarray], flat: np.ndarray) -> None:
@@ -281,9 +316,16 @@ class EpochRunner:
         for name, p in arrays.items():
             p[...] = flat[self.offsets[name]:self.offsets[name] + p.size].reshape(p.shape)
 
-    def __call__(self, params, optimizer, x, y, order, lr) -> np.ndarray:
-        T = x.shape[0]
+    def __call__(self, params, optimizer, x, y, order, lr, lengths=None) -> np.ndarray:
+        T, B = x.shape[0], self.plan.train.batch_size
         self._buffers(params, T)
+        order = np.ascontiguousarray(order, dtype=np.int64)
+        if lengths is None:
+            lens = np.zeros(1, np.int64)
+        else:  # each batch's rows longest first: the same batches, ready for the kernels
+            lens = packing.check(lengths, T, x.shape[1])
+            order = packing.batch_order(order, lens, B)
+        self.flags[F_LENGTHS] = lengths is not None
         slots = list(optimizer.slots[next(iter(params))])  # slot names of this optimizer
         self._pack(params, self.theta)
         for name, flat in zip(slots, (self.sa, self.sb), strict=False):
@@ -295,11 +337,10 @@ class EpochRunner:
             yi, yf = np.ascontiguousarray(ys, dtype=np.int64), np.zeros((1, 1, 1), self.dtype)
         else:
             yi, yf = np.zeros((1, 1), np.int64), np.ascontiguousarray(ys, dtype=self.dtype)
-        B = self.plan.train.batch_size
         losses = np.empty((len(order) + B - 1) // B, np.float64)
         epoch(self.theta, self.sa, self.sb, optimizer.steps, float(lr), self.layout, self.head,
-              self.flags, self.hyper, xr, yf, yi, np.ascontiguousarray(order, dtype=np.int64),
-              *self.scratch, losses)
+              self.flags, self.hyper, xr, yf, yi, order, lens, self.active, *self.scratch,
+              losses)
         optimizer.steps += len(losses)
         self._unpack(self.theta, params)
         for name, flat in zip(slots, (self.sa, self.sb), strict=False):

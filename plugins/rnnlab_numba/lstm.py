@@ -15,6 +15,9 @@ time, without a [T, N, 4H] buffer).
 Arrays are time-major ``[T, N, F]``, as the layer contract passes them (no copies), unlike
 rnn.py's row-major blocks: each step then works on one contiguous ``[N, F]`` block. With rows
 ``T*F`` apart the per-step gate loops ran about 4x slower here at T=100 (cache conflicts).
+
+Variable length as in rnn.py: step t runs on the rows ``[:active[t]]`` (rows sorted longest
+first); entries past a row's end are never read, and are 0 in hs, cs and dx.
 """
 
 import numpy as np
@@ -43,22 +46,30 @@ def cell_forward(a, hw, c_prev, c, h):
 
 
 @njit(**OPTS)
-def layer_forward(Wih, Whh, b_ih, b_hh, x, h0, c0):
+def layer_forward(Wih, Whh, b_ih, b_hh, x, h0, c0, active):
     """A layer over ``x [T, N, I]`` from ``(h0, c0) [N, H]``; returns ``hs``, ``cs``
     ``[T, N, H]`` and the activated gates ``[T, N, 4H]`` (the backward pass needs them)."""
     T, N, n_in = x.shape
     G, H = Whh.shape
+    full = T == 0 or active[T - 1] == N
     gates = np.empty((T, N, G), dtype=x.dtype)
-    hs = np.empty((T, N, H), dtype=x.dtype)
-    cs = np.empty((T, N, H), dtype=x.dtype)
+    hs = np.empty((T, N, H), dtype=x.dtype) if full else np.zeros((T, N, H), dtype=x.dtype)
+    cs = np.empty((T, N, H), dtype=x.dtype) if full else np.zeros((T, N, H), dtype=x.dtype)
     hw = np.empty((N, G), dtype=x.dtype)
-    # xw = x W_ih^T + b_ih for every step at once, into gates (activated in place below)
-    affine_rows(Wih, b_ih, x.reshape((T * N, n_in)), gates.reshape((T * N, G)))
+    # xw = x W_ih^T + b_ih for every (live) step at once, into gates (activated in place below)
+    if full:
+        affine_rows(Wih, b_ih, x.reshape((T * N, n_in)), gates.reshape((T * N, G)))
+    else:
+        for t in range(T):
+            affine_rows(Wih, b_ih, x[t, :active[t]], gates[t, :active[t]])
     for t in range(T):
+        R = active[t]
+        if R == 0:
+            break
         h_prev = hs[t - 1] if t > 0 else h0
         c_prev = cs[t - 1] if t > 0 else c0
-        affine_rows(Whh, b_hh, h_prev, hw)  # hw = h_{t-1} W_hh^T + b_hh
-        for r in range(N):
+        affine_rows(Whh, b_hh, h_prev[:R], hw[:R])  # hw = h_{t-1} W_hh^T + b_hh
+        for r in range(R):
             cell_forward(gates[t, r], hw[r], c_prev[r], cs[t, r], hs[t, r])
     return hs, cs, gates
 
@@ -84,7 +95,7 @@ def cell_backward(gate, c, c_prev, dh_above, dh_next, dc_next, da):
 
 
 @njit(**OPTS)
-def layer_backward(Wih, Whh, x, hs, cs, gates, h0, c0, dhs):
+def layer_backward(Wih, Whh, x, hs, cs, gates, h0, c0, dhs, active):
     """Gradients of a layer from ``dhs [T, N, H]`` (dL/dh from above):
     ``(gW_ih, gW_hh, gb, dx [T, N, I])``, gb being the gradient of b_ih and of b_hh alike.
     The weight gradients are summed step by step, so ``da`` is one step's ``[N, 4H]`` (a
@@ -98,35 +109,42 @@ def layer_backward(Wih, Whh, x, hs, cs, gates, h0, c0, dhs):
     gWih = np.zeros((G, n_in), dtype=x.dtype)
     gWhh = np.zeros((G, H), dtype=x.dtype)
     gb = np.zeros(G, dtype=x.dtype)
-    dx = np.empty((T, N, n_in), dtype=x.dtype)
+    if T == 0 or active[T - 1] == N:
+        dx = np.empty((T, N, n_in), dtype=x.dtype)
+    else:
+        dx = np.zeros((T, N, n_in), dtype=x.dtype)
     WihT, WhhT = np.ascontiguousarray(Wih.T), np.ascontiguousarray(Whh.T)
     for t in range(T - 1, -1, -1):
+        R = active[t]  # rows r >= R: past their end (their dh_next, dc_next are still 0)
+        if R == 0:
+            continue
         h_prev = hs[t - 1] if t > 0 else h0
         c_prev = cs[t - 1] if t > 0 else c0
-        for r in range(N):
+        for r in range(R):
             cell_backward(gates[t, r], cs[t, r], c_prev[r], dhs[t, r], dh_next[r], dc_next[r],
                           da[r])
-        back_rows(WhhT, da, dh_next)  # dh_{t-1} (through step t) = da_t W_hh
-        outer_rows(gWhh, da, h_prev)  # dW_hh += da_t^T h_{t-1}
-        outer_rows(gWih, da, x[t])  # dW_ih += da_t^T x_t
-        sum_rows(gb, da)  # db += da_t
-        back_rows(WihT, da, dx[t])  # dx_t = da_t W_ih
+        back_rows(WhhT, da[:R], dh_next[:R])  # dh_{t-1} (through step t) = da_t W_hh
+        outer_rows(gWhh, da[:R], h_prev[:R])  # dW_hh += da_t^T h_{t-1}
+        outer_rows(gWih, da[:R], x[t, :R])  # dW_ih += da_t^T x_t
+        sum_rows(gb, da[:R])  # db += da_t
+        back_rows(WihT, da[:R], dx[t, :R])  # dx_t = da_t W_ih
     return gWih, gWhh, gb, dx
 
 
 # -- the layer contract (time-major arrays in and out) ---------------------------------------
-def forward(w, x, state0):
-    """Run the layer over ``x [T, N, I]`` from ``state0 = (h0, c0)``."""
+def forward(w, x, state0, active):
+    """Run the layer over ``x [T, N, I]`` from ``state0 = (h0, c0)``, step t on the rows
+    ``[:active[t]]``; return ``hs``, the states of every step ``(hs, cs)`` and the cache."""
     h0, c0 = (np.ascontiguousarray(s) for s in state0)
     x = np.ascontiguousarray(x)
     hs, cs, gates = layer_forward(w["weight_ih"], w["weight_hh"], w["bias_ih"], w["bias_hh"],
-                                  x, h0, c0)
-    return hs, (hs[-1].copy(), cs[-1].copy()), (x, hs, cs, gates, h0, c0)
+                                  x, h0, c0, active)
+    return hs, (hs, cs), (x, hs, cs, gates, h0, c0, active)
 
 
 def backward(w, cache, dhs):
     """Backpropagate ``dhs [T, N, H]``; return the layer's gradients and ``dx [T, N, I]``."""
-    x, hs, cs, gates, h0, c0 = cache
+    x, hs, cs, gates, h0, c0, active = cache
     gWih, gWhh, gb, dx = layer_backward(w["weight_ih"], w["weight_hh"], x, hs, cs, gates, h0, c0,
-                                        np.ascontiguousarray(dhs))
+                                        np.ascontiguousarray(dhs), active)
     return {"weight_ih": gWih, "weight_hh": gWhh, "bias_ih": gb, "bias_hh": gb.copy()}, dx

@@ -5,6 +5,13 @@ Arrays are row-major (``x [R, T, I]``, ``hs [R, T, H]``: one sequence per row), 
 rows can go to one thread. The products run four rows at a time: each weight row loaded feeds
 four dot products whose sums stay in registers (``fastmath`` lets the sums be reassociated and
 vectorised; only summation order differs from the NumPy reference).
+
+Variable length: the kernels take ``active [T]``, how many rows take part in step t, with the
+rows sorted longest first (``lengths.pack``), so that step t's rows are the prefix
+``[:active[t]]``: a sequence's recurrence stops after its own last step, a step's products
+cover only its live rows (cost follows the lengths), and padded entries are never read or
+written (the callers allocate them as zeros). Every row live (``active[t] = R``) is the
+fixed-length arithmetic, bit for bit.
 """
 
 import numpy as np
@@ -72,11 +79,14 @@ def step1(Wih, Whh, bias, x0, h0, with_h, z0):
 
 
 @njit(**OPTS)
-def block_forward(Wih, Whh, bias, x, h0, h0_zero, relu, hs):
-    """hs[r, t] = f(bias + x[r, t] W_ih^T + h[r, t-1] W_hh^T) for every row r (bias = b_ih +
-    b_hh; h[r, -1] = h0[r], skipped when ``h0_zero``)."""
-    R, T, _ = x.shape
+def block_forward(Wih, Whh, bias, x, h0, h0_zero, relu, hs, active):
+    """hs[r, t] = f(bias + x[r, t] W_ih^T + h[r, t-1] W_hh^T) for the rows r < active[t] (bias
+    = b_ih + b_hh; h[r, -1] = h0[r], skipped when ``h0_zero``); other entries are left alone."""
+    T = x.shape[1]
     for t in range(T):
+        R = active[t]
+        if R == 0:  # no row reaches this step (nor any later one)
+            break
         with_h = t > 0 or not h0_zero
         r = 0
         while r + 4 <= R:
@@ -139,18 +149,23 @@ def outer1(G, d0, v0):
 
 @njit(**OPTS)
 def block_backward(WihT, WhhT, x, hs, h0, h0_zero, relu, dhs, need_dx, dx, gWih, gWhh, gb,
-                   dz, carry):
+                   dz, carry, active):
     """Backpropagate ``dhs [R, T, H]`` (dL/dh from above) through the block; add the weight
     gradients to ``gWih [H, I]``, ``gWhh [H, H]``, ``gb [H]``; write ``dx [R, T, I]`` if asked.
     ``WihT``/``WhhT`` are the transposed weights; ``dz``, ``carry`` are ``[R, H]`` scratch.
+    Only the rows r < active[t] take part in step t: a row's BPTT starts at its own last step
+    (its carry is still 0 there), and dhs and dx are neither read nor written elsewhere.
 
     dz_t = (dL/dh_t + dz_{t+1} W_hh) * f'(z_t),  f' = 1 - h^2 (tanh) or [h > 0] (relu)
     dW_ih += dz_t^T x_t,  dW_hh += dz_t^T h_{t-1},  db += dz_t,  dx_t = dz_t W_ih
     """
-    R, T, _ = x.shape
+    T = x.shape[1]
     H = hs.shape[2]
     carry[:, :] = 0.0
     for t in range(T - 1, -1, -1):
+        R = active[t]
+        if R == 0:
+            continue
         for r in range(R):
             h, d, c, z = hs[r, t], dhs[r, t], carry[r], dz[r]
             if relu:
@@ -185,26 +200,34 @@ def block_backward(WihT, WhhT, x, hs, h0, h0_zero, relu, dhs, need_dx, dx, gWih,
 
 
 @njit(**OPTS)
-def layer_forward(Wih, Whh, b_ih, b_hh, x, h0, relu):
-    """A layer over row-major ``x [N, T, I]`` from ``h0 [N, H]``; returns ``hs [N, T, H]``."""
+def layer_forward(Wih, Whh, b_ih, b_hh, x, h0, relu, active):
+    """A layer over row-major ``x [N, T, I]`` from ``h0 [N, H]``; returns ``hs [N, T, H]``
+    (0 where a row is past its end)."""
     N, T, _ = x.shape
-    hs = np.empty((N, T, Whh.shape[0]), dtype=x.dtype)
-    block_forward(Wih, Whh, b_ih + b_hh, x, h0, False, relu, hs)
+    if T > 0 and active[T - 1] == N:
+        hs = np.empty((N, T, Whh.shape[0]), dtype=x.dtype)
+    else:
+        hs = np.zeros((N, T, Whh.shape[0]), dtype=x.dtype)
+    block_forward(Wih, Whh, b_ih + b_hh, x, h0, False, relu, hs, active)
     return hs
 
 
 @njit(**OPTS)
-def layer_backward(Wih, Whh, x, hs, h0, relu, dhs):
-    """Gradients of a layer from row-major ``dhs [N, T, H]``: ``(gWih, gWhh, gb, dx [N, T, I])``.
+def layer_backward(Wih, Whh, x, hs, h0, relu, dhs, active):
+    """Gradients of a layer from row-major ``dhs [N, T, H]``: ``(gWih, gWhh, gb, dx [N, T, I])``
+    (dx is 0 where a row is past its end).
     """
     N, T, n_in = x.shape
     H = Whh.shape[0]
     gWih = np.zeros((H, n_in), dtype=x.dtype)
     gWhh = np.zeros((H, H), dtype=x.dtype)
     gb = np.zeros(H, dtype=x.dtype)
-    dx = np.empty((N, T, n_in), dtype=x.dtype)
+    if T > 0 and active[T - 1] == N:
+        dx = np.empty((N, T, n_in), dtype=x.dtype)
+    else:
+        dx = np.zeros((N, T, n_in), dtype=x.dtype)
     dz = np.empty((N, H), dtype=x.dtype)
     carry = np.empty((N, H), dtype=x.dtype)
     block_backward(np.ascontiguousarray(Wih.T), np.ascontiguousarray(Whh.T), x, hs, h0, False,
-                   relu, dhs, True, dx, gWih, gWhh, gb, dz, carry)
+                   relu, dhs, True, dx, gWih, gWhh, gb, dz, carry, active)
     return gWih, gWhh, gb, dx
