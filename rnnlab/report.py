@@ -1,7 +1,7 @@
 """What the terminal shows: progress while training, and rich tables afterwards.
 
-On a terminal the progress is a rich bar; when output goes to a file or a pipe it is one plain
-line per epoch.
+On a terminal (and in a Jupyter notebook with ipywidgets) the progress is a rich bar; when
+output goes to a file or a pipe it is one plain line per epoch.
 """
 
 from __future__ import annotations
@@ -32,10 +32,23 @@ def epoch_line(record: dict, epochs: int) -> str:
             f"{record['seconds'] * 1000:.1f} ms")
 
 
+def live_bar(console: Console) -> bool:
+    """Whether progress can be a live bar: on a terminal, and in a Jupyter notebook that can show
+    widgets (rich draws the bar in an ipywidgets ``Output``; without ipywidgets it could only
+    warn, so the notebook gets one line per epoch instead, as a file does)."""
+    if console.is_jupyter:
+        try:
+            import ipywidgets  # noqa: F401  (what rich's live display needs in a notebook)
+        except ImportError:
+            return False
+        return True
+    return console.is_terminal
+
+
 @contextmanager
 def epoch_progress(console: Console, epochs: int):
     """Yield a callback that shows one epoch's record."""
-    if not console.is_terminal:
+    if not live_bar(console):
         yield lambda record: console.print(epoch_line(record, epochs), highlight=False,
                                           soft_wrap=True)
         return

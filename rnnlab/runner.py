@@ -72,6 +72,8 @@ def run_experiment(exp: Experiment, registry, *, out_root: Path, progress=None, 
         "task": exp.task.name,
         "backend": exp.train.backend,
         "cell": exp.model.cell,
+        "loss": session.dataset.loss,  # what the model's outputs are (rnnlab.load reads them)
+        "target": session.dataset.target,
         "seed": exp.experiment.seed,
         "source": str(exp.source.resolve()) if exp.source else None,
         "versions": versions(registry),

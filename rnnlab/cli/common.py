@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
-
 import click
 from rich.console import Console
 from rich.markup import escape
 
-from ..config import build_experiment, plugin_files, read_with_overrides
-from ..plugins import Registry
-from ..reload import experiment_of, recorded_raw, run_registry
-from ..runs import RunDir
+from .. import loader
+from ..loader import Loaded
+from ..plugins import PluginInfo, Registry
 
 DEBUG_KEY = "rnnlab.debug"
 
@@ -39,48 +34,28 @@ set_option = click.option("--set", "sets", multiple=True, metavar="TABLE.KEY=VAL
                           help="Override a key of the experiment file (repeatable).")
 
 
+def warn_failure(info: PluginInfo) -> None:
+    err_console().print(f"[yellow]warning:[/yellow] plugin {escape(info.label)} "
+                        f"{escape(info.status)}",
+                        highlight=False)
+
+
 def warn_failures(registry: Registry) -> None:
     for info in registry.failures():
-        err_console().print(f"[yellow]warning:[/yellow] plugin {escape(info.label)} "
-                            f"{escape(info.status)}",
-                            highlight=False)
-
-
-@dataclass
-class Loaded:
-    """An experiment file as every command reads it: its tables after ``--set`` overrides,
-    where each overridden key came from, the plugin files it loads, and the registry."""
-
-    source: Path
-    raw: dict[str, Any]
-    origins: dict[str, str]  # "table.key" -> "--set table.key=value"
-    plugin_files: list[Path]
-    registry: Registry
+        warn_failure(info)
 
 
 def read_experiment(config: str, sets=(), plugin_paths=()) -> Loaded:
     """Read an experiment (or sweep) file, apply ``--set`` overrides and load its plugins."""
-    source = Path(config)
-    raw, origins = read_with_overrides(source, sets)
-    files = [*plugin_files(raw, source), *(Path(p) for p in plugin_paths)]
-    registry = Registry(files)
-    warn_failures(registry)
-    return Loaded(source, raw, origins, files, registry)
+    return loader.read_experiment(config, sets, plugin_paths, warn=warn_failure)
 
 
 def load_experiment(config: str, sets=(), plugin_paths=()):
     """Read, override and validate an experiment file; return ``(experiment, registry)``."""
-    loaded = read_experiment(config, sets, plugin_paths)
-    exp = build_experiment(loaded.raw, loaded.registry, source=loaded.source,
-                           origins=loaded.origins)
-    return exp, loaded.registry
+    return loader.load_experiment(config, sets, plugin_paths, warn=warn_failure)
 
 
 def load_run(run_path: str, sets=(), plugin_paths=()):
     """The experiment a run directory records, with overrides; return ``(experiment, registry,
     run_dir)``. Plugin files it names are found beside the experiment file it started from."""
-    run_dir = RunDir.open(Path(run_path))
-    raw, origins = recorded_raw(run_dir, sets)
-    registry = run_registry(run_dir, raw, plugin_paths)
-    warn_failures(registry)
-    return experiment_of(run_dir, raw, origins, registry), registry, run_dir
+    return loader.load_run(run_path, sets, plugin_paths, warn=warn_failure)

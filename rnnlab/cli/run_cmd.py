@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import click
 from rich.console import Console
 
-from ..report import epoch_progress, print_summary
-from ..runner import resume_experiment, run_experiment
-from ..runs import RunDir
+from ..api import continue_run, start_run
+from ..report import print_summary
 from . import main
-from .common import debug_option, load_experiment, load_run, plugin_option, set_option
+from .common import debug_option, plugin_option, set_option, warn_failure
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 
@@ -36,23 +34,16 @@ def run(config, sets, plugin_paths, out_root, resume_dir, as_json):
 
 
 def report_run(config, resume_dir, sets, plugin_paths, out_root, as_json) -> None:
-    """Start (or resume) a run, showing progress, then print its summary."""
+    """Start (or resume) a run through the Python API, showing progress, then print its
+    summary (or, with --json, the summary as JSON on stdout and everything else on stderr)."""
     console = Console(stderr=as_json)
-    progress = lambda n: epoch_progress(console, n)  # noqa: E731
-    status = lambda m: console.print(m, highlight=False)  # noqa: E731
     if resume_dir is None:
-        experiment, registry = load_experiment(config, sets, plugin_paths)
-        summary, run_dir = run_experiment(experiment, registry, out_root=Path(out_root),
-                                          progress=progress, status=status)
-    else:
-        if config is None:  # the experiment the run directory records
-            experiment, registry, run_dir = load_run(resume_dir, sets, plugin_paths)
-        else:  # the given file, which must describe the same experiment
-            run_dir = RunDir.open(Path(resume_dir))
-            experiment, registry = load_experiment(config, sets, plugin_paths)
-        summary, run_dir = resume_experiment(run_dir, registry, progress=progress,
-                                             experiment=experiment, status=status)
+        run = start_run(config, sets=sets, out=out_root, plugins=plugin_paths, console=console,
+                        warn=warn_failure)
+    else:  # CONFIG, when given, must describe the experiment the run records
+        run = continue_run(resume_dir, experiment=config, sets=sets, plugins=plugin_paths,
+                           console=console, warn=warn_failure)
     if as_json:
-        click.echo(json.dumps({**summary, "run_dir": str(run_dir.path)}, indent=2))
+        click.echo(json.dumps({**run.summary, "run_dir": str(run.dir)}, indent=2))
     else:
-        print_summary(console, summary, run_dir.path)
+        print_summary(console, run.summary, run.dir)
