@@ -8,6 +8,7 @@ the table shows medians over repeats. Compilation (numba) is excluded and report
     python benchmarks/backends.py                      # every case, 5 repeats
     python benchmarks/backends.py --repeats 9 --case 10,32,32 --json
     python benchmarks/backends.py --case 100,32,32,lstm --case 100,32,32,gru
+    python benchmarks/backends.py --case 10,32,32,lstm,bi     # bidirectional
 
 The numba backend runs on one thread. NumPy's BLAS uses its own threads (OPENBLAS_NUM_THREADS):
 on a busy machine they can slow NumPy down many times over at H=128, so when comparing there,
@@ -16,7 +17,9 @@ run once more with OPENBLAS_NUM_THREADS=1 and report both.
 PyTorch (torch.nn.RNN + Linear, autograd, torch.optim.Adam) is timed with 1 and 2 threads and
 the better of the two is shown; it is skipped when torch is not installed. A new cell is a new
 ``Case`` (``cell="lstm"``): the rnnlab contenders take it from the backend, PyTorch from
-``TORCH_MODULES``.
+``TORCH_MODULES``. A bidirectional case (``bidirectional=True``, ``,bi`` on the command line)
+reads ``[h_n forward ; h_n reverse]`` of the top layer; rnnlab composes it from the backends'
+layer kernels in its core loop (numba's fused epoch runner does not cover it yet).
 """
 
 from __future__ import annotations
@@ -48,16 +51,18 @@ class Case:
     H: int
     B: int
     cell: str = "rnn"
+    bidirectional: bool = False
 
     @property
     def label(self) -> str:
-        return f"{self.cell} T={self.T} H={self.H} B={self.B}"
+        return f"{self.cell}{' bi' if self.bidirectional else ''} T={self.T} H={self.H} B={self.B}"
 
 
 CASES = (Case(10, 32, 32), Case(10, 32, 1), Case(10, 128, 32), Case(100, 128, 32))
 # the gated cells at the adding experiments' H and B, short and long (issue 5: numba must stay
 # faster than numpy for them too)
 CASES += tuple(Case(T, 32, 32, cell) for cell in ("lstm", "gru") for T in (10, 100))
+CASES += (Case(10, 32, 32, "lstm", bidirectional=True),)  # issue 13: both directions
 
 
 def sine_data(T: int) -> Split:
@@ -68,7 +73,7 @@ def sine_data(T: int) -> Split:
 
 
 def plan_for(case: Case) -> EpochPlan:
-    model = ModelConfig(cell=case.cell, hidden_size=case.H)
+    model = ModelConfig(cell=case.cell, hidden_size=case.H, bidirectional=case.bidirectional)
     train = TrainConfig(batch_size=case.B, optimizer="adam", learning_rate=0.001,
                         grad_clip="norm", grad_clip_value=1.0)
     return EpochPlan(model, train, "mse", "last")
@@ -107,8 +112,10 @@ class TorchContender:
         plan = plan_for(case)
         params = init_params(plan.model, Shape(1, 1), np.random.default_rng(0))
         module = getattr(torch.nn, TORCH_MODULES[case.cell])
-        self.rnn = module(1, case.H, dtype=torch.float64)
-        self.head = torch.nn.Linear(case.H, 1, dtype=torch.float64)
+        self.rnn = module(1, case.H, dtype=torch.float64, bidirectional=case.bidirectional)
+        self.head = torch.nn.Linear(case.H * (2 if case.bidirectional else 1), 1,
+                                    dtype=torch.float64)
+        self.bidirectional = case.bidirectional
         with torch.no_grad():
             for name, p in params.items():
                 part, key = name.split(".", 1)
@@ -124,8 +131,13 @@ class TorchContender:
         t0 = time.perf_counter()
         for start in range(0, len(order), self.B):
             idx = torch.from_numpy(order[start:start + self.B])
-            hs, _ = self.rnn(self.x[:, idx])
-            loss = torch.nn.functional.mse_loss(self.head(hs[-1]), self.y[idx])
+            hs, state = self.rnn(self.x[:, idx])
+            if self.bidirectional:  # [h_n forward ; h_n reverse] of the top layer
+                h_n = state[0] if isinstance(state, tuple) else state
+                top = torch.cat([h_n[-2], h_n[-1]], dim=-1)
+            else:
+                top = hs[-1]
+            loss = torch.nn.functional.mse_loss(self.head(top), self.y[idx])
             self.opt.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(self.params, 1.0)
@@ -194,14 +206,15 @@ def main(argv=None) -> None:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--backends", default="numpy,numba",
                     help="rnnlab backends, comma-separated; ratios are against the last")
-    ap.add_argument("--case", action="append", metavar="T,H,B[,cell]",
+    ap.add_argument("--case", action="append", metavar="T,H,B[,cell[,bi]]",
                     help="a case to run (repeatable; default: the four standard ones)")
     ap.add_argument("--no-torch", action="store_true", help="skip PyTorch even if installed")
     ap.add_argument("--json", action="store_true", help="print the results as JSON")
     args = ap.parse_args(argv)
     cases = CASES
     if args.case:
-        cases = tuple(Case(*map(int, c.split(",")[:3]), *c.split(",")[3:]) for c in args.case)
+        cases = tuple(Case(*map(int, c.split(",")[:3]), *c.split(",")[3:4],
+                           bidirectional=c.split(",")[4:5] == ["bi"]) for c in args.case)
     backends = args.backends.split(",")
     try:
         import torch  # noqa: F401

@@ -42,11 +42,14 @@ class CellSpec:
         return {"weight_ih": (G * H, input_size), "weight_hh": (G * H, H),
                 "bias_ih": (G * H,), "bias_hh": (G * H,)}
 
-    def parameter_count(self, input_size: int, hidden_size: int, layers: int) -> int:
-        """Recurrent parameters of a stack of ``layers`` layers (the first reads the input)."""
-        return sum(int(np.prod(s)) for k in range(layers)
-                   for s in self.layer_shapes(input_size if k == 0 else hidden_size,
-                                              hidden_size).values())
+    def parameter_count(self, input_size: int, hidden_size: int, layers: int,
+                        directions: int = 1) -> int:
+        """Recurrent parameters of a stack of ``layers`` layers (the first reads the input),
+        each with ``directions`` directions (2: bidirectional; layers above read both)."""
+        return directions * sum(
+            int(np.prod(s)) for k in range(layers)
+            for s in self.layer_shapes(input_size if k == 0 else directions * hidden_size,
+                                       hidden_size).values())
 
     def zero_state(self, batch: int, hidden_size: int, dtype) -> tuple[np.ndarray, ...]:
         """One layer's initial state: a zero ``[batch, hidden_size]`` array per state tensor."""

@@ -33,6 +33,14 @@ MODEL_OPTIONS = (
            "lstm only: when not 0, after the default init set the forget-gate slice of every "
            "layer's bias_ih to this value and of bias_hh to 0, so the gate's total bias is this "
            "value (0 keeps PyTorch's default init)"),
+    Option("bidirectional", bool, False,
+           "every layer also runs in reverse (each sequence within its own length); per-step "
+           "outputs are [forward ; reverse], 2*hidden_size wide (torch.nn.RNN/LSTM/GRU's "
+           "bidirectional=True)"),
+    Option("dropout", float, 0.0,
+           "probability of dropping each output of every layer but the last, while training "
+           "only (torch.nn.RNN/LSTM/GRU's dropout); masks come from the run's seeded generator",
+           ge=0, le=1),
 )
 TRAIN_OPTIONS = (
     Option("backend", str, "numpy", "backend plugin that runs the recurrence"),

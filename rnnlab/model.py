@@ -5,10 +5,16 @@ Parameters are a flat dict with PyTorch's names and shapes, so they load into
 
     rnn.weight_ih_l{k} [G*H, I_k]   rnn.weight_hh_l{k} [G*H, H]
     rnn.bias_ih_l{k}   [G*H]        rnn.bias_hh_l{k}   [G*H]
-    head.weight        [O, H]       head.bias          [O]
+    head.weight        [O, D*H]     head.bias          [O]
 
 with G gates per cell (:mod:`rnnlab.cells`: 1 for rnn, 4 for lstm: i, f, g, o, 3 for gru:
-r, z, n).
+r, z, n) and D directions: 1, or 2 with ``model.bidirectional``, where every layer also has the
+same four parameters with the suffix ``_reverse`` and layers k > 0 read ``I_k = 2H`` inputs.
+
+The stack of layers and directions, and dropout between layers, are composed in one place
+(:class:`Model`'s ``_layers_forward`` / ``_layers_backward``): a backend only ever runs one
+direction of one layer forward in time. The reverse direction is the same forward kernel run on
+each sequence reversed within its own length, its outputs reversed back.
 """
 
 from __future__ import annotations
@@ -35,12 +41,14 @@ class Shape:
 HEAD_KEYS = ("weight", "bias")
 
 
-def param_name(key: str, layer: int | None = None) -> str:
+def param_name(key: str, layer: int | None = None, reverse: bool = False) -> str:
     """PyTorch's name of a parameter, the one way rnnlab and its plugins spell it.
 
     With a layer, a recurrent parameter (``key`` in ``LAYER_KEYS``):
-    ``param_name("weight_ih", 0) == "rnn.weight_ih_l0"``. Without, the head's (``key`` in
-    ``HEAD_KEYS``): ``param_name("weight") == "head.weight"``.
+    ``param_name("weight_ih", 0) == "rnn.weight_ih_l0"``, and of the reverse direction of a
+    bidirectional layer ``param_name("weight_ih", 0, reverse=True) ==
+    "rnn.weight_ih_l0_reverse"``. Without, the head's (``key`` in ``HEAD_KEYS``):
+    ``param_name("weight") == "head.weight"``.
     """
     if layer is None:
         if key not in HEAD_KEYS:
@@ -48,7 +56,12 @@ def param_name(key: str, layer: int | None = None) -> str:
         return f"head.{key}"
     if key not in LAYER_KEYS:
         raise ValueError(f"unknown layer parameter {key!r} (valid: {', '.join(LAYER_KEYS)})")
-    return f"rnn.{key}_l{layer}"
+    return f"rnn.{key}_l{layer}{'_reverse' if reverse else ''}"
+
+
+def directions(cfg: ModelConfig) -> int:
+    """Directions per layer: 2 for a bidirectional model, else 1."""
+    return 2 if cfg.bidirectional else 1
 
 
 def init_params(cfg: ModelConfig, shape: Shape, rng: np.random.Generator,
@@ -59,30 +72,55 @@ def init_params(cfg: ModelConfig, shape: Shape, rng: np.random.Generator,
     With ``cfg.forget_bias != 0`` (cells with a forget gate: lstm), the forget-gate slice
     (``[H:2H]`` for lstm) of every layer's ``bias_ih`` is then set to ``forget_bias`` and that of
     ``bias_hh`` to 0, so the gate's total bias is ``forget_bias``; the random draws are the same
-    as without it. ``cell`` is the spec of ``cfg.cell`` (default: the built-in cell)."""
+    as without it. ``cell`` is the spec of ``cfg.cell`` (default: the built-in cell).
+
+    Drawn in PyTorch's order: layer by layer, the forward direction's parameters then (when
+    bidirectional) the reverse direction's, then the head."""
     cell = cell or cell_spec(cfg.cell)
     dtype = np.dtype(cfg.dtype)
-    H = cfg.hidden_size
+    H, D = cfg.hidden_size, directions(cfg)
     bound = 1.0 / np.sqrt(H)
     params = {}
     for layer in range(cfg.layers):
-        shapes = cell.layer_shapes(shape.input_size if layer == 0 else H, H)
-        for key in LAYER_KEYS:
-            params[param_name(key, layer)] = rng.uniform(-bound, bound, shapes[key]).astype(dtype)
-        if cfg.forget_bias != 0:
-            if cell.forget_gate is None:
-                raise ValueError(f"forget_bias applies to cells with a forget gate, not "
-                                 f"{cfg.cell!r}")
-            gate = slice(cell.forget_gate * H, (cell.forget_gate + 1) * H)
-            params[param_name("bias_ih", layer)][gate] = cfg.forget_bias
-            params[param_name("bias_hh", layer)][gate] = 0.0
-    params["head.weight"] = rng.uniform(-bound, bound, (shape.output_size, H)).astype(dtype)
+        shapes = cell.layer_shapes(shape.input_size if layer == 0 else D * H, H)
+        for reverse in (False, True)[:D]:
+            for key in LAYER_KEYS:
+                params[param_name(key, layer, reverse)] = rng.uniform(
+                    -bound, bound, shapes[key]).astype(dtype)
+            if cfg.forget_bias != 0:
+                if cell.forget_gate is None:
+                    raise ValueError(f"forget_bias applies to cells with a forget gate, not "
+                                     f"{cfg.cell!r}")
+                gate = slice(cell.forget_gate * H, (cell.forget_gate + 1) * H)
+                params[param_name("bias_ih", layer, reverse)][gate] = cfg.forget_bias
+                params[param_name("bias_hh", layer, reverse)][gate] = 0.0
+    params["head.weight"] = rng.uniform(-bound, bound, (shape.output_size, D * H)).astype(dtype)
     params["head.bias"] = rng.uniform(-bound, bound, (shape.output_size,)).astype(dtype)
     return params
 
 
-def layer_weights(params: dict[str, np.ndarray], layer: int) -> dict[str, np.ndarray]:
-    return {key: params[param_name(key, layer)] for key in LAYER_KEYS}
+def layer_weights(params: dict[str, np.ndarray], layer: int,
+                  reverse: bool = False) -> dict[str, np.ndarray]:
+    return {key: params[param_name(key, layer, reverse)] for key in LAYER_KEYS}
+
+
+def reversal(lengths: np.ndarray | None, T: int) -> np.ndarray | None:
+    """``[T, N]`` step indices that reverse each sequence within its own length and leave its
+    padding in place: ``rev[t, n] = lengths[n] - 1 - t`` for ``t < lengths[n]``, else ``t``.
+    The map is its own inverse, so one gather reverses and the same gather reverses back.
+    None when every sequence is full length (then it is ``x[::-1]``)."""
+    if lengths is None:
+        return None
+    t = np.arange(T)[:, None]
+    return np.where(t < lengths[None, :], lengths[None, :] - 1 - t, t)
+
+
+def reverse_steps(a: np.ndarray, rev: np.ndarray | None) -> np.ndarray:
+    """``a [T, N, ...]`` with each sequence reversed within its length (see :func:`reversal`),
+    as a new C-contiguous array."""
+    if rev is None:
+        return np.ascontiguousarray(a[::-1])
+    return a[rev, np.arange(a.shape[1])]
 
 
 # -- loss ------------------------------------------------------------------------------------
@@ -151,56 +189,109 @@ class Model:
         self.cfg, self.backend, self.params = cfg, backend, params
         self.cell = cell or cell_spec(cfg.cell)
 
+    @property
+    def directions(self) -> int:
+        return directions(self.cfg)
+
     def zero_state(self, batch: int) -> list[tuple[np.ndarray, ...]]:
-        """The initial state of every layer: zeros, one array per state tensor of the cell
-        (``(h,)``, or ``(h, c)`` for lstm)."""
+        """The initial state of every layer and direction (``layer * directions + direction``,
+        PyTorch's ``h_0`` order): zeros, one array per state tensor of the cell (``(h,)``, or
+        ``(h, c)`` for lstm)."""
         dtype = self.params["head.weight"].dtype
         return [self.cell.zero_state(batch, self.cfg.hidden_size, dtype)
-                for _ in range(self.cfg.layers)]
+                for _ in range(self.cfg.layers * self.directions)]
+
+    def dropout_masks(self, rng: np.random.Generator, T: int, N: int) -> list[np.ndarray] | None:
+        """Inverted-dropout masks for one training batch of ``T`` steps and ``N`` sequences, one
+        ``[T, N, D*H]`` array per layer but the last: ``1/(1-p)`` where kept (probability
+        ``1-p``), 0 where dropped (PyTorch's scaling). None, drawing nothing from ``rng``, when
+        ``model.dropout`` is 0 or there is one layer."""
+        p, layers = self.cfg.dropout, self.cfg.layers
+        if p == 0 or layers == 1:
+            return None
+        dtype = self.params["head.weight"].dtype
+        scale = 1.0 / (1.0 - p) if p < 1 else 0.0
+        width = self.directions * self.cfg.hidden_size
+        return [np.where(rng.random((T, N, width)) < 1.0 - p, scale, 0.0).astype(dtype)
+                for _ in range(layers - 1)]
 
     # -- the stack: every layer and direction is composed here, and only here ----------------
-    def _layer_forward(self, layer, x, state0, lengths):
-        """One layer over ``x`` by the backend; ``(hs, final_state, cache)``."""
+    def _layer_forward(self, layer, reverse, x, state0, lengths):
+        """One direction of one layer over ``x`` by the backend; ``(hs, final_state, cache)``."""
         kwargs = {"nonlinearity": self.cfg.nonlinearity}
         if lengths is not None:
             kwargs["lengths"] = lengths
-        return self.backend.layer_forward(self.cfg.cell, layer_weights(self.params, layer), x,
+        return self.backend.layer_forward(self.cfg.cell,
+                                          layer_weights(self.params, layer, reverse), x,
                                           state0, **kwargs)
 
-    def _layer_backward(self, layer, cache, dhs):
-        """The gradients of one layer's weights (full names) and of its input."""
-        grads, dx = self.backend.layer_backward(self.cfg.cell, layer_weights(self.params, layer),
+    def _layer_backward(self, layer, reverse, cache, dhs):
+        """The gradients of one direction's weights (full names) and of its input."""
+        grads, dx = self.backend.layer_backward(self.cfg.cell,
+                                                layer_weights(self.params, layer, reverse),
                                                 cache, dhs)
-        return {param_name(key, layer): g for key, g in grads.items()}, dx
+        return {param_name(key, layer, reverse): g for key, g in grads.items()}, dx
 
-    def _layers_forward(self, x, state, lengths=None):
-        """Run the stack; return the top layer's hidden states, final states and caches."""
+    def _layers_forward(self, x, state, lengths=None, masks=None):
+        """Run the stack; return the top layer's outputs (``[forward ; reverse]`` when
+        bidirectional), the final state of every layer and direction, and the caches.
+
+        The reverse direction runs the backend's forward kernel on each sequence reversed
+        within its own length and reverses its outputs back. ``masks`` (training only, see
+        :meth:`dropout_masks`) multiply the outputs of every layer but the last."""
         if lengths is not None:
             check_backend_supports(self.backend)
+        D = self.directions
+        rev = reversal(lengths, x.shape[0]) if D == 2 else None
         caches, final = [], []
         state = state if state is not None else self.zero_state(x.shape[1])
         h = x
         for layer in range(self.cfg.layers):
-            h, last, cache = self._layer_forward(layer, h, state[layer], lengths)
-            caches.append(cache)
-            final.append(last)
-        return h, final, caches
+            h_fwd, last, cache = self._layer_forward(layer, False, h, state[layer * D], lengths)
+            layer_caches, final = [cache], [*final, last]
+            if D == 2:
+                hs, last, cache = self._layer_forward(layer, True, reverse_steps(h, rev),
+                                                      state[layer * D + 1], lengths)
+                h_fwd = np.concatenate([h_fwd, reverse_steps(hs, rev)], axis=-1)
+                layer_caches.append(cache)
+                final.append(last)
+            h = h_fwd
+            if masks is not None and layer < self.cfg.layers - 1:
+                h = h * masks[layer]  # dropout between layers
+            caches.append(layer_caches)
+        return h, final, (caches, rev)
 
-    def _layers_backward(self, caches, dh) -> dict[str, np.ndarray]:
-        """BPTT through the stack from ``dh`` (the gradient of the top layer's outputs)."""
-        grads = {}
+    def _layers_backward(self, caches, dh, masks=None) -> dict[str, np.ndarray]:
+        """BPTT through the stack from ``dh`` (the gradient of the top layer's outputs), with
+        the dropout ``masks`` the forward pass used."""
+        caches, rev = caches
+        H, grads = self.cfg.hidden_size, {}
         for layer in reversed(range(self.cfg.layers)):
-            layer_grads, dh = self._layer_backward(layer, caches[layer], dh)
-            grads.update(layer_grads)
+            if masks is not None and layer < self.cfg.layers - 1:
+                dh = dh * masks[layer]
+            if self.directions == 1:
+                layer_grads, dh = self._layer_backward(layer, False, caches[layer][0], dh)
+                grads.update(layer_grads)
+                continue
+            fwd_grads, dx = self._layer_backward(layer, False, caches[layer][0],
+                                                 np.ascontiguousarray(dh[..., :H]))
+            rev_grads, dx_rev = self._layer_backward(layer, True, caches[layer][1],
+                                                     reverse_steps(dh[..., H:], rev))
+            grads.update(fwd_grads)
+            grads.update(rev_grads)
+            dh = dx + reverse_steps(dx_rev, rev)
         return grads
 
     # -- the head and the loss -----------------------------------------------------------------
-    @staticmethod
-    def _top(hs: np.ndarray, final, target: str, lengths) -> np.ndarray:
+    def _top(self, hs: np.ndarray, final, target: str, lengths) -> np.ndarray:
         """What the head reads: every step's outputs, or the top layer's final hidden state
-        (``hs[-1]`` when every sequence is full length)."""
+        (``hs[-1]`` when every sequence is full length); bidirectional: ``[h_n forward ;
+        h_n reverse]`` of the top layer, the reverse direction's being its state after it read
+        the whole sequence back to step 0."""
         if target == "every":
             return hs
+        if self.directions == 2:
+            return np.concatenate([final[-2][0], final[-1][0]], axis=-1)
         return hs[-1] if lengths is None else final[-1][0]
 
     def _head(self, top: np.ndarray) -> np.ndarray:
@@ -208,26 +299,31 @@ class Model:
         return top @ self.params["head.weight"].T + self.params["head.bias"]
 
     def outputs(self, x: np.ndarray, target: str, state=None, lengths=None):
-        """Head outputs (values for mse, logits for xent) and the final state of every layer.
-        With ``lengths`` and target "every", the outputs at padded steps are the head's bias
-        (the hidden state there is 0) and count for nothing."""
+        """Head outputs (values for mse, logits for xent) and the final state of every layer
+        and direction. With ``lengths`` and target "every", the outputs at padded steps are the
+        head's bias (the hidden state there is 0) and count for nothing. Never drops (dropout
+        is for training only)."""
         hs, final, _ = self._layers_forward(x, state, lengths)
         return self._head(self._top(hs, final, target, lengths)), final
 
     def predict(self, x: np.ndarray, target: str = "last", lengths=None) -> np.ndarray:
         return self.outputs(x, target, lengths=lengths)[0]
 
-    def loss(self, x, y, loss: str, target: str, state=None, lengths=None) -> float:
-        out = self.outputs(x, target, state, lengths)[0]
+    def loss(self, x, y, loss: str, target: str, state=None, lengths=None, masks=None) -> float:
+        """The loss (no dropout unless given the ``masks`` of a training step)."""
+        hs, final, _ = self._layers_forward(x, state, lengths, masks)
+        out = self._head(self._top(hs, final, target, lengths))
         return loss_and_grad(out, y, loss, target_mask(target, lengths, x.shape[0]))[0]
 
-    def loss_and_grads(self, x, y, loss: str, target: str, state=None, lengths=None):
+    def loss_and_grads(self, x, y, loss: str, target: str, state=None, lengths=None,
+                       masks=None):
         """Forward, loss, and exact gradients of every parameter (BPTT through the backend).
 
         Returns ``(loss, grads, final_state)``; ``grads`` has the keys of ``params``. With
-        ``lengths``, BPTT starts at each sequence's own last valid step.
+        ``lengths``, BPTT starts at each sequence's own last valid step. ``masks``: the dropout
+        masks of a training step (:meth:`dropout_masks`); None never drops.
         """
-        hs, final, caches = self._layers_forward(x, state, lengths)
+        hs, final, caches = self._layers_forward(x, state, lengths, masks)
         top = self._top(hs, final, target, lengths)
         out = self._head(top)
         value, dout = loss_and_grad(out, y, loss, target_mask(target, lengths, x.shape[0]))
@@ -236,7 +332,14 @@ class Model:
             "head.weight": dout.reshape(-1, dout.shape[-1]).T @ top.reshape(-1, top.shape[-1]),
             "head.bias": dout.reshape(-1, dout.shape[-1]).sum(axis=0),
         }
-        if target == "last":
+        if target == "last" and self.directions == 2:
+            # h_n forward is hs[last step, :H]; h_n reverse is hs[0, H:] (its last step)
+            dtop, H = dout @ W, self.cfg.hidden_size
+            dh = np.zeros_like(hs)
+            last = hs.shape[0] - 1 if lengths is None else lengths - 1
+            dh[last, np.arange(hs.shape[1]), :H] = dtop[:, :H]
+            dh[0, :, H:] = dtop[:, H:]
+        elif target == "last":
             dh = np.zeros_like(hs)
             if lengths is None:
                 dh[-1] = dout @ W
@@ -244,7 +347,7 @@ class Model:
                 dh[lengths - 1, np.arange(hs.shape[1])] = dout @ W
         else:
             dh = dout @ W
-        grads.update(self._layers_backward(caches, dh))
+        grads.update(self._layers_backward(caches, dh, masks))
         return value, grads, final
 
 

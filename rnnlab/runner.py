@@ -151,15 +151,17 @@ def restore(session, ckpt: Checkpoint, run_dir: RunDir) -> None:
     shapes = {k: v.shape for k, v in params.items()}
     if {k: v.shape for k, v in ckpt.params.items()} != shapes:
         raise RnnlabError(f"{where}: its parameters do not fit the model")
-    if set(ckpt.generators) != set(session.rngs):
+    # a checkpoint from before a stream was added lacks it: that stream never drew then, so
+    # it keeps its fresh state (e.g. "dropout", which draws nothing with model.dropout = 0)
+    if not set(ckpt.generators) <= set(session.rngs):
         raise RnnlabError(f"{where}: it holds generators {sorted(ckpt.generators)}, this rnnlab "
                           f"uses {sorted(session.rngs)}")
     for k, v in ckpt.params.items():
         params[k][...] = v
     try:
         session.optimizer.load_state_dict(ckpt.optimizer)
-        for name, rng in session.rngs.items():
-            rng.bit_generator.state = ckpt.generators[name]
+        for name, state in ckpt.generators.items():
+            session.rngs[name].bit_generator.state = state
     except (KeyError, ValueError, TypeError) as exc:
         raise RnnlabError(f"{where}: its optimizer or generator state does not fit "
                           f"({type(exc).__name__}: {exc})") from None

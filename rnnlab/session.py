@@ -21,7 +21,9 @@ from .specs import Backend, Dataset, Split, Task, TaskContext
 from .streams import check_stream_dataset, parallel_streams
 
 SPLITS = ("train", "val", "test")
-STREAMS = ("data", "init", "shuffle", "demo")  # one independent generator per use
+# one independent generator per use; a new stream is added at the end only, so that the
+# streams before it draw exactly what they drew before it existed (SeedSequence.spawn)
+STREAMS = ("data", "init", "shuffle", "demo", "dropout")
 
 
 @dataclass(frozen=True)
@@ -36,8 +38,7 @@ class EpochPlan:
     train: TrainConfig
     loss: str
     target: str
-    # the train split has lengths (the runner is passed them); keyword-only, so that fields
-    # added later keep their positions
+    # the train split has per-sequence lengths (keyword-only: plans stay positional as before)
     lengths: bool = field(default=False, kw_only=True)
 
     # fields the core applies around an epoch (which backend, how many epochs, the learning
@@ -91,7 +92,8 @@ class Session:
 
 
 def generators(seed: int) -> dict[str, np.random.Generator]:
-    """Independent generators for data, initialisation, shuffling and demos, from one seed."""
+    """Independent generators for data, initialisation, shuffling, demos and dropout masks,
+    from one seed."""
     children = np.random.SeedSequence(seed).spawn(len(STREAMS))
     return {name: np.random.default_rng(s) for name, s in zip(STREAMS, children, strict=True)}
 
@@ -128,8 +130,9 @@ def check_fits_in_memory(exp: Experiment, shape: Shape, cell: CellSpec) -> None:
     """Refuse a model whose parameters, gradients and optimizer state (about four copies, plus
     the best-epoch copy) exceed this machine's memory: a clear message instead of a crash."""
     m = exp.model
-    count = (cell.parameter_count(shape.input_size, m.hidden_size, m.layers)
-             + shape.output_size * (m.hidden_size + 1))  # head
+    D = 2 if m.bidirectional else 1
+    count = (cell.parameter_count(shape.input_size, m.hidden_size, m.layers, D)
+             + shape.output_size * (D * m.hidden_size + 1))  # head
     need, have = 5 * count * np.dtype(m.dtype).itemsize, physical_memory()
     if have is not None and need > have:
         raise ConfigError(f"{count:,} parameters need about {need / 2**30:,.0f} GiB with their "
@@ -156,6 +159,11 @@ def prepare(exp: Experiment, registry) -> Session:
                           f"{exp.source or 'the experiment'} ({type(exc).__name__}: {exc}); "
                           f"check the [task] values (--debug shows where it failed)") from exc
     check_lengths(dataset, exp.task.name)
+    if dataset.chunk_length and exp.model.bidirectional:
+        raise ConfigError(f"task {exp.task.name!r} is stateful (one continuous stream, the "
+                          f"state carried forward from chunk to chunk) and a reverse direction "
+                          f"cannot carry state forward; set model.bidirectional = false",
+                          source=str(exp.source or ""), table="model", key="bidirectional")
     if dataset.chunk_length:
         streams_layout(dataset, exp)
     dtype = np.dtype(exp.model.dtype)
@@ -170,7 +178,11 @@ def prepare(exp: Experiment, registry) -> Session:
         try:
             check_backend_supports(backend, exp.task.name)
         except PluginError as exc:
-            raise ConfigError(str(exc), source=str(exp.source or ""), table="train",
+            why = str(exc)
+            if exp.model.bidirectional:  # say why a reverse direction needs the feature too
+                why += ("; model.bidirectional needs it as well, as each sequence's reverse "
+                        "direction starts at its own last step")
+            raise ConfigError(why, source=str(exp.source or ""), table="train",
                               key="backend") from None
     cell = registry.cell(exp.model.cell)
     shape = Shape(dataset.input_size, dataset.output_size)

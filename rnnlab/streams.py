@@ -69,16 +69,22 @@ def stream_loss(model, split: Split, loss: str, chunk_length: int) -> float:
 
 
 def stateful_epoch(model, optimizer: Optimizer, plan, split: Split, chunk_length: int,
-                   lr: float) -> float:
+                   lr: float, dropout_rng: np.random.Generator | None = None) -> float:
     """One pass of truncated BPTT over parallel streams; returns the mean loss per target.
 
     h_0 = 0; for each chunk c: (loss_c, grads, h_c) = BPTT over chunk c from h_{c-1}; step.
+    With ``model.dropout > 0`` each chunk draws its masks from ``dropout_rng``.
     """
     state, total = None, 0.0
     for start in range(0, split.x.shape[0], chunk_length):
         steps = slice(start, min(start + chunk_length, split.x.shape[0]))
+        masks = None
+        if model.cfg.dropout > 0 and model.cfg.layers > 1:
+            if dropout_rng is None:
+                raise ValueError("model.dropout > 0 needs a generator for its masks")
+            masks = model.dropout_masks(dropout_rng, steps.stop - steps.start, split.x.shape[1])
         value, grads, state = model.loss_and_grads(split.x[steps], split.y[steps], plan.loss,
-                                                   "every", state)
+                                                   "every", state, masks=masks)
         if plan.train.grad_clip != "none":
             clip_gradients(grads, plan.train.grad_clip, plan.train.grad_clip_value)
         optimizer.step(model.params, grads, lr)

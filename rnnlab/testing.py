@@ -92,29 +92,40 @@ def gradient_errors(backend, cfg: ModelConfig, loss: str, target: str, *, eps=1e
     cfg, cell = replace(cfg, dtype="float64"), cell_spec(cfg.cell, cells)
     params, x, y, lens = sized_problem(cfg, loss, target, seed=seed, cell=cell, lengths=lengths)
     model = Model(cfg, backend, params, cell)
-    _, grads, _ = model.loss_and_grads(x, y, loss, target, lengths=lens)
+    masks = fixed_masks(model, x.shape[:2], seed)
+    _, grads, _ = model.loss_and_grads(x, y, loss, target, lengths=lens, masks=masks)
     errors = {}
     for name, p in params.items():
         numeric = np.zeros_like(p)
         for i in np.ndindex(p.shape):
             keep = p[i]
             p[i] = keep + eps
-            plus = model.loss(x, y, loss, target, lengths=lens)
+            plus = model.loss(x, y, loss, target, lengths=lens, masks=masks)
             p[i] = keep - eps
-            minus = model.loss(x, y, loss, target, lengths=lens)
+            minus = model.loss(x, y, loss, target, lengths=lens, masks=masks)
             p[i] = keep
             numeric[i] = (plus - minus) / (2 * eps)
         errors[name] = relative_error(grads[name], numeric)
     return errors
 
 
+def fixed_masks(model: Model, shape, seed: int = 0):
+    """Dropout masks for a problem of ``shape = (T, N)`` drawn from a generator seeded with
+    ``seed`` (None when the model does not drop), so that a check can hold them fixed."""
+    return model.dropout_masks(np.random.default_rng(seed), *shape)
+
+
 def configs(backend, *, layers=(1, 2), cells=None):
-    """Every configuration a backend declares: cell x the cell's nonlinearities x layer count.
+    """Every configuration a backend declares: cell x the cell's nonlinearities x layer count,
+    and a bidirectional stack of the most layers with dropout between them (the core composes
+    directions and dropout from the backend's kernels, so every backend is checked on them).
     ``cells`` maps names to :class:`rnnlab.cells.CellSpec` for cells a plugin registers."""
     for cell in backend.cells:
         for nonlinearity in cell_spec(cell, cells).nonlinearities:
             for n in layers:
                 yield ModelConfig(cell=cell, hidden_size=4, layers=n, nonlinearity=nonlinearity)
+            yield ModelConfig(cell=cell, hidden_size=4, layers=max(layers),
+                              nonlinearity=nonlinearity, bidirectional=True, dropout=0.5)
 
 
 def length_cases(backend) -> tuple[bool, ...]:
@@ -153,7 +164,9 @@ def check_agreement(backend, reference=None, *, rtol64=1e-9, rtol32=1e-4, cells=
                                                lengths=lengths)
             got = Model(c, backend, {k: v.copy() for k, v in params.items()}, cell)
             want = Model(c, reference, params, cell)
-            (l1, g1, s1), (l2, g2, s2) = (m.loss_and_grads(x, y, loss, target, lengths=lens)
+            masks = fixed_masks(want, x.shape[:2])  # the same dropout masks for both
+            (l1, g1, s1), (l2, g2, s2) = (m.loss_and_grads(x, y, loss, target, lengths=lens,
+                                                           masks=masks)
                                           for m in (got, want))
             o1, o2 = (m.predict(x, "every", lengths=lens) for m in (got, want))
             pairs = {"loss": (np.array(l1), np.array(l2)), "outputs": (o1, o2),
@@ -194,8 +207,10 @@ def padding_differences(backend, *, value=1e6, steps=3, seed=0,
                 plan = EpochPlan(c, cfg_train, loss, target)
                 optimizer = Optimizer(cfg_train, model.params)
                 order = np.arange(len(lens))
+                masks = np.random.default_rng(seed)  # the same dropout masks for both fills
                 for _ in range(steps):
-                    reference_epoch(model, optimizer, plan, Split(xf, yf, lens), order, 0.05)
+                    reference_epoch(model, optimizer, plan, Split(xf, yf, lens), order, 0.05,
+                                    dropout_rng=masks)
                 runs.append((value_, grads, outputs, final, model.params))
             (l1, g1, o1, s1, p1), (l2, g2, o2, s2, p2) = runs
             found = {
@@ -395,7 +410,8 @@ def train_briefly(model: Model, dataset: Dataset, *, epochs: int, max_examples: 
     lengths = split.lengths
     before = model.loss(split.x, split.y, dataset.loss, dataset.target, lengths=lengths)
     for _ in range(epochs):
-        reference_epoch(model, optimizer, plan, split, shuffle.permutation(len(split)), 0.01)
+        reference_epoch(model, optimizer, plan, split, shuffle.permutation(len(split)), 0.01,
+                        dropout_rng=shuffle)
     return before, model.loss(split.x, split.y, dataset.loss, dataset.target, lengths=lengths)
 
 

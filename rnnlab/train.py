@@ -98,19 +98,23 @@ class NonFiniteError(ArithmeticError):
 
 def reference_epoch(model: Model, optimizer: Optimizer, plan: EpochPlan, split: Split,
                     order: np.ndarray, lr: float, *, start: int = 0,
-                    after_batch: Callable[[float], bool] | None = None) -> np.ndarray:
+                    after_batch: Callable[[float], bool] | None = None,
+                    dropout_rng: np.random.Generator | None = None) -> np.ndarray:
     """One pass over ``split`` in minibatches taken in ``order``; returns the batch losses.
 
     ``start`` skips the first batches (an epoch resumed from a checkpoint). ``after_batch(loss)``
     is called after each optimizer step; when it returns True the epoch stops there. A NaN or
     infinite loss or gradient raises NonFiniteError before the step, leaving params untouched.
+    With ``model.dropout > 0`` (and more than one layer) each batch's dropout masks are drawn
+    from ``dropout_rng`` (the run's "dropout" stream), which is then required.
     """
     B = plan.train.batch_size
     losses = []
     for b in range(start, num_batches(len(order), B)):
         part = batch(split, order[b * B:(b + 1) * B], plan.target)  # trimmed to its longest
+        masks = batch_masks(model, dropout_rng, part.x.shape[:2])
         loss, grads, _ = model.loss_and_grads(part.x, part.y, plan.loss, plan.target,
-                                              lengths=part.lengths)
+                                              lengths=part.lengths, masks=masks)
         # clip in place; with grad_clip = "none" this only measures the global norm
         norm = clip_gradients(grads, plan.train.grad_clip, plan.train.grad_clip_value)
         if not math.isfinite(loss):
@@ -122,6 +126,15 @@ def reference_epoch(model: Model, optimizer: Optimizer, plan: EpochPlan, split: 
         if after_batch is not None and after_batch(loss):
             break
     return np.asarray(losses)
+
+
+def batch_masks(model: Model, rng: np.random.Generator | None, shape) -> list | None:
+    """The dropout masks of one training batch of ``shape = (T, N)``, or None (no dropout)."""
+    if model.cfg.dropout == 0 or model.cfg.layers == 1:
+        return None
+    if rng is None:
+        raise ValueError("model.dropout > 0 needs a generator for its masks (dropout_rng)")
+    return model.dropout_masks(rng, *shape)
 
 
 def num_batches(n: int, batch_size: int) -> int:
@@ -168,7 +181,8 @@ def train_epoch(session: Session, runner, position: EpochPosition, lr: float,
     model, data = session.model, session.dataset
     train, B = data.splits["train"], session.experiment.train.batch_size
     if data.chunk_length:
-        loss = stateful_epoch(model, session.optimizer, session.plan, train, data.chunk_length, lr)
+        loss = stateful_epoch(model, session.optimizer, session.plan, train, data.chunk_length, lr,
+                              session.rngs["dropout"])
         check_finite([loss], model.params)
         return loss
     if runner is not None and position.batches_done == 0:
@@ -179,7 +193,8 @@ def train_epoch(session: Session, runner, position: EpochPosition, lr: float,
         check_finite(position.losses, model.params)
     else:
         reference_epoch(model, session.optimizer, session.plan, train, position.order, lr,
-                        start=position.batches_done, after_batch=after_batch)
+                        start=position.batches_done, after_batch=after_batch,
+                        dropout_rng=session.rngs["dropout"])
         if position.batches_done < num_batches(len(train), B):
             return None
     counts = target_counts(train, position.order, B, data.target)
