@@ -26,7 +26,7 @@ from .config import Experiment, read_toml
 from .errors import RnnlabError
 from .lengths import inert_padding, lengths_problem
 from .loader import ExperimentSource, Warn, items, load_experiment, load_run
-from .model import Model, param_name
+from .model import Model, directions, param_name
 from .plugins import PluginInfo, Registry
 from .runs import CONFIG, RunDir
 from .specs import Split, Task, TaskContext
@@ -261,13 +261,14 @@ class TrainedModel:
         if len(parts) != len(names):
             wanted = f"({', '.join(names)})" if len(names) > 1 else f"one array {names[0]}"
             raise ValueError(f"state must be {wanted} for a {self.cell}")
-        shape = (self.layers, n, self.hidden_size)
+        count = self.layers * self._model.directions  # PyTorch's layers * directions
+        shape = (count, n, self.hidden_size)
         arrays = [np.asarray(p, dtype=self.dtype) for p in parts]
         for a in arrays:
             if a.shape != shape:
-                raise ValueError(f"state arrays must be [layers, N, hidden_size] = "
-                                 f"{list(shape)}, got {list(a.shape)}")
-        return [tuple(np.ascontiguousarray(a[k]) for a in arrays) for k in range(self.layers)]
+                raise ValueError(f"state arrays must be [layers * directions, N, hidden_size] "
+                                 f"= {list(shape)}, got {list(a.shape)}")
+        return [tuple(np.ascontiguousarray(a[k]) for a in arrays) for k in range(count)]
 
     def _torch_state(self, final) -> State:
         """The core's final states -> PyTorch's layout: ``h_n``, or ``(h_n, c_n)``."""
@@ -361,11 +362,13 @@ class Run:
         if first not in p or head not in p:
             raise RnnlabError(misfit)
         m, inputs = exp.model, int(p[first].shape[1])
-        expected = {param_name(key, k): shape for k in range(m.layers)
-                    for key, shape in cell.layer_shapes(inputs if k == 0 else m.hidden_size,
+        D = directions(m)
+        expected = {param_name(key, k, reverse): shape for k in range(m.layers)
+                    for reverse in (False, True)[:D]
+                    for key, shape in cell.layer_shapes(inputs if k == 0 else D * m.hidden_size,
                                                         m.hidden_size).items()}
         outputs = int(p[head].shape[0])
-        expected.update({param_name("weight"): (outputs, m.hidden_size),
+        expected.update({param_name("weight"): (outputs, D * m.hidden_size),
                          param_name("bias"): (outputs,)})
         if {k: v.shape for k, v in p.items()} != expected:
             raise RnnlabError(misfit)
