@@ -118,6 +118,9 @@ class Experiment:
     train: TrainConfig
     source: Path | None = field(default=None, compare=False)
     compare: CompareConfig = field(default_factory=CompareConfig)
+    # tables plugins declare (rnnlab.plugin.TableSpec) that the experiment sets: name ->
+    # validated values, defaults filled in
+    tables: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def base_dir(self) -> Path:
@@ -134,6 +137,7 @@ class Experiment:
         }
         if self.compare != CompareConfig():
             out["compare"] = asdict(self.compare)
+        out.update(copy.deepcopy(self.tables))
         return out
 
 
@@ -270,16 +274,20 @@ def build_experiment(raw: dict[str, Any], registry, *, source: Path | None = Non
     """Validate the raw tables (after overrides) against the core schema and the task's options."""
     src = str(source) if source else "<experiment>"
     origins = origins or {}
+    declared = getattr(registry, "tables", {})  # plugins' tables (rnnlab.plugin.TableSpec)
+    valid = (*TABLES, *sorted(declared), SWEEP)
     for table in raw:
         if table == SWEEP:
             raise ConfigError("this file describes a sweep: run it with `rnnlab sweep`, or "
                               "remove the table to run the base experiment", source=src,
                               table=table)
-        if table not in TABLES:
+        if table not in TABLES and table not in declared:
             where = next((v for k, v in origins.items() if k.startswith(f"{table}.")), src)
-            raise ConfigError(f"unknown table{closest(table, (*TABLES, SWEEP))} "
-                              f"(valid: {', '.join((*TABLES, SWEEP))})", source=where,
-                              table=table)
+            raise ConfigError(f"unknown table{closest(table, valid)} "
+                              f"(valid: {', '.join(valid)})", source=where, table=table)
+    plugin_tables = {name: validate_table(raw[name], declared[name].options, table=name,
+                                          source=src, origins=origins)
+                     for name in declared if name in raw}
     tables = {name: validate_table(raw.get(name, {}), opts, table=name, source=src,
                                    origins=origins) for name, opts in CORE_TABLES.items()}
     check_cell(tables["model"], registry, origins, src)
@@ -316,6 +324,7 @@ def build_experiment(raw: dict[str, Any], registry, *, source: Path | None = Non
         train=TrainConfig(**tables["train"]),
         source=source,
         compare=CompareConfig(**tables["compare"]),
+        tables=plugin_tables,
     )
 
 

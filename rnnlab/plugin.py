@@ -6,7 +6,8 @@ Task plugins build on :class:`Task`, :class:`TaskSpec`, :class:`Dataset`, :class
 :class:`Option` and :class:`Demo`; backend plugins on :class:`Backend` and :class:`BackendSpec`
 (and, for a fused epoch, :class:`EpochPlan`, :class:`Optimizer`, :func:`init_params`,
 :func:`reference_epoch`); a new recurrent cell is a :class:`CellSpec`; a sweep engine an
-:class:`Executor` with its :class:`ExecutorSpec`. Parameter names are built
+:class:`Executor` with its :class:`ExecutorSpec`; a config table a plugin reads a
+:class:`TableSpec`. Parameter names are built
 by :func:`param_name`, never written as strings; the valid steps of sequences of different
 lengths by :func:`valid_steps`. The built-in plugins import from here only;
 names here keep their meaning across releases. The conformance checks a plugin's tests run are
@@ -32,6 +33,7 @@ from .specs import (
     Demo,
     Option,
     Split,
+    TableSpec,
     Task,
     TaskContext,
     TaskSpec,
@@ -64,6 +66,7 @@ __all__ = [
     "RunResult",
     "Shape",
     "Split",
+    "TableSpec",
     "Task",
     "TaskContext",
     "TaskSpec",
