@@ -137,7 +137,8 @@ def test_export_errors_are_one_message(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "onnx", None)
     from rnnlab.export import export
 
-    with pytest.raises(RnnlabError, match=r"needs the 'onnx' package: pip install 'rnnlab\[onnx\]'"):
+    with pytest.raises(RnnlabError, match=r"needs the 'onnx' package: pip install "
+                                          r"'rnnlab\[onnx\]'"):
         export(run.dir, "onnx", tmp_path / "m.onnx")
     with pytest.raises(RnnlabError, match="unknown export format 'tflite'"):
         export(run.dir, "tflite", tmp_path / "m.tflite")
