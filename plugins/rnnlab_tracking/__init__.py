@@ -57,7 +57,9 @@ def final_metrics(summary: dict) -> dict[str, float]:
 
 
 def trackers_for(run) -> list:
-    settings = run.experiment.tables.get(TABLE, {})
+    """The tracker classes the run's ``[tracking]`` table turns on (none without a table)."""
+    experiment = getattr(run, "experiment", None)
+    settings = getattr(experiment, "tables", {}).get(TABLE, {})
     found = []
     if settings.get("tensorboard"):
         from .tensorboard_tracker import TensorBoardTracker
@@ -73,10 +75,8 @@ def trackers_for(run) -> list:
 @hookimpl
 def on_run_start(run):
     kinds = trackers_for(run)
-    if not kinds:
+    if not kinds or run.run_dir is None:  # off, or training outside the runner
         return
-    if run.run_dir is None:
-        return  # training outside the runner: nothing to record
     started = []
     for kind in kinds:
         try:
