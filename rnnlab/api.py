@@ -11,6 +11,7 @@ one implementation, the same validation, the same errors (:mod:`rnnlab.errors`).
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 import warnings
@@ -24,6 +25,7 @@ import numpy as np
 from .cells import CellSpec
 from .config import Experiment, read_toml
 from .errors import RnnlabError
+from .failures import guarded_task, plugin_error
 from .lengths import inert_padding, lengths_problem
 from .loader import ExperimentSource, Warn, items, load_experiment, load_run
 from .model import Model, directions, param_name
@@ -50,6 +52,23 @@ def caller_level() -> int:
     while frame.f_back is not None and frame.f_code.co_filename.startswith(package):
         frame, level = frame.f_back, level + 1
     return level
+
+
+def plugin_errors_as_rnnlab_errors(fn):
+    """An exception raised by plugin code becomes the PluginError the command line prints (one
+    message naming the plugin and its file; the original is its ``__cause__``)."""
+
+    @functools.wraps(fn)
+    def call(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except Exception as exc:
+            failure = plugin_error(exc)
+            if failure is None:  # rnnlab's own errors and bugs stay as they are
+                raise
+            raise failure from exc
+
+    return call
 
 
 # -- running ---------------------------------------------------------------------------------
@@ -105,6 +124,7 @@ def console_for(quiet: bool):
     return Console()
 
 
+@plugin_errors_as_rnnlab_errors
 def run(experiment: ExperimentSource, *, set: Iterable[str] = (),  # named as --set
         out: str | os.PathLike[str] = "runs", plugins: Iterable[str | os.PathLike[str]] = (),
         quiet: bool = False) -> Run:
@@ -221,6 +241,7 @@ class TrainedModel:
         hidden state there is 0) and mean nothing."""
         return self.forward(x, lengths=lengths).outputs
 
+    @plugin_errors_as_rnnlab_errors
     def forward(self, x: np.ndarray, *, lengths: np.ndarray | None = None,
                 state: State | None = None) -> Forward:
         """Outputs, the top layer's hidden states and the final state of every layer, from
@@ -338,6 +359,7 @@ class Run:
         return self._folder.load_params()
 
     @cached_property
+    @plugin_errors_as_rnnlab_errors
     def model(self) -> TrainedModel:
         """The trained model, on the run's backend (or ``load(..., backend=...)``)."""
         loss, target = self.summary.get("loss"), self.summary.get("target")
@@ -386,19 +408,21 @@ class Run:
         dataset = prepare(*self._recorded).dataset
         return dataset.loss, dataset.target
 
+    @plugin_errors_as_rnnlab_errors
     def generate(self, prime: str, length: int = 200, *, temperature: float = 1.0,
                  top_k: int = 0, seed: int = 0) -> str:
         """The ``length`` characters the model writes after ``prime`` (the prime itself is not
         included), for a task that generates text. ``temperature`` 0 picks the likeliest
         character; ``top_k`` > 0 samples among the k likeliest; ``seed`` makes it repeatable."""
         exp, registry = self._recorded
-        task = registry.task(exp.task.name).factory(dict(exp.task.options),
-                                                    TaskContext(exp.base_dir))
+        task = guarded_task(registry, exp.task.name, dict(exp.task.options),
+                            TaskContext(exp.base_dir))
         if type(task).generate is Task.generate:
             raise RnnlabError(f"{self.dir}: task {exp.task.name!r} does not generate text")
         return task.generate(self._core_model, self.summary.get("dataset", {}), prime, length,
                              temperature, top_k, np.random.default_rng(seed))
 
+    @plugin_errors_as_rnnlab_errors
     def resume(self, *, set: Iterable[str] = (),  # named as --set
                plugins: Iterable[str | os.PathLike[str]] = (), quiet: bool = False) -> Run:
         """Continue this run from its checkpoint, as `rnnlab resume` does; it ends exactly as

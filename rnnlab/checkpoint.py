@@ -2,10 +2,11 @@
 never stopped.
 
 A checkpoint holds the parameters, the optimizer state, the state of every random generator,
-the number of finished epochs, the best-validation tracking, the history so far and, when it was
-written in the middle of an epoch, that epoch's shuffle order, how many of its batches are done
-and their losses. It also records the resolved experiment and a fingerprint of it, and a digest
-of the data, so that a resume can refuse to continue a different experiment.
+the number of finished epochs, the best-validation tracking, the history so far, each plugin's
+own state (``checkpoint_state`` hook) and, when it was written in the middle of an epoch, that
+epoch's shuffle order, how many of its batches are done and their losses. It also records the
+resolved experiment and a fingerprint of it, and a digest of the data, so that a resume can
+refuse to continue a different experiment.
 
 On disk it is one ``.npz`` file (no pickles): arrays under ``params:NAME``, ``best:NAME``,
 ``optim:NAME:SLOT`` and ``order``, and a ``meta`` member holding UTF-8 JSON. The zip format's
@@ -17,8 +18,10 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import struct
 import time
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +31,10 @@ import numpy as np
 from .errors import RnnlabError
 
 FORMAT = 1
+# What reading a damaged .npz may raise: zipfile and numpy meet bytes they cannot parse (a torn
+# header, a spliced version or compression field, an absurd size)
+DAMAGED = (OSError, ValueError, EOFError, KeyError, TypeError, OverflowError, MemoryError,
+           NotImplementedError, struct.error, zlib.error, zipfile.BadZipFile)
 
 # Keys that may differ between a checkpoint and the experiment that resumes it: they change when
 # or how long training runs, not the numbers it computes. train.epochs joins them only with a
@@ -61,6 +68,7 @@ class TrainState:
     best_epoch: int = 0
     best_params: dict[str, np.ndarray] | None = None
     position: EpochPosition | None = None  # set when the checkpoint is mid-epoch
+    plugin_state: dict[str, dict] = field(default_factory=dict)  # plugin name -> its state
 
 
 @dataclass
@@ -175,6 +183,7 @@ def save(ckpt: Checkpoint, f) -> None:
         "fingerprint": fingerprint(ckpt.config),
         "data_digest": ckpt.data_digest,
         "source": ckpt.source,
+        "plugin_state": s.plugin_state,
     }
     arrays = {"meta": np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)}
     arrays.update({f"params:{k}": v for k, v in ckpt.params.items()})
@@ -197,8 +206,7 @@ def load(path: Path) -> Checkpoint:
     except FileNotFoundError:
         raise RnnlabError(f"{path}: no checkpoint (the run stopped before writing its first "
                           f"one; start it again with `rnnlab run`)") from None
-    except (OSError, ValueError, EOFError, KeyError, TypeError, zipfile.BadZipFile,
-            UnicodeDecodeError) as exc:
+    except DAMAGED as exc:
         raise RnnlabError(f"{path}: truncated or corrupted checkpoint "
                           f"({type(exc).__name__}: {exc})") from None
 
@@ -224,9 +232,17 @@ def _from_parts(meta: dict, arrays: dict[str, np.ndarray]) -> Checkpoint:
         best_epoch=int(meta["best_epoch"]),
         best_params=group("best:") if meta["has_best"] else None,
         position=position,
+        plugin_state=_plugin_state(meta.get("plugin_state", {})),
     )
     if fingerprint(meta["config"]) != meta["fingerprint"]:
         raise ValueError("its recorded experiment does not match its fingerprint")
     return Checkpoint(state, group("params:"), {"steps": int(meta["optimizer_steps"]),
                                                 "slots": slots},
                       meta["generators"], meta["config"], meta["data_digest"], meta["source"])
+
+
+def _plugin_state(value) -> dict[str, dict]:
+    """The plugins' states (absent from checkpoints written before rnnlab kept them)."""
+    if not isinstance(value, dict) or not all(isinstance(v, dict) for v in value.values()):
+        raise ValueError("its plugin state is not a table of tables")
+    return value

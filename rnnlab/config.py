@@ -49,8 +49,8 @@ TRAIN_OPTIONS = (
     Option("optimizer", str, "adam", "optimizer", choices=OPTIMIZERS),
     Option("learning_rate", float, 0.01, "step size", gt=0),
     Option("momentum", float, 0.0, "sgd momentum", ge=0, le=1),
-    Option("beta1", float, 0.9, "adam first-moment decay", ge=0, le=1),
-    Option("beta2", float, 0.999, "adam second-moment decay", ge=0, le=1),
+    Option("beta1", float, 0.9, "adam first-moment decay", ge=0, lt=1),  # 1: divides by 0
+    Option("beta2", float, 0.999, "adam second-moment decay", ge=0, lt=1),
     Option("eps", float, 1e-8, "adam/adagrad denominator term", gt=0),
     Option("weight_decay", float, 0.0, "L2 penalty added to the gradient", ge=0),
     Option("grad_clip", str, "norm", "gradient clipping", choices=("none", "norm", "value")),
@@ -240,6 +240,8 @@ def check_value(option: Option, value: Any) -> Any:
         raise ValueError(f"must be >= {option.ge}, got {value!r}")
     if option.le is not None and not value <= option.le:
         raise ValueError(f"must be <= {option.le}, got {value!r}")
+    if option.lt is not None and not value < option.lt:
+        raise ValueError(f"must be < {option.lt}, got {value!r}")
     return value
 
 

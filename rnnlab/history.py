@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from .errors import RnnlabError
-from .runs import CONFIG, METRICS, SUMMARY, RunDir
+from .runs import CONFIG, METRICS, SUMMARY, RunDir, read_regular
+from .runstate import died
 
 MARKERS = (CONFIG, SUMMARY, METRICS)  # any of these makes a folder a run directory
 MAX_DEPTH = 2  # runs/<run> and runs/<sweep>/<run>
@@ -32,10 +33,14 @@ class RunRecord:
     summary: dict[str, Any] = field(default_factory=dict)
     history: list[dict[str, Any]] = field(default_factory=list)
     problem: str | None = None  # why a file could not be read
+    died: str | None = None  # why a run that says "running" is not: its writer is gone
 
     @property
     def status(self) -> str:
-        """The summary's status; "incomplete" without a summary, "broken" when unreadable."""
+        """The summary's status ("died" for a "running" run whose process is gone);
+        "incomplete" without a summary, "broken" when unreadable."""
+        if self.died:
+            return "died"
         if self.summary.get("status"):
             return str(self.summary["status"])
         return "broken" if self.problem else "incomplete"
@@ -104,8 +109,14 @@ class RunRecord:
             "epochs_run": self.epochs_run, "epochs": self.epochs_planned,
             "metrics": self.metrics, "wall_seconds": self.duration,
             "seconds_per_epoch": self.summary.get("seconds_per_epoch"),
-            "problem": self.problem or self.summary.get("error") or self.summary.get("stop_reason"),
+            "problem": self.why,
         }
+
+    @property
+    def why(self) -> str | None:
+        """Why the run did not finish cleanly, or what is damaged; None when nothing is."""
+        return (self.died or self.problem or self.summary.get("error")
+                or self.summary.get("stop_reason"))
 
 
 def hyper_parameters(run: RunRecord) -> dict[str, Any]:
@@ -122,7 +133,7 @@ def read_run(path: Path, name: str | None = None) -> RunRecord:
     run = RunRecord(path, name or path.name)
     problems = []
     try:
-        run.config = tomllib.loads((path / CONFIG).read_text(encoding="utf-8"))
+        run.config = tomllib.loads(read_regular(path / CONFIG).decode("utf-8"))
     except FileNotFoundError:
         problems.append(f"no {CONFIG}")
     except (OSError, ValueError) as exc:
@@ -135,18 +146,24 @@ def read_run(path: Path, name: str | None = None) -> RunRecord:
             problems.append(f"{SUMMARY} unreadable")
     run.history = read_history(path, problems)
     run.problem = "; ".join(problems) or None
+    if run.summary.get("status") == "running":
+        run.died = died(path)
     return run
 
 
 def read_history(path: Path, problems: list[str] | None = None) -> list[dict[str, Any]]:
     """The per-epoch records of metrics.jsonl; a torn last line (a killed run) is skipped."""
     try:
-        lines = (path / METRICS).read_text(encoding="utf-8").splitlines()
+        lines = read_regular(path / METRICS).decode("utf-8").splitlines()
     except FileNotFoundError:
         return []
     except OSError as exc:
         if problems is not None:
             problems.append(f"{METRICS} unreadable ({exc.strerror})")
+        return []
+    except UnicodeDecodeError:
+        if problems is not None:
+            problems.append(f"{METRICS} unreadable (not UTF-8 text)")
         return []
     records = []
     for number, line in enumerate(lines, 1):

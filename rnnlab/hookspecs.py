@@ -55,3 +55,15 @@ def on_epoch_end(run, epoch, metrics):
 def on_run_end(run, summary):
     """Called once after training and evaluation with the summary dict written to summary.json
     (not when the run failed). The return value is ignored."""
+
+
+@hookspec
+def checkpoint_state(run):
+    """Return this plugin's own state for the run as a JSON-able dict (or None: nothing to
+    keep); it is saved with every checkpoint, under the plugin's name."""
+
+
+@hookspec
+def restore_state(run, state):
+    """Called when a run resumes from a checkpoint, before on_run_start, with the dict this
+    plugin's checkpoint_state returned for that checkpoint. The return value is ignored."""

@@ -98,11 +98,30 @@ def batch(split: Split, idx: np.ndarray, target: str) -> Split:
 def bucketed_order(rng: np.random.Generator, lengths: np.ndarray, batch_size: int) -> np.ndarray:
     """An epoch order whose consecutive ``batch_size`` slices hold sequences of similar lengths:
     a random permutation sorted by length (stable, so equal lengths stay in random order), cut
-    into batches, the full batches then taken in random order and the partial one (the longest
-    sequences) last. Two draws from ``rng``; the order itself is what a checkpoint stores."""
+    into batches, the full batches then taken in random order and the partial one last. The
+    partial batch is the run of the sorted sequences where it saves the most padded steps, so
+    no grouping into these batch sizes computes fewer steps. Two draws from ``rng``; the order
+    itself is what a checkpoint stores."""
     by_length = rng.permutation(len(lengths))
     by_length = by_length[np.argsort(lengths[by_length], kind="stable")]
-    full = len(lengths) // batch_size
-    batches = rng.permutation(full)
-    head = by_length[:full * batch_size].reshape(full, batch_size)[batches].reshape(-1)
-    return np.concatenate([head, by_length[full * batch_size:]])
+    full, rest = divmod(len(lengths), batch_size)
+    start = partial_batch_start(lengths[by_length], batch_size) if rest else len(lengths)
+    partial = by_length[start:start + rest]
+    others = np.concatenate([by_length[:start], by_length[start + rest:]])
+    head = others.reshape(full, batch_size)[rng.permutation(full)].reshape(-1)
+    return np.concatenate([head, partial])
+
+
+def partial_batch_start(sorted_lengths: np.ndarray, batch_size: int) -> int:
+    """Where the partial batch starts in ``sorted_lengths`` (ascending) so that the batches,
+    each cut contiguously and trimmed to its longest sequence, compute the fewest steps."""
+    n = len(sorted_lengths)
+    rest = n % batch_size
+
+    def steps(start: int) -> int:
+        ends = [*range(batch_size, start + 1, batch_size), start + rest,
+                *range(start + rest + batch_size, n + 1, batch_size)]
+        sizes = np.diff([0, *ends])
+        return int(np.dot(sorted_lengths[np.array(ends) - 1], sizes))
+
+    return min(range(0, n - rest + 1, batch_size), key=steps)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import RnnlabError
+from .failures import origin_of
 from .runs import atomic_write
 
 PLOT_HINT = "pip install 'rnnlab[plot]'"
@@ -131,7 +132,9 @@ def run_figures(folder: Path, task, model, dataset, history: list[dict]) -> dict
         if path is not None:
             files.append(path.name)
     except Exception as exc:  # noqa: BLE001 - a task plugin's bug must not fail the run
-        notes.append(f"the task's figure was not drawn ({type(exc).__name__}: {exc})")
+        origin = origin_of(exc)  # the plugin and its file
+        who = f"plugin {origin.plugin}, {origin.where()}: " if origin is not None else ""
+        notes.append(f"the task's figure was not drawn ({who}{type(exc).__name__}: {exc})")
     return {"files": files, **({"note": "; ".join(notes)} if notes else {})}
 
 

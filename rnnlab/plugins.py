@@ -234,6 +234,11 @@ class Registry:
     def executor(self, name: str):
         return self._lookup("executor", name, self.executors)
 
+    def provider(self, kind: str, name: str) -> str:
+        """The label of the plugin that provides ``kind`` ``name`` ("task", "sine")."""
+        found = self._providers.get((kind, name), [])
+        return found[0].label if len(found) == 1 else f"providing {kind} {name!r}"
+
     def _lookup(self, kind: str, name: str, table: dict):
         if name in table:
             return table[name]

@@ -14,13 +14,16 @@ from pathlib import Path
 
 import numpy as np
 
+from . import failures, pluginstate
 from .checkpoint import Checkpoint, EpochPosition, TrainState, config_differences, data_digest
 from .config import Experiment
 from .errors import RnnlabError, RunInterrupted, TrainingDiverged
 from .interrupt import graceful_stop
 from .plots import run_figures
 from .reload import recorded_experiment
+from .runlock import RunLock
 from .runs import CHECKPOINT, RunDir
+from .runstate import resumable_summary
 from .train import RunInfo, evaluate, fit, prepare
 
 
@@ -64,26 +67,27 @@ def run_experiment(exp: Experiment, registry, *, out_root: Path, progress=None, 
         run_dir = RunDir.create(out_root, exp.experiment.name)
     else:
         run_dir = RunDir.create(out_root, run_name, exact=True)
-    config = exp.to_dict()  # once per run: config.toml and every checkpoint record it
-    run_dir.write_config(config)
-    summary = {
-        "status": "running",
-        "experiment": exp.experiment.name,
-        "task": exp.task.name,
-        "backend": exp.train.backend,
-        "cell": exp.model.cell,
-        "loss": session.dataset.loss,  # what the model's outputs are (rnnlab.load reads them)
-        "target": session.dataset.target,
-        "seed": exp.experiment.seed,
-        "source": str(exp.source.resolve()) if exp.source else None,
-        "versions": versions(registry),
-        "git_commit": git_commit(exp.base_dir),
-        "dataset": {"sizes": {k: len(v) for k, v in session.dataset.splits.items()},
-                    **session.dataset.saved},
-    }
-    run_dir.write_summary(summary)
-    return train_and_record(session, registry, run_dir, summary, TrainState(), progress, status,
-                            config=config)
+    with RunLock(run_dir.path):  # held until the last byte is written
+        config = exp.to_dict()  # once per run: config.toml and every checkpoint record it
+        run_dir.write_config(config)
+        summary = {
+            "status": "running",
+            "experiment": exp.experiment.name,
+            "task": exp.task.name,
+            "backend": exp.train.backend,
+            "cell": exp.model.cell,
+            "loss": session.dataset.loss,  # what the outputs are (rnnlab.load reads them)
+            "target": session.dataset.target,
+            "seed": exp.experiment.seed,
+            "source": str(exp.source.resolve()) if exp.source else None,
+            "versions": versions(registry),
+            "git_commit": git_commit(exp.base_dir),
+            "dataset": {"sizes": {k: len(v) for k, v in session.dataset.splits.items()},
+                        **session.dataset.saved},
+        }
+        run_dir.write_summary(summary)
+        return train_and_record(session, registry, run_dir, summary, TrainState(), progress,
+                                status, config=config)
 
 
 def resume_experiment(run_dir, registry, *, progress=None, experiment: Experiment | None = None,
@@ -97,11 +101,16 @@ def resume_experiment(run_dir, registry, *, progress=None, experiment: Experimen
     a different experiment and is refused, as is a change in the task's data.
     """
     run_dir = run_dir if isinstance(run_dir, RunDir) else RunDir.open(Path(run_dir))
+    with RunLock(run_dir.path):  # before reading: the checkpoint is not being written
+        return _resume(run_dir, registry, progress, experiment, status)
+
+
+def _resume(run_dir: RunDir, registry, progress, experiment, status):
     ckpt = run_dir.load_checkpoint()
     exp = experiment or recorded_experiment(run_dir, registry)
     config = exp.to_dict()  # once per run: compared, recorded, and kept in every checkpoint
     check_same_experiment(run_dir, ckpt, exp, config=config)
-    summary = run_dir.read_summary()
+    summary = resumable_summary(run_dir, exp)
     check_resumable(run_dir, summary, ckpt, exp)
     session = prepare(exp, registry)
     if data_digest(session.dataset.splits) != ckpt.data_digest:
@@ -250,6 +259,7 @@ def train_and_record(session, registry, run_dir: RunDir, summary: dict, state: T
     digest = data_digest(session.dataset.splits)
 
     def save(st: TrainState) -> None:
+        st.plugin_state = pluginstate.collect(registry, info)
         writer.submit(capture(session, st, digest, config))
         saved["epoch"] = describe(st)
 
@@ -257,6 +267,11 @@ def train_and_record(session, registry, run_dir: RunDir, summary: dict, state: T
         run_dir.append_metrics(record)
         show(record)
 
+    if state.plugin_state:  # resumed: plugins get their own state back before on_run_start
+        for name in pluginstate.restore(registry, info, state.plugin_state):
+            if status is not None:
+                status(f"warning: plugin {name!r} saved a state in the checkpoint but is not "
+                       f"loaded now; its state is not restored")
     t0 = time.perf_counter()
     previous_seconds = summary.get("wall_seconds", 0.0)
     try:
@@ -293,15 +308,25 @@ def train_and_record(session, registry, run_dir: RunDir, summary: dict, state: T
         raise TrainingDiverged(f"{exc}. {kept}") from None
     except BaseException as exc:
         summary["status"] = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
-        summary["error"] = f"{type(exc).__name__}: {exc}"
+        failure = failures.plugin_error(exc, registry, run_dir.path)
+        summary["error"] = str(failure) if failure else f"{type(exc).__name__}: {exc}"
         summary["epochs_run"] = info.epoch
+        if summary["status"] == "failed":
+            failures.write_traceback(run_dir.path, exc)
+        if failure is not None:
+            raise failure from exc
         raise
     finally:
         summary["wall_seconds"] = previous_seconds + time.perf_counter() - t0
         if all(np.all(np.isfinite(p)) for p in session.model.params.values()):
             run_dir.save_params(session.model.params)
         run_dir.write_summary(summary)
-    registry.call("on_run_end", run=info, summary=summary)
+    try:
+        registry.call("on_run_end", run=info, summary=summary)
+    except Exception as exc:  # the run's results stand; the summary says what failed after
+        failures.write_traceback(run_dir.path, exc)
+        run_dir.write_summary({**summary, "status": "failed", "error": str(exc)})
+        raise
     return summary, run_dir
 
 

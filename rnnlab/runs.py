@@ -7,12 +7,12 @@ at any instant leaves the previous version whole; metrics.jsonl is appended and 
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
 import tempfile
 import time
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ from .errors import RnnlabError
 
 CONFIG, METRICS, SUMMARY, PARAMS = "config.toml", "metrics.jsonl", "summary.json", "params.npz"
 CHECKPOINT = "checkpoint.npz"
+RUN_FILES = (CONFIG, METRICS, SUMMARY, PARAMS, CHECKPOINT)
 
 
 def atomic_write(path: Path, write) -> None:
@@ -46,6 +47,14 @@ def atomic_write(path: Path, write) -> None:
         if isinstance(exc, OSError):
             raise RnnlabError(f"{path}: cannot write: {exc.strerror or exc}") from None
         raise
+
+
+def read_regular(path: Path) -> bytes:
+    """The bytes of the regular file ``path``; OSError for anything else (reading a FIFO put in
+    a file's place would wait forever)."""
+    if Path(path).exists() and not Path(path).is_file():
+        raise OSError(errno.EINVAL, "not a regular file", str(path))
+    return Path(path).read_bytes()
 
 
 def _slug(name: str) -> str:
@@ -96,6 +105,10 @@ class RunDir:
             raise RnnlabError(f"{path}: no such run directory")
         if not path.is_dir():
             raise RnnlabError(f"{path}: not a run directory (a file, not a directory)")
+        for name in RUN_FILES:  # a FIFO or a device would block or mislead whoever reads it
+            if (path / name).exists() and not (path / name).is_file():
+                raise RnnlabError(f"{path / name}: not a regular file; the run cannot be read "
+                                  f"until it is one again (or is gone)")
         if not (path / CONFIG).is_file():
             raise RnnlabError(f"{path}: not a run directory (no {CONFIG})")
         return cls(path)
@@ -128,9 +141,13 @@ class RunDir:
 
     def read_summary(self) -> dict[str, Any]:
         try:
-            return json.loads((self.path / SUMMARY).read_text(encoding="utf-8"))
+            summary = json.loads(read_regular(self.path / SUMMARY).decode("utf-8"))
         except (OSError, ValueError) as exc:
             raise RnnlabError(f"{self.path / SUMMARY}: unreadable summary ({exc})") from None
+        if not isinstance(summary, dict):
+            raise RnnlabError(f"{self.path / SUMMARY}: unreadable summary (a JSON "
+                              f"{type(summary).__name__}, not a table)")
+        return summary
 
     def load_params(self) -> dict[str, np.ndarray]:
         path = self.path / PARAMS
@@ -139,7 +156,7 @@ class RunDir:
                 return {k: data[k] for k in data.files}
         except FileNotFoundError:
             raise RnnlabError(f"{path}: no parameter file") from None
-        except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as exc:
+        except checkpoint.DAMAGED as exc:
             raise RnnlabError(f"{path}: truncated or corrupted parameter file "
                               f"({type(exc).__name__}: {exc})") from None
 

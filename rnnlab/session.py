@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, fields, is_dataclass
 
 import numpy as np
 
+from . import failures
 from .cells import CellSpec
 from .config import Experiment, ModelConfig, TrainConfig
 from .errors import ConfigError, PluginError
@@ -106,7 +107,7 @@ def load_backend(exp: Experiment, registry) -> Backend:
         raise ConfigError(f"backend {spec.name!r} is unavailable here: {reason}",
                           source=str(exp.source or ""), table="train", key="backend")
     try:
-        backend = spec.load()
+        backend = failures.guarded_backend(registry, spec)
     except ImportError as exc:
         raise ConfigError(f"backend {spec.name!r} cannot be loaded: {exc}",
                           source=str(exp.source or ""), table="train", key="backend") from None
@@ -149,7 +150,8 @@ def cast(split: Split, dtype: np.dtype) -> Split:
 def prepare(exp: Experiment, registry) -> Session:
     """Build the task's data, the backend, the parameters and the optimizer for one run."""
     rngs = generators(exp.experiment.seed)
-    task = registry.task(exp.task.name).factory(dict(exp.task.options), TaskContext(exp.base_dir))
+    task = failures.guarded_task(registry, exp.task.name, dict(exp.task.options),
+                                 TaskContext(exp.base_dir))
     try:
         dataset = task.build(rngs["data"])
     except ConfigError as exc:  # a task's own check of its options: name the file

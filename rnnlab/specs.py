@@ -30,8 +30,8 @@ DTYPES = ("float64", "float32")
 class Option:
     """One configurable key: its type, default and the values it accepts.
 
-    ``ge``/``gt``/``le`` bound numbers (inclusive / exclusive / inclusive); ``choices`` lists the
-    accepted values; ``item`` is the element type of a list option.
+    ``ge``/``gt``/``le``/``lt`` bound numbers (inclusive / exclusive / inclusive / exclusive);
+    ``choices`` lists the accepted values; ``item`` is the element type of a list option.
     """
 
     name: str
@@ -43,6 +43,7 @@ class Option:
     gt: float | None = None
     le: float | None = None
     item: type | None = None
+    lt: float | None = None  # last: fields are only ever added at the end
 
 
 @dataclass

@@ -323,12 +323,12 @@ def fit(session: Session, registry, info: RunInfo, on_epoch=None, *,
         state.history.append(record)
         if on_epoch is not None:
             on_epoch(record)
-        if stop is not None and stop.requested:
-            checkpoint()
-            raise RunInterrupted(stop.signum, f"{stop.name} after epoch {epoch}")
         if any(registry.call("on_epoch_end", run=info, epoch=epoch, metrics=record)):
             info.stop_reason = "stopped by a plugin"
             break
+        if stop is not None and stop.requested:  # after the hooks saw the epoch: their state
+            checkpoint()  # in the checkpoint includes it
+            raise RunInterrupted(stop.signum, f"{stop.name} after epoch {epoch}")
         if schedule.due_after_epoch(epoch):
             checkpoint()
             saved_epoch = epoch

@@ -35,6 +35,9 @@ class SumTask(Task):
         return Dataset({"train": split(64), "val": split(16), "test": split(16)}, input_size=1,
                        output_size=1, loss="mse", target="last")
 
+    def generate(self, model, saved, prime, length, temperature, top_k, rng):
+        raise ValueError("sums are not text")
+
 
 @hookimpl
 def register_tasks():
@@ -123,6 +126,19 @@ def test_one_string_is_one_override_and_a_broken_plugin_is_a_warning(tmp_path):
                          out=tmp_path / "runs", quiet=True)
     assert seen[0].filename == __file__  # the warning points at the caller's line
     assert run.status == "finished" and len(run.history) == 1
+
+
+def test_a_plugins_exception_is_the_command_lines_plugin_error(tmp_path, monkeypatch):
+    (tmp_path / "sum_task.py").write_text(SUM_TASK)
+    monkeypatch.chdir(tmp_path)
+    run = rnnlab.run({"experiment": {"plugins": ["sum_task.py"]}, "task": {"name": "running_sum"},
+                      "train": {"epochs": 1}}, quiet=True)
+    with pytest.raises(rnnlab.PluginError) as caught:
+        run.generate("x")
+    assert "failed in task 'running_sum' generate()" in str(caught.value)
+    assert "ValueError: sums are not text" in str(caught.value)
+    assert isinstance(caught.value.__cause__, ValueError)  # the original, for a traceback
+    assert cli_error("generate", str(run.dir), "--prime", "x") == f"error: {caught.value}"
 
 
 def test_quiet_shows_nothing_and_otherwise_progress_and_the_table(tmp_path, capsys):

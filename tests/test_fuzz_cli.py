@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tiny_runs import TINY, tiny_experiment
 
+from rnnlab import plots
 from rnnlab.cli import main
 from rnnlab.config import CORE_TABLES
 from rnnlab.plugins import Registry
@@ -51,6 +52,15 @@ arg_groups = st.lists(st.one_of(
                      ("--plugin", "missing.py"), ("--bogus",), ("--out", "tiny.toml"),
                      ("--resume", "."), ("--resume", "nope")]),
 ), max_size=3)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def no_figures():
+    """Figures cost seconds per run and are not what is fuzzed here (a figure that cannot be
+    drawn never fails a run); without them a case takes a fraction of a second."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(plots, "available", lambda: False)
+        yield
 
 
 def mutate(mutation_list) -> dict:

@@ -18,9 +18,10 @@ from pluginkit import SMALL_SINE, registry_with, run, write_experiment
 from rnnlab import hookspecs
 from rnnlab.cells import CellSpec
 from rnnlab.config import build_experiment, read_toml
-from rnnlab.errors import ConfigError
+from rnnlab.errors import ConfigError, PluginError
 from rnnlab.hookspecs import hookimpl
 from rnnlab.plugins import Registry
+from rnnlab.runs import RunDir
 from rnnlab.specs import (
     Backend,
     BackendSpec,
@@ -252,3 +253,110 @@ def test_hook_on_run_end(tmp_path):
     assert rec.calls[-1] == ("end", "finished", 2)
     saved = json.loads((run_dir.path / "summary.json").read_text())
     assert saved["status"] == "finished"  # written before the hook is called
+
+
+# -- plugin state in checkpoints -------------------------------------------------------------
+EARLY_STOP = '''
+from rnnlab.hookspecs import hookimpl
+
+counter = {"best": None, "waited": 0, "restored": 0}
+
+
+@hookimpl
+def on_epoch_end(metrics):
+    best = counter["best"]
+    if best is None or metrics["val_loss"] < 0.7 * best:  # improved by 30% or more
+        counter.update(best=metrics["val_loss"], waited=0)
+    else:
+        counter["waited"] += 1
+    return counter["waited"] >= 2
+
+
+@hookimpl
+def checkpoint_state():
+    return {"best": counter["best"], "waited": counter["waited"]}
+
+
+@hookimpl
+def restore_state(state):
+    counter.update(best=state["best"], waited=state["waited"])
+    counter["restored"] += 1
+'''
+
+STOP_AT = '''
+from rnnlab.hookspecs import hookimpl
+
+@hookimpl
+def on_epoch_end(epoch):
+    if epoch == {at}:
+        raise KeyboardInterrupt
+'''
+
+
+def test_hook_checkpoint_state(tmp_path):
+    class Counter:
+        def __init__(self):
+            self.epochs = 0
+
+        @hookimpl
+        def on_epoch_end(self):
+            self.epochs += 1
+
+        @hookimpl
+        def checkpoint_state(self, run):
+            assert isinstance(run, RunInfo)
+            return {"epochs": self.epochs, "note": ["kept", 1.5, None, True]}
+
+    class Nothing:
+        @hookimpl
+        def checkpoint_state(self):
+            return None
+
+    _, run_dir = run(write_experiment(tmp_path, epochs=3),
+                     registry_with(Counter(), Nothing()), tmp_path)
+    state = run_dir.load_checkpoint().state
+    assert state.plugin_state == {"p0": {"epochs": 3, "note": ["kept", 1.5, None, True]}}
+
+
+def test_hook_checkpoint_state__must_be_json(tmp_path):
+    class Bad:
+        @hookimpl
+        def checkpoint_state(self):
+            return {"array": np.zeros(2)}
+
+    with pytest.raises(PluginError, match=r"plugin p0 \(file: p0\): checkpoint_state\(\) "
+                                          r"returned a value JSON cannot hold"):
+        run(write_experiment(tmp_path, epochs=2), registry_with(Bad()), tmp_path)
+
+
+def test_hook_restore_state(tmp_path):
+    """An early-stopping plugin with its own counter: interrupted and resumed, the run stops
+    at the same epoch and ends bit for bit as the run that was never interrupted."""
+    from tiny_runs import assert_same_outcome, tiny_experiment
+
+    from rnnlab.runner import resume_experiment, run_experiment
+
+    plugin = tmp_path / "early.py"
+    plugin.write_text(EARLY_STOP)
+    stop = tmp_path / "stop.py"
+    stop.write_text(STOP_AT.format(at=10))
+    exp, registry = tiny_experiment(tmp_path, "train.epochs=12", plugins=[plugin])
+    summary, reference = run_experiment(exp, registry, out_root=tmp_path / "reference")
+    assert (summary["status"], summary["epochs_run"]) == ("stopped", 10)
+
+    sys_modules_plugin = [m for name, m in __import__("sys").modules.items()
+                          if name.startswith("rnnlab_file_plugin_early_")]
+    for module in sys_modules_plugin:  # a fresh process would start from a fresh counter
+        module.counter.update(best=None, waited=0, restored=0)
+    exp, registry = tiny_experiment(tmp_path, "train.epochs=12", plugins=[plugin, stop])
+    with pytest.raises(KeyboardInterrupt):
+        run_experiment(exp, registry, out_root=tmp_path / "runs")
+    [path] = (tmp_path / "runs").iterdir()
+    assert RunDir(path).load_checkpoint().state.plugin_state["early"]["waited"] == 1
+    for module in sys_modules_plugin:
+        module.counter.update(best=None, waited=0, restored=0)
+    exp, registry = tiny_experiment(tmp_path, "train.epochs=12", plugins=[plugin])
+    summary, _ = resume_experiment(path, registry, experiment=exp)
+    assert sys_modules_plugin[0].counter["restored"] == 1
+    assert (summary["status"], summary["epochs_run"]) == ("stopped", 10)
+    assert_same_outcome(path, reference.path)

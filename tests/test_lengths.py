@@ -4,6 +4,7 @@ resume, and the conformance kit."""
 
 from __future__ import annotations
 
+import itertools
 import signal
 from dataclasses import replace
 from pathlib import Path
@@ -21,7 +22,7 @@ from rnnlab.cli import main
 from rnnlab.cli.common import load_experiment
 from rnnlab.config import ModelConfig, TrainConfig
 from rnnlab.errors import PluginError, RunInterrupted
-from rnnlab.lengths import batch, bucketed_order, valid_steps
+from rnnlab.lengths import batch, bucketed_order, partial_batch_start, valid_steps
 from rnnlab.model import Model, Shape, init_params, loss_and_grad
 from rnnlab.optim import Optimizer
 from rnnlab.runner import resume_experiment, run_experiment
@@ -375,7 +376,6 @@ def test_bucketed_orders_are_seeded_permutations_of_similar_lengths():
     assert max(spread) <= 5 < 30 < min(random_spread)
     firsts = [lengths[a[i]] for i in range(0, 192, 16)]
     assert firsts != sorted(firsts)  # the batches themselves come in random order
-    assert lengths[a[192:]].min() >= lengths[a[:192]].max()  # the partial batch: last, longest
 
 
 def test_epoch_order_is_the_plain_permutation_unless_bucketing_applies():
@@ -469,19 +469,21 @@ def test_the_epoch_loss_is_a_mean_over_valid_steps():
        batch_size=st.integers(1, 20), seed=st.integers(0, 2**16))
 def test_bucketed_orders_hold_the_sorted_batches_in_some_order(lengths, batch_size, seed):
     """Whatever the lengths and batch size: a permutation whose full batches are consecutive
-    slices of the sequences sorted by length, the partial batch last; no batch pays for more
-    padded steps than with a plain shuffle, summed over the epoch."""
+    slices of the sequences sorted by length, the partial batch last; the epoch
+    computes no more padded steps than with a plain shuffle."""
     lengths = np.array(lengths)
     n = len(lengths)
     order = bucketed_order(np.random.default_rng(seed), lengths, batch_size)
     assert sorted(order.tolist()) == list(range(n))
     sorted_lengths = np.sort(lengths)
     batches = [np.sort(lengths[order[i:i + batch_size]]) for i in range(0, n, batch_size)]
-    chunks = [sorted_lengths[i:i + batch_size] for i in range(0, n, batch_size)]
-    full = n // batch_size
-    assert sorted(map(tuple, batches[:full])) == sorted(map(tuple, chunks[:full]))
-    if n % batch_size:
-        np.testing.assert_array_equal(batches[-1], chunks[-1])
+    full, rest = divmod(n, batch_size)
+    start = partial_batch_start(sorted_lengths, batch_size) if rest else n
+    others = np.concatenate([sorted_lengths[:start], sorted_lengths[start + rest:]])
+    chunks = [others[i:i + batch_size] for i in range(0, n - rest, batch_size)]
+    assert sorted(map(tuple, batches[:full])) == sorted(map(tuple, chunks))
+    if rest:  # the partial batch, last, a run of the sorted lengths
+        np.testing.assert_array_equal(batches[-1], sorted_lengths[start:start + rest])
     steps = sum(b.max() * len(b) for b in batches)  # what the trimmed batches compute
     shuffled = np.random.default_rng(seed).permutation(n)
     plain = sum(lengths[shuffled[i:i + batch_size]].max() * len(shuffled[i:i + batch_size])
@@ -527,3 +529,18 @@ def test_an_epoch_runner_gets_lengths_only_when_it_declares_them(tmp_path, decla
         assert RecordingRunner.seen == [] and info.runner_declined == ("lengths",)
     for k, p in reference.model.params.items():
         np.testing.assert_array_equal(session.model.params[k], p)
+
+
+@settings(max_examples=60, deadline=None)
+@given(lengths=st.lists(st.integers(1, 9), min_size=1, max_size=7), batch_size=st.integers(1, 4))
+def test_bucketed_orders_compute_the_fewest_steps_of_any_order(lengths, batch_size):
+    """Against every order of a small epoch: none computes fewer trimmed steps."""
+    lengths = np.array(lengths)
+    n = len(lengths)
+
+    def steps(order):
+        return sum(lengths[order[i:i + batch_size]].max() * len(order[i:i + batch_size])
+                   for i in range(0, n, batch_size))
+
+    best = min(steps(np.array(p)) for p in itertools.permutations(range(n)))
+    assert steps(bucketed_order(np.random.default_rng(0), lengths, batch_size)) == best

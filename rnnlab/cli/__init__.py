@@ -13,6 +13,7 @@ import click
 from rich.markup import escape
 
 from ..errors import RnnlabError
+from ..failures import plugin_error
 from .common import debug_option, err_console, is_debug
 
 
@@ -36,6 +37,13 @@ class RnnlabGroup(click.Group):
                                 "experiment; use smaller sizes (model.hidden_size, "
                                 "train.batch_size, the task's data)", highlight=False)
             ctx.exit(2)
+        except Exception as exc:  # plugin code's error: one message; rnnlab's own: a traceback
+            failure = plugin_error(exc)
+            if failure is None or is_debug(ctx):
+                raise
+            err_console().print(f"[bold red]error:[/bold red] {escape(str(failure))}",
+                                highlight=False, soft_wrap=True)
+            ctx.exit(failure.exit_code)
         except KeyboardInterrupt as exc:
             if is_debug(ctx):
                 raise

@@ -141,7 +141,7 @@ def problems(runs: list[RunRecord]) -> list[str]:
     """One line per run that did not finish cleanly or has a damaged file."""
     lines = []
     for run in runs:
-        why = run.problem or run.summary.get("error") or run.summary.get("stop_reason")
+        why = run.why
         if why:
             lines.append(f"{run.name}: {run.status}: {why}")
     return lines

@@ -66,7 +66,7 @@ def show(run_dir):
     run = open_run(run_dir)
     console = Console()
     console.print(header(run), highlight=False, soft_wrap=True)
-    why = run.problem or run.summary.get("error") or run.summary.get("stop_reason")
+    why = run.why
     if why:
         console.print(f"[yellow]{escape(why)}[/yellow]", highlight=False)
     if run.config:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..executors.base import Executor, RunResult
+from ..runstate import died
 from .directory import DONE, make_directory, prepare_directory, run_state, sweep_lock
 from .plan import SweepPlan
 from .worker import run_job
@@ -33,6 +34,14 @@ class NoDisplay:
     def finished(self, result: RunResult) -> None: ...
 
 
+def found_dead(path: Path) -> str | None:
+    """Why a run that says "running" is not (its process died), or None."""
+    _, summary = run_state(path)
+    if summary is None or summary.get("status") != "running":
+        return None
+    return died(path)
+
+
 def run_sweep(plan: SweepPlan, executor: Executor, *, out_root: Path, fail_fast: bool = False,
               display=None) -> SweepOutcome:
     """Run every run of ``plan`` not already finished in ``out_root/<name>``."""
@@ -54,6 +63,11 @@ def _run(plan, executor, directory, fail_fast, display) -> SweepOutcome:
             todo.append(job)
     outcome = SweepOutcome(plan, directory, executor.describe(), results)
     display.begin(len(plan.runs), len(results), outcome.executor, directory)
+    note = getattr(display, "note", None)
+    for job in todo if note is not None else ():
+        why = found_dead(directory / job.run)
+        if why:
+            note(f"{job.run} died: {why.split('; resume with')[0]}; resuming it")
     if not todo:
         return outcome
     results_iter = executor.run(run_job, todo, display.started)

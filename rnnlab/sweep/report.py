@@ -63,6 +63,10 @@ class SweepDisplay:
             self.progress.update(self.task, completed=self.done + self.failed,
                                  status=self._status())
 
+    def note(self, message: str) -> None:
+        """A line about the sweep's runs before they start (one that died, resumed)."""
+        self.console.print(message, highlight=False, markup=False)
+
     def started(self, job) -> None:
         with self.lock:
             if job.run not in self.ended:

@@ -9,14 +9,18 @@ finished run is on disk even if the client that started the sweep is gone.
 from __future__ import annotations
 
 import copy
+import os
 import shutil
 import traceback
+from contextlib import nullcontext
 from pathlib import Path
 
 from ..config import Experiment, build_experiment
 from ..errors import RnnlabError
 from ..executors.base import RunJob, RunResult
+from ..failures import plugin_error
 from ..plugins import Registry
+from ..runlock import RunLock, RunLocked
 from ..runner import resume_experiment, run_experiment
 from ..runs import CHECKPOINT, RunDir
 from .directory import DONE, FAILED, MISSING, run_state
@@ -25,23 +29,28 @@ from .directory import DONE, FAILED, MISSING, run_state
 def run_job(job: RunJob) -> RunResult:
     """Run one job to the end; a run that raises comes back as a failed result."""
     path = Path(job.sweep_dir) / job.run
-    exp = None
+    exp = registry = None
     try:
         registry = Registry([Path(f) for f in job.plugin_files])
         exp = build_experiment(copy.deepcopy(job.raw), registry, source=Path(job.source))
-        state, summary = run_state(path)
-        if state == DONE:  # finished by an earlier attempt whose worker died before reporting
-            return _result(job, summary)
-        if state == MISSING:
-            summary, _ = run_experiment(exp, registry, out_root=path.parent, run_name=job.run)
-        elif state == FAILED:  # an earlier invocation failed: start again from nothing
-            shutil.rmtree(path)
-            summary, _ = run_experiment(exp, registry, out_root=path.parent, run_name=job.run)
-        else:
-            summary, _ = continue_interrupted(path, exp, registry)
+        # hold an existing run while deciding what to do with it: a user may be resuming it
+        with RunLock(path) if path.exists() else nullcontext():
+            state, summary = run_state(path)
+            if state == DONE:  # finished by an earlier attempt whose worker died before reporting
+                return _result(job, summary)
+            if state == MISSING:
+                summary, _ = run_experiment(exp, registry, out_root=path.parent, run_name=job.run)
+            elif state == FAILED:  # an earlier invocation failed: start again from nothing
+                discard(path)
+                summary, _ = run_experiment(exp, registry, out_root=path.parent, run_name=job.run)
+            else:
+                summary, _ = continue_interrupted(path, exp, registry)
         return _result(job, summary)
+    except RunLocked as exc:  # someone else writes this run: leave it alone
+        return RunResult(job.run, job.variant, job.seed, "failed", error=str(exc))
     except Exception as exc:
-        error = f"{type(exc).__name__}: {exc}"
+        failure = plugin_error(exc, registry)
+        error = str(failure) if failure is not None else f"{type(exc).__name__}: {exc}"
         _record_failure(path, job, exp, error)
         return RunResult(job.run, job.variant, job.seed, "failed", error=error,
                          traceback=traceback.format_exc())
@@ -55,8 +64,16 @@ def continue_interrupted(path: Path, exp: Experiment, registry) -> tuple[dict, R
             return resume_experiment(path, registry, experiment=exp)
         except RnnlabError:  # an unreadable checkpoint, or data that changed: start again
             pass
-    shutil.rmtree(path)
+    discard(path)
     return run_experiment(exp, registry, out_root=path.parent, run_name=path.name)
+
+
+def discard(path: Path) -> None:
+    """Remove a run directory this process holds: renamed first, so that a process waiting
+    for its lock finds it gone rather than a half-removed run."""
+    trash = path.with_name(f".{path.name}.discarded-{os.getpid()}")
+    os.replace(path, trash)
+    shutil.rmtree(trash, ignore_errors=True)
 
 
 def _result(job: RunJob, summary: dict) -> RunResult:
