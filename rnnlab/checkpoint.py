@@ -43,7 +43,8 @@ FREE_KEYS = ("train.checkpoint_every", "train.checkpoint_seconds")
 EPOCHS_KEY = "train.epochs"
 # Keys added to the experiment after checkpoints were first written, with the value their absence
 # means: a run recorded before a key existed resumes as the same experiment.
-ADDED_KEYS = {"train.bucket_by_length": False}
+ADDED_KEYS = {"train.bucket_by_length": False, "model.bidirectional": False,
+              "model.dropout": 0.0}
 
 
 @dataclass

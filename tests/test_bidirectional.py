@@ -248,3 +248,71 @@ def test_fixed_masks_are_seeded():
     model = bi_model("rnn", layers=2, dropout=0.5)
     a, b = fixed_masks(model, (4, 3), seed=1), fixed_masks(model, (4, 3), seed=1)
     assert all(np.array_equal(p, q) for p, q in zip(a, b, strict=True))
+
+
+def test_a_run_from_before_bidirectional_and_dropout_resumes(tmp_path, monkeypatch):
+    """A checkpoint written before the two keys and the dropout stream existed: its config
+    lacks them and its generators lack "dropout"; it resumes as the same experiment, exactly."""
+    from rnnlab import checkpoint as ckpt_module
+    from rnnlab.checkpoint import config_differences, fingerprint
+    from rnnlab.runs import CHECKPOINT, RunDir
+
+    exp, _ = tiny_experiment(tmp_path)
+    new = exp.to_dict()
+    old = {t: {k: v for k, v in vs.items() if k not in ("bidirectional", "dropout")}
+           for t, vs in new.items()}
+    assert config_differences(old, new) == [] and fingerprint(old) == fingerprint(new)
+
+    path = started(tmp_path, monkeypatch, send(signal.SIGINT), 7)
+    run_dir = RunDir(path)
+    saved = run_dir.load_checkpoint()
+    del saved.generators["dropout"]  # as an older rnnlab wrote it
+    saved.config = {t: {k: v for k, v in vs.items() if k not in ("bidirectional", "dropout")}
+                    for t, vs in saved.config.items()}
+    with open(path / CHECKPOINT, "wb") as f:
+        ckpt_module.save(saved, f)
+    assert_same_outcome(resumed(tmp_path, path), reference(tmp_path))
+
+
+def test_stateful_training_drops_reproducibly(tmp_path):
+    """Truncated BPTT over streams (chargen) draws a mask per chunk from the run's generator."""
+    from chargen_helpers import SENTENCE
+    from chargen_helpers import experiment as chargen
+
+    task = {"text": SENTENCE, "repeat": 20, "mode": "stateful", "window": 5}
+    runs = {}
+    for name, dropout in (("a", 0.3), ("b", 0.3), ("plain", 0.0)):
+        exp, registry = chargen(tmp_path, task, {"layers": 2, "dropout": dropout},
+                                {"epochs": 2})
+        runs[name] = outcome(run_experiment(exp, registry, out_root=tmp_path / name)[1].path)
+    (fa, pa, ha), (fb, pb, hb), (_, plain, _) = runs["a"], runs["b"], runs["plain"]
+    assert fa == fb and ha == hb and all(np.array_equal(pa[k], pb[k]) for k in pa)
+    assert not np.array_equal(pa["rnn.weight_hh_l0"], plain["rnn.weight_hh_l0"])
+
+
+def test_runs_lists_bidirectional_and_dropout():
+    from rnnlab.cli.runs_cmd import settings
+    from rnnlab.history import RunRecord
+
+    run = RunRecord.__new__(RunRecord)
+    run.config = {"model": {"hidden_size": 8, "layers": 2, "bidirectional": True,
+                            "dropout": 0.25}}
+    assert settings(run) == "H=8x2 bidirectional dropout=0.25"
+    run.config = {"model": {"hidden_size": 8, "layers": 1}}  # a run from before the keys
+    assert settings(run) == "H=8"
+
+
+def test_the_shipped_bidirectional_tagging_experiment_is_the_baseline_of_the_same_size():
+    """dyck_matched_bidirectional.toml differs from dyck_matched.toml only in the direction
+    and a hidden size giving about the same number of parameters (the README's comparison)."""
+    from conftest import EXPERIMENTS
+    from rnnlab.cli.common import load_experiment
+
+    (uni, registry), (bi, _) = (load_experiment(str(EXPERIMENTS / f"dyck_matched{s}.toml"), [],
+                                                [])
+                                for s in ("", "_bidirectional"))
+    assert uni.task == bi.task and uni.train == bi.train
+    assert bi.model.bidirectional and not uni.model.bidirectional
+    assert (bi.model.cell, bi.model.layers) == (uni.model.cell, uni.model.layers)
+    counts = [sum(p.size for p in prepare(e, registry).model.params.values()) for e in (uni, bi)]
+    assert counts == [1314, 1366]  # within 4%

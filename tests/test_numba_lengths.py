@@ -6,15 +6,19 @@ alone run through the NumPy reference backend (no lengths needed there), so ever
 against the reference; gradients are also checked against finite differences.
 """
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
+from rnnlab.cli.common import load_experiment
 from rnnlab.config import ModelConfig, TrainConfig
 from rnnlab.model import GATES, Model, Shape, init_params, layer_weights, log_softmax, param_name
 from rnnlab.optim import Optimizer, clip_gradients
 from rnnlab.plugins import Registry
-from rnnlab.testing import reference_backend, relative_error
-from rnnlab.train import EpochPlan
+from rnnlab.specs import Split
+from rnnlab.testing import check_training_agreement, reference_backend, relative_error
+from rnnlab.train import EpochPlan, epoch_runner, prepare, reference_epoch
 
 pytest.importorskip("numba")
 
@@ -314,3 +318,76 @@ def test_epoch_runner_padding_is_inert_and_full_lengths_change_nothing(backend, 
     full = np.full(len(lengths), x.shape[0])
     for a, b in zip(run(x, y, None), run(x, y, full), strict=True):
         assert np.array_equal(a, b)  # every row full length: the fixed-length numbers
+
+
+@pytest.mark.parametrize("dtype,rtol", [("float64", 1e-10), ("float32", 1e-4)])
+@pytest.mark.parametrize("model,train,loss,target", PLANS)
+def test_epoch_runner_with_lengths_matches_the_core_loop(backend, model, train, loss, target,
+                                                         dtype, rtol):
+    """The fused epoch against the core's reference loop, which trims each batch to its longest
+    sequence and runs the NumPy reference with lengths."""
+    cfg = ModelConfig(hidden_size=6, dtype=dtype, **model)
+    plan = EpochPlan(cfg, TrainConfig(batch_size=4, learning_rate=0.05, **train), loss, target,
+                     lengths=True)
+    rng, lengths, x, y, n_in, n_out = runner_case(dtype, loss, target)
+    params = init_params(cfg, Shape(n_in, n_out), rng)
+    ref_params = {k: v.copy() for k, v in params.items()}
+    runner = epoch_runner(backend, plan)
+    assert runner is not None  # "lengths" is a feature the fused epoch declares
+    opt, ref_opt = Optimizer(plan.train, params), Optimizer(plan.train, ref_params)
+    ref_model = Model(cfg, reference_backend(), ref_params)
+    split = Split(pad(x, lengths, 0.0), y if target == "last" else pad(y, lengths, 0), lengths)
+    for epoch in range(2):
+        order = np.random.default_rng(epoch).permutation(len(lengths))
+        got = runner(params, opt, x, y, order, 0.05, lengths=lengths)
+        want = reference_epoch(ref_model, ref_opt, plan, split, order, 0.05)
+        np.testing.assert_allclose(got, want, rtol=rtol)
+    for name, p in ref_params.items():
+        np.testing.assert_allclose(params[name], p, rtol=rtol, atol=rtol * np.abs(p).max(),
+                                   err_msg=name)
+
+
+# -- whole runs with lengths: numba against numpy ----------------------------------------------
+VARLEN_PLUGIN = str(Path(__file__).with_name("varlen_task.py"))
+VARLEN_EXPERIMENT = """\
+[experiment]
+name = "varlen"
+seed = 3
+
+[task]
+name = "varlen"
+target = "{target}"
+skew = true
+pad = 1e6
+
+[model]
+cell = "{cell}"
+hidden_size = 8
+layers = 2
+dtype = "{dtype}"
+
+[train]
+epochs = 3
+batch_size = 16
+learning_rate = 0.02
+bucket_by_length = {bucket}
+"""
+
+
+@pytest.mark.parametrize("cell,target,bucket", [("rnn", "last", "true"), ("rnn", "every", "false"),
+                                                ("lstm", "every", "true"),
+                                                ("gru", "last", "false")])
+@pytest.mark.parametrize("dtype,rtol", [("float64", 1e-9), ("float32", None)])
+def test_a_run_with_lengths_agrees_with_the_reference(tmp_path, cell, target, bucket, dtype,
+                                                      rtol):
+    """Every per-epoch loss, final metric and parameter; rnn trains through the fused epoch."""
+    path = tmp_path / "varlen.toml"
+    path.write_text(VARLEN_EXPERIMENT.format(cell=cell, target=target, bucket=bucket,
+                                             dtype=dtype))
+    exp, registry = load_experiment(str(path), ["train.backend=numba"], [VARLEN_PLUGIN])
+    session = prepare(exp, registry)
+    assert session.plan.lengths
+    fused = epoch_runner(session.backend, session.plan)
+    assert (fused is not None) == (cell == "rnn")
+    diffs = check_training_agreement("numba", exp, registry=registry, rtol=rtol)
+    assert set(diffs) == {"losses", "metrics", "params"}

@@ -47,7 +47,8 @@ FEATURES = frozenset({
     "cell=rnn", "nonlinearity=tanh", "nonlinearity=relu", "dtype=float64", "dtype=float32",
     "hidden_size", "layers", "batch_size", "learning_rate", "momentum", "beta1", "beta2", "eps",
     "weight_decay", "grad_clip_value", "loss=mse", "loss=xent", "target=last", "target=every",
-    *(f"grad_clip={name}" for name in CLIPS), *(f"optimizer={name}" for name in OPTIMIZERS),
+    "lengths", *(f"grad_clip={name}" for name in CLIPS),
+    *(f"optimizer={name}" for name in OPTIMIZERS),
 })
 
 

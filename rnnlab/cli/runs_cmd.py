@@ -40,6 +40,10 @@ def settings(run: RunRecord) -> str:
     h, layers = run.get("model", "hidden_size"), run.get("model", "layers")
     if h is not None:
         parts.append(f"H={h}" + (f"x{layers}" if layers and layers != 1 else ""))
+    if run.get("model", "bidirectional"):
+        parts.append("bidirectional")
+    if run.get("model", "dropout"):
+        parts.append(f"dropout={fmt(run.get('model', 'dropout'))}")
     opt, lr = run.get("train", "optimizer"), run.get("train", "learning_rate")
     if opt is not None:
         parts.append(f"{opt} lr={fmt(lr)}" if lr is not None else str(opt))
