@@ -252,3 +252,33 @@ def test_mlflow_logs_params_epochs_final_metrics_and_files(tmp_path):
     assert logged.data.metrics["test.mse"] == pytest.approx(run.metrics["test"]["mse"])
     files = {a.path for a in client.list_artifacts(logged.info.run_id)}
     assert {"config.toml", "metrics.jsonl", "summary.json", "params.npz"} <= files
+
+
+@pytest.mark.slow
+def test_a_resumed_run_goes_on_in_the_same_records(tmp_path):
+    pytest.importorskip("tensorboardX")
+    with_mlflow = _has("mlflow")  # checked too when installed; TensorBoard alone otherwise
+    sets = ["train.epochs=2", "train.schedule=constant", "tracking.tensorboard=true"]
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    if with_mlflow:
+        sets.append(f"tracking.mlflow={uri}")
+    run = rnnlab.run(SINE, set=sets, out=tmp_path / "runs", quiet=True)
+    run.resume(set=["train.epochs=4"], quiet=True)
+    found = scalars(run.dir)
+    assert sorted(found["val_loss"]) == [1, 2, 3, 4]
+    np.testing.assert_allclose([found["val_loss"][r["epoch"]] for r in run.history],
+                               [r["val_loss"] for r in run.history], rtol=1e-6)
+    if with_mlflow:
+        from mlflow.tracking import MlflowClient
+
+        client = MlflowClient(uri)
+        (logged,) = client.search_runs([client.get_experiment_by_name("sine").experiment_id])
+        assert logged.info.status == "FINISHED"
+        steps = [m.step for m in client.get_metric_history(logged.info.run_id, "val_loss")]
+        assert steps == [1, 2, 3, 4]
+
+
+def _has(module: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None

@@ -29,6 +29,7 @@ OPTIONS = (
 )
 
 _active: dict[int, list] = {}  # id(RunInfo) -> the run's trackers
+_restored: dict[int, dict] = {}  # id(RunInfo) -> the state its checkpoint kept (resumed runs)
 
 
 @hookimpl
@@ -75,12 +76,13 @@ def trackers_for(run) -> list:
 @hookimpl
 def on_run_start(run):
     kinds = trackers_for(run)
+    resumed = _restored.pop(id(run), {})
     if not kinds or run.run_dir is None:  # off, or training outside the runner
         return
     started = []
     for kind in kinds:
         try:
-            started.append(kind(run))
+            started.append(kind(run, resumed))
         except ConfigError:
             close_all(started)
             raise
@@ -111,6 +113,20 @@ def each(run, method: str, *args) -> None:
             print(f"warning: tracker {tracker.name} failed and is switched off for this run "
                   f"({type(exc).__name__}: {exc}); the run goes on", file=sys.stderr)
             close_all([tracker])
+
+
+@hookimpl
+def checkpoint_state(run):
+    """What a resumed run needs to go on where it stopped (MLflow: the same MLflow run)."""
+    state = {}
+    for tracker in _active.get(id(run), []):
+        state.update(tracker.state())
+    return state or None
+
+
+@hookimpl
+def restore_state(run, state):
+    _restored[id(run)] = dict(state)
 
 
 @hookimpl

@@ -12,7 +12,7 @@ EPOCH_KEYS = ("loss", "val_loss", "lr", "seconds")
 class MlflowTracker:
     name, key = "mlflow", "mlflow"
 
-    def __init__(self, run):
+    def __init__(self, run, resumed: dict):
         try:
             from mlflow.entities import Metric, Param
             from mlflow.tracking import MlflowClient
@@ -28,6 +28,10 @@ class MlflowTracker:
         # any failure here (a bad URI, a server that does not answer, a missing driver) is
         # raised before the first epoch, named by the plugin
         self.client = MlflowClient(tracking_uri=uri)
+        if resumed.get("mlflow_run_id"):  # a resumed run goes on in its MLflow run
+            self.run_id = resumed["mlflow_run_id"]
+            self.client.update_run(self.run_id, status="RUNNING")
+            return
         name = run.experiment.experiment.name
         found = self.client.get_experiment_by_name(name)
         experiment_id = found.experiment_id if found else self.client.create_experiment(name)
@@ -59,8 +63,11 @@ class MlflowTracker:
         self.client.log_artifacts(self.run_id, str(self.run_dir))
         status = "FINISHED" if summary.get("status") in ("finished", "stopped") else "FAILED"
         self.client.set_terminated(self.run_id, status)
-        self.run_id = None
+        self.done = True
+
+    def state(self) -> dict:
+        return {"mlflow_run_id": self.run_id}
 
     def close(self) -> None:
-        if getattr(self, "run_id", None) is not None:  # the run ended without on_run_end
+        if not getattr(self, "done", False):  # the run ended without on_run_end
             self.client.set_terminated(self.run_id, "KILLED")

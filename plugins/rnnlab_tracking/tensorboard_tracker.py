@@ -11,7 +11,7 @@ SCALARS = {"loss": "loss", "val_loss": "val_loss", "lr": "lr", "seconds": "secon
 class TensorBoardTracker:
     name, key = "tensorboard", "tensorboard"
 
-    def __init__(self, run):
+    def __init__(self, run, resumed: dict):
         try:
             from tensorboardX import SummaryWriter
         except ImportError:
@@ -22,7 +22,10 @@ class TensorBoardTracker:
         from . import flat_config
 
         self.run = run
-        self.writer = SummaryWriter(logdir=str(run.run_dir))
+        # resumed from the checkpoint of epoch k: TensorBoard drops the events of steps > k
+        # that the interrupted process wrote (they are run again)
+        self.writer = SummaryWriter(logdir=str(run.run_dir),
+                                    purge_step=run.epoch + 1 if run.epoch else None)
         self.config = flat_config(run.experiment.to_dict())
         self.writer.add_text("config", "\n".join(f"    {k} = {v!r}"
                                                  for k, v in self.config.items()))
@@ -46,6 +49,9 @@ class TensorBoardTracker:
         self.writer.add_hparams(self.config, {f"hparam/{k}": v for k, v in finals.items()},
                                 name="hparams")
         self.writer.flush()
+
+    def state(self) -> dict:
+        return {}
 
     def close(self) -> None:
         self.writer.close()
