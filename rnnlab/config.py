@@ -285,6 +285,9 @@ def build_experiment(raw: dict[str, Any], registry, *, source: Path | None = Non
                               table=table)
         if table not in TABLES and table not in declared:
             where = next((v for k, v in origins.items() if k.startswith(f"{table}.")), src)
+            clash = registry.conflict("table", table) if hasattr(registry, "conflict") else None
+            if clash:
+                raise ConfigError(clash, source=where, table=table)
             raise ConfigError(f"unknown table{closest(table, valid)} "
                               f"(valid: {', '.join(valid)})", source=where, table=table)
     plugin_tables = {name: validate_table(raw[name], declared[name].options, table=name,

@@ -231,6 +231,12 @@ class Registry:
     def cell(self, name: str) -> CellSpec:
         return self._lookup("cell", name, self.cells)
 
+    def conflict(self, kind: str, name: str) -> str | None:
+        """The error naming every plugin that provides ``kind`` ``name``, when more than one
+        does (the name is then left out of its table); else None."""
+        return self._conflict(kind, name) if len(self._providers.get((kind, name), [])) > 1 \
+            else None
+
     def executor(self, name: str):
         return self._lookup("executor", name, self.executors)
 

@@ -198,6 +198,14 @@ def test_hook_register_tables(tmp_path):
             "[notify]", "[notfy]"))), registry)
 
 
+def test_hook_register_tables__one_table_declared_twice_names_both(tmp_path):
+    registry = registry_with(Notify(), Notify())
+    path = write_experiment(tmp_path, text=SMALL_SINE.format(epochs=1) + "\n[notify]\n")
+    with pytest.raises(ConfigError, match=r"\[notify\]: table 'notify' is provided by more than "
+                                          r"one plugin: p0 .* and p1 "):
+        build_experiment(read_toml(path), registry, source=path)
+
+
 def test_hook_register_tables__rnnlabs_own_tables_cannot_be_declared():
     class Train:
         @hookimpl

@@ -235,8 +235,9 @@ def test_tracking_keys_are_validated(tmp_path):
 
 
 @pytest.mark.slow
-def test_mlflow_logs_params_epochs_final_metrics_and_files(tmp_path):
+def test_mlflow_logs_params_epochs_final_metrics_and_files(tmp_path, monkeypatch):
     pytest.importorskip("mlflow")
+    monkeypatch.chdir(tmp_path)  # a sqlite store keeps artifacts in ./mlruns
     from mlflow.tracking import MlflowClient
 
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
@@ -255,8 +256,9 @@ def test_mlflow_logs_params_epochs_final_metrics_and_files(tmp_path):
 
 
 @pytest.mark.slow
-def test_a_resumed_run_goes_on_in_the_same_records(tmp_path):
+def test_a_resumed_run_goes_on_in_the_same_records(tmp_path, monkeypatch):
     pytest.importorskip("tensorboardX")
+    monkeypatch.chdir(tmp_path)  # a sqlite store keeps artifacts in ./mlruns
     with_mlflow = _has("mlflow")  # checked too when installed; TensorBoard alone otherwise
     sets = ["train.epochs=2", "train.schedule=constant", "tracking.tensorboard=true"]
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
