@@ -70,9 +70,18 @@ COMPARE_OPTIONS = (
            item=str),
     Option("repeats", int, 3, "runs per backend, interleaved", gt=0),
 )
+DIAGNOSTICS_OPTIONS = (
+    Option("every", int, 0, "also record the gradient flow every k epochs in metrics.jsonl "
+           "(0: only at the end of training)", ge=0),
+    Option("health_every", int, 2, "record recurrent health (spectral radius, saturation, "
+           "forget gate) every k epochs (0: never); 2 keeps its cost under 5% of an epoch at "
+           "the article's size (benchmarks/diagnostics_overhead.py)", ge=0),
+    Option("sample_size", int, 256, "validation sequences (or chunks of a stateful task's "
+           "stream) the diagnostics are measured on, at most", gt=0),
+)
 CORE_TABLES = {"experiment": EXPERIMENT_OPTIONS, "model": MODEL_OPTIONS, "train": TRAIN_OPTIONS,
-               "compare": COMPARE_OPTIONS}
-TABLES = ("experiment", "task", "model", "train", "compare")
+               "compare": COMPARE_OPTIONS, "diagnostics": DIAGNOSTICS_OPTIONS}
+TABLES = ("experiment", "task", "model", "train", "compare", "diagnostics")
 SWEEP = "sweep"  # read by `rnnlab sweep` (rnnlab.sweep); a single experiment refuses it
 
 
@@ -108,6 +117,9 @@ TrainConfig = config_class("TrainConfig", TRAIN_OPTIONS,
                            "schedule, checkpoints.")
 CompareConfig = config_class("CompareConfig", COMPARE_OPTIONS,
                              "The [compare] table read by `rnnlab compare`.")
+DiagnosticsConfig = config_class("DiagnosticsConfig", DIAGNOSTICS_OPTIONS,
+                                 "The [diagnostics] table: when the gradient flow and the "
+                                 "recurrent health are recorded, and on how many sequences.")
 
 
 @dataclass(frozen=True)
@@ -118,6 +130,7 @@ class Experiment:
     train: TrainConfig
     source: Path | None = field(default=None, compare=False)
     compare: CompareConfig = field(default_factory=CompareConfig)
+    diagnostics: DiagnosticsConfig = field(default_factory=DiagnosticsConfig)
     # tables plugins declare (rnnlab.plugin.TableSpec) that the experiment sets: name ->
     # validated values, defaults filled in
     tables: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -128,7 +141,7 @@ class Experiment:
 
     def to_dict(self) -> dict[str, Any]:
         """The resolved experiment as TOML-ready tables (every default made explicit; the
-        ``[compare]`` table only when it is not the default)."""
+        ``[compare]`` and ``[diagnostics]`` tables only when they are not the default)."""
         out = {
             "experiment": asdict(self.experiment),
             "task": {"name": self.task.name, **self.task.options},
@@ -137,6 +150,8 @@ class Experiment:
         }
         if self.compare != CompareConfig():
             out["compare"] = asdict(self.compare)
+        if self.diagnostics != DiagnosticsConfig():
+            out["diagnostics"] = asdict(self.diagnostics)
         out.update(copy.deepcopy(self.tables))
         return out
 
@@ -329,6 +344,7 @@ def build_experiment(raw: dict[str, Any], registry, *, source: Path | None = Non
         train=TrainConfig(**tables["train"]),
         source=source,
         compare=CompareConfig(**tables["compare"]),
+        diagnostics=DiagnosticsConfig(**tables["diagnostics"]),
         tables=plugin_tables,
     )
 

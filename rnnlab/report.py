@@ -92,6 +92,20 @@ def demo_table(demo: dict) -> Table | str:
     return f"[bold]{escape(demo['title'])}[/bold]\n{escape(demo.get('text', ''))}"
 
 
+def gradient_flow_line(summary: dict) -> str | None:
+    """``gradient flow: ||dL/dh_1|| / ||dL/dh_100|| = 4e-17 (...)`` from a run's summary, why
+    it was not measured, or None when the summary says nothing about it (an older run)."""
+    diag = summary.get("diagnostics")
+    norms = diag.get("gradient_norm_by_step") if isinstance(diag, dict) else None
+    if not isinstance(norms, list) or not norms:
+        note = diag.get("note") if isinstance(diag, dict) else None
+        return f"gradient flow: not measured ({note})" if isinstance(note, str) else None
+    first, last, T = norms[0], norms[-1], len(norms)
+    ratio = f"{first / last:.2g}" if last else "undefined (the last step's norm is 0)"
+    return (f"gradient flow: ||dL/dh_1|| / ||dL/dh_{T}|| = {ratio} ({first:.3g} / {last:.3g}, "
+            f"{diag.get('sample_size', '?')} validation sequences)")
+
+
 def print_summary(console: Console, summary: dict, run_path) -> None:
     console.print(metrics_table(summary))
     if "demo" in summary:
@@ -105,6 +119,11 @@ def print_summary(console: Console, summary: dict, run_path) -> None:
         console.print(f"figures: {escape(', '.join(figures['files']))}", highlight=False)
     if figures.get("note"):
         console.print(f"[yellow]{escape(figures['note'])}[/yellow]", highlight=False)
+    flow = gradient_flow_line(summary)
+    if flow:
+        drawn = summary["diagnostics"].get("figures", {}).get("files")
+        console.print(escape(flow) + (f"; {', '.join(drawn)}" if drawn else ""),
+                      highlight=False, soft_wrap=True)
     console.print(f"run saved in [bold]{escape(str(run_path))}[/bold]", highlight=False,
                   soft_wrap=True)
 

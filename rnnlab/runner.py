@@ -17,6 +17,8 @@ import numpy as np
 from . import failures, pluginstate
 from .checkpoint import Checkpoint, EpochPosition, TrainState, config_differences, data_digest
 from .config import Experiment
+from .diagnostic_figures import run_diagnostic_figures
+from .diagnostics import Diagnostics
 from .errors import RnnlabError, RunInterrupted, TrainingDiverged
 from .interrupt import graceful_stop
 from .plots import run_figures
@@ -287,11 +289,15 @@ def train_and_record(session, registry, run_dir: RunDir, summary: dict, state: T
             summary["stop_reason"] = info.stop_reason
         summary.update(epoch_figures(history, len(session.dataset.splits["train"])),
                        warmup_seconds=info.warmup_seconds, metrics=evaluate(session))
+        summary["diagnostics"] = Diagnostics(exp.diagnostics, session.model, session.dataset,
+                                             exp.experiment.seed).at_end()
         demo = session.task.demo(session.model, session.dataset, session.rngs["demo"])
         if demo is not None:
             summary["demo"] = demo.to_json()
         summary["figures"] = run_figures(run_dir.path, session.task, session.model,
                                          session.dataset, history)
+        summary["diagnostics"]["figures"] = run_diagnostic_figures(run_dir.path, history,
+                                                                   summary["diagnostics"])
     except RunInterrupted as exc:
         summary.update(status="interrupted", stop_reason=str(exc), epochs_run=info.epoch)
         if saved["epoch"] is None:

@@ -21,6 +21,7 @@ import numpy as np
 
 from .checkpoint import CheckpointSchedule, EpochPosition, TrainState
 from .config import Experiment, TrainConfig
+from .diagnostics import Diagnostics
 from .errors import RunInterrupted, TrainingDiverged
 from .interrupt import StopSignal
 from .lengths import batch, bucketed_order
@@ -286,6 +287,7 @@ def fit(session: Session, registry, info: RunInfo, on_epoch=None, *,
             checkpoint()
         return False
 
+    diagnostics = Diagnostics(exp.diagnostics, model, data, exp.experiment.seed)
     info.epoch, info.history = state.epoch, state.history
     registry.call("on_run_start", run=info)
     saved_epoch = None
@@ -318,6 +320,7 @@ def fit(session: Session, registry, info: RunInfo, on_epoch=None, *,
             state.best_loss, state.best_epoch = val_loss, epoch
             state.best_params = {k: v.copy() for k, v in model.params.items()}
         record["best_epoch"] = state.best_epoch
+        record.update(diagnostics.after_epoch(epoch))  # [diagnostics]: health, gradient flow
         state.epoch, state.position = epoch, None
         info.epoch = epoch
         state.history.append(record)

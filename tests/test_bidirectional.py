@@ -316,3 +316,14 @@ def test_the_shipped_bidirectional_tagging_experiment_is_the_baseline_of_the_sam
     assert (bi.model.cell, bi.model.layers) == (uni.model.cell, uni.model.layers)
     counts = [sum(p.size for p in prepare(e, registry).model.params.values()) for e in (uni, bi)]
     assert counts == [1314, 1366]  # within 4%
+
+
+def test_a_bidirectional_run_records_what_the_diagnostics_can_measure(tmp_path):
+    """The gradient flow and gate statistics do not cover bidirectional models yet: the run
+    says so and records the spectral radii of both directions."""
+    exp, registry = tiny_experiment(tmp_path, *BIDIRECTIONAL, "model.dropout=0.2")
+    summary, _ = run_experiment(exp, registry, out_root=tmp_path / "runs")
+    diagnostics = summary["diagnostics"]
+    assert "bidirectional" in diagnostics["note"]
+    assert set(diagnostics["health"]["spectral_radius"]) == {"l0", "l0_reverse", "l1",
+                                                             "l1_reverse"}

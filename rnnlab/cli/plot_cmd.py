@@ -1,4 +1,5 @@
-"""`rnnlab plot RUN_DIR...`: draw each run's figures again, and overlay their loss curves."""
+"""`rnnlab plot RUN_DIR...`: draw each run's figures again, and overlay their loss curves and
+their gradient flow."""
 
 from __future__ import annotations
 
@@ -8,9 +9,9 @@ import click
 from rich.console import Console
 from rich.markup import escape
 
-from .. import plots
+from .. import diagnostic_figures, plots
 from ..errors import RnnlabError
-from ..history import RunRecord, find_runs, is_run_dir, open_run
+from ..history import STAMP, RunRecord, find_runs, is_run_dir, open_run
 from ..reload import load_trained
 from ..train import prepare
 from . import main
@@ -41,6 +42,9 @@ def redraw(run: RunRecord, plugin_paths, console: Console, with_task: bool) -> N
         console.print(f"wrote {escape(str(path))}", highlight=False)
     else:
         console.print(f"[yellow]{escape(run.name)}: no epochs recorded, no loss.png[/yellow]")
+    for path in diagnostic_figures.diagnostic_figures(run.path, run.history,
+                                                      run.summary.get("diagnostics")):
+        console.print(f"wrote {escape(str(path))}", highlight=False)
     if not with_task:
         return
     try:
@@ -60,13 +64,17 @@ def redraw(run: RunRecord, plugin_paths, console: Console, with_task: bool) -> N
 @click.argument("run_dirs", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--out", "overlay", default=OVERLAY, show_default=True, type=click.Path(),
               help="Where the loss curves of several runs are overlaid in one figure.")
+@click.option("--flow-out", "flow_overlay", default=None, type=click.Path(),
+              help=f"Where the gradient flow of several runs is overlaid in one figure "
+                   f"[default: {diagnostic_figures.FLOW_OVERLAY} beside --out].")
 @click.option("--no-task", "no_task", is_flag=True,
               help="Only loss curves: skip the task's figure (which rebuilds the data).")
 @plugin_option
 @debug_option
-def plot(run_dirs, overlay, no_task, plugin_paths):
-    """Draw each run's loss.png and task figure again; overlay the loss curves of several runs
-    (or of every run under a folder) in one figure."""
+def plot(run_dirs, overlay, flow_overlay, no_task, plugin_paths):
+    """Draw each run's loss.png, gradient_flow.png, recurrent_health.png and task figure again;
+    overlay the loss curves, and the gradient flow at the end of training, of several runs (or
+    of every run under a folder) in one figure each."""
     plots.require()
     runs = collect(run_dirs)
     console = Console()
@@ -79,3 +87,28 @@ def plot(run_dirs, overlay, no_task, plugin_paths):
                                      f"loss per epoch, {len(curves)} runs")
             console.print(f"wrote {escape(str(path))} (the {len(curves)} runs overlaid)",
                           highlight=False)
+        flows = {label: run.summary["diagnostics"]["gradient_norm_by_step"]
+                 for run, label in flow_labels(runs)}
+        if flows:
+            where = (Path(flow_overlay) if flow_overlay
+                     else Path(overlay).parent / diagnostic_figures.FLOW_OVERLAY)
+            path = diagnostic_figures.gradient_flow_figure(
+                flows, where, f"gradient flow at the end of training, "
+                f"{len(flows)} runs", runs=True)
+            console.print(f"wrote {escape(str(path))} (the gradient flow of {len(flows)} runs "
+                          f"overlaid)", highlight=False)
+
+
+def flow_labels(runs: list[RunRecord]) -> list[tuple[RunRecord, str]]:
+    """The runs whose summary holds a gradient flow, each with its label in the overlay: its
+    name without the time stamp and its cell ("adding_rnn (rnn)"), or its whole directory name
+    when two runs would share a label."""
+    with_flow = [r for r in runs if diagnostic_figures.has_flow(r.summary.get("diagnostics"))]
+
+    def label(run: RunRecord, name: str) -> str:
+        return f"{name} ({run.cell})" if run.cell else name
+
+    short = [label(r, STAMP.sub("", r.path.name).rstrip("-") or r.path.name) for r in with_flow]
+    if len(set(short)) < len(short):
+        short = [label(r, r.path.name) for r in with_flow]
+    return list(zip(with_flow, short, strict=True))

@@ -10,7 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from ..history import RunRecord, open_run
-from ..report import demo_table, fmt, metrics_table
+from ..report import demo_table, fmt, gradient_flow_line, metrics_table
 from ..textplot import line_chart
 from . import main
 from .common import debug_option
@@ -79,6 +79,9 @@ def show(run_dir):
         console.print(loss_curve(run))
     else:
         console.print("[dim]no epochs recorded yet (metrics.jsonl is empty or missing)[/dim]")
+    flow = gradient_flow_line(run.summary)
+    if flow:
+        console.print(escape(flow), highlight=False, soft_wrap=True)
     demo = run.summary.get("demo")
     if isinstance(demo, dict) and "title" in demo:
         console.print(demo_table(demo))
