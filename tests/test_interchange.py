@@ -164,6 +164,13 @@ def test_safetensors_has_pytorch_names_and_loads_back_as_a_run(tmp_path):
                                   run.model.predict(x, lengths))
     with pytest.raises(RnnlabError, match="holds no checkpoint"):
         same.resume()
+    onnx_file = tmp_path / "from_weights.onnx"  # the file exports on to ONNX by itself
+    result = CliRunner().invoke(main, ["export", str(out), "--format", "onnx",
+                                       "--out", str(onnx_file)])
+    assert result.exit_code == 0, result.output
+    got = session(onnx.load(str(onnx_file))).run(None, {"x": x.astype(np.float32),
+                                                       "lengths": lengths.astype(np.int32)})[0]
+    assert relative(got, run.model.predict(x, lengths)) < 1e-5
 
 
 def test_safetensors_loads_into_pytorch_with_load_state_dict(tmp_path):
