@@ -291,3 +291,12 @@ def _has(module: str) -> bool:
     import importlib.util
 
     return importlib.util.find_spec(module) is not None
+
+
+def test_an_mlflow_uri_that_cannot_be_opened_stops_the_run_before_the_first_epoch(tmp_path):
+    pytest.importorskip("mlflow")
+    with pytest.raises(PluginError, match=r"\[tracking\.mlflow\]: tracker mlflow cannot start: "):
+        rnnlab.run(SINE, set=["train.epochs=2", "tracking.mlflow=nosuchstore://x"],
+                   out=tmp_path, quiet=True)
+    (run_dir,) = tmp_path.iterdir()
+    assert not (run_dir / "metrics.jsonl").exists()
