@@ -13,9 +13,10 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from . import runner
 from .config import Experiment
 from .errors import ConfigError, PluginError
-from .train import RunInfo, evaluate, fit, prepare
+from .train import RunInfo, prepare
 
 # Largest relative difference from the first backend that still counts as agreement, by dtype:
 # float64 differs only by summation order; float32 rounding grows over a run of training.
@@ -41,11 +42,14 @@ def with_backend(exp: Experiment, backend: str, epochs: int | None = None) -> Ex
 
 
 def train_once(exp: Experiment, registry, on_status: Callable[[str], None] | None = None) -> Trial:
-    """Prepare, train and evaluate ``exp`` without writing a run directory."""
+    """Prepare ``exp``, then train and evaluate it by the runner's one path without a run
+    directory: no checkpoints, metrics files or figures, which nothing here would read and
+    whose writing would load the machine while epochs are being timed."""
     session = prepare(exp, registry)
     info = RunInfo(exp, session.dataset, session.model)
-    history = fit(session, registry, info, on_status=on_status)
-    return Trial(exp.train.backend, history, evaluate(session),
+    results: dict = {}
+    history = runner.train_once(session, registry, info, results, status=on_status)
+    return Trial(exp.train.backend, history, results["metrics"],
                  {k: v.copy() for k, v in session.model.params.items()}, info.warmup_seconds,
                  len(session.dataset.splits["train"]))
 

@@ -9,6 +9,7 @@ import threading
 import time
 from contextlib import nullcontext
 from dataclasses import replace
+from functools import partial
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
@@ -250,75 +251,24 @@ def capture(session, state: TrainState, digest: str, config: dict | None = None)
 def train_and_record(session, registry, run_dir: RunDir, summary: dict, state: TrainState,
                      progress=None, status=None, *, config: dict | None = None):
     """Train from ``state``, evaluate and write everything down; return ``(summary, run_dir)``.
-    ``config`` is ``session.experiment.to_dict()`` when the caller has it already."""
-    exp = session.experiment
-    config = config if config is not None else exp.to_dict()
-    info = RunInfo(exp, session.dataset, session.model, run_dir.path)
-    # the epoch of the newest checkpoint on disk (None: none yet)
-    saved = {"epoch": describe(state) if state.history or state.position else None}
-
-    writer = CheckpointWriter(run_dir)
-    digest = data_digest(session.dataset.splits)
-
-    def save(st: TrainState) -> None:
-        st.plugin_state = pluginstate.collect(registry, info)
-        writer.submit(capture(session, st, digest, config))
-        saved["epoch"] = describe(st)
-
-    def on_epoch(record, show):
-        run_dir.append_metrics(record)
-        show(record)
-
-    if state.plugin_state:  # resumed: plugins get their own state back before on_run_start
-        for name in pluginstate.restore(registry, info, state.plugin_state):
-            if status is not None:
-                status(f"warning: plugin {name!r} saved a state in the checkpoint but is not "
-                       f"loaded now; its state is not restored")
+    ``config`` is ``session.experiment.to_dict()`` when the caller has it already. However the
+    run ends, summary.json says how, and the parameters are kept if they are finite."""
+    config = config if config is not None else session.experiment.to_dict()
+    info = RunInfo(session.experiment, session.dataset, session.model, run_dir.path)
+    checkpoints = RunCheckpoints(session, registry, info, run_dir, state, config)
+    restore_plugin_state(registry, info, state, status)
     t0 = time.perf_counter()
     previous_seconds = summary.get("wall_seconds", 0.0)
     try:
-        with (progress(exp.train.epochs) if progress else nullcontext(lambda r: None)) as show:
-            with graceful_stop() as stop:
-                try:
-                    history = fit(session, registry, info, on_epoch=lambda r: on_epoch(r, show),
-                                  state=state, save=save, stop=stop, on_status=status)
-                finally:
-                    writer.wait()  # every checkpoint is on disk before anything reports it
-        summary["status"] = "stopped" if info.stop_reason else "finished"
-        if info.stop_reason:
-            summary["stop_reason"] = info.stop_reason
-        summary.update(epoch_figures(history, len(session.dataset.splits["train"])),
-                       warmup_seconds=info.warmup_seconds, metrics=evaluate(session))
-        summary["diagnostics"] = Diagnostics(exp.diagnostics, session.model, session.dataset,
-                                             exp.experiment.seed).at_end()
-        demo = session.task.demo(session.model, session.dataset, session.rngs["demo"])
-        if demo is not None:
-            summary["demo"] = demo.to_json()
-        summary["figures"] = run_figures(run_dir.path, session.task, session.model,
-                                         session.dataset, history)
-        summary["diagnostics"]["figures"] = run_diagnostic_figures(run_dir.path, history,
-                                                                   summary["diagnostics"])
+        train_once(session, registry, info, summary, run_dir, state=state,
+                   save=checkpoints.save, written=checkpoints.writer.wait, progress=progress,
+                   status=status)
     except RunInterrupted as exc:
-        summary.update(status="interrupted", stop_reason=str(exc), epochs_run=info.epoch)
-        if saved["epoch"] is None:
-            raise RunInterrupted(exc.signum, f"interrupted: {exc}; no checkpoint was written "
-                                             f"yet, so the run cannot be resumed") from None
-        raise RunInterrupted(exc.signum, f"interrupted: {exc}; checkpoint saved ({saved['epoch']}"
-                                         f" done). Resume with: rnnlab resume "
-                                         f"{run_dir.path}") from None
+        raise interrupted(exc, summary, info, checkpoints.done, run_dir) from None
     except TrainingDiverged as exc:
-        kept = (f"The last good checkpoint ({saved['epoch']} done) is kept in "
-                f"{run_dir.path}" if saved["epoch"] is not None
-                else "No checkpoint was written before it")
-        summary.update(status="diverged", stop_reason=str(exc), epochs_run=info.epoch)
-        raise TrainingDiverged(f"{exc}. {kept}") from None
+        raise diverged(exc, summary, info, checkpoints.done, run_dir) from None
     except BaseException as exc:
-        summary["status"] = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
-        failure = failures.plugin_error(exc, registry, run_dir.path)
-        summary["error"] = str(failure) if failure else f"{type(exc).__name__}: {exc}"
-        summary["epochs_run"] = info.epoch
-        if summary["status"] == "failed":
-            failures.write_traceback(run_dir.path, exc)
+        failure = failed(exc, summary, info, registry, run_dir)
         if failure is not None:
             raise failure from exc
         raise
@@ -327,13 +277,130 @@ def train_and_record(session, registry, run_dir: RunDir, summary: dict, state: T
         if all(np.all(np.isfinite(p)) for p in session.model.params.values()):
             run_dir.save_params(session.model.params)
         run_dir.write_summary(summary)
+    end_run(registry, info, summary, run_dir)
+    return summary, run_dir
+
+
+def train_once(session, registry, info: RunInfo, summary: dict, run_dir: RunDir | None = None,
+               *, state: TrainState | None = None, save=None, written=None, progress=None,
+               status=None) -> list[dict]:
+    """The one path every command trains by (``prepare`` is the caller's): fit, evaluate, and
+    for a run with a directory its diagnostics, demo and figures; return the history.
+
+    Results go into ``summary`` as they come, so a failure part way leaves what was done.
+    With ``run_dir`` each epoch's record is appended to its metrics, ``progress`` shows it,
+    Ctrl-C and SIGTERM stop training gracefully, ``save(state)`` writes checkpoints and
+    ``written()`` returns once every one is on disk. Without it (compare) nothing is written
+    and Ctrl-C is Python's own."""
+    exp = session.experiment
+    showing = progress(exp.train.epochs) if progress else nullcontext(None)
+    stopping = graceful_stop() if run_dir is not None else nullcontext(None)
+    with showing as show, stopping as stop:
+        on_epoch = partial(record_epoch, run_dir, show) if run_dir is not None else None
+        try:
+            history = fit(session, registry, info, on_epoch=on_epoch, state=state, save=save,
+                          stop=stop, on_status=status)
+        finally:
+            if written is not None:
+                written()  # every checkpoint is on disk before anything reports it
+    summary["status"] = "stopped" if info.stop_reason else "finished"
+    if info.stop_reason:
+        summary["stop_reason"] = info.stop_reason
+    summary.update(epoch_figures(history, len(session.dataset.splits["train"])),
+                   warmup_seconds=info.warmup_seconds, metrics=evaluate(session))
+    if run_dir is not None:
+        record_results(session, history, run_dir, summary)
+    return history
+
+
+def record_epoch(run_dir: RunDir, show, record: dict) -> None:
+    run_dir.append_metrics(record)
+    if show is not None:
+        show(record)
+
+
+def record_results(session, history: list[dict], run_dir: RunDir, summary: dict) -> None:
+    """What a finished run adds to its summary beyond the metrics: diagnostics at the end, the
+    task's demo, and the figures drawn into ``run_dir``."""
+    exp = session.experiment
+    summary["diagnostics"] = Diagnostics(exp.diagnostics, session.model, session.dataset,
+                                         exp.experiment.seed).at_end()
+    demo = session.task.demo(session.model, session.dataset, session.rngs["demo"])
+    if demo is not None:
+        summary["demo"] = demo.to_json()
+    summary["figures"] = run_figures(run_dir.path, session.task, session.model,
+                                     session.dataset, history)
+    summary["diagnostics"]["figures"] = run_diagnostic_figures(run_dir.path, history,
+                                                               summary["diagnostics"])
+
+
+class RunCheckpoints:
+    """The checkpoints of one run: captured on the training thread, written on the
+    :class:`CheckpointWriter`'s; ``done`` says how far the newest one is (None: none yet)."""
+
+    def __init__(self, session, registry, info: RunInfo, run_dir: RunDir, state: TrainState,
+                 config: dict):
+        self.session, self.registry, self.info, self.config = session, registry, info, config
+        self.done = describe(state) if state.history or state.position else None
+        self.writer = CheckpointWriter(run_dir)
+        self.digest = data_digest(session.dataset.splits)
+
+    def save(self, state: TrainState) -> None:
+        state.plugin_state = pluginstate.collect(self.registry, self.info)
+        self.writer.submit(capture(self.session, state, self.digest, self.config))
+        self.done = describe(state)
+
+
+def restore_plugin_state(registry, info: RunInfo, state: TrainState, status=None) -> None:
+    """A resumed run: plugins get their own state back before ``on_run_start``."""
+    if not state.plugin_state:
+        return
+    for name in pluginstate.restore(registry, info, state.plugin_state):
+        if status is not None:
+            status(f"warning: plugin {name!r} saved a state in the checkpoint but is not "
+                   f"loaded now; its state is not restored")
+
+
+def interrupted(exc: RunInterrupted, summary: dict, info: RunInfo, done: str | None,
+                run_dir: RunDir) -> RunInterrupted:
+    """Ctrl-C or SIGTERM stopped training: the summary says so, the error how to resume."""
+    summary.update(status="interrupted", stop_reason=str(exc), epochs_run=info.epoch)
+    if done is None:
+        return RunInterrupted(exc.signum, f"interrupted: {exc}; no checkpoint was written "
+                                          f"yet, so the run cannot be resumed")
+    return RunInterrupted(exc.signum, f"interrupted: {exc}; checkpoint saved ({done}"
+                                      f" done). Resume with: rnnlab resume {run_dir.path}")
+
+
+def diverged(exc: TrainingDiverged, summary: dict, info: RunInfo, done: str | None,
+             run_dir: RunDir) -> TrainingDiverged:
+    """NaN or infinity: the summary says so, the error where the last good checkpoint is."""
+    kept = (f"The last good checkpoint ({done} done) is kept in {run_dir.path}"
+            if done is not None else "No checkpoint was written before it")
+    summary.update(status="diverged", stop_reason=str(exc), epochs_run=info.epoch)
+    return TrainingDiverged(f"{exc}. {kept}")
+
+
+def failed(exc: BaseException, summary: dict, info: RunInfo, registry, run_dir: RunDir):
+    """Any other error (or KeyboardInterrupt outside training): the summary and a traceback
+    file record it; returns the plugin's error to raise instead, if a plugin caused it."""
+    summary["status"] = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+    failure = failures.plugin_error(exc, registry, run_dir.path)
+    summary["error"] = str(failure) if failure else f"{type(exc).__name__}: {exc}"
+    summary["epochs_run"] = info.epoch
+    if summary["status"] == "failed":
+        failures.write_traceback(run_dir.path, exc)
+    return failure
+
+
+def end_run(registry, info: RunInfo, summary: dict, run_dir: RunDir) -> None:
+    """``on_run_end``; the run's results stand if it fails, and the summary says what failed."""
     try:
         registry.call("on_run_end", run=info, summary=summary)
-    except Exception as exc:  # the run's results stand; the summary says what failed after
+    except Exception as exc:
         failures.write_traceback(run_dir.path, exc)
         run_dir.write_summary({**summary, "status": "failed", "error": str(exc)})
         raise
-    return summary, run_dir
 
 
 def describe(state: TrainState) -> str:

@@ -15,6 +15,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -266,60 +267,23 @@ def fit(session: Session, registry, info: RunInfo, on_epoch=None, *,
     without saving, so the last checkpoint is the last good one. With ``keep_best`` the model
     ends with the parameters of its best validation epoch. ``on_status(message)`` hears about
     the backend's warm-up.
+
+    Training ends in one of three ways besides running out of epochs: ``stop`` (Ctrl-C,
+    SIGTERM) between two batches or after an epoch raises RunInterrupted, with a checkpoint; a
+    plugin's ``on_epoch_end`` returning True ends it early (``info.stop_reason``); NaN or
+    infinity raises TrainingDiverged (in :func:`run_epoch`).
     """
-    exp, model, data = session.experiment, session.model, session.dataset
-    train = data.splits["train"]
-    n_batches = num_batches(len(train), exp.train.batch_size)
+    exp = session.experiment
     runner = warm_up(session, info, on_status)
     state = state if state is not None else TrainState()
-    schedule = CheckpointSchedule(exp.train.checkpoint_every, exp.train.checkpoint_seconds)
-
-    def checkpoint() -> None:
-        if save is not None:
-            save(state)
-        schedule.written()
-
-    def after_batch(loss: float) -> bool:
-        state.position.losses.append(loss)
-        if stop is not None and stop.requested:
-            return True
-        if schedule.due_after_batch():
-            checkpoint()
-        return False
-
-    diagnostics = Diagnostics(exp.diagnostics, model, data, exp.experiment.seed)
+    checkpoints = Checkpoints(exp.train, state, save)
+    diagnostics = Diagnostics(exp.diagnostics, session.model, session.dataset,
+                              exp.experiment.seed)
     info.epoch, info.history = state.epoch, state.history
     registry.call("on_run_start", run=info)
-    saved_epoch = None
     while state.epoch < exp.train.epochs:
         epoch = state.epoch + 1  # 1-based number of the epoch being run
-        lr = learning_rate(exp.train, epoch - 1)
-        if state.position is None:
-            state.position = EpochPosition(epoch_order(session.rngs["shuffle"], train, exp.train),
-                                           [])
-        position = state.position
-        t0 = time.perf_counter()
-        try:
-            loss = train_epoch(session, runner, position, lr, after_batch)
-        except NonFiniteError as exc:
-            raise TrainingDiverged(f"training diverged: {exc.what} is {exc.value} at epoch "
-                                   f"{epoch}, batch {exc.batch} of {n_batches}; "
-                                   f"{divergence_hint(exp.train)}") from None
-        seconds = time.perf_counter() - t0
-        if loss is None:  # stopped between two batches
-            checkpoint()
-            raise RunInterrupted(stop.signum, f"{stop.name} at epoch {epoch}, after batch "
-                                              f"{position.batches_done} of {n_batches}")
-        val_loss = split_loss(model, data, "val")
-        if not math.isfinite(val_loss):
-            raise TrainingDiverged(f"training diverged: the validation loss is {val_loss} after "
-                                   f"epoch {epoch}; {divergence_hint(exp.train)}")
-        record = {"epoch": epoch, "loss": loss,
-                  "val_loss": val_loss, "lr": lr, "seconds": seconds}
-        if val_loss < state.best_loss:
-            state.best_loss, state.best_epoch = val_loss, epoch
-            state.best_params = {k: v.copy() for k, v in model.params.items()}
-        record["best_epoch"] = state.best_epoch
+        record = run_epoch(session, runner, state, epoch, checkpoints, stop)
         record.update(diagnostics.after_epoch(epoch))  # [diagnostics]: health, gradient flow
         state.epoch, state.position = epoch, None
         info.epoch = epoch
@@ -330,17 +294,93 @@ def fit(session: Session, registry, info: RunInfo, on_epoch=None, *,
             info.stop_reason = "stopped by a plugin"
             break
         if stop is not None and stop.requested:  # after the hooks saw the epoch: their state
-            checkpoint()  # in the checkpoint includes it
+            checkpoints.write()  # in the checkpoint includes it
             raise RunInterrupted(stop.signum, f"{stop.name} after epoch {epoch}")
-        if schedule.due_after_epoch(epoch):
-            checkpoint()
-            saved_epoch = epoch
-    if saved_epoch != state.epoch:  # the end of training always has a checkpoint
-        checkpoint()
+        checkpoints.after_epoch(epoch)
+    checkpoints.at_end()
     if exp.train.keep_best and state.best_params is not None:
         for k, v in state.best_params.items():
-            model.params[k][...] = v
+            session.model.params[k][...] = v
     return info.history
+
+
+class Checkpoints:
+    """When :func:`fit` writes a checkpoint of ``state``: as the schedule asks (after a batch or
+    an epoch), when a stop is seen, and at the end of training unless the last epoch wrote one."""
+
+    def __init__(self, cfg: TrainConfig, state: TrainState,
+                 save: Callable[[TrainState], None] | None):
+        self.schedule = CheckpointSchedule(cfg.checkpoint_every, cfg.checkpoint_seconds)
+        self.state, self.save, self.saved_epoch = state, save, None
+
+    def write(self) -> None:
+        if self.save is not None:
+            self.save(self.state)
+        self.schedule.written()
+
+    def after_batch(self) -> None:
+        if self.schedule.due_after_batch():
+            self.write()
+
+    def after_epoch(self, epoch: int) -> None:
+        if self.schedule.due_after_epoch(epoch):
+            self.write()
+            self.saved_epoch = epoch
+
+    def at_end(self) -> None:
+        if self.saved_epoch != self.state.epoch:  # the end of training always has a checkpoint
+            self.write()
+
+
+def batch_done(position: EpochPosition, checkpoints: Checkpoints, stop: StopSignal | None,
+               loss: float) -> bool:
+    """After each batch of the core loop: note its loss; True (stop the epoch here) when a stop
+    was asked for, else write a checkpoint if one is due."""
+    position.losses.append(loss)
+    if stop is not None and stop.requested:
+        return True
+    checkpoints.after_batch()
+    return False
+
+
+def run_epoch(session: Session, runner, state: TrainState, epoch: int, checkpoints: Checkpoints,
+              stop: StopSignal | None) -> dict:
+    """Train epoch ``epoch`` (continuing ``state.position`` when a checkpoint left it half done),
+    score the validation split and keep the best parameters; return the epoch's record.
+
+    Raises RunInterrupted, after a checkpoint, when ``stop`` is seen between two batches, and
+    TrainingDiverged when a loss, gradient or the validation loss is NaN or infinite."""
+    exp, model, data = session.experiment, session.model, session.dataset
+    train = data.splits["train"]
+    n_batches = num_batches(len(train), exp.train.batch_size)
+    lr = learning_rate(exp.train, epoch - 1)
+    if state.position is None:
+        state.position = EpochPosition(epoch_order(session.rngs["shuffle"], train, exp.train), [])
+    position = state.position
+    t0 = time.perf_counter()
+    try:
+        loss = train_epoch(session, runner, position, lr,
+                           partial(batch_done, position, checkpoints, stop))
+    except NonFiniteError as exc:
+        raise TrainingDiverged(f"training diverged: {exc.what} is {exc.value} at epoch "
+                               f"{epoch}, batch {exc.batch} of {n_batches}; "
+                               f"{divergence_hint(exp.train)}") from None
+    seconds = time.perf_counter() - t0
+    if loss is None:  # stopped between two batches
+        checkpoints.write()
+        raise RunInterrupted(stop.signum, f"{stop.name} at epoch {epoch}, after batch "
+                                          f"{position.batches_done} of {n_batches}")
+    val_loss = split_loss(model, data, "val")
+    if not math.isfinite(val_loss):
+        raise TrainingDiverged(f"training diverged: the validation loss is {val_loss} after "
+                               f"epoch {epoch}; {divergence_hint(exp.train)}")
+    record = {"epoch": epoch, "loss": loss,
+              "val_loss": val_loss, "lr": lr, "seconds": seconds}
+    if val_loss < state.best_loss:
+        state.best_loss, state.best_epoch = val_loss, epoch
+        state.best_params = {k: v.copy() for k, v in model.params.items()}
+    record["best_epoch"] = state.best_epoch
+    return record
 
 
 def check_finite(batch_losses: list[float], params: dict[str, np.ndarray]) -> None:
