@@ -9,7 +9,9 @@ Task plugins build on :class:`Task`, :class:`TaskSpec`, :class:`Dataset`, :class
 :class:`Executor` with its :class:`ExecutorSpec`; a config table a plugin reads a
 :class:`TableSpec`. Parameter names are built
 by :func:`param_name`, never written as strings; the valid steps of sequences of different
-lengths by :func:`valid_steps`. The built-in plugins import from here only;
+lengths by :func:`valid_steps`. A task that reads the user's data files reports their problems
+with :func:`read_text`, :func:`data_error` and :func:`column_index`. The built-in plugins import
+from here only;
 names here keep their meaning across releases. The conformance checks a plugin's tests run are
 in :mod:`rnnlab.testing`.
 """
@@ -17,6 +19,7 @@ in :mod:`rnnlab.testing`.
 from __future__ import annotations
 
 from .cells import BUILTIN_CELLS, LAYER_KEYS, CellSpec, cell_spec
+from .datafiles import column_index, data_error, read_text
 from .errors import ConfigError, RnnlabError
 from .executors import Executor, ExecutorOptions, ExecutorSpec, RunJob, RunResult
 from .hookspecs import hookimpl
@@ -72,10 +75,13 @@ __all__ = [
     "TaskSpec",
     "cell_spec",
     "chunks",
+    "column_index",
+    "data_error",
     "hookimpl",
     "init_params",
     "log_softmax",
     "param_name",
+    "read_text",
     "reference_epoch",
     "valid_steps",
 ]

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from epoch_checks import FUSED_PLANS, assert_same_state, epoch_plan, twin_params
 
 from rnnlab.config import ModelConfig, TrainConfig
 from rnnlab.errors import ConfigError
-from rnnlab.model import Model, Shape, init_params
-from rnnlab.optim import Optimizer
+from rnnlab.model import Model
 from rnnlab.plugins import Registry
 from rnnlab.specs import Split
 from rnnlab.testing import check_backend, check_training_agreement, reference_backend
@@ -80,35 +80,25 @@ def _sine(registry, sets):
     return build_experiment(raw, registry, source=SINE, origins=origins)
 
 
-PLANS = [
-    # (model, train, loss, target)
-    (dict(), dict(optimizer="adam", grad_clip="norm", grad_clip_value=0.05), "mse", "last"),
-    (dict(layers=2, nonlinearity="relu"), dict(optimizer="sgd", momentum=0.9, weight_decay=0.01,
-                                               grad_clip="value", grad_clip_value=0.01),
-     "mse", "every"),
-    (dict(layers=2), dict(optimizer="adagrad", grad_clip="none", weight_decay=0.1), "xent",
-     "every"),
-    (dict(), dict(optimizer="sgd", grad_clip="norm", grad_clip_value=100.0), "xent", "last"),
-]
+PLANS = [*FUSED_PLANS, (dict(), dict(optimizer="sgd", grad_clip="norm", grad_clip_value=100.0),
+                       "xent", "last")]
 
 
 @pytest.mark.parametrize("dtype,rtol", [("float64", 1e-10), ("float32", 1e-4)])
 @pytest.mark.parametrize("model,train,loss,target", PLANS)
 def test_epoch_runner_matches_reference_epoch(backend, model, train, loss, target, dtype, rtol):
-    cfg = ModelConfig(hidden_size=6, dtype=dtype, **model)
     # batch 4 over 11 sequences: the last batch is smaller
-    plan = EpochPlan(cfg, TrainConfig(batch_size=4, learning_rate=0.05, **train), loss, target)
+    plan = epoch_plan(model, train, loss, target, dtype)
+    cfg = plan.model
     rng = np.random.default_rng(3)
     T, N, n_in, n_out = 5, 11, 2, 3
     x = rng.normal(size=(T, N, n_in)).astype(dtype)
     lead = (N,) if target == "last" else (T, N)
     y = (rng.normal(size=(*lead, n_out)).astype(dtype) if loss == "mse"
          else rng.integers(0, n_out, size=lead))
-    params = init_params(cfg, Shape(n_in, n_out), rng)
-    ref_params = {k: v.copy() for k, v in params.items()}
+    params, opt, ref_params, ref_opt = twin_params(plan, n_in, n_out, rng)
     runner = backend.epoch_runner(plan)
     assert runner is not None
-    opt, ref_opt = Optimizer(plan.train, params), Optimizer(plan.train, ref_params)
     ref_model = Model(cfg, reference_backend(), ref_params)
     for epoch in range(2):
         order = np.random.default_rng(epoch).permutation(N)
@@ -116,13 +106,7 @@ def test_epoch_runner_matches_reference_epoch(backend, model, train, loss, targe
         want = reference_epoch(ref_model, ref_opt, plan, Split(x, y), order, 0.05)
         np.testing.assert_allclose(got, want, rtol=rtol)
     assert opt.steps == ref_opt.steps == 6
-    for name, p in ref_params.items():
-        assert params[name].dtype == p.dtype
-        np.testing.assert_allclose(params[name], p, rtol=rtol, atol=rtol * np.abs(p).max(),
-                                   err_msg=name)
-        for slot, arr in ref_opt.slots[name].items():
-            np.testing.assert_allclose(opt.slots[name][slot], arr, rtol=rtol,
-                                       atol=rtol * (np.abs(arr).max() + 1e-30), err_msg=slot)
+    assert_same_state(params, opt, ref_params, ref_opt, rtol)
 
 
 def test_epoch_runner_declines_what_it_does_not_fuse(backend):

@@ -10,15 +10,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from epoch_checks import FUSED_PLANS, assert_same_state, epoch_plan, twin_params
 
 from rnnlab.cli.common import load_experiment
-from rnnlab.config import ModelConfig, TrainConfig
+from rnnlab.config import ModelConfig
 from rnnlab.model import GATES, Model, Shape, init_params, layer_weights, log_softmax, param_name
 from rnnlab.optim import Optimizer, clip_gradients
 from rnnlab.plugins import Registry
 from rnnlab.specs import Split
 from rnnlab.testing import check_training_agreement, reference_backend, relative_error
-from rnnlab.train import EpochPlan, epoch_runner, prepare, reference_epoch
+from rnnlab.train import epoch_runner, prepare, reference_epoch
 
 pytest.importorskip("numba")
 
@@ -241,17 +242,8 @@ def reference_epoch_by_sequence(cfg, plan, params, optimizer, x, y, order, lr, l
     return np.array(losses)
 
 
-PLANS = [
-    # (model, train, loss, target)
-    (dict(), dict(optimizer="adam", grad_clip="norm", grad_clip_value=0.05), "mse", "last"),
-    (dict(layers=2, nonlinearity="relu"), dict(optimizer="sgd", momentum=0.9, weight_decay=0.01,
-                                               grad_clip="value", grad_clip_value=0.01),
-     "mse", "every"),
-    (dict(layers=2), dict(optimizer="adagrad", grad_clip="none", weight_decay=0.1), "xent",
-     "every"),
-    (dict(layers=3), dict(optimizer="sgd", grad_clip="norm", grad_clip_value=100.0), "xent",
-     "last"),
-]
+PLANS = [*FUSED_PLANS, (dict(layers=3), dict(optimizer="sgd", grad_clip="norm",
+                                             grad_clip_value=100.0), "xent", "last")]
 
 
 def runner_case(dtype, loss, target, *, T=7, N=11, n_in=2, n_out=3, seed=3):
@@ -271,14 +263,12 @@ def runner_case(dtype, loss, target, *, T=7, N=11, n_in=2, n_out=3, seed=3):
 @pytest.mark.parametrize("model,train,loss,target", PLANS)
 def test_epoch_runner_with_lengths_matches_sequences_alone(backend, model, train, loss, target,
                                                            dtype, rtol):
-    cfg = ModelConfig(hidden_size=6, dtype=dtype, **model)
     # batch 4 over 11 sequences: the last batch is smaller
-    plan = EpochPlan(cfg, TrainConfig(batch_size=4, learning_rate=0.05, **train), loss, target)
+    plan = epoch_plan(model, train, loss, target, dtype)
+    cfg = plan.model
     rng, lengths, x, y, n_in, n_out = runner_case(dtype, loss, target)
-    params = init_params(cfg, Shape(n_in, n_out), rng)
-    ref_params = {k: v.copy() for k, v in params.items()}
+    params, opt, ref_params, ref_opt = twin_params(plan, n_in, n_out, rng)
     runner = backend.epoch_runner(plan)
-    opt, ref_opt = Optimizer(plan.train, params), Optimizer(plan.train, ref_params)
     for epoch in range(2):
         order = np.random.default_rng(epoch).permutation(len(lengths))
         got = runner(params, opt, x, y, order, 0.05, lengths=lengths)
@@ -286,20 +276,14 @@ def test_epoch_runner_with_lengths_matches_sequences_alone(backend, model, train
                                            lengths)
         np.testing.assert_allclose(got, want, rtol=rtol)
     assert opt.steps == ref_opt.steps == 6
-    for name, p in ref_params.items():
-        assert params[name].dtype == p.dtype
-        np.testing.assert_allclose(params[name], p, rtol=rtol, atol=rtol * np.abs(p).max(),
-                                   err_msg=name)
-        for slot, arr in ref_opt.slots[name].items():
-            np.testing.assert_allclose(opt.slots[name][slot], arr, rtol=rtol,
-                                       atol=rtol * (np.abs(arr).max() + 1e-30), err_msg=slot)
+    assert_same_state(params, opt, ref_params, ref_opt, rtol)
 
 
 @pytest.mark.parametrize("model,train,loss,target", PLANS[1:3])
 def test_epoch_runner_padding_is_inert_and_full_lengths_change_nothing(backend, model, train,
                                                                          loss, target):
-    cfg = ModelConfig(hidden_size=6, **model)
-    plan = EpochPlan(cfg, TrainConfig(batch_size=4, learning_rate=0.05, **train), loss, target)
+    plan = epoch_plan(model, train, loss, target)
+    cfg = plan.model
     rng, lengths, x, y, n_in, n_out = runner_case("float64", loss, target)
     params = init_params(cfg, Shape(n_in, n_out), rng)
     runner = backend.epoch_runner(plan)
@@ -326,15 +310,12 @@ def test_epoch_runner_with_lengths_matches_the_core_loop(backend, model, train, 
                                                          dtype, rtol):
     """The fused epoch against the core's reference loop, which trims each batch to its longest
     sequence and runs the NumPy reference with lengths."""
-    cfg = ModelConfig(hidden_size=6, dtype=dtype, **model)
-    plan = EpochPlan(cfg, TrainConfig(batch_size=4, learning_rate=0.05, **train), loss, target,
-                     lengths=True)
+    plan = epoch_plan(model, train, loss, target, dtype, lengths=True)
+    cfg = plan.model
     rng, lengths, x, y, n_in, n_out = runner_case(dtype, loss, target)
-    params = init_params(cfg, Shape(n_in, n_out), rng)
-    ref_params = {k: v.copy() for k, v in params.items()}
+    params, opt, ref_params, ref_opt = twin_params(plan, n_in, n_out, rng)
     runner = epoch_runner(backend, plan)
     assert runner is not None  # "lengths" is a feature the fused epoch declares
-    opt, ref_opt = Optimizer(plan.train, params), Optimizer(plan.train, ref_params)
     ref_model = Model(cfg, reference_backend(), ref_params)
     split = Split(pad(x, lengths, 0.0), y if target == "last" else pad(y, lengths, 0), lengths)
     for epoch in range(2):

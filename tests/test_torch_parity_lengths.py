@@ -5,12 +5,8 @@ is not installed."""
 
 import numpy as np
 import pytest
+from torch_twin import TorchTwin, assert_gradients_match, relative_error, rnnlab_model, torch
 
-from rnnlab.config import ModelConfig
-from rnnlab.model import Model, Shape, init_params
-from rnnlab_numpy.backend import NumpyBackend
-
-torch = pytest.importorskip("torch")
 pytestmark = pytest.mark.torch
 pack = torch.nn.utils.rnn.pack_padded_sequence
 unpack = torch.nn.utils.rnn.pad_packed_sequence
@@ -21,16 +17,11 @@ CELLS = [("rnn", "tanh"), ("rnn", "relu"), ("lstm", "tanh"), ("gru", "tanh")]
 CASES = [("mse", "last", 2), ("xent", "every", 3), ("mse", "every", 2), ("xent", "last", 3)]
 
 
-class TorchModel(torch.nn.Module):
-    """The torch twin of an rnnlab model on packed sequences: attributes ``rnn`` and ``head``."""
+class TorchModel(TorchTwin):
+    """The torch twin of an rnnlab model on packed sequences."""
 
     def __init__(self, cell, nonlinearity, layers, out, inputs=D, hidden=H):
-        super().__init__()
-        if cell == "rnn":
-            self.rnn = torch.nn.RNN(inputs, hidden, layers, nonlinearity=nonlinearity)
-        else:
-            self.rnn = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[cell](inputs, hidden, layers)
-        self.head = torch.nn.Linear(hidden, out)
+        super().__init__(cell, nonlinearity, layers, out, inputs=inputs, hidden=hidden)
 
     def forward(self, x, lengths, target):
         packed, state = self.rnn(pack(x, torch.from_numpy(lengths), enforce_sorted=False))
@@ -40,26 +31,19 @@ class TorchModel(torch.nn.Module):
         return out, hs, state
 
 
-def relative_error(a, b):
-    return np.max(np.abs(a - b)) / max(np.max(np.abs(a)), np.max(np.abs(b)), 1e-300)
-
-
 @pytest.mark.parametrize("layers", [1, 2])
 @pytest.mark.parametrize("loss,target,out", CASES)
 @pytest.mark.parametrize("cell,nonlinearity", CELLS)
 def test_packed_sequences_match_pytorch(cell, nonlinearity, layers, loss, target, out):
     rng = np.random.default_rng(7)
-    cfg = ModelConfig(cell=cell, hidden_size=H, layers=layers, nonlinearity=nonlinearity)
-    params = init_params(cfg, Shape(D, out), rng)
-    model = Model(cfg, NumpyBackend(), params)
+    model = rnnlab_model(cell, nonlinearity, layers, out, inputs=D, hidden=H, rng=rng)
     x = rng.normal(size=(T, N, D))
     valid = np.arange(T)[:, None] < LENGTHS[None, :]
     x[~valid] = 1e6  # garbage in the padding: neither side may read it
     lead = (N,) if target == "last" else (T, N)
     y = rng.normal(size=(*lead, out)) if loss == "mse" else rng.integers(0, out, size=lead)
 
-    twin = TorchModel(cell, nonlinearity, layers, out).double()
-    twin.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in params.items()}, strict=True)
+    twin = TorchModel(cell, nonlinearity, layers, out).load(model.params)
     out_t, hs_t, state_t = twin(torch.from_numpy(x), LENGTHS, target)
     y_t = torch.from_numpy(y)
     if target == "every":  # only valid steps count
@@ -87,11 +71,7 @@ def test_packed_sequences_match_pytorch(cell, nonlinearity, layers, loss, target
 
     value, grads, _ = model.loss_and_grads(x, y, loss, target, lengths=LENGTHS)
     assert value == pytest.approx(loss_t.item(), rel=1e-12)
-    torch_grads = {name: p.grad.numpy() for name, p in twin.named_parameters()}
-    assert set(torch_grads) == set(grads)
-    for name, g in grads.items():
-        err = relative_error(g, torch_grads[name])
-        assert err <= 1e-10, f"{cell}/{nonlinearity} {name}: relative error {err:.2e}"
+    assert_gradients_match(grads, twin, f"{cell}/{nonlinearity}")
 
 
 @pytest.mark.slow
@@ -117,9 +97,8 @@ def test_a_trained_run_gives_its_test_loss_in_pytorch(tmp_path, target, cell):
 
     test = prepare(exp, registry).dataset.splits["test"]  # the same data, rebuilt from the seed
     out = 1 if target == "last" else 2
-    twin = TorchModel(cell, "tanh", 2, out, inputs=1, hidden=6).double()
     with np.load(run_dir.path / "params.npz") as data:
-        twin.load_state_dict({k: torch.from_numpy(data[k]) for k in data.files}, strict=True)
+        twin = TorchModel(cell, "tanh", 2, out, inputs=1, hidden=6).load(data)
     with torch.no_grad():
         out_t, _, _ = twin(torch.from_numpy(test.x), test.lengths, target)
         if target == "last":

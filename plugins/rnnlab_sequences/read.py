@@ -23,9 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rnnlab.plugin import ConfigError
-
-from .files import column_index, data_error, read_text
+from rnnlab.plugin import ConfigError, column_index, data_error, read_text
 
 FORMATS = ("jsonl", "csv")
 SUFFIXES = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".csv": "csv"}

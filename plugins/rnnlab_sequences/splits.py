@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .files import data_error
+from rnnlab.plugin import data_error
+
 from .read import Example
 
 SPLITS = ("train", "val", "test")

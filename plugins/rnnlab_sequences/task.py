@@ -13,10 +13,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from rnnlab.plugin import ConfigError, Dataset, Demo, Option, Split, Task
+from rnnlab.plugin import ConfigError, Dataset, Demo, Option, Split, Task, data_error
 
 from . import scores
-from .files import data_error
 from .read import Example, Fields, file_format, read_examples
 from .splits import SPLITS, assign
 

@@ -7,7 +7,6 @@ the line (1-based, as an editor shows it; the header is line 1) and the column.
 from __future__ import annotations
 
 import csv
-import difflib
 import io
 import math
 from dataclasses import dataclass
@@ -16,54 +15,17 @@ from pathlib import Path
 
 import numpy as np
 
-from rnnlab.plugin import ConfigError
+from rnnlab.plugin import ConfigError, column_index, data_error, read_text
 
 MISSING = frozenset({"", "na", "n/a", "nan", "null", "none"})  # compared lower-case, stripped
 SHOWN = 5  # how many affected lines an error lists
 EPOCH = datetime(1970, 1, 1)
 
 
-def data_error(path: Path, message: str) -> ConfigError:
-    return ConfigError(f"{path}: {message}", table="task", key="path")
-
-
-def read_text(path: Path, *, csv_columns: bool = False) -> str:
-    """The file's text (UTF-8, a byte-order mark allowed); any failure names the file, and a
-    byte that is not UTF-8 its line, character and (``csv_columns``) the CSV column."""
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise data_error(path, "no such file") from None
-    except IsADirectoryError:
-        raise data_error(path, "is a directory, not a file") from None
-    except OSError as exc:
-        raise data_error(path, f"cannot be read: {exc.strerror}") from None
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        n = raw.count(b"\n", 0, exc.start)
-        start = raw.rfind(b"\n", 0, exc.start) + 1
-        where = f"line {n + 1}, character {exc.start - start + 1}"
-        if csv_columns:
-            lines = raw.decode("utf-8-sig", errors="replace").splitlines()
-            header = next(csv.reader(lines[:1]), [])
-            where += bad_byte_column(lines[n], header) if n < len(lines) else ""
-        raise data_error(path, f"{where}: not UTF-8 text (byte 0x{raw[exc.start]:02x}); save "
-                               f"the file as UTF-8") from None
-
-
-def bad_byte_column(text_line: str, header: list[str]) -> str:
-    """The column of a line decoded with replacement characters that holds one, for messages."""
-    for i, cell in enumerate(next(csv.reader([text_line]), [])):
-        if "\ufffd" in cell:
-            return f", column {header[i]!r}" if i < len(header) else f", field {i + 1}"
-    return ""
-
-
 def read_csv_rows(path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
     """The header and the data rows, each with its line number. Names the file, the line and
     the column for undecodable bytes, a missing header and rows of the wrong width."""
-    text = read_text(path, csv_columns=True)
+    text = read_text(path, "csv")
     reader = csv.reader(io.StringIO(text, newline=""))
     try:
         header = next(reader, None)
@@ -99,16 +61,6 @@ def _number(cell: str) -> float | None:
     except ValueError:
         return None
     return value if math.isfinite(value) else None
-
-
-def column_index(path: Path, header: list[str], name: str, key: str) -> int:
-    """Where column ``name`` is; a name not in the header is an error on ``[task.key]``."""
-    if name in header:
-        return header.index(name)
-    near = difflib.get_close_matches(name, header, n=1)
-    hint = f"; did you mean {near[0]!r}?" if near else ""
-    raise ConfigError(f"no column {name!r} in {path}{hint} (columns: {', '.join(header)})",
-                      table="task", key=key)
 
 
 def parse_time(cell: str) -> float | datetime | None:

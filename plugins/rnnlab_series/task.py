@@ -15,10 +15,19 @@ from __future__ import annotations
 
 import numpy as np
 
-from rnnlab.plugin import ConfigError, Dataset, Demo, Option, Split, Task
+from rnnlab.plugin import (
+    ConfigError,
+    Dataset,
+    Demo,
+    Option,
+    Split,
+    Task,
+    column_index,
+    data_error,
+)
 
 from . import scores
-from .table import Series, column_index, data_error, fill_missing, read_series
+from .table import Series, fill_missing, read_series
 
 OPTIONS = (
     Option("path", str, "", "the CSV file (header row), relative to the experiment file"),
