@@ -169,9 +169,11 @@ class Forward(NamedTuple):
     outputs: np.ndarray
     """The head's outputs: ``[N, O]`` for target "last", ``[T, N, O]`` for "every"."""
     hidden: np.ndarray
-    """The top layer's hidden state at every step, ``[T, N, H]`` (0 after a sequence's end)."""
+    """The top layer's hidden state at every step, ``[T, N, H]`` (0 after a sequence's end;
+    bidirectional: ``[T, N, 2H]``, ``[forward ; reverse]``)."""
     state: State
-    """Every layer's final state, PyTorch's ``h_n [layers, N, H]`` (LSTM: ``(h_n, c_n)``)."""
+    """Every layer's final state, PyTorch's ``h_n [layers, N, H]`` (LSTM: ``(h_n, c_n)``;
+    bidirectional: ``[layers * 2, N, H]``, each layer's forward then reverse direction)."""
 
 
 class TrainedModel:
@@ -287,15 +289,15 @@ class TrainedModel:
         if len(parts) != len(names):
             wanted = f"({', '.join(names)})" if len(names) > 1 else f"one array {names[0]}"
             raise ValueError(f"state must be {wanted} for a {self.cell}")
-        count = self.layers * self._model.directions  # PyTorch's layers * directions
-        shape = (count, n, self.hidden_size)
+        rows = self.layers * self._model.directions  # PyTorch's h_0: layers * directions
+        shape = (rows, n, self.hidden_size)
         arrays = [np.asarray(p, dtype=self.dtype) for p in parts]
         for a in arrays:
             if a.shape != shape:
-                layers = "layers" if count == self.layers else "layers * 2"  # bidirectional
-                raise ValueError(f"state arrays must be [{layers}, N, hidden_size] = "
+                what = "layers * 2" if rows != self.layers else "layers"
+                raise ValueError(f"state arrays must be [{what}, N, hidden_size] = "
                                  f"{list(shape)}, got {list(a.shape)}")
-        return [tuple(np.ascontiguousarray(a[k]) for a in arrays) for k in range(count)]
+        return [tuple(np.ascontiguousarray(a[k]) for a in arrays) for k in range(rows)]
 
     def _torch_state(self, final) -> State:
         """The core's final states -> PyTorch's layout: ``h_n``, or ``(h_n, c_n)``."""
@@ -391,8 +393,8 @@ class Run:
             raise RnnlabError(misfit)
         m, inputs = exp.model, int(p[first].shape[1])
         D = directions(m)
-        expected = {param_name(key, k, reverse): shape for k in range(m.layers)
-                    for reverse in (False, True)[:D]
+        expected = {param_name(key, k, reverse): shape
+                    for k in range(m.layers) for reverse in (False, True)[:D]
                     for key, shape in cell.layer_shapes(inputs if k == 0 else D * m.hidden_size,
                                                         m.hidden_size).items()}
         outputs = int(p[head].shape[0])

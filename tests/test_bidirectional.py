@@ -327,3 +327,22 @@ def test_a_bidirectional_run_records_what_the_diagnostics_can_measure(tmp_path):
     assert "bidirectional" in diagnostics["note"]
     assert set(diagnostics["health"]["spectral_radius"]) == {"l0", "l0_reverse", "l1",
                                                              "l1_reverse"}
+
+
+def test_the_python_api_loads_a_bidirectional_run_and_takes_pytorchs_state_layout(tmp_path):
+    from tiny_runs import write_tiny
+
+    import rnnlab
+
+    run = rnnlab.run(write_tiny(tmp_path), set=[*BIDIRECTIONAL, "model.dropout=0.2"],
+                     out=tmp_path / "runs", quiet=True)
+    model = rnnlab.load(run.dir).model
+    x = np.random.default_rng(0).normal(size=(5, 3, 1))
+    first = model.forward(x)
+    assert first.hidden.shape == (5, 3, 2 * 8)
+    assert first.state.shape == (2 * 2, 3, 8)  # h_n: [layers * 2, N, H]
+    np.testing.assert_array_equal(model.predict(x), first.outputs)  # never drops
+    again = model.forward(x, state=first.state)  # h_0 in the same layout
+    assert again.outputs.shape == first.outputs.shape
+    with pytest.raises(ValueError, match=r"\[layers \* 2, N, hidden_size\]"):
+        model.forward(x, state=first.state[:2])
