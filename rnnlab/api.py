@@ -152,8 +152,13 @@ def load(run_dir: str | os.PathLike[str], *, backend: str | None = None,
 
     ``backend`` runs the model on another backend than the run's; ``plugins`` are extra plugin
     files (when the run's own moved). Raises :class:`RnnlabError` when ``run_dir`` is not a run
-    directory.
+    directory. A ``.safetensors`` file written by `rnnlab export --format safetensors` loads
+    as a run too (its config, loss, target and parameters; no history, no checkpoint).
     """
+    if Path(run_dir).suffix == ".safetensors" and Path(run_dir).is_file():
+        from .export.weights_run import WeightsRun
+
+        return WeightsRun(run_dir, backend=backend, plugins=plugins)
     return Run(run_dir, backend=backend, plugins=plugins)
 
 

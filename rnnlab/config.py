@@ -131,6 +131,9 @@ class Experiment:
     source: Path | None = field(default=None, compare=False)
     compare: CompareConfig = field(default_factory=CompareConfig)
     diagnostics: DiagnosticsConfig = field(default_factory=DiagnosticsConfig)
+    # tables plugins declare (rnnlab.plugin.TableSpec) that the experiment sets: name ->
+    # validated values, defaults filled in
+    tables: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def base_dir(self) -> Path:
@@ -149,6 +152,7 @@ class Experiment:
             out["compare"] = asdict(self.compare)
         if self.diagnostics != DiagnosticsConfig():
             out["diagnostics"] = asdict(self.diagnostics)
+        out.update(copy.deepcopy(self.tables))
         return out
 
 
@@ -287,16 +291,23 @@ def build_experiment(raw: dict[str, Any], registry, *, source: Path | None = Non
     """Validate the raw tables (after overrides) against the core schema and the task's options."""
     src = str(source) if source else "<experiment>"
     origins = origins or {}
+    declared = getattr(registry, "tables", {})  # plugins' tables (rnnlab.plugin.TableSpec)
+    valid = (*TABLES, *sorted(declared), SWEEP)
     for table in raw:
         if table == SWEEP:
             raise ConfigError("this file describes a sweep: run it with `rnnlab sweep`, or "
                               "remove the table to run the base experiment", source=src,
                               table=table)
-        if table not in TABLES:
+        if table not in TABLES and table not in declared:
             where = next((v for k, v in origins.items() if k.startswith(f"{table}.")), src)
-            raise ConfigError(f"unknown table{closest(table, (*TABLES, SWEEP))} "
-                              f"(valid: {', '.join((*TABLES, SWEEP))})", source=where,
-                              table=table)
+            clash = registry.conflict("table", table) if hasattr(registry, "conflict") else None
+            if clash:
+                raise ConfigError(clash, source=where, table=table)
+            raise ConfigError(f"unknown table{closest(table, valid)} "
+                              f"(valid: {', '.join(valid)})", source=where, table=table)
+    plugin_tables = {name: validate_table(raw[name], declared[name].options, table=name,
+                                          source=src, origins=origins)
+                     for name in declared if name in raw}
     tables = {name: validate_table(raw.get(name, {}), opts, table=name, source=src,
                                    origins=origins) for name, opts in CORE_TABLES.items()}
     check_cell(tables["model"], registry, origins, src)
@@ -334,6 +345,7 @@ def build_experiment(raw: dict[str, Any], registry, *, source: Path | None = Non
         source=source,
         compare=CompareConfig(**tables["compare"]),
         diagnostics=DiagnosticsConfig(**tables["diagnostics"]),
+        tables=plugin_tables,
     )
 
 

@@ -34,6 +34,12 @@ def register_cells():
 
 
 @hookspec
+def register_tables():
+    """Return a list of :class:`rnnlab.plugin.TableSpec`: config tables this plugin reads (the
+    core's tables and a task's options are declared by rnnlab and the task)."""
+
+
+@hookspec
 def on_run_start(run):
     """Called once before the first epoch with the :class:`rnnlab.train.RunInfo` of the run.
     The return value is ignored."""

@@ -6,7 +6,8 @@ Task plugins build on :class:`Task`, :class:`TaskSpec`, :class:`Dataset`, :class
 :class:`Option` and :class:`Demo`; backend plugins on :class:`Backend` and :class:`BackendSpec`
 (and, for a fused epoch, :class:`EpochPlan`, :class:`Optimizer`, :func:`init_params`,
 :func:`reference_epoch`); a new recurrent cell is a :class:`CellSpec`; a sweep engine an
-:class:`Executor` with its :class:`ExecutorSpec`. Parameter names are built
+:class:`Executor` with its :class:`ExecutorSpec`; a config table a plugin reads a
+:class:`TableSpec`. Parameter names are built
 by :func:`param_name`, never written as strings; the valid steps of sequences of different
 lengths by :func:`valid_steps`. A task that reads the user's data files reports their problems
 with :func:`read_text`, :func:`data_error` and :func:`column_index`. The built-in plugins import
@@ -35,6 +36,7 @@ from .specs import (
     Demo,
     Option,
     Split,
+    TableSpec,
     Task,
     TaskContext,
     TaskSpec,
@@ -67,6 +69,7 @@ __all__ = [
     "RunResult",
     "Shape",
     "Split",
+    "TableSpec",
     "Task",
     "TaskContext",
     "TaskSpec",

@@ -21,11 +21,13 @@ import pluggy
 
 from . import hookspecs
 from .cells import BUILTIN_CELLS, CellSpec
+from .config import SWEEP, TABLES
 from .errors import PluginError, closest
-from .specs import BackendSpec, TaskSpec
+from .specs import BackendSpec, TableSpec, TaskSpec
 
 GROUP = "rnnlab"
 ESSENTIAL = ("numpy",)  # the reference backend's plugin cannot be disabled
+CORE_TABLE_NAMES = (*TABLES, SWEEP)  # rnnlab's own tables: no plugin declares them
 
 
 @dataclass
@@ -41,6 +43,7 @@ class PluginInfo:
     backends: list[str] = field(default_factory=list)
     executors: list[str] = field(default_factory=list)
     cells: list[str] = field(default_factory=list)
+    tables: list[str] = field(default_factory=list)
     hooks: list[str] = field(default_factory=list)
 
     @property
@@ -93,6 +96,7 @@ class Registry:
         self.backends: dict[str, BackendSpec] = {}
         self.executors: dict[str, Any] = {}  # name -> rnnlab.executors.ExecutorSpec
         self.cells: dict[str, CellSpec] = dict(BUILTIN_CELLS)  # plugins add, never replace
+        self.tables: dict[str, TableSpec] = {}  # config tables plugins declare
         self._providers: dict[tuple[str, str], list[PluginInfo]] = {}
         if entry_points_:
             self._load_entry_points()
@@ -161,10 +165,12 @@ class Registry:
         """Add the plugin's tasks, backends and executors; if a registration hook raises, add
         none of them and unregister the plugin, so none of its hooks run."""
         tables = {"task": (self.tasks, info.tasks), "backend": (self.backends, info.backends),
-                  "executor": (self.executors, info.executors), "cell": (self.cells, info.cells)}
+                  "executor": (self.executors, info.executors), "cell": (self.cells, info.cells),
+                  "table": (self.tables, info.tables)}
         found = []
         for hook, kind in (("register_tasks", "task"), ("register_backends", "backend"),
-                           ("register_executors", "executor"), ("register_cells", "cell")):
+                           ("register_executors", "executor"), ("register_cells", "cell"),
+                           ("register_tables", "table")):
             for impl in getattr(self.pm.hook, hook).get_hookimpls():
                 if impl.plugin is not module:
                     continue
@@ -181,6 +187,13 @@ class Registry:
             info.hooks = []
             self._fail(info, f"register_cells() returned cell {builtin[0]!r}, which is built "
                              f"into rnnlab (built-in cells: {', '.join(BUILTIN_CELLS)})")
+            return
+        core = [s.name for kind, s in found if kind == "table" and s.name in CORE_TABLE_NAMES]
+        if core:
+            self.pm.unregister(module)
+            info.hooks = []
+            self._fail(info, f"register_tables() returned table {core[0]!r}, which is rnnlab's "
+                             f"own (rnnlab's tables: {', '.join(CORE_TABLE_NAMES)})")
             return
         for kind, spec in found:
             table, names = tables[kind]
@@ -217,6 +230,12 @@ class Registry:
 
     def cell(self, name: str) -> CellSpec:
         return self._lookup("cell", name, self.cells)
+
+    def conflict(self, kind: str, name: str) -> str | None:
+        """The error naming every plugin that provides ``kind`` ``name``, when more than one
+        does (the name is then left out of its table); else None."""
+        return self._conflict(kind, name) if len(self._providers.get((kind, name), [])) > 1 \
+            else None
 
     def executor(self, name: str):
         return self._lookup("executor", name, self.executors)

@@ -228,6 +228,19 @@ class Backend:
 
 
 @dataclass(frozen=True)
+class TableSpec:
+    """A config table a plugin reads (``[tracking]``, say): its name and the options it may
+    hold, validated like the core's tables (unknown keys named with the closest one, types,
+    ranges, defaults filled in). The values reach lifecycle hooks as
+    ``run.experiment.tables[name]``, and the run's config.toml records the table when the
+    experiment sets it."""
+
+    name: str
+    options: tuple[Option, ...] = ()
+    description: str = ""
+
+
+@dataclass(frozen=True)
 class BackendSpec:
     """A backend a plugin provides. ``load`` imports heavy dependencies only when called;
     ``unavailable`` returns why the backend cannot run here, or None when it can."""

@@ -22,7 +22,16 @@ from rnnlab.errors import ConfigError, PluginError
 from rnnlab.hookspecs import hookimpl
 from rnnlab.plugins import Registry
 from rnnlab.runs import RunDir
-from rnnlab.specs import Backend, BackendSpec, Dataset, Split, Task, TaskSpec
+from rnnlab.specs import (
+    Backend,
+    BackendSpec,
+    Dataset,
+    Option,
+    Split,
+    TableSpec,
+    Task,
+    TaskSpec,
+)
 from rnnlab.train import RunInfo, prepare
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -159,6 +168,53 @@ class Recorder:
     @hookimpl
     def on_run_end(self, run, summary):
         self.calls.append(("end", summary["status"], summary["epochs_run"]))
+
+
+class Notify:
+    @hookimpl
+    def register_tables(self):
+        return [TableSpec("notify", (Option("email", str, "", "where to"),
+                                     Option("every", int, 1, "epochs", gt=0)))]
+
+
+def test_hook_register_tables(tmp_path):
+    registry = registry_with(Notify())
+    assert registry.plugins["p0"].tables == ["notify"]
+    text = SMALL_SINE.format(epochs=1) + '\n[notify]\nemail = "a@b"\n'
+    path = write_experiment(tmp_path, text=text)
+    exp = build_experiment(read_toml(path), registry, source=path)
+    assert exp.tables == {"notify": {"email": "a@b", "every": 1}}
+    assert exp.to_dict()["notify"] == {"email": "a@b", "every": 1}  # config.toml records it
+    plain = build_experiment(read_toml(write_experiment(tmp_path, epochs=1)), registry)
+    assert plain.tables == {} and "notify" not in plain.to_dict()  # unset: configs unchanged
+    with pytest.raises(ConfigError, match=r"\[notify\.emial\].*did you mean 'email'"):
+        build_experiment(read_toml(write_experiment(tmp_path, text=text.replace(
+            "email", "emial"))), registry)
+    with pytest.raises(ConfigError, match=r"\[notify\.every\].*must be > 0"):
+        build_experiment(read_toml(write_experiment(tmp_path, text=text + "every = 0\n")),
+                         registry)
+    with pytest.raises(ConfigError, match=r"unknown table; did you mean 'notify'"):
+        build_experiment(read_toml(write_experiment(tmp_path, text=text.replace(
+            "[notify]", "[notfy]"))), registry)
+
+
+def test_hook_register_tables__one_table_declared_twice_names_both(tmp_path):
+    registry = registry_with(Notify(), Notify())
+    path = write_experiment(tmp_path, text=SMALL_SINE.format(epochs=1) + "\n[notify]\n")
+    with pytest.raises(ConfigError, match=r"\[notify\]: table 'notify' is provided by more than "
+                                          r"one plugin: p0 .* and p1 "):
+        build_experiment(read_toml(path), registry, source=path)
+
+
+def test_hook_register_tables__rnnlabs_own_tables_cannot_be_declared():
+    class Train:
+        @hookimpl
+        def register_tables(self):
+            return [TableSpec("train")]
+
+    registry = registry_with(Train())
+    assert "register_tables() returned table 'train'" in registry.plugins["p0"].status
+    assert "train" not in registry.tables
 
 
 def test_hook_on_run_start(tmp_path):

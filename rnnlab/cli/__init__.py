@@ -64,6 +64,7 @@ def main():
 from . import (  # noqa: E402  (commands register themselves on `main`)
     compare_cmd,
     diff_cmd,
+    export_cmd,
     generate_cmd,
     plot_cmd,
     plugins_cmd,
@@ -74,8 +75,8 @@ from . import (  # noqa: E402  (commands register themselves on `main`)
     sweep_cmd,
 )
 
-__all__ = ["compare_cmd", "diff_cmd", "generate_cmd", "main", "plot_cmd", "plugins_cmd",
-           "resume_cmd", "run_cmd", "runs_cmd", "show_cmd", "sweep_cmd"]
+__all__ = ["compare_cmd", "diff_cmd", "export_cmd", "generate_cmd", "main", "plot_cmd",
+           "plugins_cmd", "resume_cmd", "run_cmd", "runs_cmd", "show_cmd", "sweep_cmd"]
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
