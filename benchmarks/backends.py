@@ -74,8 +74,13 @@ def sine_data(T: int) -> Split:
 
 def plan_for(case: Case) -> EpochPlan:
     model = ModelConfig(cell=case.cell, hidden_size=case.H, bidirectional=case.bidirectional)
-    train = TrainConfig(batch_size=case.B, optimizer="adam", learning_rate=0.001,
-                        grad_clip="norm", grad_clip_value=1.0)
+    train = TrainConfig(
+        batch_size=case.B,
+        optimizer="adam",
+        learning_rate=0.001,
+        grad_clip="norm",
+        grad_clip_value=1.0,
+    )
     return EpochPlan(model, train, "mse", "last")
 
 
@@ -113,8 +118,9 @@ class TorchContender:
         params = init_params(plan.model, Shape(1, 1), np.random.default_rng(0))
         module = getattr(torch.nn, TORCH_MODULES[case.cell])
         self.rnn = module(1, case.H, dtype=torch.float64, bidirectional=case.bidirectional)
-        self.head = torch.nn.Linear(case.H * (2 if case.bidirectional else 1), 1,
-                                    dtype=torch.float64)
+        self.head = torch.nn.Linear(
+            case.H * (2 if case.bidirectional else 1), 1, dtype=torch.float64
+        )
         self.bidirectional = case.bidirectional
         with torch.no_grad():
             for name, p in params.items():
@@ -130,7 +136,7 @@ class TorchContender:
         torch.set_num_threads(self.threads)
         t0 = time.perf_counter()
         for start in range(0, len(order), self.B):
-            idx = torch.from_numpy(order[start:start + self.B])
+            idx = torch.from_numpy(order[start : start + self.B])
             hs, state = self.rnn(self.x[:, idx])
             if self.bidirectional:  # [h_n forward ; h_n reverse] of the top layer
                 h_n = state[0] if isinstance(state, tuple) else state
@@ -165,8 +171,16 @@ def measure(cases, backends: list[str], repeats: int, with_torch: bool, log) -> 
         log(f"repeat {repeat + 1}/{repeats} done")
     rows = []
     for case in cases:
-        row = {"case": case.label, "T": case.T, "H": case.H, "B": case.B, "cell": case.cell,
-               "ms_per_epoch": {}, "spread_ms": {}, "warmup_s": {}}
+        row = {
+            "case": case.label,
+            "T": case.T,
+            "H": case.H,
+            "B": case.B,
+            "cell": case.cell,
+            "ms_per_epoch": {},
+            "spread_ms": {},
+            "warmup_s": {},
+        }
         for c in setups[case]:
             ts = times[(case, c.name)]
             row["ms_per_epoch"][c.name] = 1e3 * statistics.median(ts)
@@ -176,8 +190,9 @@ def measure(cases, backends: list[str], repeats: int, with_torch: bool, log) -> 
         if torch_ms:
             best = min(torch_ms)
             row["ms_per_epoch"]["torch"] = best
-            row["torch_threads"] = next(k for k, v in row["ms_per_epoch"].items()
-                                        if k.startswith("torch-") and v == best)
+            row["torch_threads"] = next(
+                k for k, v in row["ms_per_epoch"].items() if k.startswith("torch-") and v == best
+            )
         rows.append(row)
     return rows
 
@@ -194,8 +209,10 @@ def table(rows: list[dict], backends: list[str]) -> Table:
         t.add_column(f"{last} vs {name}", justify="right")
     for row in rows:
         ms = row["ms_per_epoch"]
-        cells = [f"{ms[n]:.1f}" + (f" ({row['torch_threads'][6:]})" if n == "torch" else "")
-                 for n in names]
+        cells = [
+            f"{ms[n]:.1f}" + (f" ({row['torch_threads'][6:]})" if n == "torch" else "")
+            for n in names
+        ]
         ratios = [f"{ms[n] / ms[last]:.1f}x" for n in others]
         t.add_row(row["case"], *cells, *ratios)
     return t
@@ -204,17 +221,30 @@ def table(rows: list[dict], backends: list[str]) -> Table:
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--repeats", type=int, default=5)
-    ap.add_argument("--backends", default="numpy,numba",
-                    help="rnnlab backends, comma-separated; ratios are against the last")
-    ap.add_argument("--case", action="append", metavar="T,H,B[,cell[,bi]]",
-                    help="a case to run (repeatable; default: the four standard ones)")
+    ap.add_argument(
+        "--backends",
+        default="numpy,numba",
+        help="rnnlab backends, comma-separated; ratios are against the last",
+    )
+    ap.add_argument(
+        "--case",
+        action="append",
+        metavar="T,H,B[,cell[,bi]]",
+        help="a case to run (repeatable; default: the four standard ones)",
+    )
     ap.add_argument("--no-torch", action="store_true", help="skip PyTorch even if installed")
     ap.add_argument("--json", action="store_true", help="print the results as JSON")
     args = ap.parse_args(argv)
     cases = CASES
     if args.case:
-        cases = tuple(Case(*map(int, c.split(",")[:3]), *c.split(",")[3:4],
-                           bidirectional=c.split(",")[4:5] == ["bi"]) for c in args.case)
+        cases = tuple(
+            Case(
+                *map(int, c.split(",")[:3]),
+                *c.split(",")[3:4],
+                bidirectional=c.split(",")[4:5] == ["bi"],
+            )
+            for c in args.case
+        )
     backends = args.backends.split(",")
     try:
         import torch  # noqa: F401
@@ -225,15 +255,18 @@ def main(argv=None) -> None:
     console = Console(stderr=args.json)
     if not with_torch and not args.no_torch:
         console.print("torch is not installed: PyTorch is skipped")
-    rows = measure(cases, backends, args.repeats, with_torch,
-                   lambda m: console.print(m, highlight=False))
+    rows = measure(
+        cases, backends, args.repeats, with_torch, lambda m: console.print(m, highlight=False)
+    )
     if args.json:
         print(json.dumps(rows, indent=2))
         return
     console.print(table(rows, backends))
     warm = ", ".join(f"{n} {rows[0]['warmup_s'][n]:.2f} s" for n in backends)
-    console.print(f"warm-up before the first epoch (excluded above; numba compiles or loads its "
-                  f"cache): {warm}")
+    console.print(
+        f"warm-up before the first epoch (excluded above; numba compiles or loads its "
+        f"cache): {warm}"
+    )
 
 
 if __name__ == "__main__":

@@ -28,21 +28,26 @@ def seconds_per_epoch(config: str, epochs: int, sets: list[str], out: Path) -> f
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("config", nargs="?", default=str(Path(__file__).parents[1] /
-                                                         "experiments" / "sine.toml"))
+    parser.add_argument(
+        "config", nargs="?", default=str(Path(__file__).parents[1] / "experiments" / "sine.toml")
+    )
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
-    variants = {"every epoch": ["train.checkpoint_every=1"],
-                "only at the end": ["train.checkpoint_every=0", "train.checkpoint_seconds=0"]}
+    variants = {
+        "every epoch": ["train.checkpoint_every=1"],
+        "only at the end": ["train.checkpoint_every=0", "train.checkpoint_seconds=0"],
+    }
     times = {name: [] for name in variants}
     with tempfile.TemporaryDirectory(dir=".") as tmp:  # on the disk runs/ would be on
         for _ in range(args.repeats):
             for name, sets in variants.items():
                 times[name].append(seconds_per_epoch(args.config, args.epochs, sets, Path(tmp)))
     for name, ts in times.items():
-        print(f"checkpoint {name:16s} {statistics.median(ts) * 1000:8.2f} ms per epoch "
-              f"(median of {args.repeats} runs of {args.epochs} epochs)")
+        print(
+            f"checkpoint {name:16s} {statistics.median(ts) * 1000:8.2f} ms per epoch "
+            f"(median of {args.repeats} runs of {args.epochs} epochs)"
+        )
     diff = statistics.median(times["every epoch"]) - statistics.median(times["only at the end"])
     print(f"difference: {diff * 1000:.2f} ms per epoch")
 

@@ -65,14 +65,20 @@ def main() -> None:
         for key, ts in times.items():
             ms = statistics.median(ts) * 1000
             share = "" if key == "epoch" else f"  {ms / 1000 / epoch:6.1%} of an epoch"
-            print(f"  {key:14s} {ms:9.2f} ms (range {min(ts) * 1000:.2f}-"
-                  f"{max(ts) * 1000:.2f}){share}")
+            print(
+                f"  {key:14s} {ms:9.2f} ms (range {min(ts) * 1000:.2f}-{max(ts) * 1000:.2f}){share}"
+            )
         exp, _ = load_experiment(config, args.sets)
         k_health, k_flow = exp.diagnostics.health_every, exp.diagnostics.every
-        added = sum(statistics.median(times[key]) / k for key, k in
-                    (("health", k_health), ("gradient flow", k_flow)) if k)
-        print(f"  per epoch with health_every = {k_health}, every = {k_flow}: "
-              f"{added * 1000:.2f} ms, {added / epoch:.1%} of an epoch")
+        added = sum(
+            statistics.median(times[key]) / k
+            for key, k in (("health", k_health), ("gradient flow", k_flow))
+            if k
+        )
+        print(
+            f"  per epoch with health_every = {k_health}, every = {k_flow}: "
+            f"{added * 1000:.2f} ms, {added / epoch:.1%} of an epoch"
+        )
 
 
 if __name__ == "__main__":

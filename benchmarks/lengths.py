@@ -85,14 +85,19 @@ def skewed_data(T: int, N: int, seed: int = 0) -> tuple[Split, np.ndarray]:
 def bucketed(order: np.ndarray, lengths: np.ndarray, B: int, rng: np.random.Generator):
     """``order`` sorted by length (stable), cut into batches of B, the batches shuffled."""
     by_length = order[np.argsort(lengths[order], kind="stable")]
-    batches = [by_length[i:i + B] for i in range(0, len(by_length), B)]
+    batches = [by_length[i : i + B] for i in range(0, len(by_length), B)]
     return np.concatenate([batches[i] for i in rng.permutation(len(batches))])
 
 
 def plan_for(case: Case) -> EpochPlan:
     model = ModelConfig(cell=case.cell, hidden_size=case.H)
-    train = TrainConfig(batch_size=case.B, optimizer="adam", learning_rate=0.001,
-                        grad_clip="norm", grad_clip_value=1.0)
+    train = TrainConfig(
+        batch_size=case.B,
+        optimizer="adam",
+        learning_rate=0.001,
+        grad_clip="norm",
+        grad_clip_value=1.0,
+    )
     return EpochPlan(model, train, "mse", "last")
 
 
@@ -125,8 +130,10 @@ class Contender:
         t0 = time.perf_counter()
         backend.warm_up(self.plan)
         # the runner for each kind of data, when the backend declares every feature it uses
-        self.runners = {"fixed": backend.epoch_runner(self.plan),
-                        "ragged": backend.epoch_runner(with_lengths(self.plan))}
+        self.runners = {
+            "fixed": backend.epoch_runner(self.plan),
+            "ragged": backend.epoch_runner(with_lengths(self.plan)),
+        }
         self.warmup = time.perf_counter() - t0
         self.ragged = split_with_lengths(data, lengths)
         self.why_not = None
@@ -157,15 +164,17 @@ def measure(cases, N: int, backends: list[str], repeats: int, log) -> list[dict]
             if c.why_not:
                 log(f"{case.label}: {c.name} left out: {c.why_not}")
         setups[case] = (lengths, [c for c in setups[case][1] if not c.why_not])
-    times = {(case, c.name, kind): [] for case in cases for c in setups[case][1]
-             for kind in ORDERS}
+    times = {(case, c.name, kind): [] for case in cases for c in setups[case][1] for kind in ORDERS}
     rng = np.random.default_rng(1)
     for repeat in range(repeats):
         for case in cases:
             lengths, contenders = setups[case]
             order = rng.permutation(N)
-            orders = {"random": order, "bucketed": bucketed(order, lengths, case.B, rng),
-                      "fixed": order}
+            orders = {
+                "random": order,
+                "bucketed": bucketed(order, lengths, case.B, rng),
+                "fixed": order,
+            }
             for kind in ORDERS:
                 for c in contenders:
                     times[(case, c.name, kind)].append(c.epoch(kind, orders[kind]))
@@ -173,9 +182,18 @@ def measure(cases, N: int, backends: list[str], repeats: int, log) -> list[dict]
     rows = []
     for case in cases:
         lengths, contenders = setups[case]
-        row = {"case": case.label, "T": case.T, "H": case.H, "B": case.B, "cell": case.cell,
-               "N": N, "mean_length": float(lengths.mean()), "ms_per_epoch": {},
-               "spread_ms": {}, "warmup_s": {}}
+        row = {
+            "case": case.label,
+            "T": case.T,
+            "H": case.H,
+            "B": case.B,
+            "cell": case.cell,
+            "N": N,
+            "mean_length": float(lengths.mean()),
+            "ms_per_epoch": {},
+            "spread_ms": {},
+            "warmup_s": {},
+        }
         for c in contenders:
             row["warmup_s"][c.name] = c.warmup
             for kind in ORDERS:
@@ -204,8 +222,11 @@ def table(rows: list[dict], backends: list[str]) -> Table:
             cells = [f"{ms[f'{n} {kind}']:.1f}" if f"{n} {kind}" in ms else "-" for n in backends]
             extra = []
             if len(backends) == 2:
-                extra = ([f"{lead[kind]:.2f}x", f"{lead[kind] / lead['fixed']:.2f}"] if lead
-                         else ["-", "-"])
+                extra = (
+                    [f"{lead[kind]:.2f}x", f"{lead[kind] / lead['fixed']:.2f}"]
+                    if lead
+                    else ["-", "-"]
+                )
             t.add_row(row["case"], kind, *cells, *extra)
     means = {row["T"]: row["mean_length"] for row in rows}
     t.caption = "mean length " + ", ".join(f"{m:.1f} of T={T}" for T, m in means.items())
@@ -216,10 +237,17 @@ def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--sequences", type=int, default=990, help="N, sequences per epoch")
-    ap.add_argument("--backends", default="numpy,numba",
-                    help="rnnlab backends, comma-separated; ratios are the last vs the first")
-    ap.add_argument("--case", action="append", metavar="T,H,B[,cell]",
-                    help="a case to run (repeatable; default: rnn T=100 H=32 and H=128, B=32)")
+    ap.add_argument(
+        "--backends",
+        default="numpy,numba",
+        help="rnnlab backends, comma-separated; ratios are the last vs the first",
+    )
+    ap.add_argument(
+        "--case",
+        action="append",
+        metavar="T,H,B[,cell]",
+        help="a case to run (repeatable; default: rnn T=100 H=32 and H=128, B=32)",
+    )
     ap.add_argument("--json", action="store_true", help="print the results as JSON")
     args = ap.parse_args(argv)
     cases = CASES
@@ -227,17 +255,21 @@ def main(argv=None) -> None:
         cases = tuple(Case(*map(int, c.split(",")[:3]), *c.split(",")[3:]) for c in args.case)
     backends = args.backends.split(",")
     console = Console(stderr=args.json)
-    rows = measure(cases, args.sequences, backends, args.repeats,
-                   lambda m: console.print(m, highlight=False))
+    rows = measure(
+        cases, args.sequences, backends, args.repeats, lambda m: console.print(m, highlight=False)
+    )
     if args.json:
         print(json.dumps(rows, indent=2))
         return
-    present = [n for n in backends if any(k.startswith(f"{n} ") for r in rows
-                                          for k in r["ms_per_epoch"])]
+    present = [
+        n for n in backends if any(k.startswith(f"{n} ") for r in rows for k in r["ms_per_epoch"])
+    ]
     console.print(table(rows, present))
     warm = ", ".join(f"{n} {s:.2f} s" for n, s in rows[0]["warmup_s"].items())
-    console.print(f"warm-up before the first epoch (excluded above; numba compiles or loads its "
-                  f"cache): {warm}")
+    console.print(
+        f"warm-up before the first epoch (excluded above; numba compiles or loads its "
+        f"cache): {warm}"
+    )
 
 
 if __name__ == "__main__":

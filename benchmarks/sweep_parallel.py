@@ -45,8 +45,9 @@ seeds = [0, 1, 2, 3, 4, 5, 6, 7]
 
 def cpu_seconds() -> float:
     """CPU time of this process and of its finished children (the worker processes)."""
-    own, children = (resource.getrusage(w) for w in (resource.RUSAGE_SELF,
-                                                     resource.RUSAGE_CHILDREN))
+    own, children = (
+        resource.getrusage(w) for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
+    )
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
@@ -74,15 +75,18 @@ def main() -> None:
         ratios = []
         for k in range(args.repeats):
             serial, serial_cpu = timed(plan, SerialExecutor(), root / f"serial-{k}")
-            parallel, parallel_cpu = timed(plan, LocalExecutor(args.workers),
-                                           root / f"local-{k}")
+            parallel, parallel_cpu = timed(plan, LocalExecutor(args.workers), root / f"local-{k}")
             ratios.append(parallel / serial)
-            print(f"repeat {k + 1}: serial {serial:.2f} s (cpu {serial_cpu:.2f} s), "
-                  f"{args.workers} processes {parallel:.2f} s (cpu {parallel_cpu:.2f} s), "
-                  f"ratio {parallel / serial:.3f}; load average {os.getloadavg()[0]:.1f}",
-                  flush=True)
-    print(f"median ratio (parallel / serial) over {args.repeats} repeats: "
-          f"{statistics.median(ratios):.3f}")
+            print(
+                f"repeat {k + 1}: serial {serial:.2f} s (cpu {serial_cpu:.2f} s), "
+                f"{args.workers} processes {parallel:.2f} s (cpu {parallel_cpu:.2f} s), "
+                f"ratio {parallel / serial:.3f}; load average {os.getloadavg()[0]:.1f}",
+                flush=True,
+            )
+    print(
+        f"median ratio (parallel / serial) over {args.repeats} repeats: "
+        f"{statistics.median(ratios):.3f}"
+    )
 
 
 if __name__ == "__main__":  # the worker processes are spawned: they import this file again

@@ -78,14 +78,21 @@ def callbacks(console) -> dict[str, Callable]:
         return {}
     from .report import epoch_progress
 
-    return {"progress": lambda epochs: epoch_progress(console, epochs),
-            "status": lambda message: console.print(message, highlight=False)}
+    return {
+        "progress": lambda epochs: epoch_progress(console, epochs),
+        "status": lambda message: console.print(message, highlight=False),
+    }
 
 
-def start_run(experiment: ExperimentSource, *, sets: Iterable[str] = (),
-              out: str | os.PathLike[str] = "runs",
-              plugins: Iterable[str | os.PathLike[str]] = (), console=None,
-              warn: Warn = warn_plugin) -> Run:
+def start_run(
+    experiment: ExperimentSource,
+    *,
+    sets: Iterable[str] = (),
+    out: str | os.PathLike[str] = "runs",
+    plugins: Iterable[str | os.PathLike[str]] = (),
+    console=None,
+    warn: Warn = warn_plugin,
+) -> Run:
     """Validate, train, evaluate and record ``experiment`` in a new directory under ``out``;
     progress goes to ``console`` (a rich Console; None: nothing is shown). What `rnnlab run`
     and :func:`rnnlab.run` do."""
@@ -97,9 +104,15 @@ def start_run(experiment: ExperimentSource, *, sets: Iterable[str] = (),
     return Run(run_dir.path, plugins=plugins, warn=warn)
 
 
-def continue_run(run_dir: str | os.PathLike[str], *, experiment: ExperimentSource | None = None,
-                 sets: Iterable[str] = (), plugins: Iterable[str | os.PathLike[str]] = (),
-                 console=None, warn: Warn = warn_plugin) -> Run:
+def continue_run(
+    run_dir: str | os.PathLike[str],
+    *,
+    experiment: ExperimentSource | None = None,
+    sets: Iterable[str] = (),
+    plugins: Iterable[str | os.PathLike[str]] = (),
+    console=None,
+    warn: Warn = warn_plugin,
+) -> Run:
     """Continue the interrupted run in ``run_dir`` from its checkpoint (``experiment``, when
     given, must describe the same experiment; default: the one the run records). What
     `rnnlab resume` and :meth:`Run.resume` do."""
@@ -125,9 +138,14 @@ def console_for(quiet: bool):
 
 
 @plugin_errors_as_rnnlab_errors
-def run(experiment: ExperimentSource, *, set: Iterable[str] = (),  # named as --set
-        out: str | os.PathLike[str] = "runs", plugins: Iterable[str | os.PathLike[str]] = (),
-        quiet: bool = False) -> Run:
+def run(
+    experiment: ExperimentSource,
+    *,
+    set: Iterable[str] = (),  # named as --set
+    out: str | os.PathLike[str] = "runs",
+    plugins: Iterable[str | os.PathLike[str]] = (),
+    quiet: bool = False,
+) -> Run:
     """Run an experiment as `rnnlab run` does and return the finished :class:`Run`.
 
     ``experiment`` is a TOML file or a dict shaped like one; ``set`` holds ``TABLE.KEY=VALUE``
@@ -146,8 +164,12 @@ def run(experiment: ExperimentSource, *, set: Iterable[str] = (),  # named as --
     return result
 
 
-def load(run_dir: str | os.PathLike[str], *, backend: str | None = None,
-         plugins: Iterable[str | os.PathLike[str]] = ()) -> Run:
+def load(
+    run_dir: str | os.PathLike[str],
+    *,
+    backend: str | None = None,
+    plugins: Iterable[str | os.PathLike[str]] = (),
+) -> Run:
     """A recorded run directory, to read its results and use its trained model.
 
     ``backend`` runs the model on another backend than the run's; ``plugins`` are extra plugin
@@ -185,7 +207,7 @@ class TrainedModel:
 
     @property
     def loss(self) -> str:
-        """"mse" (outputs are values) or "xent" (outputs are logits over classes)."""
+        """ "mse" (outputs are values) or "xent" (outputs are logits over classes)."""
         return self._loss
 
     @property
@@ -200,7 +222,7 @@ class TrainedModel:
 
     @property
     def cell(self) -> str:
-        """"rnn", "lstm" or "gru"."""
+        """ "rnn", "lstm" or "gru"."""
         return self._model.cfg.cell
 
     @property
@@ -228,9 +250,11 @@ class TrainedModel:
         return self.params[param_name("weight")].dtype
 
     def __repr__(self) -> str:
-        return (f"TrainedModel(cell={self.cell!r}, input_size={self.input_size}, "
-                f"hidden_size={self.hidden_size}, layers={self.layers}, "
-                f"output_size={self.output_size}, target={self.target!r})")
+        return (
+            f"TrainedModel(cell={self.cell!r}, input_size={self.input_size}, "
+            f"hidden_size={self.hidden_size}, layers={self.layers}, "
+            f"output_size={self.output_size}, target={self.target!r})"
+        )
 
     def predict(self, x: np.ndarray, lengths: np.ndarray | None = None) -> np.ndarray:
         """The head's outputs for ``x [T, N, input_size]``: ``[N, O]`` for target "last",
@@ -244,8 +268,9 @@ class TrainedModel:
         return self.forward(x, lengths=lengths).outputs
 
     @plugin_errors_as_rnnlab_errors
-    def forward(self, x: np.ndarray, *, lengths: np.ndarray | None = None,
-                state: State | None = None) -> Forward:
+    def forward(
+        self, x: np.ndarray, *, lengths: np.ndarray | None = None, state: State | None = None
+    ) -> Forward:
         """Outputs, the top layer's hidden states and the final state of every layer, from
         ``state`` (default zeros; a previous call's ``state`` continues those sequences)."""
         x = self._inputs(x)
@@ -269,8 +294,10 @@ class TrainedModel:
     def _inputs(self, x) -> np.ndarray:
         x = np.asarray(x)
         if x.ndim != 3 or x.shape[2] != self.input_size:
-            raise ValueError(f"x must be time-major [T, N, {self.input_size}] (steps, "
-                             f"sequences, inputs), got shape {list(x.shape)}")
+            raise ValueError(
+                f"x must be time-major [T, N, {self.input_size}] (steps, "
+                f"sequences, inputs), got shape {list(x.shape)}"
+            )
         if x.shape[0] == 0 or x.shape[1] == 0:
             raise ValueError(f"x holds no steps or no sequences: shape {list(x.shape)}")
         return np.ascontiguousarray(x, dtype=self.dtype)
@@ -295,14 +322,17 @@ class TrainedModel:
         for a in arrays:
             if a.shape != shape:
                 what = "layers * 2" if rows != self.layers else "layers"
-                raise ValueError(f"state arrays must be [{what}, N, hidden_size] = "
-                                 f"{list(shape)}, got {list(a.shape)}")
+                raise ValueError(
+                    f"state arrays must be [{what}, N, hidden_size] = "
+                    f"{list(shape)}, got {list(a.shape)}"
+                )
         return [tuple(np.ascontiguousarray(a[k]) for a in arrays) for k in range(rows)]
 
     def _torch_state(self, final) -> State:
         """The core's final states -> PyTorch's layout: ``h_n``, or ``(h_n, c_n)``."""
-        stacked = tuple(np.stack([layer[i] for layer in final])
-                        for i in range(len(self._state_names)))
+        stacked = tuple(
+            np.stack([layer[i] for layer in final]) for i in range(len(self._state_names))
+        )
         return stacked if len(stacked) > 1 else stacked[0]
 
 
@@ -313,8 +343,14 @@ class Run:
     :meth:`resume` they are read again.
     """
 
-    def __init__(self, run_dir: str | os.PathLike[str], *, backend: str | None = None,
-                 plugins: Iterable[str | os.PathLike[str]] = (), warn: Warn = warn_plugin):
+    def __init__(
+        self,
+        run_dir: str | os.PathLike[str],
+        *,
+        backend: str | None = None,
+        plugins: Iterable[str | os.PathLike[str]] = (),
+        warn: Warn = warn_plugin,
+    ):
         self._folder = RunDir.open(Path(run_dir))
         self._backend, self._plugins, self._warn = backend, tuple(items(plugins)), warn
 
@@ -341,7 +377,7 @@ class Run:
 
     @property
     def status(self) -> str:
-        """"finished", "stopped" (by a plugin), "interrupted", "diverged", "failed" or
+        """ "finished", "stopped" (by a plugin), "interrupted", "diverged", "failed" or
         "running"."""
         return str(self.summary.get("status", "unknown"))
 
@@ -393,13 +429,18 @@ class Run:
             raise RnnlabError(misfit)
         m, inputs = exp.model, int(p[first].shape[1])
         D = directions(m)
-        expected = {param_name(key, k, reverse): shape
-                    for k in range(m.layers) for reverse in (False, True)[:D]
-                    for key, shape in cell.layer_shapes(inputs if k == 0 else D * m.hidden_size,
-                                                        m.hidden_size).items()}
+        expected = {
+            param_name(key, k, reverse): shape
+            for k in range(m.layers)
+            for reverse in (False, True)[:D]
+            for key, shape in cell.layer_shapes(
+                inputs if k == 0 else D * m.hidden_size, m.hidden_size
+            ).items()
+        }
         outputs = int(p[head].shape[0])
-        expected.update({param_name("weight"): (outputs, D * m.hidden_size),
-                         param_name("bias"): (outputs,)})
+        expected.update(
+            {param_name("weight"): (outputs, D * m.hidden_size), param_name("bias"): (outputs,)}
+        )
         if {k: v.shape for k, v in p.items()} != expected:
             raise RnnlabError(misfit)
 
@@ -411,29 +452,54 @@ class Run:
         return dataset.loss, dataset.target
 
     @plugin_errors_as_rnnlab_errors
-    def generate(self, prime: str, length: int = 200, *, temperature: float = 1.0,
-                 top_k: int = 0, seed: int = 0) -> str:
+    def generate(
+        self,
+        prime: str,
+        length: int = 200,
+        *,
+        temperature: float = 1.0,
+        top_k: int = 0,
+        seed: int = 0,
+    ) -> str:
         """The ``length`` characters the model writes after ``prime`` (the prime itself is not
         included), for a task that generates text. ``temperature`` 0 picks the likeliest
         character; ``top_k`` > 0 samples among the k likeliest; ``seed`` makes it repeatable."""
         exp, registry = self._recorded
-        task = guarded_task(registry, exp.task.name, dict(exp.task.options),
-                            TaskContext(exp.base_dir))
+        task = guarded_task(
+            registry, exp.task.name, dict(exp.task.options), TaskContext(exp.base_dir)
+        )
         if type(task).generate is Task.generate:
             raise RnnlabError(f"{self.dir}: task {exp.task.name!r} does not generate text")
-        return task.generate(self._core_model, self.summary.get("dataset", {}), prime, length,
-                             temperature, top_k, np.random.default_rng(seed))
+        return task.generate(
+            self._core_model,
+            self.summary.get("dataset", {}),
+            prime,
+            length,
+            temperature,
+            top_k,
+            np.random.default_rng(seed),
+        )
 
     @plugin_errors_as_rnnlab_errors
-    def resume(self, *, set: Iterable[str] = (),  # named as --set
-               plugins: Iterable[str | os.PathLike[str]] = (), quiet: bool = False) -> Run:
+    def resume(
+        self,
+        *,
+        set: Iterable[str] = (),  # named as --set
+        plugins: Iterable[str | os.PathLike[str]] = (),
+        quiet: bool = False,
+    ) -> Run:
         """Continue this run from its checkpoint, as `rnnlab resume` does; it ends exactly as
         if never interrupted. ``set`` may change only ``train.epochs`` (with a constant
         learning rate), ``train.checkpoint_every`` and ``train.checkpoint_seconds``. Returns
         this run, with its files read again."""
         console = console_for(quiet)
-        continue_run(self.dir, sets=set, plugins=[*self._plugins, *items(plugins)],
-                     console=console, warn=self._warn)
+        continue_run(
+            self.dir,
+            sets=set,
+            plugins=[*self._plugins, *items(plugins)],
+            console=console,
+            warn=self._warn,
+        )
         for name in ("config", "summary", "history", "params", "model", "_core_model", "_recorded"):
             self.__dict__.pop(name, None)
         if console is not None:

@@ -39,27 +39,45 @@ class CellSpec:
     def layer_shapes(self, input_size: int, hidden_size: int) -> dict[str, tuple[int, ...]]:
         """The shape of every parameter of one layer, keyed as ``LAYER_KEYS``."""
         G, H = self.gates, hidden_size
-        return {"weight_ih": (G * H, input_size), "weight_hh": (G * H, H),
-                "bias_ih": (G * H,), "bias_hh": (G * H,)}
+        return {
+            "weight_ih": (G * H, input_size),
+            "weight_hh": (G * H, H),
+            "bias_ih": (G * H,),
+            "bias_hh": (G * H,),
+        }
 
-    def parameter_count(self, input_size: int, hidden_size: int, layers: int,
-                        directions: int = 1) -> int:
+    def parameter_count(
+        self, input_size: int, hidden_size: int, layers: int, directions: int = 1
+    ) -> int:
         """Recurrent parameters of a stack of ``layers`` layers (the first reads the input),
         each with ``directions`` directions (2: bidirectional; layers above read both)."""
         return directions * sum(
-            int(np.prod(s)) for k in range(layers)
-            for s in self.layer_shapes(input_size if k == 0 else directions * hidden_size,
-                                       hidden_size).values())
+            int(np.prod(s))
+            for k in range(layers)
+            for s in self.layer_shapes(
+                input_size if k == 0 else directions * hidden_size, hidden_size
+            ).values()
+        )
 
     def zero_state(self, batch: int, hidden_size: int, dtype) -> tuple[np.ndarray, ...]:
         """One layer's initial state: a zero ``[batch, hidden_size]`` array per state tensor."""
         return tuple(np.zeros((batch, hidden_size), dtype) for _ in self.state)
 
 
-RNN = CellSpec("rnn", 1, ("h",), ("tanh", "relu"),
-               description="Elman RNN (torch.nn.RNN): h_t = act(W_ih x_t + b_ih + W_hh h + b_hh)")
-LSTM = CellSpec("lstm", 4, ("h", "c"), forget_gate=1,
-                description="LSTM (torch.nn.LSTM): gates i, f, g, o; state (h, c)")
+RNN = CellSpec(
+    "rnn",
+    1,
+    ("h",),
+    ("tanh", "relu"),
+    description="Elman RNN (torch.nn.RNN): h_t = act(W_ih x_t + b_ih + W_hh h + b_hh)",
+)
+LSTM = CellSpec(
+    "lstm",
+    4,
+    ("h", "c"),
+    forget_gate=1,
+    description="LSTM (torch.nn.LSTM): gates i, f, g, o; state (h, c)",
+)
 GRU = CellSpec("gru", 3, description="GRU (torch.nn.GRU): gates r, z, n")
 BUILTIN_CELLS: dict[str, CellSpec] = {c.name: c for c in (RNN, LSTM, GRU)}
 
@@ -68,6 +86,8 @@ def cell_spec(name: str, cells: Mapping[str, CellSpec] | None = None) -> CellSpe
     """The spec of cell ``name`` from ``cells`` (a registry's table), else the built-in one."""
     table = {**BUILTIN_CELLS, **(cells or {})}
     if name not in table:
-        raise KeyError(f"unknown cell {name!r} (known here: {', '.join(table)}; a plugin's "
-                       f"cell needs the registry's table, Registry.cells)")
+        raise KeyError(
+            f"unknown cell {name!r} (known here: {', '.join(table)}; a plugin's "
+            f"cell needs the registry's table, Registry.cells)"
+        )
     return table[name]

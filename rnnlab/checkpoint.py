@@ -33,8 +33,19 @@ from .errors import RnnlabError
 FORMAT = 1
 # What reading a damaged .npz may raise: zipfile and numpy meet bytes they cannot parse (a torn
 # header, a spliced version or compression field, an absurd size)
-DAMAGED = (OSError, ValueError, EOFError, KeyError, TypeError, OverflowError, MemoryError,
-           NotImplementedError, struct.error, zlib.error, zipfile.BadZipFile)
+DAMAGED = (
+    OSError,
+    ValueError,
+    EOFError,
+    KeyError,
+    TypeError,
+    OverflowError,
+    MemoryError,
+    NotImplementedError,
+    struct.error,
+    zlib.error,
+    zipfile.BadZipFile,
+)
 
 # Keys that may differ between a checkpoint and the experiment that resumes it: they change when
 # or how long training runs, not the numbers it computes. train.epochs joins them only with a
@@ -43,8 +54,7 @@ FREE_KEYS = ("train.checkpoint_every", "train.checkpoint_seconds")
 EPOCHS_KEY = "train.epochs"
 # Keys added to the experiment after checkpoints were first written, with the value their absence
 # means: a run recorded before a key existed resumes as the same experiment.
-ADDED_KEYS = {"train.bucket_by_length": False, "model.bidirectional": False,
-              "model.dropout": 0.0}
+ADDED_KEYS = {"train.bucket_by_length": False, "model.bidirectional": False, "model.dropout": 0.0}
 
 
 @dataclass
@@ -95,9 +105,12 @@ def free_keys(config: dict[str, Any]) -> tuple[str, ...]:
 
 def _flat(config: dict[str, Any]) -> dict[str, Any]:
     """``{"table.key": value}``, without added keys (ADDED_KEYS) that hold their default."""
-    return {f"{table}.{key}": value for table, values in config.items()
-            for key, value in values.items()
-            if ADDED_KEYS.get(f"{table}.{key}", ...) != value}
+    return {
+        f"{table}.{key}": value
+        for table, values in config.items()
+        for key, value in values.items()
+        if ADDED_KEYS.get(f"{table}.{key}", ...) != value
+    }
 
 
 def fingerprint(config: dict[str, Any]) -> str:
@@ -205,11 +218,14 @@ def load(path: Path) -> Checkpoint:
         meta = json.loads(arrays.pop("meta").tobytes().decode("utf-8"))
         return _from_parts(meta, arrays)
     except FileNotFoundError:
-        raise RnnlabError(f"{path}: no checkpoint (the run stopped before writing its first "
-                          f"one; start it again with `rnnlab run`)") from None
+        raise RnnlabError(
+            f"{path}: no checkpoint (the run stopped before writing its first "
+            f"one; start it again with `rnnlab run`)"
+        ) from None
     except DAMAGED as exc:
-        raise RnnlabError(f"{path}: truncated or corrupted checkpoint "
-                          f"({type(exc).__name__}: {exc})") from None
+        raise RnnlabError(
+            f"{path}: truncated or corrupted checkpoint ({type(exc).__name__}: {exc})"
+        ) from None
 
 
 def _from_parts(meta: dict, arrays: dict[str, np.ndarray]) -> Checkpoint:
@@ -217,7 +233,7 @@ def _from_parts(meta: dict, arrays: dict[str, np.ndarray]) -> Checkpoint:
         raise ValueError(f"unknown checkpoint format {meta.get('format')!r}")
 
     def group(prefix: str) -> dict[str, np.ndarray]:
-        return {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
+        return {k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)}
 
     slots: dict[str, dict[str, np.ndarray]] = {}
     for key, arr in group("optim:").items():
@@ -237,9 +253,15 @@ def _from_parts(meta: dict, arrays: dict[str, np.ndarray]) -> Checkpoint:
     )
     if fingerprint(meta["config"]) != meta["fingerprint"]:
         raise ValueError("its recorded experiment does not match its fingerprint")
-    return Checkpoint(state, group("params:"), {"steps": int(meta["optimizer_steps"]),
-                                                "slots": slots},
-                      meta["generators"], meta["config"], meta["data_digest"], meta["source"])
+    return Checkpoint(
+        state,
+        group("params:"),
+        {"steps": int(meta["optimizer_steps"]), "slots": slots},
+        meta["generators"],
+        meta["config"],
+        meta["data_digest"],
+        meta["source"],
+    )
 
 
 def _plugin_state(value) -> dict[str, dict]:

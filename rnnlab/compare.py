@@ -49,9 +49,14 @@ def train_once(exp: Experiment, registry, on_status: Callable[[str], None] | Non
     info = RunInfo(exp, session.dataset, session.model)
     results: dict = {}
     history = runner.train_once(session, registry, info, results, status=on_status)
-    return Trial(exp.train.backend, history, results["metrics"],
-                 {k: v.copy() for k, v in session.model.params.items()}, info.warmup_seconds,
-                 len(session.dataset.splits["train"]))
+    return Trial(
+        exp.train.backend,
+        history,
+        results["metrics"],
+        {k: v.copy() for k, v in session.model.params.items()},
+        info.warmup_seconds,
+        len(session.dataset.splits["train"]),
+    )
 
 
 def _relative(a: float, b: float) -> float:
@@ -64,10 +69,22 @@ def differences(ref: Trial, other: Trial) -> dict[str, float]:
     validation), final metrics (every split), final parameters (each tensor as a whole)."""
     if len(ref.history) != len(other.history):
         return {"losses": float("inf"), "metrics": float("inf"), "params": float("inf")}
-    losses = max((_relative(a[k], b[k]) for a, b in zip(ref.history, other.history, strict=True)
-                  for k in ("loss", "val_loss")), default=0.0)
-    metrics = max((_relative(v, other.metrics[s].get(k, np.inf))
-                   for s, ms in ref.metrics.items() for k, v in ms.items()), default=0.0)
+    losses = max(
+        (
+            _relative(a[k], b[k])
+            for a, b in zip(ref.history, other.history, strict=True)
+            for k in ("loss", "val_loss")
+        ),
+        default=0.0,
+    )
+    metrics = max(
+        (
+            _relative(v, other.metrics[s].get(k, np.inf))
+            for s, ms in ref.metrics.items()
+            for k, v in ms.items()
+        ),
+        default=0.0,
+    )
     params = 0.0
     for name, p in ref.params.items():
         q = other.params[name]
@@ -77,8 +94,9 @@ def differences(ref: Trial, other: Trial) -> dict[str, float]:
     return {"losses": losses, "metrics": metrics, "params": params}
 
 
-def resolve_backends(exp: Experiment, registry, names: list[str] | None,
-                     source: str | None = None) -> list[str]:
+def resolve_backends(
+    exp: Experiment, registry, names: list[str] | None, source: str | None = None
+) -> list[str]:
     """The backends to compare: ``names`` (from the command line), else the ``[compare]`` table,
     else every available backend with the experiment's own first. Each must exist and be
     available here."""
@@ -87,12 +105,16 @@ def resolve_backends(exp: Experiment, registry, names: list[str] | None,
     if not names:
         names = list(exp.compare.backends)
     if not names:
-        names = [exp.train.backend] + sorted(n for n, spec in registry.backends.items()
-                                             if n != exp.train.backend and not spec.unavailable())
+        names = [exp.train.backend] + sorted(
+            n
+            for n, spec in registry.backends.items()
+            if n != exp.train.backend and not spec.unavailable()
+        )
         where, table, key = str(exp.source or "<experiment>"), "train", "backend"
     if len(set(names)) != len(names):
-        raise ConfigError(f"a backend is named twice: {', '.join(names)}", source=where,
-                          table=table, key=key)
+        raise ConfigError(
+            f"a backend is named twice: {', '.join(names)}", source=where, table=table, key=key
+        )
     for name in names:
         try:
             spec = registry.backend(name)
@@ -100,15 +122,26 @@ def resolve_backends(exp: Experiment, registry, names: list[str] | None,
             raise ConfigError(str(exc), source=where, table=table, key=key) from None
         reason = spec.unavailable()
         if reason:
-            raise ConfigError(f"backend {name!r} is unavailable here: {reason}", source=where,
-                              table=table, key=key)
+            raise ConfigError(
+                f"backend {name!r} is unavailable here: {reason}",
+                source=where,
+                table=table,
+                key=key,
+            )
     return names
 
 
-def compare(exp: Experiment, registry, backends: list[str], *, repeats: int,
-            epochs: int | None = None, rtol: float | None = None,
-            on_trial: Callable[[int, Trial], None] | None = None,
-            on_status: Callable[[str], None] | None = None) -> dict:
+def compare(
+    exp: Experiment,
+    registry,
+    backends: list[str],
+    *,
+    repeats: int,
+    epochs: int | None = None,
+    rtol: float | None = None,
+    on_trial: Callable[[int, Trial], None] | None = None,
+    on_status: Callable[[str], None] | None = None,
+) -> dict:
     """Run ``exp`` on every backend ``repeats`` times, interleaved; return a JSON-ready report.
 
     Each row: backend, warm-up seconds (its first run in this process: compiling or loading
@@ -121,8 +154,11 @@ def compare(exp: Experiment, registry, backends: list[str], *, repeats: int,
     trials: dict[str, list[Trial]] = {name: [] for name in backends}
     for repeat in range(repeats):
         for name in backends:
-            trial = train_once(with_backend(exp, name, epochs), registry,
-                               on_status=on_status if repeat == 0 else None)
+            trial = train_once(
+                with_backend(exp, name, epochs),
+                registry,
+                on_status=on_status if repeat == 0 else None,
+            )
             trials[name].append(trial)
             if on_trial is not None:
                 on_trial(repeat, trial)
@@ -135,20 +171,26 @@ def compare(exp: Experiment, registry, backends: list[str], *, repeats: int,
         last = trials[name][-1]
         diffs = differences(first[-1], last)
         # every repeat of one backend must give the same numbers (same seed, same config)
-        repeat_diff = max((max(differences(trials[name][0], t).values())
-                           for t in trials[name][1:]), default=0.0)
-        rows.append({
-            "backend": name,
-            "warmup_seconds": trials[name][0].warmup_seconds,
-            "seconds_per_epoch": {"median": median, "min": float(seconds.min()),
-                                  "max": float(seconds.max())},
-            "samples_per_second": last.train_size / median if median > 0 else None,
-            "speedup": base / median if median > 0 else None,
-            "test": last.metrics["test"],
-            "max_difference": diffs,
-            "repeat_difference": repeat_diff,
-            "agrees": max(diffs.values()) <= rtol and repeat_diff == 0.0,
-        })
+        repeat_diff = max(
+            (max(differences(trials[name][0], t).values()) for t in trials[name][1:]), default=0.0
+        )
+        rows.append(
+            {
+                "backend": name,
+                "warmup_seconds": trials[name][0].warmup_seconds,
+                "seconds_per_epoch": {
+                    "median": median,
+                    "min": float(seconds.min()),
+                    "max": float(seconds.max()),
+                },
+                "samples_per_second": last.train_size / median if median > 0 else None,
+                "speedup": base / median if median > 0 else None,
+                "test": last.metrics["test"],
+                "max_difference": diffs,
+                "repeat_difference": repeat_diff,
+                "agrees": max(diffs.values()) <= rtol and repeat_diff == 0.0,
+            }
+        )
     return {
         "experiment": exp.experiment.name,
         "dtype": exp.model.dtype,

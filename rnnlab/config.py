@@ -29,18 +29,31 @@ MODEL_OPTIONS = (
     Option("layers", int, 1, "stacked recurrent layers", gt=0),
     Option("nonlinearity", str, "tanh", "activation of the rnn cell", choices=("tanh", "relu")),
     Option("dtype", str, "float64", "floating-point type of parameters and data", choices=DTYPES),
-    Option("forget_bias", float, 0.0,
-           "lstm only: when not 0, after the default init set the forget-gate slice of every "
-           "layer's bias_ih to this value and of bias_hh to 0, so the gate's total bias is this "
-           "value (0 keeps PyTorch's default init)"),
-    Option("bidirectional", bool, False,
-           "every layer also runs in reverse (each sequence within its own length); per-step "
-           "outputs are [forward ; reverse], 2*hidden_size wide (torch.nn.RNN/LSTM/GRU's "
-           "bidirectional=True)"),
-    Option("dropout", float, 0.0,
-           "probability of dropping each output of every layer but the last, while training "
-           "only (torch.nn.RNN/LSTM/GRU's dropout); masks come from the run's seeded generator",
-           ge=0, le=1),
+    Option(
+        "forget_bias",
+        float,
+        0.0,
+        "lstm only: when not 0, after the default init set the forget-gate slice of every "
+        "layer's bias_ih to this value and of bias_hh to 0, so the gate's total bias is this "
+        "value (0 keeps PyTorch's default init)",
+    ),
+    Option(
+        "bidirectional",
+        bool,
+        False,
+        "every layer also runs in reverse (each sequence within its own length); per-step "
+        "outputs are [forward ; reverse], 2*hidden_size wide (torch.nn.RNN/LSTM/GRU's "
+        "bidirectional=True)",
+    ),
+    Option(
+        "dropout",
+        float,
+        0.0,
+        "probability of dropping each output of every layer but the last, while training "
+        "only (torch.nn.RNN/LSTM/GRU's dropout); masks come from the run's seeded generator",
+        ge=0,
+        le=1,
+    ),
 )
 TRAIN_OPTIONS = (
     Option("backend", str, "numpy", "backend plugin that runs the recurrence"),
@@ -55,32 +68,70 @@ TRAIN_OPTIONS = (
     Option("weight_decay", float, 0.0, "L2 penalty added to the gradient", ge=0),
     Option("grad_clip", str, "norm", "gradient clipping", choices=("none", "norm", "value")),
     Option("grad_clip_value", float, 1.0, "max global norm, or max |value|", gt=0),
-    Option("schedule", str, "constant", "learning-rate schedule over epochs",
-           choices=("constant", "cosine")),
+    Option(
+        "schedule",
+        str,
+        "constant",
+        "learning-rate schedule over epochs",
+        choices=("constant", "cosine"),
+    ),
     Option("keep_best", bool, True, "end with the parameters of the best validation epoch"),
-    Option("bucket_by_length", bool, False,
-           "with sequences of different lengths: batches of similar lengths (seeded, each "
-           "epoch in a new random order), so that short sequences do not pay for long ones"),
+    Option(
+        "bucket_by_length",
+        bool,
+        False,
+        "with sequences of different lengths: batches of similar lengths (seeded, each "
+        "epoch in a new random order), so that short sequences do not pay for long ones",
+    ),
     Option("checkpoint_every", int, 1, "epochs between checkpoints (0: only by time)", ge=0),
-    Option("checkpoint_seconds", float, 60.0,
-           "also checkpoint when this much wall time passed since the last one (0: never)", ge=0),
+    Option(
+        "checkpoint_seconds",
+        float,
+        60.0,
+        "also checkpoint when this much wall time passed since the last one (0: never)",
+        ge=0,
+    ),
 )
 COMPARE_OPTIONS = (
-    Option("backends", list, [], "backends `rnnlab compare` runs (default: all available)",
-           item=str),
+    Option(
+        "backends", list, [], "backends `rnnlab compare` runs (default: all available)", item=str
+    ),
     Option("repeats", int, 3, "runs per backend, interleaved", gt=0),
 )
 DIAGNOSTICS_OPTIONS = (
-    Option("every", int, 0, "also record the gradient flow every k epochs in metrics.jsonl "
-           "(0: only at the end of training)", ge=0),
-    Option("health_every", int, 2, "record recurrent health (spectral radius, saturation, "
-           "forget gate) every k epochs (0: never); 2 keeps its cost under 5% of an epoch at "
-           "the article's size (benchmarks/diagnostics_overhead.py)", ge=0),
-    Option("sample_size", int, 256, "validation sequences (or chunks of a stateful task's "
-           "stream) the diagnostics are measured on, at most", gt=0),
+    Option(
+        "every",
+        int,
+        0,
+        "also record the gradient flow every k epochs in metrics.jsonl "
+        "(0: only at the end of training)",
+        ge=0,
+    ),
+    Option(
+        "health_every",
+        int,
+        2,
+        "record recurrent health (spectral radius, saturation, "
+        "forget gate) every k epochs (0: never); 2 keeps its cost under 5% of an epoch at "
+        "the article's size (benchmarks/diagnostics_overhead.py)",
+        ge=0,
+    ),
+    Option(
+        "sample_size",
+        int,
+        256,
+        "validation sequences (or chunks of a stateful task's "
+        "stream) the diagnostics are measured on, at most",
+        gt=0,
+    ),
 )
-CORE_TABLES = {"experiment": EXPERIMENT_OPTIONS, "model": MODEL_OPTIONS, "train": TRAIN_OPTIONS,
-               "compare": COMPARE_OPTIONS, "diagnostics": DIAGNOSTICS_OPTIONS}
+CORE_TABLES = {
+    "experiment": EXPERIMENT_OPTIONS,
+    "model": MODEL_OPTIONS,
+    "train": TRAIN_OPTIONS,
+    "compare": COMPARE_OPTIONS,
+    "diagnostics": DIAGNOSTICS_OPTIONS,
+}
 TABLES = ("experiment", "task", "model", "train", "compare", "diagnostics")
 SWEEP = "sweep"  # read by `rnnlab sweep` (rnnlab.sweep); a single experiment refuses it
 
@@ -100,8 +151,9 @@ def config_class(name: str, options: tuple[Option, ...], doc: str) -> type:
     return cls
 
 
-ExperimentConfig = config_class("ExperimentConfig", EXPERIMENT_OPTIONS,
-                                "The [experiment] table: name, seed, plugin files.")
+ExperimentConfig = config_class(
+    "ExperimentConfig", EXPERIMENT_OPTIONS, "The [experiment] table: name, seed, plugin files."
+)
 
 
 @dataclass(frozen=True)
@@ -110,16 +162,23 @@ class TaskConfig:
     options: dict[str, Any]
 
 
-ModelConfig = config_class("ModelConfig", MODEL_OPTIONS,
-                           "The [model] table: cell, sizes, nonlinearity, dtype, init.")
-TrainConfig = config_class("TrainConfig", TRAIN_OPTIONS,
-                           "The [train] table: backend, epochs, batches, optimizer, clipping, "
-                           "schedule, checkpoints.")
-CompareConfig = config_class("CompareConfig", COMPARE_OPTIONS,
-                             "The [compare] table read by `rnnlab compare`.")
-DiagnosticsConfig = config_class("DiagnosticsConfig", DIAGNOSTICS_OPTIONS,
-                                 "The [diagnostics] table: when the gradient flow and the "
-                                 "recurrent health are recorded, and on how many sequences.")
+ModelConfig = config_class(
+    "ModelConfig", MODEL_OPTIONS, "The [model] table: cell, sizes, nonlinearity, dtype, init."
+)
+TrainConfig = config_class(
+    "TrainConfig",
+    TRAIN_OPTIONS,
+    "The [train] table: backend, epochs, batches, optimizer, clipping, schedule, checkpoints.",
+)
+CompareConfig = config_class(
+    "CompareConfig", COMPARE_OPTIONS, "The [compare] table read by `rnnlab compare`."
+)
+DiagnosticsConfig = config_class(
+    "DiagnosticsConfig",
+    DIAGNOSTICS_OPTIONS,
+    "The [diagnostics] table: when the gradient flow and the "
+    "recurrent health are recorded, and on how many sequences.",
+)
 
 
 @dataclass(frozen=True)
@@ -167,8 +226,9 @@ def read_toml(path: Path) -> dict[str, Any]:
     except IsADirectoryError:
         raise ConfigError("is a directory, not an experiment file", source=str(path)) from None
     except UnicodeDecodeError as exc:
-        raise ConfigError(f"not UTF-8 text ({exc.reason} at byte {exc.start})",
-                          source=str(path)) from None
+        raise ConfigError(
+            f"not UTF-8 text ({exc.reason} at byte {exc.start})", source=str(path)
+        ) from None
     except OSError as exc:
         raise ConfigError(f"cannot read: {exc.strerror}", source=str(path)) from None
     try:
@@ -221,8 +281,13 @@ def apply_overrides(raw: dict[str, Any], sets: list[str]) -> dict[str, str]:
 
 
 # -- validation ------------------------------------------------------------------------------
-_TYPE_NAMES = {int: "an integer", float: "a number", str: "a string", bool: "true or false",
-               list: "a list"}
+_TYPE_NAMES = {
+    int: "an integer",
+    float: "a number",
+    str: "a string",
+    bool: "true or false",
+    list: "a list",
+}
 
 
 def check_value(option: Option, value: Any) -> Any:
@@ -260,8 +325,9 @@ def check_value(option: Option, value: Any) -> Any:
     return value
 
 
-def validate_table(values: Any, options, *, table: str, source: str, origins=None,
-                   extra=()) -> dict[str, Any]:
+def validate_table(
+    values: Any, options, *, table: str, source: str, origins=None, extra=()
+) -> dict[str, Any]:
     """Validate one table against its options; fill in defaults. ``extra`` names keys that are
     allowed and handled by the caller."""
     origins = origins or {}
@@ -275,8 +341,12 @@ def validate_table(values: Any, options, *, table: str, source: str, origins=Non
             continue
         if key not in by_name:
             valid = sorted([*by_name, *extra])
-            raise ConfigError(f"unknown key{closest(key, valid)} (valid: {', '.join(valid)})",
-                              source=where, table=table, key=key)
+            raise ConfigError(
+                f"unknown key{closest(key, valid)} (valid: {', '.join(valid)})",
+                source=where,
+                table=table,
+                key=key,
+            )
         try:
             out[key] = check_value(by_name[key], value)
         except ValueError as exc:
@@ -286,8 +356,9 @@ def validate_table(values: Any, options, *, table: str, source: str, origins=Non
     return out
 
 
-def build_experiment(raw: dict[str, Any], registry, *, source: Path | None = None,
-                     origins=None) -> Experiment:
+def build_experiment(
+    raw: dict[str, Any], registry, *, source: Path | None = None, origins=None
+) -> Experiment:
     """Validate the raw tables (after overrides) against the core schema and the task's options."""
     src = str(source) if source else "<experiment>"
     origins = origins or {}
@@ -295,40 +366,58 @@ def build_experiment(raw: dict[str, Any], registry, *, source: Path | None = Non
     valid = (*TABLES, *sorted(declared), SWEEP)
     for table in raw:
         if table == SWEEP:
-            raise ConfigError("this file describes a sweep: run it with `rnnlab sweep`, or "
-                              "remove the table to run the base experiment", source=src,
-                              table=table)
+            raise ConfigError(
+                "this file describes a sweep: run it with `rnnlab sweep`, or "
+                "remove the table to run the base experiment",
+                source=src,
+                table=table,
+            )
         if table not in TABLES and table not in declared:
             where = next((v for k, v in origins.items() if k.startswith(f"{table}.")), src)
             clash = registry.conflict("table", table) if hasattr(registry, "conflict") else None
             if clash:
                 raise ConfigError(clash, source=where, table=table)
-            raise ConfigError(f"unknown table{closest(table, valid)} "
-                              f"(valid: {', '.join(valid)})", source=where, table=table)
-    plugin_tables = {name: validate_table(raw[name], declared[name].options, table=name,
-                                          source=src, origins=origins)
-                     for name in declared if name in raw}
-    tables = {name: validate_table(raw.get(name, {}), opts, table=name, source=src,
-                                   origins=origins) for name, opts in CORE_TABLES.items()}
+            raise ConfigError(
+                f"unknown table{closest(table, valid)} (valid: {', '.join(valid)})",
+                source=where,
+                table=table,
+            )
+    plugin_tables = {
+        name: validate_table(
+            raw[name], declared[name].options, table=name, source=src, origins=origins
+        )
+        for name in declared
+        if name in raw
+    }
+    tables = {
+        name: validate_table(raw.get(name, {}), opts, table=name, source=src, origins=origins)
+        for name, opts in CORE_TABLES.items()
+    }
     check_cell(tables["model"], registry, origins, src)
     if not tables["experiment"]["name"]:
         tables["experiment"]["name"] = source.stem if source else "experiment"
 
     task_raw = raw.get("task")
     if not isinstance(task_raw, dict) or "name" not in task_raw:
-        raise ConfigError(f"missing key (valid tasks: {', '.join(sorted(registry.tasks))})",
-                          source=src, table="task", key="name")
+        raise ConfigError(
+            f"missing key (valid tasks: {', '.join(sorted(registry.tasks))})",
+            source=src,
+            table="task",
+            key="name",
+        )
     task_name = task_raw["name"]
     where = origins.get("task.name", src)
     if not isinstance(task_name, str):
-        raise ConfigError(f"must be a string, got {task_name!r}", source=where, table="task",
-                          key="name")
+        raise ConfigError(
+            f"must be a string, got {task_name!r}", source=where, table="task", key="name"
+        )
     try:
         task_spec = registry.task(task_name)
     except PluginError as exc:  # unknown (with the closest name) or claimed by two plugins
         raise ConfigError(str(exc), source=where, table="task", key="name") from None
-    task_options = validate_table(task_raw, task_spec.options, table="task", source=src,
-                                  origins=origins, extra=("name",))
+    task_options = validate_table(
+        task_raw, task_spec.options, table="task", source=src, origins=origins, extra=("name",)
+    )
 
     backend = tables["train"]["backend"]
     if backend not in registry.backends:
@@ -355,14 +444,22 @@ def check_cell(model: dict[str, Any], registry, origins: dict[str, str], src: st
     name, cells = model["cell"], registry.cells
     if name not in cells:
         valid = ", ".join(repr(c) for c in cells)
-        raise ConfigError(f"{name!r} is not valid{closest(name, cells)} (valid: {valid})",
-                          source=origins.get("model.cell", src), table="model", key="cell")
+        raise ConfigError(
+            f"{name!r} is not valid{closest(name, cells)} (valid: {valid})",
+            source=origins.get("model.cell", src),
+            table="model",
+            key="cell",
+        )
     if model["forget_bias"] != 0 and cells[name].forget_gate is None:
         gated = [c for c, spec in cells.items() if spec.forget_gate is not None]
         where = origins.get("model.forget_bias", origins.get("model.cell", src))
-        raise ConfigError(f"applies to cell {' or '.join(map(repr, gated))} only, but cell is "
-                          f"{name!r} (set forget_bias = 0.0 or cell = \"{gated[0]}\")",
-                          source=where, table="model", key="forget_bias")
+        raise ConfigError(
+            f"applies to cell {' or '.join(map(repr, gated))} only, but cell is "
+            f'{name!r} (set forget_bias = 0.0 or cell = "{gated[0]}")',
+            source=where,
+            table="model",
+            key="forget_bias",
+        )
 
 
 def plugin_files(raw: dict[str, Any], source: Path | None) -> list[Path]:
@@ -370,7 +467,11 @@ def plugin_files(raw: dict[str, Any], source: Path | None) -> list[Path]:
     section = raw.get("experiment", {})
     files = section.get("plugins", []) if isinstance(section, dict) else []
     if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
-        raise ConfigError("must be a list of file paths", source=str(source or "<experiment>"),
-                          table="experiment", key="plugins")
+        raise ConfigError(
+            "must be a list of file paths",
+            source=str(source or "<experiment>"),
+            table="experiment",
+            key="plugins",
+        )
     base = source.parent if source else Path.cwd()
     return [(base / f) for f in files]

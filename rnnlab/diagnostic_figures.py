@@ -22,14 +22,18 @@ END = "end of training"
 
 def _positive(norms) -> list[float]:
     """Norms ready for a log axis: a 0 (or a non-number) becomes NaN, a gap in the line."""
-    return [v if isinstance(v, int | float) and math.isfinite(v) and v > 0 else math.nan
-            for v in norms]
+    return [
+        v if isinstance(v, int | float) and math.isfinite(v) and v > 0 else math.nan for v in norms
+    ]
 
 
 def flow_lines(history: list[dict], diagnostics: Mapping[str, Any] | None) -> dict[str, list]:
     """The gradient flows a run recorded: ``{"epoch 5": norms, ..., "end of training": norms}``."""
-    lines = {f"epoch {r['epoch']}": r["gradient_norm_by_step"] for r in history
-             if has_flow(r) and "epoch" in r}
+    lines = {
+        f"epoch {r['epoch']}": r["gradient_norm_by_step"]
+        for r in history
+        if has_flow(r) and "epoch" in r
+    }
     if has_flow(diagnostics):
         lines[END] = diagnostics["gradient_norm_by_step"]
     return lines
@@ -42,8 +46,9 @@ def has_flow(record: Any) -> bool:
     return isinstance(norms, list) and len(norms) > 0
 
 
-def gradient_flow_figure(lines: Mapping[str, list], path: Path, title: str = "", *,
-                         runs: bool = False) -> Path:
+def gradient_flow_figure(
+    lines: Mapping[str, list], path: Path, title: str = "", *, runs: bool = False
+) -> Path:
     """||dL/dh_t|| against the step t (log scale). ``lines`` maps a label to its norms. For one
     run (``runs=False``) the epochs go from light to dark and the end of training is black; for
     several runs (``runs=True``) each run has its own colour."""
@@ -72,8 +77,7 @@ def gradient_flow_figure(lines: Mapping[str, list], path: Path, title: str = "",
     ax.set_title(title or "gradient flow through time")
     ax.grid(True, which="both", alpha=0.3)
     if runs or len(lines) > 1:
-        fig.legend(loc="outside right upper", fontsize="small",
-                   title="run" if runs else "recorded")
+        fig.legend(loc="outside right upper", fontsize="small", title="run" if runs else "recorded")
     else:
         ax.legend(fontsize="small")
     return plots.save(fig, path)
@@ -99,10 +103,14 @@ def recurrent_health_figure(history: list[dict], path: Path, title: str = "") ->
     epoch; None when the run recorded no health."""
     from matplotlib.ticker import MaxNLocator
 
-    panels = [(group, label, _health_series(history, group)) for group, label in (
-        ("spectral_radius", "spectral radius of W_hh"),
-        ("saturated", "saturated fraction"),
-        ("forget_gate", "mean forget gate"))]
+    panels = [
+        (group, label, _health_series(history, group))
+        for group, label in (
+            ("spectral_radius", "spectral radius of W_hh"),
+            ("saturated", "saturated fraction"),
+            ("forget_gate", "mean forget gate"),
+        )
+    ]
     panels = [p for p in panels if p[2]]
     if not panels:
         return None
@@ -129,29 +137,34 @@ def recurrent_health_figure(history: list[dict], path: Path, title: str = "") ->
     return plots.save(fig, path)
 
 
-def diagnostic_figures(folder: Path, history: list[dict],
-                       diagnostics: Mapping[str, Any] | None) -> list[Path]:
+def diagnostic_figures(
+    folder: Path, history: list[dict], diagnostics: Mapping[str, Any] | None
+) -> list[Path]:
     """gradient_flow.png and recurrent_health.png in ``folder``, for what the run recorded."""
     folder, files = Path(folder), []
     lines = flow_lines(history, diagnostics)
     if lines:
-        files.append(gradient_flow_figure(lines, folder / FLOW_PNG,
-                                          f"{folder.name}: gradient flow through time"))
-    path = recurrent_health_figure(history, folder / HEALTH_PNG,
-                                   f"{folder.name}: recurrent health per epoch")
+        files.append(
+            gradient_flow_figure(
+                lines, folder / FLOW_PNG, f"{folder.name}: gradient flow through time"
+            )
+        )
+    path = recurrent_health_figure(
+        history, folder / HEALTH_PNG, f"{folder.name}: recurrent health per epoch"
+    )
     if path is not None:
         files.append(path)
     return files
 
 
-def run_diagnostic_figures(folder: Path, history: list[dict],
-                           diagnostics: Mapping[str, Any] | None) -> dict[str, Any]:
+def run_diagnostic_figures(
+    folder: Path, history: list[dict], diagnostics: Mapping[str, Any] | None
+) -> dict[str, Any]:
     """The diagnostics' figures of a run that just ended, as summary.json's
     ``diagnostics.figures``: ``{"files": [...]}`` plus ``"note"`` when one was not drawn. Never
     raises: a run's results matter more than its pictures."""
     if not plots.available():  # looked up on the module, so a test can switch it off
-        return {"files": [],
-                "note": f"no figures: matplotlib is not installed ({plots.PLOT_HINT})"}
+        return {"files": [], "note": f"no figures: matplotlib is not installed ({plots.PLOT_HINT})"}
     try:
         return {"files": [p.name for p in diagnostic_figures(folder, history, diagnostics)]}
     except Exception as exc:  # noqa: BLE001 - reported in the summary instead

@@ -89,18 +89,27 @@ def validation_sample(model: Model, dataset: Dataset, size: int, seed: int) -> S
     for c in range(chosen[-1] + 1):  # walk the stream to the last chosen chunk
         if c in wanted:
             states.append(state if state is not None else model.zero_state(1))
-        _, state = model.outputs(val.x[starts[c]:starts[c] + k], "every", state)
-    x = np.concatenate([val.x[starts[c]:starts[c] + k] for c in chosen], axis=1)
-    y = np.concatenate([val.y[starts[c]:starts[c] + k] for c in chosen], axis=1)
-    stacked = [tuple(np.concatenate([s[layer][j] for s in states], axis=0)
-                     for j in range(len(states[0][layer])))
-               for layer in range(len(states[0]))]
+        _, state = model.outputs(val.x[starts[c] : starts[c] + k], "every", state)
+    x = np.concatenate([val.x[starts[c] : starts[c] + k] for c in chosen], axis=1)
+    y = np.concatenate([val.y[starts[c] : starts[c] + k] for c in chosen], axis=1)
+    stacked = [
+        tuple(
+            np.concatenate([s[layer][j] for s in states], axis=0)
+            for j in range(len(states[0][layer]))
+        )
+        for layer in range(len(states[0]))
+    ]
     return Sample(Split(x, y), "every", dataset.loss, stacked)
 
 
 # -- the gates, recomputed ---------------------------------------------------------------------
-def activations(cell: str, w: dict[str, np.ndarray], x: np.ndarray, h_prev: np.ndarray,
-                nonlinearity: str = "tanh") -> dict[str, np.ndarray]:
+def activations(
+    cell: str,
+    w: dict[str, np.ndarray],
+    x: np.ndarray,
+    h_prev: np.ndarray,
+    nonlinearity: str = "tanh",
+) -> dict[str, np.ndarray]:
     """Every step's activated gates of one layer from its inputs ``x [T, N, I]`` and the hidden
     states they follow ``h_prev [T, N, H]`` (h_0 .. h_{T-1}), as torch.nn.RNN/LSTM/GRU define
     them; keys: rnn "h"; lstm "i", "f", "g", "o"; gru "r", "z", "n"."""
@@ -112,26 +121,36 @@ def activations(cell: str, w: dict[str, np.ndarray], x: np.ndarray, h_prev: np.n
         return {"h": np.tanh(a) if nonlinearity == "tanh" else np.maximum(a, 0)}
     if cell == "lstm":
         a = a_in + a_rec
-        return {"i": sigmoid(a[..., :H]), "f": sigmoid(a[..., H:2 * H]),
-                "g": np.tanh(a[..., 2 * H:3 * H]), "o": sigmoid(a[..., 3 * H:])}
+        return {
+            "i": sigmoid(a[..., :H]),
+            "f": sigmoid(a[..., H : 2 * H]),
+            "g": np.tanh(a[..., 2 * H : 3 * H]),
+            "o": sigmoid(a[..., 3 * H :]),
+        }
     # gru: r, z = sigmoid(a_in + a_rec);  n = tanh(a_in_n + r * a_rec_n)
     r = sigmoid(a_in[..., :H] + a_rec[..., :H])
-    z = sigmoid(a_in[..., H:2 * H] + a_rec[..., H:2 * H])
-    return {"r": r, "z": z, "n": np.tanh(a_in[..., 2 * H:] + r * a_rec[..., 2 * H:])}
+    z = sigmoid(a_in[..., H : 2 * H] + a_rec[..., H : 2 * H])
+    return {"r": r, "z": z, "n": np.tanh(a_in[..., 2 * H :] + r * a_rec[..., 2 * H :])}
 
 
 def _input_of_top_layer(model: Model, x: np.ndarray, state) -> np.ndarray:
     """Run every layer but the top one; return the top layer's input."""
     cfg, h = model.cfg, x
     for layer in range(cfg.layers - 1):
-        h, _, _ = model.backend.layer_forward(cfg.cell, layer_weights(model.params, layer), h,
-                                              state[layer], nonlinearity=cfg.nonlinearity)
+        h, _, _ = model.backend.layer_forward(
+            cfg.cell,
+            layer_weights(model.params, layer),
+            h,
+            state[layer],
+            nonlinearity=cfg.nonlinearity,
+        )
     return h
 
 
 # -- gradient flow -----------------------------------------------------------------------------
-def hidden_gradients(model: Model, x: np.ndarray, y: np.ndarray, loss: str, target: str,
-                     state=None) -> np.ndarray:
+def hidden_gradients(
+    model: Model, x: np.ndarray, y: np.ndarray, loss: str, target: str, state=None
+) -> np.ndarray:
     """dL/dh_t of the top layer for every step and sequence, ``[T, N, H]``: the total gradient
     of ``model.loss(x, y, loss, target, state)`` with respect to the top layer's hidden state
     (see the module's docstring for how it comes out of the backend's own backward pass)."""
@@ -144,8 +163,9 @@ def hidden_gradients(model: Model, x: np.ndarray, y: np.ndarray, loss: str, targ
     P = w["weight_ih"].shape[0]  # G*H probe inputs, one per input-side pre-activation
     probe = dict(w, weight_ih=np.concatenate([w["weight_ih"], np.eye(P, dtype=h_in.dtype)], 1))
     x_probe = np.concatenate([h_in, np.zeros((T, N, P), h_in.dtype)], axis=-1)
-    hs, _, cache = backend.layer_forward(cfg.cell, probe, x_probe, state[top],
-                                         nonlinearity=cfg.nonlinearity)
+    hs, _, cache = backend.layer_forward(
+        cfg.cell, probe, x_probe, state[top], nonlinearity=cfg.nonlinearity
+    )
     W, b = params["head.weight"], params["head.bias"]
     out = (hs[-1] if target == "last" else hs) @ W.T + b
     _, dout = loss_and_grad(out, y, loss)
@@ -166,7 +186,7 @@ def hidden_gradients(model: Model, x: np.ndarray, y: np.ndarray, loss: str, targ
         r, z = gates["r"], gates["z"]
         for t in range(T - 2, -1, -1):
             d_rec = da[t + 1].copy()
-            d_rec[:, 2 * H:] *= r[t + 1]
+            d_rec[:, 2 * H :] *= r[t + 1]
             total[t] = direct[t] + z[t + 1] * total[t + 1] + d_rec @ W_hh
     else:
         total[:-1] = direct[:-1] + da[1:] @ W_hh
@@ -191,8 +211,11 @@ def gradient_norm_by_step(model: Model, sample: Sample) -> list[float]:
     for start in range(0, N, per):
         rows = slice(start, start + per)
         y = s.y[rows] if sample.target == "last" else s.y[:, rows]
-        state = (None if sample.state is None
-                 else [tuple(a[rows] for a in layer) for layer in sample.state])
+        state = (
+            None
+            if sample.state is None
+            else [tuple(a[rows] for a in layer) for layer in sample.state]
+        )
         dh = hidden_gradients(model, s.x[:, rows], y, sample.loss, sample.target, state)
         share = dh.shape[1] / N
         squares += share * share * np.einsum("tnh,tnh->t", dh, dh, dtype=np.float64)
@@ -212,32 +235,39 @@ def spectral_radii(model: Model) -> dict[str, float]:
     H = cfg.hidden_size
     out = {}
     for layer in range(cfg.layers):
-        for reverse in (False, True)[:model.directions]:
+        for reverse in (False, True)[: model.directions]:
             W_hh = layer_weights(model.params, layer, reverse)["weight_hh"].astype(np.float64)
             G = W_hh.shape[0] // H
             names = GATE_NAMES.get(cfg.cell, tuple(f"g{k}" for k in range(G)))
             name = f"l{layer}_reverse" if reverse else f"l{layer}"
             for k, gate in enumerate(names):
-                eig = np.linalg.eigvals(W_hh[k * H:(k + 1) * H])
+                eig = np.linalg.eigvals(W_hh[k * H : (k + 1) * H])
                 out[name if G == 1 else f"{name}.{gate}"] = float(np.max(np.abs(eig)))
     return out
 
 
-def gate_statistics(model: Model, sample: Sample, size: int = HEALTH_SIZE,
-                    ) -> dict[str, dict[str, float]]:
+def gate_statistics(
+    model: Model,
+    sample: Sample,
+    size: int = HEALTH_SIZE,
+) -> dict[str, dict[str, float]]:
     """Per layer: the fraction of saturated activations and (lstm) the mean forget gate, over
     the first ``size`` sequences of the sample (a fraction over size x T x H values needs no
     more, and it keeps a per-epoch record cheap)."""
     cfg, s = model.cfg, sample.split
     n = min(size, len(s))
-    state = ([tuple(a[:n] for a in layer) for layer in sample.state]
-             if sample.state is not None else model.zero_state(n))
+    state = (
+        [tuple(a[:n] for a in layer) for layer in sample.state]
+        if sample.state is not None
+        else model.zero_state(n)
+    )
     h = s.x[:, :n]
     saturated, forget = {}, {}
     for layer in range(cfg.layers):
         w = layer_weights(model.params, layer)
-        hs, _, _ = model.backend.layer_forward(cfg.cell, w, h, state[layer],
-                                               nonlinearity=cfg.nonlinearity)
+        hs, _, _ = model.backend.layer_forward(
+            cfg.cell, w, h, state[layer], nonlinearity=cfg.nonlinearity
+        )
         if cfg.cell == "rnn":  # the rnn's one activation is its hidden state
             gates = {"h": hs}
         else:
@@ -250,8 +280,9 @@ def gate_statistics(model: Model, sample: Sample, size: int = HEALTH_SIZE,
                 total += gates[name].size
             for name in SIGMOID_GATES[cfg.cell]:
                 g = gates[name]
-                count += int(np.count_nonzero((g < SATURATED_SIGMOID)
-                                              | (g > 1.0 - SATURATED_SIGMOID)))
+                count += int(
+                    np.count_nonzero((g < SATURATED_SIGMOID) | (g > 1.0 - SATURATED_SIGMOID))
+                )
                 total += g.size
             saturated[f"l{layer}"] = count / total
         if cfg.cell == "lstm":
@@ -286,14 +317,20 @@ class Diagnostics:
         need the cell's equations, and sequences of one length), or None when they can."""
         cell = self.model.cfg.cell
         if cell not in KNOWN_CELLS:
-            return (f"no gradient flow or gate statistics: rnnlab knows the equations of "
-                    f"{', '.join(KNOWN_CELLS)}, not of cell {cell!r}")
+            return (
+                f"no gradient flow or gate statistics: rnnlab knows the equations of "
+                f"{', '.join(KNOWN_CELLS)}, not of cell {cell!r}"
+            )
         if getattr(self.dataset.splits["val"], "lengths", None) is not None:
-            return ("no gradient flow or gate statistics: variable-length sequences are not "
-                    "supported by the diagnostics yet")
+            return (
+                "no gradient flow or gate statistics: variable-length sequences are not "
+                "supported by the diagnostics yet"
+            )
         if self.model.cfg.bidirectional:
-            return ("no gradient flow or gate statistics: bidirectional models are not "
-                    "supported by the diagnostics yet")
+            return (
+                "no gradient flow or gate statistics: bidirectional models are not "
+                "supported by the diagnostics yet"
+            )
         return None
 
     def sample(self) -> Sample | None:
@@ -302,8 +339,9 @@ class Diagnostics:
         if self.unmeasurable():
             return None
         if self._sample is None or self.dataset.chunk_length:
-            self._sample = validation_sample(self.model, self.dataset, self.cfg.sample_size,
-                                             self.seed)
+            self._sample = validation_sample(
+                self.model, self.dataset, self.cfg.sample_size, self.seed
+            )
         return self._sample
 
     def after_epoch(self, epoch: int) -> dict:
@@ -326,5 +364,9 @@ class Diagnostics:
         if sample is None:
             return {"health": health(self.model, None), "note": self.unmeasurable()}
         norms = gradient_norm_by_step(self.model, sample)
-        return {"gradient_norm_by_step": norms, "first_to_last": flow_ratio(norms),
-                "sample_size": len(sample.split), "health": health(self.model, sample)}
+        return {
+            "gradient_norm_by_step": norms,
+            "first_to_last": flow_ratio(norms),
+            "sample_size": len(sample.split),
+            "health": health(self.model, sample),
+        }

@@ -125,8 +125,9 @@ def guarded_task(registry, name: str, options: dict, context):
 def guarded_backend(registry, spec):
     """The backend ``spec`` loaded, guarded."""
     label = registry.provider("backend", spec.name)
-    return guard_backend(guard_call(spec.load, label, f"backend {spec.name!r} load()")(),
-                         label, spec.name)
+    return guard_backend(
+        guard_call(spec.load, label, f"backend {spec.name!r} load()")(), label, spec.name
+    )
 
 
 # -- finding the plugin behind an exception --------------------------------------------------
@@ -139,8 +140,11 @@ def plugin_modules(registry=None) -> dict[str, str]:
             plugin = registry.pm.get_plugin(name)
             if plugin is None:
                 continue
-            module = getattr(plugin, "__name__", None) if inspect.ismodule(plugin) \
+            module = (
+                getattr(plugin, "__name__", None)
+                if inspect.ismodule(plugin)
                 else type(plugin).__module__
+            )
             if module:
                 out[_prefix(module)] = info.label
         return out
@@ -190,8 +194,9 @@ def origin_of(exc: BaseException, registry=None) -> Origin | None:
     return Origin(label, f"{function}()", file, line)
 
 
-def plugin_error(exc: BaseException, registry=None, run_dir: Path | None = None
-                 ) -> PluginError | None:
+def plugin_error(
+    exc: BaseException, registry=None, run_dir: Path | None = None
+) -> PluginError | None:
     """One message for an exception raised by plugin code; None when it is not (a user error,
     already one message, or an error in rnnlab itself)."""
     if isinstance(exc, RnnlabError | MemoryError) or not isinstance(exc, Exception):
@@ -203,8 +208,9 @@ def plugin_error(exc: BaseException, registry=None, run_dir: Path | None = None
     where = f" ({origin.where()})" if origin.where() else ""
     detail = " ".join(f"{type(exc).__name__}: {exc}".split())
     kept = f"; the traceback is in {Path(run_dir) / ERROR_TXT}" if run_dir is not None else ""
-    return PluginError(f"plugin {origin.plugin} failed{what}{where}: {detail}{kept} "
-                       f"(--debug shows the traceback)")
+    return PluginError(
+        f"plugin {origin.plugin} failed{what}{where}: {detail}{kept} (--debug shows the traceback)"
+    )
 
 
 def write_traceback(run_dir: Path, exc: BaseException) -> None:

@@ -102,12 +102,18 @@ class RunRecord:
     def to_json(self) -> dict[str, Any]:
         started = self.started
         return {
-            "name": self.name, "path": str(self.path),
+            "name": self.name,
+            "path": str(self.path),
             "started": started.isoformat(timespec="seconds") if started else None,
-            "status": self.status, "task": self.task, "backend": self.backend,
-            "cell": self.cell, "hyper_parameters": hyper_parameters(self),
-            "epochs_run": self.epochs_run, "epochs": self.epochs_planned,
-            "metrics": self.metrics, "wall_seconds": self.duration,
+            "status": self.status,
+            "task": self.task,
+            "backend": self.backend,
+            "cell": self.cell,
+            "hyper_parameters": hyper_parameters(self),
+            "epochs_run": self.epochs_run,
+            "epochs": self.epochs_planned,
+            "metrics": self.metrics,
+            "wall_seconds": self.duration,
             "seconds_per_epoch": self.summary.get("seconds_per_epoch"),
             "problem": self.why,
         }
@@ -115,15 +121,25 @@ class RunRecord:
     @property
     def why(self) -> str | None:
         """Why the run did not finish cleanly, or what is damaged; None when nothing is."""
-        return (self.died or self.problem or self.summary.get("error")
-                or self.summary.get("stop_reason"))
+        return (
+            self.died
+            or self.problem
+            or self.summary.get("error")
+            or self.summary.get("stop_reason")
+        )
 
 
 def hyper_parameters(run: RunRecord) -> dict[str, Any]:
     """The settings people tell runs apart by (beyond task, backend and cell)."""
-    keys = (("model", "hidden_size"), ("model", "layers"), ("train", "optimizer"),
-            ("train", "learning_rate"), ("train", "batch_size"), ("train", "epochs"),
-            ("experiment", "seed"))
+    keys = (
+        ("model", "hidden_size"),
+        ("model", "layers"),
+        ("train", "optimizer"),
+        ("train", "learning_rate"),
+        ("train", "batch_size"),
+        ("train", "epochs"),
+        ("experiment", "seed"),
+    )
     return {key: run.get(table, key) for table, key in keys if run.get(table, key) is not None}
 
 
@@ -213,8 +229,10 @@ def open_run(path: Path) -> RunRecord:
     if not path.exists():
         raise RnnlabError(f"{path}: no such run directory")
     if not path.is_dir() or not is_run_dir(path):
-        raise RnnlabError(f"{path}: not a run directory (no {CONFIG}, {SUMMARY} or {METRICS}); "
-                          f"`rnnlab runs` lists the run directories")
+        raise RnnlabError(
+            f"{path}: not a run directory (no {CONFIG}, {SUMMARY} or {METRICS}); "
+            f"`rnnlab runs` lists the run directories"
+        )
     return read_run(path)
 
 
@@ -224,8 +242,10 @@ def parse_metric_key(key: str, splits=("train", "val", "test"), option: str = ""
     split, dot, name = key.partition(".")
     if not dot or not name or split not in splits:
         where = f"{option} {key!r}" if option else repr(key)
-        raise RnnlabError(f"{where}: expected SPLIT.METRIC with SPLIT one of "
-                          f"{', '.join(splits)} (e.g. test.mse or val.loss)")
+        raise RnnlabError(
+            f"{where}: expected SPLIT.METRIC with SPLIT one of "
+            f"{', '.join(splits)} (e.g. test.mse or val.loss)"
+        )
     return key
 
 

@@ -28,8 +28,10 @@ def lengths_problem(split: Split, chunk_length: int) -> str | None:
     if lengths is None:
         return None
     if chunk_length:
-        return ("a stateful dataset (chunk_length > 0) is one continuous stream per split and "
-                "cannot carry lengths; set Split.lengths = None")
+        return (
+            "a stateful dataset (chunk_length > 0) is one continuous stream per split and "
+            "cannot carry lengths; set Split.lengths = None"
+        )
     if not isinstance(lengths, np.ndarray):
         return f"lengths must be a NumPy integer array, got {type(lengths).__name__}"
     T, N = split.x.shape[:2]
@@ -62,11 +64,16 @@ def check_backend_supports(backend, task_name: str | None = None) -> None:
     """Refuse a backend whose kernels do not honour lengths (it would silently run the padding)
     with one clear PluginError naming the backend (and the task whose data have lengths)."""
     if FEATURE not in getattr(backend, "features", frozenset()):
-        data = f"task {task_name!r} has sequences of different lengths" if task_name else \
-            "these sequences have different lengths"
-        raise PluginError(f"backend {getattr(backend, 'name', backend)!r} does not support "
-                          f"variable-length sequences (its features do not include "
-                          f"{FEATURE!r}) and {data}; use a backend that does, such as 'numpy'")
+        data = (
+            f"task {task_name!r} has sequences of different lengths"
+            if task_name
+            else "these sequences have different lengths"
+        )
+        raise PluginError(
+            f"backend {getattr(backend, 'name', backend)!r} does not support "
+            f"variable-length sequences (its features do not include "
+            f"{FEATURE!r}) and {data}; use a backend that does, such as 'numpy'"
+        )
 
 
 def inert_padding(split: Split, target: str) -> Split:
@@ -106,8 +113,8 @@ def bucketed_order(rng: np.random.Generator, lengths: np.ndarray, batch_size: in
     by_length = by_length[np.argsort(lengths[by_length], kind="stable")]
     full, rest = divmod(len(lengths), batch_size)
     start = partial_batch_start(lengths[by_length], batch_size) if rest else len(lengths)
-    partial = by_length[start:start + rest]
-    others = np.concatenate([by_length[:start], by_length[start + rest:]])
+    partial = by_length[start : start + rest]
+    others = np.concatenate([by_length[:start], by_length[start + rest :]])
     head = others.reshape(full, batch_size)[rng.permutation(full)].reshape(-1)
     return np.concatenate([head, partial])
 
@@ -119,8 +126,11 @@ def partial_batch_start(sorted_lengths: np.ndarray, batch_size: int) -> int:
     rest = n % batch_size
 
     def steps(start: int) -> int:
-        ends = [*range(batch_size, start + 1, batch_size), start + rest,
-                *range(start + rest + batch_size, n + 1, batch_size)]
+        ends = [
+            *range(batch_size, start + 1, batch_size),
+            start + rest,
+            *range(start + rest + batch_size, n + 1, batch_size),
+        ]
         sizes = np.diff([0, *ends])
         return int(np.dot(sorted_lengths[np.array(ends) - 1], sizes))
 

@@ -45,8 +45,7 @@ class Loaded:
     def experiment(self) -> Experiment:
         """The validated experiment (ConfigError naming the file, ``<experiment>`` for a dict,
         or the ``--set`` to blame)."""
-        return build_experiment(self.raw, self.registry, source=self.source,
-                                origins=self.origins)
+        return build_experiment(self.raw, self.registry, source=self.source, origins=self.origins)
 
 
 def items(values: str | os.PathLike[str] | Iterable) -> list:
@@ -54,9 +53,13 @@ def items(values: str | os.PathLike[str] | Iterable) -> list:
     return [values] if isinstance(values, str | os.PathLike) else list(values)
 
 
-def read_experiment(experiment: ExperimentSource, sets: Iterable[str] = (),
-                    plugin_paths: Iterable[str | os.PathLike[str]] = (), *,
-                    warn: Warn) -> Loaded:
+def read_experiment(
+    experiment: ExperimentSource,
+    sets: Iterable[str] = (),
+    plugin_paths: Iterable[str | os.PathLike[str]] = (),
+    *,
+    warn: Warn,
+) -> Loaded:
     """Read an experiment (or sweep) file, or a dict shaped like one, apply ``--set`` overrides
     and load its plugins.
 
@@ -72,8 +75,9 @@ def read_experiment(experiment: ExperimentSource, sets: Iterable[str] = (),
         source = Path(experiment)
         raw, origins = read_with_overrides(source, items(sets))
     else:
-        raise TypeError(f"experiment must be a TOML file's path or a dict, not "
-                        f"{type(experiment).__name__}")
+        raise TypeError(
+            f"experiment must be a TOML file's path or a dict, not {type(experiment).__name__}"
+        )
     files = [*plugin_files(raw, source), *(Path(p) for p in items(plugin_paths))]
     registry = Registry(files)
     for info in registry.failures():
@@ -91,17 +95,25 @@ def absolute_plugins(raw: dict[str, Any]) -> dict[str, Any]:
     return raw
 
 
-def load_experiment(experiment: ExperimentSource, sets: Iterable[str] = (),
-                    plugin_paths: Iterable[str | os.PathLike[str]] = (), *,
-                    warn: Warn) -> tuple[Experiment, Registry]:
+def load_experiment(
+    experiment: ExperimentSource,
+    sets: Iterable[str] = (),
+    plugin_paths: Iterable[str | os.PathLike[str]] = (),
+    *,
+    warn: Warn,
+) -> tuple[Experiment, Registry]:
     """Read, override and validate an experiment; return ``(experiment, registry)``."""
     loaded = read_experiment(experiment, sets, plugin_paths, warn=warn)
     return loaded.experiment(), loaded.registry
 
 
-def load_run(run_dir: str | os.PathLike[str] | RunDir, sets: Iterable[str] = (),
-             plugin_paths: Iterable[str | os.PathLike[str]] = (), *,
-             warn: Warn) -> tuple[Experiment, Registry, RunDir]:
+def load_run(
+    run_dir: str | os.PathLike[str] | RunDir,
+    sets: Iterable[str] = (),
+    plugin_paths: Iterable[str | os.PathLike[str]] = (),
+    *,
+    warn: Warn,
+) -> tuple[Experiment, Registry, RunDir]:
     """The experiment a run directory records, with overrides; return ``(experiment, registry,
     run_dir)``. Plugin files it names are found beside the experiment file it started from."""
     run_dir = run_dir if isinstance(run_dir, RunDir) else RunDir.open(Path(run_dir))

@@ -64,8 +64,9 @@ def directions(cfg: ModelConfig) -> int:
     return 2 if cfg.bidirectional else 1
 
 
-def init_params(cfg: ModelConfig, shape: Shape, rng: np.random.Generator,
-                cell: CellSpec | None = None) -> dict[str, np.ndarray]:
+def init_params(
+    cfg: ModelConfig, shape: Shape, rng: np.random.Generator, cell: CellSpec | None = None
+) -> dict[str, np.ndarray]:
     """PyTorch's default initialisation: every recurrent weight and bias ~ U(-1/sqrt(H), 1/sqrt(H));
     the head (nn.Linear) weight and bias ~ U(-1/sqrt(H), 1/sqrt(H)) as well (fan_in = H).
 
@@ -86,11 +87,13 @@ def init_params(cfg: ModelConfig, shape: Shape, rng: np.random.Generator,
         for reverse in (False, True)[:D]:
             for key in LAYER_KEYS:
                 params[param_name(key, layer, reverse)] = rng.uniform(
-                    -bound, bound, shapes[key]).astype(dtype)
+                    -bound, bound, shapes[key]
+                ).astype(dtype)
             if cfg.forget_bias != 0:
                 if cell.forget_gate is None:
-                    raise ValueError(f"forget_bias applies to cells with a forget gate, not "
-                                     f"{cfg.cell!r}")
+                    raise ValueError(
+                        f"forget_bias applies to cells with a forget gate, not {cfg.cell!r}"
+                    )
                 gate = slice(cell.forget_gate * H, (cell.forget_gate + 1) * H)
                 params[param_name("bias_ih", layer, reverse)][gate] = cfg.forget_bias
                 params[param_name("bias_hh", layer, reverse)][gate] = 0.0
@@ -99,8 +102,9 @@ def init_params(cfg: ModelConfig, shape: Shape, rng: np.random.Generator,
     return params
 
 
-def layer_weights(params: dict[str, np.ndarray], layer: int,
-                  reverse: bool = False) -> dict[str, np.ndarray]:
+def layer_weights(
+    params: dict[str, np.ndarray], layer: int, reverse: bool = False
+) -> dict[str, np.ndarray]:
     return {key: params[param_name(key, layer, reverse)] for key in LAYER_KEYS}
 
 
@@ -124,8 +128,9 @@ def reverse_steps(a: np.ndarray, rev: np.ndarray | None) -> np.ndarray:
 
 
 # -- loss ------------------------------------------------------------------------------------
-def loss_and_grad(out: np.ndarray, y: np.ndarray, loss: str,
-                  valid: np.ndarray | None = None) -> tuple[float, np.ndarray]:
+def loss_and_grad(
+    out: np.ndarray, y: np.ndarray, loss: str, valid: np.ndarray | None = None
+) -> tuple[float, np.ndarray]:
     """Mean loss over every target and its gradient with respect to ``out``.
 
     mse:  L = mean((out - y)^2)                      (PyTorch MSELoss, reduction="mean")
@@ -184,8 +189,9 @@ class Model:
     ``"lengths"`` feature accepts it.
     """
 
-    def __init__(self, cfg: ModelConfig, backend, params: dict[str, np.ndarray],
-                 cell: CellSpec | None = None):
+    def __init__(
+        self, cfg: ModelConfig, backend, params: dict[str, np.ndarray], cell: CellSpec | None = None
+    ):
         self.cfg, self.backend, self.params = cfg, backend, params
         self.cell = cell or cell_spec(cfg.cell)
 
@@ -198,8 +204,10 @@ class Model:
         PyTorch's ``h_0`` order): zeros, one array per state tensor of the cell (``(h,)``, or
         ``(h, c)`` for lstm)."""
         dtype = self.params["head.weight"].dtype
-        return [self.cell.zero_state(batch, self.cfg.hidden_size, dtype)
-                for _ in range(self.cfg.layers * self.directions)]
+        return [
+            self.cell.zero_state(batch, self.cfg.hidden_size, dtype)
+            for _ in range(self.cfg.layers * self.directions)
+        ]
 
     def dropout_masks(self, rng: np.random.Generator, T: int, N: int) -> list[np.ndarray] | None:
         """Inverted-dropout masks for one training batch of ``T`` steps and ``N`` sequences, one
@@ -212,8 +220,10 @@ class Model:
         dtype = self.params["head.weight"].dtype
         scale = 1.0 / (1.0 - p) if p < 1 else 0.0
         width = self.directions * self.cfg.hidden_size
-        return [np.where(rng.random((T, N, width)) < 1.0 - p, scale, 0.0).astype(dtype)
-                for _ in range(layers - 1)]
+        return [
+            np.where(rng.random((T, N, width)) < 1.0 - p, scale, 0.0).astype(dtype)
+            for _ in range(layers - 1)
+        ]
 
     # -- the stack: every layer and direction is composed here, and only here ----------------
     def _layer_forward(self, layer, reverse, x, state0, lengths):
@@ -221,15 +231,15 @@ class Model:
         kwargs = {"nonlinearity": self.cfg.nonlinearity}
         if lengths is not None:
             kwargs["lengths"] = lengths
-        return self.backend.layer_forward(self.cfg.cell,
-                                          layer_weights(self.params, layer, reverse), x,
-                                          state0, **kwargs)
+        return self.backend.layer_forward(
+            self.cfg.cell, layer_weights(self.params, layer, reverse), x, state0, **kwargs
+        )
 
     def _layer_backward(self, layer, reverse, cache, dhs):
         """The gradients of one direction's weights (full names) and of its input."""
-        grads, dx = self.backend.layer_backward(self.cfg.cell,
-                                                layer_weights(self.params, layer, reverse),
-                                                cache, dhs)
+        grads, dx = self.backend.layer_backward(
+            self.cfg.cell, layer_weights(self.params, layer, reverse), cache, dhs
+        )
         return {param_name(key, layer, reverse): g for key, g in grads.items()}, dx
 
     def _layers_forward(self, x, state, lengths=None, masks=None):
@@ -250,8 +260,9 @@ class Model:
             h_fwd, last, cache = self._layer_forward(layer, False, h, state[layer * D], lengths)
             layer_caches, final = [cache], [*final, last]
             if D == 2:
-                hs, last, cache = self._layer_forward(layer, True, reverse_steps(h, rev),
-                                                      state[layer * D + 1], lengths)
+                hs, last, cache = self._layer_forward(
+                    layer, True, reverse_steps(h, rev), state[layer * D + 1], lengths
+                )
                 h_fwd = np.concatenate([h_fwd, reverse_steps(hs, rev)], axis=-1)
                 layer_caches.append(cache)
                 final.append(last)
@@ -273,10 +284,12 @@ class Model:
                 layer_grads, dh = self._layer_backward(layer, False, caches[layer][0], dh)
                 grads.update(layer_grads)
                 continue
-            fwd_grads, dx = self._layer_backward(layer, False, caches[layer][0],
-                                                 np.ascontiguousarray(dh[..., :H]))
-            rev_grads, dx_rev = self._layer_backward(layer, True, caches[layer][1],
-                                                     reverse_steps(dh[..., H:], rev))
+            fwd_grads, dx = self._layer_backward(
+                layer, False, caches[layer][0], np.ascontiguousarray(dh[..., :H])
+            )
+            rev_grads, dx_rev = self._layer_backward(
+                layer, True, caches[layer][1], reverse_steps(dh[..., H:], rev)
+            )
             grads.update(fwd_grads)
             grads.update(rev_grads)
             dh = dx + reverse_steps(dx_rev, rev)
@@ -315,8 +328,7 @@ class Model:
         out = self._head(self._top(hs, final, target, lengths))
         return loss_and_grad(out, y, loss, target_mask(target, lengths, x.shape[0]))[0]
 
-    def loss_and_grads(self, x, y, loss: str, target: str, state=None, lengths=None,
-                       masks=None):
+    def loss_and_grads(self, x, y, loss: str, target: str, state=None, lengths=None, masks=None):
         """Forward, loss, and exact gradients of every parameter (BPTT through the backend).
 
         Returns ``(loss, grads, final_state)``; ``grads`` has the keys of ``params``. With
@@ -355,4 +367,3 @@ def target_mask(target: str, lengths, T: int) -> np.ndarray | None:
     """Which targets count: ``[T, N]`` valid steps for target "every" with lengths, else None
     (every target counts; target "last" has one per sequence)."""
     return valid_steps(lengths, T) if target == "every" and lengths is not None else None
-

@@ -21,8 +21,9 @@ class Optimizer:
         self.momentum, self.beta1, self.beta2 = cfg.momentum, cfg.beta1, cfg.beta2
         self.eps, self.weight_decay = cfg.eps, cfg.weight_decay
         self.steps = 0
-        self.slots = {name: {s: np.zeros_like(p) for s in SLOTS[self.kind]}
-                      for name, p in params.items()}
+        self.slots = {
+            name: {s: np.zeros_like(p) for s in SLOTS[self.kind]} for name, p in params.items()
+        }
 
     def step(self, params: dict[str, np.ndarray], grads: dict[str, np.ndarray], lr: float):
         self.steps += 1

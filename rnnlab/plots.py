@@ -39,8 +39,9 @@ def new_figure(width: float = 8.0, height: float = 4.5):
     try:
         from matplotlib.figure import Figure
     except ImportError as exc:  # installed but broken
-        raise RnnlabError(f"plots need matplotlib, which cannot be imported ({exc}): "
-                          f"{PLOT_HINT}") from None
+        raise RnnlabError(
+            f"plots need matplotlib, which cannot be imported ({exc}): {PLOT_HINT}"
+        ) from None
 
     return Figure(figsize=(width, height), layout="constrained")
 
@@ -55,8 +56,11 @@ def save(fig, path: Path) -> Path:
 # -- loss curves -----------------------------------------------------------------------------
 def _series(history: list[dict], key: str) -> tuple[list[int], list[float]]:
     points = [(r.get("epoch"), r.get(key)) for r in history]
-    points = [(e, v) for e, v in points if isinstance(e, int) and isinstance(v, int | float)
-              and math.isfinite(v) and v > 0]
+    points = [
+        (e, v)
+        for e, v in points
+        if isinstance(e, int) and isinstance(v, int | float) and math.isfinite(v) and v > 0
+    ]
     return [e for e, _ in points], [v for _, v in points]
 
 
@@ -74,12 +78,19 @@ def loss_figure(curves: Mapping[str, list[dict]], path: Path, title: str = "") -
         epochs, loss = _series(history, "loss")
         ax.plot(epochs, loss, color=colour, lw=1.6, label=label if several else "train loss")
         epochs, val = _series(history, "val_loss")
-        ax.plot(epochs, val, color=colour, lw=1.6, ls="--",
-                label="_" if several else "validation loss")
+        ax.plot(
+            epochs, val, color=colour, lw=1.6, ls="--", label="_" if several else "validation loss"
+        )
         if val:
             best = min(range(len(val)), key=val.__getitem__)
-            ax.plot([epochs[best]], [val[best]], "o", color=colour, ms=6,
-                    label="_" if several else f"best validation (epoch {epochs[best]})")
+            ax.plot(
+                [epochs[best]],
+                [val[best]],
+                "o",
+                color=colour,
+                ms=6,
+                label="_" if several else f"best validation (epoch {epochs[best]})",
+            )
     ax.set_yscale("log")
     ax.set_xlabel("epoch")
     ax.set_ylabel("loss (log scale)")
@@ -87,9 +98,11 @@ def loss_figure(curves: Mapping[str, list[dict]], path: Path, title: str = "") -
     ax.grid(True, which="both", alpha=0.3)
     ax.xaxis.get_major_locator().set_params(integer=True)
     if several:  # runs by colour, curves by line style
-        styles = [Line2D([], [], color="0.3", lw=1.6, label="train loss"),
-                  Line2D([], [], color="0.3", lw=1.6, ls="--", label="validation loss"),
-                  Line2D([], [], color="0.3", ls="", marker="o", label="best validation")]
+        styles = [
+            Line2D([], [], color="0.3", lw=1.6, label="train loss"),
+            Line2D([], [], color="0.3", lw=1.6, ls="--", label="validation loss"),
+            Line2D([], [], color="0.3", ls="", marker="o", label="best validation"),
+        ]
         fig.legend(loc="outside right upper", title="run", fontsize="small")
         fig.legend(handles=styles, loc="outside right lower", fontsize="small")
     else:
@@ -105,10 +118,15 @@ def task_figure(task, model, dataset, folder: Path) -> Path | None:
     name = task.figure(model, dataset, fig)
     if name is None:
         return None
-    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_.-]+", name) \
-            or name == LOSS_PNG.removesuffix(".png"):
-        raise RnnlabError(f"{type(task).__name__}.figure returned {name!r}: expected a file "
-                          f"name stem of letters, digits, '_', '-' or '.', other than 'loss'")
+    if (
+        not isinstance(name, str)
+        or not re.fullmatch(r"[A-Za-z0-9_.-]+", name)
+        or name == LOSS_PNG.removesuffix(".png")
+    ):
+        raise RnnlabError(
+            f"{type(task).__name__}.figure returned {name!r}: expected a file "
+            f"name stem of letters, digits, '_', '-' or '.', other than 'loss'"
+        )
     return save(fig, Path(folder) / f"{name}.png")
 
 
@@ -123,8 +141,11 @@ def run_figures(folder: Path, task, model, dataset, history: list[dict]) -> dict
     folder = Path(folder)
     files, notes = [], []
     try:
-        files.append(loss_figure({folder.name: history}, folder / LOSS_PNG,
-                                 f"{folder.name}: loss per epoch").name)
+        files.append(
+            loss_figure(
+                {folder.name: history}, folder / LOSS_PNG, f"{folder.name}: loss per epoch"
+            ).name
+        )
     except Exception as exc:  # noqa: BLE001 - reported in the summary instead
         notes.append(f"{LOSS_PNG} not drawn ({type(exc).__name__}: {exc})")
     try:
@@ -139,8 +160,9 @@ def run_figures(folder: Path, task, model, dataset, history: list[dict]) -> dict
 
 
 # -- backends compared -----------------------------------------------------------------------
-def compare_chart(rows: Iterable[Mapping[str, Any]], path: Path,
-                  title: str = "training time per epoch") -> Path:
+def compare_chart(
+    rows: Iterable[Mapping[str, Any]], path: Path, title: str = "training time per epoch"
+) -> Path:
     """Bar chart of seconds per epoch per backend (lower is better), written to ``path``.
 
     Each row needs ``backend`` and ``seconds_per_epoch`` (the median); optional
@@ -153,8 +175,9 @@ def compare_chart(rows: Iterable[Mapping[str, Any]], path: Path,
         raise RnnlabError("compare_chart: no rows to draw")
     for r in rows:
         if "backend" not in r or not isinstance(r.get("seconds_per_epoch"), int | float):
-            raise RnnlabError(f"compare_chart: row {r!r} needs 'backend' and a number "
-                              f"'seconds_per_epoch'")
+            raise RnnlabError(
+                f"compare_chart: row {r!r} needs 'backend' and a number 'seconds_per_epoch'"
+            )
     cases = list(dict.fromkeys(str(r.get("case", "")) for r in rows))
     backends = list(dict.fromkeys(str(r["backend"]) for r in rows))
     width = 0.8 / len(backends)
@@ -172,11 +195,25 @@ def compare_chart(rows: Iterable[Mapping[str, Any]], path: Path,
                     low.append(ms_value - 1000 * r.get("seconds_min", r["seconds_per_epoch"]))
                     high.append(1000 * r.get("seconds_max", r["seconds_per_epoch"]) - ms_value)
         has_spread = any(low) or any(high)
-        ax.bar(xs, ms, width * 0.9, color=f"C{k % 10}", label=backend,
-               yerr=[low, high] if has_spread else None, capsize=3)
+        ax.bar(
+            xs,
+            ms,
+            width * 0.9,
+            color=f"C{k % 10}",
+            label=backend,
+            yerr=[low, high] if has_spread else None,
+            capsize=3,
+        )
         for x, m, hi in zip(xs, ms, high, strict=True):  # the value above its error bar
-            ax.annotate(f"{m:.3g}", (x, m + hi), xytext=(0, 3), textcoords="offset points",
-                        ha="center", va="bottom", fontsize="small")
+            ax.annotate(
+                f"{m:.3g}",
+                (x, m + hi),
+                xytext=(0, 3),
+                textcoords="offset points",
+                ha="center",
+                va="bottom",
+                fontsize="small",
+            )
         ticks.extend(xs)
     values = [1000 * r["seconds_per_epoch"] for r in rows if r["seconds_per_epoch"] > 0]
     if values and max(values) / min(values) > 20:

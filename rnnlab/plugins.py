@@ -120,16 +120,19 @@ class Registry:
             self._fail(info, f"no such file: {path}")
             return info
         key = str(path.resolve())
-        if any(p.source == "file" and str(Path(p.origin).resolve()) == key
-               for p in self.plugins.values()):
+        if any(
+            p.source == "file" and str(Path(p.origin).resolve()) == key
+            for p in self.plugins.values()
+        ):
             return info  # the same file named twice (config and command line) loads once
         self._add(info, lambda: load_file_module(path))
         return info
 
     def add_module(self, module, name: str, source: str = "package", version: str = "") -> None:
         """Register an already-imported module or object (used by tests and embedding code)."""
-        self._add(PluginInfo(name, source, getattr(module, "__name__", name), version),
-                  lambda: module)
+        self._add(
+            PluginInfo(name, source, getattr(module, "__name__", name), version), lambda: module
+        )
 
     def _add(self, info: PluginInfo, load) -> None:
         if info.name in self.plugins:
@@ -164,13 +167,21 @@ class Registry:
     def _collect(self, info: PluginInfo, module) -> None:
         """Add the plugin's tasks, backends and executors; if a registration hook raises, add
         none of them and unregister the plugin, so none of its hooks run."""
-        tables = {"task": (self.tasks, info.tasks), "backend": (self.backends, info.backends),
-                  "executor": (self.executors, info.executors), "cell": (self.cells, info.cells),
-                  "table": (self.tables, info.tables)}
+        tables = {
+            "task": (self.tasks, info.tasks),
+            "backend": (self.backends, info.backends),
+            "executor": (self.executors, info.executors),
+            "cell": (self.cells, info.cells),
+            "table": (self.tables, info.tables),
+        }
         found = []
-        for hook, kind in (("register_tasks", "task"), ("register_backends", "backend"),
-                           ("register_executors", "executor"), ("register_cells", "cell"),
-                           ("register_tables", "table")):
+        for hook, kind in (
+            ("register_tasks", "task"),
+            ("register_backends", "backend"),
+            ("register_executors", "executor"),
+            ("register_cells", "cell"),
+            ("register_tables", "table"),
+        ):
             for impl in getattr(self.pm.hook, hook).get_hookimpls():
                 if impl.plugin is not module:
                     continue
@@ -185,15 +196,21 @@ class Registry:
         if builtin:
             self.pm.unregister(module)
             info.hooks = []
-            self._fail(info, f"register_cells() returned cell {builtin[0]!r}, which is built "
-                             f"into rnnlab (built-in cells: {', '.join(BUILTIN_CELLS)})")
+            self._fail(
+                info,
+                f"register_cells() returned cell {builtin[0]!r}, which is built "
+                f"into rnnlab (built-in cells: {', '.join(BUILTIN_CELLS)})",
+            )
             return
         core = [s.name for kind, s in found if kind == "table" and s.name in CORE_TABLE_NAMES]
         if core:
             self.pm.unregister(module)
             info.hooks = []
-            self._fail(info, f"register_tables() returned table {core[0]!r}, which is rnnlab's "
-                             f"own (rnnlab's tables: {', '.join(CORE_TABLE_NAMES)})")
+            self._fail(
+                info,
+                f"register_tables() returned table {core[0]!r}, which is rnnlab's "
+                f"own (rnnlab's tables: {', '.join(CORE_TABLE_NAMES)})",
+            )
             return
         for kind, spec in found:
             table, names = tables[kind]
@@ -234,8 +251,9 @@ class Registry:
     def conflict(self, kind: str, name: str) -> str | None:
         """The error naming every plugin that provides ``kind`` ``name``, when more than one
         does (the name is then left out of its table); else None."""
-        return self._conflict(kind, name) if len(self._providers.get((kind, name), [])) > 1 \
-            else None
+        return (
+            self._conflict(kind, name) if len(self._providers.get((kind, name), [])) > 1 else None
+        )
 
     def executor(self, name: str):
         return self._lookup("executor", name, self.executors)
@@ -275,11 +293,13 @@ class Registry:
             return caller(**kwargs)
         except Exception as exc:
             impls = caller.get_hookimpls()
-            name = (raising_plugin(caller, exc.__traceback__)
-                    or (impls[0].plugin_name if len(impls) == 1 else None))
+            name = raising_plugin(caller, exc.__traceback__) or (
+                impls[0].plugin_name if len(impls) == 1 else None
+            )
             who = self.plugins[name].label if name in self.plugins else "a plugin"
-            raise PluginError(f"plugin {who} raised in hook {hook}(): "
-                              f"{one_line(f'{type(exc).__name__}: {exc}')}") from exc
+            raise PluginError(
+                f"plugin {who} raised in hook {hook}(): {one_line(f'{type(exc).__name__}: {exc}')}"
+            ) from exc
 
 
 def unknown_name_message(kind: str, name: str, valid: list[str]) -> str:
@@ -293,17 +313,23 @@ def unknown_hooks(pm: pluggy.PluginManager, module) -> None:
     the closest hook (pluggy's check_pending says the same, without the suggestion)."""
     known = sorted(n for n in dir(hookspecs) if pm.parse_hookspec_opts(hookspecs, n))
     for caller in pm.get_hookcallers(module) or []:
-        if caller.spec is None and any(not i.optionalhook for i in caller.get_hookimpls()
-                                       if i.plugin is module):
-            raise PluginError(f"hook implementation {caller.name!r} matches no hook"
-                              f"{closest(caller.name, known)} "
-                              f"(hooks: {', '.join(known)})")
+        if caller.spec is None and any(
+            not i.optionalhook for i in caller.get_hookimpls() if i.plugin is module
+        ):
+            raise PluginError(
+                f"hook implementation {caller.name!r} matches no hook"
+                f"{closest(caller.name, known)} "
+                f"(hooks: {', '.join(known)})"
+            )
 
 
 def raising_plugin(caller, tb) -> str | None:
     """The name of the plugin whose hook implementation appears in traceback ``tb``."""
-    codes = {impl.function.__code__: impl.plugin_name for impl in caller.get_hookimpls()
-             if hasattr(impl.function, "__code__")}
+    codes = {
+        impl.function.__code__: impl.plugin_name
+        for impl in caller.get_hookimpls()
+        if hasattr(impl.function, "__code__")
+    }
     while tb is not None:
         if tb.tb_frame.f_code in codes:
             return codes[tb.tb_frame.f_code]

@@ -22,8 +22,10 @@ def _call(registry, impl, hook: str, **kwargs):
     try:
         return impl.function(**{name: kwargs[name] for name in impl.argnames})
     except Exception as exc:
-        raise PluginError(f"plugin {_label(registry, impl.plugin_name)} raised in hook {hook}(): "
-                          f"{one_line(f'{type(exc).__name__}: {exc}')}") from exc
+        raise PluginError(
+            f"plugin {_label(registry, impl.plugin_name)} raised in hook {hook}(): "
+            f"{one_line(f'{type(exc).__name__}: {exc}')}"
+        ) from exc
 
 
 def _label(registry, name: str) -> str:
@@ -41,13 +43,16 @@ def collect(registry, run) -> dict[str, dict[str, Any]]:
             continue
         who = _label(registry, impl.plugin_name)
         if not isinstance(state, dict):
-            raise PluginError(f"plugin {who}: checkpoint_state() must return a dict or None, "
-                              f"not {type(state).__name__}")
+            raise PluginError(
+                f"plugin {who}: checkpoint_state() must return a dict or None, "
+                f"not {type(state).__name__}"
+            )
         try:
             out[impl.plugin_name] = json.loads(json.dumps(state))
         except (TypeError, ValueError) as exc:
-            raise PluginError(f"plugin {who}: checkpoint_state() returned a value JSON cannot "
-                              f"hold ({exc})") from None
+            raise PluginError(
+                f"plugin {who}: checkpoint_state() returned a value JSON cannot hold ({exc})"
+            ) from None
     return out
 
 

@@ -55,7 +55,8 @@ def load_trained(run_dir: RunDir, model: Model) -> None:
         raise RnnlabError(f"{run_dir.path}: no {PARAMS} (the run saved no parameters)")
     saved = run_dir.load_params()
     if {k: v.shape for k, v in saved.items()} != {k: v.shape for k, v in model.params.items()}:
-        raise RnnlabError(f"{run_dir.path / PARAMS}: its parameters do not fit the model of "
-                          f"{CONFIG}")
+        raise RnnlabError(
+            f"{run_dir.path / PARAMS}: its parameters do not fit the model of {CONFIG}"
+        )
     for name, value in saved.items():
         model.params[name][...] = value

@@ -27,9 +27,11 @@ def fmt(value) -> str:
 
 
 def epoch_line(record: dict, epochs: int) -> str:
-    return (f"epoch {record['epoch']}/{epochs}  loss {fmt(record['loss'])}  "
-            f"val_loss {fmt(record['val_loss'])}  best {record['best_epoch']}  "
-            f"{record['seconds'] * 1000:.1f} ms")
+    return (
+        f"epoch {record['epoch']}/{epochs}  loss {fmt(record['loss'])}  "
+        f"val_loss {fmt(record['val_loss'])}  best {record['best_epoch']}  "
+        f"{record['seconds'] * 1000:.1f} ms"
+    )
 
 
 def live_bar(console: Console) -> bool:
@@ -49,17 +51,24 @@ def live_bar(console: Console) -> bool:
 def epoch_progress(console: Console, epochs: int):
     """Yield a callback that shows one epoch's record."""
     if not live_bar(console):
-        yield lambda record: console.print(epoch_line(record, epochs), highlight=False,
-                                          soft_wrap=True)
+        yield lambda record: console.print(
+            epoch_line(record, epochs), highlight=False, soft_wrap=True
+        )
         return
-    columns = (TextColumn("[bold]epoch {task.completed}/{task.total}"), BarColumn(),
-               TextColumn("{task.fields[status]}"), TimeElapsedColumn())
+    columns = (
+        TextColumn("[bold]epoch {task.completed}/{task.total}"),
+        BarColumn(),
+        TextColumn("{task.fields[status]}"),
+        TimeElapsedColumn(),
+    )
     with Progress(*columns, console=console, transient=False) as progress:
         task = progress.add_task("train", total=epochs, status="")
 
         def show(record):
-            status = (f"loss {fmt(record['loss'])}  val_loss {fmt(record['val_loss'])}  "
-                      f"best {record['best_epoch']}")
+            status = (
+                f"loss {fmt(record['loss'])}  val_loss {fmt(record['val_loss'])}  "
+                f"best {record['best_epoch']}"
+            )
             progress.update(task, completed=record["epoch"], status=status)
 
         yield show
@@ -69,8 +78,10 @@ def metrics_table(summary: dict) -> Table:
     """Final metrics: one row per metric, one column per split."""
     metrics = summary.get("metrics", {})
     splits = list(metrics)
-    table = Table(title=f"{summary['experiment']}: {summary['task']} on {summary['backend']} "
-                        f"({summary['cell']}, seed {summary['seed']}) — {summary['status']}")
+    table = Table(
+        title=f"{summary['experiment']}: {summary['task']} on {summary['backend']} "
+        f"({summary['cell']}, seed {summary['seed']}) — {summary['status']}"
+    )
     table.add_column("metric")
     for split in splits:
         table.add_column(split, justify="right")
@@ -102,8 +113,10 @@ def gradient_flow_line(summary: dict) -> str | None:
         return f"gradient flow: not measured ({note})" if isinstance(note, str) else None
     first, last, T = norms[0], norms[-1], len(norms)
     ratio = f"{first / last:.2g}" if last else "undefined (the last step's norm is 0)"
-    return (f"gradient flow: ||dL/dh_1|| / ||dL/dh_{T}|| = {ratio} ({first:.3g} / {last:.3g}, "
-            f"{diag.get('sample_size', '?')} validation sequences)")
+    return (
+        f"gradient flow: ||dL/dh_1|| / ||dL/dh_{T}|| = {ratio} ({first:.3g} / {last:.3g}, "
+        f"{diag.get('sample_size', '?')} validation sequences)"
+    )
 
 
 def print_summary(console: Console, summary: dict, run_path) -> None:
@@ -112,8 +125,10 @@ def print_summary(console: Console, summary: dict, run_path) -> None:
         console.print(demo_table(summary["demo"]))
     spe = summary.get("seconds_per_epoch")
     timing = f"{spe * 1000:.2f} ms per epoch, " if spe else ""
-    console.print(f"{summary.get('epochs_run', 0)} epochs, {timing}best epoch "
-                  f"{summary.get('best_epoch')}, {summary.get('wall_seconds', 0):.1f} s in all")
+    console.print(
+        f"{summary.get('epochs_run', 0)} epochs, {timing}best epoch "
+        f"{summary.get('best_epoch')}, {summary.get('wall_seconds', 0):.1f} s in all"
+    )
     figures = summary.get("figures", {})
     if figures.get("files"):
         console.print(f"figures: {escape(', '.join(figures['files']))}", highlight=False)
@@ -122,10 +137,14 @@ def print_summary(console: Console, summary: dict, run_path) -> None:
     flow = gradient_flow_line(summary)
     if flow:
         drawn = summary["diagnostics"].get("figures", {}).get("files")
-        console.print(escape(flow) + (f"; {', '.join(drawn)}" if drawn else ""),
-                      highlight=False, soft_wrap=True)
-    console.print(f"run saved in [bold]{escape(str(run_path))}[/bold]", highlight=False,
-                  soft_wrap=True)
+        console.print(
+            escape(flow) + (f"; {', '.join(drawn)}" if drawn else ""),
+            highlight=False,
+            soft_wrap=True,
+        )
+    console.print(
+        f"run saved in [bold]{escape(str(run_path))}[/bold]", highlight=False, soft_wrap=True
+    )
 
 
 def plugins_table(registry) -> Table:
@@ -139,7 +158,13 @@ def plugins_table(registry) -> Table:
             reason = spec.unavailable() if spec is not None else "claimed by two plugins"
             backends.append(f"{name} (unavailable: {reason})" if reason else name)
         status = info.status if info.status == "ok" else f"[red]{info.status}[/red]"
-        table.add_row(info.name, info.version, f"{info.source}: {info.origin}"
-                      if info.source != "built-in" else info.source, status,
-                      ", ".join(info.tasks), ", ".join(backends), ", ".join(info.hooks))
+        table.add_row(
+            info.name,
+            info.version,
+            f"{info.source}: {info.origin}" if info.source != "built-in" else info.source,
+            status,
+            ", ".join(info.tasks),
+            ", ".join(backends),
+            ", ".join(info.hooks),
+        )
     return table

@@ -90,8 +90,12 @@ def read_holder(path: Path) -> Holder | None:
             os.close(fd)
         data = json.loads(raw.decode("utf-8"))
         pid = data.get("pid")
-        return Holder(pid if isinstance(pid, int) else None, str(data.get("host", "")),
-                      str(data.get("started", "")), str(data.get("command", "")))
+        return Holder(
+            pid if isinstance(pid, int) else None,
+            str(data.get("host", "")),
+            str(data.get("started", "")),
+            str(data.get("command", "")),
+        )
     except (OSError, ValueError, AttributeError):
         return None
 
@@ -207,8 +211,9 @@ class RunLock:
             except FileNotFoundError:
                 raise RnnlabError(f"{self.path}: no such run directory") from None
             except OSError as exc:
-                raise RnnlabError(f"{lock_file}: cannot open the run's lock file: "
-                                  f"{exc.strerror or exc}") from None
+                raise RnnlabError(
+                    f"{lock_file}: cannot open the run's lock file: {exc.strerror or exc}"
+                ) from None
             try:
                 if self._lock(fd, lock_file) and self._same_file(fd, lock_file):
                     self._record(fd)
@@ -232,8 +237,11 @@ class RunLock:
             record = read_holder(self.path)
             if record is None:
                 return False  # the holder is writing its record: read it again
-            if record.local and record.pid is not None \
-                    and (record.pid == os.getpid() or not pid_alive(record.pid)):
+            if (
+                record.local
+                and record.pid is not None
+                and (record.pid == os.getpid() or not pid_alive(record.pid))
+            ):
                 return False  # the record is old: a reader is probing; try again
             raise RunLocked(self._refusal(record)) from None
         except OSError as exc:
@@ -244,8 +252,13 @@ class RunLock:
     def _by_record(self) -> bool:
         """No OS lock here: refuse a live holder recorded on this host; take over otherwise."""
         record = read_holder(self.path)
-        if record is not None and record.local and record.pid is not None \
-                and record.pid != os.getpid() and pid_alive(record.pid):
+        if (
+            record is not None
+            and record.local
+            and record.pid is not None
+            and record.pid != os.getpid()
+            and pid_alive(record.pid)
+        ):
             raise RunLocked(self._refusal(record))
         return True
 
@@ -259,8 +272,12 @@ class RunLock:
             return False
 
     def _record(self, fd: int) -> None:
-        record = {"pid": os.getpid(), "host": socket.gethostname(),
-                  "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "command": self.command}
+        record = {
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "command": self.command,
+        }
         data = (json.dumps(record) + "\n").encode()
         try:
             os.ftruncate(fd, 0)
@@ -271,5 +288,7 @@ class RunLock:
 
     def _refusal(self, record: Holder | None) -> str:
         who = record.describe() if record is not None else "another process"
-        return (f"{self.path}: the run is in use by {who}; only one process may write a run "
-                f"at a time. Wait for it to end (or stop it), then try again")
+        return (
+            f"{self.path}: the run is in use by {who}; only one process may write a run "
+            f"at a time. Wait for it to end (or stop it), then try again"
+        )

@@ -47,15 +47,26 @@ def versions(registry) -> dict[str, str]:
 def git_commit(folder: Path) -> str | None:
     """The commit checked out in the repository holding ``folder``, if any."""
     try:
-        out = subprocess.run(["git", "-C", str(folder), "rev-parse", "HEAD"], capture_output=True,
-                             text=True, timeout=5)
+        out = subprocess.run(
+            ["git", "-C", str(folder), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     return out.stdout.strip() or None if out.returncode == 0 else None
 
 
-def run_experiment(exp: Experiment, registry, *, out_root: Path, progress=None, status=None,
-                   run_name: str | None = None):
+def run_experiment(
+    exp: Experiment,
+    registry,
+    *,
+    out_root: Path,
+    progress=None,
+    status=None,
+    run_name: str | None = None,
+):
     """Train and evaluate ``exp``; return ``(summary, run_dir)``.
 
     ``progress(epochs)`` returns a context manager yielding a per-epoch callback (the terminal
@@ -85,16 +96,20 @@ def run_experiment(exp: Experiment, registry, *, out_root: Path, progress=None, 
             "source": str(exp.source.resolve()) if exp.source else None,
             "versions": versions(registry),
             "git_commit": git_commit(exp.base_dir),
-            "dataset": {"sizes": {k: len(v) for k, v in session.dataset.splits.items()},
-                        **session.dataset.saved},
+            "dataset": {
+                "sizes": {k: len(v) for k, v in session.dataset.splits.items()},
+                **session.dataset.saved,
+            },
         }
         run_dir.write_summary(summary)
-        return train_and_record(session, registry, run_dir, summary, TrainState(), progress,
-                                status, config=config)
+        return train_and_record(
+            session, registry, run_dir, summary, TrainState(), progress, status, config=config
+        )
 
 
-def resume_experiment(run_dir, registry, *, progress=None, experiment: Experiment | None = None,
-                      status=None):
+def resume_experiment(
+    run_dir, registry, *, progress=None, experiment: Experiment | None = None, status=None
+):
     """Continue an interrupted run from its checkpoint; return ``(summary, run_dir)``.
 
     The run ends with the parameters and metrics it would have had, bit for bit, had it never
@@ -117,8 +132,10 @@ def _resume(run_dir: RunDir, registry, progress, experiment, status):
     check_resumable(run_dir, summary, ckpt, exp)
     session = prepare(exp, registry)
     if data_digest(session.dataset.splits) != ckpt.data_digest:
-        raise RnnlabError(f"{run_dir.path}: the task's data differ from the data the run was "
-                          f"trained on (a changed data file or task plugin); start a new run")
+        raise RnnlabError(
+            f"{run_dir.path}: the task's data differ from the data the run was "
+            f"trained on (a changed data file or task plugin); start a new run"
+        )
     restore(session, ckpt, run_dir)
     run_dir.write_config(config)  # records a changed train.epochs or checkpoint interval
     run_dir.rewrite_metrics(ckpt.state.history)  # drop epochs done after the checkpoint
@@ -126,35 +143,44 @@ def _resume(run_dir: RunDir, registry, progress, experiment, status):
     for key in ("error", "stop_reason"):
         summary.pop(key, None)
     run_dir.write_summary(summary)
-    return train_and_record(session, registry, run_dir, summary, ckpt.state, progress, status,
-                            config=config)
+    return train_and_record(
+        session, registry, run_dir, summary, ckpt.state, progress, status, config=config
+    )
 
 
-def check_same_experiment(run_dir: RunDir, ckpt: Checkpoint, exp: Experiment, *,
-                          config: dict | None = None) -> None:
+def check_same_experiment(
+    run_dir: RunDir, ckpt: Checkpoint, exp: Experiment, *, config: dict | None = None
+) -> None:
     """``exp`` (whose ``to_dict()`` is ``config`` when given) is the checkpoint's experiment."""
-    differences = config_differences(ckpt.config, config if config is not None
-                                     else exp.to_dict())
+    differences = config_differences(ckpt.config, config if config is not None else exp.to_dict())
     if differences:
-        raise RnnlabError(f"{run_dir.path}: the experiment differs from the checkpoint's in "
-                          f"{'; '.join(differences)}. Resuming would continue a different "
-                          f"experiment; start a new run instead (only train.epochs with a "
-                          f"constant schedule, train.checkpoint_every and "
-                          f"train.checkpoint_seconds may change)")
+        raise RnnlabError(
+            f"{run_dir.path}: the experiment differs from the checkpoint's in "
+            f"{'; '.join(differences)}. Resuming would continue a different "
+            f"experiment; start a new run instead (only train.epochs with a "
+            f"constant schedule, train.checkpoint_every and "
+            f"train.checkpoint_seconds may change)"
+        )
 
 
 def check_resumable(run_dir: RunDir, summary: dict, ckpt: Checkpoint, exp: Experiment) -> None:
     done, wanted = ckpt.state.epoch, exp.train.epochs
     if wanted < done:
-        raise RnnlabError(f"{run_dir.path}: the checkpoint has {done} epochs done; train.epochs "
-                          f"= {wanted} would have to undo some")
+        raise RnnlabError(
+            f"{run_dir.path}: the checkpoint has {done} epochs done; train.epochs "
+            f"= {wanted} would have to undo some"
+        )
     status = summary.get("status")
     if status == "stopped":
-        raise RnnlabError(f"{run_dir.path}: the run was stopped by a plugin "
-                          f"({summary.get('stop_reason', '')}); it has nothing left to do")
+        raise RnnlabError(
+            f"{run_dir.path}: the run was stopped by a plugin "
+            f"({summary.get('stop_reason', '')}); it has nothing left to do"
+        )
     if status == "finished" and done >= wanted:
-        raise RnnlabError(f"{run_dir.path}: the run already finished its {done} epochs; to "
-                          f"train longer, resume with --set train.epochs=N (N > {done})")
+        raise RnnlabError(
+            f"{run_dir.path}: the run already finished its {done} epochs; to "
+            f"train longer, resume with --set train.epochs=N (N > {done})"
+        )
 
 
 def restore(session, ckpt: Checkpoint, run_dir: RunDir) -> None:
@@ -166,8 +192,10 @@ def restore(session, ckpt: Checkpoint, run_dir: RunDir) -> None:
     # a checkpoint from before a stream was added lacks it: that stream never drew then, so
     # it keeps its fresh state (e.g. "dropout", which draws nothing with model.dropout = 0)
     if not set(ckpt.generators) <= set(session.rngs):
-        raise RnnlabError(f"{where}: it holds generators {sorted(ckpt.generators)}, this rnnlab "
-                          f"uses {sorted(session.rngs)}")
+        raise RnnlabError(
+            f"{where}: it holds generators {sorted(ckpt.generators)}, this rnnlab "
+            f"uses {sorted(session.rngs)}"
+        )
     for k, v in ckpt.params.items():
         params[k][...] = v
     try:
@@ -175,8 +203,9 @@ def restore(session, ckpt: Checkpoint, run_dir: RunDir) -> None:
         for name, state in ckpt.generators.items():
             session.rngs[name].bit_generator.state = state
     except (KeyError, ValueError, TypeError) as exc:
-        raise RnnlabError(f"{where}: its optimizer or generator state does not fit "
-                          f"({type(exc).__name__}: {exc})") from None
+        raise RnnlabError(
+            f"{where}: its optimizer or generator state does not fit ({type(exc).__name__}: {exc})"
+        ) from None
 
 
 class CheckpointWriter:
@@ -234,13 +263,22 @@ def capture(session, state: TrainState, digest: str, config: dict | None = None)
     opt = session.optimizer.state_dict()
     position = state.position
     return Checkpoint(
-        state=replace(state, history=list(state.history),
-                      best_params=dict(state.best_params) if state.best_params else None,
-                      position=None if position is None
-                      else EpochPosition(position.order, list(position.losses))),
+        state=replace(
+            state,
+            history=list(state.history),
+            best_params=dict(state.best_params) if state.best_params else None,
+            position=None
+            if position is None
+            else EpochPosition(position.order, list(position.losses)),
+        ),
         params={k: v.copy() for k, v in session.model.params.items()},
-        optimizer={"steps": opt["steps"], "slots": {name: {k: v.copy() for k, v in slots.items()}
-                                                    for name, slots in opt["slots"].items()}},
+        optimizer={
+            "steps": opt["steps"],
+            "slots": {
+                name: {k: v.copy() for k, v in slots.items()}
+                for name, slots in opt["slots"].items()
+            },
+        },
         generators={name: rng.bit_generator.state for name, rng in session.rngs.items()},
         config=config if config is not None else exp.to_dict(),
         data_digest=digest,
@@ -248,8 +286,17 @@ def capture(session, state: TrainState, digest: str, config: dict | None = None)
     )
 
 
-def train_and_record(session, registry, run_dir: RunDir, summary: dict, state: TrainState,
-                     progress=None, status=None, *, config: dict | None = None):
+def train_and_record(
+    session,
+    registry,
+    run_dir: RunDir,
+    summary: dict,
+    state: TrainState,
+    progress=None,
+    status=None,
+    *,
+    config: dict | None = None,
+):
     """Train from ``state``, evaluate and write everything down; return ``(summary, run_dir)``.
     ``config`` is ``session.experiment.to_dict()`` when the caller has it already. However the
     run ends, summary.json says how, and the parameters are kept if they are finite."""
@@ -260,9 +307,18 @@ def train_and_record(session, registry, run_dir: RunDir, summary: dict, state: T
     t0 = time.perf_counter()
     previous_seconds = summary.get("wall_seconds", 0.0)
     try:
-        train_once(session, registry, info, summary, run_dir, state=state,
-                   save=checkpoints.save, written=checkpoints.writer.wait, progress=progress,
-                   status=status)
+        train_once(
+            session,
+            registry,
+            info,
+            summary,
+            run_dir,
+            state=state,
+            save=checkpoints.save,
+            written=checkpoints.writer.wait,
+            progress=progress,
+            status=status,
+        )
     except RunInterrupted as exc:
         raise interrupted(exc, summary, info, checkpoints.done, run_dir) from None
     except TrainingDiverged as exc:
@@ -281,9 +337,19 @@ def train_and_record(session, registry, run_dir: RunDir, summary: dict, state: T
     return summary, run_dir
 
 
-def train_once(session, registry, info: RunInfo, summary: dict, run_dir: RunDir | None = None,
-               *, state: TrainState | None = None, save=None, written=None, progress=None,
-               status=None) -> list[dict]:
+def train_once(
+    session,
+    registry,
+    info: RunInfo,
+    summary: dict,
+    run_dir: RunDir | None = None,
+    *,
+    state: TrainState | None = None,
+    save=None,
+    written=None,
+    progress=None,
+    status=None,
+) -> list[dict]:
     """The one path every command trains by (``prepare`` is the caller's): fit, evaluate, and
     for a run with a directory its diagnostics, demo and figures; return the history.
 
@@ -298,16 +364,27 @@ def train_once(session, registry, info: RunInfo, summary: dict, run_dir: RunDir 
     with showing as show, stopping as stop:
         on_epoch = partial(record_epoch, run_dir, show) if run_dir is not None else None
         try:
-            history = fit(session, registry, info, on_epoch=on_epoch, state=state, save=save,
-                          stop=stop, on_status=status)
+            history = fit(
+                session,
+                registry,
+                info,
+                on_epoch=on_epoch,
+                state=state,
+                save=save,
+                stop=stop,
+                on_status=status,
+            )
         finally:
             if written is not None:
                 written()  # every checkpoint is on disk before anything reports it
     summary["status"] = "stopped" if info.stop_reason else "finished"
     if info.stop_reason:
         summary["stop_reason"] = info.stop_reason
-    summary.update(epoch_figures(history, len(session.dataset.splits["train"])),
-                   warmup_seconds=info.warmup_seconds, metrics=evaluate(session))
+    summary.update(
+        epoch_figures(history, len(session.dataset.splits["train"])),
+        warmup_seconds=info.warmup_seconds,
+        metrics=evaluate(session),
+    )
     if run_dir is not None:
         record_results(session, history, run_dir, summary)
     return history
@@ -323,23 +400,27 @@ def record_results(session, history: list[dict], run_dir: RunDir, summary: dict)
     """What a finished run adds to its summary beyond the metrics: diagnostics at the end, the
     task's demo, and the figures drawn into ``run_dir``."""
     exp = session.experiment
-    summary["diagnostics"] = Diagnostics(exp.diagnostics, session.model, session.dataset,
-                                         exp.experiment.seed).at_end()
+    summary["diagnostics"] = Diagnostics(
+        exp.diagnostics, session.model, session.dataset, exp.experiment.seed
+    ).at_end()
     demo = session.task.demo(session.model, session.dataset, session.rngs["demo"])
     if demo is not None:
         summary["demo"] = demo.to_json()
-    summary["figures"] = run_figures(run_dir.path, session.task, session.model,
-                                     session.dataset, history)
-    summary["diagnostics"]["figures"] = run_diagnostic_figures(run_dir.path, history,
-                                                               summary["diagnostics"])
+    summary["figures"] = run_figures(
+        run_dir.path, session.task, session.model, session.dataset, history
+    )
+    summary["diagnostics"]["figures"] = run_diagnostic_figures(
+        run_dir.path, history, summary["diagnostics"]
+    )
 
 
 class RunCheckpoints:
     """The checkpoints of one run: captured on the training thread, written on the
     :class:`CheckpointWriter`'s; ``done`` says how far the newest one is (None: none yet)."""
 
-    def __init__(self, session, registry, info: RunInfo, run_dir: RunDir, state: TrainState,
-                 config: dict):
+    def __init__(
+        self, session, registry, info: RunInfo, run_dir: RunDir, state: TrainState, config: dict
+    ):
         self.session, self.registry, self.info, self.config = session, registry, info, config
         self.done = describe(state) if state.history or state.position else None
         self.writer = CheckpointWriter(run_dir)
@@ -357,26 +438,38 @@ def restore_plugin_state(registry, info: RunInfo, state: TrainState, status=None
         return
     for name in pluginstate.restore(registry, info, state.plugin_state):
         if status is not None:
-            status(f"warning: plugin {name!r} saved a state in the checkpoint but is not "
-                   f"loaded now; its state is not restored")
+            status(
+                f"warning: plugin {name!r} saved a state in the checkpoint but is not "
+                f"loaded now; its state is not restored"
+            )
 
 
-def interrupted(exc: RunInterrupted, summary: dict, info: RunInfo, done: str | None,
-                run_dir: RunDir) -> RunInterrupted:
+def interrupted(
+    exc: RunInterrupted, summary: dict, info: RunInfo, done: str | None, run_dir: RunDir
+) -> RunInterrupted:
     """Ctrl-C or SIGTERM stopped training: the summary says so, the error how to resume."""
     summary.update(status="interrupted", stop_reason=str(exc), epochs_run=info.epoch)
     if done is None:
-        return RunInterrupted(exc.signum, f"interrupted: {exc}; no checkpoint was written "
-                                          f"yet, so the run cannot be resumed")
-    return RunInterrupted(exc.signum, f"interrupted: {exc}; checkpoint saved ({done}"
-                                      f" done). Resume with: rnnlab resume {run_dir.path}")
+        return RunInterrupted(
+            exc.signum,
+            f"interrupted: {exc}; no checkpoint was written yet, so the run cannot be resumed",
+        )
+    return RunInterrupted(
+        exc.signum,
+        f"interrupted: {exc}; checkpoint saved ({done}"
+        f" done). Resume with: rnnlab resume {run_dir.path}",
+    )
 
 
-def diverged(exc: TrainingDiverged, summary: dict, info: RunInfo, done: str | None,
-             run_dir: RunDir) -> TrainingDiverged:
+def diverged(
+    exc: TrainingDiverged, summary: dict, info: RunInfo, done: str | None, run_dir: RunDir
+) -> TrainingDiverged:
     """NaN or infinity: the summary says so, the error where the last good checkpoint is."""
-    kept = (f"The last good checkpoint ({done} done) is kept in {run_dir.path}"
-            if done is not None else "No checkpoint was written before it")
+    kept = (
+        f"The last good checkpoint ({done} done) is kept in {run_dir.path}"
+        if done is not None
+        else "No checkpoint was written before it"
+    )
     summary.update(status="diverged", stop_reason=str(exc), epochs_run=info.epoch)
     return TrainingDiverged(f"{exc}. {kept}")
 
@@ -420,5 +513,6 @@ def epoch_figures(history: list[dict], n_train: int) -> dict:
         best_epoch=history[-1]["best_epoch"] if history else None,
         seconds_per_epoch=float(np.median(seconds)) if seconds else None,
         samples_per_second=(n_train * len(seconds) / sum(seconds))
-        if seconds and sum(seconds) > 0 else None,
+        if seconds and sum(seconds) > 0
+        else None,
     )

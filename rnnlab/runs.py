@@ -94,8 +94,9 @@ class RunDir:
             except FileExistsError:
                 continue
             except OSError as exc:
-                raise RnnlabError(f"{path}: cannot create the run directory: "
-                                  f"{exc.strerror}") from None
+                raise RnnlabError(
+                    f"{path}: cannot create the run directory: {exc.strerror}"
+                ) from None
         raise RnnlabError(f"{root}: could not find a free run directory name for {stem}")
 
     @classmethod
@@ -107,8 +108,10 @@ class RunDir:
             raise RnnlabError(f"{path}: not a run directory (a file, not a directory)")
         for name in RUN_FILES:  # a FIFO or a device would block or mislead whoever reads it
             if (path / name).exists() and not (path / name).is_file():
-                raise RnnlabError(f"{path / name}: not a regular file; the run cannot be read "
-                                  f"until it is one again (or is gone)")
+                raise RnnlabError(
+                    f"{path / name}: not a regular file; the run cannot be read "
+                    f"until it is one again (or is gone)"
+                )
         if not (path / CONFIG).is_file():
             raise RnnlabError(f"{path}: not a run directory (no {CONFIG})")
         return cls(path)
@@ -145,8 +148,10 @@ class RunDir:
         except (OSError, ValueError) as exc:
             raise RnnlabError(f"{self.path / SUMMARY}: unreadable summary ({exc})") from None
         if not isinstance(summary, dict):
-            raise RnnlabError(f"{self.path / SUMMARY}: unreadable summary (a JSON "
-                              f"{type(summary).__name__}, not a table)")
+            raise RnnlabError(
+                f"{self.path / SUMMARY}: unreadable summary (a JSON "
+                f"{type(summary).__name__}, not a table)"
+            )
         return summary
 
     def load_params(self) -> dict[str, np.ndarray]:
@@ -157,8 +162,9 @@ class RunDir:
         except FileNotFoundError:
             raise RnnlabError(f"{path}: no parameter file") from None
         except checkpoint.DAMAGED as exc:
-            raise RnnlabError(f"{path}: truncated or corrupted parameter file "
-                              f"({type(exc).__name__}: {exc})") from None
+            raise RnnlabError(
+                f"{path}: truncated or corrupted parameter file ({type(exc).__name__}: {exc})"
+            ) from None
 
     def read_metrics(self) -> list[dict[str, Any]]:
         path = self.path / METRICS

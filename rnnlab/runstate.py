@@ -24,7 +24,7 @@ def checkpoint_progress(path: Path) -> str | None:
     try:
         with zipfile.ZipFile(Path(path) / CHECKPOINT) as z, z.open("meta.npy") as f:
             raw = f.read()
-        meta = json.loads(raw[raw.index(b"\n", 10) + 1:].decode("utf-8"))  # after the .npy header
+        meta = json.loads(raw[raw.index(b"\n", 10) + 1 :].decode("utf-8"))  # after the .npy header
         epochs = int(meta["epoch"])
         position = meta.get("position") or {}
         batches = len(position.get("losses", [])) if isinstance(position, dict) else 0
@@ -58,15 +58,26 @@ def resumable_summary(run_dir, exp) -> dict:
     that cannot be read, or is not a table, is refused."""
     for name in (CONFIG, METRICS, SUMMARY, PARAMS, CHECKPOINT):  # before anything is written
         if (run_dir.path / name).exists() and not (run_dir.path / name).is_file():
-            raise RnnlabError(f"{run_dir.path / name}: not a file; the run cannot be written "
-                              f"until it is one again (or is gone)")
+            raise RnnlabError(
+                f"{run_dir.path / name}: not a file; the run cannot be written "
+                f"until it is one again (or is gone)"
+            )
     path = run_dir.path / SUMMARY
     summary = run_dir.read_summary() if path.exists() else {}
-    summary.update(experiment=exp.experiment.name, task=exp.task.name,
-                   backend=exp.train.backend, cell=exp.model.cell, seed=exp.experiment.seed)
+    summary.update(
+        experiment=exp.experiment.name,
+        task=exp.task.name,
+        backend=exp.train.backend,
+        cell=exp.model.cell,
+        seed=exp.experiment.seed,
+    )
     for key in ("wall_seconds", "resumed"):
         value = summary.get(key)
-        if value is not None and (not isinstance(value, int | float) or isinstance(value, bool)
-                                  or not math.isfinite(value) or value < 0):
+        if value is not None and (
+            not isinstance(value, int | float)
+            or isinstance(value, bool)
+            or not math.isfinite(value)
+            or value < 0
+        ):
             summary.pop(key)
     return summary

@@ -45,8 +45,18 @@ class EpochPlan:
     # fields the core applies around an epoch (which backend, how many epochs, the learning
     # rate passed to each epoch, initialisation, checkpoints, the epoch's order): no runner has
     # to implement them
-    AROUND_EPOCH = frozenset({"backend", "epochs", "schedule", "keep_best", "checkpoint_every",
-                              "checkpoint_seconds", "forget_bias", "bucket_by_length"})
+    AROUND_EPOCH = frozenset(
+        {
+            "backend",
+            "epochs",
+            "schedule",
+            "keep_best",
+            "checkpoint_every",
+            "checkpoint_seconds",
+            "forget_bias",
+            "bucket_by_length",
+        }
+    )
 
     def features(self) -> frozenset[str]:
         """Every feature this plan uses, derived from its fields (nested configs included), so
@@ -73,8 +83,11 @@ def _features(obj, skip: frozenset[str]):
             yield from _features(value, skip)
         elif isinstance(value, str):
             yield f"{f.name}={value}"
-        elif value is not None and not (isinstance(value, (bool, int, float)) and value == 0) \
-                and not (hasattr(value, "__len__") and len(value) == 0):
+        elif (
+            value is not None
+            and not (isinstance(value, (bool, int, float)) and value == 0)
+            and not (hasattr(value, "__len__") and len(value) == 0)
+        ):
             yield f.name
 
 
@@ -104,19 +117,33 @@ def load_backend(exp: Experiment, registry) -> Backend:
     spec = registry.backend(exp.train.backend)
     reason = spec.unavailable()
     if reason:
-        raise ConfigError(f"backend {spec.name!r} is unavailable here: {reason}",
-                          source=str(exp.source or ""), table="train", key="backend")
+        raise ConfigError(
+            f"backend {spec.name!r} is unavailable here: {reason}",
+            source=str(exp.source or ""),
+            table="train",
+            key="backend",
+        )
     try:
         backend = failures.guarded_backend(registry, spec)
     except ImportError as exc:
-        raise ConfigError(f"backend {spec.name!r} cannot be loaded: {exc}",
-                          source=str(exp.source or ""), table="train", key="backend") from None
-    for key, value, supported in (("cell", exp.model.cell, backend.cells),
-                                  ("dtype", exp.model.dtype, backend.dtypes)):
+        raise ConfigError(
+            f"backend {spec.name!r} cannot be loaded: {exc}",
+            source=str(exp.source or ""),
+            table="train",
+            key="backend",
+        ) from None
+    for key, value, supported in (
+        ("cell", exp.model.cell, backend.cells),
+        ("dtype", exp.model.dtype, backend.dtypes),
+    ):
         if value not in supported:
-            raise ConfigError(f"backend {spec.name!r} does not support {key} {value!r} "
-                              f"(supported: {', '.join(supported)})",
-                              source=str(exp.source or ""), table="model", key=key)
+            raise ConfigError(
+                f"backend {spec.name!r} does not support {key} {value!r} "
+                f"(supported: {', '.join(supported)})",
+                source=str(exp.source or ""),
+                table="model",
+                key=key,
+            )
     return backend
 
 
@@ -132,14 +159,18 @@ def check_fits_in_memory(exp: Experiment, shape: Shape, cell: CellSpec) -> None:
     the best-epoch copy) exceed this machine's memory: a clear message instead of a crash."""
     m = exp.model
     D = 2 if m.bidirectional else 1
-    count = (cell.parameter_count(shape.input_size, m.hidden_size, m.layers, D)
-             + shape.output_size * (D * m.hidden_size + 1))  # head
+    count = cell.parameter_count(
+        shape.input_size, m.hidden_size, m.layers, D
+    ) + shape.output_size * (D * m.hidden_size + 1)  # head
     need, have = 5 * count * np.dtype(m.dtype).itemsize, physical_memory()
     if have is not None and need > have:
-        raise ConfigError(f"{count:,} parameters need about {need / 2**30:,.0f} GiB with their "
-                          f"gradients and optimizer state; this machine has "
-                          f"{have / 2**30:,.0f} GiB (reduce model.hidden_size or model.layers)",
-                          source=str(exp.source or ""), table="model")
+        raise ConfigError(
+            f"{count:,} parameters need about {need / 2**30:,.0f} GiB with their "
+            f"gradients and optimizer state; this machine has "
+            f"{have / 2**30:,.0f} GiB (reduce model.hidden_size or model.layers)",
+            source=str(exp.source or ""),
+            table="model",
+        )
 
 
 def cast(split: Split, dtype: np.dtype) -> Split:
@@ -150,28 +181,36 @@ def cast(split: Split, dtype: np.dtype) -> Split:
 def prepare(exp: Experiment, registry) -> Session:
     """Build the task's data, the backend, the parameters and the optimizer for one run."""
     rngs = generators(exp.experiment.seed)
-    task = failures.guarded_task(registry, exp.task.name, dict(exp.task.options),
-                                 TaskContext(exp.base_dir))
+    task = failures.guarded_task(
+        registry, exp.task.name, dict(exp.task.options), TaskContext(exp.base_dir)
+    )
     try:
         dataset = task.build(rngs["data"])
     except ConfigError as exc:  # a task's own check of its options: name the file
         raise exc.located(str(exp.source or "")) from None
     except (ArithmeticError, IndexError, ValueError) as exc:  # options the task did not check
-        raise PluginError(f"task {exp.task.name!r} could not build its data from the options in "
-                          f"{exp.source or 'the experiment'} ({type(exc).__name__}: {exc}); "
-                          f"check the [task] values (--debug shows where it failed)") from exc
+        raise PluginError(
+            f"task {exp.task.name!r} could not build its data from the options in "
+            f"{exp.source or 'the experiment'} ({type(exc).__name__}: {exc}); "
+            f"check the [task] values (--debug shows where it failed)"
+        ) from exc
     check_lengths(dataset, exp.task.name)
     if dataset.chunk_length and exp.model.bidirectional:
-        raise ConfigError(f"task {exp.task.name!r} is stateful (one continuous stream, the "
-                          f"state carried forward from chunk to chunk) and a reverse direction "
-                          f"cannot carry state forward; set model.bidirectional = false",
-                          source=str(exp.source or ""), table="model", key="bidirectional")
+        raise ConfigError(
+            f"task {exp.task.name!r} is stateful (one continuous stream, the "
+            f"state carried forward from chunk to chunk) and a reverse direction "
+            f"cannot carry state forward; set model.bidirectional = false",
+            source=str(exp.source or ""),
+            table="model",
+            key="bidirectional",
+        )
     if dataset.chunk_length:
         streams_layout(dataset, exp)
     dtype = np.dtype(exp.model.dtype)
     # padding zeroed once here: whatever a task writes there reaches no backend
-    dataset.splits = {name: inert_padding(cast(s, dtype), dataset.target)
-                      for name, s in dataset.splits.items()}
+    dataset.splits = {
+        name: inert_padding(cast(s, dtype), dataset.target) for name, s in dataset.splits.items()
+    }
     missing = [s for s in SPLITS if s not in dataset.splits or len(dataset.splits[s]) == 0]
     if missing:
         raise PluginError(f"task {exp.task.name!r} built no data for split(s): {missing}")
@@ -182,18 +221,26 @@ def prepare(exp: Experiment, registry) -> Session:
         except PluginError as exc:
             why = str(exc)
             if exp.model.bidirectional:  # say why a reverse direction needs the feature too
-                why += ("; model.bidirectional needs it as well, as each sequence's reverse "
-                        "direction starts at its own last step")
-            raise ConfigError(why, source=str(exp.source or ""), table="train",
-                              key="backend") from None
+                why += (
+                    "; model.bidirectional needs it as well, as each sequence's reverse "
+                    "direction starts at its own last step"
+                )
+            raise ConfigError(
+                why, source=str(exp.source or ""), table="train", key="backend"
+            ) from None
     cell = registry.cell(exp.model.cell)
     shape = Shape(dataset.input_size, dataset.output_size)
     check_fits_in_memory(exp, shape, cell)
     params = init_params(exp.model, shape, rngs["init"], cell)
     model = Model(exp.model, backend, params, cell)
     optimizer = Optimizer(exp.train, params)
-    plan = EpochPlan(exp.model, exp.train, dataset.loss, dataset.target,
-                     lengths=dataset.splits["train"].lengths is not None)
+    plan = EpochPlan(
+        exp.model,
+        exp.train,
+        dataset.loss,
+        dataset.target,
+        lengths=dataset.splits["train"].lengths is not None,
+    )
     return Session(exp, task, dataset, backend, model, optimizer, rngs, plan)
 
 
@@ -202,7 +249,8 @@ def streams_layout(dataset: Dataset, exp: Experiment) -> None:
     check_stream_dataset(dataset, exp.task.name)
     if "train" in dataset.splits:
         dataset.splits["train"] = parallel_streams(
-            dataset.splits["train"], exp.train.batch_size, dataset.chunk_length,
-            source=str(exp.source or ""))
-
-
+            dataset.splits["train"],
+            exp.train.batch_size,
+            dataset.chunk_length,
+            source=str(exp.source or ""),
+        )

@@ -129,8 +129,16 @@ class Task:
         """Optionally show what the trained model does."""
         return None
 
-    def generate(self, model, saved: dict[str, Any], prime: str, length: int,
-                 temperature: float, top_k: int, rng: np.random.Generator) -> str:
+    def generate(
+        self,
+        model,
+        saved: dict[str, Any],
+        prime: str,
+        length: int,
+        temperature: float,
+        top_k: int,
+        rng: np.random.Generator,
+    ) -> str:
         """Optionally continue the text ``prime`` by ``length`` characters with a trained model.
 
         ``saved`` is summary.json's "dataset" table (``Dataset.saved`` plus the split sizes);

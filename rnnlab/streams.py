@@ -24,12 +24,16 @@ from .specs import Dataset, Split
 def check_stream_dataset(dataset: Dataset, task_name: str) -> None:
     """A stateful dataset has targets at every step and one stream per split."""
     if dataset.target != "every":
-        raise PluginError(f"task {task_name!r}: a stateful dataset (chunk_length > 0) needs "
-                          f"targets at every step, not {dataset.target!r}")
+        raise PluginError(
+            f"task {task_name!r}: a stateful dataset (chunk_length > 0) needs "
+            f"targets at every step, not {dataset.target!r}"
+        )
     wide = [name for name, s in dataset.splits.items() if s.x.shape[1] != 1]
     if wide:
-        raise PluginError(f"task {task_name!r}: a stateful dataset must hold one stream "
-                          f"(x [L, 1, I]) per split; split(s) {wide} hold more")
+        raise PluginError(
+            f"task {task_name!r}: a stateful dataset must hold one stream "
+            f"(x [L, 1, I]) per split; split(s) {wide} hold more"
+        )
 
 
 def parallel_streams(split: Split, batch: int, chunk_length: int, *, source: str = "") -> Split:
@@ -37,13 +41,17 @@ def parallel_streams(split: Split, batch: int, chunk_length: int, *, source: str
     ...]``; the last ``L % batch`` steps are dropped. Views, not copies."""
     steps = split.x.shape[0] // batch
     if steps < chunk_length:
-        raise ConfigError(f"the train stream of {split.x.shape[0]} steps, cut into {batch} "
-                          f"parallel streams, leaves {steps} steps per stream, fewer than one "
-                          f"chunk of {chunk_length}; use a smaller batch_size",
-                          source=source, table="train", key="batch_size")
+        raise ConfigError(
+            f"the train stream of {split.x.shape[0]} steps, cut into {batch} "
+            f"parallel streams, leaves {steps} steps per stream, fewer than one "
+            f"chunk of {chunk_length}; use a smaller batch_size",
+            source=source,
+            table="train",
+            key="batch_size",
+        )
 
     def cut(a: np.ndarray) -> np.ndarray:
-        a = a[:steps * batch, 0]  # [B*S, ...]
+        a = a[: steps * batch, 0]  # [B*S, ...]
         return np.swapaxes(a.reshape(batch, steps, *a.shape[1:]), 0, 1)  # [S, B, ...]
 
     return Split(cut(split.x), cut(split.y))
@@ -68,8 +76,15 @@ def stream_loss(model, split: Split, loss: str, chunk_length: int) -> float:
     return total / split.x.shape[0]
 
 
-def stateful_epoch(model, optimizer: Optimizer, plan, split: Split, chunk_length: int,
-                   lr: float, dropout_rng: np.random.Generator | None = None) -> float:
+def stateful_epoch(
+    model,
+    optimizer: Optimizer,
+    plan,
+    split: Split,
+    chunk_length: int,
+    lr: float,
+    dropout_rng: np.random.Generator | None = None,
+) -> float:
     """One pass of truncated BPTT over parallel streams; returns the mean loss per target.
 
     h_0 = 0; for each chunk c: (loss_c, grads, h_c) = BPTT over chunk c from h_{c-1}; step.
@@ -83,8 +98,9 @@ def stateful_epoch(model, optimizer: Optimizer, plan, split: Split, chunk_length
             if dropout_rng is None:
                 raise ValueError("model.dropout > 0 needs a generator for its masks")
             masks = model.dropout_masks(dropout_rng, steps.stop - steps.start, split.x.shape[1])
-        value, grads, state = model.loss_and_grads(split.x[steps], split.y[steps], plan.loss,
-                                                   "every", state, masks=masks)
+        value, grads, state = model.loss_and_grads(
+            split.x[steps], split.y[steps], plan.loss, "every", state, masks=masks
+        )
         if plan.train.grad_clip != "none":
             clip_gradients(grads, plan.train.grad_clip, plan.train.grad_clip_value)
         optimizer.step(model.params, grads, lr)

@@ -45,8 +45,19 @@ def problem(cfg: ModelConfig, loss: str, target: str, *, T=5, N=3, I=3, O=2, see
     return sized_problem(cfg, loss, target, T=T, N=N, I=I, O=O, seed=seed, cell=cell)[:3]
 
 
-def sized_problem(cfg: ModelConfig, loss: str, target: str, *, T=5, N=3, I=3, O=2, seed=0,
-                  cell=None, lengths=False):
+def sized_problem(
+    cfg: ModelConfig,
+    loss: str,
+    target: str,
+    *,
+    T=5,
+    N=3,
+    I=3,
+    O=2,
+    seed=0,
+    cell=None,
+    lengths=False,
+):
     """:func:`problem` and, fourth, random sequence lengths when ``lengths`` is true (the first
     sequence full length, the second one step long; random values in the padding), else None.
     The first three items are those of :func:`problem` with the same arguments."""
@@ -54,8 +65,11 @@ def sized_problem(cfg: ModelConfig, loss: str, target: str, *, T=5, N=3, I=3, O=
     params = init_params(cfg, Shape(I, O), rng, cell)
     x = rng.normal(size=(T, N, I)).astype(cfg.dtype)
     lead = (N,) if target == "last" else (T, N)
-    y = (rng.normal(size=(*lead, O)).astype(cfg.dtype) if loss == "mse"
-         else rng.integers(0, O, size=lead))
+    y = (
+        rng.normal(size=(*lead, O)).astype(cfg.dtype)
+        if loss == "mse"
+        else rng.integers(0, O, size=lead)
+    )
     return params, x, y, (random_lengths(rng, T, N) if lengths else None)
 
 
@@ -85,8 +99,17 @@ def relative_error(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.linalg.norm(a - b) / scale) if scale > 0 else 0.0
 
 
-def gradient_errors(backend, cfg: ModelConfig, loss: str, target: str, *, eps=1e-5,
-                    seed=0, cells=None, lengths=False) -> dict[str, float]:
+def gradient_errors(
+    backend,
+    cfg: ModelConfig,
+    loss: str,
+    target: str,
+    *,
+    eps=1e-5,
+    seed=0,
+    cells=None,
+    lengths=False,
+) -> dict[str, float]:
     """Relative error of every parameter's analytic gradient against central differences
     (``lengths``: with variable-length sequences, see :func:`sized_problem`)."""
     cfg, cell = replace(cfg, dtype="float64"), cell_spec(cfg.cell, cells)
@@ -124,8 +147,14 @@ def configs(backend, *, layers=(1, 2), cells=None):
         for nonlinearity in cell_spec(cell, cells).nonlinearities:
             for n in layers:
                 yield ModelConfig(cell=cell, hidden_size=4, layers=n, nonlinearity=nonlinearity)
-            yield ModelConfig(cell=cell, hidden_size=4, layers=max(layers),
-                              nonlinearity=nonlinearity, bidirectional=True, dropout=0.5)
+            yield ModelConfig(
+                cell=cell,
+                hidden_size=4,
+                layers=max(layers),
+                nonlinearity=nonlinearity,
+                bidirectional=True,
+                dropout=0.5,
+            )
 
 
 def length_cases(backend) -> tuple[bool, ...]:
@@ -140,13 +169,14 @@ def check_gradients(backend, *, rtol=1e-7, cells=None) -> None:
     for cfg in configs(backend, cells=cells):
         for loss, target in CASES:
             for lengths in length_cases(backend):
-                errors = gradient_errors(backend, cfg, loss, target, cells=cells,
-                                         lengths=lengths)
+                errors = gradient_errors(backend, cfg, loss, target, cells=cells, lengths=lengths)
                 bad = {k: v for k, v in errors.items() if v > rtol}
                 with_lengths = " with lengths" if lengths else ""
-                assert not bad, (f"{backend.name}: gradients disagree with finite differences "
-                                 f"for {cfg} {loss}/{target}{with_lengths}: {bad} "
-                                 f"(tolerance {rtol})")
+                assert not bad, (
+                    f"{backend.name}: gradients disagree with finite differences "
+                    f"for {cfg} {loss}/{target}{with_lengths}: {bad} "
+                    f"(tolerance {rtol})"
+                )
 
 
 def check_agreement(backend, reference=None, *, rtol64=1e-9, rtol32=1e-4, cells=None) -> None:
@@ -156,33 +186,39 @@ def check_agreement(backend, reference=None, *, rtol64=1e-9, rtol32=1e-4, cells=
     reference = reference if reference is not None else reference_backend()
     for cfg in configs(backend, cells=cells):
         cell = cell_spec(cfg.cell, cells)
-        for dtype, (loss, target), lengths in product(backend.dtypes, CASES,
-                                                      length_cases(backend)):
+        for dtype, (loss, target), lengths in product(backend.dtypes, CASES, length_cases(backend)):
             rtol = rtol64 if dtype == "float64" else rtol32
             c = replace(cfg, dtype=dtype)
-            params, x, y, lens = sized_problem(c, loss, target, T=7, N=4, cell=cell,
-                                               lengths=lengths)
+            params, x, y, lens = sized_problem(
+                c, loss, target, T=7, N=4, cell=cell, lengths=lengths
+            )
             got = Model(c, backend, {k: v.copy() for k, v in params.items()}, cell)
             want = Model(c, reference, params, cell)
             masks = fixed_masks(want, x.shape[:2])  # the same dropout masks for both
-            (l1, g1, s1), (l2, g2, s2) = (m.loss_and_grads(x, y, loss, target, lengths=lens,
-                                                           masks=masks)
-                                          for m in (got, want))
+            (l1, g1, s1), (l2, g2, s2) = (
+                m.loss_and_grads(x, y, loss, target, lengths=lens, masks=masks) for m in (got, want)
+            )
             o1, o2 = (m.predict(x, "every", lengths=lens) for m in (got, want))
-            pairs = {"loss": (np.array(l1), np.array(l2)), "outputs": (o1, o2),
-                     **{f"grad {k}": (g1[k], g2[k]) for k in g2},
-                     **{f"final state {i}": (np.stack(a), np.stack(b))
-                        for i, (a, b) in enumerate(zip(s1, s2, strict=True))}}
+            pairs = {
+                "loss": (np.array(l1), np.array(l2)),
+                "outputs": (o1, o2),
+                **{f"grad {k}": (g1[k], g2[k]) for k in g2},
+                **{
+                    f"final state {i}": (np.stack(a), np.stack(b))
+                    for i, (a, b) in enumerate(zip(s1, s2, strict=True))
+                },
+            }
             for what, (a, b) in pairs.items():
                 assert a.dtype == b.dtype, f"{backend.name}: {what} has dtype {a.dtype}"
                 err = relative_error(a, b)
-                assert err <= rtol, (f"{backend.name} vs {reference.name}: {what} differs by "
-                                     f"{err:.2e} relative for {c} {loss}/{target}"
-                                     f"{' with lengths' if lengths else ''} (tolerance {rtol})")
+                assert err <= rtol, (
+                    f"{backend.name} vs {reference.name}: {what} differs by "
+                    f"{err:.2e} relative for {c} {loss}/{target}"
+                    f"{' with lengths' if lengths else ''} (tolerance {rtol})"
+                )
 
 
-def padding_differences(backend, *, value=1e6, steps=3, seed=0,
-                        cells=None) -> dict[str, float]:
+def padding_differences(backend, *, value=1e6, steps=3, seed=0, cells=None) -> dict[str, float]:
     """How much garbage in the padding changes anything, for every declared configuration in
     float64: the largest relative difference, with padding 0 and with ``value`` in ``x`` (and
     in every-step targets; an out-of-range class index for xent), of the loss, every gradient,
@@ -195,8 +231,9 @@ def padding_differences(backend, *, value=1e6, steps=3, seed=0,
         cell = cell_spec(cfg.cell, cells)
         for loss, target in CASES:
             c = replace(cfg, dtype="float64")
-            params, x, y, lens = sized_problem(c, loss, target, T=7, N=4, seed=seed, cell=cell,
-                                               lengths=True)
+            params, x, y, lens = sized_problem(
+                c, loss, target, T=7, N=4, seed=seed, cell=cell, lengths=True
+            )
             runs = []
             for fill in (0.0, value):
                 xf, yf = fill_padding(x, y, lens, target, fill)
@@ -209,16 +246,18 @@ def padding_differences(backend, *, value=1e6, steps=3, seed=0,
                 order = np.arange(len(lens))
                 masks = np.random.default_rng(seed)  # the same dropout masks for both fills
                 for _ in range(steps):
-                    reference_epoch(model, optimizer, plan, Split(xf, yf, lens), order, 0.05,
-                                    dropout_rng=masks)
+                    reference_epoch(
+                        model, optimizer, plan, Split(xf, yf, lens), order, 0.05, dropout_rng=masks
+                    )
                 runs.append((value_, grads, outputs, final, model.params))
             (l1, g1, o1, s1, p1), (l2, g2, o2, s2, p2) = runs
             found = {
                 "loss": relative_error(np.array(l1), np.array(l2)),
                 "grads": max(relative_error(g1[k], g2[k]) for k in g1),
                 "outputs": relative_error(o1, o2),
-                "state": max(relative_error(np.stack(a), np.stack(b))
-                             for a, b in zip(s1, s2, strict=True)),
+                "state": max(
+                    relative_error(np.stack(a), np.stack(b)) for a, b in zip(s1, s2, strict=True)
+                ),
                 "params": max(relative_error(p1[k], p2[k]) for k in p1),
             }
             worst = {k: max(worst[k], found[k]) for k in worst}
@@ -230,9 +269,11 @@ def check_padding_inert(backend, *, rtol=1e-12, cells=None) -> None:
     parameter (see :func:`padding_differences`) beyond ``rtol`` relative."""
     found = padding_differences(backend, cells=cells)
     bad = {k: v for k, v in found.items() if not v <= rtol}
-    assert not bad, (f"{backend.name}: garbage in the padding changes {bad} relative "
-                     f"(tolerance {rtol}); kernels must select valid steps (np.where, "
-                     f"branches), never multiply by a 0/1 mask")
+    assert not bad, (
+        f"{backend.name}: garbage in the padding changes {bad} relative "
+        f"(tolerance {rtol}); kernels must select valid steps (np.where, "
+        f"branches), never multiply by a 0/1 mask"
+    )
 
 
 def check_refuses_lengths(backend, *, cells=None) -> None:
@@ -246,8 +287,10 @@ def check_refuses_lengths(backend, *, cells=None) -> None:
     except PluginError as exc:
         assert repr(backend.name) in str(exc), f"the refusal does not name the backend: {exc}"
         return
-    raise AssertionError(f"{backend.name}: a backend without the {FEATURE!r} feature was given "
-                         f"variable-length sequences and not refused")
+    raise AssertionError(
+        f"{backend.name}: a backend without the {FEATURE!r} feature was given "
+        f"variable-length sequences and not refused"
+    )
 
 
 def check_backend(backend, reference=None, *, cells=None) -> None:
@@ -266,8 +309,9 @@ def check_backend(backend, reference=None, *, cells=None) -> None:
 # -- tasks -----------------------------------------------------------------------------------
 def task_options(spec: TaskSpec, options: dict | None) -> dict:
     """``options`` validated against the task's declared options, with defaults filled in."""
-    return validate_table(dict(options or {}), spec.options, table="task",
-                          source=f"check_task({spec.name!r})")
+    return validate_table(
+        dict(options or {}), spec.options, table="task", source=f"check_task({spec.name!r})"
+    )
 
 
 def make_task(task, options: dict | None = None, context: TaskContext | None = None) -> Task:
@@ -291,18 +335,21 @@ def check_dataset(dataset: Dataset, label: str = "task") -> None:
     assert d.loss in LOSSES, f"{label}: loss {d.loss!r} is not one of {LOSSES}"
     assert d.target in TARGETS, f"{label}: target {d.target!r} is not one of {TARGETS}"
     for n in ("input_size", "output_size"):
-        assert isinstance(getattr(d, n), int | np.integer) and getattr(d, n) > 0, \
+        assert isinstance(getattr(d, n), int | np.integer) and getattr(d, n) > 0, (
             f"{label}: {n} must be a positive integer, got {getattr(d, n)!r}"
+        )
     if d.chunk_length:
-        assert d.target == "every" and all(len(s) == 1 for s in d.splits.values()), \
-            f"{label}: a stateful dataset (chunk_length > 0) must have target 'every' and one " \
+        assert d.target == "every" and all(len(s) == 1 for s in d.splits.values()), (
+            f"{label}: a stateful dataset (chunk_length > 0) must have target 'every' and one "
             f"stream [L, 1, input_size] per split"
+        )
     missing = [s for s in SPLITS if s not in d.splits or len(d.splits[s]) == 0]
     assert not missing, f"{label}: no data for split(s) {missing}"
     for name, s in d.splits.items():
         where = f"{label}: split {name!r}"
-        assert s.x.ndim == 3 and s.x.shape[2] == d.input_size, \
+        assert s.x.ndim == 3 and s.x.shape[2] == d.input_size, (
             f"{where}: x must be [T, N, input_size={d.input_size}], got shape {s.x.shape}"
+        )
         numeric = np.issubdtype(s.x.dtype, np.number) or s.x.dtype == np.bool_
         assert numeric, f"{where}: x must be numeric (cast to the model's dtype), got {s.x.dtype}"
         T, N = s.x.shape[:2]
@@ -311,20 +358,25 @@ def check_dataset(dataset: Dataset, label: str = "task") -> None:
         lead = (N,) if d.target == "last" else (T, N)
         if d.loss == "mse":
             want = (*lead, d.output_size)
-            assert s.y.shape == want, f"{where}: y must have shape {want} for mse/{d.target}, " \
-                                      f"got {s.y.shape}"
+            assert s.y.shape == want, (
+                f"{where}: y must have shape {want} for mse/{d.target}, got {s.y.shape}"
+            )
             assert np.issubdtype(s.y.dtype, np.floating), f"{where}: y has dtype {s.y.dtype}"
         else:
-            assert s.y.shape == lead, f"{where}: y must have shape {lead} (class indices) for " \
-                                      f"xent/{d.target}, got {s.y.shape}"
-            assert np.issubdtype(s.y.dtype, np.integer), \
+            assert s.y.shape == lead, (
+                f"{where}: y must have shape {lead} (class indices) for "
+                f"xent/{d.target}, got {s.y.shape}"
+            )
+            assert np.issubdtype(s.y.dtype, np.integer), (
                 f"{where}: y must hold integer class indices, got dtype {s.y.dtype}"
+            )
             counted = s.y  # the targets that count: not those at padded steps
             if s.lengths is not None and d.target == "every":
                 counted = s.y[valid_steps(s.lengths, T)]
-            assert counted.min() >= 0 and counted.max() < d.output_size, \
-                f"{where}: class indices must lie in [0, {d.output_size}), got " \
+            assert counted.min() >= 0 and counted.max() < d.output_size, (
+                f"{where}: class indices must lie in [0, {d.output_size}), got "
                 f"[{counted.min()}, {counted.max()}]"
+            )
         assert np.all(np.isfinite(s.x)), f"{where}: x holds NaN or inf"
         assert np.all(np.isfinite(s.y)), f"{where}: y holds NaN or inf"
     try:
@@ -346,8 +398,9 @@ def _examples(split: Split, target: str) -> list[bytes]:
     return out
 
 
-def check_splits(a: Dataset, b: Dataset, label: str = "task", *,
-                 max_shared: float | None = None) -> None:
+def check_splits(
+    a: Dataset, b: Dataset, label: str = "task", *, max_shared: float | None = None
+) -> None:
     """``a`` and ``b`` (built twice from one seed) are identical, and the splits of ``a`` are
     disjoint: no two share memory, and at most ``max_shared`` of the val or test examples also
     appear, input and target alike, in train. With ``max_shared=None`` that share must be 0 when
@@ -360,7 +413,7 @@ def check_splits(a: Dataset, b: Dataset, label: str = "task", *,
             assert same, f"{label}: split {name!r} {arr} differs between two builds with one seed"
     names = list(a.splits)
     for i, one in enumerate(names):
-        for other in names[i + 1:]:
+        for other in names[i + 1 :]:
             p, q = a.splits[one], a.splits[other]
             shared = any(np.shares_memory(u, v) for u in (p.x, p.y) for v in (q.x, q.y))
             assert not shared, f"{label}: splits {one!r} and {other!r} share memory"
@@ -373,8 +426,10 @@ def check_splits(a: Dataset, b: Dataset, label: str = "task", *,
     for name in ("val", "test"):
         held_out = _examples(a.splits[name], a.target)
         shared = sum(e in train for e in held_out) / max(len(held_out), 1)
-        assert shared <= max_shared, (f"{label}: {shared:.0%} of the {name} examples also appear "
-                                      f"in train (allowed: {max_shared:.0%})")
+        assert shared <= max_shared, (
+            f"{label}: {shared:.0%} of the {name} examples also appear "
+            f"in train (allowed: {max_shared:.0%})"
+        )
 
 
 def check_metrics(task: Task, model: Model, dataset: Dataset, label: str = "task") -> None:
@@ -392,8 +447,15 @@ def check_metrics(task: Task, model: Model, dataset: Dataset, label: str = "task
         json.dumps(demo.to_json())
 
 
-def train_briefly(model: Model, dataset: Dataset, *, epochs: int, max_examples: int,
-                  max_steps: int = 512, seed: int = 0) -> tuple[float, float]:
+def train_briefly(
+    model: Model,
+    dataset: Dataset,
+    *,
+    epochs: int,
+    max_examples: int,
+    max_steps: int = 512,
+    seed: int = 0,
+) -> tuple[float, float]:
     """Train on (at most ``max_examples`` of) the train split with the core loop; return the
     train loss before and after. A stateful dataset's train stream is cut to its first
     ``max_steps`` steps and trained as one sequence (full BPTT)."""
@@ -410,15 +472,31 @@ def train_briefly(model: Model, dataset: Dataset, *, epochs: int, max_examples: 
     lengths = split.lengths
     before = model.loss(split.x, split.y, dataset.loss, dataset.target, lengths=lengths)
     for _ in range(epochs):
-        reference_epoch(model, optimizer, plan, split, shuffle.permutation(len(split)), 0.01,
-                        dropout_rng=shuffle)
+        reference_epoch(
+            model,
+            optimizer,
+            plan,
+            split,
+            shuffle.permutation(len(split)),
+            0.01,
+            dropout_rng=shuffle,
+        )
     return before, model.loss(split.x, split.y, dataset.loss, dataset.target, lengths=lengths)
 
 
-def check_task(task, options: dict | None = None, *, seeds=(0, 1), backend=None,
-               context: TaskContext | None = None, cell: str | None = None, hidden_size: int = 8,
-               epochs: int = 10, max_examples: int = 256,
-               max_shared: float | None = None) -> None:
+def check_task(
+    task,
+    options: dict | None = None,
+    *,
+    seeds=(0, 1),
+    backend=None,
+    context: TaskContext | None = None,
+    cell: str | None = None,
+    hidden_size: int = 8,
+    epochs: int = 10,
+    max_examples: int = 256,
+    max_shared: float | None = None,
+) -> None:
     """Everything a task must satisfy, for each seed in ``seeds``:
 
     - two builds with one seed give identical splits; the splits share no memory, and val/test
@@ -440,22 +518,31 @@ def check_task(task, options: dict | None = None, *, seeds=(0, 1), backend=None,
         second = build_dataset(make_task(task, options, context), seed)
         check_dataset(first, where)
         check_splits(first, second, where, max_shared=max_shared)
-        dataset = replace(first, splits={k: inert_padding(cast(v, np.dtype("float64")),
-                                                          first.target)
-                                         for k, v in first.splits.items()})
+        dataset = replace(
+            first,
+            splits={
+                k: inert_padding(cast(v, np.dtype("float64")), first.target)
+                for k, v in first.splits.items()
+            },
+        )
         cfg = ModelConfig(cell=cell or backend.cells[0], hidden_size=hidden_size)
-        params = init_params(cfg, Shape(dataset.input_size, dataset.output_size),
-                             generators(seed)["init"])
+        params = init_params(
+            cfg, Shape(dataset.input_size, dataset.output_size), generators(seed)["init"]
+        )
         model = Model(cfg, backend, params)
         check_metrics(make_task(task, options, context), model, dataset, where)
-        before, after = train_briefly(model, dataset, epochs=epochs, max_examples=max_examples,
-                                      seed=seed)
-        assert after < before, (f"{where}: {epochs} epochs of training did not lower the train "
-                                f"loss ({before:.6g} -> {after:.6g})")
+        before, after = train_briefly(
+            model, dataset, epochs=epochs, max_examples=max_examples, seed=seed
+        )
+        assert after < before, (
+            f"{where}: {epochs} epochs of training did not lower the train "
+            f"loss ({before:.6g} -> {after:.6g})"
+        )
 
 
-def check_training_agreement(backend_name: str, experiment, *, rtol: float | None = None,
-                             sets=(), registry=None) -> dict[str, float]:
+def check_training_agreement(
+    backend_name: str, experiment, *, rtol: float | None = None, sets=(), registry=None
+) -> dict[str, float]:
     """A whole training run on ``backend_name`` matches the same run on the reference backend:
     per-epoch losses, final metrics and final parameters within ``rtol`` relative (default:
     :data:`rnnlab.compare.TOLERANCE` for the experiment's dtype).
@@ -476,7 +563,9 @@ def check_training_agreement(backend_name: str, experiment, *, rtol: float | Non
     got = train_once(with_backend(experiment, backend_name), registry)
     diffs = differences(want, got)
     bad = {k: v for k, v in diffs.items() if not v <= rtol}
-    assert not bad, (f"{backend_name} vs {REFERENCE}: training run of "
-                     f"{experiment.experiment.name!r} ({experiment.model.dtype}) differs by "
-                     f"{bad} relative (tolerance {rtol})")
+    assert not bad, (
+        f"{backend_name} vs {REFERENCE}: training run of "
+        f"{experiment.experiment.name!r} ({experiment.model.dtype}) differs by "
+        f"{bad} relative (tolerance {rtol})"
+    )
     return diffs

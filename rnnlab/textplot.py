@@ -28,6 +28,7 @@ def _scale(values: Sequence[float], log: bool) -> list[float | None]:
 
 def _cells(xs, ys, x0, x1, y0, y1, width, height) -> set[tuple[int, int]]:
     """The (row, column) cells a polyline through the points covers."""
+
     def col(x):
         return 0 if x1 == x0 else round((x - x0) / (x1 - x0) * (width - 1))
 
@@ -46,8 +47,15 @@ def _cells(xs, ys, x0, x1, y0, y1, width, height) -> set[tuple[int, int]]:
     return cells
 
 
-def line_chart(series: dict[str, tuple[Sequence[float], Sequence[float]]], *, width: int = 60,
-               height: int = 12, log: bool = True, x_label: str = "", y_label: str = "") -> Text:
+def line_chart(
+    series: dict[str, tuple[Sequence[float], Sequence[float]]],
+    *,
+    width: int = 60,
+    height: int = 12,
+    log: bool = True,
+    x_label: str = "",
+    y_label: str = "",
+) -> Text:
     """Draw ``{name: (xs, ys)}`` as a character chart with axes and a legend."""
     scaled = {name: (list(xs), _scale(ys, log)) for name, (xs, ys) in series.items()}
     all_x = [x for xs, ys in scaled.values() for x, y in zip(xs, ys, strict=True) if y is not None]
@@ -61,7 +69,7 @@ def line_chart(series: dict[str, tuple[Sequence[float], Sequence[float]]], *, wi
             grid[cell] = -1 if grid.get(cell, k) != k else k
 
     def label(y):
-        return fmt(10 ** y if log else y)
+        return fmt(10**y if log else y)
 
     ticks = {0: label(y1), (height - 1) // 2: label((y0 + y1) / 2), height - 1: label(y0)}
     margin = max(len(t) for t in ticks.values()) + 1

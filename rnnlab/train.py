@@ -66,6 +66,7 @@ __all__ = [
     "warm_up",
 ]
 
+
 @dataclass
 class RunInfo:
     """What lifecycle hooks see of a run. Fields are only ever added."""
@@ -98,10 +99,18 @@ class NonFiniteError(ArithmeticError):
         self.batch, self.what, self.value = batch, what, value  # batch: 1-based, in the epoch
 
 
-def reference_epoch(model: Model, optimizer: Optimizer, plan: EpochPlan, split: Split,
-                    order: np.ndarray, lr: float, *, start: int = 0,
-                    after_batch: Callable[[float], bool] | None = None,
-                    dropout_rng: np.random.Generator | None = None) -> np.ndarray:
+def reference_epoch(
+    model: Model,
+    optimizer: Optimizer,
+    plan: EpochPlan,
+    split: Split,
+    order: np.ndarray,
+    lr: float,
+    *,
+    start: int = 0,
+    after_batch: Callable[[float], bool] | None = None,
+    dropout_rng: np.random.Generator | None = None,
+) -> np.ndarray:
     """One pass over ``split`` in minibatches taken in ``order``; returns the batch losses.
 
     ``start`` skips the first batches (an epoch resumed from a checkpoint). ``after_batch(loss)``
@@ -113,10 +122,11 @@ def reference_epoch(model: Model, optimizer: Optimizer, plan: EpochPlan, split: 
     B = plan.train.batch_size
     losses = []
     for b in range(start, num_batches(len(order), B)):
-        part = batch(split, order[b * B:(b + 1) * B], plan.target)  # trimmed to its longest
+        part = batch(split, order[b * B : (b + 1) * B], plan.target)  # trimmed to its longest
         masks = batch_masks(model, dropout_rng, part.x.shape[:2])
-        loss, grads, _ = model.loss_and_grads(part.x, part.y, plan.loss, plan.target,
-                                              lengths=part.lengths, masks=masks)
+        loss, grads, _ = model.loss_and_grads(
+            part.x, part.y, plan.loss, plan.target, lengths=part.lengths, masks=masks
+        )
         # clip in place; with grad_clip = "none" this only measures the global norm
         norm = clip_gradients(grads, plan.train.grad_clip, plan.train.grad_clip_value)
         if not math.isfinite(loss):
@@ -143,8 +153,9 @@ def num_batches(n: int, batch_size: int) -> int:
     return -(-n // batch_size)
 
 
-def epoch_loss(batch_losses: np.ndarray, n: int, batch_size: int,
-               counts: np.ndarray | None = None) -> float:
+def epoch_loss(
+    batch_losses: np.ndarray, n: int, batch_size: int, counts: np.ndarray | None = None
+) -> float:
     """Mean loss per sequence over the epoch (the last batch may be smaller); with ``counts``,
     the targets each batch's loss is a mean over, the mean per target."""
     if counts is not None:
@@ -173,8 +184,13 @@ def divergence_hint(cfg: TrainConfig) -> str:
     return f"try {' or '.join(hints)}"
 
 
-def train_epoch(session: Session, runner, position: EpochPosition, lr: float,
-                after_batch: Callable[[float], bool] | None = None) -> float | None:
+def train_epoch(
+    session: Session,
+    runner,
+    position: EpochPosition,
+    lr: float,
+    after_batch: Callable[[float], bool] | None = None,
+) -> float | None:
     """One pass over the train split by the backend's runner, the reference loop, or (stateful
     dataset) truncated BPTT over parallel streams; returns the mean training loss, or None when
     ``after_batch`` stopped the reference loop between two batches (``position`` then says
@@ -183,20 +199,36 @@ def train_epoch(session: Session, runner, position: EpochPosition, lr: float,
     model, data = session.model, session.dataset
     train, B = data.splits["train"], session.experiment.train.batch_size
     if data.chunk_length:
-        loss = stateful_epoch(model, session.optimizer, session.plan, train, data.chunk_length, lr,
-                              session.rngs["dropout"])
+        loss = stateful_epoch(
+            model,
+            session.optimizer,
+            session.plan,
+            train,
+            data.chunk_length,
+            lr,
+            session.rngs["dropout"],
+        )
         check_finite([loss], model.params)
         return loss
     if runner is not None and position.batches_done == 0:
         lengths = {} if train.lengths is None else {"lengths": train.lengths}
-        losses = runner(model.params, session.optimizer, train.x, train.y, position.order, lr,
-                        **lengths)
+        losses = runner(
+            model.params, session.optimizer, train.x, train.y, position.order, lr, **lengths
+        )
         position.losses = [float(v) for v in losses]
         check_finite(position.losses, model.params)
     else:
-        reference_epoch(model, session.optimizer, session.plan, train, position.order, lr,
-                        start=position.batches_done, after_batch=after_batch,
-                        dropout_rng=session.rngs["dropout"])
+        reference_epoch(
+            model,
+            session.optimizer,
+            session.plan,
+            train,
+            position.order,
+            lr,
+            start=position.batches_done,
+            after_batch=after_batch,
+            dropout_rng=session.rngs["dropout"],
+        )
         if position.batches_done < num_batches(len(train), B):
             return None
     counts = target_counts(train, position.order, B, data.target)
@@ -240,23 +272,35 @@ def epoch_runner(backend: Backend, plan: EpochPlan, info: RunInfo | None = None,
     offered = getattr(type(backend), "epoch_runner", Backend.epoch_runner)
     if not declared:
         if offered is not Backend.epoch_runner and on_status is not None:
-            on_status(f"backend {name!r}: the core loop runs the epochs, as its epoch runner "
-                      f"declares no epoch_features")
+            on_status(
+                f"backend {name!r}: the core loop runs the epochs, as its epoch runner "
+                f"declares no epoch_features"
+            )
         return None  # no fast path offered
     missing = plan.uncovered(declared)
     if missing:
         if info is not None:
             info.runner_declined = tuple(sorted(missing))
         if on_status is not None:
-            on_status(f"backend {name!r}: the core loop runs the epochs, as its epoch runner "
-                      f"does not implement {', '.join(sorted(missing))}")
+            on_status(
+                f"backend {name!r}: the core loop runs the epochs, as its epoch runner "
+                f"does not implement {', '.join(sorted(missing))}"
+            )
         return None
     return backend.epoch_runner(plan)
 
 
-def fit(session: Session, registry, info: RunInfo, on_epoch=None, *,
-        state: TrainState | None = None, save: Callable[[TrainState], None] | None = None,
-        stop: StopSignal | None = None, on_status=None) -> list[dict]:
+def fit(
+    session: Session,
+    registry,
+    info: RunInfo,
+    on_epoch=None,
+    *,
+    state: TrainState | None = None,
+    save: Callable[[TrainState], None] | None = None,
+    stop: StopSignal | None = None,
+    on_status=None,
+) -> list[dict]:
     """Train until ``train.epochs`` epochs are done (or a hook asks to stop); return the history.
 
     ``state`` continues a checkpointed run whose parameters, optimizer and generators the caller
@@ -277,8 +321,7 @@ def fit(session: Session, registry, info: RunInfo, on_epoch=None, *,
     runner = warm_up(session, info, on_status)
     state = state if state is not None else TrainState()
     checkpoints = Checkpoints(exp.train, state, save)
-    diagnostics = Diagnostics(exp.diagnostics, session.model, session.dataset,
-                              exp.experiment.seed)
+    diagnostics = Diagnostics(exp.diagnostics, session.model, session.dataset, exp.experiment.seed)
     info.epoch, info.history = state.epoch, state.history
     registry.call("on_run_start", run=info)
     while state.epoch < exp.train.epochs:
@@ -308,8 +351,9 @@ class Checkpoints:
     """When :func:`fit` writes a checkpoint of ``state``: as the schedule asks (after a batch or
     an epoch), when a stop is seen, and at the end of training unless the last epoch wrote one."""
 
-    def __init__(self, cfg: TrainConfig, state: TrainState,
-                 save: Callable[[TrainState], None] | None):
+    def __init__(
+        self, cfg: TrainConfig, state: TrainState, save: Callable[[TrainState], None] | None
+    ):
         self.schedule = CheckpointSchedule(cfg.checkpoint_every, cfg.checkpoint_seconds)
         self.state, self.save, self.saved_epoch = state, save, None
 
@@ -332,8 +376,9 @@ class Checkpoints:
             self.write()
 
 
-def batch_done(position: EpochPosition, checkpoints: Checkpoints, stop: StopSignal | None,
-               loss: float) -> bool:
+def batch_done(
+    position: EpochPosition, checkpoints: Checkpoints, stop: StopSignal | None, loss: float
+) -> bool:
     """After each batch of the core loop: note its loss; True (stop the epoch here) when a stop
     was asked for, else write a checkpoint if one is due."""
     position.losses.append(loss)
@@ -343,8 +388,14 @@ def batch_done(position: EpochPosition, checkpoints: Checkpoints, stop: StopSign
     return False
 
 
-def run_epoch(session: Session, runner, state: TrainState, epoch: int, checkpoints: Checkpoints,
-              stop: StopSignal | None) -> dict:
+def run_epoch(
+    session: Session,
+    runner,
+    state: TrainState,
+    epoch: int,
+    checkpoints: Checkpoints,
+    stop: StopSignal | None,
+) -> dict:
     """Train epoch ``epoch`` (continuing ``state.position`` when a checkpoint left it half done),
     score the validation split and keep the best parameters; return the epoch's record.
 
@@ -359,23 +410,29 @@ def run_epoch(session: Session, runner, state: TrainState, epoch: int, checkpoin
     position = state.position
     t0 = time.perf_counter()
     try:
-        loss = train_epoch(session, runner, position, lr,
-                           partial(batch_done, position, checkpoints, stop))
+        loss = train_epoch(
+            session, runner, position, lr, partial(batch_done, position, checkpoints, stop)
+        )
     except NonFiniteError as exc:
-        raise TrainingDiverged(f"training diverged: {exc.what} is {exc.value} at epoch "
-                               f"{epoch}, batch {exc.batch} of {n_batches}; "
-                               f"{divergence_hint(exp.train)}") from None
+        raise TrainingDiverged(
+            f"training diverged: {exc.what} is {exc.value} at epoch "
+            f"{epoch}, batch {exc.batch} of {n_batches}; "
+            f"{divergence_hint(exp.train)}"
+        ) from None
     seconds = time.perf_counter() - t0
     if loss is None:  # stopped between two batches
         checkpoints.write()
-        raise RunInterrupted(stop.signum, f"{stop.name} at epoch {epoch}, after batch "
-                                          f"{position.batches_done} of {n_batches}")
+        raise RunInterrupted(
+            stop.signum,
+            f"{stop.name} at epoch {epoch}, after batch {position.batches_done} of {n_batches}",
+        )
     val_loss = split_loss(model, data, "val")
     if not math.isfinite(val_loss):
-        raise TrainingDiverged(f"training diverged: the validation loss is {val_loss} after "
-                               f"epoch {epoch}; {divergence_hint(exp.train)}")
-    record = {"epoch": epoch, "loss": loss,
-              "val_loss": val_loss, "lr": lr, "seconds": seconds}
+        raise TrainingDiverged(
+            f"training diverged: the validation loss is {val_loss} after "
+            f"epoch {epoch}; {divergence_hint(exp.train)}"
+        )
+    record = {"epoch": epoch, "loss": loss, "val_loss": val_loss, "lr": lr, "seconds": seconds}
     if val_loss < state.best_loss:
         state.best_loss, state.best_epoch = val_loss, epoch
         state.best_params = {k: v.copy() for k, v in model.params.items()}
@@ -391,8 +448,11 @@ def check_finite(batch_losses: list[float], params: dict[str, np.ndarray]) -> No
             raise NonFiniteError(b + 1, "the loss", loss)
     for name, p in params.items():
         if not np.all(np.isfinite(p)):
-            raise NonFiniteError(len(batch_losses), f"a value of {name} (after the epoch)",
-                                 float(p[~np.isfinite(p)].flat[0]))
+            raise NonFiniteError(
+                len(batch_losses),
+                f"a value of {name} (after the epoch)",
+                float(p[~np.isfinite(p)].flat[0]),
+            )
 
 
 def evaluate(session: Session) -> dict[str, dict[str, float]]:

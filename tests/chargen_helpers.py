@@ -11,6 +11,9 @@ SENTENCE = "hello world this is a test of the RNN model"
 def experiment(folder: Path, task: dict, model=None, train=None):
     """An experiment whose file would live in ``folder``; returns ``(experiment, registry)``."""
     registry = Registry()
-    raw = {"task": {"name": "chargen", **task}, "model": {"hidden_size": 8, **(model or {})},
-           "train": {"epochs": 1, "batch_size": 4, **(train or {})}}
+    raw = {
+        "task": {"name": "chargen", **task},
+        "model": {"hidden_size": 8, **(model or {})},
+        "train": {"epochs": 1, "batch_size": 4, **(train or {})},
+    }
     return build_experiment(raw, registry, source=folder / "exp.toml"), registry

@@ -13,11 +13,24 @@ from rnnlab.train import EpochPlan
 FUSED_PLANS = [
     # (model, train, loss, target)
     (dict(), dict(optimizer="adam", grad_clip="norm", grad_clip_value=0.05), "mse", "last"),
-    (dict(layers=2, nonlinearity="relu"), dict(optimizer="sgd", momentum=0.9, weight_decay=0.01,
-                                               grad_clip="value", grad_clip_value=0.01),
-     "mse", "every"),
-    (dict(layers=2), dict(optimizer="adagrad", grad_clip="none", weight_decay=0.1), "xent",
-     "every"),
+    (
+        dict(layers=2, nonlinearity="relu"),
+        dict(
+            optimizer="sgd",
+            momentum=0.9,
+            weight_decay=0.01,
+            grad_clip="value",
+            grad_clip_value=0.01,
+        ),
+        "mse",
+        "every",
+    ),
+    (
+        dict(layers=2),
+        dict(optimizer="adagrad", grad_clip="none", weight_decay=0.1),
+        "xent",
+        "every",
+    ),
 ]
 
 
@@ -41,8 +54,14 @@ def assert_same_state(params, opt, ref_params, ref_opt, rtol):
     ``rtol``."""
     for name, p in ref_params.items():
         assert params[name].dtype == p.dtype
-        np.testing.assert_allclose(params[name], p, rtol=rtol, atol=rtol * np.abs(p).max(),
-                                   err_msg=name)
+        np.testing.assert_allclose(
+            params[name], p, rtol=rtol, atol=rtol * np.abs(p).max(), err_msg=name
+        )
         for slot, arr in ref_opt.slots[name].items():
-            np.testing.assert_allclose(opt.slots[name][slot], arr, rtol=rtol,
-                                       atol=rtol * (np.abs(arr).max() + 1e-30), err_msg=slot)
+            np.testing.assert_allclose(
+                opt.slots[name][slot],
+                arr,
+                rtol=rtol,
+                atol=rtol * (np.abs(arr).max() + 1e-30),
+                err_msg=slot,
+            )

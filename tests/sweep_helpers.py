@@ -73,17 +73,24 @@ def run_record(run_dir: Path) -> dict:
     summary = json.loads((run_dir / "summary.json").read_text())
     with np.load(run_dir / "params.npz") as data:
         params = {k: data[k].tobytes() for k in data.files}
-    epochs = [{k: v for k, v in json.loads(line).items() if k != "seconds"}
-              for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
-    return {"status": summary["status"], "metrics": summary["metrics"], "params": params,
-            "epochs": epochs}
+    epochs = [
+        {k: v for k, v in json.loads(line).items() if k != "seconds"}
+        for line in (run_dir / "metrics.jsonl").read_text().splitlines()
+    ]
+    return {
+        "status": summary["status"],
+        "metrics": summary["metrics"],
+        "params": params,
+        "epochs": epochs,
+    }
 
 
 def report_environment(job: RunJob) -> RunResult:
     """A job function (run on a worker) that reports the thread variables it sees."""
     names = [*THREAD_ENV, "OPENBLAS_CORETYPE"]
-    return RunResult(job.run, job.variant, job.seed, "finished",
-                     summary={k: os.environ.get(k) for k in names})
+    return RunResult(
+        job.run, job.variant, job.seed, "finished", summary={k: os.environ.get(k) for k in names}
+    )
 
 
 def dummy_jobs(n: int) -> list[RunJob]:

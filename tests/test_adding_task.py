@@ -65,7 +65,7 @@ def test_metrics_score_errors_against_tolerance_and_baseline():
     y = data.splits["test"].y
     error = np.where(np.arange(len(y))[:, None] % 4 == 0, 0.05, 0.01)  # a quarter too far off
     m = t.metrics(Oracle(y, error), data, "test")
-    assert m["mse"] == pytest.approx(np.mean(error ** 2))
+    assert m["mse"] == pytest.approx(np.mean(error**2))
     assert m["within_0.04"] == pytest.approx(0.75)
     # always predicting 1: MSE = Var(u1 + u2) = 2/12 = 1/6
     assert m["baseline_mse"] == pytest.approx(1 / 6, abs=0.01)

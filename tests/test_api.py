@@ -46,8 +46,7 @@ def register_tasks():
 
 
 def tiny_run(tmp_path, *sets, **kwargs):
-    return rnnlab.run(write_tiny(tmp_path), set=sets, out=tmp_path / "runs", quiet=True,
-                      **kwargs)
+    return rnnlab.run(write_tiny(tmp_path), set=sets, out=tmp_path / "runs", quiet=True, **kwargs)
 
 
 def cli_error(*args) -> str:
@@ -64,23 +63,34 @@ def test_a_run_is_the_command_lines_run(tmp_path):
     assert run.metrics == run.summary["metrics"] and set(run.metrics) == {"train", "val", "test"}
     assert [r["epoch"] for r in run.history] == [1, 2, 3, 4]
     assert run.config["model"]["hidden_size"] == 8 and run.config["train"]["epochs"] == 4
-    assert run.params.keys() == {"rnn.weight_ih_l0", "rnn.weight_hh_l0", "rnn.bias_ih_l0",
-                                 "rnn.bias_hh_l0", "head.weight", "head.bias"}
-    result = CliRunner().invoke(main, ["run", str(write_tiny(tmp_path)), "--out",
-                                       str(tmp_path / "cli"), "--json"])
+    assert run.params.keys() == {
+        "rnn.weight_ih_l0",
+        "rnn.weight_hh_l0",
+        "rnn.bias_ih_l0",
+        "rnn.bias_hh_l0",
+        "head.weight",
+        "head.bias",
+    }
+    result = CliRunner().invoke(
+        main, ["run", str(write_tiny(tmp_path)), "--out", str(tmp_path / "cli"), "--json"]
+    )
     assert result.exit_code == 0, result.output
     assert_same_outcome(run.dir, Path(json.loads(result.stdout)["run_dir"]))
 
 
-@pytest.mark.parametrize("sets", [["train.epoch=5"], ["model.cell=lstn"], ["task.window=0"],
-                                  ["train.backend=nope"], ["oops"]])
+@pytest.mark.parametrize(
+    "sets",
+    [["train.epoch=5"], ["model.cell=lstn"], ["task.window=0"], ["train.backend=nope"], ["oops"]],
+)
 def test_errors_are_the_command_lines_as_exceptions(tmp_path, sets):
     path = write_tiny(tmp_path)
     with pytest.raises(rnnlab.ConfigError) as caught:
         rnnlab.run(path, set=sets, out=tmp_path / "runs", quiet=True)
     args = [a for s in sets for a in ("--set", s)]
-    assert cli_error("run", str(path), *args, "--out", str(tmp_path / "runs")) == \
-        f"error: {caught.value}"
+    assert (
+        cli_error("run", str(path), *args, "--out", str(tmp_path / "runs"))
+        == f"error: {caught.value}"
+    )
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
 
 
@@ -95,7 +105,8 @@ def test_a_dict_is_validated_like_a_file(tmp_path):
     with pytest.raises(rnnlab.ConfigError) as caught:
         rnnlab.run({"task": {"name": "sine"}, "train": {"epoch": 5}}, quiet=True)
     assert str(caught.value).startswith(
-        "<experiment>: [train.epoch]: unknown key; did you mean 'epochs'?")
+        "<experiment>: [train.epoch]: unknown key; did you mean 'epochs'?"
+    )
     with pytest.raises(rnnlab.ConfigError, match=r"\[task.name\]: unknown task 'sin'"):
         rnnlab.run({"task": {"name": "sin"}}, quiet=True)
 
@@ -103,9 +114,12 @@ def test_a_dict_is_validated_like_a_file(tmp_path):
 def test_a_dict_experiment_loads_a_plugin_file(tmp_path, monkeypatch):
     (tmp_path / "sum_task.py").write_text(SUM_TASK)
     monkeypatch.chdir(tmp_path)
-    experiment = {"experiment": {"name": "sums", "plugins": ["sum_task.py"]},
-                  "task": {"name": "running_sum", "length": 4},
-                  "model": {"hidden_size": 6}, "train": {"epochs": 2, "batch_size": 16}}
+    experiment = {
+        "experiment": {"name": "sums", "plugins": ["sum_task.py"]},
+        "task": {"name": "running_sum", "length": 4},
+        "model": {"hidden_size": 6},
+        "train": {"epochs": 2, "batch_size": 16},
+    }
     run = rnnlab.run(experiment, quiet=True)
     assert run.status == "finished" and run.dir.name.startswith("sums-")
     assert experiment["experiment"]["plugins"] == ["sum_task.py"]  # the caller's dict untouched
@@ -122,8 +136,13 @@ def test_one_string_is_one_override_and_a_broken_plugin_is_a_warning(tmp_path):
     broken = tmp_path / "broken.py"
     broken.write_text("raise RuntimeError('boom')\n")
     with pytest.warns(UserWarning, match=r"plugin broken .*failed: RuntimeError: boom") as seen:
-        run = rnnlab.run(write_tiny(tmp_path), set="train.epochs=1", plugins=str(broken),
-                         out=tmp_path / "runs", quiet=True)
+        run = rnnlab.run(
+            write_tiny(tmp_path),
+            set="train.epochs=1",
+            plugins=str(broken),
+            out=tmp_path / "runs",
+            quiet=True,
+        )
     assert seen[0].filename == __file__  # the warning points at the caller's line
     assert run.status == "finished" and len(run.history) == 1
 
@@ -131,8 +150,14 @@ def test_one_string_is_one_override_and_a_broken_plugin_is_a_warning(tmp_path):
 def test_a_plugins_exception_is_the_command_lines_plugin_error(tmp_path, monkeypatch):
     (tmp_path / "sum_task.py").write_text(SUM_TASK)
     monkeypatch.chdir(tmp_path)
-    run = rnnlab.run({"experiment": {"plugins": ["sum_task.py"]}, "task": {"name": "running_sum"},
-                      "train": {"epochs": 1}}, quiet=True)
+    run = rnnlab.run(
+        {
+            "experiment": {"plugins": ["sum_task.py"]},
+            "task": {"name": "running_sum"},
+            "train": {"epochs": 1},
+        },
+        quiet=True,
+    )
     with pytest.raises(rnnlab.PluginError) as caught:
         run.generate("x")
     assert "failed in task 'running_sum' generate()" in str(caught.value)
@@ -152,8 +177,9 @@ def test_quiet_shows_nothing_and_otherwise_progress_and_the_table(tmp_path, caps
 
 # -- loading ---------------------------------------------------------------------------------
 def test_load_reads_a_run_made_by_the_command_line(tmp_path):
-    result = CliRunner().invoke(main, ["run", str(write_tiny(tmp_path)), "--out",
-                                       str(tmp_path), "--json"])
+    result = CliRunner().invoke(
+        main, ["run", str(write_tiny(tmp_path)), "--out", str(tmp_path), "--json"]
+    )
     summary = json.loads(result.stdout)
     run = rnnlab.load(summary["run_dir"])
     assert run.metrics == summary["metrics"] and len(run.history) == 4
@@ -193,14 +219,16 @@ def test_predict_names_the_shape_it_needs(tmp_path):
 
 @pytest.mark.parametrize("cell,layers", [("rnn", 1), ("lstm", 2), ("gru", 2)])
 def test_state_continues_a_sequence(tmp_path, cell, layers):
-    model = tiny_run(tmp_path, f"model.cell={cell}", f"model.layers={layers}",
-                     "train.epochs=1").model
+    model = tiny_run(
+        tmp_path, f"model.cell={cell}", f"model.layers={layers}", "train.epochs=1"
+    ).model
     x = np.random.default_rng(1).normal(size=(9, 4, 1))
     whole = model.forward(x)
     first = model.forward(x[:3])
     rest = model.forward(x[3:], state=first.state)
-    np.testing.assert_allclose(np.concatenate([first.hidden, rest.hidden]), whole.hidden,
-                               rtol=0, atol=1e-14)
+    np.testing.assert_allclose(
+        np.concatenate([first.hidden, rest.hidden]), whole.hidden, rtol=0, atol=1e-14
+    )
     np.testing.assert_allclose(rest.outputs, whole.outputs, rtol=0, atol=1e-14)
     states = whole.state if cell == "lstm" else (whole.state,)
     assert [s.shape for s in states] == [(layers, 4, 8)] * len(states)
@@ -216,28 +244,39 @@ def padded_batch(rng, lengths, T, inputs):
 
 @pytest.mark.parametrize("cell,layers", [("rnn", 1), ("lstm", 2), ("gru", 2)])
 def test_predict_with_lengths_gives_each_sequence_its_result_alone(tmp_path, cell, layers):
-    model = tiny_run(tmp_path, f"model.cell={cell}", f"model.layers={layers}",
-                     "train.epochs=1").model
+    model = tiny_run(
+        tmp_path, f"model.cell={cell}", f"model.layers={layers}", "train.epochs=1"
+    ).model
     lengths = [7, 1, 4, 7, 2]
     x = padded_batch(np.random.default_rng(3), lengths, 7, 1)
     batch = model.forward(x, lengths=np.array(lengths))
     assert np.array_equal(batch.outputs, model.predict(x, lengths=lengths))
     for n, length in enumerate(lengths):
-        alone = model.forward(x[:length, n:n + 1])
-        np.testing.assert_allclose(batch.outputs[n:n + 1], alone.outputs, rtol=0, atol=1e-13)
-        np.testing.assert_allclose(batch.hidden[:length, n:n + 1], alone.hidden, rtol=0,
-                                   atol=1e-13)
+        alone = model.forward(x[:length, n : n + 1])
+        np.testing.assert_allclose(batch.outputs[n : n + 1], alone.outputs, rtol=0, atol=1e-13)
+        np.testing.assert_allclose(
+            batch.hidden[:length, n : n + 1], alone.hidden, rtol=0, atol=1e-13
+        )
         assert not batch.hidden[length:, n].any()  # 0 after the sequence's end
-        for got, want in zip(batch.state if cell == "lstm" else (batch.state,),
-                             alone.state if cell == "lstm" else (alone.state,), strict=True):
-            np.testing.assert_allclose(got[:, n:n + 1], want, rtol=0, atol=1e-13)
+        for got, want in zip(
+            batch.state if cell == "lstm" else (batch.state,),
+            alone.state if cell == "lstm" else (alone.state,),
+            strict=True,
+        ):
+            np.testing.assert_allclose(got[:, n : n + 1], want, rtol=0, atol=1e-13)
 
 
 def test_predict_with_lengths_on_every_step(tmp_path):
     text = "abcabd abca bdab cdaa bcab dcba " * 8
-    run = rnnlab.run({"task": {"name": "chargen", "text": text, "mode": "windows", "window": 6},
-                      "model": {"hidden_size": 6}, "train": {"epochs": 1}},
-                     out=tmp_path, quiet=True)
+    run = rnnlab.run(
+        {
+            "task": {"name": "chargen", "text": text, "mode": "windows", "window": 6},
+            "model": {"hidden_size": 6},
+            "train": {"epochs": 1},
+        },
+        out=tmp_path,
+        quiet=True,
+    )
     model = run.model
     assert model.target == "every"
     lengths = [6, 3, 1]
@@ -245,15 +284,20 @@ def test_predict_with_lengths_on_every_step(tmp_path):
     out = model.predict(x, lengths=lengths)
     assert out.shape == (6, 3, model.output_size)
     for n, length in enumerate(lengths):
-        np.testing.assert_allclose(out[:length, n], model.predict(x[:length, n:n + 1])[:, 0],
-                                   rtol=0, atol=1e-13)
+        np.testing.assert_allclose(
+            out[:length, n], model.predict(x[:length, n : n + 1])[:, 0], rtol=0, atol=1e-13
+        )
 
 
 def test_bad_lengths_are_named(tmp_path):
     model = tiny_run(tmp_path, "train.epochs=1").model
     x = np.zeros((4, 2, 1))
-    for lengths, message in (([1, 5], r"lengths must be <= T = 4"), ([0, 2], ">= 1"),
-                             ([1, 2, 3], r"shape \[N\] = \(2,\)"), ([1.0, 2.0], "integers")):
+    for lengths, message in (
+        ([1, 5], r"lengths must be <= T = 4"),
+        ([0, 2], ">= 1"),
+        ([1, 2, 3], r"shape \[N\] = \(2,\)"),
+        ([1.0, 2.0], "integers"),
+    ):
         with pytest.raises(ValueError, match=message):
             model.predict(x, lengths=lengths)
 
@@ -263,8 +307,10 @@ def test_sine_gru_predicts_as_pytorch_from_the_same_params(tmp_path):
     run = rnnlab.run(SINE, set=["model.cell=gru", "train.epochs=3"], out=tmp_path, quiet=True)
     model = rnnlab.load(run.dir).model
     x = np.random.default_rng(2).uniform(-1, 1, size=(10, 50, 1))
-    rnn, head = torch.nn.GRU(1, 32, dtype=torch.float64), torch.nn.Linear(32, 1,
-                                                                         dtype=torch.float64)
+    rnn, head = (
+        torch.nn.GRU(1, 32, dtype=torch.float64),
+        torch.nn.Linear(32, 1, dtype=torch.float64),
+    )
     with np.load(run.dir / "params.npz") as saved:
         tensors = {k: torch.from_numpy(saved[k]) for k in saved.files}
     rnn.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("rnn.")})
@@ -278,9 +324,9 @@ def test_sine_gru_predicts_as_pytorch_from_the_same_params(tmp_path):
     assert np.max(np.abs(ours.hidden - hs.numpy())) <= 1e-12
     assert np.max(np.abs(ours.state - h_n.numpy())) <= 1e-12
     lengths = np.random.default_rng(3).integers(1, 11, size=50)
-    packed = torch.nn.utils.rnn.pack_padded_sequence(torch.from_numpy(x),
-                                                     torch.from_numpy(lengths),
-                                                     enforce_sorted=False)
+    packed = torch.nn.utils.rnn.pack_padded_sequence(
+        torch.from_numpy(x), torch.from_numpy(lengths), enforce_sorted=False
+    )
     with torch.no_grad():
         _, h_n = rnn(packed)
         expected = head(h_n[-1]).numpy()
@@ -302,12 +348,28 @@ def test_resume_trains_on_exactly_as_an_uninterrupted_run(tmp_path):
 def test_generate_is_the_command_lines(tmp_path):
     run = rnnlab.run(CHARGEN, out=tmp_path, quiet=True)
     assert (run.model.loss, run.model.target) == ("xent", "every")
-    assert "h" + run.generate("h", length=42, temperature=0) == \
-        "hello world this is a test of the RNN model"
+    assert (
+        "h" + run.generate("h", length=42, temperature=0)
+        == "hello world this is a test of the RNN model"
+    )
     text = run.generate("hello", 80, temperature=50, top_k=4, seed=1)
-    result = CliRunner().invoke(main, ["generate", str(run.dir), "--prime", "hello", "--length",
-                                       "80", "--temperature", "50", "--top-k", "4", "--seed",
-                                       "1"])
+    result = CliRunner().invoke(
+        main,
+        [
+            "generate",
+            str(run.dir),
+            "--prime",
+            "hello",
+            "--length",
+            "80",
+            "--temperature",
+            "50",
+            "--top-k",
+            "4",
+            "--seed",
+            "1",
+        ],
+    )
     assert result.exit_code == 0 and result.stdout == "hello" + text + "\n"
     assert text != run.generate("hello", 80, temperature=50, top_k=4, seed=3)
     with pytest.raises(rnnlab.RnnlabError, match="character '!' of the prime"):
@@ -345,11 +407,15 @@ def notebook_outputs(tmp_path, **fields) -> list[tuple[str, dict]]:
     """The messages a Jupyter kernel sends while a cell runs ``rnnlab.run``."""
     manager = pytest.importorskip("jupyter_client.manager")
     pytest.importorskip("ipykernel")
-    km, kc = manager.start_new_kernel(kernel_name="python3", cwd=str(tmp_path),
-                                      env={**os.environ, "PYDEVD_DISABLE_FILE_VALIDATION": "1"})
+    km, kc = manager.start_new_kernel(
+        kernel_name="python3",
+        cwd=str(tmp_path),
+        env={**os.environ, "PYDEVD_DISABLE_FILE_VALIDATION": "1"},
+    )
     try:
-        code = NOTEBOOK_CELL.format(path=str(write_tiny(tmp_path)), out=str(tmp_path / "runs"),
-                                    **fields)
+        code = NOTEBOOK_CELL.format(
+            path=str(write_tiny(tmp_path)), out=str(tmp_path / "runs"), **fields
+        )
         msg_id = kc.execute(code)
         out = []
         while True:
@@ -365,8 +431,9 @@ def notebook_outputs(tmp_path, **fields) -> list[tuple[str, dict]]:
 
 
 def texts(outputs) -> str:
-    return "\n".join(c.get("text", "") or c.get("data", {}).get("text/plain", "")
-                     for _, c in outputs)
+    return "\n".join(
+        c.get("text", "") or c.get("data", {}).get("text/plain", "") for _, c in outputs
+    )
 
 
 @pytest.mark.slow
@@ -374,8 +441,11 @@ def test_in_a_notebook_progress_is_a_widget_and_quiet_is_silent(tmp_path):
     shown = notebook_outputs(tmp_path, hide_widgets=False, quiet=False)
     kinds = [k for k, _ in shown]
     assert "error" not in kinds, shown
-    widgets = [c for k, c in shown if k == "display_data"
-               and "application/vnd.jupyter.widget-view+json" in c["data"]]
+    widgets = [
+        c
+        for k, c in shown
+        if k == "display_data" and "application/vnd.jupyter.widget-view+json" in c["data"]
+    ]
     assert len(widgets) == 1  # one live bar, redrawn in place
     assert "epoch 1/3  loss" not in texts(shown)  # no line per epoch beside the bar
     assert "finished" in texts(shown) and "ipywidgets" not in texts(shown)
@@ -385,12 +455,12 @@ def test_in_a_notebook_progress_is_a_widget_and_quiet_is_silent(tmp_path):
     assert 'install "ipywidgets"' not in texts(plain)  # rich's warning is never reached
 
     quiet = notebook_outputs(tmp_path, hide_widgets=False, quiet=True)
-    assert [(k, c.get("text")) for k, c in quiet if k not in ("execute_input", "status")] == \
-        [("stream", "status finished\n")]
+    assert [(k, c.get("text")) for k, c in quiet if k not in ("execute_input", "status")] == [
+        ("stream", "status finished\n")
+    ]
 
 
 def test_import_rnnlab_stays_light():
     code = "import sys, rnnlab; print(sorted(m for m in sys.modules if m.startswith('rnnlab')))"
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          check=True)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "['rnnlab']"

@@ -38,19 +38,19 @@ CONFIG_CASES = {
     # name: (change to the tiny file, words the message must contain)
     "malformed TOML": (("hidden_size = 8", "hidden_size = "), ("tiny.toml", "line 12, column")),
     "unknown table": (("[train]", "[trian]"), ("[trian]", "did you mean 'train'")),
-    "unknown key": (("hidden_size = 8", "hiden_size = 8"), ("[model.hiden_size]",
-                                                          "did you mean 'hidden_size'")),
+    "unknown key": (
+        ("hidden_size = 8", "hiden_size = 8"),
+        ("[model.hiden_size]", "did you mean 'hidden_size'"),
+    ),
     "wrong type": (("hidden_size = 8", 'hidden_size = "big"'), ("must be an integer",)),
     "size <= 0": (("hidden_size = 8", "hidden_size = 0"), ("[model.hidden_size]", "> 0")),
     "batch <= 0": (("batch_size = 16", "batch_size = -3"), ("[train.batch_size]", "> 0")),
     "lr <= 0": (("learning_rate = 0.02", "learning_rate = 0.0"), ("[train.learning_rate]",)),
     "lr not finite": (("learning_rate = 0.02", "learning_rate = nan"), ("finite",)),
     "window too long": (("window = 5", "window = 150"), ("[task.window]", "does not fit")),
-    "fractions": (("window = 5", "window = 5\ntrain_fraction = 0.95"), ("val_fraction",
-                                                                          "< 1")),
+    "fractions": (("window = 5", "window = 5\ntrain_fraction = 0.95"), ("val_fraction", "< 1")),
     "unknown task": (('name = "sine"', 'name = "sien"'), ("[task.name]", "sine")),
-    "unknown backend": (("[train]", "[train]\nbackend = 'nunpy'"), ("[train.backend]",
-                                                                    "numpy")),
+    "unknown backend": (("[train]", "[train]\nbackend = 'nunpy'"), ("[train.backend]", "numpy")),
     "unknown cell": (("[model]", "[model]\ncell = 'lsmt'"), ("[model.cell]", "'lstm'")),
     "unknown optimizer": (("[train]", "[train]\noptimizer = 'adma'"), ("did you mean 'adam'",)),
     "missing task": (('[task]\nname = "sine"', "[task]"), ("[task.name]", "missing")),
@@ -66,15 +66,18 @@ def test_bad_experiment_file(tmp_path, case):
     assert not (tmp_path / "runs").exists()  # nothing is created for a bad experiment
 
 
-@pytest.mark.parametrize("sets, words", [
-    (["train.epochs"], ["expected TABLE.KEY=VALUE"]),
-    (["epochs=3"], ["expected TABLE.KEY=VALUE"]),
-    (["train.epochs=0"], ["--set train.epochs=0", "> 0"]),
-    (["train.epochs=1.5"], ["must be an integer"]),
-    (["trian.epochs=1"], ["did you mean 'train'"]),
-    (["train.learning_rate=inf"], ["finite"]),
-    (["model.layers=-1"], ["[model.layers]"]),
-])
+@pytest.mark.parametrize(
+    "sets, words",
+    [
+        (["train.epochs"], ["expected TABLE.KEY=VALUE"]),
+        (["epochs=3"], ["expected TABLE.KEY=VALUE"]),
+        (["train.epochs=0"], ["--set train.epochs=0", "> 0"]),
+        (["train.epochs=1.5"], ["must be an integer"]),
+        (["trian.epochs=1"], ["did you mean 'train'"]),
+        (["train.learning_rate=inf"], ["finite"]),
+        (["model.layers=-1"], ["[model.layers]"]),
+    ],
+)
 def test_bad_override(tmp_path, sets, words):
     config = write_tiny(tmp_path)
     args = ["run", str(config), "--out", str(tmp_path / "runs")]
@@ -104,8 +107,7 @@ def test_debug_shows_the_traceback(tmp_path):
 @pytest.fixture
 def finished_run(tmp_path):
     config = write_tiny(tmp_path)
-    result = rnnlab("run", str(config), "--set", "train.epochs=2", "--out",
-                    str(tmp_path / "runs"))
+    result = rnnlab("run", str(config), "--set", "train.epochs=2", "--out", str(tmp_path / "runs"))
     assert result.exit_code == 0, result.output
     (path,) = (tmp_path / "runs").iterdir()
     return path
@@ -116,8 +118,7 @@ def test_resume_what_is_not_a_run(tmp_path, finished_run):
     assert_user_error(rnnlab("resume", str(tmp_path)), "not a run directory")
     assert_user_error(rnnlab("run", "--resume", str(tmp_path)), "not a run directory")
     assert_user_error(rnnlab("run"), "CONFIG")
-    assert_user_error(rnnlab("resume", str(finished_run)), "already finished",
-                      "train.epochs")
+    assert_user_error(rnnlab("resume", str(finished_run)), "already finished", "train.epochs")
     (finished_run / "checkpoint.npz").unlink()
     assert_user_error(rnnlab("resume", str(finished_run)), "no checkpoint")
 
@@ -139,8 +140,11 @@ def damaged(path, how: str) -> None:
 @pytest.mark.parametrize("how", ["truncated", "flipped", "empty", "text"])
 def test_damaged_checkpoint_and_params(tmp_path, finished_run, how):
     damaged(finished_run / "checkpoint.npz", how)
-    assert_user_error(rnnlab("resume", str(finished_run), "--set", "train.epochs=3"),
-                      "checkpoint.npz", "corrupted checkpoint")
+    assert_user_error(
+        rnnlab("resume", str(finished_run), "--set", "train.epochs=3"),
+        "checkpoint.npz",
+        "corrupted checkpoint",
+    )
     damaged(finished_run / "params.npz", how)
     with pytest.raises(RnnlabError, match="corrupted parameter file"):
         RunDir(finished_run).load_params()
@@ -150,10 +154,14 @@ def test_changed_experiment_file_is_refused_on_resume(tmp_path, finished_run):
     other = tmp_path / "other"
     other.mkdir()
     config = write_tiny(other, edit(TINY, "learning_rate = 0.02", "learning_rate = 0.05"))
-    assert_user_error(rnnlab("run", str(config), "--resume", str(finished_run)),
-                      "train.learning_rate: 0.02 -> 0.05", "start a new run")
-    assert_user_error(rnnlab("resume", str(finished_run), "--set", "train.epochs=1"),
-                      "2 epochs done")
+    assert_user_error(
+        rnnlab("run", str(config), "--resume", str(finished_run)),
+        "train.learning_rate: 0.02 -> 0.05",
+        "start a new run",
+    )
+    assert_user_error(
+        rnnlab("resume", str(finished_run), "--set", "train.epochs=1"), "2 epochs done"
+    )
 
 
 def test_run_directory_copied_elsewhere_still_resumes(tmp_path, finished_run):

@@ -29,8 +29,14 @@ DROPOUT = ("model.layers=2", "model.dropout=0.4")
 
 
 def bi_model(cell, nonlinearity="tanh", layers=2, *, I=3, O=2, seed=0, **extra):
-    cfg = ModelConfig(cell=cell, hidden_size=5, layers=layers, nonlinearity=nonlinearity,
-                      bidirectional=True, **extra)
+    cfg = ModelConfig(
+        cell=cell,
+        hidden_size=5,
+        layers=layers,
+        nonlinearity=nonlinearity,
+        bidirectional=True,
+        **extra,
+    )
     return Model(cfg, NumpyBackend(), init_params(cfg, Shape(I, O), np.random.default_rng(seed)))
 
 
@@ -39,8 +45,11 @@ def test_parameters_have_pytorchs_names_and_shapes():
     G, H = 4, 5
     assert param_name("weight_hh", 1, reverse=True) == "rnn.weight_hh_l1_reverse"
     assert list(model.params) == [
-        f"rnn.{key}_l{k}{suffix}" for k in (0, 1) for suffix in ("", "_reverse")
-        for key in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")] + ["head.weight", "head.bias"]
+        f"rnn.{key}_l{k}{suffix}"
+        for k in (0, 1)
+        for suffix in ("", "_reverse")
+        for key in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+    ] + ["head.weight", "head.bias"]
     shapes = {k: v.shape for k, v in model.params.items()}
     assert shapes["rnn.weight_ih_l0_reverse"] == (G * H, 3)
     assert shapes["rnn.weight_ih_l1"] == shapes["rnn.weight_ih_l1_reverse"] == (G * H, 2 * H)
@@ -78,14 +87,20 @@ def test_each_direction_is_the_forward_kernel_on_its_sequence_alone(cell, nonlin
     hs, final, _ = model._layers_forward(x, None, lengths)
     H, backend = 5, model.backend
     for n, L in enumerate(lengths):
-        alone = x[:L, n:n + 1]
+        alone = x[:L, n : n + 1]
         for reverse, half in ((False, slice(0, H)), (True, slice(H, 2 * H))):
-            w = {key: model.params[param_name(key, 0, reverse)]
-                 for key in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")}
+            w = {
+                key: model.params[param_name(key, 0, reverse)]
+                for key in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+            }
             seq = alone[::-1] if reverse else alone
-            want, last, _ = backend.layer_forward(cell, w, np.ascontiguousarray(seq),
-                                                  model.cell.zero_state(1, H, x.dtype),
-                                                  nonlinearity=nonlinearity)
+            want, last, _ = backend.layer_forward(
+                cell,
+                w,
+                np.ascontiguousarray(seq),
+                model.cell.zero_state(1, H, x.dtype),
+                nonlinearity=nonlinearity,
+            )
             want = want[::-1] if reverse else want
             np.testing.assert_allclose(hs[:L, n, half], want[:, 0], rtol=0, atol=1e-14)
             assert np.all(hs[L:, n] == 0)
@@ -95,9 +110,16 @@ def test_each_direction_is_the_forward_kernel_on_its_sequence_alone(cell, nonlin
 @pytest.mark.parametrize("loss,target", [("mse", "last"), ("xent", "every")])
 @pytest.mark.parametrize("cell,nonlinearity", CELLS)
 def test_gradients_with_lengths_and_fixed_dropout_masks_match_finite_differences(
-        cell, nonlinearity, loss, target):
-    cfg = ModelConfig(cell=cell, hidden_size=3, layers=3, nonlinearity=nonlinearity,
-                      bidirectional=True, dropout=0.5)
+    cell, nonlinearity, loss, target
+):
+    cfg = ModelConfig(
+        cell=cell,
+        hidden_size=3,
+        layers=3,
+        nonlinearity=nonlinearity,
+        bidirectional=True,
+        dropout=0.5,
+    )
     errors = gradient_errors(reference_backend(), cfg, loss, target, lengths=True)
     assert max(errors.values()) < 1e-7, errors
 
@@ -134,11 +156,14 @@ def test_the_dropout_stream_leaves_every_other_stream_as_it_was():
 
 
 def test_plans_carry_bidirectional_and_dropout_and_numbas_runner_declines_them():
-    plan = EpochPlan(ModelConfig(layers=2, bidirectional=True, dropout=0.2), TrainConfig(),
-                     "mse", "last")
+    plan = EpochPlan(
+        ModelConfig(layers=2, bidirectional=True, dropout=0.2), TrainConfig(), "mse", "last"
+    )
     assert {"bidirectional", "dropout"} <= plan.features()
-    assert not {"bidirectional", "dropout"} & EpochPlan(ModelConfig(), TrainConfig(), "mse",
-                                                        "last").features()
+    assert (
+        not {"bidirectional", "dropout"}
+        & EpochPlan(ModelConfig(), TrainConfig(), "mse", "last").features()
+    )
     pytest.importorskip("numba")
     from rnnlab.plugins import Registry
 
@@ -209,9 +234,11 @@ def test_stateful_mode_refuses_bidirectional_with_one_clear_message(tmp_path):
     from chargen_helpers import SENTENCE
 
     path = tmp_path / "char.toml"
-    path.write_text(f'[task]\nname = "chargen"\ntext = "{SENTENCE}"\nrepeat = 20\n'
-                    f'mode = "stateful"\nwindow = 5\n'
-                    f'[model]\nhidden_size = 8\nbidirectional = true\n[train]\nepochs = 1\n')
+    path.write_text(
+        f'[task]\nname = "chargen"\ntext = "{SENTENCE}"\nrepeat = 20\n'
+        f'mode = "stateful"\nwindow = 5\n'
+        f"[model]\nhidden_size = 8\nbidirectional = true\n[train]\nepochs = 1\n"
+    )
     result = run_cli(tmp_path, path)
     text = result.output
     assert result.exit_code == 2, (text, result.exception)
@@ -225,19 +252,24 @@ def test_a_backend_without_lengths_is_refused_bidirectional_variable_lengths(tmp
 
     path = tmp_path / "varlen.toml"
     path.write_text(EXPERIMENT.format(target="last", cell="rnn"))
-    result = run_cli(tmp_path, path, "train.backend=nolengths", "model.bidirectional=true",
-                     plugins=[PLUGIN])
+    result = run_cli(
+        tmp_path, path, "train.backend=nolengths", "model.bidirectional=true", plugins=[PLUGIN]
+    )
     assert result.exit_code == 2, (result.output, result.exception)
     assert "Traceback" not in result.output
-    for words in ("[train.backend]", "backend 'nolengths' does not support variable-length",
-                  "model.bidirectional needs it as well"):
+    for words in (
+        "[train.backend]",
+        "backend 'nolengths' does not support variable-length",
+        "model.bidirectional needs it as well",
+    ):
         assert words in result.output, result.output
 
 
 def test_a_backend_without_lengths_runs_bidirectional_fixed_length(tmp_path):
     """Directions are composed by the core, so any backend runs them on full-length data."""
-    exp, registry = tiny_experiment(tmp_path, *BIDIRECTIONAL, "train.backend=nolengths",
-                                    plugins=[PLUGIN])
+    exp, registry = tiny_experiment(
+        tmp_path, *BIDIRECTIONAL, "train.backend=nolengths", plugins=[PLUGIN]
+    )
     twin, _ = tiny_experiment(tmp_path, *BIDIRECTIONAL)
     a = outcome(run_experiment(exp, registry, out_root=tmp_path / "a")[1].path)
     b = outcome(run_experiment(twin, registry, out_root=tmp_path / "b")[1].path)
@@ -259,16 +291,20 @@ def test_a_run_from_before_bidirectional_and_dropout_resumes(tmp_path, monkeypat
 
     exp, _ = tiny_experiment(tmp_path)
     new = exp.to_dict()
-    old = {t: {k: v for k, v in vs.items() if k not in ("bidirectional", "dropout")}
-           for t, vs in new.items()}
+    old = {
+        t: {k: v for k, v in vs.items() if k not in ("bidirectional", "dropout")}
+        for t, vs in new.items()
+    }
     assert config_differences(old, new) == [] and fingerprint(old) == fingerprint(new)
 
     path = started(tmp_path, monkeypatch, send(signal.SIGINT), 7)
     run_dir = RunDir(path)
     saved = run_dir.load_checkpoint()
     del saved.generators["dropout"]  # as an older rnnlab wrote it
-    saved.config = {t: {k: v for k, v in vs.items() if k not in ("bidirectional", "dropout")}
-                    for t, vs in saved.config.items()}
+    saved.config = {
+        t: {k: v for k, v in vs.items() if k not in ("bidirectional", "dropout")}
+        for t, vs in saved.config.items()
+    }
     with open(path / CHECKPOINT, "wb") as f:
         ckpt_module.save(saved, f)
     assert_same_outcome(resumed(tmp_path, path), reference(tmp_path))
@@ -282,8 +318,7 @@ def test_stateful_training_drops_reproducibly(tmp_path):
     task = {"text": SENTENCE, "repeat": 20, "mode": "stateful", "window": 5}
     runs = {}
     for name, dropout in (("a", 0.3), ("b", 0.3), ("plain", 0.0)):
-        exp, registry = chargen(tmp_path, task, {"layers": 2, "dropout": dropout},
-                                {"epochs": 2})
+        exp, registry = chargen(tmp_path, task, {"layers": 2, "dropout": dropout}, {"epochs": 2})
         runs[name] = outcome(run_experiment(exp, registry, out_root=tmp_path / name)[1].path)
     (fa, pa, ha), (fb, pb, hb), (_, plain, _) = runs["a"], runs["b"], runs["plain"]
     assert fa == fb and ha == hb and all(np.array_equal(pa[k], pb[k]) for k in pa)
@@ -295,8 +330,7 @@ def test_runs_lists_bidirectional_and_dropout():
     from rnnlab.history import RunRecord
 
     run = RunRecord.__new__(RunRecord)
-    run.config = {"model": {"hidden_size": 8, "layers": 2, "bidirectional": True,
-                            "dropout": 0.25}}
+    run.config = {"model": {"hidden_size": 8, "layers": 2, "bidirectional": True, "dropout": 0.25}}
     assert settings(run) == "H=8x2 bidirectional dropout=0.25"
     run.config = {"model": {"hidden_size": 8, "layers": 1}}  # a run from before the keys
     assert settings(run) == "H=8"
@@ -308,9 +342,10 @@ def test_the_shipped_bidirectional_tagging_experiment_is_the_baseline_of_the_sam
     from conftest import EXPERIMENTS
     from rnnlab.cli.common import load_experiment
 
-    (uni, registry), (bi, _) = (load_experiment(str(EXPERIMENTS / f"dyck_matched{s}.toml"), [],
-                                                [])
-                                for s in ("", "_bidirectional"))
+    (uni, registry), (bi, _) = (
+        load_experiment(str(EXPERIMENTS / f"dyck_matched{s}.toml"), [], [])
+        for s in ("", "_bidirectional")
+    )
     assert uni.task == bi.task and uni.train == bi.train
     assert bi.model.bidirectional and not uni.model.bidirectional
     assert (bi.model.cell, bi.model.layers) == (uni.model.cell, uni.model.layers)
@@ -325,8 +360,7 @@ def test_a_bidirectional_run_records_what_the_diagnostics_can_measure(tmp_path):
     summary, _ = run_experiment(exp, registry, out_root=tmp_path / "runs")
     diagnostics = summary["diagnostics"]
     assert "bidirectional" in diagnostics["note"]
-    assert set(diagnostics["health"]["spectral_radius"]) == {"l0", "l0_reverse", "l1",
-                                                             "l1_reverse"}
+    assert set(diagnostics["health"]["spectral_radius"]) == {"l0", "l0_reverse", "l1", "l1_reverse"}
 
 
 def test_the_python_api_loads_a_bidirectional_run_and_takes_pytorchs_state_layout(tmp_path):
@@ -334,8 +368,12 @@ def test_the_python_api_loads_a_bidirectional_run_and_takes_pytorchs_state_layou
 
     import rnnlab
 
-    run = rnnlab.run(write_tiny(tmp_path), set=[*BIDIRECTIONAL, "model.dropout=0.2"],
-                     out=tmp_path / "runs", quiet=True)
+    run = rnnlab.run(
+        write_tiny(tmp_path),
+        set=[*BIDIRECTIONAL, "model.dropout=0.2"],
+        out=tmp_path / "runs",
+        quiet=True,
+    )
     model = rnnlab.load(run.dir).model
     x = np.random.default_rng(0).normal(size=(5, 3, 1))
     first = model.forward(x)

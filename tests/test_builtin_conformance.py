@@ -31,8 +31,9 @@ def task_cases() -> list[tuple[str, str, dict]]:
     return cases + [(name, "defaults", {}) for name in sorted(REGISTRY.tasks) if name not in used]
 
 
-@pytest.mark.parametrize("name, source, options", task_cases(),
-                         ids=[f"{n}-{s}" for n, s, _ in task_cases()])
+@pytest.mark.parametrize(
+    "name, source, options", task_cases(), ids=[f"{n}-{s}" for n, s, _ in task_cases()]
+)
 def test_task_conforms(name, source, options):
     # one seed: a corpus-sized experiment takes seconds per build-and-score
     check_task(REGISTRY.task(name), options, context=TaskContext(EXPERIMENTS), seeds=(0,))

@@ -34,7 +34,7 @@ def test_gradient_check_detects_a_swapped_gate(cell):
             grads, dx = super().layer_backward(cell, weights, cache, dhs)
             H = weights["weight_hh"].shape[1]
             grads["bias_ih"] = grads["bias_ih"].copy()
-            grads["bias_ih"][:H] = grads["bias_ih"][H:2 * H]
+            grads["bias_ih"][:H] = grads["bias_ih"][H : 2 * H]
             return grads, dx
 
     errors = gradient_errors(Broken(), ModelConfig(cell=cell, hidden_size=4), "mse", "last")
@@ -59,7 +59,8 @@ def test_float32_follows_float64(cell):
     cfg32 = ModelConfig(cell=cell, hidden_size=4, layers=2, dtype="float32")
     params32 = {k: v.astype(np.float32) for k, v in params.items()}
     _, g32, _ = Model(cfg32, reference_backend(), params32).loss_and_grads(
-        x.astype(np.float32), y.astype(np.float32), "mse", "last")
+        x.astype(np.float32), y.astype(np.float32), "mse", "last"
+    )
     for name, g in g64.items():
         assert g32[name].dtype == np.float32
         assert relative_error(g32[name].astype(np.float64), g) < 1e-5, name

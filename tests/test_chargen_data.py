@@ -57,13 +57,31 @@ def test_windows_split_by_position_never_cross_a_boundary(tmp_path):
 def test_default_stride_is_the_window(tmp_path):
     exp, registry = experiment(tmp_path, {"text": distinct_text(100), "window": 5})
     x = prepare(exp, registry).dataset.splits["train"].x
-    assert x.argmax(axis=-1)[0].tolist() == [0, 5, 10, 15, 20, 25, 30, 35, 40, 45, 50, 55, 60,
-                                             65, 70]
+    assert x.argmax(axis=-1)[0].tolist() == [
+        0,
+        5,
+        10,
+        15,
+        20,
+        25,
+        30,
+        35,
+        40,
+        45,
+        50,
+        55,
+        60,
+        65,
+        70,
+    ]
 
 
 def test_stateful_streams(tmp_path):
-    exp, registry = experiment(tmp_path, {"text": distinct_text(100), "mode": "stateful",
-                                          "window": 3}, train={"batch_size": 4})
+    exp, registry = experiment(
+        tmp_path,
+        {"text": distinct_text(100), "mode": "stateful", "window": 3},
+        train={"batch_size": 4},
+    )
     data = prepare(exp, registry).dataset
     assert data.chunk_length == 3
     train = data.splits["train"]  # 79 input steps cut into 4 streams of 19 (3 dropped)
@@ -92,8 +110,7 @@ def test_path_is_relative_to_the_experiment_file(tmp_path):
 
 
 def test_stdlib_modules_are_read_from_the_installation(tmp_path):
-    exp, registry = experiment(tmp_path, {"stdlib_modules": ["this", "json.tool"],
-                                          "window": 10})
+    exp, registry = experiment(tmp_path, {"stdlib_modules": ["this", "json.tool"], "window": 10})
     saved = prepare(exp, registry).dataset.saved
     files = [Path(f) for f in saved["corpus"]["stdlib_files"]]
     stdlib = Path(sysconfig.get_paths()["stdlib"])
@@ -102,16 +119,19 @@ def test_stdlib_modules_are_read_from_the_installation(tmp_path):
     assert stdlib_file("json") == stdlib / "json" / "__init__.py"
 
 
-@pytest.mark.parametrize("task, match", [
-    ({"path": "missing.txt"}, r"\[task.path\]: no such file: .*missing.txt"),
-    ({"path": "empty.txt"}, r"\[task.path\]: the corpus is empty"),
-    ({"path": "latin1.txt"}, r"\[task.path\]: .*latin1.txt is not UTF-8 text"),
-    ({}, r"\[task.text\]: set exactly one of text, path, stdlib_modules \(none is set\)"),
-    ({"text": "ab", "path": "x"}, r"\[task.path\]: set exactly one of .*got text, path"),
-    ({"stdlib_modules": ["no_such_mod"]}, r"\[task.stdlib_modules\]: .*'no_such_mod'"),
-    ({"text": SENTENCE, "window": 40}, r"\[task.window\]: the train split holds 34"),
-    ({"text": SENTENCE * 9, "sample_prime": "hX"}, r"\[task.sample_prime\]: character 'X'"),
-])
+@pytest.mark.parametrize(
+    "task, match",
+    [
+        ({"path": "missing.txt"}, r"\[task.path\]: no such file: .*missing.txt"),
+        ({"path": "empty.txt"}, r"\[task.path\]: the corpus is empty"),
+        ({"path": "latin1.txt"}, r"\[task.path\]: .*latin1.txt is not UTF-8 text"),
+        ({}, r"\[task.text\]: set exactly one of text, path, stdlib_modules \(none is set\)"),
+        ({"text": "ab", "path": "x"}, r"\[task.path\]: set exactly one of .*got text, path"),
+        ({"stdlib_modules": ["no_such_mod"]}, r"\[task.stdlib_modules\]: .*'no_such_mod'"),
+        ({"text": SENTENCE, "window": 40}, r"\[task.window\]: the train split holds 34"),
+        ({"text": SENTENCE * 9, "sample_prime": "hX"}, r"\[task.sample_prime\]: character 'X'"),
+    ],
+)
 def test_clear_errors_name_the_file_and_key(tmp_path, task, match):
     (tmp_path / "empty.txt").write_bytes(b"")
     (tmp_path / "latin1.txt").write_bytes("caf\u00e9".encode("latin-1"))
@@ -122,8 +142,9 @@ def test_clear_errors_name_the_file_and_key(tmp_path, task, match):
 
 
 def test_too_many_streams_for_the_train_text_is_a_batch_size_error(tmp_path):
-    exp, registry = experiment(tmp_path, {"text": SENTENCE, "mode": "stateful", "window": 5},
-                               train={"batch_size": 16})
+    exp, registry = experiment(
+        tmp_path, {"text": SENTENCE, "mode": "stateful", "window": 5}, train={"batch_size": 16}
+    )
     with pytest.raises(ConfigError, match=r"\[train.batch_size\]: .* 2 steps per stream"):
         prepare(exp, registry)
 
@@ -137,9 +158,11 @@ def test_windows_too_large_for_memory_are_refused_before_allocation(tmp_path):
 
 @pytest.mark.parametrize("mode", ["windows", "stateful"])
 def test_both_modes_learn(tmp_path, mode):
-    exp, registry = experiment(tmp_path, {"text": SENTENCE + "\n", "repeat": 6, "mode": mode,
-                                          "window": 8, "stride": 2},
-                               train={"epochs": 15, "batch_size": 2})
+    exp, registry = experiment(
+        tmp_path,
+        {"text": SENTENCE + "\n", "repeat": 6, "mode": mode, "window": 8, "stride": 2},
+        train={"epochs": 15, "batch_size": 2},
+    )
     session = prepare(exp, registry)
     history = fit(session, registry, RunInfo(exp, session.dataset, session.model))
     assert history[-1]["val_loss"] < 0.5 * history[0]["val_loss"]

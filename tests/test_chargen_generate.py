@@ -28,8 +28,9 @@ def random_model(seed=0, vocab=VOCAB):
 
 
 def sample(seed, temperature=1.0, top_k=0, model=None):
-    return generate(model or random_model(), VOCAB, "ab", 60, temperature, top_k,
-                    np.random.default_rng(seed))
+    return generate(
+        model or random_model(), VOCAB, "ab", 60, temperature, top_k, np.random.default_rng(seed)
+    )
 
 
 def test_sampling_is_repeatable_per_seed():
@@ -58,15 +59,20 @@ def test_top_k_samples_only_the_k_likeliest():
 def test_temperature_sharpens_and_flattens():
     logits = np.log(np.array([0.6, 0.3, 0.1]))
     rng = np.random.default_rng(0)
-    counts = {t: np.bincount([pick(logits, t, 0, rng) for _ in range(2000)], minlength=3)
-              for t in (0.2, 1.0, 5.0)}
+    counts = {
+        t: np.bincount([pick(logits, t, 0, rng) for _ in range(2000)], minlength=3)
+        for t in (0.2, 1.0, 5.0)
+    }
     assert counts[0.2][0] > counts[1.0][0] > counts[5.0][0]
     assert abs(counts[1.0][0] / 2000 - 0.6) < 0.05  # temperature 1 samples the model
 
 
 def test_out_of_vocabulary_prime_and_empty_prime_are_clear_errors():
-    with pytest.raises(RnnlabError, match=r"character 'z' of the prime is not in the vocabulary"
-                                          r" of 9 characters: ' ' a b c d e f g h"):
+    with pytest.raises(
+        RnnlabError,
+        match=r"character 'z' of the prime is not in the vocabulary"
+        r" of 9 characters: ' ' a b c d e f g h",
+    ):
         generate(random_model(), VOCAB, "abz", 5, 0.0, 0, np.random.default_rng(0))
     with pytest.raises(RnnlabError, match="at least one character"):
         generate(random_model(), VOCAB, "", 5, 0.0, 0, np.random.default_rng(0))
@@ -83,8 +89,19 @@ def article_run(tmp_path_factory):
 
 @pytest.mark.slow
 def test_article_sentence_is_reproduced_greedily_from_h(article_run):
-    result = CliRunner().invoke(main, ["generate", article_run["run_dir"], "--prime", "h",
-                                       "--length", str(len(SENTENCE) - 1), "--temperature", "0"])
+    result = CliRunner().invoke(
+        main,
+        [
+            "generate",
+            article_run["run_dir"],
+            "--prime",
+            "h",
+            "--length",
+            str(len(SENTENCE) - 1),
+            "--temperature",
+            "0",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert result.stdout == SENTENCE + "\n"
     assert article_run["demo"]["text"].startswith(SENTENCE + "\n" + SENTENCE)
@@ -93,8 +110,18 @@ def test_article_sentence_is_reproduced_greedily_from_h(article_run):
 
 @pytest.mark.slow
 def test_generate_command_is_seeded_and_names_a_bad_prime(article_run):
-    args = ["generate", article_run["run_dir"], "--prime", "hello", "--length", "80",
-            "--temperature", "50", "--top-k", "4"]
+    args = [
+        "generate",
+        article_run["run_dir"],
+        "--prime",
+        "hello",
+        "--length",
+        "80",
+        "--temperature",
+        "50",
+        "--top-k",
+        "4",
+    ]
     first, again, other = (CliRunner().invoke(main, [*args, "--seed", s]) for s in "113")
     assert first.exit_code == 0, first.output
     assert first.stdout == again.stdout != other.stdout
@@ -106,8 +133,20 @@ def test_generate_command_is_seeded_and_names_a_bad_prime(article_run):
 
 def test_generate_refuses_a_task_that_does_not_generate(tmp_path):
     sine = Path(__file__).resolve().parents[1] / "experiments" / "sine.toml"
-    result = CliRunner().invoke(main, ["run", str(sine), "--out", str(tmp_path), "--json",
-                                       "--set", "train.epochs=1", "--set", "task.points=300"])
+    result = CliRunner().invoke(
+        main,
+        [
+            "run",
+            str(sine),
+            "--out",
+            str(tmp_path),
+            "--json",
+            "--set",
+            "train.epochs=1",
+            "--set",
+            "task.points=300",
+        ],
+    )
     assert result.exit_code == 0, result.output
     run_dir = json.loads(result.stdout)["run_dir"]
     result = CliRunner().invoke(main, ["generate", run_dir, "--prime", "h"])

@@ -33,7 +33,7 @@ def test_scores_of_known_probabilities(chunk_length):
     nats = -(math.log(0.5) * 2 + math.log(0.25) * 2) / 4  # = 1.5 ln 2
     assert scores["nats_per_char"] == pytest.approx(nats, rel=1e-12)
     assert scores["bits_per_char"] == pytest.approx(1.5, rel=1e-12)
-    assert scores["perplexity"] == pytest.approx(2 ** 1.5, rel=1e-12)
+    assert scores["perplexity"] == pytest.approx(2**1.5, rel=1e-12)
     assert scores["accuracy"] == pytest.approx(0.5)  # argmax is character 0, right twice
 
 
@@ -45,12 +45,19 @@ def test_unigram_is_add_one_smoothed_on_train():
 
 def test_every_split_reports_the_metrics_and_its_unigram_baseline(tmp_path):
     text = "aab" * 8 + "abc" + "cab"  # train: 24 characters, val 3, test 3
-    exp, registry = experiment(tmp_path, {"text": text, "mode": "stateful", "window": 2},
-                               train={"batch_size": 2})
+    exp, registry = experiment(
+        tmp_path, {"text": text, "mode": "stateful", "window": 2}, train={"batch_size": 2}
+    )
     session = prepare(exp, registry)
     metrics = evaluate(session)
-    expected = {"loss", "nats_per_char", "bits_per_char", "perplexity", "accuracy",
-                "unigram_bits_per_char"}
+    expected = {
+        "loss",
+        "nats_per_char",
+        "bits_per_char",
+        "perplexity",
+        "accuracy",
+        "unigram_bits_per_char",
+    }
     for name, m in metrics.items():
         assert set(m) == expected, name
         assert m["loss"] == pytest.approx(m["nats_per_char"], rel=1e-12)

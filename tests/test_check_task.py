@@ -25,8 +25,10 @@ class SignOfSum(Task):
         values = rng.normal(size=(T, 3 * n))
         x = values[..., None]
         y = (values.sum(axis=0) > 0).astype(np.int64)
-        splits = {name: Split(x[:, i * n:(i + 1) * n], y[i * n:(i + 1) * n])
-                  for i, name in enumerate(("train", "val", "test"))}
+        splits = {
+            name: Split(x[:, i * n : (i + 1) * n], y[i * n : (i + 1) * n])
+            for i, name in enumerate(("train", "val", "test"))
+        }
         if self.leak:  # the test split's first half copied from train
             test, train, h = splits["test"], splits["train"], n // 2
             test.x[:, :h], test.y[:h] = train.x[:, :h], train.y[:h]
@@ -67,13 +69,16 @@ def test_options_are_validated_against_the_spec():
         check_task(spec_of(SignOfSum), {"lenght": 3})
 
 
-@pytest.mark.parametrize("flags, message", [
-    ({"leak": True}, "50% of the test examples also appear in train"),
-    ({"alias": True}, "splits 'train' and 'test' share memory"),
-    ({"shape_bug": True}, r"split 'val': y must have shape \(64,\)"),
-    ({"nondeterministic": True}, "differs between two builds with one seed"),
-    ({"bad_metric": True}, "metric 'nan' on train is nan"),
-])
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        ({"leak": True}, "50% of the test examples also appear in train"),
+        ({"alias": True}, "splits 'train' and 'test' share memory"),
+        ({"shape_bug": True}, r"split 'val': y must have shape \(64,\)"),
+        ({"nondeterministic": True}, "differs between two builds with one seed"),
+        ({"bad_metric": True}, "metric 'nan' on train is nan"),
+    ],
+)
 def test_a_broken_task_is_named(flags, message):
     with pytest.raises(AssertionError, match=message):
         check_task(spec_of(variant(**flags)), {"n": 64})
@@ -138,8 +143,14 @@ class Stream(SignOfSum):
             x = rng.normal(size=(n, self.streams, 1))
             return Split(x, (np.cumsum(x, axis=0) > 0).astype(np.int64)[..., 0])
 
-        return Dataset({"train": stream(300), "val": stream(50), "test": stream(50)},
-                       input_size=1, output_size=2, loss="xent", target="every", chunk_length=10)
+        return Dataset(
+            {"train": stream(300), "val": stream(50), "test": stream(50)},
+            input_size=1,
+            output_size=2,
+            loss="xent",
+            target="every",
+            chunk_length=10,
+        )
 
     def metrics(self, model, dataset, split):
         return {}

@@ -20,20 +20,31 @@ from rnnlab.checkpoint import (
 from rnnlab.errors import RnnlabError
 from rnnlab.runs import RunDir, atomic_write
 
-CONFIG = {"experiment": {"name": "x", "seed": 1}, "task": {"name": "sine", "window": 5},
-          "model": {"hidden_size": 4}, "train": {"epochs": 10, "schedule": "constant",
-                                                 "learning_rate": 0.1, "checkpoint_every": 1,
-                                                 "checkpoint_seconds": 60.0}}
+CONFIG = {
+    "experiment": {"name": "x", "seed": 1},
+    "task": {"name": "sine", "window": 5},
+    "model": {"hidden_size": 4},
+    "train": {
+        "epochs": 10,
+        "schedule": "constant",
+        "learning_rate": 0.1,
+        "checkpoint_every": 1,
+        "checkpoint_seconds": 60.0,
+    },
+}
 
 
 def sample(position=True, best=True) -> Checkpoint:
     rng = np.random.default_rng(5)
     params = {"rnn.weight_ih_l0": rng.normal(size=(4, 1)), "head.bias": rng.normal(size=(1,))}
     state = TrainState(
-        epoch=3, history=[{"epoch": 1, "loss": 0.5}], best_loss=0.25 if best else math.inf,
+        epoch=3,
+        history=[{"epoch": 1, "loss": 0.5}],
+        best_loss=0.25 if best else math.inf,
         best_epoch=2 if best else 0,
         best_params={k: v + 1 for k, v in params.items()} if best else None,
-        position=EpochPosition(rng.permutation(9), [0.5, 0.25]) if position else None)
+        position=EpochPosition(rng.permutation(9), [0.5, 0.25]) if position else None,
+    )
     slots = {k: {"exp_avg": v * 2, "exp_avg_sq": v * v} for k, v in params.items()}
     gens = {"shuffle": np.random.default_rng(2).bit_generator.state}
     return Checkpoint(state, params, {"steps": 17, "slots": slots}, gens, CONFIG, "abc", "/x.toml")
@@ -48,8 +59,10 @@ def test_round_trip_is_exact(tmp_path, position, best):
     assert back.state.epoch == 3 and back.state.history == ck.state.history
     s, t = back.state, ck.state
     assert (s.best_loss, s.best_epoch) == (t.best_loss, t.best_epoch)
-    for a, b in ((back.params, ck.params), (back.optimizer["slots"]["head.bias"],
-                                           ck.optimizer["slots"]["head.bias"])):
+    for a, b in (
+        (back.params, ck.params),
+        (back.optimizer["slots"]["head.bias"], ck.optimizer["slots"]["head.bias"]),
+    ):
         assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
     assert back.optimizer["steps"] == 17
     assert back.generators == ck.generators and back.config == CONFIG
@@ -88,10 +101,12 @@ def test_fingerprint_ignores_only_keys_that_do_not_change_the_numbers():
     assert fingerprint(changed("train", "learning_rate", 0.2)) != base
     assert fingerprint(changed("task", "window", 6)) != base
     cosine = changed("train", "schedule", "cosine")
-    assert fingerprint(cosine) != fingerprint({**cosine, "train": {**cosine["train"],
-                                                                   "epochs": 20}})
+    assert fingerprint(cosine) != fingerprint(
+        {**cosine, "train": {**cosine["train"], "epochs": 20}}
+    )
     assert config_differences(CONFIG, changed("model", "hidden_size", 5)) == [
-        "model.hidden_size: 4 -> 5"]
+        "model.hidden_size: 4 -> 5"
+    ]
 
 
 def test_schedule_by_epochs_and_by_time():

@@ -16,7 +16,7 @@ from rnnlab.plugins import Registry
 SINE = Path(__file__).resolve().parents[1] / "experiments" / "sine.toml"
 
 # A backend that is numpy's, except for a small error in every forward pass.
-SKEWED = '''
+SKEWED = """
 from rnnlab.hookspecs import hookimpl
 from rnnlab.specs import BackendSpec
 from rnnlab.plugins import Registry
@@ -42,7 +42,7 @@ class Skewed:
 @hookimpl
 def register_backends():
     return [BackendSpec("skewed", Skewed)]
-'''
+"""
 
 
 def experiment(tmp_path, extra=""):
@@ -76,8 +76,14 @@ def test_compare_reports_timing_and_agreement():
     registry = Registry()
     exp = build_experiment(read_toml(SINE), registry, source=SINE)
     seen = []
-    report = compare(exp, registry, ["numpy", "numba"], repeats=2, epochs=2,
-                     on_trial=lambda r, t: seen.append((r, t.backend)))
+    report = compare(
+        exp,
+        registry,
+        ["numpy", "numba"],
+        repeats=2,
+        epochs=2,
+        on_trial=lambda r, t: seen.append((r, t.backend)),
+    )
     assert seen == [(0, "numpy"), (0, "numba"), (1, "numpy"), (1, "numba")]  # interleaved
     assert report["agree"] and report["rtol"] == 1e-9
     first, second = report["rows"]
@@ -97,15 +103,43 @@ def test_cli_json_and_exit_status_on_disagreement(tmp_path):
     path = experiment(tmp_path)
     runner = CliRunner()
     chart = tmp_path / "chart.png"
-    ok = runner.invoke(main, ["compare", str(path), "--backends", "numpy,numba", "--epochs", "1",
-                              "--repeats", "1", "--json", "--chart", str(chart)])
+    ok = runner.invoke(
+        main,
+        [
+            "compare",
+            str(path),
+            "--backends",
+            "numpy,numba",
+            "--epochs",
+            "1",
+            "--repeats",
+            "1",
+            "--json",
+            "--chart",
+            str(chart),
+        ],
+    )
     assert ok.exit_code == 0, ok.output
     report = json.loads(ok.stdout)
     if plots.available():
         assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and chart.stat().st_size > 5000
     assert [r["backend"] for r in report["rows"]] == ["numpy", "numba"]
-    bad = runner.invoke(main, ["compare", str(path), "--backends", "numpy,skewed", "--epochs", "1",
-                               "--repeats", "1", "--plugin", str(plugin), "--no-chart"])
+    bad = runner.invoke(
+        main,
+        [
+            "compare",
+            str(path),
+            "--backends",
+            "numpy,skewed",
+            "--epochs",
+            "1",
+            "--repeats",
+            "1",
+            "--plugin",
+            str(plugin),
+            "--no-chart",
+        ],
+    )
     assert bad.exit_code == 1
     assert "skewed differ from numpy" in bad.stderr
     unknown = runner.invoke(main, ["compare", str(path), "--backends", "numpy,nope"])

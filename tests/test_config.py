@@ -36,8 +36,11 @@ def test_defaults_fill_every_table(small_sine, registry):
 
 
 def test_set_overrides_any_key_with_validation(small_sine, registry):
-    exp = load(small_sine, registry, ["train.epochs=7", "train.optimizer=sgd",
-                                      "task.noise=0.5", "model.dtype=float32"])
+    exp = load(
+        small_sine,
+        registry,
+        ["train.epochs=7", "train.optimizer=sgd", "task.noise=0.5", "model.dtype=float32"],
+    )
     assert (exp.train.epochs, exp.train.optimizer) == (7, "sgd")
     assert exp.task.options["noise"] == 0.5 and exp.model.dtype == "float32"
     message = error_of(small_sine, registry, ["train.epochs=0"])
@@ -52,26 +55,43 @@ def test_parse_override_reads_toml_values_and_bare_strings():
         parse_override("epochs=5")
 
 
-@pytest.mark.parametrize("text,expected", [
-    ("[task]\nname = 'sine'\n[trian]\nepochs = 1\n",
-     "[trian]: unknown table; did you mean 'train'?"),
-    ("[task]\nname = 'sine'\n[train]\nepoch = 1\n",
-     "[train.epoch]: unknown key; did you mean 'epochs'?"),
-    ("[task]\nname = 'sine'\n[train]\nepochs = 'many'\n",
-     "[train.epochs]: must be an integer, got 'many'"),
-    ("[task]\nname = 'sine'\n[model]\nhidden_size = -3\n",
-     "[model.hidden_size]: must be > 0, got -3"),
-    ("[task]\nname = 'sine'\n[train]\nlearning_rate = 0\n",
-     "[train.learning_rate]: must be > 0"),
-    ("[task]\nname = 'sin'\n", "[task.name]: unknown task 'sin'; did you mean 'sine'?"),
-    ("[task]\nname = 'sine'\nwindw = 3\n", "[task.windw]: unknown key; did you mean 'window'?"),
-    ("[task]\nname = 'sine'\n[train]\nbackend = 'numpyy'\n",
-     "[train.backend]: unknown backend 'numpyy'; did you mean 'numpy'?"),
-    ("[task]\nname = 'sine'\n[train]\noptimizer = 'adma'\n",
-     "[train.optimizer]: 'adma' is not valid; did you mean 'adam'?"),
-    ("[model]\ncell = 'rnn'\n", "[task.name]: missing key"),
-    ("[task]\nname = 'sine'\n[train]\nkeep_best = 1\n", "must be true or false"),
-])
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        (
+            "[task]\nname = 'sine'\n[trian]\nepochs = 1\n",
+            "[trian]: unknown table; did you mean 'train'?",
+        ),
+        (
+            "[task]\nname = 'sine'\n[train]\nepoch = 1\n",
+            "[train.epoch]: unknown key; did you mean 'epochs'?",
+        ),
+        (
+            "[task]\nname = 'sine'\n[train]\nepochs = 'many'\n",
+            "[train.epochs]: must be an integer, got 'many'",
+        ),
+        (
+            "[task]\nname = 'sine'\n[model]\nhidden_size = -3\n",
+            "[model.hidden_size]: must be > 0, got -3",
+        ),
+        (
+            "[task]\nname = 'sine'\n[train]\nlearning_rate = 0\n",
+            "[train.learning_rate]: must be > 0",
+        ),
+        ("[task]\nname = 'sin'\n", "[task.name]: unknown task 'sin'; did you mean 'sine'?"),
+        ("[task]\nname = 'sine'\nwindw = 3\n", "[task.windw]: unknown key; did you mean 'window'?"),
+        (
+            "[task]\nname = 'sine'\n[train]\nbackend = 'numpyy'\n",
+            "[train.backend]: unknown backend 'numpyy'; did you mean 'numpy'?",
+        ),
+        (
+            "[task]\nname = 'sine'\n[train]\noptimizer = 'adma'\n",
+            "[train.optimizer]: 'adma' is not valid; did you mean 'adam'?",
+        ),
+        ("[model]\ncell = 'rnn'\n", "[task.name]: missing key"),
+        ("[task]\nname = 'sine'\n[train]\nkeep_best = 1\n", "must be true or false"),
+    ],
+)
 def test_bad_files_name_file_table_and_key(tmp_path, registry, text, expected):
     path = tmp_path / "bad.toml"
     path.write_text(text)
@@ -93,5 +113,7 @@ def test_missing_file(tmp_path, registry):
 
 def test_plugin_paths_are_relative_to_the_experiment_file(tmp_path):
     raw = {"experiment": {"plugins": ["my_task.py", "sub/other.py"]}}
-    assert plugin_files(raw, tmp_path / "x.toml") == [tmp_path / "my_task.py",
-                                                       tmp_path / "sub/other.py"]
+    assert plugin_files(raw, tmp_path / "x.toml") == [
+        tmp_path / "my_task.py",
+        tmp_path / "sub/other.py",
+    ]

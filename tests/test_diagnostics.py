@@ -21,9 +21,11 @@ from rnnlab.model import Model, layer_weights, loss_and_grad
 from rnnlab.specs import Dataset, Split
 from rnnlab.testing import CASES, problem, reference_backend
 
-CONFIGS = [ModelConfig(cell=c, hidden_size=4, layers=n, nonlinearity=nl, dtype="float64")
-           for c, nl in (("rnn", "tanh"), ("rnn", "relu"), ("lstm", "tanh"), ("gru", "tanh"))
-           for n in (1, 2)]
+CONFIGS = [
+    ModelConfig(cell=c, hidden_size=4, layers=n, nonlinearity=nl, dtype="float64")
+    for c, nl in (("rnn", "tanh"), ("rnn", "relu"), ("lstm", "tanh"), ("gru", "tanh"))
+    for n in (1, 2)
+]
 
 
 def loss_from_step(model: Model, x, y, loss, target, t: int, dh: np.ndarray) -> float:
@@ -33,19 +35,26 @@ def loss_from_step(model: Model, x, y, loss, target, t: int, dh: np.ndarray) -> 
     state = model.zero_state(x.shape[1])
     h = x
     for layer in range(cfg.layers - 1):
-        h, _, _ = backend.layer_forward(cfg.cell, layer_weights(model.params, layer), h,
-                                        state[layer], nonlinearity=cfg.nonlinearity)
+        h, _, _ = backend.layer_forward(
+            cfg.cell,
+            layer_weights(model.params, layer),
+            h,
+            state[layer],
+            nonlinearity=cfg.nonlinearity,
+        )
     w = layer_weights(model.params, cfg.layers - 1)
     top = state[-1]
-    head, final, _ = backend.layer_forward(cfg.cell, w, h[:t + 1], top,
-                                           nonlinearity=cfg.nonlinearity)
+    head, final, _ = backend.layer_forward(
+        cfg.cell, w, h[: t + 1], top, nonlinearity=cfg.nonlinearity
+    )
     head = head.copy()
     head[t] += dh
     hs = head
     if t + 1 < x.shape[0]:
         start = (head[t],) + tuple(final[1:])
-        tail, _, _ = backend.layer_forward(cfg.cell, w, h[t + 1:], start,
-                                           nonlinearity=cfg.nonlinearity)
+        tail, _, _ = backend.layer_forward(
+            cfg.cell, w, h[t + 1 :], start, nonlinearity=cfg.nonlinearity
+        )
         hs = np.concatenate([head, tail], axis=0)
     top_h = hs[-1] if target == "last" else hs
     out = top_h @ model.params["head.weight"].T + model.params["head.bias"]
@@ -102,15 +111,20 @@ def test_activations_reproduce_the_backends_hidden_states(cell):
 
 def adding_like(n=40, T=30, seed=0) -> Dataset:
     rng = np.random.default_rng(seed)
-    splits = {name: Split(rng.uniform(size=(T, n, 2)), rng.uniform(size=(n, 1)))
-              for name in ("train", "val", "test")}
+    splits = {
+        name: Split(rng.uniform(size=(T, n, 2)), rng.uniform(size=(n, 1)))
+        for name in ("train", "val", "test")
+    }
     return Dataset(splits, input_size=2, output_size=1, loss="mse", target="last")
 
 
 def test_sample_is_seeded_and_bounded():
     data = adding_like(n=40)
-    model = Model(ModelConfig(hidden_size=4), reference_backend(),
-                  problem(ModelConfig(hidden_size=4), "mse", "last", I=2, O=1)[0])
+    model = Model(
+        ModelConfig(hidden_size=4),
+        reference_backend(),
+        problem(ModelConfig(hidden_size=4), "mse", "last", I=2, O=1)[0],
+    )
     a, b = (validation_sample(model, data, 16, seed=5) for _ in range(2))
     assert len(a.split) == 16
     np.testing.assert_array_equal(a.split.x, b.split.x)
@@ -122,18 +136,22 @@ def test_sample_is_seeded_and_bounded():
 def test_stateful_chunks_start_from_the_carried_state():
     rng = np.random.default_rng(0)
     L, k = 50, 5
-    stream = {name: Split(rng.normal(size=(L, 1, 3)), rng.integers(0, 2, size=(L, 1)))
-              for name in ("train", "val", "test")}
-    data = Dataset(stream, input_size=3, output_size=2, loss="xent", target="every",
-                   chunk_length=k)
+    stream = {
+        name: Split(rng.normal(size=(L, 1, 3)), rng.integers(0, 2, size=(L, 1)))
+        for name in ("train", "val", "test")
+    }
+    data = Dataset(stream, input_size=3, output_size=2, loss="xent", target="every", chunk_length=k)
     cfg = ModelConfig(cell="lstm", hidden_size=4)
     model = Model(cfg, reference_backend(), problem(cfg, "xent", "every", I=3, O=2)[0])
     s = validation_sample(model, data, 4, seed=0)
     assert s.split.x.shape == (k, 4, 3) and s.target == "every"
     # the state each chosen chunk starts from: the stream run up to that chunk's start
     for j in range(4):
-        start = next(c * k for c in range(L // k)
-                     if np.array_equal(stream["val"].x[c * k:c * k + k, 0], s.split.x[:, j]))
+        start = next(
+            c * k
+            for c in range(L // k)
+            if np.array_equal(stream["val"].x[c * k : c * k + k, 0], s.split.x[:, j])
+        )
         want = model.zero_state(1)
         if start:
             _, want = model.outputs(stream["val"].x[:start], "every")
@@ -147,8 +165,9 @@ def test_norms_ratio_and_health_records():
     data = adding_like()
     cfg = ModelConfig(cell="lstm", hidden_size=4, layers=2)
     model = Model(cfg, reference_backend(), problem(cfg, "mse", "last", I=2, O=1)[0])
-    diag = Diagnostics(DiagnosticsConfig(every=2, health_every=1, sample_size=8), model, data,
-                       seed=0)
+    diag = Diagnostics(
+        DiagnosticsConfig(every=2, health_every=1, sample_size=8), model, data, seed=0
+    )
     assert diag.after_epoch(1).keys() == {"health"}
     rec = diag.after_epoch(2)
     norms = rec["gradient_norm_by_step"]
@@ -180,11 +199,15 @@ def test_gradient_norms_in_float32_runs():
     params = problem(cfg, "mse", "last", I=2, O=1)[0]
     model = Model(cfg, reference_backend(), params)
     data = adding_like()
-    data.splits = {k: Split(v.x.astype("float32"), v.y.astype("float32"))
-                   for k, v in data.splits.items()}
+    data.splits = {
+        k: Split(v.x.astype("float32"), v.y.astype("float32")) for k, v in data.splits.items()
+    }
     norms = gradient_norm_by_step(model, validation_sample(model, data, 8, seed=0))
-    model64 = Model(replace(cfg, dtype="float64"), reference_backend(),
-                    {k: v.astype("float64") for k, v in params.items()})
+    model64 = Model(
+        replace(cfg, dtype="float64"),
+        reference_backend(),
+        {k: v.astype("float64") for k, v in params.items()},
+    )
     want = gradient_norm_by_step(model64, validation_sample(model64, adding_like(), 8, seed=0))
     np.testing.assert_allclose(norms, want, rtol=1e-4)
 
@@ -211,8 +234,9 @@ def test_a_cell_rnnlab_does_not_know_gets_spectral_radii_only():
     cfg = ModelConfig(cell="rnn", hidden_size=4)
     params = problem(cfg, "mse", "last", I=2, O=1)[0]
     params["rnn.weight_hh_l0"] = np.random.default_rng(0).normal(size=(8, 4))  # 2 gate blocks
-    model = Model(replace(cfg, cell="two_gate"), reference_backend(), params,
-                  cell=CellSpec("two_gate", 2))
+    model = Model(
+        replace(cfg, cell="two_gate"), reference_backend(), params, cell=CellSpec("two_gate", 2)
+    )
     end = Diagnostics(DiagnosticsConfig(every=1), model, adding_like(), seed=0).at_end()
     assert set(end["health"]["spectral_radius"]) == {"l0.g0", "l0.g1"}
     assert "gradient_norm_by_step" not in end and "two_gate" in end["note"]
@@ -225,7 +249,8 @@ def test_variable_length_data_get_spectral_radii_and_a_note_not_wrong_numbers():
     cfg = ModelConfig(cell="lstm", hidden_size=4)
     model = Model(cfg, reference_backend(), problem(cfg, "mse", "last", I=2, O=1)[0])
     diag = Diagnostics(DiagnosticsConfig(every=1, health_every=1), model, data, seed=0)
-    assert diag.after_epoch(1) == {"health": {"spectral_radius": health(model, None)[
-        "spectral_radius"]}}
+    assert diag.after_epoch(1) == {
+        "health": {"spectral_radius": health(model, None)["spectral_radius"]}
+    }
     end = diag.at_end()
     assert "variable-length" in end["note"] and "gradient_norm_by_step" not in end

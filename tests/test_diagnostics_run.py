@@ -26,13 +26,16 @@ def read_run(root):
     return run, summary, records
 
 
-@pytest.mark.parametrize("text,expected", [
-    ("[diagnostics]\nevry = 2\n", "[diagnostics.evry]: unknown key; did you mean 'every'?"),
-    ("[diagnostics]\nevery = -1\n", "[diagnostics.every]: must be >= 0, got -1"),
-    ("[diagnostics]\nsample_size = 0\n", "[diagnostics.sample_size]: must be > 0, got 0"),
-    ("[diagnostics]\nhealth_every = 'often'\n", "must be an integer, got 'often'"),
-    ("[diagnostic]\nevery = 1\n", "[diagnostic]: unknown table; did you mean 'diagnostics'?"),
-])
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("[diagnostics]\nevry = 2\n", "[diagnostics.evry]: unknown key; did you mean 'every'?"),
+        ("[diagnostics]\nevery = -1\n", "[diagnostics.every]: must be >= 0, got -1"),
+        ("[diagnostics]\nsample_size = 0\n", "[diagnostics.sample_size]: must be > 0, got 0"),
+        ("[diagnostics]\nhealth_every = 'often'\n", "must be an integer, got 'often'"),
+        ("[diagnostic]\nevery = 1\n", "[diagnostic]: unknown table; did you mean 'diagnostics'?"),
+    ],
+)
 def test_the_table_is_validated_like_the_others(tmp_path, text, expected):
     path = tmp_path / "bad.toml"
     path.write_text("[task]\nname = 'sine'\n" + text)
@@ -61,10 +64,22 @@ def sine_runs(tmp_path_factory):
     runs = []
     for cell in ("rnn", "gru"):
         out = root / cell
-        result = cli("run", config, "--out", out, "--set", f"model.cell={cell}", "--set",
-                     "diagnostics.every=1", "--set", "diagnostics.health_every=1",
-                     "--set", "diagnostics.sample_size=10",
-                     "--set", f"experiment.name=small_{cell}")
+        result = cli(
+            "run",
+            config,
+            "--out",
+            out,
+            "--set",
+            f"model.cell={cell}",
+            "--set",
+            "diagnostics.every=1",
+            "--set",
+            "diagnostics.health_every=1",
+            "--set",
+            "diagnostics.sample_size=10",
+            "--set",
+            f"experiment.name=small_{cell}",
+        )
         assert result.exit_code == 0, result.output
         runs.append(read_run(out))
     return runs
@@ -92,7 +107,8 @@ def test_the_run_draws_gradient_flow_and_recurrent_health(sine_runs):
     pytest.importorskip("matplotlib")
     run, summary, _ = sine_runs[1]
     assert summary["diagnostics"]["figures"] == {
-        "files": ["gradient_flow.png", "recurrent_health.png"]}
+        "files": ["gradient_flow.png", "recurrent_health.png"]
+    }
     for name in ("gradient_flow.png", "recurrent_health.png"):
         assert (run / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert (run / name).stat().st_size > 8 * 1024
@@ -110,8 +126,16 @@ def test_show_prints_the_ratio(sine_runs):
 def test_plot_overlays_the_gradient_flow_of_several_runs(sine_runs, tmp_path):
     pytest.importorskip("matplotlib")
     out = tmp_path / "flows.png"
-    result = cli("plot", "--no-task", sine_runs[0][0], sine_runs[1][0], "--out",
-                 tmp_path / "loss.png", "--flow-out", out)
+    result = cli(
+        "plot",
+        "--no-task",
+        sine_runs[0][0],
+        sine_runs[1][0],
+        "--out",
+        tmp_path / "loss.png",
+        "--flow-out",
+        out,
+    )
     assert result.exit_code == 0, result.output
     assert "gradient flow of 2 runs overlaid" in result.output
     assert out.stat().st_size > 8 * 1024
@@ -144,8 +168,9 @@ def test_diagnostics_change_no_number_of_the_training(tmp_path):
     path.write_text(SMALL_SINE)
     exp = build_experiment(read_toml(path), Registry(), source=path)
     off = train_once(replace(exp, diagnostics=DiagnosticsConfig(health_every=0)), Registry())
-    on = train_once(replace(exp, diagnostics=DiagnosticsConfig(every=1, health_every=1)),
-                    Registry())
+    on = train_once(
+        replace(exp, diagnostics=DiagnosticsConfig(every=1, health_every=1)), Registry()
+    )
     assert [r["loss"] for r in on.history] == [r["loss"] for r in off.history]
     assert [r["val_loss"] for r in on.history] == [r["val_loss"] for r in off.history]
     assert on.metrics == off.metrics
@@ -156,8 +181,9 @@ def test_diagnostics_change_no_number_of_the_training(tmp_path):
 
 def test_the_flow_overlay_goes_beside_the_loss_overlay(sine_runs, tmp_path):
     pytest.importorskip("matplotlib")
-    result = cli("plot", "--no-task", sine_runs[0][0], sine_runs[1][0], "--out",
-                 tmp_path / "both.png")
+    result = cli(
+        "plot", "--no-task", sine_runs[0][0], sine_runs[1][0], "--out", tmp_path / "both.png"
+    )
     assert result.exit_code == 0, result.output
     assert (tmp_path / "both.png").exists()
     assert (tmp_path / "gradient-flow-overlay.png").stat().st_size > 8 * 1024
@@ -168,9 +194,14 @@ def test_figures_survive_odd_records(tmp_path, monkeypatch):
     from rnnlab import diagnostic_figures as figs
     from rnnlab import plots
 
-    history = [{"epoch": 1, "gradient_norm_by_step": []},
-               {"epoch": 2, "gradient_norm_by_step": [0.0, float("nan"), 1.0],
-                "health": {"spectral_radius": {"l0": 0.9}, "saturated": "?"}}]
+    history = [
+        {"epoch": 1, "gradient_norm_by_step": []},
+        {
+            "epoch": 2,
+            "gradient_norm_by_step": [0.0, float("nan"), 1.0],
+            "health": {"spectral_radius": {"l0": 0.9}, "saturated": "?"},
+        },
+    ]
     drawn = figs.run_diagnostic_figures(tmp_path, history, {"gradient_norm_by_step": [1e-3, 1]})
     assert drawn == {"files": ["gradient_flow.png", "recurrent_health.png"]}
     assert figs.run_diagnostic_figures(tmp_path, [], None) == {"files": []}

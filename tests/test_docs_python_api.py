@@ -61,8 +61,9 @@ def documented_object(name: str):
 
 def test_reference_lists_exactly_the_public_names():
     names = reference()
-    assert {n.split(".", 1)[1] for n in names if n.startswith("rnnlab.")} == \
-        set(rnnlab.__all__) - {"__version__"}
+    assert {n.split(".", 1)[1] for n in names if n.startswith("rnnlab.")} == set(rnnlab.__all__) - {
+        "__version__"
+    }
     for cls in CLASSES:
         public = {m for m in dir(getattr(rnnlab, cls)) if not m.startswith("_")}
         assert {n.split(".", 1)[1] for n in names if n.startswith(f"{cls}.")} == public, cls
@@ -76,8 +77,10 @@ def test_every_documented_name_exists_with_its_signature():
 
 
 def test_names_are_imported_on_first_use_only():
-    code = ("import sys, rnnlab; assert 'rnnlab.api' not in sys.modules; "
-            "assert 'numpy' not in sys.modules; rnnlab.load; assert 'rnnlab.api' in sys.modules")
+    code = (
+        "import sys, rnnlab; assert 'rnnlab.api' not in sys.modules; "
+        "assert 'numpy' not in sys.modules; rnnlab.load; assert 'rnnlab.api' in sys.modules"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
@@ -87,8 +90,14 @@ def test_the_page_works_as_written(tmp_path):
     script = tmp_path / "page.py"
     script.write_text("\n".join(blocks("python")))
     env = {**os.environ, "MPLBACKEND": "Agg", "COLUMNS": "200"}
-    done = subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [sys.executable, str(script)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr
     shown = done.stdout.splitlines()
     expected = [line for body in blocks("output") for line in body.splitlines()]

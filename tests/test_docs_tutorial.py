@@ -43,11 +43,15 @@ def editable_install(package: Path, site: Path) -> Path:
     project = tomllib.loads((package / "pyproject.toml").read_text())["project"]
     dist = site / f"{project['name'].replace('-', '_')}-{project['version']}.dist-info"
     dist.mkdir(parents=True)
-    (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {project['name']}\n"
-                                   f"Version: {project['version']}\n")
+    (dist / "METADATA").write_text(
+        f"Metadata-Version: 2.1\nName: {project['name']}\nVersion: {project['version']}\n"
+    )
     groups = project.get("entry-points", {})
-    lines = [line for group, eps in groups.items()
-             for line in (f"[{group}]", *(f"{k} = {v}" for k, v in eps.items()))]
+    lines = [
+        line
+        for group, eps in groups.items()
+        for line in (f"[{group}]", *(f"{k} = {v}" for k, v in eps.items()))
+    ]
     (dist / "entry_points.txt").write_text("\n".join(lines) + "\n")
     return package / "src"
 
@@ -70,8 +74,11 @@ def run_command(command: str, cwd: Path, env: dict, site: Path) -> None:
 
 
 def tree(folder: Path) -> dict[str, str]:
-    return {str(p.relative_to(folder)): p.read_text() for p in sorted(folder.rglob("*"))
-            if p.is_file() and not IGNORED & set(p.relative_to(folder).parts)}
+    return {
+        str(p.relative_to(folder)): p.read_text()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and not IGNORED & set(p.relative_to(folder).parts)
+    }
 
 
 @pytest.mark.slow
@@ -92,12 +99,18 @@ def test_the_tutorial_works_as_written(tmp_path):
     assert len(runs) == 4  # delay (file), delay (package), delay on loop (file), (package)
     for package in ("rnnlab-delay", "rnnlab-loop"):
         assert tree(work / package) == tree(EXAMPLES / package), (
-            f"examples/{package} differs from what docs/writing-plugins.md builds")
+            f"examples/{package} differs from what docs/writing-plugins.md builds"
+        )
 
 
 def test_every_titled_block_is_a_step():
     found = steps(TUTORIAL.read_text())
     files = {what for kind, what, _ in found if kind == "file"}
-    assert {"delay_task.py", "delay.toml", "rnnlab-delay/pyproject.toml",
-            "loop_backend.py", "rnnlab-loop/pyproject.toml"} <= files
+    assert {
+        "delay_task.py",
+        "delay.toml",
+        "rnnlab-delay/pyproject.toml",
+        "loop_backend.py",
+        "rnnlab-loop/pyproject.toml",
+    } <= files
     assert any(kind == "run" and what.startswith("rnnlab run") for kind, what, _ in found)

@@ -54,11 +54,13 @@ def test_odd_length_is_refused():
 def test_next_sets_by_hand():
     # columns: ( [ ) ] END
     got = next_sets(codes("([])(", 2), 2)
-    want = [[1, 1, 1, 0, 0],  # after "(":     ")" may close
-            [1, 1, 0, 1, 0],  # after "([":    "]" may close
-            [1, 1, 1, 0, 0],  # after "([]":   ")" again
-            [1, 1, 0, 0, 1],  # after "([])":  balanced, END may come
-            [1, 1, 1, 0, 0]]
+    want = [
+        [1, 1, 1, 0, 0],  # after "(":     ")" may close
+        [1, 1, 0, 1, 0],  # after "([":    "]" may close
+        [1, 1, 1, 0, 0],  # after "([]":   ")" again
+        [1, 1, 0, 0, 1],  # after "([])":  balanced, END may come
+        [1, 1, 1, 0, 0],
+    ]
     np.testing.assert_array_equal(got, want)
     with pytest.raises(ValueError, match="prefix"):
         next_sets(codes("(]", 2), 2)

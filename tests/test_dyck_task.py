@@ -17,8 +17,9 @@ from rnnlab_dyck.language import matched_tags, next_sets
 from rnnlab_dyck.task import OPTIONS, DyckTask
 
 EXPERIMENTS = Path(__file__).resolve().parent.parent / "experiments"
-SMALL = dict(train_max_length=20, test_max_length=40, band=10, train_size=300, val_size=60,
-             test_size=80)
+SMALL = dict(
+    train_max_length=20, test_max_length=40, band=10, train_size=300, val_size=60, test_size=80
+)
 
 
 def task(**options):
@@ -90,8 +91,9 @@ def test_same_seed_same_splits_other_seed_other_splits():
     _, c = build(seed=5, **SMALL)
     for name in a.splits:
         for field in ("x", "y", "lengths"):
-            np.testing.assert_array_equal(getattr(a.splits[name], field),
-                                          getattr(b.splits[name], field))
+            np.testing.assert_array_equal(
+                getattr(a.splits[name], field), getattr(b.splits[name], field)
+            )
     assert as_bytes(a.meta["strings"]["test"]) != as_bytes(c.meta["strings"]["test"])
 
 
@@ -117,8 +119,14 @@ def test_metrics_per_band_count_whole_strings(objective):
     t, data = build(objective=objective, **SMALL)
     test = data.splits["test"]
     perfect = t.metrics(Oracle(test, objective), data, "test")
-    assert perfect == {"acc": 1.0, "step_acc": 1.0, "acc_len_1_10": 1.0, "acc_len_11_20": 1.0,
-                       "acc_len_21_30": 1.0, "acc_len_31_40": 1.0}
+    assert perfect == {
+        "acc": 1.0,
+        "step_acc": 1.0,
+        "acc_len_1_10": 1.0,
+        "acc_len_11_20": 1.0,
+        "acc_len_21_30": 1.0,
+        "acc_len_31_40": 1.0,
+    }
     # one wrong step in each of 5 strings of the longest band (their last step), and a wrong
     # output in the padding of a short string, which must not count
     longest = np.flatnonzero(test.lengths > 30)[:5]
@@ -130,7 +138,11 @@ def test_metrics_per_band_count_whole_strings(objective):
     assert m["step_acc"] == pytest.approx(1 - 5 / test.lengths.sum())
     # val holds training lengths only: no band past them
     assert set(t.metrics(Oracle(data.splits["val"], objective), data, "val")) == {
-        "acc", "step_acc", "acc_len_1_10", "acc_len_11_20"}
+        "acc",
+        "step_acc",
+        "acc_len_1_10",
+        "acc_len_11_20",
+    }
 
 
 def test_demo_names_the_first_wrong_step():
@@ -156,13 +168,18 @@ def test_figure_draws_accuracy_by_length():
     assert len(points) == len(np.unique(test.lengths)) and min(points) < 1 == max(points)
 
 
-@pytest.mark.parametrize("options, key", [
-    (dict(train_max_length=40, test_max_length=40), "test_max_length"),
-    (dict(min_length=10, train_max_length=8), "train_max_length"),
-    (dict(min_length=3, train_max_length=3), "train_max_length"),  # no even length
-    (dict(min_length=2, train_max_length=4, test_max_length=20, band=10, val_size=50),
-     "val_size"),  # only "()", "()()" and "(())" exist: train has them all
-])
+@pytest.mark.parametrize(
+    "options, key",
+    [
+        (dict(train_max_length=40, test_max_length=40), "test_max_length"),
+        (dict(min_length=10, train_max_length=8), "train_max_length"),
+        (dict(min_length=3, train_max_length=3), "train_max_length"),  # no even length
+        (
+            dict(min_length=2, train_max_length=4, test_max_length=20, band=10, val_size=50),
+            "val_size",
+        ),  # only "()", "()()" and "(())" exist: train has them all
+    ],
+)
 def test_impossible_options_name_their_key(options, key):
     with pytest.raises(ConfigError) as err:
         build(**options)
@@ -210,7 +227,14 @@ def test_small_experiment_runs_end_to_end_with_band_metrics_and_demo():
     raw["train"]["epochs"] = 1
     session = prepare(build_experiment(raw, Registry()), Registry())
     metrics = evaluate(session)
-    assert set(metrics["test"]) == {"loss", "acc", "step_acc", "acc_len_1_10", "acc_len_11_20",
-                                    "acc_len_21_30", "acc_len_31_40"}
+    assert set(metrics["test"]) == {
+        "loss",
+        "acc",
+        "step_acc",
+        "acc_len_1_10",
+        "acc_len_11_20",
+        "acc_len_21_30",
+        "acc_len_31_40",
+    }
     demo = session.task.demo(session.model, session.dataset, np.random.default_rng(0))
     assert len(demo.rows) == 6 and len(demo.columns) == len(demo.rows[0])

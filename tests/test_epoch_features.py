@@ -40,15 +40,23 @@ class Counting(type(reference_backend())):
 
 
 def test_features_come_from_every_field():
-    plan = EpochPlan(ModelConfig(cell="lstm"), TrainConfig(momentum=0.9, weight_decay=0.0),
-                     "xent", "every")
+    plan = EpochPlan(
+        ModelConfig(cell="lstm"), TrainConfig(momentum=0.9, weight_decay=0.0), "xent", "every"
+    )
     features = plan.features()
-    assert {"cell=lstm", "loss=xent", "target=every", "optimizer=adam", "momentum",
-            "hidden_size"} <= features
+    assert {
+        "cell=lstm",
+        "loss=xent",
+        "target=every",
+        "optimizer=adam",
+        "momentum",
+        "hidden_size",
+    } <= features
     assert "weight_decay" not in features  # off (0) is no feature
     assert not any(f.startswith(("backend", "epochs", "checkpoint")) for f in features)
     assert PlanWithDropout(plan.model, plan.train, "xent", "every", 0.5).features() == (
-        features | {"dropout"})
+        features | {"dropout"}
+    )
 
 
 def run_tiny(tmp_path, plan_type=None, **extra):
@@ -94,7 +102,6 @@ def test_a_backend_that_declares_nothing_is_never_asked_for_a_runner(tmp_path):
     exp, registry = tiny_experiment(tmp_path, "train.epochs=1")
     session = prepare(exp, registry)
     session.backend, messages = Undeclared(), []
-    fit(session, registry, RunInfo(exp, session.dataset, session.model),
-        on_status=messages.append)
+    fit(session, registry, RunInfo(exp, session.dataset, session.model), on_status=messages.append)
     said = [m for m in messages if "core loop" in m]
     assert len(said) == 1 and "declares no epoch_features" in said[0]

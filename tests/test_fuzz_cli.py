@@ -26,32 +26,83 @@ BASE = tomllib.loads(TINY)
 KEYS = {table: [o.name for o in options] for table, options in CORE_TABLES.items()}
 KEYS["task"] = ["name", *(o.name for o in Registry().task("sine").options)]
 TABLES = [*KEYS, "trian", "extra"]
-VALUES = [0, -1, 1, 2, 7, 2**63 - 1, -(2**63), 0.5, -0.5, 1e-300, 1e300, float("nan"),
-          float("inf"), "", "x", "sine", "numpy", "lstm", "gru", "sgd", "norm", "cosine", True,
-          False, [], [1], ["a.py"], {"a": 1}]
+VALUES = [
+    0,
+    -1,
+    1,
+    2,
+    7,
+    2**63 - 1,
+    -(2**63),
+    0.5,
+    -0.5,
+    1e-300,
+    1e300,
+    float("nan"),
+    float("inf"),
+    "",
+    "x",
+    "sine",
+    "numpy",
+    "lstm",
+    "gru",
+    "sgd",
+    "norm",
+    "cosine",
+    True,
+    False,
+    [],
+    [1],
+    ["a.py"],
+    {"a": 1},
+]
 RAW = ["", "x", "[1,", "1e999", "nan", "-0", "true", "'q'", "{}", "9" * 30]
 
 tables = st.sampled_from(TABLES)
-keys = st.sampled_from(sorted({k for ks in KEYS.values() for k in ks} | {"bogus", "hiden_size",
-                                                                          "epoch"}))
+keys = st.sampled_from(
+    sorted({k for ks in KEYS.values() for k in ks} | {"bogus", "hiden_size", "epoch"})
+)
 values = st.sampled_from(VALUES)
-mutations = st.lists(st.one_of(
-    st.tuples(st.just("set"), tables, keys, values),
-    st.tuples(st.just("del"), tables, keys),
-    st.tuples(st.just("drop"), tables),
-    st.tuples(st.just("replace"), tables, values),
-), max_size=4)
-text_edits = st.lists(st.tuples(st.floats(0, 1), st.sampled_from(
-    [b"", b"[", b"]", b'"', b"=", b"\n", b"\x00", b"\xff", "é".encode(), b"[[x]]"]),
-    st.integers(0, 3)), max_size=1)
-word = st.sampled_from(RAW) | values.map(lambda v: tomli_w.dumps({"v": v})[4:].strip()
-                                         if not isinstance(v, dict) else "{a=1}")
-arg_groups = st.lists(st.one_of(
-    st.tuples(tables, keys, word).map(lambda t: ("--set", f"{t[0]}.{t[1]}={t[2]}")),
-    st.sampled_from([("--set", "garbage"), ("--set", "train.=1"), ("--json",),
-                     ("--plugin", "missing.py"), ("--bogus",), ("--out", "tiny.toml"),
-                     ("--resume", "."), ("--resume", "nope")]),
-), max_size=3)
+mutations = st.lists(
+    st.one_of(
+        st.tuples(st.just("set"), tables, keys, values),
+        st.tuples(st.just("del"), tables, keys),
+        st.tuples(st.just("drop"), tables),
+        st.tuples(st.just("replace"), tables, values),
+    ),
+    max_size=4,
+)
+text_edits = st.lists(
+    st.tuples(
+        st.floats(0, 1),
+        st.sampled_from(
+            [b"", b"[", b"]", b'"', b"=", b"\n", b"\x00", b"\xff", "é".encode(), b"[[x]]"]
+        ),
+        st.integers(0, 3),
+    ),
+    max_size=1,
+)
+word = st.sampled_from(RAW) | values.map(
+    lambda v: tomli_w.dumps({"v": v})[4:].strip() if not isinstance(v, dict) else "{a=1}"
+)
+arg_groups = st.lists(
+    st.one_of(
+        st.tuples(tables, keys, word).map(lambda t: ("--set", f"{t[0]}.{t[1]}={t[2]}")),
+        st.sampled_from(
+            [
+                ("--set", "garbage"),
+                ("--set", "train.=1"),
+                ("--json",),
+                ("--plugin", "missing.py"),
+                ("--bogus",),
+                ("--out", "tiny.toml"),
+                ("--resume", "."),
+                ("--resume", "nope"),
+            ]
+        ),
+    ),
+    max_size=3,
+)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -84,7 +135,7 @@ def render(doc: dict, edits) -> bytes:
     data = tomli_w.dumps(doc).encode()
     for where, insert, cut in edits:
         i = int(where * len(data))
-        data = data[:i] + insert + data[i + cut:]
+        data = data[:i] + insert + data[i + cut :]
     return data
 
 
@@ -99,15 +150,18 @@ def invoke(folder: Path, args: list[str]):
 
 @settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
 @given(mutations, text_edits, arg_groups)
-def test_mutated_experiment_files_and_command_lines_never_give_a_traceback(doc_changes, edits,
-                                                                           groups):
+def test_mutated_experiment_files_and_command_lines_never_give_a_traceback(
+    doc_changes, edits, groups
+):
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         config = folder / "tiny.toml"
         config.write_bytes(render(mutate(doc_changes), edits))
         extra = [a if a != "tiny.toml" else str(config) for g in groups for a in g]
-        invoke(folder, ["run", str(config), "--out", str(folder / "runs"), *extra,
-                        "--set", "train.epochs=1"])
+        invoke(
+            folder,
+            ["run", str(config), "--out", str(folder / "runs"), *extra, "--set", "train.epochs=1"],
+        )
 
 
 STOP_AFTER_ONE_EPOCH = """
@@ -140,5 +194,3 @@ def test_mutated_resume_command_lines_never_give_a_traceback(interrupted_run, gr
         shutil.copytree(interrupted_run, run)
         extra = [a for g in groups for a in g if a not in ("--out", "tiny.toml", "--resume")]
         invoke(Path(tmp), ["resume", str(run), *extra])
-
-

@@ -41,13 +41,18 @@ def no_figures():
 
 def snapshot(folder: Path) -> dict[str, bytes | None]:
     """Every file under ``folder`` with its bytes (None for a folder)."""
-    return {str(p.relative_to(folder)): (p.read_bytes() if p.is_file() else p.is_dir())
-            for p in sorted(folder.rglob("*"))}
+    return {
+        str(p.relative_to(folder)): (p.read_bytes() if p.is_file() else p.is_dir())
+        for p in sorted(folder.rglob("*"))
+    }
 
 
 def assert_kept(before: dict, after: dict, *, skip=()) -> None:
-    changed = [name for name, data in before.items()
-               if Path(name).name not in skip and after.get(name, b"<gone>") != data]
+    changed = [
+        name
+        for name, data in before.items()
+        if Path(name).name not in skip and after.get(name, b"<gone>") != data
+    ]
     assert not changed, f"changed or removed: {changed}"
 
 
@@ -88,34 +93,78 @@ def pristine(tmp_path_factory) -> Path:
 
 
 FILES = ["config.toml", "summary.json", "metrics.jsonl", "checkpoint.npz", "params.npz", LOCK]
-GARBAGE = [b"", b"\x00" * 7, b"\xff\xfe", b"{", b"[1, 2", b"null", b"PK\x03\x04", "é".encode(),
-           b'{"status": "running"}', b'{"pid": "x", "host": 3}', b"\n\n\n", b"a = [", b"[x]\n"]
-WRONG = [None, 0, -1, 2**70, {"pid": 2**70, "host": ""}, {"pid": True}, 1.5, float("nan"), "",
-         "running", "finished", [], [1], {},
-         {"a": 1}, {"status": 3}, {"status": "running", "pid": -5},
-         {"metrics": "x", "status": "finished"}, {"metrics": {"test": {"loss": "x"}}},
-         {"pid": 1, "host": "elsewhere", "started": 5}, {"epoch": "3", "loss": None}]
+GARBAGE = [
+    b"",
+    b"\x00" * 7,
+    b"\xff\xfe",
+    b"{",
+    b"[1, 2",
+    b"null",
+    b"PK\x03\x04",
+    "é".encode(),
+    b'{"status": "running"}',
+    b'{"pid": "x", "host": 3}',
+    b"\n\n\n",
+    b"a = [",
+    b"[x]\n",
+]
+WRONG = [
+    None,
+    0,
+    -1,
+    2**70,
+    {"pid": 2**70, "host": ""},
+    {"pid": True},
+    1.5,
+    float("nan"),
+    "",
+    "running",
+    "finished",
+    [],
+    [1],
+    {},
+    {"a": 1},
+    {"status": 3},
+    {"status": "running", "pid": -5},
+    {"metrics": "x", "status": "finished"},
+    {"metrics": {"test": {"loss": "x"}}},
+    {"pid": 1, "host": "elsewhere", "started": 5},
+    {"epoch": "3", "loss": None},
+]
 CONFIG_KEYS = [(t, o.name) for t, options in CORE_TABLES.items() for o in options]
 
 damage = st.one_of(
     st.tuples(st.just("truncate"), st.sampled_from(FILES), st.floats(0, 1)),
     st.tuples(st.just("garbage"), st.sampled_from(FILES), st.sampled_from(GARBAGE)),
-    st.tuples(st.just("splice"), st.sampled_from(FILES), st.floats(0, 1),
-              st.sampled_from(GARBAGE)),
+    st.tuples(st.just("splice"), st.sampled_from(FILES), st.floats(0, 1), st.sampled_from(GARBAGE)),
     st.tuples(st.just("delete"), st.sampled_from(FILES)),
-    st.tuples(st.just("json"), st.sampled_from(["summary.json", "metrics.jsonl", LOCK]),
-              st.sampled_from(WRONG)),
-    st.tuples(st.just("toml"), st.sampled_from(CONFIG_KEYS), st.sampled_from(
-        [0, -1, 1.5, "", "x", "lstm", True, [], {"a": 1}, 10**6])),
+    st.tuples(
+        st.just("json"),
+        st.sampled_from(["summary.json", "metrics.jsonl", LOCK]),
+        st.sampled_from(WRONG),
+    ),
+    st.tuples(
+        st.just("toml"),
+        st.sampled_from(CONFIG_KEYS),
+        st.sampled_from([0, -1, 1.5, "", "x", "lstm", True, [], {"a": 1}, 10**6]),
+    ),
     st.tuples(st.just("folder"), st.sampled_from(FILES)),
     st.tuples(st.just("fifo"), st.sampled_from(FILES)),  # blocks a reader that opens it plainly
 )
-commands = st.sampled_from([
-    ("runs", "{root}"), ("runs", "{root}", "--json"), ("runs", "{root}", "--sort", "test.loss"),
-    ("show", "{run}"), ("diff", "{run}", "{other}"), ("plot", "{run}", "--out", "{tmp}/p.png"),
-    ("generate", "{run}", "--prime", "a"), ("resume", "{run}"),
-    ("resume", "{run}", "--set", "train.epochs=3"), ("run", "--resume", "{run}"),
-])
+commands = st.sampled_from(
+    [
+        ("runs", "{root}"),
+        ("runs", "{root}", "--json"),
+        ("runs", "{root}", "--sort", "test.loss"),
+        ("show", "{run}"),
+        ("diff", "{run}", "{other}"),
+        ("plot", "{run}", "--out", "{tmp}/p.png"),
+        ("generate", "{run}", "--prime", "a"),
+        ("resume", "{run}"),
+        ("resume", "{run}", "--set", "train.epochs=3"),
+        ("run", "--resume", "{run}"),
+    ]
+)
 
 
 def apply(run: Path, change) -> None:
@@ -129,12 +178,12 @@ def apply(run: Path, change) -> None:
         return
     data = path.read_bytes() if path.is_file() else b""
     if kind == "truncate":
-        path.write_bytes(data[:int(change[2] * len(data))])
+        path.write_bytes(data[: int(change[2] * len(data))])
     elif kind == "garbage":
         path.write_bytes(change[2])
     elif kind == "splice":
         i = int(change[2] * len(data))
-        path.write_bytes(data[:i] + change[3] + data[i + len(change[3]):])
+        path.write_bytes(data[:i] + change[3] + data[i + len(change[3]) :])
     elif kind == "delete":
         path.unlink(missing_ok=True)
     elif kind == "json":
@@ -154,8 +203,9 @@ def apply(run: Path, change) -> None:
 
 
 @settings(FUZZ, max_examples=160)
-@given(st.sampled_from(["interrupted", "finished"]), st.lists(damage, min_size=1, max_size=3),
-       commands)
+@given(
+    st.sampled_from(["interrupted", "finished"]), st.lists(damage, min_size=1, max_size=3), commands
+)
 def test_damaged_run_directories_never_give_a_traceback(pristine, which, changes, command):
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "runs"
@@ -173,24 +223,56 @@ def test_damaged_run_directories_never_give_a_traceback(pristine, which, changes
 
 
 # -- sweep files -----------------------------------------------------------------------------
-SWEEP_BASE = tomllib.loads(TINY.replace("[train]", "[train]\nepochs = 1") .replace(
-    "epochs = 4\n", "").replace("points = 200", "points = 80"))
-GRID_KEYS = ["model.hidden_size", "train.learning_rate", "task.window", "model.cell",
-             "train.optimizer", "model.bogus", "trian.epochs", "seeds", "variants", "seed",
-             "experiment.seed", "task.name", "train.backend", "model", ""]
-SWEEP_VALUES = st.sampled_from([0, -1, 1, 2, 3, 1.5, 1e300, float("nan"), "", "x", "gru",
-                                "sgd", True, {}, {"a": 1}])
+SWEEP_BASE = tomllib.loads(
+    TINY.replace("[train]", "[train]\nepochs = 1")
+    .replace("epochs = 4\n", "")
+    .replace("points = 200", "points = 80")
+)
+GRID_KEYS = [
+    "model.hidden_size",
+    "train.learning_rate",
+    "task.window",
+    "model.cell",
+    "train.optimizer",
+    "model.bogus",
+    "trian.epochs",
+    "seeds",
+    "variants",
+    "seed",
+    "experiment.seed",
+    "task.name",
+    "train.backend",
+    "model",
+    "",
+]
+SWEEP_VALUES = st.sampled_from(
+    [0, -1, 1, 2, 3, 1.5, 1e300, float("nan"), "", "x", "gru", "sgd", True, {}, {"a": 1}]
+)
 sweep_tables = st.dictionaries(
     st.sampled_from(GRID_KEYS),
-    st.one_of(SWEEP_VALUES, st.lists(SWEEP_VALUES, max_size=2),
-              st.lists(st.dictionaries(st.sampled_from(GRID_KEYS), SWEEP_VALUES, max_size=2),
-                       max_size=2)),
-    max_size=3)
+    st.one_of(
+        SWEEP_VALUES,
+        st.lists(SWEEP_VALUES, max_size=2),
+        st.lists(st.dictionaries(st.sampled_from(GRID_KEYS), SWEEP_VALUES, max_size=2), max_size=2),
+    ),
+    max_size=3,
+)
 
 
 @settings(FUZZ, max_examples=70)
-@given(sweep_tables, st.sampled_from([[], ["--json"], ["--fail-fast"], ["--workers", "0"],
-                                      ["--set", "train.epochs=2"], ["--set", "sweep.seeds=1"]]))
+@given(
+    sweep_tables,
+    st.sampled_from(
+        [
+            [],
+            ["--json"],
+            ["--fail-fast"],
+            ["--workers", "0"],
+            ["--set", "train.epochs=2"],
+            ["--set", "sweep.seeds=1"],
+        ]
+    ),
+)
 def test_mutated_sweep_files_never_give_a_traceback(table, extra):
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "sweep.toml"
@@ -200,18 +282,45 @@ def test_mutated_sweep_files_never_give_a_traceback(table, extra):
         except (TypeError, ValueError):  # a value TOML cannot hold
             return
         before = snapshot(Path(tmp))
-        invoke(["sweep", path, "--workers", "1", "--out", Path(tmp) / "runs", *extra],
-               codes=(0, 1, 2))
+        invoke(
+            ["sweep", path, "--workers", "1", "--out", Path(tmp) / "runs", *extra], codes=(0, 1, 2)
+        )
         assert_kept(before, snapshot(Path(tmp)))
 
 
 # -- --set values ----------------------------------------------------------------------------
-SET_KEYS = [f"{t}.{k}" for t, k in CONFIG_KEYS] + ["task.points", "task.window", "task.noise",
-                                                   "task.bogus", "train", "sweep.seeds"]
+SET_KEYS = [f"{t}.{k}" for t, k in CONFIG_KEYS] + [
+    "task.points",
+    "task.window",
+    "task.noise",
+    "task.bogus",
+    "train",
+    "sweep.seeds",
+]
 set_values = st.one_of(
     st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=6),
-    st.sampled_from(["1", "0", "-1", "1e9", "inf", "nan", "[1,2]", "{a=1}", "'x'", '"\\u0000"',
-                     "true", "2026-01-01", "0x10", "1_000", '"""', "[", "=", "a=b"]),
+    st.sampled_from(
+        [
+            "1",
+            "0",
+            "-1",
+            "1e9",
+            "inf",
+            "nan",
+            "[1,2]",
+            "{a=1}",
+            "'x'",
+            '"\\u0000"',
+            "true",
+            "2026-01-01",
+            "0x10",
+            "1_000",
+            '"""',
+            "[",
+            "=",
+            "a=b",
+        ]
+    ),
 )
 
 

@@ -8,8 +8,9 @@ from rnnlab.testing import check_agreement, gradient_errors, reference_backend
 
 @pytest.mark.parametrize("layers", [1, 2])
 @pytest.mark.parametrize("nonlinearity", ["tanh", "relu"])
-@pytest.mark.parametrize("loss,target", [("mse", "last"), ("mse", "every"), ("xent", "last"),
-                                         ("xent", "every")])
+@pytest.mark.parametrize(
+    "loss,target", [("mse", "last"), ("mse", "every"), ("xent", "last"), ("xent", "every")]
+)
 def test_rnn_gradients_match_finite_differences(layers, nonlinearity, loss, target):
     cfg = ModelConfig(cell="rnn", hidden_size=4, layers=layers, nonlinearity=nonlinearity)
     errors = gradient_errors(reference_backend(), cfg, loss, target)

@@ -25,9 +25,18 @@ def runs_root(tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:  # figures are test_plots.py's business
         mp.setattr(plots, "available", lambda: False)
         for hidden in (8, 6):
-            result = cli("run", config, "--out", root, "--set", "train.epochs=2",
-                         "--set", f"model.hidden_size={hidden}", "--set",
-                         f"experiment.name=h{hidden}")
+            result = cli(
+                "run",
+                config,
+                "--out",
+                root,
+                "--set",
+                "train.epochs=2",
+                "--set",
+                f"model.hidden_size={hidden}",
+                "--set",
+                f"experiment.name=h{hidden}",
+            )
             assert result.exit_code == 0, result.output
     h8 = next(root.glob("h8-*"))
     killed = root / "killed"  # config and two epochs written, then SIGKILL mid-line
@@ -51,8 +60,20 @@ def test_runs_lists_every_run_with_its_status(runs_root):
     result = cli("runs", runs_root)
     assert result.exit_code == 0, result.output
     assert "Traceback" not in result.output
-    for text in ("h8-", "h6-", "killed", "damaged", "finished", "incomplete", "broken",
-                 "sine numpy rnn", "H=8", "2/2", "val.loss", "test.loss"):
+    for text in (
+        "h8-",
+        "h6-",
+        "killed",
+        "damaged",
+        "finished",
+        "incomplete",
+        "broken",
+        "sine numpy rnn",
+        "H=8",
+        "2/2",
+        "val.loss",
+        "test.loss",
+    ):
         assert text in result.output, text
     assert "not-a-run" not in result.output
     assert "damaged: broken: config.toml unreadable" in result.output
@@ -76,24 +97,27 @@ def test_runs_sort_by_a_metric_and_filter_by_task(runs_root):
     values = [r["metrics"]["test"]["mse"] for r in runs if r["metrics"]]
     assert values == sorted(values) and len(values) == 2
     assert [r["metrics"] for r in runs[2:]] == [{}, {}]  # runs without the metric go last
-    reverse = json.loads(cli("runs", runs_root, "--json", "--sort", "test.mse",
-                             "--reverse").output)
+    reverse = json.loads(cli("runs", runs_root, "--json", "--sort", "test.mse", "--reverse").output)
     assert [r["metrics"]["test"]["mse"] for r in reverse[:2]] == values[::-1]
     table = cli("runs", runs_root, "--sort", "test.mse").output
     first, second = (r["name"] for r in runs[:2])
     assert "test.mse ▲" in table
     assert table.index(first) < table.index(second) < table.index("killed")
-    assert {r["task"] for r in json.loads(cli("runs", runs_root, "--json", "--task",
-                                              "sine").output)} == {"sine"}
+    assert {
+        r["task"] for r in json.loads(cli("runs", runs_root, "--json", "--task", "sine").output)
+    } == {"sine"}
     result = cli("runs", runs_root, "--task", "chargen")
     assert result.exit_code == 0 and "no runs of task 'chargen'" in result.output
 
 
-@pytest.mark.parametrize("args,message", [
-    (["--sort", "mse"], "--sort 'mse': expected SPLIT.METRIC"),
-    (["--sort", "test.nosuch"], "no run has this metric (available: train.loss"),
-    (["--metrics", "bogus"], "--metrics 'bogus': expected SPLIT.METRIC"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--sort", "mse"], "--sort 'mse': expected SPLIT.METRIC"),
+        (["--sort", "test.nosuch"], "no run has this metric (available: train.loss"),
+        (["--metrics", "bogus"], "--metrics 'bogus': expected SPLIT.METRIC"),
+    ],
+)
 def test_runs_bad_keys_are_one_message(runs_root, args, message):
     result = cli("runs", runs_root, *args)
     assert result.exit_code == 2 and message in result.output.replace("\n", "")
@@ -118,8 +142,11 @@ def test_every_command_on_an_empty_runs_folder(tmp_path):
     for args in (["show", empty], ["diff", empty, empty], ["plot", empty]):
         result = cli(*args)
         assert result.exit_code == 2, args
-        assert ("not a run directory" in result.output or "no runs in" in result.output
-                or "matplotlib" in result.output), result.output
+        assert (
+            "not a run directory" in result.output
+            or "no runs in" in result.output
+            or "matplotlib" in result.output
+        ), result.output
         assert "Traceback" not in result.output
 
 
@@ -127,16 +154,27 @@ def test_show_a_finished_run(runs_root):
     run = next(runs_root.glob("h8-*"))
     result = cli("show", run)
     assert result.exit_code == 0, result.output
-    for text in ("finished", "2/2 epochs", "hidden_size=8", "metric", "forecast_mse",
-                 "loss per epoch (log scale)", "train loss", "val loss",
-                 "test split: forecast from the first"):
+    for text in (
+        "finished",
+        "2/2 epochs",
+        "hidden_size=8",
+        "metric",
+        "forecast_mse",
+        "loss per epoch (log scale)",
+        "train loss",
+        "val loss",
+        "test split: forecast from the first",
+    ):
         assert text in result.output, text
 
 
-@pytest.mark.parametrize("name,expected", [
-    ("killed", ["incomplete", "no final metrics", "loss per epoch"]),
-    ("damaged", ["broken", "config.toml unreadable", "no epochs recorded"]),
-])
+@pytest.mark.parametrize(
+    "name,expected",
+    [
+        ("killed", ["incomplete", "no final metrics", "loss per epoch"]),
+        ("damaged", ["broken", "config.toml unreadable", "no epochs recorded"]),
+    ],
+)
 def test_show_a_partial_or_damaged_run(runs_root, name, expected):
     result = cli("show", runs_root / name)
     assert result.exit_code == 0, result.output
@@ -161,8 +199,7 @@ def test_diff_two_runs(runs_root):
 
 def test_diff_against_a_damaged_run_says_why(runs_root):
     result = cli("diff", next(runs_root.glob("h8-*")), runs_root / "damaged")
-    assert result.exit_code == 0 and "B: config.toml unreadable" in result.output.replace(
-        "\n", "")
+    assert result.exit_code == 0 and "B: config.toml unreadable" in result.output.replace("\n", "")
 
 
 def test_find_runs_descends_into_a_sweep_folder(runs_root, tmp_path):
@@ -185,8 +222,9 @@ def test_read_history_notes_a_torn_line_in_the_middle(tmp_path):
 
 
 def test_line_chart_draws_both_series_on_a_log_axis():
-    text = line_chart({"a": ([1, 2, 3], [1.0, 0.1, 0.01]), "b": ([1, 2, 3], [0.0, 0.5, 0.05])},
-                      width=20, height=6).plain
+    text = line_chart(
+        {"a": ([1, 2, 3], [1.0, 0.1, 0.01]), "b": ([1, 2, 3], [0.0, 0.5, 0.05])}, width=20, height=6
+    ).plain
     rows = text.splitlines()
     assert rows[0].strip().startswith("1 ┤") and "0.01 ┤" in rows[5]
     assert "*" in text and "o" in text  # the zero of b is left out, its other points drawn
@@ -225,7 +263,10 @@ def test_runs_metric_columns_can_be_chosen(runs_root):
     assert "train.loss" not in every
     chosen = cli("runs", runs_root, "--metrics", "test.rmse").output
     assert "test.rmse" in chosen and "val.loss" not in chosen
-    narrow = CliRunner().invoke(main, ["runs", str(runs_root), "--metrics", "all"],
-                                env={"COLUMNS": "100"}).output
+    narrow = (
+        CliRunner()
+        .invoke(main, ["runs", str(runs_root), "--metrics", "all"], env={"COLUMNS": "100"})
+        .output
+    )
     assert "val.loss" in narrow and "test.loss" in narrow  # validation columns go first
     assert "val.forecast_mse" not in narrow and "left out to fit" in narrow

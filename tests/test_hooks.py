@@ -67,9 +67,11 @@ def test_every_hook_has_a_test_of_its_own():
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.FunctionDef) and node.name.startswith("test_hook_"):
                 tests.add(node.name)
-    missing = [name for name in hookspec_signatures()
-               if not any(t == f"test_hook_{name}" or t.startswith(f"test_hook_{name}__")
-                          for t in tests)]
+    missing = [
+        name
+        for name in hookspec_signatures()
+        if not any(t == f"test_hook_{name}" or t.startswith(f"test_hook_{name}__") for t in tests)
+    ]
     assert not missing, f"no test named test_hook_<name> (or test_hook_<name>__...) for {missing}"
 
 
@@ -85,8 +87,13 @@ def test_hooks_md_examples_load_as_plugins(index, tmp_path):
 class Constant(Task):
     def build(self, rng):
         x = np.ones((2, 6, 1))
-        return Dataset({s: Split(x, np.ones((6, 1))) for s in ("train", "val", "test")},
-                       input_size=1, output_size=1, loss="mse", target="last")
+        return Dataset(
+            {s: Split(x, np.ones((6, 1))) for s in ("train", "val", "test")},
+            input_size=1,
+            output_size=1,
+            loss="mse",
+            target="last",
+        )
 
 
 def test_hook_register_tasks():
@@ -133,8 +140,11 @@ def test_hook_register_cells(tmp_path):
 
     with pytest.raises(ConfigError, match="backend 'numpy' does not support cell 'ligru'"):
         prepare(load("ligru"), registry)  # the cell is known; the reference has no kernels for it
-    with pytest.raises(ConfigError, match=r"\[model\.cell\].*'lgiru' is not valid; did you mean "
-                                          r"'ligru'\? \(valid: 'rnn', 'lstm', 'gru', .*'ligru'\)"):
+    with pytest.raises(
+        ConfigError,
+        match=r"\[model\.cell\].*'lgiru' is not valid; did you mean "
+        r"'ligru'\? \(valid: 'rnn', 'lstm', 'gru', .*'ligru'\)",
+    ):
         load("lgiru")
 
 
@@ -145,8 +155,9 @@ def test_hook_register_cells__a_built_in_cell_cannot_be_replaced():
             return [CellSpec("lstm", gates=2)]
 
     registry = registry_with(Cells(), strict=False)
-    assert registry.plugins["p0"].status.startswith("failed: register_cells() returned cell "
-                                                    "'lstm', which is built into rnnlab")
+    assert registry.plugins["p0"].status.startswith(
+        "failed: register_cells() returned cell 'lstm', which is built into rnnlab"
+    )
     assert registry.cell("lstm").gates == 4
 
 
@@ -173,8 +184,12 @@ class Recorder:
 class Notify:
     @hookimpl
     def register_tables(self):
-        return [TableSpec("notify", (Option("email", str, "", "where to"),
-                                     Option("every", int, 1, "epochs", gt=0)))]
+        return [
+            TableSpec(
+                "notify",
+                (Option("email", str, "", "where to"), Option("every", int, 1, "epochs", gt=0)),
+            )
+        ]
 
 
 def test_hook_register_tables(tmp_path):
@@ -188,21 +203,26 @@ def test_hook_register_tables(tmp_path):
     plain = build_experiment(read_toml(write_experiment(tmp_path, epochs=1)), registry)
     assert plain.tables == {} and "notify" not in plain.to_dict()  # unset: configs unchanged
     with pytest.raises(ConfigError, match=r"\[notify\.emial\].*did you mean 'email'"):
-        build_experiment(read_toml(write_experiment(tmp_path, text=text.replace(
-            "email", "emial"))), registry)
+        build_experiment(
+            read_toml(write_experiment(tmp_path, text=text.replace("email", "emial"))), registry
+        )
     with pytest.raises(ConfigError, match=r"\[notify\.every\].*must be > 0"):
-        build_experiment(read_toml(write_experiment(tmp_path, text=text + "every = 0\n")),
-                         registry)
+        build_experiment(read_toml(write_experiment(tmp_path, text=text + "every = 0\n")), registry)
     with pytest.raises(ConfigError, match=r"unknown table; did you mean 'notify'"):
-        build_experiment(read_toml(write_experiment(tmp_path, text=text.replace(
-            "[notify]", "[notfy]"))), registry)
+        build_experiment(
+            read_toml(write_experiment(tmp_path, text=text.replace("[notify]", "[notfy]"))),
+            registry,
+        )
 
 
 def test_hook_register_tables__one_table_declared_twice_names_both(tmp_path):
     registry = registry_with(Notify(), Notify())
     path = write_experiment(tmp_path, text=SMALL_SINE.format(epochs=1) + "\n[notify]\n")
-    with pytest.raises(ConfigError, match=r"\[notify\]: table 'notify' is provided by more than "
-                                          r"one plugin: p0 .* and p1 "):
+    with pytest.raises(
+        ConfigError,
+        match=r"\[notify\]: table 'notify' is provided by more than "
+        r"one plugin: p0 .* and p1 ",
+    ):
         build_experiment(read_toml(path), registry, source=path)
 
 
@@ -264,7 +284,7 @@ def test_hook_on_run_end(tmp_path):
 
 
 # -- plugin state in checkpoints -------------------------------------------------------------
-EARLY_STOP = '''
+EARLY_STOP = """
 from rnnlab.hookspecs import hookimpl
 
 counter = {"best": None, "waited": 0, "restored": 0}
@@ -289,16 +309,16 @@ def checkpoint_state():
 def restore_state(state):
     counter.update(best=state["best"], waited=state["waited"])
     counter["restored"] += 1
-'''
+"""
 
-STOP_AT = '''
+STOP_AT = """
 from rnnlab.hookspecs import hookimpl
 
 @hookimpl
 def on_epoch_end(epoch):
     if epoch == {at}:
         raise KeyboardInterrupt
-'''
+"""
 
 
 def test_hook_checkpoint_state(tmp_path):
@@ -320,8 +340,9 @@ def test_hook_checkpoint_state(tmp_path):
         def checkpoint_state(self):
             return None
 
-    _, run_dir = run(write_experiment(tmp_path, epochs=3),
-                     registry_with(Counter(), Nothing()), tmp_path)
+    _, run_dir = run(
+        write_experiment(tmp_path, epochs=3), registry_with(Counter(), Nothing()), tmp_path
+    )
     state = run_dir.load_checkpoint().state
     assert state.plugin_state == {"p0": {"epochs": 3, "note": ["kept", 1.5, None, True]}}
 
@@ -332,8 +353,11 @@ def test_hook_checkpoint_state__must_be_json(tmp_path):
         def checkpoint_state(self):
             return {"array": np.zeros(2)}
 
-    with pytest.raises(PluginError, match=r"plugin p0 \(file: p0\): checkpoint_state\(\) "
-                                          r"returned a value JSON cannot hold"):
+    with pytest.raises(
+        PluginError,
+        match=r"plugin p0 \(file: p0\): checkpoint_state\(\) "
+        r"returned a value JSON cannot hold",
+    ):
         run(write_experiment(tmp_path, epochs=2), registry_with(Bad()), tmp_path)
 
 
@@ -352,8 +376,11 @@ def test_hook_restore_state(tmp_path):
     summary, reference = run_experiment(exp, registry, out_root=tmp_path / "reference")
     assert (summary["status"], summary["epochs_run"]) == ("stopped", 10)
 
-    sys_modules_plugin = [m for name, m in __import__("sys").modules.items()
-                          if name.startswith("rnnlab_file_plugin_early_")]
+    sys_modules_plugin = [
+        m
+        for name, m in __import__("sys").modules.items()
+        if name.startswith("rnnlab_file_plugin_early_")
+    ]
     for module in sys_modules_plugin:  # a fresh process would start from a fresh counter
         module.counter.update(best=None, waited=0, restored=0)
     exp, registry = tiny_experiment(tmp_path, "train.epochs=12", plugins=[plugin, stop])

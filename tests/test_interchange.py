@@ -33,8 +33,7 @@ VARLEN = Path(__file__).with_name("varlen_task.py")
 
 
 def session(model_proto):
-    return ort.InferenceSession(model_proto.SerializeToString(),
-                                providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(model_proto.SerializeToString(), providers=["CPUExecutionProvider"])
 
 
 def padded(rng, T, N, inputs, garbage=0.0):
@@ -50,23 +49,37 @@ def relative(got, want) -> float:
     return float(np.max(np.abs(got - want)) / np.max(np.abs(want)))
 
 
-CASES = [(cell, nl) for cell, nl in
-         [("rnn", "tanh"), ("rnn", "relu"), ("lstm", "tanh"), ("gru", "tanh")]]
+CASES = [
+    (cell, nl) for cell, nl in [("rnn", "tanh"), ("rnn", "relu"), ("lstm", "tanh"), ("gru", "tanh")]
+]
 
 
 @pytest.mark.parametrize("cell,nonlinearity", CASES)
 @pytest.mark.parametrize("layers", [1, 2])
 @pytest.mark.parametrize("bidirectional", [False, True], ids=["uni", "bi"])
 @pytest.mark.parametrize("target", ["last", "every"])
-def test_onnx_graph_runs_in_onnxruntime_as_predict(cell, nonlinearity, layers, bidirectional,
-                                                   target):
+def test_onnx_graph_runs_in_onnxruntime_as_predict(
+    cell, nonlinearity, layers, bidirectional, target
+):
     rng = np.random.default_rng(layers * 10 + bidirectional)
-    cfg = ModelConfig(cell=cell, hidden_size=6, layers=layers, nonlinearity=nonlinearity,
-                      bidirectional=bidirectional)
+    cfg = ModelConfig(
+        cell=cell,
+        hidden_size=6,
+        layers=layers,
+        nonlinearity=nonlinearity,
+        bidirectional=bidirectional,
+    )
     params = init_params(cfg, Shape(3, 2), rng)
     model = Model(cfg, Registry().backend("numpy").load(), params)
-    graph = build_onnx(params, cell=cell, layers=layers, hidden_size=6,
-                       bidirectional=bidirectional, nonlinearity=nonlinearity, target=target)
+    graph = build_onnx(
+        params,
+        cell=cell,
+        layers=layers,
+        hidden_size=6,
+        bidirectional=bidirectional,
+        nonlinearity=nonlinearity,
+        target=target,
+    )
     onnx.checker.check_model(graph, full_check=True)
     ops = [n.op_type for n in graph.graph.node if n.op_type in ("RNN", "LSTM", "GRU")]
     assert ops == [{"rnn": "RNN", "lstm": "LSTM", "gru": "GRU"}[cell]] * layers
@@ -76,50 +89,67 @@ def test_onnx_graph_runs_in_onnxruntime_as_predict(cell, nonlinearity, layers, b
         want = model.predict(x, target, lengths=lengths)
         # what sits in the padding must not matter to onnxruntime either
         x_dirty = np.where((np.arange(T)[:, None] < lengths)[..., None], x, 50.0)
-        got = run.run(None, {"x": x_dirty.astype(np.float32),
-                             "lengths": lengths.astype(np.int32)})[0]
+        got = run.run(None, {"x": x_dirty.astype(np.float32), "lengths": lengths.astype(np.int32)})[
+            0
+        ]
         assert got.shape == want.shape and got.dtype == np.float32
         assert relative(got, want) < 1e-5
-        full = run.run(None, {"x": x.astype(np.float32),
-                              "lengths": np.full(N, T, dtype=np.int32)})[0]
+        full = run.run(None, {"x": x.astype(np.float32), "lengths": np.full(N, T, dtype=np.int32)})[
+            0
+        ]
         assert relative(full, model.predict(x, target)) < 1e-5
 
 
 def test_what_onnx_cannot_express_is_refused_clearly():
     params = {"rnn.weight_ih_l0": np.zeros((4, 1)), "head.bias": np.zeros(1)}
     with pytest.raises(RnnlabError, match="cell 'ligru' has no ONNX operator.*rnn, lstm, gru"):
-        build_onnx(params, cell="ligru", layers=1, hidden_size=2, bidirectional=False,
-                   nonlinearity="tanh", target="last")
+        build_onnx(
+            params,
+            cell="ligru",
+            layers=1,
+            hidden_size=2,
+            bidirectional=False,
+            nonlinearity="tanh",
+            target="last",
+        )
 
 
 def varlen_run(tmp_path, cell, *, target="last", layers=1, bidirectional=False):
     experiment = {
         "experiment": {"name": f"v{cell}", "seed": 3, "plugins": [str(VARLEN)]},
         "task": {"name": "varlen", "target": target, "sequences": 60},
-        "model": {"cell": cell, "hidden_size": 8, "layers": layers,
-                  "bidirectional": bidirectional},
+        "model": {"cell": cell, "hidden_size": 8, "layers": layers, "bidirectional": bidirectional},
         "train": {"epochs": 2, "batch_size": 16},
     }
     return rnnlab.run(experiment, out=tmp_path / "runs", quiet=True)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("cell,layers,bidirectional,target", [
-    ("rnn", 1, False, "last"), ("lstm", 2, True, "last"), ("gru", 2, True, "last"),
-    ("gru", 2, True, "every")])
-def test_bar_trained_varlen_runs_export_and_onnxruntime_agrees(tmp_path, cell, layers,
-                                                               bidirectional, target):
+@pytest.mark.parametrize(
+    "cell,layers,bidirectional,target",
+    [
+        ("rnn", 1, False, "last"),
+        ("lstm", 2, True, "last"),
+        ("gru", 2, True, "last"),
+        ("gru", 2, True, "every"),
+    ],
+)
+def test_bar_trained_varlen_runs_export_and_onnxruntime_agrees(
+    tmp_path, cell, layers, bidirectional, target
+):
     run = varlen_run(tmp_path, cell, target=target, layers=layers, bidirectional=bidirectional)
     out = tmp_path / "model.onnx"
-    result = CliRunner().invoke(main, ["export", str(run.dir), "--format", "onnx",
-                                       "--out", str(out)])
+    result = CliRunner().invoke(
+        main, ["export", str(run.dir), "--format", "onnx", "--out", str(out)]
+    )
     assert result.exit_code == 0, result.output
     graph = onnx.load(str(out))
     onnx.checker.check_model(graph)
     x, lengths = padded(np.random.default_rng(5), 9, 40, 1)
     want = run.model.predict(x, lengths=lengths)
-    got = session(graph).run(None, {"x": x.astype(np.float32),
-                                    "lengths": lengths.astype(np.int32)})[0]
+    got = session(graph).run(
+        None, {"x": x.astype(np.float32), "lengths": lengths.astype(np.int32)}
+    )[0]
     if target == "every":  # padded steps mean nothing (both give the head's bias there)
         valid = (np.arange(9)[:, None] < lengths)[..., None]
         got, want = np.where(valid, got, 0), np.where(valid, want, 0)
@@ -128,17 +158,22 @@ def test_bar_trained_varlen_runs_export_and_onnxruntime_agrees(tmp_path, cell, l
 
 def test_export_errors_are_one_message(tmp_path, monkeypatch):
     run = varlen_run(tmp_path, "rnn")
-    result = CliRunner().invoke(main, ["export", str(run.dir), "--format", "onnx",
-                                       "--out", str(tmp_path / "no" / "m.onnx")])
+    result = CliRunner().invoke(
+        main, ["export", str(run.dir), "--format", "onnx", "--out", str(tmp_path / "no" / "m.onnx")]
+    )
     assert result.exit_code == 2 and "its folder" in result.output
-    result = CliRunner().invoke(main, ["export", str(tmp_path), "--format", "onnx",
-                                       "--out", str(tmp_path / "m.onnx")])
+    result = CliRunner().invoke(
+        main, ["export", str(tmp_path), "--format", "onnx", "--out", str(tmp_path / "m.onnx")]
+    )
     assert result.exit_code == 2 and "error:" in result.output
     monkeypatch.setitem(sys.modules, "onnx", None)
     from rnnlab.export import export
 
-    with pytest.raises(RnnlabError, match=r"needs the 'onnx' package: pip install "
-                                          r"'rnnlab\[onnx\]'"):
+    with pytest.raises(
+        RnnlabError,
+        match=r"needs the 'onnx' package: pip install "
+        r"'rnnlab\[onnx\]'",
+    ):
         export(run.dir, "onnx", tmp_path / "m.onnx")
     with pytest.raises(RnnlabError, match="unknown export format 'tflite'"):
         export(run.dir, "tflite", tmp_path / "m.tflite")
@@ -149,8 +184,9 @@ def test_safetensors_has_pytorch_names_and_loads_back_as_a_run(tmp_path):
     safetensors_numpy = pytest.importorskip("safetensors.numpy")
     run = varlen_run(tmp_path, "lstm", layers=2, bidirectional=True)
     out = tmp_path / "model.safetensors"
-    result = CliRunner().invoke(main, ["export", str(run.dir), "--format", "safetensors",
-                                       "--out", str(out)])
+    result = CliRunner().invoke(
+        main, ["export", str(run.dir), "--format", "safetensors", "--out", str(out)]
+    )
     assert result.exit_code == 0, result.output
     tensors = safetensors_numpy.load_file(str(out))
     assert sorted(tensors) == sorted(run.params)
@@ -160,16 +196,17 @@ def test_safetensors_has_pytorch_names_and_loads_back_as_a_run(tmp_path):
     same = rnnlab.load(out)
     assert same.config == run.config and same.model.target == run.model.target
     x, lengths = padded(np.random.default_rng(2), 9, 7, 1)
-    np.testing.assert_array_equal(same.model.predict(x, lengths),
-                                  run.model.predict(x, lengths))
+    np.testing.assert_array_equal(same.model.predict(x, lengths), run.model.predict(x, lengths))
     with pytest.raises(RnnlabError, match="holds no checkpoint"):
         same.resume()
     onnx_file = tmp_path / "from_weights.onnx"  # the file exports on to ONNX by itself
-    result = CliRunner().invoke(main, ["export", str(out), "--format", "onnx",
-                                       "--out", str(onnx_file)])
+    result = CliRunner().invoke(
+        main, ["export", str(out), "--format", "onnx", "--out", str(onnx_file)]
+    )
     assert result.exit_code == 0, result.output
-    got = session(onnx.load(str(onnx_file))).run(None, {"x": x.astype(np.float32),
-                                                       "lengths": lengths.astype(np.int32)})[0]
+    got = session(onnx.load(str(onnx_file))).run(
+        None, {"x": x.astype(np.float32), "lengths": lengths.astype(np.int32)}
+    )[0]
     assert relative(got, run.model.predict(x, lengths)) < 1e-5
 
 
@@ -195,8 +232,8 @@ def scalars(run_dir: Path) -> dict[str, dict[int, float]]:
     for path in sorted(run_dir.glob("events.out.tfevents.*")):
         data, i = path.read_bytes(), 0
         while i < len(data):
-            (n,) = struct.unpack("<Q", data[i:i + 8])
-            event = event_pb2.Event.FromString(data[i + 12:i + 12 + n])
+            (n,) = struct.unpack("<Q", data[i : i + 8])
+            event = event_pb2.Event.FromString(data[i + 12 : i + 12 + n])
             i += 12 + n + 4
             for value in event.summary.value:
                 if value.HasField("simple_value"):
@@ -207,35 +244,47 @@ def scalars(run_dir: Path) -> dict[str, dict[int, float]]:
 @pytest.mark.slow
 def test_bar_tensorboard_events_hold_loss_and_val_loss_of_every_epoch(tmp_path):
     pytest.importorskip("tensorboardX")
-    run = rnnlab.run(SINE, set=["train.epochs=4", "tracking.tensorboard=true"],
-                     out=tmp_path, quiet=True)
+    run = rnnlab.run(
+        SINE, set=["train.epochs=4", "tracking.tensorboard=true"], out=tmp_path, quiet=True
+    )
     found = scalars(run.dir)
-    for key, tag in (("loss", "loss"), ("val_loss", "val_loss"), ("lr", "lr"),
-                     ("seconds", "seconds_per_epoch")):
+    for key, tag in (
+        ("loss", "loss"),
+        ("val_loss", "val_loss"),
+        ("lr", "lr"),
+        ("seconds", "seconds_per_epoch"),
+    ):
         assert sorted(found[tag]) == [1, 2, 3, 4]
-        np.testing.assert_allclose([found[tag][r["epoch"]] for r in run.history],
-                                   [r[key] for r in run.history], rtol=1e-6)
+        np.testing.assert_allclose(
+            [found[tag][r["epoch"]] for r in run.history], [r[key] for r in run.history], rtol=1e-6
+        )
     assert found["final/test/mse"][4] == pytest.approx(run.metrics["test"]["mse"], rel=1e-6)
     assert list(run.dir.glob("hparams/events.out.tfevents.*"))  # the config as hparams
     assert run.config["tracking"] == {"tensorboard": True, "mlflow": ""}
 
 
-def test_a_tracker_that_cannot_start_stops_the_run_before_the_first_epoch(tmp_path,
-                                                                          monkeypatch):
+def test_a_tracker_that_cannot_start_stops_the_run_before_the_first_epoch(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "tensorboardX", None)  # as if not installed
-    with pytest.raises(PluginError, match=r"\[tracking\.tensorboard\]: tracker tensorboard "
-                                          r"needs tensorboardX: pip install "
-                                          r"'rnnlab\[tensorboard\]'"):
-        rnnlab.run(SINE, set=["train.epochs=2", "tracking.tensorboard=true"], out=tmp_path,
-                   quiet=True)
+    with pytest.raises(
+        PluginError,
+        match=r"\[tracking\.tensorboard\]: tracker tensorboard "
+        r"needs tensorboardX: pip install "
+        r"'rnnlab\[tensorboard\]'",
+    ):
+        rnnlab.run(
+            SINE, set=["train.epochs=2", "tracking.tensorboard=true"], out=tmp_path, quiet=True
+        )
     (run_dir,) = tmp_path.iterdir()
     assert not (run_dir / "metrics.jsonl").exists()  # no epoch ran, none was lost
     assert json.loads((run_dir / "summary.json").read_text())["status"] == "failed"
 
 
 def test_tracking_keys_are_validated(tmp_path):
-    with pytest.raises(rnnlab.ConfigError, match=r"\[tracking\.tensorbord\]: unknown key; did "
-                                                 r"you mean 'tensorboard'"):
+    with pytest.raises(
+        rnnlab.ConfigError,
+        match=r"\[tracking\.tensorbord\]: unknown key; did "
+        r"you mean 'tensorboard'",
+    ):
         rnnlab.run(SINE, set=["tracking.tensorbord=true"], out=tmp_path, quiet=True)
     with pytest.raises(rnnlab.ConfigError, match=r"\[tracking\.tensorboard\]: must be true or"):
         rnnlab.run(SINE, set=["tracking.tensorboard=1"], out=tmp_path, quiet=True)
@@ -248,8 +297,9 @@ def test_mlflow_logs_params_epochs_final_metrics_and_files(tmp_path, monkeypatch
     from mlflow.tracking import MlflowClient
 
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    run = rnnlab.run(SINE, set=["train.epochs=3", f"tracking.mlflow={uri}"],
-                     out=tmp_path / "runs", quiet=True)
+    run = rnnlab.run(
+        SINE, set=["train.epochs=3", f"tracking.mlflow={uri}"], out=tmp_path / "runs", quiet=True
+    )
     client = MlflowClient(uri)
     (logged,) = client.search_runs([client.get_experiment_by_name("sine").experiment_id])
     assert logged.info.status == "FINISHED" and logged.info.run_name == run.dir.name
@@ -275,8 +325,11 @@ def test_a_resumed_run_goes_on_in_the_same_records(tmp_path, monkeypatch):
     run.resume(set=["train.epochs=4"], quiet=True)
     found = scalars(run.dir)
     assert sorted(found["val_loss"]) == [1, 2, 3, 4]
-    np.testing.assert_allclose([found["val_loss"][r["epoch"]] for r in run.history],
-                               [r["val_loss"] for r in run.history], rtol=1e-6)
+    np.testing.assert_allclose(
+        [found["val_loss"][r["epoch"]] for r in run.history],
+        [r["val_loss"] for r in run.history],
+        rtol=1e-6,
+    )
     if with_mlflow:
         from mlflow.tracking import MlflowClient
 
@@ -296,7 +349,11 @@ def _has(module: str) -> bool:
 def test_an_mlflow_uri_that_cannot_be_opened_stops_the_run_before_the_first_epoch(tmp_path):
     pytest.importorskip("mlflow")
     with pytest.raises(PluginError, match=r"\[tracking\.mlflow\]: tracker mlflow cannot start: "):
-        rnnlab.run(SINE, set=["train.epochs=2", "tracking.mlflow=nosuchstore://x"],
-                   out=tmp_path, quiet=True)
+        rnnlab.run(
+            SINE,
+            set=["train.epochs=2", "tracking.mlflow=nosuchstore://x"],
+            out=tmp_path,
+            quiet=True,
+        )
     (run_dir,) = tmp_path.iterdir()
     assert not (run_dir / "metrics.jsonl").exists()

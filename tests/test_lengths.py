@@ -89,9 +89,14 @@ def data(rng, T, lengths, loss, target, *, I=3, O=2):
 
 # -- semantics: a padded batch is its sequences run one by one -------------------------------
 @settings(max_examples=40, deadline=None)
-@given(cell=st.sampled_from(CELLS), case=st.sampled_from(CASES), layers=st.integers(1, 2),
-       lengths=st.lists(st.integers(1, 7), min_size=1, max_size=5), extra=st.integers(0, 2),
-       seed=st.integers(0, 2**16))
+@given(
+    cell=st.sampled_from(CELLS),
+    case=st.sampled_from(CASES),
+    layers=st.integers(1, 2),
+    lengths=st.lists(st.integers(1, 7), min_size=1, max_size=5),
+    extra=st.integers(0, 2),
+    seed=st.integers(0, 2**16),
+)
 def test_a_padded_batch_is_its_sequences_run_alone(cell, case, layers, lengths, extra, seed):
     """Outputs, final states, loss and every gradient of a padded batch equal what each
     sequence gives alone, cut to its length (the loss being the mean over valid targets)."""
@@ -104,12 +109,13 @@ def test_a_padded_batch_is_its_sequences_run_alone(cell, case, layers, lengths, 
     value, grads, final = model.loss_and_grads(x, y, loss, target, lengths=lengths)
     out = model.predict(x, target, lengths=lengths)
 
-    weights = lengths / lengths.sum() if target == "every" else np.full(len(lengths),
-                                                                         1 / len(lengths))
+    weights = (
+        lengths / lengths.sum() if target == "every" else np.full(len(lengths), 1 / len(lengths))
+    )
     total_loss, total = 0.0, {k: np.zeros_like(v) for k, v in grads.items()}
     for n, L in enumerate(lengths):
-        xn = x[:L, n:n + 1]
-        yn = y[n:n + 1] if target == "last" else y[:L, n:n + 1]
+        xn = x[:L, n : n + 1]
+        yn = y[n : n + 1] if target == "last" else y[:L, n : n + 1]
         vn, gn, fn = model.loss_and_grads(xn, yn, loss, target)
         total_loss += weights[n] * vn
         for k in total:
@@ -119,8 +125,9 @@ def test_a_padded_batch_is_its_sequences_run_alone(cell, case, layers, lengths, 
                 np.testing.assert_allclose(a[n], b[0], rtol=1e-12, atol=1e-15)
         want = model.predict(xn, target)
         got = out[n] if target == "last" else out[:L, n]
-        np.testing.assert_allclose(got, want[0] if target == "last" else want[:, 0],
-                                   rtol=1e-12, atol=1e-15)
+        np.testing.assert_allclose(
+            got, want[0] if target == "last" else want[:, 0], rtol=1e-12, atol=1e-15
+        )
     assert value == pytest.approx(total_loss, rel=1e-12)
     for k, g in grads.items():
         np.testing.assert_allclose(g, total[k], rtol=1e-10, atol=1e-14, err_msg=k)
@@ -133,10 +140,12 @@ def test_layer_outputs_are_zero_at_padded_steps_and_the_state_is_held(cell, nonl
     lengths = np.array([4, 1, 2])
     x = rng.normal(size=(4, 3, 3))
     state0 = model.zero_state(3)[0]
-    weights = {k: model.params[f"rnn.{k}_l0"] for k in ("weight_ih", "weight_hh", "bias_ih",
-                                                        "bias_hh")}
-    hs, final, cache = backend.layer_forward(cell, weights, x, state0, nonlinearity=nonlinearity,
-                                             lengths=lengths)
+    weights = {
+        k: model.params[f"rnn.{k}_l0"] for k in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+    }
+    hs, final, cache = backend.layer_forward(
+        cell, weights, x, state0, nonlinearity=nonlinearity, lengths=lengths
+    )
     assert not np.any(hs[~valid_steps(lengths, 4)])
     np.testing.assert_array_equal(final[0], hs[lengths - 1, np.arange(3)])
     grads, dx = backend.layer_backward(cell, weights, cache, rng.normal(size=hs.shape))
@@ -167,8 +176,9 @@ def test_every_step_losses_are_means_over_valid_steps():
     classes[~valid] = 99  # never read: out of range on purpose
     value, grad = loss_and_grad(out, classes, "xent", valid)
     logp = out - np.log(np.exp(out).sum(-1, keepdims=True))
-    assert value == pytest.approx(-np.mean([logp[t, n, classes[t, n]] for t, n in zip(
-        *np.nonzero(valid), strict=True)]))
+    assert value == pytest.approx(
+        -np.mean([logp[t, n, classes[t, n]] for t, n in zip(*np.nonzero(valid), strict=True)])
+    )
     assert not np.any(grad[~valid])
 
 
@@ -191,8 +201,9 @@ def test_padding_changes_no_metric_of_a_whole_run(tmp_path, target, cell):
         history = train.fit(session, registry, info)
         results.append((history, train.evaluate(session), session.model.params))
     (h1, m1, p1), (h2, m2, p2) = results
-    assert [{k: v for k, v in r.items() if k != "seconds"} for r in h1] == \
-        [{k: v for k, v in r.items() if k != "seconds"} for r in h2]
+    assert [{k: v for k, v in r.items() if k != "seconds"} for r in h1] == [
+        {k: v for k, v in r.items() if k != "seconds"} for r in h2
+    ]
     assert m1 == m2
     assert all(np.array_equal(p1[k], p2[k]) for k in p1)
 
@@ -248,8 +259,9 @@ def test_check_padding_inert_catches_a_leak():
         name = "leaky"
 
         def layer_forward(self, cell, weights, x, state0, *, nonlinearity="tanh", lengths=None):
-            hs, final, cache = super().layer_forward(cell, weights, x, state0,
-                                                     nonlinearity=nonlinearity, lengths=lengths)
+            hs, final, cache = super().layer_forward(
+                cell, weights, x, state0, nonlinearity=nonlinearity, lengths=lengths
+            )
             return hs + 1e-9 * np.tanh(x.sum()), final, cache
 
     with pytest.raises(AssertionError, match="garbage in the padding"):
@@ -292,15 +304,18 @@ def run_cli(tmp_path, *sets, target="last"):
     return CliRunner().invoke(main, args, catch_exceptions=True)
 
 
-@pytest.mark.parametrize("defect,words", [
-    ("shape", "lengths must have shape [N] = (12,) (one per sequence), got (11,)"),
-    ("float", "lengths must hold integers (int64), got dtype float64"),
-    ("zero", "lengths must be >= 1, got lengths[2] = 0"),
-    ("negative", "lengths must be >= 1, got lengths[2] = -1"),
-    ("long", "lengths must be <= T = 9 (x's first axis), got lengths[2] = 10"),
-    ("list", "lengths must be a NumPy integer array, got list"),
-    ("stateful", "a stateful dataset (chunk_length > 0)"),
-])
+@pytest.mark.parametrize(
+    "defect,words",
+    [
+        ("shape", "lengths must have shape [N] = (12,) (one per sequence), got (11,)"),
+        ("float", "lengths must hold integers (int64), got dtype float64"),
+        ("zero", "lengths must be >= 1, got lengths[2] = 0"),
+        ("negative", "lengths must be >= 1, got lengths[2] = -1"),
+        ("long", "lengths must be <= T = 9 (x's first axis), got lengths[2] = 10"),
+        ("list", "lengths must be a NumPy integer array, got list"),
+        ("stateful", "a stateful dataset (chunk_length > 0)"),
+    ],
+)
 def test_bad_lengths_are_one_clear_message(tmp_path, defect, words):
     result = run_cli(tmp_path, f"task.defect='{defect}'")
     text = result.output
@@ -315,8 +330,11 @@ def test_a_backend_without_the_feature_is_refused_naming_backend_and_task(tmp_pa
     result = run_cli(tmp_path, "train.backend=nolengths")
     assert result.exit_code == 2, (result.output, result.exception)
     assert "Traceback" not in result.output
-    for words in ("[train.backend]", "backend 'nolengths' does not support variable-length",
-                  "task 'varlen'"):
+    for words in (
+        "[train.backend]",
+        "backend 'nolengths' does not support variable-length",
+        "task 'varlen'",
+    ):
         assert words in result.output, result.output
 
 
@@ -355,8 +373,9 @@ def test_trailing_padding_changes_no_training_step():
     params = []
     for xs in (x, longer):
         m = Model(model.cfg, model.backend, {k: v.copy() for k, v in model.params.items()})
-        losses = reference_epoch(m, Optimizer(cfg, m.params), plan, Split(xs, y, lengths),
-                                 np.arange(10), 0.05)
+        losses = reference_epoch(
+            m, Optimizer(cfg, m.params), plan, Split(xs, y, lengths), np.arange(10), 0.05
+        )
         params.append((losses, m.params))
     np.testing.assert_array_equal(params[0][0], params[1][0])
     assert all(np.array_equal(params[0][1][k], params[1][1][k]) for k in params[0][1])
@@ -370,9 +389,9 @@ def test_bucketed_orders_are_seeded_permutations_of_similar_lengths():
     np.testing.assert_array_equal(a, b)
     assert not np.array_equal(a, c)
     assert sorted(a.tolist()) == list(range(203))
-    spread = [np.ptp(lengths[a[i:i + 16]]) for i in range(0, 203, 16)]
+    spread = [np.ptp(lengths[a[i : i + 16]]) for i in range(0, 203, 16)]
     shuffled = np.random.default_rng(5).permutation(203)
-    random_spread = [np.ptp(lengths[shuffled[i:i + 16]]) for i in range(0, 203, 16)]
+    random_spread = [np.ptp(lengths[shuffled[i : i + 16]]) for i in range(0, 203, 16)]
     assert max(spread) <= 5 < 30 < min(random_spread)
     firsts = [lengths[a[i]] for i in range(0, 192, 16)]
     assert firsts != sorted(firsts)  # the batches themselves come in random order
@@ -381,8 +400,10 @@ def test_bucketed_orders_are_seeded_permutations_of_similar_lengths():
 def test_epoch_order_is_the_plain_permutation_unless_bucketing_applies():
     split = Split(np.zeros((3, 20, 1)), np.zeros((20, 1)), np.full(20, 3))
     plain = np.random.default_rng(1).permutation(20)
-    for cfg, s in ((TrainConfig(), split), (TrainConfig(bucket_by_length=True),
-                                            replace(split, lengths=None))):
+    for cfg, s in (
+        (TrainConfig(), split),
+        (TrainConfig(bucket_by_length=True), replace(split, lengths=None)),
+    ):
         np.testing.assert_array_equal(epoch_order(np.random.default_rng(1), s, cfg), plain)
 
 
@@ -393,8 +414,9 @@ def test_bucketing_trains_reproducibly_and_resumes_bit_for_bit(tmp_path, monkeyp
     ref = run_experiment(exp, registry, out_root=tmp_path / "ref")[1].path
     again = run_experiment(exp, registry, out_root=tmp_path / "again")[1].path
     assert_same_outcome(ref, again)
-    plain = run_experiment(experiment(tmp_path, *sets[1:])[0], registry,
-                           out_root=tmp_path / "plain")[1].path
+    plain = run_experiment(
+        experiment(tmp_path, *sets[1:])[0], registry, out_root=tmp_path / "plain"
+    )[1].path
     assert (ref / "metrics.jsonl").read_text() != (plain / "metrics.jsonl").read_text()
 
     real, calls = train.clip_gradients, [0]
@@ -465,8 +487,11 @@ def test_the_epoch_loss_is_a_mean_over_valid_steps():
 
 
 @settings(max_examples=60, deadline=None)
-@given(lengths=st.lists(st.integers(1, 30), min_size=1, max_size=80),
-       batch_size=st.integers(1, 20), seed=st.integers(0, 2**16))
+@given(
+    lengths=st.lists(st.integers(1, 30), min_size=1, max_size=80),
+    batch_size=st.integers(1, 20),
+    seed=st.integers(0, 2**16),
+)
 def test_bucketed_orders_hold_the_sorted_batches_in_some_order(lengths, batch_size, seed):
     """Whatever the lengths and batch size: a permutation whose full batches are consecutive
     slices of the sequences sorted by length, the partial batch last; the epoch
@@ -476,18 +501,20 @@ def test_bucketed_orders_hold_the_sorted_batches_in_some_order(lengths, batch_si
     order = bucketed_order(np.random.default_rng(seed), lengths, batch_size)
     assert sorted(order.tolist()) == list(range(n))
     sorted_lengths = np.sort(lengths)
-    batches = [np.sort(lengths[order[i:i + batch_size]]) for i in range(0, n, batch_size)]
+    batches = [np.sort(lengths[order[i : i + batch_size]]) for i in range(0, n, batch_size)]
     full, rest = divmod(n, batch_size)
     start = partial_batch_start(sorted_lengths, batch_size) if rest else n
-    others = np.concatenate([sorted_lengths[:start], sorted_lengths[start + rest:]])
-    chunks = [others[i:i + batch_size] for i in range(0, n - rest, batch_size)]
+    others = np.concatenate([sorted_lengths[:start], sorted_lengths[start + rest :]])
+    chunks = [others[i : i + batch_size] for i in range(0, n - rest, batch_size)]
     assert sorted(map(tuple, batches[:full])) == sorted(map(tuple, chunks))
     if rest:  # the partial batch, last, a run of the sorted lengths
-        np.testing.assert_array_equal(batches[-1], sorted_lengths[start:start + rest])
+        np.testing.assert_array_equal(batches[-1], sorted_lengths[start : start + rest])
     steps = sum(b.max() * len(b) for b in batches)  # what the trimmed batches compute
     shuffled = np.random.default_rng(seed).permutation(n)
-    plain = sum(lengths[shuffled[i:i + batch_size]].max() * len(shuffled[i:i + batch_size])
-                for i in range(0, n, batch_size))
+    plain = sum(
+        lengths[shuffled[i : i + batch_size]].max() * len(shuffled[i : i + batch_size])
+        for i in range(0, n, batch_size)
+    )
     assert steps <= plain
 
 
@@ -523,8 +550,9 @@ def test_an_epoch_runner_gets_lengths_only_when_it_declares_them(tmp_path, decla
     train.fit(session, registry, info, on_status=messages.append)
     if declares:
         assert len(RecordingRunner.seen) == 2 and info.runner_declined == ()
-        np.testing.assert_array_equal(RecordingRunner.seen[0],
-                                      session.dataset.splits["train"].lengths)
+        np.testing.assert_array_equal(
+            RecordingRunner.seen[0], session.dataset.splits["train"].lengths
+        )
     else:
         assert RecordingRunner.seen == [] and info.runner_declined == ("lengths",)
     for k, p in reference.model.params.items():
@@ -539,8 +567,10 @@ def test_bucketed_orders_compute_the_fewest_steps_of_any_order(lengths, batch_si
     n = len(lengths)
 
     def steps(order):
-        return sum(lengths[order[i:i + batch_size]].max() * len(order[i:i + batch_size])
-                   for i in range(0, n, batch_size))
+        return sum(
+            lengths[order[i : i + batch_size]].max() * len(order[i : i + batch_size])
+            for i in range(0, n, batch_size)
+        )
 
     best = min(steps(np.array(p)) for p in itertools.permutations(range(n)))
     assert steps(bucketed_order(np.random.default_rng(0), lengths, batch_size)) == best

@@ -32,9 +32,11 @@ def test_kernels_match_finite_differences_and_reference(backend):
 
 
 def test_plugin_import_does_not_import_numba():
-    code = ("import sys; from rnnlab.plugins import Registry; r = Registry(); "
-            "assert r.backends['numba'].unavailable() is None; "
-            "assert 'numba' not in sys.modules, 'numba imported'")
+    code = (
+        "import sys; from rnnlab.plugins import Registry; r = Registry(); "
+        "assert r.backends['numba'].unavailable() is None; "
+        "assert 'numba' not in sys.modules, 'numba imported'"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
@@ -44,8 +46,9 @@ def test_unavailable_when_numba_is_missing(monkeypatch):
     import rnnlab_numba
 
     real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec",
-                        lambda name, *a: None if name == "numba" else real(name, *a))
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "numba" else real(name, *a)
+    )
     assert "numba is not installed" in rnnlab_numba._unavailable()
     registry = Registry()
     from rnnlab.compare import with_backend
@@ -62,8 +65,13 @@ def test_fast_tanh_matches_numpy():
     from rnnlab_numba.mathfn import tanh
 
     apply = njit(lambda z: np.array([tanh(v) for v in z]))
-    z = np.concatenate([np.random.default_rng(0).normal(0, 4, 20000),
-                        np.linspace(-1e-3, 1e-3, 2001), [1e-300, 19.0, 25.0, 800.0, -800.0]])
+    z = np.concatenate(
+        [
+            np.random.default_rng(0).normal(0, 4, 20000),
+            np.linspace(-1e-3, 1e-3, 2001),
+            [1e-300, 19.0, 25.0, 800.0, -800.0],
+        ]
+    )
     got, want = apply(z), np.tanh(z)
     ulps = np.abs(got - want) / np.spacing(np.abs(want) + 1e-300)
     assert ulps.max() <= 4
@@ -80,8 +88,10 @@ def _sine(registry, sets):
     return build_experiment(raw, registry, source=SINE, origins=origins)
 
 
-PLANS = [*FUSED_PLANS, (dict(), dict(optimizer="sgd", grad_clip="norm", grad_clip_value=100.0),
-                       "xent", "last")]
+PLANS = [
+    *FUSED_PLANS,
+    (dict(), dict(optimizer="sgd", grad_clip="norm", grad_clip_value=100.0), "xent", "last"),
+]
 
 
 @pytest.mark.parametrize("dtype,rtol", [("float64", 1e-10), ("float32", 1e-4)])
@@ -94,8 +104,11 @@ def test_epoch_runner_matches_reference_epoch(backend, model, train, loss, targe
     T, N, n_in, n_out = 5, 11, 2, 3
     x = rng.normal(size=(T, N, n_in)).astype(dtype)
     lead = (N,) if target == "last" else (T, N)
-    y = (rng.normal(size=(*lead, n_out)).astype(dtype) if loss == "mse"
-         else rng.integers(0, n_out, size=lead))
+    y = (
+        rng.normal(size=(*lead, n_out)).astype(dtype)
+        if loss == "mse"
+        else rng.integers(0, n_out, size=lead)
+    )
     params, opt, ref_params, ref_opt = twin_params(plan, n_in, n_out, rng)
     runner = backend.epoch_runner(plan)
     assert runner is not None
@@ -124,7 +137,8 @@ def test_epoch_runner_declines_a_plan_field_added_later(backend):
     assert backend.epoch_runner(plan) is None
     assert epoch_runner(backend, plan) is None
     assert not EpochPlan(ModelConfig(), TrainConfig(), "mse", "last").uncovered(
-        backend.epoch_features)
+        backend.epoch_features
+    )
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])

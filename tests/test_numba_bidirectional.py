@@ -12,11 +12,15 @@ from rnnlab.testing import check_training_agreement
 pytest.importorskip("numba")
 
 
-@pytest.mark.parametrize("sets", [
-    ("model.bidirectional=true",),
-    ("model.bidirectional=true", "model.dropout=0.3"),
-    ("model.dropout=0.3",),
-], ids=["bidirectional", "bidirectional-dropout", "dropout"])
+@pytest.mark.parametrize(
+    "sets",
+    [
+        ("model.bidirectional=true",),
+        ("model.bidirectional=true", "model.dropout=0.3"),
+        ("model.dropout=0.3",),
+    ],
+    ids=["bidirectional", "bidirectional-dropout", "dropout"],
+)
 @pytest.mark.parametrize("target", ["every", "last"])
 def test_numba_matches_numpy_on_a_bidirectional_gru_with_lengths(tmp_path, sets, target):
     exp, registry = experiment(tmp_path, *sets, target=target, cell="gru")
@@ -26,7 +30,8 @@ def test_numba_matches_numpy_on_a_bidirectional_gru_with_lengths(tmp_path, sets,
 
 @pytest.mark.parametrize("cell", ["rnn", "lstm"])
 def test_numba_matches_numpy_bidirectional_with_dropout(tmp_path, cell):
-    exp, registry = experiment(tmp_path, "model.bidirectional=true", "model.dropout=0.3",
-                               target="every", cell=cell)
+    exp, registry = experiment(
+        tmp_path, "model.bidirectional=true", "model.dropout=0.3", target="every", cell=cell
+    )
     diffs = check_training_agreement("numba", exp, registry=registry, rtol=1e-9)
     print(f"{cell}: {diffs}")

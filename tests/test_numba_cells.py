@@ -33,8 +33,12 @@ def layer_problem(cell: str, dtype: str, *, T=7, N=6, I=3, H=5, seed=0):
     """Random weights, inputs, a non-zero initial state and dL/dh for one layer."""
     rng = np.random.default_rng(seed)
     G = GATES[cell]
-    shapes = {"weight_ih": (G * H, I), "weight_hh": (G * H, H), "bias_ih": (G * H,),
-              "bias_hh": (G * H,)}
+    shapes = {
+        "weight_ih": (G * H, I),
+        "weight_hh": (G * H, H),
+        "bias_ih": (G * H,),
+        "bias_hh": (G * H,),
+    }
     w = {k: rng.uniform(-0.5, 0.5, s).astype(dtype) for k, s in shapes.items()}
     x = rng.normal(size=(T, N, I)).astype(dtype)
     state0 = tuple(rng.normal(size=(N, H)).astype(dtype) for _ in range(2 if cell == "lstm" else 1))
@@ -53,9 +57,12 @@ def test_layer_from_nonzero_state_matches_reference(backend, cell, dtype, rtol, 
     got_grads, got_dx = backend.layer_backward(cell, w, got_cache, dhs)
     want_grads, want_dx = ref.layer_backward(cell, w, want_cache, dhs)
     finals = zip(got_final, want_final, strict=True)
-    pairs = {"hs": (got_hs, want_hs), "dx": (got_dx, want_dx),
-             **{f"final state {i}": ab for i, ab in enumerate(finals)},
-             **{f"grad {k}": (got_grads[k], want_grads[k]) for k in want_grads}}
+    pairs = {
+        "hs": (got_hs, want_hs),
+        "dx": (got_dx, want_dx),
+        **{f"final state {i}": ab for i, ab in enumerate(finals)},
+        **{f"grad {k}": (got_grads[k], want_grads[k]) for k in want_grads},
+    }
     assert set(got_grads) == set(want_grads)
     for what, (a, b) in pairs.items():
         assert a.shape == b.shape and a.dtype == b.dtype, what
@@ -64,10 +71,18 @@ def test_layer_from_nonzero_state_matches_reference(backend, cell, dtype, rtol, 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
 def test_adding_training_agrees_with_reference(cell):
-    sets = ("train.epochs=2", "task.length=20", "task.train_size=200", "task.val_size=40",
-            "task.test_size=40", "model.hidden_size=8", "model.dtype=float64")
-    diffs = check_training_agreement("numba", EXPERIMENTS / f"adding_{cell}.toml", sets=sets,
-                                     rtol=1e-9)
+    sets = (
+        "train.epochs=2",
+        "task.length=20",
+        "task.train_size=200",
+        "task.val_size=40",
+        "task.test_size=40",
+        "model.hidden_size=8",
+        "model.dtype=float64",
+    )
+    diffs = check_training_agreement(
+        "numba", EXPERIMENTS / f"adding_{cell}.toml", sets=sets, rtol=1e-9
+    )
     assert set(diffs) == {"losses", "metrics", "params"}
 
 

@@ -56,8 +56,12 @@ def test_backend_declares_lengths(backend):
 def layer_case(cell, dtype, lengths, *, T, I=3, H=5, seed=0):
     rng = np.random.default_rng(seed)
     G, N = GATES[cell], len(lengths)
-    shapes = {"weight_ih": (G * H, I), "weight_hh": (G * H, H), "bias_ih": (G * H,),
-              "bias_hh": (G * H,)}
+    shapes = {
+        "weight_ih": (G * H, I),
+        "weight_hh": (G * H, H),
+        "bias_ih": (G * H,),
+        "bias_hh": (G * H,),
+    }
     w = {k: rng.uniform(-0.5, 0.5, s).astype(dtype) for k, s in shapes.items()}
     x = pad(rng.normal(size=(T, N, I)).astype(dtype), lengths, GARBAGE)
     state0 = tuple(rng.normal(size=(N, H)).astype(dtype) for _ in range(2 if cell == "lstm" else 1))
@@ -76,13 +80,15 @@ LENGTHS = [
 @pytest.mark.parametrize("dtype,rtol", [("float64", 1e-12), ("float32", 2e-5)])
 @pytest.mark.parametrize("cell,nonlinearity", CELLS)
 @pytest.mark.parametrize("lengths", LENGTHS)
-def test_layer_with_lengths_equals_each_sequence_alone(backend, ref, cell, nonlinearity, dtype,
-                                                        rtol, lengths):
+def test_layer_with_lengths_equals_each_sequence_alone(
+    backend, ref, cell, nonlinearity, dtype, rtol, lengths
+):
     T = max(lengths) + (1 if lengths[0] == 2 else 0)  # one case padded past the longest too
     w, x, state0, dhs = layer_case(cell, dtype, lengths, T=T)
     lengths = np.array(lengths)
-    hs, final, cache = backend.layer_forward(cell, w, x, state0, nonlinearity=nonlinearity,
-                                             lengths=lengths)
+    hs, final, cache = backend.layer_forward(
+        cell, w, x, state0, nonlinearity=nonlinearity, lengths=lengths
+    )
     grads, dx = backend.layer_backward(cell, w, cache, dhs)
     pad_mask = ~valid_mask(lengths, T)
     assert hs.shape == (T, len(lengths), 5) and hs.dtype == x.dtype and dx.shape == x.shape
@@ -90,14 +96,18 @@ def test_layer_with_lengths_equals_each_sequence_alone(backend, ref, cell, nonli
     want_grads = {k: np.zeros_like(v) for k, v in w.items()}
     for n, length in enumerate(lengths):
         alone = slice(0, length), slice(n, n + 1)
-        s0 = tuple(s[n:n + 1] for s in state0)
-        want_hs, want_final, want_cache = ref.layer_forward(cell, w, x[alone], s0,
-                                                            nonlinearity=nonlinearity)
+        s0 = tuple(s[n : n + 1] for s in state0)
+        want_hs, want_final, want_cache = ref.layer_forward(
+            cell, w, x[alone], s0, nonlinearity=nonlinearity
+        )
         g, want_dx = ref.layer_backward(cell, w, want_cache, dhs[alone])
         for k in g:
             want_grads[k] += g[k]
-        pairs = {"hs": (hs[alone], want_hs), "dx": (dx[alone], want_dx),
-                 **{f"final {i}": (final[i][n:n + 1], want_final[i]) for i in range(len(s0))}}
+        pairs = {
+            "hs": (hs[alone], want_hs),
+            "dx": (dx[alone], want_dx),
+            **{f"final {i}": (final[i][n : n + 1], want_final[i]) for i in range(len(s0))},
+        }
         for what, (a, b) in pairs.items():
             assert relative_error(a, b) <= rtol, f"sequence {n} {what}: {relative_error(a, b)}"
     assert set(grads) == set(want_grads)
@@ -112,8 +122,9 @@ def test_layer_padding_is_inert(backend, cell, nonlinearity):
     w, x, state0, dhs = layer_case(cell, "float64", lengths, T=6)
     runs = []
     for value in (0.0, -3e5, np.nan):
-        hs, final, cache = backend.layer_forward(cell, w, pad(x, lengths, value), state0,
-                                                 nonlinearity=nonlinearity, lengths=lengths)
+        hs, final, cache = backend.layer_forward(
+            cell, w, pad(x, lengths, value), state0, nonlinearity=nonlinearity, lengths=lengths
+        )
         grads, dx = backend.layer_backward(cell, w, cache, pad(dhs, lengths, value))
         runs.append([hs, *final, dx, *(grads[k] for k in sorted(grads))])
     for other in runs[1:]:
@@ -124,15 +135,20 @@ def test_layer_padding_is_inert(backend, cell, nonlinearity):
 def test_full_lengths_are_the_fixed_length_numbers(backend):
     for cell, nonlinearity in CELLS:
         w, x, state0, dhs = layer_case(cell, "float64", [5] * 6, T=5)
-        a_hs, a_final, a_cache = backend.layer_forward(cell, w, x, state0,
-                                                       nonlinearity=nonlinearity)
-        b_hs, b_final, b_cache = backend.layer_forward(cell, w, x, state0,
-                                                       nonlinearity=nonlinearity,
-                                                       lengths=np.full(6, 5))
+        a_hs, a_final, a_cache = backend.layer_forward(
+            cell, w, x, state0, nonlinearity=nonlinearity
+        )
+        b_hs, b_final, b_cache = backend.layer_forward(
+            cell, w, x, state0, nonlinearity=nonlinearity, lengths=np.full(6, 5)
+        )
         a_g, a_dx = backend.layer_backward(cell, w, a_cache, dhs)
         b_g, b_dx = backend.layer_backward(cell, w, b_cache, dhs)
-        for a, b in [(a_hs, b_hs), (a_dx, b_dx), *zip(a_final, b_final, strict=True),
-                     *((a_g[k], b_g[k]) for k in a_g)]:
+        for a, b in [
+            (a_hs, b_hs),
+            (a_dx, b_dx),
+            *zip(a_final, b_final, strict=True),
+            *((a_g[k], b_g[k]) for k in a_g),
+        ]:
             assert np.array_equal(a, b), cell
 
 
@@ -152,8 +168,14 @@ def masked_loss_and_grads(backend, cfg, params, x, y, lengths, loss, target):
     h, caches = x, []
     for layer in range(cfg.layers):
         state0 = tuple(np.zeros((N, cfg.hidden_size), x.dtype) for _ in range(n_state))
-        h, final, cache = backend.layer_forward(cfg.cell, layer_weights(params, layer), h, state0,
-                                                nonlinearity=cfg.nonlinearity, lengths=lengths)
+        h, final, cache = backend.layer_forward(
+            cfg.cell,
+            layer_weights(params, layer),
+            h,
+            state0,
+            nonlinearity=cfg.nonlinearity,
+            lengths=lengths,
+        )
         caches.append(cache)
     W, b = params["head.weight"], params["head.bias"]
     valid = valid_mask(lengths, T)
@@ -170,8 +192,10 @@ def masked_loss_and_grads(backend, cfg, params, x, y, lengths, loss, target):
         onehot = np.eye(out.shape[-1])[np.where(keep, y, 0)]
         value = -float(np.sum(np.where(keep, np.sum(logp * onehot, axis=-1), 0.0))) / count
         dout = np.where(keep[..., None], (np.exp(logp) - onehot) / count, 0.0)
-    grads = {"head.weight": dout.reshape(-1, dout.shape[-1]).T @ top.reshape(-1, top.shape[-1]),
-             "head.bias": dout.reshape(-1, dout.shape[-1]).sum(axis=0)}
+    grads = {
+        "head.weight": dout.reshape(-1, dout.shape[-1]).T @ top.reshape(-1, top.shape[-1]),
+        "head.bias": dout.reshape(-1, dout.shape[-1]).sum(axis=0),
+    }
     if target == "last":
         dh = np.zeros_like(h)
         dh[lengths - 1, np.arange(N)] = dout @ W
@@ -179,8 +203,9 @@ def masked_loss_and_grads(backend, cfg, params, x, y, lengths, loss, target):
         dh = dout @ W
     dh = pad(dh, lengths, GARBAGE)  # what the kernels must ignore
     for layer in reversed(range(cfg.layers)):
-        layer_grads, dh = backend.layer_backward(cfg.cell, layer_weights(params, layer),
-                                                 caches[layer], dh)
+        layer_grads, dh = backend.layer_backward(
+            cfg.cell, layer_weights(params, layer), caches[layer], dh
+        )
         for key, g in layer_grads.items():
             grads[param_name(key, layer)] = g
         dh = pad(dh, lengths, GARBAGE)
@@ -190,8 +215,9 @@ def masked_loss_and_grads(backend, cfg, params, x, y, lengths, loss, target):
 @pytest.mark.parametrize("loss,target", [("mse", "last"), ("xent", "every"), ("mse", "every")])
 @pytest.mark.parametrize("layers", [1, 2])
 @pytest.mark.parametrize("cell,nonlinearity", CELLS)
-def test_gradients_with_lengths_match_finite_differences(backend, cell, nonlinearity, layers,
-                                                         loss, target):
+def test_gradients_with_lengths_match_finite_differences(
+    backend, cell, nonlinearity, layers, loss, target
+):
     cfg = ModelConfig(cell=cell, nonlinearity=nonlinearity, hidden_size=4, layers=layers)
     rng = np.random.default_rng(7)
     T, N, n_in, n_out = 5, 4, 3, 2
@@ -212,8 +238,10 @@ def test_gradients_with_lengths_match_finite_differences(backend, cell, nonlinea
             minus = masked_loss_and_grads(backend, cfg, params, x, y, lengths, loss, target)[0]
             p[i] = keep
             numeric[i] = (plus - minus) / (2 * eps)
-        assert relative_error(grads[name], numeric) <= 1e-7, (name, relative_error(grads[name],
-                                                                                   numeric))
+        assert relative_error(grads[name], numeric) <= 1e-7, (
+            name,
+            relative_error(grads[name], numeric),
+        )
 
 
 # -- the fused epoch with lengths --------------------------------------------------------------
@@ -225,10 +253,10 @@ def reference_epoch_by_sequence(cfg, plan, params, optimizer, x, y, order, lr, l
     B, losses = plan.train.batch_size, []
     for start in range(0, len(order), B):
         total, grads, count = 0.0, {k: np.zeros_like(p) for k, p in params.items()}, 0
-        for n in order[start:start + B]:
+        for n in order[start : start + B]:
             steps = lengths[n] if plan.target == "every" else 1
-            xs = x[:lengths[n], n:n + 1]
-            ys = y[n:n + 1] if plan.target == "last" else y[:lengths[n], n:n + 1]
+            xs = x[: lengths[n], n : n + 1]
+            ys = y[n : n + 1] if plan.target == "last" else y[: lengths[n], n : n + 1]
             value, g, _ = model.loss_and_grads(xs, ys, plan.loss, plan.target)
             total += value * steps
             count += steps
@@ -242,8 +270,15 @@ def reference_epoch_by_sequence(cfg, plan, params, optimizer, x, y, order, lr, l
     return np.array(losses)
 
 
-PLANS = [*FUSED_PLANS, (dict(layers=3), dict(optimizer="sgd", grad_clip="norm",
-                                             grad_clip_value=100.0), "xent", "last")]
+PLANS = [
+    *FUSED_PLANS,
+    (
+        dict(layers=3),
+        dict(optimizer="sgd", grad_clip="norm", grad_clip_value=100.0),
+        "xent",
+        "last",
+    ),
+]
 
 
 def runner_case(dtype, loss, target, *, T=7, N=11, n_in=2, n_out=3, seed=3):
@@ -252,8 +287,11 @@ def runner_case(dtype, loss, target, *, T=7, N=11, n_in=2, n_out=3, seed=3):
     lengths[2] = 1
     x = pad(rng.normal(size=(T, N, n_in)).astype(dtype), lengths, GARBAGE)
     lead = (N,) if target == "last" else (T, N)
-    y = (rng.normal(size=(*lead, n_out)).astype(dtype) if loss == "mse"
-         else rng.integers(0, n_out, size=lead))
+    y = (
+        rng.normal(size=(*lead, n_out)).astype(dtype)
+        if loss == "mse"
+        else rng.integers(0, n_out, size=lead)
+    )
     if target == "every":  # targets past the ends are ignored too
         y = pad(y, lengths, GARBAGE if loss == "mse" else -1)
     return rng, lengths, x, y, n_in, n_out
@@ -261,8 +299,9 @@ def runner_case(dtype, loss, target, *, T=7, N=11, n_in=2, n_out=3, seed=3):
 
 @pytest.mark.parametrize("dtype,rtol", [("float64", 1e-10), ("float32", 1e-4)])
 @pytest.mark.parametrize("model,train,loss,target", PLANS)
-def test_epoch_runner_with_lengths_matches_sequences_alone(backend, model, train, loss, target,
-                                                           dtype, rtol):
+def test_epoch_runner_with_lengths_matches_sequences_alone(
+    backend, model, train, loss, target, dtype, rtol
+):
     # batch 4 over 11 sequences: the last batch is smaller
     plan = epoch_plan(model, train, loss, target, dtype)
     cfg = plan.model
@@ -272,16 +311,18 @@ def test_epoch_runner_with_lengths_matches_sequences_alone(backend, model, train
     for epoch in range(2):
         order = np.random.default_rng(epoch).permutation(len(lengths))
         got = runner(params, opt, x, y, order, 0.05, lengths=lengths)
-        want = reference_epoch_by_sequence(cfg, plan, ref_params, ref_opt, x, y, order, 0.05,
-                                           lengths)
+        want = reference_epoch_by_sequence(
+            cfg, plan, ref_params, ref_opt, x, y, order, 0.05, lengths
+        )
         np.testing.assert_allclose(got, want, rtol=rtol)
     assert opt.steps == ref_opt.steps == 6
     assert_same_state(params, opt, ref_params, ref_opt, rtol)
 
 
 @pytest.mark.parametrize("model,train,loss,target", PLANS[1:3])
-def test_epoch_runner_padding_is_inert_and_full_lengths_change_nothing(backend, model, train,
-                                                                         loss, target):
+def test_epoch_runner_padding_is_inert_and_full_lengths_change_nothing(
+    backend, model, train, loss, target
+):
     plan = epoch_plan(model, train, loss, target)
     cfg = plan.model
     rng, lengths, x, y, n_in, n_out = runner_case("float64", loss, target)
@@ -294,8 +335,10 @@ def test_epoch_runner_padding_is_inert_and_full_lengths_change_nothing(backend, 
         losses = runner(p, Optimizer(plan.train, p), x, y, order, 0.05, lengths=lengths)
         return [losses, *p.values()]
 
-    garbage = [run(pad(x, lengths, value), y if target == "last" else pad(y, lengths, fill),
-                   lengths) for value, fill in ((0.0, 0), (-7e5, 1), (np.nan, 2))]
+    garbage = [
+        run(pad(x, lengths, value), y if target == "last" else pad(y, lengths, fill), lengths)
+        for value, fill in ((0.0, 0), (-7e5, 1), (np.nan, 2))
+    ]
     for other in garbage[1:]:
         for a, b in zip(garbage[0], other, strict=True):
             assert np.array_equal(a, b)
@@ -306,8 +349,9 @@ def test_epoch_runner_padding_is_inert_and_full_lengths_change_nothing(backend, 
 
 @pytest.mark.parametrize("dtype,rtol", [("float64", 1e-10), ("float32", 1e-4)])
 @pytest.mark.parametrize("model,train,loss,target", PLANS)
-def test_epoch_runner_with_lengths_matches_the_core_loop(backend, model, train, loss, target,
-                                                         dtype, rtol):
+def test_epoch_runner_with_lengths_matches_the_core_loop(
+    backend, model, train, loss, target, dtype, rtol
+):
     """The fused epoch against the core's reference loop, which trims each batch to its longest
     sequence and runs the NumPy reference with lengths."""
     plan = epoch_plan(model, train, loss, target, dtype, lengths=True)
@@ -324,8 +368,9 @@ def test_epoch_runner_with_lengths_matches_the_core_loop(backend, model, train, 
         want = reference_epoch(ref_model, ref_opt, plan, split, order, 0.05)
         np.testing.assert_allclose(got, want, rtol=rtol)
     for name, p in ref_params.items():
-        np.testing.assert_allclose(params[name], p, rtol=rtol, atol=rtol * np.abs(p).max(),
-                                   err_msg=name)
+        np.testing.assert_allclose(
+            params[name], p, rtol=rtol, atol=rtol * np.abs(p).max(), err_msg=name
+        )
 
 
 # -- whole runs with lengths: numba against numpy ----------------------------------------------
@@ -355,16 +400,20 @@ bucket_by_length = {bucket}
 """
 
 
-@pytest.mark.parametrize("cell,target,bucket", [("rnn", "last", "true"), ("rnn", "every", "false"),
-                                                ("lstm", "every", "true"),
-                                                ("gru", "last", "false")])
+@pytest.mark.parametrize(
+    "cell,target,bucket",
+    [
+        ("rnn", "last", "true"),
+        ("rnn", "every", "false"),
+        ("lstm", "every", "true"),
+        ("gru", "last", "false"),
+    ],
+)
 @pytest.mark.parametrize("dtype,rtol", [("float64", 1e-9), ("float32", None)])
-def test_a_run_with_lengths_agrees_with_the_reference(tmp_path, cell, target, bucket, dtype,
-                                                      rtol):
+def test_a_run_with_lengths_agrees_with_the_reference(tmp_path, cell, target, bucket, dtype, rtol):
     """Every per-epoch loss, final metric and parameter; rnn trains through the fused epoch."""
     path = tmp_path / "varlen.toml"
-    path.write_text(VARLEN_EXPERIMENT.format(cell=cell, target=target, bucket=bucket,
-                                             dtype=dtype))
+    path.write_text(VARLEN_EXPERIMENT.format(cell=cell, target=target, bucket=bucket, dtype=dtype))
     exp, registry = load_experiment(str(path), ["train.backend=numba"], [VARLEN_PLUGIN])
     session = prepare(exp, registry)
     assert session.plan.lengths

@@ -27,8 +27,14 @@ def test_sgd_momentum_by_hand():
     np.testing.assert_allclose(p, expect, rtol=1e-15)
 
 
-@pytest.mark.parametrize("kind,kw", [("sgd", {"momentum": 0.9, "weight_decay": 0.01}),
-                                     ("adam", {"weight_decay": 0.01}), ("adagrad", {})])
+@pytest.mark.parametrize(
+    "kind,kw",
+    [
+        ("sgd", {"momentum": 0.9, "weight_decay": 0.01}),
+        ("adam", {"weight_decay": 0.01}),
+        ("adagrad", {}),
+    ],
+)
 def test_matches_torch(kind, kw):
     torch = pytest.importorskip("torch")
     p0, grads, p, _ = run(kind, **kw)

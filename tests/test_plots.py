@@ -46,8 +46,18 @@ def two_runs(tmp_path_factory):
     config = root.parent / "small.toml"
     config.write_text(SMALL_SINE)
     for seed in (1, 2):
-        result = cli("run", config, "--out", root, "--set", "train.epochs=2", "--set",
-                     f"experiment.seed={seed}", "--set", f"experiment.name=s{seed}")
+        result = cli(
+            "run",
+            config,
+            "--out",
+            root,
+            "--set",
+            "train.epochs=2",
+            "--set",
+            f"experiment.seed={seed}",
+            "--set",
+            f"experiment.name=s{seed}",
+        )
         assert result.exit_code == 0, result.output
     return sorted(root.iterdir())
 
@@ -63,13 +73,13 @@ def test_a_finished_run_writes_loss_and_forecast_figures(two_runs):
 def test_chargen_draws_the_per_character_loss_of_a_test_excerpt(tmp_path):
     from conftest import EXPERIMENTS
 
-    result = cli("run", EXPERIMENTS / "chargen.toml", "--out", tmp_path, "--set",
-                 "train.epochs=2")
+    result = cli("run", EXPERIMENTS / "chargen.toml", "--out", tmp_path, "--set", "train.epochs=2")
     assert result.exit_code == 0, result.output
     (run,) = tmp_path.iterdir()
     assert_figure(run / "char_loss.png")
     assert json.loads((run / "summary.json").read_text())["figures"] == {
-        "files": ["loss.png", "char_loss.png"]}
+        "files": ["loss.png", "char_loss.png"]
+    }
 
 
 def test_plot_redraws_and_overlays_runs(two_runs, tmp_path):
@@ -113,23 +123,33 @@ class BadName(Task):
 
 
 def test_a_task_figure_that_fails_never_fails_the_run(tmp_path):
-    history = [{"epoch": 1, "loss": 0.5, "val_loss": 0.6}, {"epoch": 2, "loss": 0.2,
-                                                             "val_loss": 0.3}]
+    history = [
+        {"epoch": 1, "loss": 0.5, "val_loss": 0.6},
+        {"epoch": 2, "loss": 0.2, "val_loss": 0.3},
+    ]
     out = plots.run_figures(tmp_path, Broken({}, None), None, None, history)
     assert out["files"] == ["loss.png"] and "ValueError: the plugin's bug" in out["note"]
     out = plots.run_figures(tmp_path, BadName({}, None), None, None, history)
     assert "expected a file name stem" in out["note"]
     assert not (tmp_path.parent / "outside.png").exists()
     assert plots.run_figures(tmp_path, Task({}, None), None, None, history) == {
-        "files": ["loss.png"]}  # the default task draws nothing
+        "files": ["loss.png"]
+    }  # the default task draws nothing
 
 
 def test_compare_chart(tmp_path):
-    rows = [{"backend": "numpy", "seconds_per_epoch": 0.0055, "seconds_min": 0.005,
-             "seconds_max": 0.006, "case": "B=32"},
-            {"backend": "numba", "seconds_per_epoch": 0.002, "case": "B=32"},
-            {"backend": "numpy", "seconds_per_epoch": 0.083, "case": "B=1"},
-            {"backend": "numba", "seconds_per_epoch": 0.005, "case": "B=1"}]
+    rows = [
+        {
+            "backend": "numpy",
+            "seconds_per_epoch": 0.0055,
+            "seconds_min": 0.005,
+            "seconds_max": 0.006,
+            "case": "B=32",
+        },
+        {"backend": "numba", "seconds_per_epoch": 0.002, "case": "B=32"},
+        {"backend": "numpy", "seconds_per_epoch": 0.083, "case": "B=1"},
+        {"backend": "numba", "seconds_per_epoch": 0.005, "case": "B=1"},
+    ]
     assert_figure(plots.compare_chart(rows, tmp_path / "cases.png"))
     assert_figure(plots.compare_chart(rows[:2], tmp_path / "one.png"))
     with pytest.raises(RnnlabError, match="needs 'backend'"):

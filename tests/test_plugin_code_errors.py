@@ -106,7 +106,7 @@ def test_plugin_code_error_is_one_message_naming_plugin_and_file(setup, case):
     result = cli(*args)
     assert result.exit_code == 2, result.output
     assert "Traceback" not in result.output
-    message = result.output[result.output.index("error:"):]  # after any progress lines
+    message = result.output[result.output.index("error:") :]  # after any progress lines
     assert len(message.strip().splitlines()) <= 3, message  # one message (soft-wrapped)
     text = " ".join(message.split())
     assert text.startswith(f"error: plugin mine (file: {plugin}) failed {what} ({plugin}"), text
@@ -128,8 +128,16 @@ def test_plugin_code_error_is_one_message_naming_plugin_and_file(setup, case):
 def test_on_run_end_failure_marks_the_summary(tmp_path):
     plugin = tmp_path / "tracker.py"
     plugin.write_text(textwrap.dedent(AT_END))
-    result = cli("run", write_tiny(tmp_path), "--plugin", plugin, "--out", tmp_path / "runs",
-                 "--set", "train.epochs=2")
+    result = cli(
+        "run",
+        write_tiny(tmp_path),
+        "--plugin",
+        plugin,
+        "--out",
+        tmp_path / "runs",
+        "--set",
+        "train.epochs=2",
+    )
     assert result.exit_code == 2, result.output
     assert "plugin tracker (file:" in result.output and "on_run_end()" in result.output
     [run] = (tmp_path / "runs").iterdir()
@@ -141,15 +149,31 @@ def test_on_run_end_failure_marks_the_summary(tmp_path):
 
 def test_a_resume_whose_task_now_fails_leaves_the_run_as_it_was(tmp_path):
     plugin = tmp_path / "mine.py"
-    plugin.write_text(PLUGIN.replace("class RaisesInBuild(SineTask):\n    def build",
-                                     "class RaisesInBuild(SineTask):\n    def unused"))
+    plugin.write_text(
+        PLUGIN.replace(
+            "class RaisesInBuild(SineTask):\n    def build",
+            "class RaisesInBuild(SineTask):\n    def unused",
+        )
+    )
     config = write_tiny(tmp_path)
     stop = tmp_path / "stop.py"
-    stop.write_text("from rnnlab.hookspecs import hookimpl\n\n@hookimpl\n"
-                    "def on_epoch_end(epoch):\n    if epoch == 2:\n"
-                    "        raise KeyboardInterrupt\n")
-    first = cli("run", config, "--plugin", plugin, "--plugin", stop, "--out", tmp_path / "runs",
-                "--set", "task.name=inbuild")
+    stop.write_text(
+        "from rnnlab.hookspecs import hookimpl\n\n@hookimpl\n"
+        "def on_epoch_end(epoch):\n    if epoch == 2:\n"
+        "        raise KeyboardInterrupt\n"
+    )
+    first = cli(
+        "run",
+        config,
+        "--plugin",
+        plugin,
+        "--plugin",
+        stop,
+        "--out",
+        tmp_path / "runs",
+        "--set",
+        "task.name=inbuild",
+    )
     assert first.exit_code == 130, first.output
     [run] = (tmp_path / "runs").iterdir()
     before = {p.name: p.read_bytes() for p in run.iterdir() if p.name != "run.lock"}
@@ -166,10 +190,22 @@ def test_a_figure_that_fails_names_the_plugin_and_the_run_stands(setup):
     """A figure is not worth a run: the run finishes, and the note names the plugin."""
     pytest.importorskip("matplotlib")
     config, plugin, out = setup
-    result = cli("run", config, "--plugin", plugin, "--out", out, "--set", "train.epochs=1",
-                 "--set", "task.name=infigure")
+    result = cli(
+        "run",
+        config,
+        "--plugin",
+        plugin,
+        "--out",
+        out,
+        "--set",
+        "train.epochs=1",
+        "--set",
+        "task.name=infigure",
+    )
     assert result.exit_code == 0, result.output
     [run] = out.iterdir()
     note = json.loads((run / "summary.json").read_text())["figures"]["note"]
-    assert note == (f"the task's figure was not drawn (plugin mine (file: {plugin}), {plugin}:29: "
-                    f"ValueError: no axes)")
+    assert note == (
+        f"the task's figure was not drawn (plugin mine (file: {plugin}), {plugin}:29: "
+        f"ValueError: no axes)"
+    )

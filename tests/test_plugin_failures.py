@@ -63,7 +63,10 @@ def test_plugins_json_shows_the_failure(tmp_path):
     assert result.exit_code == 0
     [info] = [p for p in json.loads(result.output) if p["name"] == "broken"]
     assert (info["source"], info["origin"], info["status"]) == (
-        "file", str(path), "failed: RuntimeError: boom")
+        "file",
+        str(path),
+        "failed: RuntimeError: boom",
+    )
 
 
 def test_missing_plugin_file_is_named(tmp_path):
@@ -75,16 +78,26 @@ def test_missing_plugin_file_is_named(tmp_path):
 def test_strict_env_makes_a_broken_plugin_fatal(tmp_path, monkeypatch):
     path = plugin_file(tmp_path, "broken", "raise RuntimeError('boom')\n")
     monkeypatch.setenv("RNNLAB_STRICT_PLUGINS", "1")
-    with pytest.raises(PluginError, match=r"plugin broken \(file: .*broken.py\) failed to load: "
-                                          r"RuntimeError: boom"):
+    with pytest.raises(
+        PluginError,
+        match=r"plugin broken \(file: .*broken.py\) failed to load: "
+        r"RuntimeError: boom",
+    ):
         Registry([path])
 
 
 def test_strict_env_on_the_command_line(tmp_path):
     path = plugin_file(tmp_path, "broken", "raise RuntimeError('boom')\n")
     experiment = write_experiment(tmp_path)
-    result = cli("run", str(experiment), "--plugin", str(path), "--out", str(tmp_path / "runs"),
-                 env={"RNNLAB_STRICT_PLUGINS": "1"})
+    result = cli(
+        "run",
+        str(experiment),
+        "--plugin",
+        str(path),
+        "--out",
+        str(tmp_path / "runs"),
+        env={"RNNLAB_STRICT_PLUGINS": "1"},
+    )
     assert result.exit_code == 2
     assert "error: plugin broken (file:" in result.output and "Traceback" not in result.output
     assert not (tmp_path / "runs").exists()
@@ -100,8 +113,9 @@ def test_disable_env_skips_named_plugins(monkeypatch):
 def test_disabled_task_is_a_config_error_naming_the_valid_ones(tmp_path, monkeypatch):
     monkeypatch.setenv("RNNLAB_DISABLE_PLUGINS", "sine")
     with pytest.raises(ConfigError, match=r"\[task.name\]: unknown task 'sine'"):
-        build_experiment(read_toml(write_experiment(tmp_path)), Registry(),
-                         source=tmp_path / "small.toml")
+        build_experiment(
+            read_toml(write_experiment(tmp_path)), Registry(), source=tmp_path / "small.toml"
+        )
 
 
 def test_numpy_backend_cannot_be_disabled(monkeypatch):
@@ -118,29 +132,38 @@ def test_a_disabled_broken_plugin_is_not_imported(tmp_path):
 
 # -- hook implementations that match no hookspec ---------------------------------------------
 def test_misspelt_hook_is_named_with_a_suggestion(tmp_path):
-    path = plugin_file(tmp_path, "typo", """\
+    path = plugin_file(
+        tmp_path,
+        "typo",
+        """\
         from rnnlab.hookspecs import hookimpl
 
         @hookimpl
         def on_epoch_ends(run, epoch):
             pass
-        """)
+        """,
+    )
     registry = Registry([path], strict=False)
     [info] = registry.failures()
     assert info.label == f"typo (file: {path})"
-    assert info.status.startswith("failed: hook implementation 'on_epoch_ends' matches no hook; "
-                                  "did you mean 'on_epoch_end'?")
+    assert info.status.startswith(
+        "failed: hook implementation 'on_epoch_ends' matches no hook; did you mean 'on_epoch_end'?"
+    )
     assert registry.pm.get_plugin("typo") is None  # unregistered: its hooks never run
 
 
 def test_hook_with_an_unknown_argument_is_named(tmp_path):
-    path = plugin_file(tmp_path, "badargs", """\
+    path = plugin_file(
+        tmp_path,
+        "badargs",
+        """\
         from rnnlab.hookspecs import hookimpl
 
         @hookimpl
         def on_epoch_end(run, epoch, loss):
             pass
-        """)
+        """,
+    )
     registry = Registry([path], strict=False)
     [info] = registry.failures()
     assert info.status.startswith("failed: PluginValidationError: ")
@@ -164,15 +187,21 @@ def test_two_plugins_one_task_names_both(tmp_path):
     a = plugin_file(tmp_path, "first", TASK_FILE.format(name="wave"))
     b = plugin_file(tmp_path, "second", TASK_FILE.format(name="wave"))
     registry = Registry([a, b], strict=False)
-    with pytest.raises(PluginError, match=rf"task 'wave' is provided by more than one plugin: "
-                                          rf"first \(file: {a}\) and second \(file: {b}\)"):
+    with pytest.raises(
+        PluginError,
+        match=rf"task 'wave' is provided by more than one plugin: "
+        rf"first \(file: {a}\) and second \(file: {b}\)",
+    ):
         registry.task("wave")
 
 
 def test_two_plugins_one_name_is_fatal_when_strict(tmp_path):
     a = plugin_file(tmp_path, "first", TASK_FILE.format(name="sine"))
-    with pytest.raises(PluginError, match=r"task 'sine' is provided by more than one plugin: "
-                                          r"sine \(built-in: rnnlab\) and first \(file: "):
+    with pytest.raises(
+        PluginError,
+        match=r"task 'sine' is provided by more than one plugin: "
+        r"sine \(built-in: rnnlab\) and first \(file: ",
+    ):
         Registry([a], strict=True)
 
 
@@ -217,8 +246,9 @@ def test_a_raising_hook_stops_the_run_and_keeps_its_results(tmp_path):
     registry = registry_with(Crash(at=2))
     with pytest.raises(PluginError) as err:
         run(write_experiment(tmp_path, epochs=5), registry, tmp_path / "runs")
-    assert str(err.value) == ("plugin p0 (file: p0) raised in hook on_epoch_end(): "
-                              "ValueError: tracker offline")
+    assert str(err.value) == (
+        "plugin p0 (file: p0) raised in hook on_epoch_end(): ValueError: tracker offline"
+    )
     [path] = (tmp_path / "runs").iterdir()
     run_dir = RunDir.open(path)
     assert [r["epoch"] for r in run_dir.read_metrics()] == [1, 2]
@@ -229,18 +259,24 @@ def test_a_raising_hook_stops_the_run_and_keeps_its_results(tmp_path):
 
 
 def test_a_raising_file_plugin_on_the_command_line(tmp_path):
-    path = plugin_file(tmp_path, "tracker", """\
+    path = plugin_file(
+        tmp_path,
+        "tracker",
+        """\
         from rnnlab.hookspecs import hookimpl
 
         @hookimpl
         def on_run_start(run):
             raise ConnectionError("no network")
-        """)
+        """,
+    )
     experiment = write_experiment(tmp_path)
     result = cli("run", str(experiment), "--plugin", str(path), "--out", str(tmp_path / "runs"))
     assert result.exit_code == 2, result.output
-    assert (f"error: plugin tracker (file: {path}) raised in hook on_run_start(): "
-            "ConnectionError: no network") in " ".join(result.output.split())
+    assert (
+        f"error: plugin tracker (file: {path}) raised in hook on_run_start(): "
+        "ConnectionError: no network"
+    ) in " ".join(result.output.split())
     assert "Traceback" not in result.output
     [run_path] = (tmp_path / "runs").iterdir()
     assert json.loads((run_path / "summary.json").read_text())["status"] == "failed"
@@ -296,7 +332,11 @@ def test_installed_looking_distribution_is_found(tmp_path, monkeypatch):
     registry = Registry()
     info = registry.plugins["wave"]
     assert (info.source, info.origin, info.version, info.status) == (
-        "package", "wave-plugin", "1.2", "ok")
+        "package",
+        "wave-plugin",
+        "1.2",
+        "ok",
+    )
     assert isinstance(registry.task("wave"), TaskSpec)
     monkeypatch.delitem(sys.modules, "wave_plugin")
 
@@ -321,8 +361,14 @@ def test_cli_errors_keep_their_bracketed_location(tmp_path):
 
 def test_cli_warnings_keep_brackets(tmp_path):
     path = plugin_file(tmp_path, "broken", "raise RuntimeError('[red]x[/red]')\n")
-    result = cli("run", str(write_experiment(tmp_path, epochs=1)), "--plugin", str(path),
-                 "--out", str(tmp_path / "runs"))
+    result = cli(
+        "run",
+        str(write_experiment(tmp_path, epochs=1)),
+        "--plugin",
+        str(path),
+        "--out",
+        str(tmp_path / "runs"),
+    )
     assert "RuntimeError: [red]x[/red]" in result.output
 
 
@@ -334,8 +380,9 @@ def test_unknown_name_mentions_disabled_and_failed_plugins(tmp_path, monkeypatch
         registry.task("delay")
     message = str(err.value)
     assert message.startswith("unknown task 'delay' (valid: ")
-    assert message.endswith("; disabled by RNNLAB_DISABLE_PLUGINS: sine; failed to load: "
-                            f"broken (file: {path})")
+    assert message.endswith(
+        f"; disabled by RNNLAB_DISABLE_PLUGINS: sine; failed to load: broken (file: {path})"
+    )
 
 
 def test_a_raising_wrapped_hook_is_still_named():
@@ -345,6 +392,7 @@ def test_a_raising_wrapped_hook_is_still_named():
         @functools.wraps(fn)
         def wrapper(*args, **kwargs):
             return fn(*args, **kwargs)
+
         return wrapper
 
     class Wrapped:

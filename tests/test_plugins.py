@@ -7,7 +7,7 @@ from rnnlab.cli import main
 from rnnlab.errors import PluginError
 from rnnlab.plugins import Registry
 
-TASK_PLUGIN = '''
+TASK_PLUGIN = """
 from rnnlab.hookspecs import hookimpl
 from rnnlab.specs import TaskSpec
 from rnnlab_sine.task import OPTIONS, SineTask
@@ -17,7 +17,7 @@ __version__ = "1.2.3"
 @hookimpl
 def register_tasks():
     return [TaskSpec("{name}", SineTask, OPTIONS, "a copy of sine")]
-'''
+"""
 
 
 def write(tmp_path, name, text):
@@ -65,8 +65,9 @@ def test_a_broken_plugin_is_reported_and_the_others_still_work(tmp_path):
 
 
 def test_a_hook_that_matches_no_hookspec_is_a_load_failure(tmp_path):
-    text = ("from rnnlab.hookspecs import hookimpl\n\n"
-            "@hookimpl\ndef register_taks():\n    return []\n")
+    text = (
+        "from rnnlab.hookspecs import hookimpl\n\n@hookimpl\ndef register_taks():\n    return []\n"
+    )
     registry = Registry([write(tmp_path, "typo.py", text)])
     assert registry.plugins["typo"].status.startswith("failed")
     assert "register_taks" in registry.plugins["typo"].status
@@ -80,8 +81,7 @@ def test_disabled_plugins_are_skipped_but_numpy_is_essential():
 
 def test_plugins_command_lists_sources_and_failures(tmp_path):
     broken = write(tmp_path, "broken.py", "raise RuntimeError('boom')\n")
-    result = CliRunner().invoke(main, ["plugins", "--plugin", str(broken)],
-                                env={"COLUMNS": "200"})
+    result = CliRunner().invoke(main, ["plugins", "--plugin", str(broken)], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     assert "built-in" in result.output and "sine" in result.output
     assert "failed: RuntimeError: boom" in result.output

@@ -13,8 +13,7 @@ import rnnlab.plugin
 from rnnlab.model import param_name
 
 ROOT = Path(__file__).resolve().parents[1]
-PLUGIN_CODE = sorted([*ROOT.glob("plugins/rnnlab_*/**/*.py"),
-                      *ROOT.glob("examples/*/src/**/*.py")])
+PLUGIN_CODE = sorted([*ROOT.glob("plugins/rnnlab_*/**/*.py"), *ROOT.glob("examples/*/src/**/*.py")])
 PLUGIN_TESTS = sorted(ROOT.glob("examples/*/tests/*.py"))
 
 

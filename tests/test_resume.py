@@ -14,8 +14,11 @@ from rnnlab.errors import RnnlabError, RunInterrupted, TrainingDiverged
 from rnnlab.runner import resume_experiment, run_experiment
 from rnnlab.runs import RunDir
 
-OPTIMIZERS = [("train.optimizer='adam'",), ("train.optimizer='sgd'", "train.momentum=0.9"),
-              ("train.optimizer='adagrad'",)]
+OPTIMIZERS = [
+    ("train.optimizer='adam'",),
+    ("train.optimizer='sgd'", "train.momentum=0.9"),
+    ("train.optimizer='adagrad'",),
+]
 
 
 class Crash(Exception):
@@ -40,6 +43,7 @@ def send(*signums):
         for s in signums:
             signal.raise_signal(s)
         return real(grads, mode, value)
+
     return action
 
 
@@ -94,16 +98,19 @@ def test_sigterm_is_reported_with_its_exit_status(tmp_path, monkeypatch):
 
 
 def test_second_signal_stops_at_once_and_keeps_the_last_checkpoint(tmp_path, monkeypatch):
-    path = started(tmp_path, monkeypatch, send(signal.SIGINT, signal.SIGINT),
-                   2 * BATCHES_PER_EPOCH + 4)
+    path = started(
+        tmp_path, monkeypatch, send(signal.SIGINT, signal.SIGINT), 2 * BATCHES_PER_EPOCH + 4
+    )
     assert RunDir(path).read_summary()["status"] == "interrupted"
     assert RunDir(path).load_checkpoint().state.epoch == 2  # the one written after epoch 2
     assert_same_outcome(resumed(tmp_path, path), reference(tmp_path))
 
 
-@pytest.mark.parametrize("sets", [(), ("train.checkpoint_every=0",
-                                       "train.checkpoint_seconds=1e-9")],
-                         ids=["every-epoch", "every-batch-by-time"])
+@pytest.mark.parametrize(
+    "sets",
+    [(), ("train.checkpoint_every=0", "train.checkpoint_seconds=1e-9")],
+    ids=["every-epoch", "every-batch-by-time"],
+)
 def test_crash_then_resume_from_last_checkpoint_is_exact(tmp_path, monkeypatch, sets):
     at = 2 * BATCHES_PER_EPOCH + 6
     path = started(tmp_path, monkeypatch, crash, at, *sets, expect=Crash)
@@ -152,12 +159,15 @@ def test_backend_epoch_runner_stops_at_the_end_of_the_epoch(tmp_path, monkeypatc
     plugin = tmp_path / "whole.py"
     plugin.write_text(WHOLE_EPOCH_BACKEND)
     sets = ("train.backend='whole'",)
-    path = started(tmp_path, monkeypatch, send(signal.SIGINT), BATCHES_PER_EPOCH + 3, *sets,
-                   plugins=[plugin])
+    path = started(
+        tmp_path, monkeypatch, send(signal.SIGINT), BATCHES_PER_EPOCH + 3, *sets, plugins=[plugin]
+    )
     state = RunDir(path).load_checkpoint().state
     assert (state.epoch, state.position) == (2, None)  # the epoch ran to its end
-    assert_same_outcome(resumed(tmp_path, path, *sets, plugins=[plugin]),
-                        reference(tmp_path, *sets, plugins=[plugin]))
+    assert_same_outcome(
+        resumed(tmp_path, path, *sets, plugins=[plugin]),
+        reference(tmp_path, *sets, plugins=[plugin]),
+    )
 
 
 def test_raising_epochs_continues_like_a_longer_run(tmp_path):
@@ -170,8 +180,10 @@ def test_raising_epochs_continues_like_a_longer_run(tmp_path):
     assert_same_outcome(path, reference(tmp_path, "train.epochs=6"))
 
 
-@pytest.mark.parametrize("change", ["train.learning_rate=0.03", "model.hidden_size=9",
-                                    "task.window=6", "experiment.seed=4"])
+@pytest.mark.parametrize(
+    "change",
+    ["train.learning_rate=0.03", "model.hidden_size=9", "task.window=6", "experiment.seed=4"],
+)
 def test_resume_refuses_a_different_experiment(tmp_path, monkeypatch, change):
     path = started(tmp_path, monkeypatch, send(signal.SIGINT), 13)
     exp, registry = tiny_experiment(tmp_path, change)
@@ -193,13 +205,13 @@ def test_checkpoint_interval_may_change_on_resume(tmp_path, monkeypatch):
     assert_same_outcome(path, reference(tmp_path))
 
 
-def test_nan_gradient_stops_with_epoch_and_batch_and_keeps_the_good_checkpoint(tmp_path,
-                                                                              monkeypatch):
+def test_nan_gradient_stops_with_epoch_and_batch_and_keeps_the_good_checkpoint(
+    tmp_path, monkeypatch
+):
     def nan_norm(grads, mode, value, real):
         return float("nan")
 
-    path = started(tmp_path, monkeypatch, nan_norm, BATCHES_PER_EPOCH + 3,
-                   expect=TrainingDiverged)
+    path = started(tmp_path, monkeypatch, nan_norm, BATCHES_PER_EPOCH + 3, expect=TrainingDiverged)
     summary = RunDir(path).read_summary()
     assert summary["status"] == "diverged"
     for words in ("epoch 2", "batch 3 of 10", "learning_rate", "grad_clip_value"):
@@ -210,8 +222,9 @@ def test_nan_gradient_stops_with_epoch_and_batch_and_keeps_the_good_checkpoint(t
 
 
 def test_real_divergence_is_caught_before_it_reaches_the_parameters(tmp_path):
-    exp, registry = tiny_experiment(tmp_path, "train.optimizer='sgd'", "train.grad_clip='none'",
-                                    "train.learning_rate=1e6")
+    exp, registry = tiny_experiment(
+        tmp_path, "train.optimizer='sgd'", "train.grad_clip='none'", "train.learning_rate=1e6"
+    )
     with pytest.raises(TrainingDiverged, match="grad_clip") as info:
         run_experiment(exp, registry, out_root=tmp_path / "runs")
     assert info.value.exit_code == 3

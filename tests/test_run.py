@@ -53,14 +53,20 @@ def test_same_seed_same_numbers_bit_for_bit(small_sine, tmp_path):
     summaries = []
     for k in range(2):
         out = tmp_path / str(k)
-        assert run_cli(["run", str(small_sine), "--out", str(out), "--set", "model.layers=2"]
-                       ).exit_code == 0
+        assert (
+            run_cli(
+                ["run", str(small_sine), "--out", str(out), "--set", "model.layers=2"]
+            ).exit_code
+            == 0
+        )
         summaries.append(json.loads((run_dir_of(out) / "summary.json").read_text()))
     assert summaries[0]["metrics"] == summaries[1]["metrics"]
     other = tmp_path / "other"
     run_cli(["run", str(small_sine), "--out", str(other), "--set", "experiment.seed=4"])
-    assert json.loads((run_dir_of(other) / "summary.json").read_text())["metrics"] != \
-        summaries[0]["metrics"]
+    assert (
+        json.loads((run_dir_of(other) / "summary.json").read_text())["metrics"]
+        != summaries[0]["metrics"]
+    )
 
 
 def test_default_sine_experiment_meets_the_bar(tmp_path):
@@ -72,14 +78,17 @@ def test_default_sine_experiment_meets_the_bar(tmp_path):
     assert summary["backend"] == "numpy" and summary["epochs_run"] == 100
 
 
-@pytest.mark.parametrize("args,expected", [
-    (["run", "missing.toml"], "missing.toml: no such file"),
-    (["run", "{small}", "--set", "train.epochs=0"], "[train.epochs]: must be > 0"),
-    (["run", "{small}", "--set", "nosuch.key=1"], "unknown table"),
-    (["run", "{small}", "--set", "train.backend=jax"], "unknown backend 'jax'"),
-    (["run", "{small}", "--set", "task.window=500"], "[task.window]: window 500 does not fit"),
-    (["run", "{small}", "--set", "model.cell=lstm", "--plugin", "none.py"], "none.py"),
-])
+@pytest.mark.parametrize(
+    "args,expected",
+    [
+        (["run", "missing.toml"], "missing.toml: no such file"),
+        (["run", "{small}", "--set", "train.epochs=0"], "[train.epochs]: must be > 0"),
+        (["run", "{small}", "--set", "nosuch.key=1"], "unknown table"),
+        (["run", "{small}", "--set", "train.backend=jax"], "unknown backend 'jax'"),
+        (["run", "{small}", "--set", "task.window=500"], "[task.window]: window 500 does not fit"),
+        (["run", "{small}", "--set", "model.cell=lstm", "--plugin", "none.py"], "none.py"),
+    ],
+)
 def test_user_errors_are_one_message_without_traceback(small_sine, tmp_path, args, expected):
     args = [a.replace("{small}", str(small_sine)) for a in args]
     result = run_cli(args + ["--out", str(tmp_path)])
@@ -89,10 +98,16 @@ def test_user_errors_are_one_message_without_traceback(small_sine, tmp_path, arg
 
 
 def test_debug_shows_the_traceback(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "rnnlab", "--debug", "run",
-                             str(tmp_path / "missing.toml")], capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "rnnlab", "--debug", "run", str(tmp_path / "missing.toml")],
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode != 0 and "Traceback" in result.stderr
-    result = subprocess.run([sys.executable, "-m", "rnnlab", "run",
-                             str(tmp_path / "missing.toml")], capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "rnnlab", "run", str(tmp_path / "missing.toml")],
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "missing.toml: no such file" in result.stderr

@@ -95,13 +95,17 @@ def test_the_lock_records_its_holder_and_is_released(tmp_path):
 
 
 def test_a_second_writer_is_refused_naming_the_holder(tmp_path):
-    proc = subprocess.Popen([sys.executable, "-c", HOLD, str(tmp_path)], stdout=subprocess.PIPE,
-                            text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(tmp_path)], stdout=subprocess.PIPE, text=True
+    )
     try:
         assert proc.stdout.readline().strip() == "held"
         t0 = time.monotonic()
-        with pytest.raises(RunLocked, match=rf"in use by pid {proc.pid} on "
-                                            rf"{socket.gethostname()} since "):
+        with pytest.raises(
+            RunLocked,
+            match=rf"in use by pid {proc.pid} on "
+            rf"{socket.gethostname()} since ",
+        ):
             RunLock(tmp_path).acquire()
         assert time.monotonic() - t0 < 5  # at once, not after a timeout
         assert holder(tmp_path)[0] is True
@@ -112,10 +116,14 @@ def test_a_second_writer_is_refused_naming_the_holder(tmp_path):
 
 
 def test_a_stale_record_of_a_dead_process_is_taken_over(tmp_path):
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                          capture_output=True, text=True).stdout.strip()
-    (tmp_path / LOCK).write_text(json.dumps({"pid": int(dead), "host": socket.gethostname(),
-                                             "started": "2026-01-01T00:00:00"}))
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    ).stdout.strip()
+    (tmp_path / LOCK).write_text(
+        json.dumps(
+            {"pid": int(dead), "host": socket.gethostname(), "started": "2026-01-01T00:00:00"}
+        )
+    )
     assert holder(tmp_path)[0] is False
     with RunLock(tmp_path):
         assert read_holder(tmp_path).pid == os.getpid()
@@ -131,8 +139,9 @@ def test_the_lock_is_reentrant_within_a_process(tmp_path):
 def test_resume_refuses_a_run_another_process_holds(tmp_path, command):
     path = interrupted_run(tmp_path)
     before = {p.name: p.read_bytes() for p in path.iterdir() if p.name != LOCK}
-    proc = subprocess.Popen([sys.executable, "-c", HOLD, str(path)], stdout=subprocess.PIPE,
-                            text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(path)], stdout=subprocess.PIPE, text=True
+    )
     try:
         assert proc.stdout.readline().strip() == "held"
         result = CliRunner().invoke(main, [*command, str(path)])
@@ -155,8 +164,10 @@ def test_two_resumes_at_once_one_trains_the_other_is_refused(tmp_path):
     barrier.write_text(BARRIER)
     env = {**os.environ, "BARRIER_DIR": str(tmp_path)}
     args = [*RNNLAB, "resume", str(path), "--plugin", str(barrier)]
-    procs = [subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                              env=env) for _ in range(2)]
+    procs = [
+        subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        for _ in range(2)
+    ]
     try:
         wait_for(lambda: list(tmp_path.glob("started-*")), "winner")
         (winner_pid,) = [int(p.name.split("-")[1]) for p in tmp_path.glob("started-*")]
@@ -182,9 +193,12 @@ def test_a_sigkilled_run_is_not_listed_as_running(tmp_path):
     """The bar: once a SIGKILLed run's process is gone, `rnnlab runs` and `show` say it died,
     with the last checkpoint and how to resume; resumed, it ends as an uninterrupted run."""
     config = write_tiny(tmp_path)
-    proc = subprocess.Popen([*RNNLAB, "run", str(config), "--set", "train.epochs=400",
-                             "--out", str(tmp_path / "runs")], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [*RNNLAB, "run", str(config), "--set", "train.epochs=400", "--out", str(tmp_path / "runs")],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         wait_for(lambda: list((tmp_path / "runs").glob("*/checkpoint.npz")), "checkpoint")
         (path,) = (tmp_path / "runs").iterdir()
@@ -213,8 +227,9 @@ def test_a_run_whose_holder_lives_is_running(tmp_path):
     summary.pop("error")
     (path / "summary.json").write_text(json.dumps({**summary, "status": "running"}))
     assert read_run(path).status == "died"
-    proc = subprocess.Popen([sys.executable, "-c", HOLD, str(path)], stdout=subprocess.PIPE,
-                            text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(path)], stdout=subprocess.PIPE, text=True
+    )
     try:
         assert proc.stdout.readline().strip() == "held"
         assert read_run(path).status == "running" and read_run(path).why is None
@@ -273,16 +288,19 @@ def test_a_sweep_says_a_run_died_and_resumes_it(tmp_path):
     outcome = sweep(display)
     assert not outcome.failed
     [note] = display.notes
-    assert note.startswith(f"{run.name} died: the process that ran it is gone (pid "
-                           f"{os.getpid()} on {socket.gethostname()}")
+    assert note.startswith(
+        f"{run.name} died: the process that ran it is gone (pid "
+        f"{os.getpid()} on {socket.gethostname()}"
+    )
     assert note.endswith("; last checkpoint after 2 epochs; resuming it")
 
 
 def test_a_sweep_leaves_a_run_another_process_writes_alone(tmp_path):
     sweep, run = sweep_with_a_dead_run(tmp_path)
     before = {p.name: p.read_bytes() for p in run.iterdir() if p.name != LOCK}
-    proc = subprocess.Popen([sys.executable, "-c", HOLD, str(run)], stdout=subprocess.PIPE,
-                            text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(run)], stdout=subprocess.PIPE, text=True
+    )
     try:
         assert proc.stdout.readline().strip() == "held"
         display = Notes()

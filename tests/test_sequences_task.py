@@ -66,7 +66,7 @@ def test_numeric_vectors_padded_with_lengths(tmp_path):
         T, N, _ = s.x.shape
         assert s.lengths.dtype == np.int64 and T == s.lengths.max()
         for n in range(N):
-            assert np.all(s.x[s.lengths[n]:, n] == 0)  # padded after the end
+            assert np.all(s.x[s.lengths[n] :, n] == 0)  # padded after the end
         seen += N
     assert seen == len(records)
     lengths = sorted(len(r["sequence"]) for r in records)
@@ -79,9 +79,11 @@ def test_stratified_split_is_seeded_and_keeps_class_shares(tmp_path):
     _, a = build(tmp_path, seed=0)
     _, b = build(tmp_path, seed=0)
     _, c = build(tmp_path, seed=1)
-    assert a.saved["class_counts"] == {"train": {"a": 14, "b": 14, "c": 14},
-                                       "val": {"a": 3, "b": 3, "c": 3},
-                                       "test": {"a": 3, "b": 3, "c": 3}}
+    assert a.saved["class_counts"] == {
+        "train": {"a": 14, "b": 14, "c": 14},
+        "val": {"a": 3, "b": 3, "c": 3},
+        "test": {"a": 3, "b": 3, "c": 3},
+    }
     np.testing.assert_array_equal(a.splits["test"].x, b.splits["test"].x)
     assert not np.array_equal(a.meta["parts"]["test"], c.meta["parts"]["test"])
 
@@ -117,13 +119,14 @@ def test_text_sequences_one_hot_with_saved_vocabulary(tmp_path):
     assert vocab == sorted(set("abcdyz")) and data.input_size == len(vocab)
     s = data.splits["train"]
     first = data.meta["examples"][data.meta["parts"]["train"][0]].steps
-    decoded = "".join(vocab[i] for i in s.x[:s.lengths[0], 0].argmax(axis=1))
-    assert decoded == first and np.all(s.x[:s.lengths[0], 0].sum(axis=1) == 1)
+    decoded = "".join(vocab[i] for i in s.x[: s.lengths[0], 0].argmax(axis=1))
+    assert decoded == first and np.all(s.x[: s.lengths[0], 0].sum(axis=1) == 1)
 
 
 def test_csv_text_rows_and_csv_step_rows(tmp_path):
-    rows = ["text,label"] + [f"{w},{k}" for k, ws in {"p": ["aab", "ab"], "q": ["bb", "bba"]}
-                             .items() for w in ws * 4]
+    rows = ["text,label"] + [
+        f"{w},{k}" for k, ws in {"p": ["aab", "ab"], "q": ["bb", "bba"]}.items() for w in ws * 4
+    ]
     (tmp_path / "t.csv").write_text("\n".join(rows) + "\n")
     _, data = build(tmp_path, path="t.csv", sequence_field="text")
     assert data.saved["vocabulary"] == ["a", "b"] and data.output_size == 2
@@ -132,8 +135,7 @@ def test_csv_text_rows_and_csv_step_rows(tmp_path):
         for t in range(2 + i % 3):
             lines.append(f"s{i},{t},{i + t},{-t},{'up' if i % 2 else 'down'}")
     (tmp_path / "long.csv").write_text("\n".join(lines) + "\n")
-    _, data = build(tmp_path, path="long.csv", id_field="id", columns=["v1", "v2"],
-                    normalize=False)
+    _, data = build(tmp_path, path="long.csv", id_field="id", columns=["v1", "v2"], normalize=False)
     assert data.input_size == 2 and data.saved["data"]["examples"] == 12
     lengths = np.concatenate([s.lengths for s in data.splits.values()])
     assert sorted(lengths) == sorted(2 + i % 3 for i in range(12))
@@ -149,8 +151,9 @@ def test_classification_metrics_and_majority_baseline(tmp_path):
     assert m["majority_accuracy"] == pytest.approx(np.mean(truth == data.meta["majority"]))
     # always "a": F1(a) = 2p r / (p + r) with p = share of a, r = 1; F1(b) = F1(c) = 0
     p = np.mean(truth == 0)
-    assert task.metrics(Fixed(np.eye(3)[np.zeros_like(truth)]), data, "test")["macro_f1"] \
-        == pytest.approx(2 * p / (p + 1) / 3)
+    assert task.metrics(Fixed(np.eye(3)[np.zeros_like(truth)]), data, "test")[
+        "macro_f1"
+    ] == pytest.approx(2 * p / (p + 1) / 3)
     demo = task.demo(Fixed(logits), data, None)
     assert demo.columns[:4] == ["class", "train", "val", "test"] and len(demo.rows) == 3
 
@@ -167,8 +170,13 @@ def test_macro_f1_matches_the_usual_definition():
 
 def test_regression_in_label_units_against_the_mean(tmp_path):
     rng = np.random.default_rng(0)
-    records = [{"sequence": rng.normal(size=int(rng.integers(1, 6))).tolist(),
-                "label": float(100 + 10 * i)} for i in range(40)]
+    records = [
+        {
+            "sequence": rng.normal(size=int(rng.integers(1, 6))).tolist(),
+            "label": float(100 + 10 * i),
+        }
+        for i in range(40)
+    ]
     write_jsonl(tmp_path, records)
     task, data = build(tmp_path)
     assert (data.loss, data.output_size, data.input_size) == ("mse", 1, 1)
@@ -185,46 +193,88 @@ def lines(*objs) -> str:
     return "".join((o if isinstance(o, str) else json.dumps(o)) + "\n" for o in objs)
 
 
-OK = [{"sequence": [1, 2], "label": "a"}, {"sequence": [2, 3], "label": "a"},
-      {"sequence": [3, 1], "label": "b"}, {"sequence": [1, 1], "label": "b"}]
+OK = [
+    {"sequence": [1, 2], "label": "a"},
+    {"sequence": [2, 3], "label": "a"},
+    {"sequence": [3, 1], "label": "b"},
+    {"sequence": [1, 1], "label": "b"},
+]
 BAD = {
     "no such file": ("d.jsonl", None, "no such file"),
-    "encoding": ("d.jsonl", b'{"sequence": [1], "label": "a"}\n{"sequence": "\xff"}\n',
-                 "line 2, character 15, key 'sequence': not UTF-8"),
-    "csv encoding": ("d.csv", b"text,label\nab,x\nc\xe9,y\n", "line 3, character 2, column "
-                                                             "'text': not UTF-8"),
+    "encoding": (
+        "d.jsonl",
+        b'{"sequence": [1], "label": "a"}\n{"sequence": "\xff"}\n',
+        "line 2, character 15, key 'sequence': not UTF-8",
+    ),
+    "csv encoding": (
+        "d.csv",
+        b"text,label\nab,x\nc\xe9,y\n",
+        "line 3, character 2, column 'text': not UTF-8",
+    ),
     "csv no header": ("d.csv", "1,2\n3,4\n", "line 1 holds numbers"),
     "csv missing column": ("d.csv", "words,label\nab,x\n", "no column 'sequence' in"),
-    "csv data for a header": ("d.csv", "ab,x\nab,x\n", "(columns: ab, x); line 1 must be a "
-                                                      "header"),
-    "invalid json": ("d.jsonl", lines(*OK, '{"sequence": [1, 2], "label": }'),
-                     "line 5, character 31: not valid JSON"),
+    "csv data for a header": ("d.csv", "ab,x\nab,x\n", "(columns: ab, x); line 1 must be a header"),
+    "invalid json": (
+        "d.jsonl",
+        lines(*OK, '{"sequence": [1, 2], "label": }'),
+        "line 5, character 31: not valid JSON",
+    ),
     "no key": ("d.jsonl", lines(*OK, {"seq": [1], "label": "a"}), "line 5: no key 'sequence'"),
-    "non-numeric step": ("d.jsonl", lines(*OK, {"sequence": [1, "x"], "label": "a"}),
-                         "line 5, key 'sequence', step 2: \"x\" is not a finite number"),
-    "csv non-numeric step": ("d.csv", "id,v,label\n1,0.5,a\n1,zz,a\n2,1,b\n",
-                             "line 3, column 'v': 'zz' is not a finite number"),
-    "ragged vectors": ("d.jsonl", lines(*OK[:2], {"sequence": [[1, 2], [3]], "label": "b"}),
-                       "line 3, key 'sequence', step 2: 1 values, but step 1 has 2"),
-    "width differs": ("d.jsonl", lines({"sequence": [[1, 2]], "label": "a"},
-                                       {"sequence": [[1, 2, 3]], "label": "a"}),
-                      "line 2, key 'sequence': 3 values per step, but line 1 has 2"),
-    "empty sequence": ("d.jsonl", lines(*OK, {"sequence": [], "label": "a"}),
-                       "line 5, key 'sequence': empty sequence"),
-    "empty text": ("d.jsonl", lines({"sequence": "ab", "label": "a"},
-                                    {"sequence": "", "label": "a"}),
-                   "line 2, key 'sequence': empty sequence"),
-    "csv empty sequence": ("d.csv", "sequence,label\nab,x\n,x\n",
-                           "line 3, column 'sequence': empty sequence"),
-    "label seen once": ("d.jsonl", lines(*OK, {"sequence": [5], "label": "c"}),
-                        "line 5, key 'label': class 'c' appears only once"),
-    "mixed kinds": ("d.jsonl", lines(*OK, {"sequence": "ab", "label": "a"}),
-                    "line 5, key 'sequence': holds text, but line 1 holds numbers"),
-    "null label": ("d.jsonl", lines(*OK, {"sequence": [1], "label": None}),
-                   "line 5, key 'label': a label must be a class name or a number, got null"),
-    "label changes in a sequence": ("d.csv", "id,v,label\n1,0.5,a\n1,1,b\n",
-                                    "line 3, column 'label': 'b', but sequence '1' has label "
-                                    "'a' from line 2"),
+    "non-numeric step": (
+        "d.jsonl",
+        lines(*OK, {"sequence": [1, "x"], "label": "a"}),
+        "line 5, key 'sequence', step 2: \"x\" is not a finite number",
+    ),
+    "csv non-numeric step": (
+        "d.csv",
+        "id,v,label\n1,0.5,a\n1,zz,a\n2,1,b\n",
+        "line 3, column 'v': 'zz' is not a finite number",
+    ),
+    "ragged vectors": (
+        "d.jsonl",
+        lines(*OK[:2], {"sequence": [[1, 2], [3]], "label": "b"}),
+        "line 3, key 'sequence', step 2: 1 values, but step 1 has 2",
+    ),
+    "width differs": (
+        "d.jsonl",
+        lines({"sequence": [[1, 2]], "label": "a"}, {"sequence": [[1, 2, 3]], "label": "a"}),
+        "line 2, key 'sequence': 3 values per step, but line 1 has 2",
+    ),
+    "empty sequence": (
+        "d.jsonl",
+        lines(*OK, {"sequence": [], "label": "a"}),
+        "line 5, key 'sequence': empty sequence",
+    ),
+    "empty text": (
+        "d.jsonl",
+        lines({"sequence": "ab", "label": "a"}, {"sequence": "", "label": "a"}),
+        "line 2, key 'sequence': empty sequence",
+    ),
+    "csv empty sequence": (
+        "d.csv",
+        "sequence,label\nab,x\n,x\n",
+        "line 3, column 'sequence': empty sequence",
+    ),
+    "label seen once": (
+        "d.jsonl",
+        lines(*OK, {"sequence": [5], "label": "c"}),
+        "line 5, key 'label': class 'c' appears only once",
+    ),
+    "mixed kinds": (
+        "d.jsonl",
+        lines(*OK, {"sequence": "ab", "label": "a"}),
+        "line 5, key 'sequence': holds text, but line 1 holds numbers",
+    ),
+    "null label": (
+        "d.jsonl",
+        lines(*OK, {"sequence": [1], "label": None}),
+        "line 5, key 'label': a label must be a class name or a number, got null",
+    ),
+    "label changes in a sequence": (
+        "d.csv",
+        "id,v,label\n1,0.5,a\n1,1,b\n",
+        "line 3, column 'label': 'b', but sequence '1' has label 'a' from line 2",
+    ),
     "not an object": ("d.jsonl", lines(*OK, "[1, 2]"), "line 5: expected a JSON object"),
 }
 
@@ -246,11 +296,13 @@ def test_bad_data_names_file_line_and_field(tmp_path, case):
 
 
 def test_given_splits_that_cannot_work(tmp_path):
-    records = [dict(r, split="train") for r in OK * 4] + [{"sequence": [9], "label": "z",
-                                                       "split": "test"}] * 2
+    records = [dict(r, split="train") for r in OK * 4] + [
+        {"sequence": [9], "label": "z", "split": "test"}
+    ] * 2
     write_jsonl(tmp_path, records)
-    with pytest.raises(ConfigError, match="line 17, key 'label': class 'z' is in the test split "
-                                          "but never in train"):
+    with pytest.raises(
+        ConfigError, match="line 17, key 'label': class 'z' is in the test split but never in train"
+    ):
         build(tmp_path, split_field="split")
     write_jsonl(tmp_path, [dict(r, split="train") for r in OK * 4])
     with pytest.raises(ConfigError, match="the test split is empty"):
@@ -272,25 +324,39 @@ def test_labels_option(tmp_path):
 
 
 def test_conformance_text_regression_and_csv_steps(tmp_path):
-    words = [("hello", "en"), ("world", "en"), ("hallo", "de"), ("welt", "de"), ("bonjour", "fr"),
-             ("monde", "fr")]
+    words = [
+        ("hello", "en"),
+        ("world", "en"),
+        ("hallo", "de"),
+        ("welt", "de"),
+        ("bonjour", "fr"),
+        ("monde", "fr"),
+    ]
     write_jsonl(tmp_path, [{"sequence": w, "label": k} for w, k in words * 6], "text.jsonl")
     check_task(SPEC, {"path": "text.jsonl"}, context=TaskContext(tmp_path), seeds=(0,))
     rng = np.random.default_rng(1)
     seqs = [rng.normal(size=int(rng.integers(1, 7))) for _ in range(60)]
-    write_jsonl(tmp_path, [{"sequence": s.tolist(), "label": float(s.sum())} for s in seqs],
-                "reg.jsonl")
+    write_jsonl(
+        tmp_path, [{"sequence": s.tolist(), "label": float(s.sum())} for s in seqs], "reg.jsonl"
+    )
     check_task(SPEC, {"path": "reg.jsonl"}, context=TaskContext(tmp_path), seeds=(0,))
 
 
 @settings(max_examples=20, deadline=None)
-@given(counts=st.lists(st.integers(2, 15), min_size=2, max_size=5),
-       train=st.floats(0.3, 0.7), val=st.floats(0.1, 0.25), seed=st.integers(0, 2 ** 16))
+@given(
+    counts=st.lists(st.integers(2, 15), min_size=2, max_size=5),
+    train=st.floats(0.3, 0.7),
+    val=st.floats(0.1, 0.25),
+    seed=st.integers(0, 2**16),
+)
 def test_stratified_splits_partition_every_class(tmp_path_factory, counts, train, val, seed):
     folder = tmp_path_factory.mktemp("prop")
     rng = np.random.default_rng(seed)
-    records = [{"sequence": rng.normal(size=(int(rng.integers(1, 5)), 2)).tolist(),
-                "label": f"c{k}"} for k, n in enumerate(counts) for _ in range(n)]
+    records = [
+        {"sequence": rng.normal(size=(int(rng.integers(1, 5)), 2)).tolist(), "label": f"c{k}"}
+        for k, n in enumerate(counts)
+        for _ in range(n)
+    ]
     write_jsonl(folder, records)
     try:
         _, data = build(folder, seed=seed, train_fraction=train, val_fraction=val)
@@ -311,10 +377,11 @@ def test_stratified_splits_partition_every_class(tmp_path_factory, counts, train
 @pytest.mark.slow
 def test_japanese_vowels_run_end_to_end(tmp_path):
     exp = ROOT / "experiments" / "japanese_vowels.toml"
-    result = CliRunner().invoke(main, ["run", str(exp), "--out", str(tmp_path),
-                                       "--set", "train.epochs=1", "--json"])
+    result = CliRunner().invoke(
+        main, ["run", str(exp), "--out", str(tmp_path), "--set", "train.epochs=1", "--json"]
+    )
     assert result.exit_code == 0, result.output
-    summary = json.loads(result.output[result.output.index("{"):])
+    summary = json.loads(result.output[result.output.index("{") :])
     assert summary["dataset"]["sizes"]["test"] == 370
     assert summary["metrics"]["test"]["majority_accuracy"] == pytest.approx(31 / 370)
 
@@ -329,7 +396,7 @@ def test_figure_is_drawn(tmp_path, kind):
         records = [dict(r, label=float(np.sum(r["sequence"]))) for r in records]
     write_jsonl(tmp_path, records)
     task, data = build(tmp_path)
-    out = (np.eye(3)[data.splits["test"].y] if kind == "classes" else data.splits["test"].y)
+    out = np.eye(3)[data.splits["test"].y] if kind == "classes" else data.splits["test"].y
     path = plots.task_figure(task, Fixed(out), data, tmp_path)
     assert path.name == ("confusion.png" if kind == "classes" else "predictions.png")
     assert path.stat().st_size > 8000

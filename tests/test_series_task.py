@@ -31,10 +31,11 @@ def write_csv(folder: Path, rows: list[str], name: str = "s.csv") -> Path:
 def yearly(folder: Path, n: int = 60, **columns) -> Path:
     """A CSV with a year column and columns of values (default: y = 10 + t^1.5 / 10)."""
     t = np.arange(n)
-    columns = columns or {"y": 10 + t ** 1.5 / 10}
+    columns = columns or {"y": 10 + t**1.5 / 10}
     header = ",".join(["year", *columns])
-    lines = [",".join([str(1900 + i), *(repr(float(v[i])) for v in columns.values())])
-             for i in range(n)]
+    lines = [
+        ",".join([str(1900 + i), *(repr(float(v[i])) for v in columns.values())]) for i in range(n)
+    ]
     return write_csv(folder, [header, *lines])
 
 
@@ -119,8 +120,9 @@ def test_multivariate_inputs_and_several_targets(tmp_path):
 
 
 def test_iso_dates_and_default_columns(tmp_path):
-    rows = ["date,load,temp"] + [f"2020-01-{d:02d}T{h:02d}:00,{d + h},{h}" for d in range(1, 29)
-                                 for h in (0, 12)]
+    rows = ["date,load,temp"] + [
+        f"2020-01-{d:02d}T{h:02d}:00,{d + h},{h}" for d in range(1, 29) for h in (0, 12)
+    ]
     write_csv(tmp_path, rows)
     _, data = build(tmp_path, window=4)
     assert data.saved["series"]["inputs"] == ["load", "temp"]
@@ -163,17 +165,25 @@ BAD = {
     "no header": ("1,2\n2,3\n", "line 1 holds numbers"),
     "non-numeric": ("year,v\n1,2\n2,abc\n", "line 3, column 'v': 'abc' is not a number"),
     "bad time": ("year,v\n1,2\nlater,3\n", "line 3, column 'year': 'later' is not a time"),
-    "backwards": ("year,v\n1,2\n3,3\n2,4\n", "line 4, column 'year': time '2' does not come "
-                                             "after '3' on line 3"),
+    "backwards": (
+        "year,v\n1,2\n3,3\n2,4\n",
+        "line 4, column 'year': time '2' does not come after '3' on line 3",
+    ),
     "repeated time": ("year,v\n1,2\n1,3\n", "line 3, column 'year': time '1' does not come"),
-    "mixed times": ("year,v\n1,2\n2020-01-01,3\n", "line 3, column 'year': '2020-01-01' is "
-                                                  "not the same kind of time"),
-    "time zones": ("year,v\n2020-01-01T00:00,2\n2020-01-02T00:00+01:00,3\n",
-                   "line 3, column 'year': '2020-01-02T00:00+01:00' is not the same kind"),
+    "mixed times": (
+        "year,v\n1,2\n2020-01-01,3\n",
+        "line 3, column 'year': '2020-01-01' is not the same kind of time",
+    ),
+    "time zones": (
+        "year,v\n2020-01-01T00:00,2\n2020-01-02T00:00+01:00,3\n",
+        "line 3, column 'year': '2020-01-02T00:00+01:00' is not the same kind",
+    ),
     "ragged row": ("year,v\n1,2\n2,3,4\n", "line 3 has 3 fields"),
-    "too few rows": ("year,v\n" + "".join(f"{i},{i}\n" for i in range(12)),
-                     "12 data rows are too few: the train split (lines 2-9, 8 rows) needs at "
-                     "least 11 for window 10 + horizon 1"),
+    "too few rows": (
+        "year,v\n" + "".join(f"{i},{i}\n" for i in range(12)),
+        "12 data rows are too few: the train split (lines 2-9, 8 rows) needs at "
+        "least 11 for window 10 + horizon 1",
+    ),
 }
 
 
@@ -193,14 +203,17 @@ def test_bad_data_names_file_line_and_column(tmp_path, case):
     assert str(path) in str(info.value) and words in str(info.value), str(info.value)
 
 
-@pytest.mark.parametrize("options, key, words", [
-    ({"columns": ["vv"]}, "columns", "no column 'vv'"),
-    ({"target": ["x"]}, "target", "no column 'x'"),
-    ({"time_column": "yr"}, "time_column", "did you mean 'year'"),
-    ({"columns": ["year"]}, "columns", "is the time column"),
-    ({"path": ""}, "path", "set the CSV file"),
-    ({"train_fraction": 0.9}, "val_fraction", "must be < 1"),
-])
+@pytest.mark.parametrize(
+    "options, key, words",
+    [
+        ({"columns": ["vv"]}, "columns", "no column 'vv'"),
+        ({"target": ["x"]}, "target", "no column 'x'"),
+        ({"time_column": "yr"}, "time_column", "did you mean 'year'"),
+        ({"columns": ["year"]}, "columns", "is the time column"),
+        ({"path": ""}, "path", "set the CSV file"),
+        ({"train_fraction": 0.9}, "val_fraction", "must be < 1"),
+    ],
+)
 def test_options_that_do_not_fit_the_file(tmp_path, options, key, words):
     yearly(tmp_path, 40, v=np.arange(40.0))
     with pytest.raises(ConfigError) as info:
@@ -217,23 +230,44 @@ def test_constant_target_is_refused(tmp_path):
 def test_conformance_multivariate_multistep(tmp_path):
     t = np.arange(120.0)
     yearly(tmp_path, 120, a=np.sin(t / 3), b=np.cos(t / 5))
-    check_task(SPEC, {"path": "s.csv", "window": 6, "horizon": 3, "season": 4,
-                      "target": ["a", "b"]}, context=TaskContext(tmp_path), seeds=(0,))
-    check_task(SPEC, {"path": "s.csv", "window": 6, "relative": True},
-               context=TaskContext(tmp_path), seeds=(0,))
+    check_task(
+        SPEC,
+        {"path": "s.csv", "window": 6, "horizon": 3, "season": 4, "target": ["a", "b"]},
+        context=TaskContext(tmp_path),
+        seeds=(0,),
+    )
+    check_task(
+        SPEC,
+        {"path": "s.csv", "window": 6, "relative": True},
+        context=TaskContext(tmp_path),
+        seeds=(0,),
+    )
 
 
 @settings(max_examples=25, deadline=None)
-@given(rows=st.integers(30, 90), window=st.integers(1, 8), horizon=st.integers(1, 4),
-       season=st.integers(1, 6), train=st.floats(0.4, 0.7), val=st.floats(0.1, 0.25))
-def test_every_window_forecasts_only_its_own_split(tmp_path_factory, rows, window, horizon,
-                                                   season, train, val):
+@given(
+    rows=st.integers(30, 90),
+    window=st.integers(1, 8),
+    horizon=st.integers(1, 4),
+    season=st.integers(1, 6),
+    train=st.floats(0.4, 0.7),
+    val=st.floats(0.1, 0.25),
+)
+def test_every_window_forecasts_only_its_own_split(
+    tmp_path_factory, rows, window, horizon, season, train, val
+):
     folder = tmp_path_factory.mktemp("prop")
     y = np.sin(np.arange(rows) / 2.0) + np.arange(rows) / 10
     yearly(folder, rows, y=y)
     try:
-        task, data = build(folder, window=window, horizon=horizon, season=season,
-                           train_fraction=train, val_fraction=val)
+        task, data = build(
+            folder,
+            window=window,
+            horizon=horizon,
+            season=season,
+            train_fraction=train,
+            val_fraction=val,
+        )
     except ConfigError as exc:
         assert "too few" in str(exc)
         return
@@ -254,26 +288,39 @@ def test_every_window_forecasts_only_its_own_split(tmp_path_factory, rows, windo
 def test_shipped_weekly_series_gaps_message_and_fill(tmp_path):
     """The shipped weekly CO2 series: one message naming the gaps, or a fill that trains."""
     exp = ROOT / "experiments" / "co2_weekly.toml"
-    result = CliRunner().invoke(main, ["run", str(exp), "--out", str(tmp_path),
-                                       "--set", "task.missing=error"])
+    result = CliRunner().invoke(
+        main, ["run", str(exp), "--out", str(tmp_path), "--set", "task.missing=error"]
+    )
     assert result.exit_code == 2 and "Traceback" not in result.output
-    assert "co2_weekly.csv: column 'co2' has 59 missing value(s), on line(s) 8, 11, 12" \
-        in " ".join(result.output.split())
+    assert "co2_weekly.csv: column 'co2' has 59 missing value(s), on line(s) 8, 11, 12" in " ".join(
+        result.output.split()
+    )
     for missing, rows in (("interpolate", 2284), ("drop", 2284 - 59)):
-        task = make_task(SPEC, {"path": "data/co2_weekly.csv", "missing": missing,
-                                "window": 52, "season": 52, "horizon": 4, "relative": True},
-                         TaskContext(ROOT / "experiments"))
+        task = make_task(
+            SPEC,
+            {
+                "path": "data/co2_weekly.csv",
+                "missing": missing,
+                "window": 52,
+                "season": 52,
+                "horizon": 4,
+                "relative": True,
+            },
+            TaskContext(ROOT / "experiments"),
+        )
         data = task.build(np.random.default_rng(0))
         assert data.saved["series"]["rows"] == rows
-        assert all(np.all(np.isfinite(s.x)) and np.all(np.isfinite(s.y))
-                   for s in data.splits.values())
+        assert all(
+            np.all(np.isfinite(s.x)) and np.all(np.isfinite(s.y)) for s in data.splits.values()
+        )
 
 
 @pytest.mark.slow
 def test_sunspots_run_end_to_end(tmp_path):
     exp = ROOT / "experiments" / "sunspots.toml"
-    result = CliRunner().invoke(main, ["run", str(exp), "--out", str(tmp_path),
-                                       "--set", "train.epochs=2", "--json"])
+    result = CliRunner().invoke(
+        main, ["run", str(exp), "--out", str(tmp_path), "--set", "train.epochs=2", "--json"]
+    )
     assert result.exit_code == 0, result.output
     assert "naive_mae" in result.output and "seasonal_naive_mase" in result.output
 

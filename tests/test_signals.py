@@ -45,9 +45,13 @@ main(sys.argv[2:])
 
 def start(tmp_path: Path, out: str, *extra: str) -> subprocess.Popen:
     config = write_tiny(tmp_path, TINY)
-    return subprocess.Popen([*RNNLAB, "run", str(config), *SETS, "--out", str(tmp_path / out),
-                             *extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            cwd=tmp_path)
+    return subprocess.Popen(
+        [*RNNLAB, "run", str(config), *SETS, "--out", str(tmp_path / out), *extra],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+    )
 
 
 def wait_for(predicate, proc: subprocess.Popen, what: str, limit: float = 60.0) -> None:
@@ -144,9 +148,22 @@ def test_second_sigint_exits_at_once_leaving_the_checkpoint_whole(tmp_path, refe
 def test_kill_while_writing_a_checkpoint_leaves_the_previous_one(tmp_path, reference):
     marker = tmp_path / "writing"
     config = write_tiny(tmp_path, TINY)
-    proc = subprocess.Popen([sys.executable, "-c", SLOW_WRITER, str(marker), "run", str(config),
-                             *SETS, "--out", str(tmp_path / "runs")],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            SLOW_WRITER,
+            str(marker),
+            "run",
+            str(config),
+            *SETS,
+            "--out",
+            str(tmp_path / "runs"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     wait_for(marker.exists, proc, "the third checkpoint write")
     os.kill(proc.pid, signal.SIGKILL)
     proc.communicate(timeout=60)

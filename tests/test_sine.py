@@ -37,9 +37,14 @@ def test_noise_is_seeded():
     assert not np.array_equal(a.splits["train"].x, c.splits["train"].x)
 
 
-@pytest.mark.parametrize("options,key", [({"window": 200}, "window"),
-                                         ({"train_fraction": 0.95}, "val_fraction"),
-                                         ({"stop": -1.0}, "stop")])
+@pytest.mark.parametrize(
+    "options,key",
+    [
+        ({"window": 200}, "window"),
+        ({"train_fraction": 0.95}, "val_fraction"),
+        ({"stop": -1.0}, "stop"),
+    ],
+)
 def test_options_that_cannot_work_are_config_errors(options, key):
     with pytest.raises(ConfigError) as info:
         build(**options)

@@ -23,8 +23,9 @@ def stream(L=23, V=3, seed=0):
 
 def model(V=3, seed=0):
     cfg = ModelConfig(hidden_size=5)
-    return Model(cfg, reference_backend(), init_params(cfg, Shape(V, V),
-                                                       np.random.default_rng(seed)))
+    return Model(
+        cfg, reference_backend(), init_params(cfg, Shape(V, V), np.random.default_rng(seed))
+    )
 
 
 def test_parallel_streams_hold_consecutive_steps():
@@ -32,8 +33,8 @@ def test_parallel_streams_hold_consecutive_steps():
     p = parallel_streams(s, 4, 2)  # 5 steps per stream, the last 3 steps dropped
     assert p.x.shape == (5, 4, 3) and p.y.shape == (5, 4)
     for b in range(4):
-        np.testing.assert_array_equal(p.x[:, b], s.x[5 * b:5 * b + 5, 0])
-        np.testing.assert_array_equal(p.y[:, b], s.y[5 * b:5 * b + 5, 0])
+        np.testing.assert_array_equal(p.x[:, b], s.x[5 * b : 5 * b + 5, 0])
+        np.testing.assert_array_equal(p.y[:, b], s.y[5 * b : 5 * b + 5, 0])
 
 
 def test_chunks_carry_the_state_like_one_pass():
@@ -43,8 +44,9 @@ def test_chunks_carry_the_state_like_one_pass():
     np.testing.assert_allclose(pieces, whole, rtol=1e-12, atol=1e-14)
     full = m.loss(s.x, s.y, "xent", "every")
     assert stream_loss(m, s, "xent", 4) == pytest.approx(full, rel=1e-12)
-    reset = np.mean([m.loss(s.x[i:i + 4], s.y[i:i + 4], "xent", "every")
-                     for i in range(0, 20, 4)])
+    reset = np.mean(
+        [m.loss(s.x[i : i + 4], s.y[i : i + 4], "xent", "every") for i in range(0, 20, 4)]
+    )
     assert abs(reset - m.loss(s.x[:20], s.y[:20], "xent", "every")) > 1e-6  # state matters
 
 
@@ -56,8 +58,9 @@ def test_stateful_epoch_is_truncated_bptt_from_the_carried_state():
     loss = stateful_epoch(got, Optimizer(cfg, got.params), plan, s, 5, lr=0.1)
     state, losses = None, []
     for start in range(0, 20, 5):  # by hand: BPTT over each chunk from the previous final state
-        value, grads, state = want.loss_and_grads(s.x[start:start + 5], s.y[start:start + 5],
-                                                  "xent", "every", state)
+        value, grads, state = want.loss_and_grads(
+            s.x[start : start + 5], s.y[start : start + 5], "xent", "every", state
+        )
         for k in want.params:
             want.params[k] -= 0.1 * grads[k]
         losses.append(value)
@@ -68,8 +71,10 @@ def test_stateful_epoch_is_truncated_bptt_from_the_carried_state():
 
 class StreamTask(Task):
     def build(self, rng):
-        splits = {name: stream(L=n, seed=i) for i, (name, n) in
-                  enumerate((("train", 60), ("val", 12), ("test", 12)))}
+        splits = {
+            name: stream(L=n, seed=i)
+            for i, (name, n) in enumerate((("train", 60), ("val", 12), ("test", 12)))
+        }
         return Dataset(splits, 3, 3, "xent", "every", chunk_length=5)
 
 
@@ -95,9 +100,11 @@ class Plugin:
 def test_fit_walks_streams_without_a_backend_runner(tmp_path):
     registry = Registry()
     registry.add_module(Plugin(), "streams_test")
-    raw = {"task": {"name": "streams"}, "model": {"hidden_size": 4},
-           "train": {"epochs": 3, "batch_size": 3, "backend": "with_runner",
-                     "keep_best": False}}
+    raw = {
+        "task": {"name": "streams"},
+        "model": {"hidden_size": 4},
+        "train": {"epochs": 3, "batch_size": 3, "backend": "with_runner", "keep_best": False},
+    }
     exp = build_experiment(raw, registry, source=tmp_path / "x.toml")
     session = prepare(exp, registry)
     assert session.dataset.splits["train"].x.shape == (20, 3, 3)

@@ -11,7 +11,7 @@ from rnnlab.cli import main
 
 GRID = 'seeds = [0, 1]\n"model.hidden_size" = [3, 5]\n'
 
-PLUGIN = '''
+PLUGIN = """
 from rnnlab.executors import ExecutorSpec
 from rnnlab.executors.serial import SerialExecutor
 from rnnlab.hookspecs import hookimpl
@@ -27,7 +27,7 @@ class LastFirst(SerialExecutor):
 @hookimpl
 def register_executors():
     return [ExecutorSpec("{name}", lambda options: LastFirst(), "the last run first")]
-'''
+"""
 
 
 def invoke(*args):
@@ -73,8 +73,9 @@ def test_hook_register_executors(tmp_path):
     plugin = tmp_path / "last_first.py"
     plugin.write_text(PLUGIN.replace("{name}", "last-first"))
     path = write_sweep(tmp_path, GRID)
-    result = invoke("sweep", path, "--executor", "last-first", "--plugin", plugin,
-                    "--out", tmp_path / "runs")
+    result = invoke(
+        "sweep", path, "--executor", "last-first", "--plugin", plugin, "--out", tmp_path / "runs"
+    )
     assert result.exit_code == 0, result.output
     lines = [line for line in result.output.splitlines() if line.startswith("[")]
     assert lines[0].startswith("[1/4] v01_hidden_size-5_seed-1 finished")

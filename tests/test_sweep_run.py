@@ -31,8 +31,9 @@ seeds = [0, 1]
 
 
 def plan_for(path, plugin_files=()):
-    return build_plan(read_toml(path), Registry(plugin_files), source=path,
-                      plugin_files=plugin_files)
+    return build_plan(
+        read_toml(path), Registry(plugin_files), source=path, plugin_files=plugin_files
+    )
 
 
 def records(outcome) -> dict:
@@ -81,17 +82,24 @@ def test_serial_sweep_writes_a_run_directory_per_variant_and_seed(serial_outcome
     assert [r["run"] for r in described["runs"]] == list(outcome.results)
     for run in outcome.results:
         d = outcome.directory / run
-        assert {p.name for p in d.iterdir()} >= {"config.toml", "summary.json", "metrics.jsonl",
-                                                 "params.npz"}
+        assert {p.name for p in d.iterdir()} >= {
+            "config.toml",
+            "summary.json",
+            "metrics.jsonl",
+            "params.npz",
+        }
     rows = aggregate(outcome)
     means = [r["metrics"]["val"]["loss"]["mean"] for r in rows]
     assert means == sorted(means) and all(r["finished"] == 2 for r in rows)
     by_id = {r["variant"]: r for r in rows}
-    losses = [outcome.results[run].summary["metrics"]["test"]["mse"]
-              for run in outcome.results if run.startswith("v00")]
+    losses = [
+        outcome.results[run].summary["metrics"]["test"]["mse"]
+        for run in outcome.results
+        if run.startswith("v00")
+    ]
     stats = by_id["v00"]["metrics"]["test"]["mse"]
     assert stats["n"] == 2 and stats["mean"] == pytest.approx(sum(losses) / 2)
-    assert stats["std"] == pytest.approx(abs(losses[0] - losses[1]) / 2 ** 0.5)
+    assert stats["std"] == pytest.approx(abs(losses[0] - losses[1]) / 2**0.5)
 
 
 @pytest.mark.slow
@@ -103,8 +111,9 @@ def test_local_processes_and_dask_match_serial_bit_for_bit(serial_outcome, tmp_p
     options = ExecutorOptions(workers=2, address="local" if name == "dask" else None)
     executor = make_executor(Registry(), name, options)
     shown, rec = display()
-    outcome = run_sweep(plan_for(serial_outcome.plan.source), executor, out_root=tmp_path,
-                        display=shown)
+    outcome = run_sweep(
+        plan_for(serial_outcome.plan.source), executor, out_root=tmp_path, display=shown
+    )
     assert not outcome.failed, outcome.failed
     assert records(outcome) == expected
     if name == "local":
@@ -125,8 +134,7 @@ def test_running_again_skips_finished_runs_and_reruns_the_others(tmp_path):
         (d / "summary.json").write_text(json.dumps({**summary, "status": status}))
         (d / "metrics.jsonl").write_text('{"partial": true}\n')
     shown, rec = display()
-    again = run_sweep(plan_for(path), SerialExecutor(), out_root=tmp_path / "runs",
-                      display=shown)
+    again = run_sweep(plan_for(path), SerialExecutor(), out_root=tmp_path / "runs", display=shown)
     assert rec.previous == 2 and sorted(rec.started) == sorted([runs[1], runs[2]])
     assert [again.results[r].previous for r in runs] == [True, False, False, True]
     assert records(again) == records(first)  # rerun from scratch: the same numbers
@@ -138,11 +146,17 @@ def test_a_changed_sweep_is_refused_but_more_seeds_are_not(tmp_path):
     path = write_sweep(tmp_path, GRID)
     run_sweep(plan_for(path), SerialExecutor(), out_root=tmp_path / "runs")
     path.write_text(path.read_text().replace("epochs = 2", "epochs = 3"))
-    with pytest.raises(RnnlabError, match=r"holds a different sweep \(variant v00 "
-                                          r"\(hidden_size=3\): train.epochs was 2, is 3\)"):
+    with pytest.raises(
+        RnnlabError,
+        match=r"holds a different sweep \(variant v00 "
+        r"\(hidden_size=3\): train.epochs was 2, is 3\)",
+    ):
         run_sweep(plan_for(path), SerialExecutor(), out_root=tmp_path / "runs")
-    path.write_text(path.read_text().replace("epochs = 3", "epochs = 2")
-                    .replace("seeds = [0, 1]", "seeds = [0, 1, 2]"))
+    path.write_text(
+        path.read_text()
+        .replace("epochs = 3", "epochs = 2")
+        .replace("seeds = [0, 1]", "seeds = [0, 1, 2]")
+    )
     outcome = run_sweep(plan_for(path), SerialExecutor(), out_root=tmp_path / "runs")
     assert sum(r.previous for r in outcome.results.values()) == 4 and len(outcome.results) == 6
 
@@ -164,8 +178,12 @@ seeds = [0, 1]
 def test_a_failing_run_is_recorded_and_the_sweep_goes_on(tmp_path):
     path = write_sweep(tmp_path, FAILING)
     outcome = run_sweep(plan_for(path), SerialExecutor(), out_root=tmp_path / "runs")
-    assert [r.status for r in outcome.results.values()] == ["failed", "failed", "finished",
-                                                             "finished"]
+    assert [r.status for r in outcome.results.values()] == [
+        "failed",
+        "failed",
+        "finished",
+        "finished",
+    ]
     bad = outcome.failed[0]
     assert "window 500 does not fit the train split" in bad.error
     recorded = json.loads((outcome.directory / bad.run / "summary.json").read_text())
@@ -176,8 +194,9 @@ def test_a_failing_run_is_recorded_and_the_sweep_goes_on(tmp_path):
 
 def test_fail_fast_stops_at_the_first_failure(tmp_path):
     path = write_sweep(tmp_path, FAILING)
-    outcome = run_sweep(plan_for(path), SerialExecutor(), out_root=tmp_path / "runs",
-                        fail_fast=True)
+    outcome = run_sweep(
+        plan_for(path), SerialExecutor(), out_root=tmp_path / "runs", fail_fast=True
+    )
     assert outcome.stopped_early and len(outcome.results) == 1
 
 
@@ -188,16 +207,19 @@ def test_local_worker_death_is_retried_in_a_new_process(tmp_path):
     assert not (tmp_path / "kill-marker").exists()  # a worker did die
     assert len(outcome.results) == 4 and not outcome.failed
     for run in outcome.results:
-        assert json.loads((outcome.directory / run / "summary.json").read_text())[
-            "status"] == "finished"
+        assert (
+            json.loads((outcome.directory / run / "summary.json").read_text())["status"]
+            == "finished"
+        )
         assert len((outcome.directory / run / "metrics.jsonl").read_text().splitlines()) == 2
 
 
 def test_a_run_that_always_kills_its_worker_fails_after_bounded_retries(tmp_path):
     killer = write_killer(tmp_path, seed=1, always=True)
-    path = write_sweep(tmp_path, 'seeds = [1, 0]\n', plugins='plugins = ["killer.py"]')
-    outcome = run_sweep(plan_for(path, [killer]), LocalExecutor(1, retries=1),
-                        out_root=tmp_path / "runs")
+    path = write_sweep(tmp_path, "seeds = [1, 0]\n", plugins='plugins = ["killer.py"]')
+    outcome = run_sweep(
+        plan_for(path, [killer]), LocalExecutor(1, retries=1), out_root=tmp_path / "runs"
+    )
     statuses = {r.seed: r for r in outcome.results.values()}
     assert statuses[0].ok and statuses[0].attempts == 1
     dead: RunResult = statuses[1]
@@ -219,8 +241,9 @@ def dask_cluster():
 def test_dask_sweep_survives_a_killed_worker(tmp_path, dask_cluster):
     killer = write_killer(tmp_path, seed=1)
     path = write_sweep(tmp_path, GRID, plugins='plugins = ["killer.py"]')
-    executor = make_executor(Registry(), "dask",
-                             ExecutorOptions(address=dask_cluster.scheduler_address))
+    executor = make_executor(
+        Registry(), "dask", ExecutorOptions(address=dask_cluster.scheduler_address)
+    )
     outcome = run_sweep(plan_for(path, [killer]), executor, out_root=tmp_path / "runs")
     assert not (tmp_path / "kill-marker").exists()  # the worker was killed mid-run
     assert len(outcome.results) == 4 and not outcome.failed
@@ -235,8 +258,7 @@ def test_dask_sweep_survives_a_killed_worker(tmp_path, dask_cluster):
 def test_workers_pin_their_thread_pools_to_one(name, request):
     options = ExecutorOptions(workers=1)
     if name == "dask":
-        options = ExecutorOptions(address=request.getfixturevalue("dask_cluster")
-                                  .scheduler_address)
+        options = ExecutorOptions(address=request.getfixturevalue("dask_cluster").scheduler_address)
     before = dict(os.environ)
     executor = make_executor(Registry(), name, options)
     results = list(executor.run(report_environment, dummy_jobs(2), lambda job: None))
@@ -261,7 +283,7 @@ def test_a_second_sweep_in_the_same_directory_at_once_is_refused(tmp_path):
 
 def test_an_interrupted_run_is_resumed_from_its_checkpoint(tmp_path):
     plugin = write_interrupter(tmp_path, seed=1)
-    path = write_sweep(tmp_path, 'seeds = [0, 1]\n', plugins='plugins = ["interrupter.py"]')
+    path = write_sweep(tmp_path, "seeds = [0, 1]\n", plugins='plugins = ["interrupter.py"]')
     path.write_text(path.read_text().replace("epochs = 2", "epochs = 4"))
     with pytest.raises(KeyboardInterrupt):
         run_sweep(plan_for(path, [plugin]), SerialExecutor(), out_root=tmp_path / "runs")

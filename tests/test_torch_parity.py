@@ -39,12 +39,12 @@ def test_outputs_and_gradients_match_pytorch(cell, nonlinearity, layers, loss, t
     if loss == "mse":
         loss_t = torch.nn.functional.mse_loss(out_t, torch.from_numpy(y))
     else:
-        loss_t = torch.nn.functional.cross_entropy(out_t.reshape(-1, out),
-                                                   torch.from_numpy(y).reshape(-1))
+        loss_t = torch.nn.functional.cross_entropy(
+            out_t.reshape(-1, out), torch.from_numpy(y).reshape(-1)
+        )
     loss_t.backward()
 
-    np.testing.assert_allclose(model.predict(x, target), out_t.detach().numpy(), rtol=1e-10,
-                               atol=0)
+    np.testing.assert_allclose(model.predict(x, target), out_t.detach().numpy(), rtol=1e-10, atol=0)
     value, grads, _ = model.loss_and_grads(x, y, loss, target)
     assert value == pytest.approx(loss_t.item(), rel=1e-12)
     assert_gradients_match(grads, twin, f"{cell}/{nonlinearity}")
@@ -56,4 +56,4 @@ def test_forget_bias_sets_the_total_forget_gate_bias_in_pytorch():
     twin = TorchModel("lstm", "tanh", 2, 1).load(params)
     for layer in range(2):
         total = getattr(twin.rnn, f"bias_ih_l{layer}") + getattr(twin.rnn, f"bias_hh_l{layer}")
-        np.testing.assert_array_equal(total.detach().numpy()[H:2 * H], np.ones(H))
+        np.testing.assert_array_equal(total.detach().numpy()[H : 2 * H], np.ones(H))

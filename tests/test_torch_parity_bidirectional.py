@@ -59,8 +59,9 @@ def relative_error(a, b):
 @pytest.mark.parametrize("cell,nonlinearity", CELLS)
 def test_bidirectional_matches_pytorch(cell, nonlinearity, layers, loss, target, out, lengths):
     rng = np.random.default_rng(11)
-    cfg = ModelConfig(cell=cell, hidden_size=H, layers=layers, nonlinearity=nonlinearity,
-                      bidirectional=True)
+    cfg = ModelConfig(
+        cell=cell, hidden_size=H, layers=layers, nonlinearity=nonlinearity, bidirectional=True
+    )
     params = init_params(cfg, Shape(D, out), rng)
     model = Model(cfg, NumpyBackend(), params)
     lens = LENGTHS if lengths else np.full(N, T)
@@ -117,10 +118,12 @@ def test_a_trained_bidirectional_lstm_with_dropout_gives_its_test_loss_in_pytorc
 
     plugin = str(Path(__file__).with_name("varlen_task.py"))
     path = tmp_path / "varlen.toml"
-    path.write_text('[task]\nname = "varlen"\ntarget = "every"\npad = 1e6\n'
-                    '[model]\ncell = "lstm"\nhidden_size = 6\nlayers = 2\n'
-                    'bidirectional = true\ndropout = 0.3\n'
-                    '[train]\nepochs = 2\nbatch_size = 16\nbucket_by_length = true\n')
+    path.write_text(
+        '[task]\nname = "varlen"\ntarget = "every"\npad = 1e6\n'
+        '[model]\ncell = "lstm"\nhidden_size = 6\nlayers = 2\n'
+        "bidirectional = true\ndropout = 0.3\n"
+        "[train]\nepochs = 2\nbatch_size = 16\nbucket_by_length = true\n"
+    )
     exp, registry = load_experiment(str(path), [], [plugin])
     _, run_dir = run_experiment(exp, registry, out_root=tmp_path / "runs")
     reported = json.loads((run_dir.path / "summary.json").read_text())["metrics"]["test"]["loss"]
@@ -135,6 +138,8 @@ def test_a_trained_bidirectional_lstm_with_dropout_gives_its_test_loss_in_pytorc
         mask = torch.from_numpy(np.arange(test.x.shape[0])[:, None] < test.lengths[None, :])
         loss_t = torch.nn.functional.cross_entropy(out_t[mask], torch.from_numpy(test.y)[mask])
     relative = abs(loss_t.item() - reported) / abs(reported)
-    print(f"bidirectional lstm, dropout 0.3: torch test loss {loss_t.item():.12g}, rnnlab "
-          f"{reported:.12g}, relative difference {relative:.1e}")
+    print(
+        f"bidirectional lstm, dropout 0.3: torch test loss {loss_t.item():.12g}, rnnlab "
+        f"{reported:.12g}, relative difference {relative:.1e}"
+    )
     assert relative <= 1e-9, (loss_t.item(), reported)

@@ -88,9 +88,11 @@ def test_a_trained_run_gives_its_test_loss_in_pytorch(tmp_path, target, cell):
 
     plugin = str(Path(__file__).with_name("varlen_task.py"))
     path = tmp_path / "varlen.toml"
-    path.write_text(f'[task]\nname = "varlen"\ntarget = "{target}"\npad = 1e6\n'
-                    f'[model]\ncell = "{cell}"\nhidden_size = 6\nlayers = 2\n'
-                    f'[train]\nepochs = 2\nbatch_size = 16\nbucket_by_length = true\n')
+    path.write_text(
+        f'[task]\nname = "varlen"\ntarget = "{target}"\npad = 1e6\n'
+        f'[model]\ncell = "{cell}"\nhidden_size = 6\nlayers = 2\n'
+        f"[train]\nepochs = 2\nbatch_size = 16\nbucket_by_length = true\n"
+    )
     exp, registry = load_experiment(str(path), [], [plugin])
     _, run_dir = run_experiment(exp, registry, out_root=tmp_path / "runs")
     reported = json.loads((run_dir.path / "summary.json").read_text())["metrics"]["test"]["loss"]
@@ -107,6 +109,8 @@ def test_a_trained_run_gives_its_test_loss_in_pytorch(tmp_path, target, cell):
             mask = torch.from_numpy(np.arange(test.x.shape[0])[:, None] < test.lengths[None, :])
             loss_t = torch.nn.functional.cross_entropy(out_t[mask], torch.from_numpy(test.y)[mask])
     relative = abs(loss_t.item() - reported) / abs(reported)
-    print(f"{cell}/{target}: torch test loss {loss_t.item():.12g}, rnnlab {reported:.12g}, "
-          f"relative difference {relative:.1e}")
+    print(
+        f"{cell}/{target}: torch test loss {loss_t.item():.12g}, rnnlab {reported:.12g}, "
+        f"relative difference {relative:.1e}"
+    )
     assert relative <= 1e-9, (loss_t.item(), reported)

@@ -29,8 +29,9 @@ class TorchTwin(torch.nn.Module):
     def load(self, params):
         """This twin in float64 with rnnlab's ``params`` (name -> array) loaded, strict."""
         self.double()
-        self.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in params.items()},
-                             strict=True)
+        self.load_state_dict(
+            {k: torch.from_numpy(np.array(v)) for k, v in params.items()}, strict=True
+        )
         return self
 
 

@@ -55,11 +55,14 @@ class VarlenTask(Task):
         o = self.options
         n = o["sequences"]
         sizes = {"train": n * 8 // 10, "val": n // 10, "test": n - n * 8 // 10 - n // 10}
-        splits = {name: make_split(rng, k, o, o["defect"] if name == "val" else "")
-                  for name, k in sizes.items()}
+        splits = {
+            name: make_split(rng, k, o, o["defect"] if name == "val" else "")
+            for name, k in sizes.items()
+        }
         if o["defect"] == "stateful":
-            splits = {name: Split(s.x[:, :1], s.y[:, :1], s.lengths[:1])
-                      for name, s in splits.items()}
+            splits = {
+                name: Split(s.x[:, :1], s.y[:, :1], s.lengths[:1]) for name, s in splits.items()
+            }
             return Dataset(splits, 1, 2, "xent", "every", chunk_length=3)
         if o["target"] == "last":
             return Dataset(splits, 1, 1, "mse", "last")
@@ -92,5 +95,7 @@ def _numpy_twin():
 
 @hookimpl
 def register_backends():
-    return [BackendSpec("nolengths", _no_lengths_backend, "numpy without the lengths feature"),
-            BackendSpec("twin", _numpy_twin, "numpy under another name")]
+    return [
+        BackendSpec("nolengths", _no_lengths_backend, "numpy without the lengths feature"),
+        BackendSpec("twin", _numpy_twin, "numpy under another name"),
+    ]

@@ -9,5 +9,11 @@ __version__ = "0.1.0"
 
 @hookimpl
 def register_tasks():
-    return [TaskSpec("adding", AddingTask, OPTIONS,
-                     "sum the two marked values of a long sequence (long-range memory)")]
+    return [
+        TaskSpec(
+            "adding",
+            AddingTask,
+            OPTIONS,
+            "sum the two marked values of a long sequence (long-range memory)",
+        )
+    ]

@@ -16,8 +16,13 @@ OPTIONS = (
     Option("train_size", int, 10000, "training sequences", gt=0),
     Option("val_size", int, 1000, "validation sequences", gt=0),
     Option("test_size", int, 1000, "test sequences", gt=0),
-    Option("tolerance", float, 0.04, "a prediction within this of the target counts as right "
-           "(metric within_TOLERANCE)", gt=0),
+    Option(
+        "tolerance",
+        float,
+        0.04,
+        "a prediction within this of the target counts as right (metric within_TOLERANCE)",
+        gt=0,
+    ),
     Option("demo_sequences", int, 5, "test sequences shown after training", ge=0),
 )
 BASELINE = 1.0  # the target's mean: E[u1 + u2] = 1
@@ -44,8 +49,9 @@ class AddingTask(Task):
         splits, marks = {}, {}
         for name in ("train", "val", "test"):
             splits[name], marks[name] = sequences(o[f"{name}_size"], o["length"], rng)
-        return Dataset(splits, input_size=2, output_size=1, loss="mse", target="last",
-                       meta={"marks": marks})
+        return Dataset(
+            splits, input_size=2, output_size=1, loss="mse", target="last", meta={"marks": marks}
+        )
 
     def metrics(self, model, dataset, split):
         s = dataset.splits[split]
@@ -67,8 +73,18 @@ class AddingTask(Task):
         for j in range(k):
             a, b = marks[j]
             ua, ub = s.x[a, j, 0], s.x[b, j, 0]
-            rows.append([j + 1, f"{a}: {ua:.3f}", f"{b}: {ub:.3f}", f"{s.y[j, 0]:.3f}",
-                         f"{pred[j]:.3f}", f"{pred[j] - s.y[j, 0]:+.3f}"])
-        return Demo(f"first {k} test sequences (step: value of each marked step)",
-                    columns=["seq", "first mark", "second mark", "target", "predicted", "error"],
-                    rows=rows)
+            rows.append(
+                [
+                    j + 1,
+                    f"{a}: {ua:.3f}",
+                    f"{b}: {ub:.3f}",
+                    f"{s.y[j, 0]:.3f}",
+                    f"{pred[j]:.3f}",
+                    f"{pred[j] - s.y[j, 0]:+.3f}",
+                ]
+            )
+        return Demo(
+            f"first {k} test sequences (step: value of each marked step)",
+            columns=["seq", "first mark", "second mark", "target", "predicted", "error"],
+            rows=rows,
+        )

@@ -10,5 +10,11 @@ __version__ = "0.1.0"
 
 @hookimpl
 def register_tasks():
-    return [TaskSpec("chargen", CharTask, OPTIONS,
-                     "character-level language model: bits per character, text generation")]
+    return [
+        TaskSpec(
+            "chargen",
+            CharTask,
+            OPTIONS,
+            "character-level language model: bits per character, text generation",
+        )
+    ]

@@ -20,9 +20,12 @@ def stdlib_file(name: str) -> Path:
     for candidate in (base.with_suffix(".py"), base / "__init__.py"):
         if candidate.is_file():
             return candidate
-    raise ConfigError(f"no source file for standard-library module {name!r} in {base.parent} "
-                      f"(a module written in Python, e.g. 'textwrap' or 'json.decoder')",
-                      table="task", key="stdlib_modules")
+    raise ConfigError(
+        f"no source file for standard-library module {name!r} in {base.parent} "
+        f"(a module written in Python, e.g. 'textwrap' or 'json.decoder')",
+        table="task",
+        key="stdlib_modules",
+    )
 
 
 def read_utf8(path: Path, key: str) -> str:
@@ -32,11 +35,13 @@ def read_utf8(path: Path, key: str) -> str:
     except FileNotFoundError:
         raise ConfigError(f"no such file: {path}", table="task", key=key) from None
     except IsADirectoryError:
-        raise ConfigError(f"{path} is a directory, not a text file", table="task",
-                          key=key) from None
+        raise ConfigError(
+            f"{path} is a directory, not a text file", table="task", key=key
+        ) from None
     except UnicodeDecodeError as exc:
-        raise ConfigError(f"{path} is not UTF-8 text ({exc.reason} at byte {exc.start})",
-                          table="task", key=key) from None
+        raise ConfigError(
+            f"{path} is not UTF-8 text ({exc.reason} at byte {exc.start})", table="task", key=key
+        ) from None
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror}", table="task", key=key) from None
 
@@ -46,8 +51,11 @@ def load_corpus(options: dict, base_dir: Path) -> tuple[str, dict]:
     given = [k for k in SOURCES if options.get(k)]
     if len(given) != 1:
         what = "none is set" if not given else f"got {', '.join(given)}"
-        raise ConfigError(f"set exactly one of {', '.join(SOURCES)} ({what})", table="task",
-                          key=given[-1] if given else "text")
+        raise ConfigError(
+            f"set exactly one of {', '.join(SOURCES)} ({what})",
+            table="task",
+            key=given[-1] if given else "text",
+        )
     key = given[0]
     if key == "text":
         text, origin = options["text"], {"text": "inline"}

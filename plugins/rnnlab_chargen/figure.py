@@ -35,10 +35,16 @@ def draw(fig, model, dataset) -> None:
     ax = fig.add_subplot()
     steps = np.arange(len(bits))
     ax.bar(steps, bits, width=0.85, color="C0", label="model, per character")
-    ax.axhline(bits.mean(), color="C0", ls="--", lw=1.2,
-               label=f"model mean {bits.mean():.2f} bits/char")
-    ax.axhline(base.mean(), color="C3", ls=":", lw=1.5,
-               label=f"unigram baseline {base.mean():.2f} bits/char")
+    ax.axhline(
+        bits.mean(), color="C0", ls="--", lw=1.2, label=f"model mean {bits.mean():.2f} bits/char"
+    )
+    ax.axhline(
+        base.mean(),
+        color="C3",
+        ls=":",
+        lw=1.5,
+        label=f"unigram baseline {base.mean():.2f} bits/char",
+    )
     ax.set_xticks(steps, chars, fontsize=7, family="monospace")
     ax.set_xlim(-0.7, len(bits) - 0.3)
     ax.set_xlabel("next character (test excerpt)")

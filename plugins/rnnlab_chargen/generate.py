@@ -28,8 +28,15 @@ def pick(logits: np.ndarray, temperature: float, top_k: int, rng: np.random.Gene
     return int(rng.choice(z.size, p=p / p.sum()))
 
 
-def generate(model, vocab: Vocabulary, prime: str, length: int, temperature: float,
-             top_k: int, rng: np.random.Generator) -> str:
+def generate(
+    model,
+    vocab: Vocabulary,
+    prime: str,
+    length: int,
+    temperature: float,
+    top_k: int,
+    rng: np.random.Generator,
+) -> str:
     """``length`` characters that continue ``prime`` (the prime itself is not returned)."""
     if not prime:
         raise RnnlabError("the prime must hold at least one character")
@@ -37,8 +44,9 @@ def generate(model, vocab: Vocabulary, prime: str, length: int, temperature: flo
         raise RnnlabError("temperature, top_k and length must be >= 0")
     inputs = model.params[param_name("weight_ih", 0)].shape[1]
     if inputs != len(vocab):
-        raise RnnlabError(f"the model takes {inputs} inputs but the vocabulary holds "
-                          f"{len(vocab)} characters")
+        raise RnnlabError(
+            f"the model takes {inputs} inputs but the vocabulary holds {len(vocab)} characters"
+        )
     eye = np.eye(len(vocab), dtype=model.params[param_name("weight")].dtype)
     out, state = model.outputs(eye[vocab.encode(prime, "prime")][:, None, :], "every")
     chosen = []

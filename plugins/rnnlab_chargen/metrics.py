@@ -41,8 +41,12 @@ def model_scores(model, x: np.ndarray, y: np.ndarray, chunk_length: int) -> dict
         nats -= float(np.take_along_axis(logp, target[..., None], axis=-1).sum())
         correct += int((z.argmax(axis=-1) == target).sum())
     h = nats / y.size
-    return {"nats_per_char": h, "bits_per_char": h / math.log(2), "perplexity": math.exp(h),
-            "accuracy": correct / y.size}
+    return {
+        "nats_per_char": h,
+        "bits_per_char": h / math.log(2),
+        "perplexity": math.exp(h),
+        "accuracy": correct / y.size,
+    }
 
 
 def unigram(train_ids: np.ndarray, vocab_size: int) -> np.ndarray:

@@ -26,20 +26,34 @@ from .vocab import Vocabulary
 OPTIONS = (
     Option("text", str, "", "the corpus, inline"),
     Option("path", str, "", "a UTF-8 text file, relative to the experiment file"),
-    Option("stdlib_modules", list, [], "Python standard-library modules whose source is the "
-           "corpus, read from this installation (e.g. [\"textwrap\", \"json.decoder\"])",
-           item=str),
+    Option(
+        "stdlib_modules",
+        list,
+        [],
+        "Python standard-library modules whose source is the "
+        'corpus, read from this installation (e.g. ["textwrap", "json.decoder"])',
+        item=str,
+    ),
     Option("repeat", int, 1, "copies of the text, one after another", gt=0),
-    Option("mode", str, "windows", "independent windows, or stateful truncated BPTT",
-           choices=("windows", "stateful")),
+    Option(
+        "mode",
+        str,
+        "windows",
+        "independent windows, or stateful truncated BPTT",
+        choices=("windows", "stateful"),
+    ),
     Option("window", int, 25, "characters per window (stateful: per chunk)", gt=0),
-    Option("stride", int, 0, "characters between window starts; 0 = window (no overlap)",
-           ge=0),
+    Option("stride", int, 0, "characters between window starts; 0 = window (no overlap)", ge=0),
     Option("train_fraction", float, 0.8, "leading share of the text for training", gt=0, le=1),
-    Option("val_fraction", float, 0.1, "next share for validation (test gets the rest)",
-           gt=0, le=1),
-    Option("sample_prime", str, "", "text that starts the sample shown after training "
-           "(default: the corpus's first character)"),
+    Option(
+        "val_fraction", float, 0.1, "next share for validation (test gets the rest)", gt=0, le=1
+    ),
+    Option(
+        "sample_prime",
+        str,
+        "",
+        "text that starts the sample shown after training (default: the corpus's first character)",
+    ),
     Option("sample_length", int, 200, "characters of that sample", ge=0),
     Option("sample_temperature", float, 0.0, "its temperature (0: greedy)", ge=0),
     Option("sample_top_k", int, 0, "sample among the k likeliest characters (0: all)", ge=0),
@@ -54,29 +68,43 @@ class CharTask(Task):
         prime = o["sample_prime"] or text[0]
         if any(c not in vocab.index for c in prime):
             bad = next(c for c in prime if c not in vocab.index)
-            raise ConfigError(f"character {bad!r} is not in the corpus's vocabulary: "
-                              f"{vocab.shown()}", table="task", key="sample_prime")
+            raise ConfigError(
+                f"character {bad!r} is not in the corpus's vocabulary: {vocab.shown()}",
+                table="task",
+                key="sample_prime",
+            )
         ids = vocab.encode(text)
         stateful = o["mode"] == "stateful"
-        parts = data.segments(ids, o["train_fraction"], o["val_fraction"],
-                              2 if stateful else o["window"] + 1)
+        parts = data.segments(
+            ids, o["train_fraction"], o["val_fraction"], 2 if stateful else o["window"] + 1
+        )
         V = len(vocab)
         if stateful:
             splits = {name: data.stream(part, V) for name, part in parts.items()}
         else:
             stride = o["stride"] or o["window"]
-            splits = {name: data.windows(part, o["window"], stride, V)
-                      for name, part in parts.items()}
+            splits = {
+                name: data.windows(part, o["window"], stride, V) for name, part in parts.items()
+            }
         saved = {
             "vocabulary": vocab.chars,
-            "corpus": {**origin, "characters": len(text),
-                       "sha256": hashlib.sha256(text.encode()).hexdigest()},
+            "corpus": {
+                **origin,
+                "characters": len(text),
+                "sha256": hashlib.sha256(text.encode()).hexdigest(),
+            },
             "split_characters": {name: len(part) for name, part in parts.items()},
         }
-        return Dataset(splits, input_size=V, output_size=V, loss="xent", target="every",
-                       meta={"vocab": vocab, "unigram": metrics.unigram(parts["train"], V),
-                             "prime": prime},
-                       saved=saved, chunk_length=o["window"] if stateful else 0)
+        return Dataset(
+            splits,
+            input_size=V,
+            output_size=V,
+            loss="xent",
+            target="every",
+            meta={"vocab": vocab, "unigram": metrics.unigram(parts["train"], V), "prime": prime},
+            saved=saved,
+            chunk_length=o["window"] if stateful else 0,
+        )
 
     def metrics(self, model, dataset, split):
         s = dataset.splits[split]
@@ -86,13 +114,24 @@ class CharTask(Task):
 
     def demo(self, model, dataset, rng):
         o, prime = self.options, dataset.meta["prime"]
-        text = generate(model, dataset.meta["vocab"], prime, o["sample_length"],
-                        o["sample_temperature"], o["sample_top_k"], rng)
-        how = ("greedy" if o["sample_temperature"] == 0
-               else f"temperature {o['sample_temperature']}"
-               + (f", top-{o['sample_top_k']}" if o["sample_top_k"] else ""))
-        return Demo(f"sample: {o['sample_length']} characters after {prime!r} ({how})",
-                    text=prime + text)
+        text = generate(
+            model,
+            dataset.meta["vocab"],
+            prime,
+            o["sample_length"],
+            o["sample_temperature"],
+            o["sample_top_k"],
+            rng,
+        )
+        how = (
+            "greedy"
+            if o["sample_temperature"] == 0
+            else f"temperature {o['sample_temperature']}"
+            + (f", top-{o['sample_top_k']}" if o["sample_top_k"] else "")
+        )
+        return Demo(
+            f"sample: {o['sample_length']} characters after {prime!r} ({how})", text=prime + text
+        )
 
     def figure(self, model, dataset, fig):
         """Per-character loss (bits) of a test excerpt, against the unigram baseline."""
@@ -101,7 +140,9 @@ class CharTask(Task):
 
     def generate(self, model, saved, prime, length, temperature, top_k, rng):
         if "vocabulary" not in saved:
-            raise RnnlabError("the run saved no vocabulary (summary.json has no "
-                              "dataset.vocabulary)")
-        return generate(model, Vocabulary(saved["vocabulary"]), prime, length, temperature,
-                        top_k, rng)
+            raise RnnlabError(
+                "the run saved no vocabulary (summary.json has no dataset.vocabulary)"
+            )
+        return generate(
+            model, Vocabulary(saved["vocabulary"]), prime, length, temperature, top_k, rng
+        )

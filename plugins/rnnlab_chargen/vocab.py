@@ -27,8 +27,10 @@ class Vocabulary:
         try:
             return np.fromiter((self.index[c] for c in text), dtype=np.int64, count=len(text))
         except KeyError as exc:
-            raise RnnlabError(f"character {exc.args[0]!r} of the {what} is not in the "
-                              f"vocabulary of {len(self)} characters: {self.shown()}") from None
+            raise RnnlabError(
+                f"character {exc.args[0]!r} of the {what} is not in the "
+                f"vocabulary of {len(self)} characters: {self.shown()}"
+            ) from None
 
     def decode(self, indices) -> str:
         return "".join(self.chars[i] for i in indices)

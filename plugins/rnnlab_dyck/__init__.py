@@ -9,5 +9,11 @@ __version__ = "0.1.0"
 
 @hookimpl
 def register_tasks():
-    return [TaskSpec("dyck", DyckTask, OPTIONS,
-                     "Dyck-k next-symbol sets or partner tags; accuracy per length band")]
+    return [
+        TaskSpec(
+            "dyck",
+            DyckTask,
+            OPTIONS,
+            "Dyck-k next-symbol sets or partner tags; accuracy per length band",
+        )
+    ]

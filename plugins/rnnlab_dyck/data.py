@@ -38,8 +38,15 @@ def sampler(objective: str, pairs: int) -> Callable[[int, np.random.Generator], 
     return lambda length, rng: make(int(length), pairs, rng)
 
 
-def draw(n: int, lengths: np.ndarray, sample, rng: np.random.Generator, seen: set[bytes],
-         what: str, key: str) -> list[np.ndarray]:
+def draw(
+    n: int,
+    lengths: np.ndarray,
+    sample,
+    rng: np.random.Generator,
+    seen: set[bytes],
+    what: str,
+    key: str,
+) -> list[np.ndarray]:
     """``n`` strings with lengths uniform over ``lengths``, none of them in ``seen``.
 
     Raises a ConfigError naming ``key`` when ``TRIES_PER_STRING * n + 1000`` draws cannot find
@@ -51,7 +58,10 @@ def draw(n: int, lengths: np.ndarray, sample, rng: np.random.Generator, seen: se
             raise ConfigError(
                 f"cannot draw {n} {what} strings of lengths {lengths[0]}..{lengths[-1]} that are "
                 f"not already in an earlier split (found {len(out)} in {tries} draws); use fewer "
-                f"or longer strings", table="task", key=key)
+                f"or longer strings",
+                table="task",
+                key=key,
+            )
         for length in rng.choice(lengths, max(n - len(out), 32)):
             tries += 1
             s = sample(length, rng)

@@ -6,8 +6,14 @@ import numpy as np
 from .metrics import first_error
 
 
-def draw(fig, out: np.ndarray, split, objective: str, train_range: tuple[int, int],
-         length_bands: list[tuple[int, int]]) -> None:
+def draw(
+    fig,
+    out: np.ndarray,
+    split,
+    objective: str,
+    train_range: tuple[int, int],
+    length_bands: list[tuple[int, int]],
+) -> None:
     """``out``: the model's outputs on the test ``split``."""
     right = first_error(out, split, objective) == 0
     lengths = np.unique(split.lengths)
@@ -19,8 +25,14 @@ def draw(fig, out: np.ndarray, split, objective: str, train_range: tuple[int, in
     for i, (a, b) in enumerate(length_bands):
         inside = (split.lengths >= a) & (split.lengths <= b)
         if inside.any():
-            ax.hlines(right[inside].mean(), a - 0.5, b + 0.5, color="C3", lw=2,
-                      label="band (acc_len_LO_HI)" if i == 0 else None)
+            ax.hlines(
+                right[inside].mean(),
+                a - 0.5,
+                b + 0.5,
+                color="C3",
+                lw=2,
+                label="band (acc_len_LO_HI)" if i == 0 else None,
+            )
     ax.set_ylim(-0.03, 1.03)
     ax.set_xlabel("string length")
     ax.set_ylabel("test strings entirely right")

@@ -13,8 +13,9 @@ MAX_PAIRS = len(BRACKETS) // 2
 
 def text(codes: np.ndarray, pairs: int) -> str:
     """The string as brackets: ``[0, 1, 1, 0, 3, 2]`` with 2 pairs is ``([])`` -> ``"([])"``."""
-    return "".join(BRACKETS[2 * c] if c < pairs else BRACKETS[2 * (c - pairs) + 1]
-                   for c in codes.tolist())
+    return "".join(
+        BRACKETS[2 * c] if c < pairs else BRACKETS[2 * (c - pairs) + 1] for c in codes.tolist()
+    )
 
 
 def dyck_word(length: int, pairs: int, rng: np.random.Generator) -> np.ndarray:

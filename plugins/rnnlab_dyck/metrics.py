@@ -22,8 +22,9 @@ def valid_steps(split: Split) -> np.ndarray:
     return np.arange(T)[:, None] < split.lengths[None, :]
 
 
-def score(out: np.ndarray, split: Split, objective: str,
-          length_bands: list[tuple[int, int]]) -> dict[str, float]:
+def score(
+    out: np.ndarray, split: Split, objective: str, length_bands: list[tuple[int, int]]
+) -> dict[str, float]:
     """``acc`` (strings entirely right), ``step_acc`` (steps right, over valid steps) and
     ``acc_len_LO_HI`` for every band that holds strings of this split."""
     valid = valid_steps(split)

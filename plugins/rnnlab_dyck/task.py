@@ -25,11 +25,22 @@ from .language import MAX_PAIRS, depth, text
 from .metrics import first_error, score
 
 OPTIONS = (
-    Option("pairs", int, 1, "kinds of bracket pair: 1 is Dyck-1 (), 2 is Dyck-2 ()[], ...",
-           ge=1, le=MAX_PAIRS),
-    Option("objective", str, "next", "next: predict the set of possible next symbols at every "
-           "step; matched: tag every bracket with whether it has a partner",
-           choices=("next", "matched")),
+    Option(
+        "pairs",
+        int,
+        1,
+        "kinds of bracket pair: 1 is Dyck-1 (), 2 is Dyck-2 ()[], ...",
+        ge=1,
+        le=MAX_PAIRS,
+    ),
+    Option(
+        "objective",
+        str,
+        "next",
+        "next: predict the set of possible next symbols at every "
+        "step; matched: tag every bracket with whether it has a partner",
+        choices=("next", "matched"),
+    ),
     Option("min_length", int, 2, "shortest string (train, val and test)", ge=1),
     Option("train_max_length", int, 40, "longest training (and validation) string", ge=1),
     Option("test_max_length", int, 100, "longest test string", ge=2),
@@ -51,16 +62,23 @@ class DyckTask(Task):
     def _check(self) -> None:
         o = self.options
         if o["train_max_length"] < o["min_length"]:
-            raise ConfigError(f"must be >= min_length ({o['min_length']})", table="task",
-                              key="train_max_length")
+            raise ConfigError(
+                f"must be >= min_length ({o['min_length']})", table="task", key="train_max_length"
+            )
         if o["test_max_length"] <= o["train_max_length"]:
-            raise ConfigError(f"must be > train_max_length ({o['train_max_length']}) so that the "
-                              f"test reaches past the training lengths", table="task",
-                              key="test_max_length")
+            raise ConfigError(
+                f"must be > train_max_length ({o['train_max_length']}) so that the "
+                f"test reaches past the training lengths",
+                table="task",
+                key="test_max_length",
+            )
         if not len(allowed_lengths(o["min_length"], o["train_max_length"], o["objective"])):
-            raise ConfigError(f"Dyck words have even lengths: none lies in "
-                              f"{o['min_length']}..{o['train_max_length']}", table="task",
-                              key="train_max_length")
+            raise ConfigError(
+                f"Dyck words have even lengths: none lies in "
+                f"{o['min_length']}..{o['train_max_length']}",
+                table="task",
+                key="train_max_length",
+            )
 
     def test_bands(self) -> list[tuple[int, int, np.ndarray]]:
         """The bands the test split fills: ``(lo, hi, usable lengths)``, empty ones left out."""
@@ -91,11 +109,18 @@ class DyckTask(Task):
         splits = {name: encode(s, pairs, objective) for name, s in strings.items()}
         next_symbols = objective == "next"
         return Dataset(
-            splits, input_size=2 * pairs, output_size=2 * pairs + 1 if next_symbols else 2,
-            loss="mse" if next_symbols else "xent", target="every",
+            splits,
+            input_size=2 * pairs,
+            output_size=2 * pairs + 1 if next_symbols else 2,
+            loss="mse" if next_symbols else "xent",
+            target="every",
             meta={"strings": strings},
-            saved={"language": f"Dyck-{pairs}", "objective": objective,
-                   "bands": [[lo, hi] for lo, hi, _ in test_bands]})
+            saved={
+                "language": f"Dyck-{pairs}",
+                "objective": objective,
+                "bands": [[lo, hi] for lo, hi, _ in test_bands],
+            },
+        )
 
     def metrics(self, model, dataset, split):
         s = dataset.splits[split]
@@ -117,20 +142,34 @@ class DyckTask(Task):
             shown = text(strings[i], pairs)
             if len(shown) > DEMO_WIDTH:
                 shown = shown[: DEMO_WIDTH - 1] + "…"
-            rows.append([int(s.lengths[i]), depth(strings[i], pairs), shown,
-                         "yes" if errors[i] == 0 else "no",
-                         int(errors[i]) if errors[i] else "-"])
+            rows.append(
+                [
+                    int(s.lengths[i]),
+                    depth(strings[i], pairs),
+                    shown,
+                    "yes" if errors[i] == 0 else "no",
+                    int(errors[i]) if errors[i] else "-",
+                ]
+            )
         what = "next-symbol sets" if objective == "next" else "partner tags"
-        return Demo(f"test strings from the shortest to the longest band ({what})",
-                    columns=["length", "depth", "string", "all steps right", "first wrong step"],
-                    rows=rows)
+        return Demo(
+            f"test strings from the shortest to the longest band ({what})",
+            columns=["length", "depth", "string", "all steps right", "first wrong step"],
+            rows=rows,
+        )
 
     def figure(self, model, dataset, fig):
         """Test strings right per length, training lengths shaded, band means as bars."""
         o, s = self.options, dataset.splits["test"]
-        figure.draw(fig, outputs(model, s), s, o["objective"],
-                    (o["min_length"], o["train_max_length"]),
-                    [(lo, hi) for lo, hi, _ in self.test_bands()])
-        fig.suptitle(f"{dataset.saved['language']} ({o['objective']}), test split: "
-                     f"strings right by length")
+        figure.draw(
+            fig,
+            outputs(model, s),
+            s,
+            o["objective"],
+            (o["min_length"], o["train_max_length"]),
+            [(lo, hi) for lo, hi, _ in self.test_bands()],
+        )
+        fig.suptitle(
+            f"{dataset.saved['language']} ({o['objective']}), test split: strings right by length"
+        )
         return "length_accuracy"

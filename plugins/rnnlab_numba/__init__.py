@@ -25,5 +25,8 @@ def _load():
 
 @hookimpl
 def register_backends():
-    return [BackendSpec("numba", _load, "jitted loops (numba), whole epoch in one compiled call",
-                        _unavailable)]
+    return [
+        BackendSpec(
+            "numba", _load, "jitted loops (numba), whole epoch in one compiled call", _unavailable
+        )
+    ]

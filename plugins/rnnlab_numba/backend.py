@@ -26,8 +26,16 @@ def _forward(cell, weights, x, state0, relu, active):
         return GATED[cell].forward(weights, x, state0, active)
     (h0,) = state0
     xr = _rows(x)
-    hs = rnn.layer_forward(weights["weight_ih"], weights["weight_hh"], weights["bias_ih"],
-                           weights["bias_hh"], xr, np.ascontiguousarray(h0), relu, active)
+    hs = rnn.layer_forward(
+        weights["weight_ih"],
+        weights["weight_hh"],
+        weights["bias_ih"],
+        weights["bias_hh"],
+        xr,
+        np.ascontiguousarray(h0),
+        relu,
+        active,
+    )
     hs_tm = np.swapaxes(hs, 0, 1)
     return hs_tm, (hs_tm,), (xr, hs, h0, relu, active)
 
@@ -36,8 +44,16 @@ def _backward(cell, weights, cache, dhs):
     if cell in GATED:
         return GATED[cell].backward(weights, cache, dhs)
     xr, hs, h0, relu, active = cache
-    gWih, gWhh, gb, dx = rnn.layer_backward(weights["weight_ih"], weights["weight_hh"], xr, hs,
-                                            np.ascontiguousarray(h0), relu, _rows(dhs), active)
+    gWih, gWhh, gb, dx = rnn.layer_backward(
+        weights["weight_ih"],
+        weights["weight_hh"],
+        xr,
+        hs,
+        np.ascontiguousarray(h0),
+        relu,
+        _rows(dhs),
+        active,
+    )
     grads = {"weight_ih": gWih, "weight_hh": gWhh, "bias_ih": gb, "bias_hh": gb.copy()}
     return grads, np.swapaxes(dx, 0, 1)
 
@@ -59,8 +75,9 @@ class NumbaBackend(Backend):
             return hs, tuple(s[-1].copy() for s in states), (cache, None)
         lengths = packing.check(lengths, T, N)
         perm, inverse, active = packing.pack(lengths, T)
-        hs, states, cache = _forward(cell, weights, x[:, perm], tuple(s[perm] for s in state0),
-                                     relu, active)
+        hs, states, cache = _forward(
+            cell, weights, x[:, perm], tuple(s[perm] for s in state0), relu, active
+        )
         # sequence n is sorted row inverse[n]; its final state is at its own last step
         final = tuple(s[lengths - 1, inverse] for s in states)
         return hs[:, inverse], final, (cache, (perm, inverse))
@@ -75,8 +92,9 @@ class NumbaBackend(Backend):
 
     def warm_up(self, plan):
         """Compile (or load from the on-disk cache) the layer kernels of the plan's cell."""
-        warm_up_layers(plan.model.cell, np.dtype(plan.model.dtype),
-                       plan.model.nonlinearity == "relu")
+        warm_up_layers(
+            plan.model.cell, np.dtype(plan.model.dtype), plan.model.nonlinearity == "relu"
+        )
 
     def epoch_runner(self, plan):
         """The fused epoch runner (its kernels compile as it is built), or None when the plan
@@ -92,6 +110,7 @@ def warm_up_layers(cell: str, dtype: np.dtype, relu: bool) -> None:
     w = {key: np.ones(shape, dtype) for key, shape in spec.layer_shapes(1, 2).items()}
     x = np.ones((2, 1, 1), dtype)
     state0 = spec.zero_state(1, 2, dtype)
-    hs, _, cache = backend.layer_forward(cell, w, x, state0,
-                                         nonlinearity="relu" if relu else "tanh")
+    hs, _, cache = backend.layer_forward(
+        cell, w, x, state0, nonlinearity="relu" if relu else "tanh"
+    )
     backend.layer_backward(cell, w, cache, np.ones_like(hs))

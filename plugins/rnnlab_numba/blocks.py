@@ -46,8 +46,9 @@ def affine_rows(W, b, V, out):
     M = V.shape[0]
     m = 0
     while m + 4 <= M:
-        affine4(W, b, V[m], V[m + 1], V[m + 2], V[m + 3], out[m], out[m + 1], out[m + 2],
-                out[m + 3])
+        affine4(
+            W, b, V[m], V[m + 1], V[m + 2], V[m + 3], out[m], out[m + 1], out[m + 2], out[m + 3]
+        )
         m += 4
     while m < M:
         affine1(W, b, V[m], out[m])

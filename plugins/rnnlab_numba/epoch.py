@@ -33,8 +33,19 @@ from .rnn import OPTS, block_backward, block_forward
 EXACT = {"error_model": "numpy", "cache": True}  # the optimizer rounds exactly like NumPy
 
 # flags[...] indices
-(F_LAYERS, F_HIDDEN, F_INPUT, F_OUTPUT, F_BATCH, F_RELU, F_XENT, F_EVERY, F_CLIP, F_OPT,
- F_LENGTHS) = range(11)
+(
+    F_LAYERS,
+    F_HIDDEN,
+    F_INPUT,
+    F_OUTPUT,
+    F_BATCH,
+    F_RELU,
+    F_XENT,
+    F_EVERY,
+    F_CLIP,
+    F_OPT,
+    F_LENGTHS,
+) = range(11)
 # hyper[...] indices
 P_CLIP, P_MOMENTUM, P_BETA1, P_BETA2, P_EPS, P_DECAY = range(6)
 CLIPS = {"none": 0, "norm": 1, "value": 2}
@@ -43,13 +54,32 @@ OPTIMIZERS = {"sgd": 0, "adam": 1, "adagrad": 2}
 
 # Every plan feature (``rnnlab.train.EpochPlan.features``) the fused epoch implements; the core
 # runs any plan using something else (another cell, a feature added later) through its own loop.
-FEATURES = frozenset({
-    "cell=rnn", "nonlinearity=tanh", "nonlinearity=relu", "dtype=float64", "dtype=float32",
-    "hidden_size", "layers", "batch_size", "learning_rate", "momentum", "beta1", "beta2", "eps",
-    "weight_decay", "grad_clip_value", "loss=mse", "loss=xent", "target=last", "target=every",
-    "lengths", *(f"grad_clip={name}" for name in CLIPS),
-    *(f"optimizer={name}" for name in OPTIMIZERS),
-})
+FEATURES = frozenset(
+    {
+        "cell=rnn",
+        "nonlinearity=tanh",
+        "nonlinearity=relu",
+        "dtype=float64",
+        "dtype=float32",
+        "hidden_size",
+        "layers",
+        "batch_size",
+        "learning_rate",
+        "momentum",
+        "beta1",
+        "beta2",
+        "eps",
+        "weight_decay",
+        "grad_clip_value",
+        "loss=mse",
+        "loss=xent",
+        "target=last",
+        "target=every",
+        "lengths",
+        *(f"grad_clip={name}" for name in CLIPS),
+        *(f"optimizer={name}" for name in OPTIMIZERS),
+    }
+)
 
 
 # -- kernels ---------------------------------------------------------------------------------
@@ -59,10 +89,10 @@ def transpose_weights(theta, layout, H, wT, bsum):
     pass), and b_ih + b_hh into ``bsum``."""
     for layer in range(layout.shape[0]):
         o_ih, o_hh, o_bih, o_bhh, fan_in, o_t = layout[layer]
-        WihT = wT[o_t:o_t + fan_in * H].reshape((fan_in, H))
-        WhhT = wT[o_t + fan_in * H:o_t + fan_in * H + H * H].reshape((H, H))
-        Wih = theta[o_ih:o_ih + H * fan_in].reshape((H, fan_in))
-        Whh = theta[o_hh:o_hh + H * H].reshape((H, H))
+        WihT = wT[o_t : o_t + fan_in * H].reshape((fan_in, H))
+        WhhT = wT[o_t + fan_in * H : o_t + fan_in * H + H * H].reshape((H, H))
+        Wih = theta[o_ih : o_ih + H * fan_in].reshape((H, fan_in))
+        Whh = theta[o_hh : o_hh + H * H].reshape((H, H))
         WihT[:, :] = Wih.T
         WhhT[:, :] = Whh.T
         for j in range(H):
@@ -76,8 +106,8 @@ def head_loss(n, r, T, top, theta, head, flags, yf, yi, coef, out, dh, g):
     ``T`` its length: the targets are its steps ``0..T-1`` ("every") or step ``T-1``."""
     H, n_out = flags[F_HIDDEN], flags[F_OUTPUT]
     xent, every = flags[F_XENT] == 1, flags[F_EVERY] == 1
-    Wh = theta[head[0]:head[0] + n_out * H].reshape((n_out, H))
-    gWh = g[head[0]:head[0] + n_out * H].reshape((n_out, H))
+    Wh = theta[head[0] : head[0] + n_out * H].reshape((n_out, H))
+    gWh = g[head[0] : head[0] + n_out * H].reshape((n_out, H))
     loss = 0.0
     for s in range(T if every else 1):
         t = s if every else T - 1
@@ -116,8 +146,29 @@ def head_loss(n, r, T, top, theta, head, flags, yf, yi, coef, out, dh, g):
 
 
 @njit(**OPTS)
-def block_loss_grad(rows, lens, active, theta, layout, head, flags, x, yf, yi, coef, wT, bsum,
-                    xb, hs, dh, dh2, dz, carry, out, g):
+def block_loss_grad(
+    rows,
+    lens,
+    active,
+    theta,
+    layout,
+    head,
+    flags,
+    x,
+    yf,
+    yi,
+    coef,
+    wT,
+    bsum,
+    xb,
+    hs,
+    dh,
+    dh2,
+    dz,
+    carry,
+    out,
+    g,
+):
     """Forward, loss and BPTT of the sequences ``rows`` (indices into ``x [N, T, I]``); add
     their gradients to ``g``; return their loss summed over targets (the caller divides by the
     batch's target count; ``coef`` is the gradient's scale, 2 / count (mse) or 1 / count).
@@ -131,25 +182,42 @@ def block_loss_grad(rows, lens, active, theta, layout, head, flags, x, yf, yi, c
         xb[r, :T] = x[rows[r], :T]
     for layer in range(L):  # forward through the stack
         o_ih, o_hh, _, _, fan_in, _ = layout[layer]
-        Wih = theta[o_ih:o_ih + H * fan_in].reshape((H, fan_in))
-        Whh = theta[o_hh:o_hh + H * H].reshape((H, H))
+        Wih = theta[o_ih : o_ih + H * fan_in].reshape((H, fan_in))
+        Whh = theta[o_hh : o_hh + H * H].reshape((H, H))
         inp = xb if layer == 0 else hs[layer - 1, :R]
         block_forward(Wih, Whh, bsum[layer], inp, carry, True, relu, hs[layer, :R], active)
     dh[:, :T, :] = 0.0
     loss = 0.0
     for r in range(R):
         n = rows[r]
-        loss += head_loss(n, r, lens[n] if ragged else T, hs[L - 1], theta, head, flags, yf, yi,
-                          coef, out, dh, g)
+        loss += head_loss(
+            n, r, lens[n] if ragged else T, hs[L - 1], theta, head, flags, yf, yi, coef, out, dh, g
+        )
     for layer in range(L - 1, -1, -1):  # BPTT down the stack; dh2 gets dL/d(layer input)
         o_ih, o_hh, o_bih, _, fan_in, o_t = layout[layer]
-        WihT = wT[o_t:o_t + fan_in * H].reshape((fan_in, H))
-        WhhT = wT[o_t + fan_in * H:o_t + fan_in * H + H * H].reshape((H, H))
-        gWih = g[o_ih:o_ih + H * fan_in].reshape((H, fan_in))
-        gWhh = g[o_hh:o_hh + H * H].reshape((H, H))
+        WihT = wT[o_t : o_t + fan_in * H].reshape((fan_in, H))
+        WhhT = wT[o_t + fan_in * H : o_t + fan_in * H + H * H].reshape((H, H))
+        gWih = g[o_ih : o_ih + H * fan_in].reshape((H, fan_in))
+        gWhh = g[o_hh : o_hh + H * H].reshape((H, H))
         inp = xb if layer == 0 else hs[layer - 1, :R]
-        block_backward(WihT, WhhT, inp, hs[layer, :R], carry, True, relu, dh, layer > 0, dh2,
-                       gWih, gWhh, g[o_bih:o_bih + H], dz, carry, active)
+        block_backward(
+            WihT,
+            WhhT,
+            inp,
+            hs[layer, :R],
+            carry,
+            True,
+            relu,
+            dh,
+            layer > 0,
+            dh2,
+            gWih,
+            gWhh,
+            g[o_bih : o_bih + H],
+            dz,
+            carry,
+            active,
+        )
         dh, dh2 = dh2, dh
     return loss
 
@@ -159,7 +227,7 @@ def finish_batch(theta, g, sa, sb, step, lr, layout, flags, hyper):
     """b_hh's gradient (equal to b_ih's), clipping, then the optimizer step ``step`` (1-based)."""
     H = flags[F_HIDDEN]
     for layer in range(layout.shape[0]):
-        g[layout[layer, 3]:layout[layer, 3] + H] = g[layout[layer, 2]:layout[layer, 2] + H]
+        g[layout[layer, 3] : layout[layer, 3] + H] = g[layout[layer, 2] : layout[layer, 2] + H]
     clip = flags[F_CLIP]
     value = hyper[P_CLIP]
     if clip == 1:  # g *= value / (||g|| + 1e-6) when that is < 1
@@ -223,8 +291,34 @@ def live_rows(rows, lens, flags, T, active):
 
 
 @njit(**OPTS)
-def epoch(theta, sa, sb, step0, lr, layout, head, flags, hyper, x, yf, yi, order, lens, active,
-          wT, bsum, xb, hs, dh, dh2, dz, carry, out, g, losses):
+def epoch(
+    theta,
+    sa,
+    sb,
+    step0,
+    lr,
+    layout,
+    head,
+    flags,
+    hyper,
+    x,
+    yf,
+    yi,
+    order,
+    lens,
+    active,
+    wT,
+    bsum,
+    xb,
+    hs,
+    dh,
+    dh2,
+    dz,
+    carry,
+    out,
+    g,
+    losses,
+):
     """One epoch over ``order`` in batches of flags[F_BATCH]; ``losses[b]`` gets batch b's mean
     loss, and ``theta`` and the optimizer slots ``sa``, ``sb`` are updated after every batch.
     With lengths (flags[F_LENGTHS], ``lens [N]``) each batch's rows in ``order`` come sorted
@@ -236,8 +330,29 @@ def epoch(theta, sa, sb, step0, lr, layout, head, flags, hyper, x, yf, yi, order
         count, coef = batch_count(stop - start, flags, steps)
         transpose_weights(theta, layout, flags[F_HIDDEN], wT, bsum)
         g[:] = 0.0
-        total = block_loss_grad(order[start:stop], lens, active, theta, layout, head, flags, x,
-                                yf, yi, coef, wT, bsum, xb, hs, dh, dh2, dz, carry, out, g)
+        total = block_loss_grad(
+            order[start:stop],
+            lens,
+            active,
+            theta,
+            layout,
+            head,
+            flags,
+            x,
+            yf,
+            yi,
+            coef,
+            wT,
+            bsum,
+            xb,
+            hs,
+            dh,
+            dh2,
+            dz,
+            carry,
+            out,
+            g,
+        )
         losses[b] = total / count
         finish_batch(theta, g, sa, sb, step0 + b + 1, lr, layout, flags, hyper)
 
@@ -270,8 +385,10 @@ class EpochRunner:
     def __init__(self, plan):
         m, tr = plan.model, plan.train
         self.plan, self.dtype = plan, np.dtype(m.dtype)
-        self.hyper = np.array([tr.grad_clip_value, tr.momentum, tr.beta1, tr.beta2, tr.eps,
-                               tr.weight_decay], dtype=np.float64)
+        self.hyper = np.array(
+            [tr.grad_clip_value, tr.momentum, tr.beta1, tr.beta2, tr.eps, tr.weight_decay],
+            dtype=np.float64,
+        )
         self._shape = None
         self._warm_up()
 
@@ -280,8 +397,11 @@ class EpochRunner:
         params = init_params(self.plan.model, Shape(1, out), np.random.default_rng(0))
         x = np.zeros((2, 3, 1), self.dtype)
         lead = (3,) if self.plan.target == "last" else (2, 3)
-        y = (np.zeros(lead, np.int64) if self.plan.loss == "xent"
-             else np.zeros((*lead, out), self.dtype))
+        y = (
+            np.zeros(lead, np.int64)
+            if self.plan.loss == "xent"
+            else np.zeros((*lead, out), self.dtype)
+        )
         self(params, Optimizer(self.plan.train, params), x, y, np.arange(3), 0.0)
         self._shape = None
 
@@ -296,26 +416,46 @@ class EpochRunner:
         n_out = params[param_name("weight")].shape[0]
         self.offsets, self.layout, self.head, size, size_t = pack_layout(params, L, H)
         tr = self.plan.train
-        self.flags = np.array([L, H, n_in, n_out, tr.batch_size, m.nonlinearity == "relu",
-                               self.plan.loss == "xent", self.plan.target == "every",
-                               CLIPS[tr.grad_clip], OPTIMIZERS[tr.optimizer], 0],
-                              dtype=np.int64)
+        self.flags = np.array(
+            [
+                L,
+                H,
+                n_in,
+                n_out,
+                tr.batch_size,
+                m.nonlinearity == "relu",
+                self.plan.loss == "xent",
+                self.plan.target == "every",
+                CLIPS[tr.grad_clip],
+                OPTIMIZERS[tr.optimizer],
+                0,
+            ],
+            dtype=np.int64,
+        )
         self.theta, self.sa, self.sb = (np.empty(size, dt) for _ in range(3))
         R = tr.batch_size
-        self.scratch = (np.empty(size_t, dt), np.empty((L, H), dt), np.empty((R, T, n_in), dt),
-                        np.empty((L, R, T, H), dt), np.empty((R, T, H), dt),
-                        np.empty((R, T, H), dt), np.empty((R, H), dt), np.empty((R, H), dt),
-                        np.empty(n_out, dt), np.empty(size, dt))
+        self.scratch = (
+            np.empty(size_t, dt),
+            np.empty((L, H), dt),
+            np.empty((R, T, n_in), dt),
+            np.empty((L, R, T, H), dt),
+            np.empty((R, T, H), dt),
+            np.empty((R, T, H), dt),
+            np.empty((R, H), dt),
+            np.empty((R, H), dt),
+            np.empty(n_out, dt),
+            np.empty(size, dt),
+        )
         self.active = np.empty(T, np.int64)
         self._shape = key
 
     def _pack(self, arrays: dict[str, np.ndarray], flat: np.ndarray) -> None:
         for name, p in arrays.items():
-            flat[self.offsets[name]:self.offsets[name] + p.size] = p.ravel()
+            flat[self.offsets[name] : self.offsets[name] + p.size] = p.ravel()
 
     def _unpack(self, flat: np.ndarray, arrays: dict[str, np.ndarray]) -> None:
         for name, p in arrays.items():
-            p[...] = flat[self.offsets[name]:self.offsets[name] + p.size].reshape(p.shape)
+            p[...] = flat[self.offsets[name] : self.offsets[name] + p.size].reshape(p.shape)
 
     def __call__(self, params, optimizer, x, y, order, lr, lengths=None) -> np.ndarray:
         T, B = x.shape[0], self.plan.train.batch_size
@@ -339,9 +479,25 @@ class EpochRunner:
         else:
             yi, yf = np.zeros((1, 1), np.int64), np.ascontiguousarray(ys, dtype=self.dtype)
         losses = np.empty((len(order) + B - 1) // B, np.float64)
-        epoch(self.theta, self.sa, self.sb, optimizer.steps, float(lr), self.layout, self.head,
-              self.flags, self.hyper, xr, yf, yi, order, lens, self.active, *self.scratch,
-              losses)
+        epoch(
+            self.theta,
+            self.sa,
+            self.sb,
+            optimizer.steps,
+            float(lr),
+            self.layout,
+            self.head,
+            self.flags,
+            self.hyper,
+            xr,
+            yf,
+            yi,
+            order,
+            lens,
+            self.active,
+            *self.scratch,
+            losses,
+        )
         optimizer.steps += len(losses)
         self._unpack(self.theta, params)
         for name, flat in zip(slots, (self.sa, self.sb), strict=False):

@@ -53,7 +53,7 @@ def layer_forward(Wih, Whh, b_ih, b_hh, x, h0, active):
         affine_rows(Wih, b_ih, x.reshape((T * N, n_in)), gates.reshape((T * N, G)))
     else:
         for t in range(T):
-            affine_rows(Wih, b_ih, x[t, :active[t]], gates[t, :active[t]])
+            affine_rows(Wih, b_ih, x[t, : active[t]], gates[t, : active[t]])
     for t in range(T):
         R = active[t]
         if R == 0:
@@ -112,8 +112,16 @@ def layer_backward(Wih, Whh, x, hs, gates, hn, h0, dhs, active):
             continue
         h_prev = hs[t - 1] if t > 0 else h0
         for r in range(R):
-            cell_backward(gates[t, r], hn[t, r], h_prev[r], dhs[t, r], dh_next[r], dxa[r],
-                          dha[r], dh_direct[r])
+            cell_backward(
+                gates[t, r],
+                hn[t, r],
+                h_prev[r],
+                dhs[t, r],
+                dh_next[r],
+                dxa[r],
+                dha[r],
+                dh_direct[r],
+            )
         back_rows(WhhT, dha[:R], dh_next[:R])  # dh_{t-1} (through step t) = dh_t z_t + dha_t W_hh
         for r in range(R):
             for k in range(H):
@@ -132,14 +140,16 @@ def forward(w, x, state0, active):
     ``[:active[t]]``; return ``hs``, the states of every step ``(hs,)`` and the cache."""
     h0 = np.ascontiguousarray(state0[0])
     x = np.ascontiguousarray(x)
-    hs, gates, hn = layer_forward(w["weight_ih"], w["weight_hh"], w["bias_ih"], w["bias_hh"], x,
-                                  h0, active)
+    hs, gates, hn = layer_forward(
+        w["weight_ih"], w["weight_hh"], w["bias_ih"], w["bias_hh"], x, h0, active
+    )
     return hs, (hs,), (x, hs, gates, hn, h0, active)
 
 
 def backward(w, cache, dhs):
     """Backpropagate ``dhs [T, N, H]``; return the layer's gradients and ``dx [T, N, I]``."""
     x, hs, gates, hn, h0, active = cache
-    gWih, gWhh, gb_ih, gb_hh, dx = layer_backward(w["weight_ih"], w["weight_hh"], x, hs, gates,
-                                                  hn, h0, np.ascontiguousarray(dhs), active)
+    gWih, gWhh, gb_ih, gb_hh, dx = layer_backward(
+        w["weight_ih"], w["weight_hh"], x, hs, gates, hn, h0, np.ascontiguousarray(dhs), active
+    )
     return {"weight_ih": gWih, "weight_hh": gWhh, "bias_ih": gb_ih, "bias_hh": gb_hh}, dx

@@ -22,8 +22,9 @@ def check(lengths, T: int, N: int) -> np.ndarray:
     """``lengths`` as int64 ``[N]``, each in 1..T (the kernels index with them unchecked)."""
     lengths = np.asarray(lengths)
     if lengths.shape != (N,) or not np.issubdtype(lengths.dtype, np.integer):
-        raise ValueError(f"lengths must be integers of shape ({N},), got {lengths.dtype} "
-                         f"{lengths.shape}")
+        raise ValueError(
+            f"lengths must be integers of shape ({N},), got {lengths.dtype} {lengths.shape}"
+        )
     if N and (lengths.min() < 1 or lengths.max() > T):
         raise ValueError(f"lengths must be in 1..{T}, got {lengths.min()}..{lengths.max()}")
     return lengths.astype(np.int64, copy=False)

@@ -61,7 +61,7 @@ def layer_forward(Wih, Whh, b_ih, b_hh, x, h0, c0, active):
         affine_rows(Wih, b_ih, x.reshape((T * N, n_in)), gates.reshape((T * N, G)))
     else:
         for t in range(T):
-            affine_rows(Wih, b_ih, x[t, :active[t]], gates[t, :active[t]])
+            affine_rows(Wih, b_ih, x[t, : active[t]], gates[t, : active[t]])
     for t in range(T):
         R = active[t]
         if R == 0:
@@ -121,8 +121,9 @@ def layer_backward(Wih, Whh, x, hs, cs, gates, h0, c0, dhs, active):
         h_prev = hs[t - 1] if t > 0 else h0
         c_prev = cs[t - 1] if t > 0 else c0
         for r in range(R):
-            cell_backward(gates[t, r], cs[t, r], c_prev[r], dhs[t, r], dh_next[r], dc_next[r],
-                          da[r])
+            cell_backward(
+                gates[t, r], cs[t, r], c_prev[r], dhs[t, r], dh_next[r], dc_next[r], da[r]
+            )
         back_rows(WhhT, da[:R], dh_next[:R])  # dh_{t-1} (through step t) = da_t W_hh
         outer_rows(gWhh, da[:R], h_prev[:R])  # dW_hh += da_t^T h_{t-1}
         outer_rows(gWih, da[:R], x[t, :R])  # dW_ih += da_t^T x_t
@@ -137,14 +138,16 @@ def forward(w, x, state0, active):
     ``[:active[t]]``; return ``hs``, the states of every step ``(hs, cs)`` and the cache."""
     h0, c0 = (np.ascontiguousarray(s) for s in state0)
     x = np.ascontiguousarray(x)
-    hs, cs, gates = layer_forward(w["weight_ih"], w["weight_hh"], w["bias_ih"], w["bias_hh"],
-                                  x, h0, c0, active)
+    hs, cs, gates = layer_forward(
+        w["weight_ih"], w["weight_hh"], w["bias_ih"], w["bias_hh"], x, h0, c0, active
+    )
     return hs, (hs, cs), (x, hs, cs, gates, h0, c0, active)
 
 
 def backward(w, cache, dhs):
     """Backpropagate ``dhs [T, N, H]``; return the layer's gradients and ``dx [T, N, I]``."""
     x, hs, cs, gates, h0, c0, active = cache
-    gWih, gWhh, gb, dx = layer_backward(w["weight_ih"], w["weight_hh"], x, hs, cs, gates, h0, c0,
-                                        np.ascontiguousarray(dhs), active)
+    gWih, gWhh, gb, dx = layer_backward(
+        w["weight_ih"], w["weight_hh"], x, hs, cs, gates, h0, c0, np.ascontiguousarray(dhs), active
+    )
     return {"weight_ih": gWih, "weight_hh": gWhh, "bias_ih": gb, "bias_hh": gb.copy()}, dx

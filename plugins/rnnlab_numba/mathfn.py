@@ -15,8 +15,9 @@ LN2_HI = round(math.log(2) * 2**40) / 2**40
 LN2_LO = float(Decimal("0.693147180559945309417232121458176568075500134360255") - Decimal(LN2_HI))
 INV_LN2 = 1.0 / math.log(2)
 # Taylor coefficients 1/n! of expm1(r) = r + r^2/2! + ... + r^14/14!  (|r| <= ln2/2: error < 1e-17)
-C2, C3, C4, C5, C6, C7, C8, C9, C10, C11, C12, C13, C14 = (1.0 / math.factorial(n)
-                                                           for n in range(2, 15))
+C2, C3, C4, C5, C6, C7, C8, C9, C10, C11, C12, C13, C14 = (
+    1.0 / math.factorial(n) for n in range(2, 15)
+)
 FLAGS = {"contract"}  # fused multiply-add only: no reassociation, NaN and inf kept
 
 

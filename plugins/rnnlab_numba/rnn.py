@@ -90,10 +90,24 @@ def block_forward(Wih, Whh, bias, x, h0, h0_zero, relu, hs, active):
         with_h = t > 0 or not h0_zero
         r = 0
         while r + 4 <= R:
-            step4(Wih, Whh, bias, x[r, t], x[r + 1, t], x[r + 2, t], x[r + 3, t],
-                  prev(hs, h0, r, t), prev(hs, h0, r + 1, t), prev(hs, h0, r + 2, t),
-                  prev(hs, h0, r + 3, t), with_h, hs[r, t], hs[r + 1, t], hs[r + 2, t],
-                  hs[r + 3, t])
+            step4(
+                Wih,
+                Whh,
+                bias,
+                x[r, t],
+                x[r + 1, t],
+                x[r + 2, t],
+                x[r + 3, t],
+                prev(hs, h0, r, t),
+                prev(hs, h0, r + 1, t),
+                prev(hs, h0, r + 2, t),
+                prev(hs, h0, r + 3, t),
+                with_h,
+                hs[r, t],
+                hs[r + 1, t],
+                hs[r + 2, t],
+                hs[r + 3, t],
+            )
             r += 4
         while r < R:
             step1(Wih, Whh, bias, x[r, t], prev(hs, h0, r, t), with_h, hs[r, t])
@@ -148,8 +162,9 @@ def outer1(G, d0, v0):
 
 
 @njit(**OPTS)
-def block_backward(WihT, WhhT, x, hs, h0, h0_zero, relu, dhs, need_dx, dx, gWih, gWhh, gb,
-                   dz, carry, active):
+def block_backward(
+    WihT, WhhT, x, hs, h0, h0_zero, relu, dhs, need_dx, dx, gWih, gWhh, gb, dz, carry, active
+):
     """Backpropagate ``dhs [R, T, H]`` (dL/dh from above) through the block; add the weight
     gradients to ``gWih [H, I]``, ``gWhh [H, H]``, ``gb [H]``; write ``dx [R, T, I]`` if asked.
     ``WihT``/``WhhT`` are the transposed weights; ``dz``, ``carry`` are ``[R, H]`` scratch.
@@ -182,8 +197,17 @@ def block_backward(WihT, WhhT, x, hs, h0, h0_zero, relu, dhs, need_dx, dx, gWih,
             if need_dx:
                 back4(WihT, z0, z1, z2, z3, dx[r, t], dx[r + 1, t], dx[r + 2, t], dx[r + 3, t])
             if with_h:
-                outer4(gWhh, z0, z1, z2, z3, prev(hs, h0, r, t), prev(hs, h0, r + 1, t),
-                       prev(hs, h0, r + 2, t), prev(hs, h0, r + 3, t))
+                outer4(
+                    gWhh,
+                    z0,
+                    z1,
+                    z2,
+                    z3,
+                    prev(hs, h0, r, t),
+                    prev(hs, h0, r + 1, t),
+                    prev(hs, h0, r + 2, t),
+                    prev(hs, h0, r + 3, t),
+                )
             outer4(gWih, z0, z1, z2, z3, x[r, t], x[r + 1, t], x[r + 2, t], x[r + 3, t])
             r += 4
         while r < R:
@@ -228,6 +252,22 @@ def layer_backward(Wih, Whh, x, hs, h0, relu, dhs, active):
         dx = np.zeros((N, T, n_in), dtype=x.dtype)
     dz = np.empty((N, H), dtype=x.dtype)
     carry = np.empty((N, H), dtype=x.dtype)
-    block_backward(np.ascontiguousarray(Wih.T), np.ascontiguousarray(Whh.T), x, hs, h0, False,
-                   relu, dhs, True, dx, gWih, gWhh, gb, dz, carry, active)
+    block_backward(
+        np.ascontiguousarray(Wih.T),
+        np.ascontiguousarray(Whh.T),
+        x,
+        hs,
+        h0,
+        False,
+        relu,
+        dhs,
+        True,
+        dx,
+        gWih,
+        gWhh,
+        gb,
+        dz,
+        carry,
+        active,
+    )
     return gWih, gWhh, gb, dx

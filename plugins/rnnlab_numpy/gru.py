@@ -30,10 +30,10 @@ def forward(w, x, state0, nonlinearity=None, lengths=None):
     W_hh_T, b_hh = w["weight_hh"].T, w["bias_hh"]
     for t in range(T):
         hw = h @ W_hh_T + b_hh
-        gates[t, :, :2 * H] = sigmoid(xw[t, :, :2 * H] + hw[:, :2 * H])  # r, z
-        r, z = gates[t, :, :H], gates[t, :, H:2 * H]
-        hn[t] = hw[:, 2 * H:]
-        n = gates[t, :, 2 * H:] = np.tanh(xw[t, :, 2 * H:] + r * hn[t])
+        gates[t, :, : 2 * H] = sigmoid(xw[t, :, : 2 * H] + hw[:, : 2 * H])  # r, z
+        r, z = gates[t, :, :H], gates[t, :, H : 2 * H]
+        hn[t] = hw[:, 2 * H :]
+        n = gates[t, :, 2 * H :] = np.tanh(xw[t, :, 2 * H :] + r * hn[t])
         if valid is None:
             h = (1.0 - z) * n + z * h
             hs[t] = h
@@ -65,7 +65,7 @@ def backward(w, cache, dhs):
         dr = dan * hn[t]
         dar = dr * r * (1.0 - r)
         daz = dz * z * (1.0 - z)
-        dxa[t, :, :H], dxa[t, :, H:2 * H], dxa[t, :, 2 * H:] = dar, daz, dan
-        dha[t, :, :H], dha[t, :, H:2 * H], dha[t, :, 2 * H:] = dar, daz, dan * r
+        dxa[t, :, :H], dxa[t, :, H : 2 * H], dxa[t, :, 2 * H :] = dar, daz, dan
+        dha[t, :, :H], dha[t, :, H : 2 * H], dha[t, :, 2 * H :] = dar, daz, dan * r
         dh_next = dh * z + dha[t] @ W_hh
     return weight_grads(w, x, h0, hs, dxa, dha)

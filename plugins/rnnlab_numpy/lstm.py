@@ -36,9 +36,9 @@ def forward(w, x, state0, nonlinearity=None, lengths=None):
     W_hh_T = w["weight_hh"].T
     for t in range(T):
         a = xw[t] + h @ W_hh_T
-        gates[t, :, :2 * H] = sigmoid(a[:, :2 * H])  # i, f
-        gates[t, :, 2 * H:3 * H] = np.tanh(a[:, 2 * H:3 * H])  # g
-        gates[t, :, 3 * H:] = sigmoid(a[:, 3 * H:])  # o
+        gates[t, :, : 2 * H] = sigmoid(a[:, : 2 * H])  # i, f
+        gates[t, :, 2 * H : 3 * H] = np.tanh(a[:, 2 * H : 3 * H])  # g
+        gates[t, :, 3 * H :] = sigmoid(a[:, 3 * H :])  # o
         i, f, g, o = np.split(gates[t], 4, axis=-1)
         if valid is None:
             c = f * c + i * g
@@ -73,9 +73,9 @@ def backward(w, cache, dhs):
         di, df, dg = dc * g, dc * c_prev, dc * i
         # through the activations: sigmoid' = s (1 - s), tanh' = 1 - g^2
         da[t, :, :H] = di * i * (1.0 - i)
-        da[t, :, H:2 * H] = df * f * (1.0 - f)
-        da[t, :, 2 * H:3 * H] = dg * (1.0 - g * g)
-        da[t, :, 3 * H:] = do * o * (1.0 - o)
+        da[t, :, H : 2 * H] = df * f * (1.0 - f)
+        da[t, :, 2 * H : 3 * H] = dg * (1.0 - g * g)
+        da[t, :, 3 * H :] = do * o * (1.0 - o)
         dc_next = dc * f
         dh_next = da[t] @ W_hh
     return weight_grads(w, x, h0, hs, da)

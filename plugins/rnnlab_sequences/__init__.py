@@ -9,6 +9,12 @@ __version__ = "0.1.0"
 
 @hookimpl
 def register_tasks():
-    return [TaskSpec("sequences", SequencesTask, OPTIONS,
-                     "classify labelled variable-length sequences (or regress a number) from "
-                     "JSON Lines or CSV")]
+    return [
+        TaskSpec(
+            "sequences",
+            SequencesTask,
+            OPTIONS,
+            "classify labelled variable-length sequences (or regress a number) from "
+            "JSON Lines or CSV",
+        )
+    ]

@@ -56,9 +56,12 @@ def file_format(path: Path, given: str) -> str:
         return given
     fmt = SUFFIXES.get(path.suffix.lower())
     if fmt is None:
-        raise ConfigError(f"cannot tell the format of {path} from its suffix (.jsonl, .ndjson, "
-                          f".json or .csv); set format = \"jsonl\" or \"csv\"", table="task",
-                          key="format")
+        raise ConfigError(
+            f"cannot tell the format of {path} from its suffix (.jsonl, .ndjson, "
+            f'.json or .csv); set format = "jsonl" or "csv"',
+            table="task",
+            key="format",
+        )
     return fmt
 
 
@@ -86,47 +89,65 @@ def read_jsonl(path: Path, text: str, fields: Fields, labels: str) -> list[Examp
         try:
             obj = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise data_error(path, f"line {n}, character {exc.colno}: not valid JSON "
-                                   f"({exc.msg})") from None
+            raise data_error(
+                path, f"line {n}, character {exc.colno}: not valid JSON ({exc.msg})"
+            ) from None
         if not isinstance(obj, dict):
-            raise data_error(path, f"line {n}: expected a JSON object like "
-                                   f"{{\"{fields.sequence}\": [...], \"{fields.label}\": ...}}, "
-                                   f"got {type(obj).__name__}")
+            raise data_error(
+                path,
+                f"line {n}: expected a JSON object like "
+                f'{{"{fields.sequence}": [...], "{fields.label}": ...}}, '
+                f"got {type(obj).__name__}",
+            )
         for key in (fields.sequence, fields.label, fields.split):
             if key and key not in obj:
-                raise data_error(path, f"line {n}: no key {key!r} (keys: "
-                                       f"{', '.join(map(repr, obj)) or 'none'})")
+                raise data_error(
+                    path, f"line {n}: no key {key!r} (keys: {', '.join(map(repr, obj)) or 'none'})"
+                )
         where = f"line {n}, key {fields.sequence!r}"
         steps = json_steps(path, where, obj[fields.sequence])
         kind = "text" if isinstance(steps, str) else "numbers"
         first_kind = first_kind or (kind, n)
         if kind != first_kind[0]:
-            raise data_error(path, f"{where}: holds {kind}, but line {first_kind[1]} holds "
-                                   f"{first_kind[0]}; every sequence must be of one kind")
+            raise data_error(
+                path,
+                f"{where}: holds {kind}, but line {first_kind[1]} holds "
+                f"{first_kind[0]}; every sequence must be of one kind",
+            )
         if kind == "numbers":
             width = width or (steps.shape[1], n)
             if steps.shape[1] != width[0]:
-                raise data_error(path, f"{where}: {steps.shape[1]} values per step, but line "
-                                       f"{width[1]} has {width[0]}")
+                raise data_error(
+                    path,
+                    f"{where}: {steps.shape[1]} values per step, but line "
+                    f"{width[1]} has {width[0]}",
+                )
         label = obj[fields.label]
         where = f"line {n}, key {fields.label!r}"
         if isinstance(label, bool) or label is None or not isinstance(label, str | int | float):
-            raise data_error(path, f"{where}: a label must be a class name or a number, got "
-                                   f"{json.dumps(label)}")
+            raise data_error(
+                path, f"{where}: a label must be a class name or a number, got {json.dumps(label)}"
+            )
         if labels == "classes" or (labels == "auto" and isinstance(label, str)):
             label = str(label)
         else:
             label = number_label(path, where, label)
-        split = split_name(path, f"line {n}, key {fields.split!r}",
-                           obj[fields.split]) if fields.split else None
+        split = (
+            split_name(path, f"line {n}, key {fields.split!r}", obj[fields.split])
+            if fields.split
+            else None
+        )
         examples.append(Example(n, steps, label, split))
     if labels == "auto":
         kinds = {type(e.label) for e in examples}
         if len(kinds) > 1:
             first = {k: next(e.line for e in examples if type(e.label) is k) for k in kinds}
-            raise data_error(path, f"key {fields.label!r} holds numbers (line {first[float]}) and "
-                                   f"class names (line {first[str]}); set labels = \"classes\" "
-                                   f"or \"numbers\"")
+            raise data_error(
+                path,
+                f"key {fields.label!r} holds numbers (line {first[float]}) and "
+                f'class names (line {first[str]}); set labels = "classes" '
+                f'or "numbers"',
+            )
     return examples
 
 
@@ -137,8 +158,11 @@ def json_steps(path: Path, where: str, value) -> str | np.ndarray:
             raise data_error(path, f"{where}: empty sequence")
         return value
     if not isinstance(value, list):
-        raise data_error(path, f"{where}: expected a list of numbers, a list of lists of "
-                               f"numbers, or a string, got {json.dumps(value)[:40]}")
+        raise data_error(
+            path,
+            f"{where}: expected a list of numbers, a list of lists of "
+            f"numbers, or a string, got {json.dumps(value)[:40]}",
+        )
     if not value:
         raise data_error(path, f"{where}: empty sequence")
     vectors = all(isinstance(v, list) for v in value)
@@ -146,15 +170,17 @@ def json_steps(path: Path, where: str, value) -> str | np.ndarray:
     if vectors and len({len(r) for r in rows}) > 1:
         sizes = [len(r) for r in rows]
         k = next(i for i, s in enumerate(sizes) if s != sizes[0])
-        raise data_error(path, f"{where}, step {k + 1}: {sizes[k]} values, but step 1 has "
-                               f"{sizes[0]}")
+        raise data_error(
+            path, f"{where}, step {k + 1}: {sizes[k]} values, but step 1 has {sizes[0]}"
+        )
     if vectors and not rows[0]:
         raise data_error(path, f"{where}, step 1: an empty vector")
     for k, row in enumerate(rows):
         for v in row:
             if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
-                raise data_error(path, f"{where}, step {k + 1}: {json.dumps(v)[:40]} is not a "
-                                       f"finite number")
+                raise data_error(
+                    path, f"{where}, step {k + 1}: {json.dumps(v)[:40]} is not a finite number"
+                )
     return np.array(rows, dtype=float)
 
 
@@ -164,14 +190,13 @@ def number_label(path: Path, where: str, value) -> float:
     except (TypeError, ValueError):
         number = math.nan
     if not math.isfinite(number):
-        raise data_error(path, f"{where}: {value!r} is not a number (labels = \"numbers\")")
+        raise data_error(path, f'{where}: {value!r} is not a number (labels = "numbers")')
     return number
 
 
 def split_name(path: Path, where: str, value) -> str:
     if value not in ("train", "val", "test"):
-        raise data_error(path, f"{where}: {value!r} is not a split (valid: 'train', 'val', "
-                               f"'test')")
+        raise data_error(path, f"{where}: {value!r} is not a split (valid: 'train', 'val', 'test')")
     return value
 
 
@@ -187,8 +212,11 @@ def csv_rows(path: Path, text: str) -> tuple[list[str], list[tuple[int, list[str
             if not cells or (len(cells) == 1 and not cells[0].strip()):
                 continue
             if len(cells) != len(header):
-                raise data_error(path, f"line {reader.line_num} has {len(cells)} fields, the "
-                                       f"header (line 1) has {len(header)}")
+                raise data_error(
+                    path,
+                    f"line {reader.line_num} has {len(cells)} fields, the "
+                    f"header (line 1) has {len(header)}",
+                )
             rows.append((reader.line_num, cells))
     except csv.Error as exc:
         raise data_error(path, f"line {reader.line_num}: not valid CSV ({exc})") from None
@@ -198,14 +226,20 @@ def csv_rows(path: Path, text: str) -> tuple[list[str], list[tuple[int, list[str
 def header_index(path: Path, header: list[str], name: str, key: str) -> int:
     """Where column ``name`` is, from the header (line 1)."""
     if name not in header and all(_is_number(h) for h in header):
-        raise data_error(path, f"line 1 holds numbers ({','.join(header)}), not a header: the "
-                               f"first line must name the columns")
+        raise data_error(
+            path,
+            f"line 1 holds numbers ({','.join(header)}), not a header: the "
+            f"first line must name the columns",
+        )
     if name not in header:
         try:
             column_index(path, header, name, key)
         except ConfigError as exc:
-            raise ConfigError(f"{exc.detail}; line 1 must be a header naming the columns, or "
-                              f"set {key}", table="task", key=key) from None
+            raise ConfigError(
+                f"{exc.detail}; line 1 must be a header naming the columns, or set {key}",
+                table="task",
+                key=key,
+            ) from None
     return header.index(name)
 
 
@@ -234,8 +268,11 @@ def read_csv_rows(path: Path, text: str, fields: Fields, labels: str) -> list[Ex
         if not cells[s]:
             raise data_error(path, f"line {line}, column {fields.sequence!r}: empty sequence")
         label = csv_label(path, f"line {line}, column {fields.label!r}", cells[lab], labels)
-        split = (split_name(path, f"line {line}, column {fields.split!r}", cells[sp].strip())
-                 if sp is not None else None)
+        split = (
+            split_name(path, f"line {line}, column {fields.split!r}", cells[sp].strip())
+            if sp is not None
+            else None
+        )
         examples.append(Example(line, cells[s], label, split))
     return examples
 
@@ -257,8 +294,11 @@ def read_csv_steps(path: Path, text: str, fields: Fields, labels: str) -> list[E
         if not key:
             raise data_error(path, f"line {line}, column {fields.id!r}: empty id")
         label = csv_label(path, f"line {line}, column {fields.label!r}", cells[lab], labels)
-        split = (split_name(path, f"line {line}, column {fields.split!r}", cells[sp].strip())
-                 if sp is not None else None)
+        split = (
+            split_name(path, f"line {line}, column {fields.split!r}", cells[sp].strip())
+            if sp is not None
+            else None
+        )
         step = []
         for c in cols:
             try:
@@ -266,14 +306,19 @@ def read_csv_steps(path: Path, text: str, fields: Fields, labels: str) -> list[E
             except ValueError:
                 v = math.nan
             if not math.isfinite(v):
-                raise data_error(path, f"line {line}, column {header[c]!r}: {cells[c]!r} is not "
-                                       f"a finite number")
+                raise data_error(
+                    path, f"line {line}, column {header[c]!r}: {cells[c]!r} is not a finite number"
+                )
             step.append(v)
         g = groups.setdefault(key, {"line": line, "label": label, "split": split, "steps": []})
         for what, value, col in (("label", label, fields.label), ("split", split, fields.split)):
             if value != g[what]:
-                raise data_error(path, f"line {line}, column {col!r}: {value!r}, but sequence "
-                                       f"{key!r} has {what} {g[what]!r} from line {g['line']}")
+                raise data_error(
+                    path,
+                    f"line {line}, column {col!r}: {value!r}, but sequence "
+                    f"{key!r} has {what} {g[what]!r} from line {g['line']}",
+                )
         g["steps"].append(step)
-    return [Example(g["line"], np.array(g["steps"]), g["label"], g["split"])
-            for g in groups.values()]
+    return [
+        Example(g["line"], np.array(g["steps"]), g["label"], g["split"]) for g in groups.values()
+    ]

@@ -19,8 +19,10 @@ def f1_per_class(pred: np.ndarray, truth: np.ndarray, classes: int) -> np.ndarra
 def classification(pred: np.ndarray, truth: np.ndarray, classes: int) -> dict[str, float]:
     """accuracy and macro-F1 (the mean F1 over classes in the truth or the predictions, as
     scikit-learn's f1_score(average="macro") counts them)."""
-    return {"accuracy": float(np.mean(pred == truth)),
-            "macro_f1": float(np.nanmean(f1_per_class(pred, truth, classes)))}
+    return {
+        "accuracy": float(np.mean(pred == truth)),
+        "macro_f1": float(np.nanmean(f1_per_class(pred, truth, classes))),
+    }
 
 
 def regression(pred: np.ndarray, truth: np.ndarray) -> dict[str, float]:

@@ -12,8 +12,9 @@ from .read import Example
 SPLITS = ("train", "val", "test")
 
 
-def stratified(groups: np.ndarray, fractions: tuple[float, float],
-               rng: np.random.Generator) -> dict[str, np.ndarray]:
+def stratified(
+    groups: np.ndarray, fractions: tuple[float, float], rng: np.random.Generator
+) -> dict[str, np.ndarray]:
     """Indices per split: within each group (a class; one group for regression), a seeded
     shuffle cut into round(n * val_fraction) val, round(n * test_fraction) test and the rest
     train (at least one). Indices come back in file order."""
@@ -30,13 +31,19 @@ def stratified(groups: np.ndarray, fractions: tuple[float, float],
             else:
                 n_val -= 1
         parts["val"].append(idx[:n_val])
-        parts["test"].append(idx[n_val:n_val + n_test])
-        parts["train"].append(idx[n_val + n_test:])
+        parts["test"].append(idx[n_val : n_val + n_test])
+        parts["train"].append(idx[n_val + n_test :])
     return {name: np.sort(np.concatenate(p)).astype(np.int64) for name, p in parts.items()}
 
 
-def assign(path, examples: list[Example], groups: np.ndarray, fractions: tuple[float, float],
-           given: bool, rng: np.random.Generator) -> dict[str, np.ndarray]:
+def assign(
+    path,
+    examples: list[Example],
+    groups: np.ndarray,
+    fractions: tuple[float, float],
+    given: bool,
+    rng: np.random.Generator,
+) -> dict[str, np.ndarray]:
     """The split of every example; every split must end up with at least one."""
     if not given:
         out = stratified(groups, fractions, rng)
@@ -50,7 +57,10 @@ def assign(path, examples: list[Example], groups: np.ndarray, fractions: tuple[f
             out["val"], out["train"] = train[inner["val"]], train[inner["train"]]
     for name in SPLITS:
         if len(out[name]) == 0:
-            how = ("no example names it in the split field" if given
-                   else f"{len(examples)} examples are too few for the fractions given")
+            how = (
+                "no example names it in the split field"
+                if given
+                else f"{len(examples)} examples are too few for the fractions given"
+            )
             raise data_error(path, f"the {name} split is empty: {how}")
     return out

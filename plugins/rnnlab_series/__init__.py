@@ -9,5 +9,11 @@ __version__ = "0.1.0"
 
 @hookimpl
 def register_tasks():
-    return [TaskSpec("series", SeriesTask, OPTIONS,
-                     "forecast a CSV time series, against naive and seasonal-naive baselines")]
+    return [
+        TaskSpec(
+            "series",
+            SeriesTask,
+            OPTIONS,
+            "forecast a CSV time series, against naive and seasonal-naive baselines",
+        )
+    ]

@@ -37,8 +37,7 @@ def naive(values: np.ndarray, starts: np.ndarray, horizon: int) -> np.ndarray:
     return np.repeat(values[starts - 1][:, None, :], horizon, axis=1)
 
 
-def seasonal_naive(values: np.ndarray, starts: np.ndarray, horizon: int,
-                   season: int) -> np.ndarray:
+def seasonal_naive(values: np.ndarray, starts: np.ndarray, horizon: int, season: int) -> np.ndarray:
     """The value one season earlier (as many whole seasons back as the step needs):
     y^[s + h] = y[s + h - m * ceil((h + 1) / m)] for h = 0 .. horizon - 1."""
     h = np.arange(horizon)

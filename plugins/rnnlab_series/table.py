@@ -30,12 +30,17 @@ def read_csv_rows(path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
     try:
         header = next(reader, None)
         if header is None or not any(h.strip() for h in header):
-            raise data_error(path, "is empty: expected a header row naming the columns, then "
-                                   "one row per time step")
+            raise data_error(
+                path,
+                "is empty: expected a header row naming the columns, then one row per time step",
+            )
         header = [h.strip() for h in header]
         if all(_number(h) is not None for h in header):
-            raise data_error(path, f"line 1 holds numbers ({','.join(header)}), not a header: "
-                                   f"the first line must name the columns, e.g. date,value")
+            raise data_error(
+                path,
+                f"line 1 holds numbers ({','.join(header)}), not a header: "
+                f"the first line must name the columns, e.g. date,value",
+            )
         for i, name in enumerate(header):
             if not name:
                 raise data_error(path, f"line 1: column {i + 1} has no name")
@@ -47,8 +52,10 @@ def read_csv_rows(path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
             if not cells or (len(cells) == 1 and not cells[0].strip()):
                 continue  # blank line
             if len(cells) != len(header):
-                raise data_error(path, f"line {line} has {len(cells)} fields, the header "
-                                       f"(line 1) has {len(header)}")
+                raise data_error(
+                    path,
+                    f"line {line} has {len(cells)} fields, the header (line 1) has {len(header)}",
+                )
             rows.append((line, cells))
     except csv.Error as exc:
         raise data_error(path, f"line {reader.line_num}: not valid CSV ({exc})") from None
@@ -93,11 +100,13 @@ class Series:
 
     def time_numbers(self) -> np.ndarray:
         """Times as floats (seconds since the epoch for dates), for interpolation."""
+
         def seconds(t: datetime) -> float:  # naive times as written, not as local clock time
             return t.timestamp() if t.tzinfo else (t - EPOCH).total_seconds()
 
-        return np.array([seconds(t) if isinstance(t, datetime) else t for t in self.times],
-                        dtype=float)
+        return np.array(
+            [seconds(t) if isinstance(t, datetime) else t for t in self.times], dtype=float
+        )
 
     def time_text(self, i: int) -> str:
         t = self.times[i]
@@ -116,33 +125,46 @@ def read_series(path: Path, time_column: str, names: list[str]) -> Series:
     time_name = header[t_col]
     names = list(names) or [h for h in header if h != time_name]
     if not names:
-        raise data_error(path, f"has only the time column {time_name!r}: add a column of "
-                               f"values")
+        raise data_error(path, f"has only the time column {time_name!r}: add a column of values")
     cols = [column_index(path, header, n, "columns") for n in names]
     if t_col in cols:
-        raise ConfigError(f"column {time_name!r} is the time column; it cannot also be a value",
-                          table="task", key="columns")
+        raise ConfigError(
+            f"column {time_name!r} is the time column; it cannot also be a value",
+            table="task",
+            key="columns",
+        )
     if not rows:
         raise data_error(path, "has a header but no data rows")
     times, values = [], np.empty((len(rows), len(cols)))
     for r, (line, cells) in enumerate(rows):
         t = parse_time(cells[t_col])
         if t is None:
-            raise data_error(path, f"line {line}, column {time_name!r}: {cells[t_col]!r} is not "
-                                   f"a time (a number such as a year, or an ISO 8601 date such "
-                                   f"as 2020-01-31 or date-time)")
-        if times and (type(t) is not type(times[-1]) or (
-                isinstance(t, datetime) and (t.tzinfo is None) != (times[-1].tzinfo is None))):
+            raise data_error(
+                path,
+                f"line {line}, column {time_name!r}: {cells[t_col]!r} is not "
+                f"a time (a number such as a year, or an ISO 8601 date such "
+                f"as 2020-01-31 or date-time)",
+            )
+        if times and (
+            type(t) is not type(times[-1])
+            or (isinstance(t, datetime) and (t.tzinfo is None) != (times[-1].tzinfo is None))
+        ):
             before = f"line {rows[r - 1][0]} has {rows[r - 1][1][t_col]!r}"
-            raise data_error(path, f"line {line}, column {time_name!r}: {cells[t_col]!r} is not "
-                                   f"the same kind of time as the one before ({before}): use "
-                                   f"numbers, or dates and date-times all with or all without "
-                                   f"a time zone")
+            raise data_error(
+                path,
+                f"line {line}, column {time_name!r}: {cells[t_col]!r} is not "
+                f"the same kind of time as the one before ({before}): use "
+                f"numbers, or dates and date-times all with or all without "
+                f"a time zone",
+            )
         if times and not t > times[-1]:
-            raise data_error(path, f"line {line}, column {time_name!r}: time {cells[t_col]!r} "
-                                   f"does not come after {rows[r - 1][1][t_col]!r} on line "
-                                   f"{rows[r - 1][0]}; the time column must increase (sort "
-                                   f"the file by time, one row per time)")
+            raise data_error(
+                path,
+                f"line {line}, column {time_name!r}: time {cells[t_col]!r} "
+                f"does not come after {rows[r - 1][1][t_col]!r} on line "
+                f"{rows[r - 1][0]}; the time column must increase (sort "
+                f"the file by time, one row per time)",
+            )
         times.append(t)
         for j, c in enumerate(cols):
             cell = cells[c].strip()
@@ -151,8 +173,11 @@ def read_series(path: Path, time_column: str, names: list[str]) -> Series:
                 continue
             value = _number(cell)
             if value is None:
-                raise data_error(path, f"line {line}, column {header[c]!r}: {cells[c]!r} is not "
-                                       f"a number (a missing value is an empty cell or NA)")
+                raise data_error(
+                    path,
+                    f"line {line}, column {header[c]!r}: {cells[c]!r} is not "
+                    f"a number (a missing value is an empty cell or NA)",
+                )
             values[r, j] = value
     return Series(path, time_name, names, times, values, np.array([ln for ln, _ in rows]))
 
@@ -174,18 +199,29 @@ def fill_missing(series: Series, how: str) -> Series:
         raise ConfigError(
             f"{series.path}: column {series.names[j]!r} has {len(rows)} missing value(s), on "
             f"line(s) {shown}{more}{also}; fill them in the file, or set missing = "
-            f"\"interpolate\" (linear in time) or \"drop\" (remove those rows)",
-            table="task", key="missing")
+            f'"interpolate" (linear in time) or "drop" (remove those rows)',
+            table="task",
+            key="missing",
+        )
     if how == "drop":
         keep = ~gaps.any(axis=1)
         times = [t for t, k in zip(series.times, keep, strict=True) if k]
-        return Series(series.path, series.time_name, series.names, times, series.values[keep],
-                      series.lines[keep])
+        return Series(
+            series.path,
+            series.time_name,
+            series.names,
+            times,
+            series.values[keep],
+            series.lines[keep],
+        )
     t, values = series.time_numbers(), series.values.copy()
     for j in range(values.shape[1]):
         ok = ~gaps[:, j]
         if not ok.any():
-            raise ConfigError(f"{series.path}: column {series.names[j]!r} has no values at all",
-                              table="task", key="columns")
+            raise ConfigError(
+                f"{series.path}: column {series.names[j]!r} has no values at all",
+                table="task",
+                key="columns",
+            )
         values[~ok, j] = np.interp(t[~ok], t[ok], values[ok, j])
     return Series(series.path, series.time_name, series.names, series.times, values, series.lines)

@@ -31,25 +31,53 @@ from .table import Series, fill_missing, read_series
 
 OPTIONS = (
     Option("path", str, "", "the CSV file (header row), relative to the experiment file"),
-    Option("time_column", str, "", "the column of times, required to increase: numbers (e.g. "
-           "years) or ISO 8601 dates (default: the first column)"),
-    Option("columns", list, [], "input columns (default: every column but the time column)",
-           item=str),
-    Option("target", list, [], "columns to forecast (default: the first input column); a "
-           "target that is not an input column is added to the inputs", item=str),
+    Option(
+        "time_column",
+        str,
+        "",
+        "the column of times, required to increase: numbers (e.g. "
+        "years) or ISO 8601 dates (default: the first column)",
+    ),
+    Option(
+        "columns", list, [], "input columns (default: every column but the time column)", item=str
+    ),
+    Option(
+        "target",
+        list,
+        [],
+        "columns to forecast (default: the first input column); a "
+        "target that is not an input column is added to the inputs",
+        item=str,
+    ),
     Option("window", int, 24, "past rows the model sees", gt=0),
     Option("horizon", int, 1, "rows forecast at once from each window", gt=0),
-    Option("season", int, 1, "rows per season, for the seasonal-naive baseline and the MASE "
-           "scale (1: no season)", ge=1),
-    Option("relative", bool, False, "feed and forecast each window's values less its last "
-           "value (the change since then), scaled on the train windows: for a series that "
-           "trends out of the range of its train split"),
-    Option("missing", str, "error", "missing values (empty cells, NA, NaN): an error naming "
-           "them, linear interpolation in time, or drop their rows",
-           choices=("error", "interpolate", "drop")),
+    Option(
+        "season",
+        int,
+        1,
+        "rows per season, for the seasonal-naive baseline and the MASE scale (1: no season)",
+        ge=1,
+    ),
+    Option(
+        "relative",
+        bool,
+        False,
+        "feed and forecast each window's values less its last "
+        "value (the change since then), scaled on the train windows: for a series that "
+        "trends out of the range of its train split",
+    ),
+    Option(
+        "missing",
+        str,
+        "error",
+        "missing values (empty cells, NA, NaN): an error naming "
+        "them, linear interpolation in time, or drop their rows",
+        choices=("error", "interpolate", "drop"),
+    ),
     Option("train_fraction", float, 0.7, "leading share of the rows for training", gt=0, le=1),
-    Option("val_fraction", float, 0.15, "next share for validation (test gets the rest)",
-           gt=0, le=1),
+    Option(
+        "val_fraction", float, 0.15, "next share for validation (test gets the rest)", gt=0, le=1
+    ),
     Option("demo_rows", int, 12, "test forecasts shown after training", ge=0),
 )
 SPLITS = ("train", "val", "test")
@@ -60,8 +88,11 @@ class SeriesTask(Task):
         """The series with missing values dealt with, and the indices of the target columns."""
         o = self.options
         if not o["path"]:
-            raise ConfigError("set the CSV file to read (relative to the experiment file)",
-                              table="task", key="path")
+            raise ConfigError(
+                "set the CSV file to read (relative to the experiment file)",
+                table="task",
+                key="path",
+            )
         path = self.context.base_dir / o["path"]
         columns = list(o["columns"])
         if columns:
@@ -84,24 +115,34 @@ class SeriesTask(Task):
         if o["train_fraction"] + o["val_fraction"] >= 1:
             raise ConfigError(
                 f"train_fraction + val_fraction must be < 1 to leave a test split, got "
-                f"{o['train_fraction']} + {o['val_fraction']}", table="task", key="val_fraction")
+                f"{o['train_fraction']} + {o['val_fraction']}",
+                table="task",
+                key="val_fraction",
+            )
         a = int(round(rows * o["train_fraction"]))
         b = a + int(round(rows * o["val_fraction"]))
         first = max(o["window"], scores.seasonal_reach(o["horizon"], o["season"]))
         need = {"train": first + o["horizon"], "val": o["horizon"], "test": o["horizon"]}
         for name, lo, hi in (("train", 0, a), ("val", a, b), ("test", b, rows)):
             if hi - lo < need[name]:
-                span = (f"lines {series.lines[lo]}-{series.lines[hi - 1]}" if hi > lo
-                        else "no rows")
-                why = (f"window {o['window']} + horizon {o['horizon']}" if name == "train"
-                       else f"horizon {o['horizon']}")
+                span = f"lines {series.lines[lo]}-{series.lines[hi - 1]}" if hi > lo else "no rows"
+                why = (
+                    f"window {o['window']} + horizon {o['horizon']}"
+                    if name == "train"
+                    else f"horizon {o['horizon']}"
+                )
                 if name == "train" and first > o["window"]:
-                    why = (f"{first} past rows for the seasonal-naive baseline (season "
-                           f"{o['season']}) + horizon {o['horizon']}")
-                raise data_error(series.path, f"{rows} data rows are too few: the {name} split "
-                                              f"({span}, {hi - lo} rows) needs at least "
-                                              f"{need[name]} for {why}; use more rows or a "
-                                              f"smaller window or horizon")
+                    why = (
+                        f"{first} past rows for the seasonal-naive baseline (season "
+                        f"{o['season']}) + horizon {o['horizon']}"
+                    )
+                raise data_error(
+                    series.path,
+                    f"{rows} data rows are too few: the {name} split "
+                    f"({span}, {hi - lo} rows) needs at least "
+                    f"{need[name]} for {why}; use more rows or a "
+                    f"smaller window or horizon",
+                )
         return first, a, b
 
     def build(self, rng: np.random.Generator) -> Dataset:
@@ -112,13 +153,19 @@ class SeriesTask(Task):
         scale = scores.mase_scale(values[:a, targets], o["season"])
         if np.any(scale <= 0):
             name = series.names[targets[int(np.argmax(scale <= 0))]]
-            raise data_error(series.path, f"column {name!r} does not change over the train "
-                                          f"split (lines {series.lines[0]}-{series.lines[a - 1]})"
-                                          f": there is nothing to forecast, and MASE is "
-                                          f"undefined")
+            raise data_error(
+                series.path,
+                f"column {name!r} does not change over the train "
+                f"split (lines {series.lines[0]}-{series.lines[a - 1]})"
+                f": there is nothing to forecast, and MASE is "
+                f"undefined",
+            )
         W, H, K = o["window"], o["horizon"], len(targets)
-        bounds = {"train": (first, a), "val": (max(first, a), b),
-                  "test": (max(first, b), len(values))}
+        bounds = {
+            "train": (first, a),
+            "val": (max(first, a), b),
+            "test": (max(first, b), len(values)),
+        }
         raw, starts, offsets = {}, {}, {}
         for name, (lo, hi) in bounds.items():
             s = np.arange(lo, hi - H + 1)  # each window's first forecast row
@@ -139,35 +186,57 @@ class SeriesTask(Task):
             offsets = {name: np.zeros((1, 1, K)) for name in bounds}
         x_std = np.where(x_std > 0, x_std, 1.0)  # a constant column stays constant
         y_std = np.where(y_std > 0, y_std, 1.0)
-        splits = {name: Split((x - x_mean) / x_std, ((y - y_mean) / y_std).reshape(len(y), H * K))
-                  for name, (x, y) in raw.items()}
+        splits = {
+            name: Split((x - x_mean) / x_std, ((y - y_mean) / y_std).reshape(len(y), H * K))
+            for name, (x, y) in raw.items()
+        }
         names = series.names
         saved = {
             "series": {
-                "path": str(series.path), "rows": len(values),
-                "time_column": series.time_name, "inputs": names,
+                "path": str(series.path),
+                "rows": len(values),
+                "time_column": series.time_name,
+                "inputs": names,
                 "targets": [names[t] for t in targets],
-                "first_time": series.time_text(0), "last_time": series.time_text(-1),
+                "first_time": series.time_text(0),
+                "last_time": series.time_text(-1),
                 "missing": o["missing"],
             },
-            "split_lines": {name: [int(series.lines[lo]), int(series.lines[hi - 1])]
-                            for name, (lo, hi) in (("train", (0, a)), ("val", (a, b)),
-                                                   ("test", (b, len(values))))},
+            "split_lines": {
+                name: [int(series.lines[lo]), int(series.lines[hi - 1])]
+                for name, (lo, hi) in (
+                    ("train", (0, a)),
+                    ("val", (a, b)),
+                    ("test", (b, len(values))),
+                )
+            },
             "normalisation": {
                 "of": "change since each window's last row" if o["relative"] else "rows",
                 "input_mean": dict(zip(names, x_mean.tolist(), strict=True)),
                 "input_std": dict(zip(names, x_std.tolist(), strict=True)),
-                "target_mean": dict(zip([names[t] for t in targets], y_mean.tolist(),
-                                        strict=True)),
-                "target_std": dict(zip([names[t] for t in targets], y_std.tolist(),
-                                       strict=True)),
+                "target_mean": dict(zip([names[t] for t in targets], y_mean.tolist(), strict=True)),
+                "target_std": dict(zip([names[t] for t in targets], y_std.tolist(), strict=True)),
             },
             "mase_scale": dict(zip([names[t] for t in targets], scale.tolist(), strict=True)),
         }
-        meta = {"series": series, "targets": targets, "starts": starts, "scale": scale,
-                "offsets": offsets, "y_mean": y_mean, "y_std": y_std}
-        return Dataset(splits, input_size=len(names), output_size=H * K, loss="mse",
-                       target="last", meta=meta, saved=saved)
+        meta = {
+            "series": series,
+            "targets": targets,
+            "starts": starts,
+            "scale": scale,
+            "offsets": offsets,
+            "y_mean": y_mean,
+            "y_std": y_std,
+        }
+        return Dataset(
+            splits,
+            input_size=len(names),
+            output_size=H * K,
+            loss="mse",
+            target="last",
+            meta=meta,
+            saved=saved,
+        )
 
     # -- scoring -----------------------------------------------------------------------------
     def forecasts(self, model, dataset: Dataset, split: str) -> dict[str, np.ndarray]:
@@ -181,8 +250,7 @@ class SeriesTask(Task):
         model_out = model.predict(s.x).reshape(len(starts), H, K)
         out = {
             "truth": values[starts[:, None] + np.arange(H)[None, :]],
-            "model": (model_out.astype(float) * m["y_std"] + m["y_mean"]
-                      + m["offsets"][split]),
+            "model": (model_out.astype(float) * m["y_std"] + m["y_mean"] + m["offsets"][split]),
             "naive": scores.naive(values, starts, H),
         }
         if o["season"] > 1:
@@ -195,8 +263,9 @@ class SeriesTask(Task):
         result = scores.errors(f["model"], f["truth"], scale)
         for name in scores.BASELINES:
             if name in f:
-                result.update({f"{name}_{k}": v
-                               for k, v in scores.errors(f[name], f["truth"], scale).items()})
+                result.update(
+                    {f"{name}_{k}": v for k, v in scores.errors(f[name], f["truth"], scale).items()}
+                )
         return result
 
     def demo(self, model, dataset, rng):
@@ -208,11 +277,20 @@ class SeriesTask(Task):
         target = series.names[dataset.meta["targets"][0]]
         picks = np.unique(np.linspace(0, len(starts) - 1, min(k, len(starts))).round().astype(int))
         baselines = [b for b in scores.BASELINES if b in f]
-        rows = [[series.time_text(int(starts[i])), f"{f['truth'][i, 0, 0]:.5g}",
-                 f"{f['model'][i, 0, 0]:.5g}", *(f"{f[b][i, 0, 0]:.5g}" for b in baselines)]
-                for i in picks]
-        return Demo(f"test split: next-step forecasts of {target!r} ({len(picks)} of "
-                    f"{len(starts)})", columns=["time", "true", "model", *baselines], rows=rows)
+        rows = [
+            [
+                series.time_text(int(starts[i])),
+                f"{f['truth'][i, 0, 0]:.5g}",
+                f"{f['model'][i, 0, 0]:.5g}",
+                *(f"{f[b][i, 0, 0]:.5g}" for b in baselines),
+            ]
+            for i in picks
+        ]
+        return Demo(
+            f"test split: next-step forecasts of {target!r} ({len(picks)} of {len(starts)})",
+            columns=["time", "true", "model", *baselines],
+            rows=rows,
+        )
 
     def figure(self, model, dataset, fig):
         """The test split of the first target: the truth, the model's next-step forecasts and
@@ -226,23 +304,42 @@ class SeriesTask(Task):
         top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=[3, 1.4])
         lo = max(int(starts[0]) - self.options["window"], 0)
         hi = int(starts[-1]) + H
-        top.plot(times[lo:hi], series.values[lo:hi, dataset.meta["targets"][0]], color="black",
-                 lw=2.5, alpha=0.3, label="true series")
-        top.plot(t, f["model"][:, 0, 0], "o-", color="C0", ms=2.5, lw=0.8,
-                 label="model, next step")
+        top.plot(
+            times[lo:hi],
+            series.values[lo:hi, dataset.meta["targets"][0]],
+            color="black",
+            lw=2.5,
+            alpha=0.3,
+            label="true series",
+        )
+        top.plot(t, f["model"][:, 0, 0], "o-", color="C0", ms=2.5, lw=0.8, label="model, next step")
         top.plot(t, f["naive"][:, 0, 0], color="C1", lw=0.9, ls=":", label="naive, next step")
         if H > 1:
             for n, i in enumerate(np.linspace(0, len(starts) - 1, 4).round().astype(int)):
-                top.plot(times[starts[i]:starts[i] + H], f["model"][i, :, 0], color="C3",
-                         lw=1.4, ls="--", label=f"model, {H} steps at once" if n == 0 else None)
+                top.plot(
+                    times[starts[i] : starts[i] + H],
+                    f["model"][i, :, 0],
+                    color="C3",
+                    lw=1.4,
+                    ls="--",
+                    label=f"model, {H} steps at once" if n == 0 else None,
+                )
         top.set_ylabel(target)
         fig.suptitle(f"series, test split: {target!r} vs forecasts")
-        top.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), fontsize="small", ncols=4,
-                   frameon=False)
-        bottom.plot(t, np.abs(f["model"][:, 0, 0] - f["truth"][:, 0, 0]), color="C0", lw=1,
-                    label="model")
-        bottom.plot(t, np.abs(f["naive"][:, 0, 0] - f["truth"][:, 0, 0]), color="C1", lw=1,
-                    ls=":", label="naive")
+        top.legend(
+            loc="lower center", bbox_to_anchor=(0.5, 1.0), fontsize="small", ncols=4, frameon=False
+        )
+        bottom.plot(
+            t, np.abs(f["model"][:, 0, 0] - f["truth"][:, 0, 0]), color="C0", lw=1, label="model"
+        )
+        bottom.plot(
+            t,
+            np.abs(f["naive"][:, 0, 0] - f["truth"][:, 0, 0]),
+            color="C1",
+            lw=1,
+            ls=":",
+            label="naive",
+        )
         bottom.set_ylabel("|error|, next step")
         bottom.set_xlabel(series.time_name)
         bottom.legend(loc="upper right", fontsize="small", ncols=2)

@@ -16,8 +16,9 @@ OPTIONS = (
     Option("window", int, 10, "past values the model sees", gt=0),
     Option("noise", float, 0.0, "std of Gaussian noise added to the series", ge=0),
     Option("train_fraction", float, 0.8, "leading share of the series for training", gt=0, le=1),
-    Option("val_fraction", float, 0.1, "next share for validation (test gets the rest)",
-           gt=0, le=1),
+    Option(
+        "val_fraction", float, 0.1, "next share for validation (test gets the rest)", gt=0, le=1
+    ),
     Option("forecast_steps", int, 50, "steps of the free-running forecast", gt=0),
 )
 
@@ -36,10 +37,14 @@ class SineTask(Task):
         if o["train_fraction"] + o["val_fraction"] >= 1:
             raise ConfigError(
                 f"train_fraction + val_fraction must be < 1 to leave a test split, got "
-                f"{o['train_fraction']} + {o['val_fraction']}", table="task", key="val_fraction")
+                f"{o['train_fraction']} + {o['val_fraction']}",
+                table="task",
+                key="val_fraction",
+            )
         if o["stop"] <= o["start"]:
-            raise ConfigError(f"must be greater than start ({o['start']})", table="task",
-                              key="stop")
+            raise ConfigError(
+                f"must be greater than start ({o['start']})", table="task", key="stop"
+            )
         t = np.linspace(o["start"], o["stop"], o["points"])
         series = np.sin(t)
         if o["noise"]:
@@ -52,14 +57,23 @@ class SineTask(Task):
             if len(seg) <= o["window"]:
                 raise ConfigError(
                     f"window {o['window']} does not fit the {name} split ({len(seg)} points); "
-                    f"use a smaller window or more points", table="task", key="window")
+                    f"use a smaller window or more points",
+                    table="task",
+                    key="window",
+                )
         return segments, times
 
     def build(self, rng):
         segments, times = self._segments(rng)
         splits = {name: windows(seg, self.options["window"]) for name, seg in segments.items()}
-        return Dataset(splits, input_size=1, output_size=1, loss="mse", target="last",
-                       meta={"segments": segments, "times": times})
+        return Dataset(
+            splits,
+            input_size=1,
+            output_size=1,
+            loss="mse",
+            target="last",
+            meta={"segments": segments, "times": times},
+        )
 
     def forecast(self, model, segment: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Free-running forecast: from the segment's first window, feed predictions back in."""
@@ -69,24 +83,32 @@ class SineTask(Task):
         for _ in range(steps):
             x = np.asarray(history[-w:], dtype=model.params[param_name("weight")].dtype)
             history.append(float(model.predict(x[:, None, None])[0, 0]))
-        return np.asarray(history[w:]), segment[w:w + steps]
+        return np.asarray(history[w:]), segment[w : w + steps]
 
     def metrics(self, model, dataset, split):
         s = dataset.splits[split]
         mse = float(np.mean((model.predict(s.x) - s.y) ** 2))
         forecast, truth = self.forecast(model, dataset.meta["segments"][split])
-        return {"mse": mse, "rmse": float(np.sqrt(mse)),
-                "forecast_mse": float(np.mean((forecast - truth) ** 2))}
+        return {
+            "mse": mse,
+            "rmse": float(np.sqrt(mse)),
+            "forecast_mse": float(np.mean((forecast - truth) ** 2)),
+        }
 
     def demo(self, model, dataset, rng):
         segment = dataset.meta["segments"]["test"]
         w = self.options["window"]
         forecast, truth = self.forecast(model, segment)
         one_step = model.predict(dataset.splits["test"].x)[:, 0]
-        rows = [[i + 1, f"{truth[i]:+.5f}", f"{one_step[i]:+.5f}", f"{forecast[i]:+.5f}"]
-                for i in range(0, len(truth), max(1, len(truth) // 10))]
-        return Demo(f"test split: forecast from the first {w} true values",
-                    columns=["step", "true", "one-step", "free-running"], rows=rows)
+        rows = [
+            [i + 1, f"{truth[i]:+.5f}", f"{one_step[i]:+.5f}", f"{forecast[i]:+.5f}"]
+            for i in range(0, len(truth), max(1, len(truth) // 10))
+        ]
+        return Demo(
+            f"test split: forecast from the first {w} true values",
+            columns=["step", "true", "one-step", "free-running"],
+            rows=rows,
+        )
 
     def figure(self, model, dataset, fig):
         """The test segment: the true series, the one-step predictions (each from true values)
@@ -99,17 +121,35 @@ class SineTask(Task):
         top.axvspan(t[0], t[w - 1], color="0.88", label=f"first window ({w} true values)")
         top.plot(t, segment, color="black", lw=3, alpha=0.3, label="true series")
         top.plot(t[w:], one_step, "o", color="C0", ms=2.5, label="one-step prediction")
-        top.plot(t[w:w + len(forecast)], forecast, color="C3", lw=1.4, ls="--",
-                 label=f"free-running forecast ({len(forecast)} steps)")
+        top.plot(
+            t[w : w + len(forecast)],
+            forecast,
+            color="C3",
+            lw=1.4,
+            ls="--",
+            label=f"free-running forecast ({len(forecast)} steps)",
+        )
         top.set_ylabel("value")
         fig.suptitle("sine, test split: true series vs predictions")
-        top.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), fontsize="small", ncols=4,
-                   frameon=False)
+        top.legend(
+            loc="lower center", bbox_to_anchor=(0.5, 1.0), fontsize="small", ncols=4, frameon=False
+        )
         floor = np.finfo(float).tiny  # a zero error still has a place on the log axis
-        bottom.plot(t[w:], np.maximum(np.abs(one_step - segment[w:]), floor), color="C0", lw=1,
-                    label="one-step")
-        bottom.plot(t[w:w + len(forecast)], np.maximum(np.abs(forecast - truth), floor),
-                    color="C3", lw=1, ls="--", label="free-running")
+        bottom.plot(
+            t[w:],
+            np.maximum(np.abs(one_step - segment[w:]), floor),
+            color="C0",
+            lw=1,
+            label="one-step",
+        )
+        bottom.plot(
+            t[w : w + len(forecast)],
+            np.maximum(np.abs(forecast - truth), floor),
+            color="C3",
+            lw=1,
+            ls="--",
+            label="free-running",
+        )
         bottom.set_yscale("log")
         bottom.set_ylabel("|error|")
         bottom.set_xlabel("t")

@@ -21,11 +21,19 @@ __version__ = "1.0"
 
 TABLE = "tracking"
 OPTIONS = (
-    Option("tensorboard", bool, False,
-           "write TensorBoard event files into the run directory (needs rnnlab[tensorboard])"),
-    Option("mlflow", str, "",
-           "MLflow tracking URI to log params, metrics and the run's files to, e.g. "
-           "\"sqlite:///mlflow.db\" or \"http://host:5000\" (needs rnnlab[mlflow]; empty: off)"),
+    Option(
+        "tensorboard",
+        bool,
+        False,
+        "write TensorBoard event files into the run directory (needs rnnlab[tensorboard])",
+    ),
+    Option(
+        "mlflow",
+        str,
+        "",
+        "MLflow tracking URI to log params, metrics and the run's files to, e.g. "
+        '"sqlite:///mlflow.db" or "http://host:5000" (needs rnnlab[mlflow]; empty: off)',
+    ),
 )
 
 _active: dict[int, list] = {}  # id(RunInfo) -> the run's trackers
@@ -43,8 +51,9 @@ def flat_config(config: dict) -> dict[str, object]:
     for table, values in config.items():
         if isinstance(values, dict):
             for key, value in values.items():
-                out[f"{table}.{key}"] = value if isinstance(value, bool | int | float | str) \
-                    else str(value)
+                out[f"{table}.{key}"] = (
+                    value if isinstance(value, bool | int | float | str) else str(value)
+                )
         else:
             out[table] = str(values)
     return out
@@ -52,9 +61,12 @@ def flat_config(config: dict) -> dict[str, object]:
 
 def final_metrics(summary: dict) -> dict[str, float]:
     """``{"test/mse": 0.01, ...}`` from the summary's metrics (split -> name -> value)."""
-    return {f"{split}/{name}": float(value)
-            for split, values in (summary.get("metrics") or {}).items()
-            for name, value in values.items() if isinstance(value, int | float)}
+    return {
+        f"{split}/{name}": float(value)
+        for split, values in (summary.get("metrics") or {}).items()
+        for name, value in values.items()
+        if isinstance(value, int | float)
+    }
 
 
 def trackers_for(run) -> list:
@@ -88,9 +100,12 @@ def on_run_start(run):
             raise
         except Exception as exc:  # any failure to start is the user's to fix, named once
             close_all(started)
-            raise ConfigError(f"tracker {kind.name} cannot start: {type(exc).__name__}: {exc}",
-                              source=str(run.experiment.source or ""), table=TABLE,
-                              key=kind.key) from None
+            raise ConfigError(
+                f"tracker {kind.name} cannot start: {type(exc).__name__}: {exc}",
+                source=str(run.experiment.source or ""),
+                table=TABLE,
+                key=kind.key,
+            ) from None
     _active[id(run)] = started
 
 
@@ -110,8 +125,11 @@ def each(run, method: str, *args) -> None:
             getattr(tracker, method)(*args)
         except Exception as exc:
             trackers.remove(tracker)
-            print(f"warning: tracker {tracker.name} failed and is switched off for this run "
-                  f"({type(exc).__name__}: {exc}); the run goes on", file=sys.stderr)
+            print(
+                f"warning: tracker {tracker.name} failed and is switched off for this run "
+                f"({type(exc).__name__}: {exc}); the run goes on",
+                file=sys.stderr,
+            )
             close_all([tracker])
 
 

@@ -17,9 +17,13 @@ class MlflowTracker:
             from mlflow.entities import Metric, Param
             from mlflow.tracking import MlflowClient
         except ImportError:
-            raise ConfigError("tracker mlflow needs mlflow: pip install 'rnnlab[mlflow]' (or "
-                              "remove tracking.mlflow)", source=str(run.experiment.source or ""),
-                              table="tracking", key="mlflow") from None
+            raise ConfigError(
+                "tracker mlflow needs mlflow: pip install 'rnnlab[mlflow]' (or "
+                "remove tracking.mlflow)",
+                source=str(run.experiment.source or ""),
+                table="tracking",
+                key="mlflow",
+            ) from None
         from . import flat_config
 
         self.Metric = Metric
@@ -35,26 +39,24 @@ class MlflowTracker:
         name = run.experiment.experiment.name
         found = self.client.get_experiment_by_name(name)
         experiment_id = found.experiment_id if found else self.client.create_experiment(name)
-        self.run_id = self.client.create_run(experiment_id,
-                                             run_name=self.run_dir.name).info.run_id
-        params = [Param(k, str(v)[:6000]) for k, v in flat_config(
-            run.experiment.to_dict()).items()]
+        self.run_id = self.client.create_run(experiment_id, run_name=self.run_dir.name).info.run_id
+        params = [Param(k, str(v)[:6000]) for k, v in flat_config(run.experiment.to_dict()).items()]
         for i in range(0, len(params), 100):  # MLflow takes at most 100 params per batch
-            self.client.log_batch(self.run_id, params=params[i:i + 100])
+            self.client.log_batch(self.run_id, params=params[i : i + 100])
         self.client.set_tag(self.run_id, "rnnlab.run_dir", str(self.run_dir.resolve()))
 
     def _metrics(self, values: dict[str, float], step: int) -> None:
         import time
 
         now = int(time.time() * 1000)
-        metrics = [self.Metric(k.replace("/", "."), float(v), now, step)
-                   for k, v in values.items()]
+        metrics = [self.Metric(k.replace("/", "."), float(v), now, step) for k, v in values.items()]
         if metrics:
             self.client.log_batch(self.run_id, metrics=metrics)
 
     def epoch(self, epoch: int, metrics: dict) -> None:
-        self._metrics({k: metrics[k] for k in EPOCH_KEYS
-                       if isinstance(metrics.get(k), int | float)}, epoch)
+        self._metrics(
+            {k: metrics[k] for k in EPOCH_KEYS if isinstance(metrics.get(k), int | float)}, epoch
+        )
 
     def end(self, summary: dict) -> None:
         from . import final_metrics

@@ -15,20 +15,25 @@ class TensorBoardTracker:
         try:
             from tensorboardX import SummaryWriter
         except ImportError:
-            raise ConfigError("tracker tensorboard needs tensorboardX: pip install "
-                              "'rnnlab[tensorboard]' (or set tracking.tensorboard = false)",
-                              source=str(run.experiment.source or ""),
-                              table="tracking", key="tensorboard") from None
+            raise ConfigError(
+                "tracker tensorboard needs tensorboardX: pip install "
+                "'rnnlab[tensorboard]' (or set tracking.tensorboard = false)",
+                source=str(run.experiment.source or ""),
+                table="tracking",
+                key="tensorboard",
+            ) from None
         from . import flat_config
 
         self.run = run
         # resumed from the checkpoint of epoch k: TensorBoard drops the events of steps > k
         # that the interrupted process wrote (they are run again)
-        self.writer = SummaryWriter(logdir=str(run.run_dir),
-                                    purge_step=run.epoch + 1 if run.epoch else None)
+        self.writer = SummaryWriter(
+            logdir=str(run.run_dir), purge_step=run.epoch + 1 if run.epoch else None
+        )
         self.config = flat_config(run.experiment.to_dict())
-        self.writer.add_text("config", "\n".join(f"    {k} = {v!r}"
-                                                 for k, v in self.config.items()))
+        self.writer.add_text(
+            "config", "\n".join(f"    {k} = {v!r}" for k, v in self.config.items())
+        )
         self.writer.flush()
 
     def epoch(self, epoch: int, metrics: dict) -> None:
@@ -46,8 +51,9 @@ class TensorBoardTracker:
         for tag, value in finals.items():
             self.writer.add_scalar(f"final/{tag}", value, step)
         # the resolved config as hyper-parameters, against the final metrics (HParams tab)
-        self.writer.add_hparams(self.config, {f"hparam/{k}": v for k, v in finals.items()},
-                                name="hparams")
+        self.writer.add_hparams(
+            self.config, {f"hparam/{k}": v for k, v in finals.items()}, name="hparams"
+        )
         self.writer.flush()
 
     def state(self) -> dict:

@@ -27,28 +27,36 @@ class RnnlabGroup(click.Group):
         except RnnlabError as exc:
             if is_debug(ctx):
                 raise
-            err_console().print(f"[bold red]error:[/bold red] {escape(str(exc))}",
-                                highlight=False, soft_wrap=True)  # paths stay whole
+            err_console().print(
+                f"[bold red]error:[/bold red] {escape(str(exc))}", highlight=False, soft_wrap=True
+            )  # paths stay whole
             ctx.exit(exc.exit_code)
         except MemoryError:
             if is_debug(ctx):
                 raise
-            err_console().print("[bold red]error:[/bold red] not enough memory for this "
-                                "experiment; use smaller sizes (model.hidden_size, "
-                                "train.batch_size, the task's data)", highlight=False)
+            err_console().print(
+                "[bold red]error:[/bold red] not enough memory for this "
+                "experiment; use smaller sizes (model.hidden_size, "
+                "train.batch_size, the task's data)",
+                highlight=False,
+            )
             ctx.exit(2)
         except Exception as exc:  # plugin code's error: one message; rnnlab's own: a traceback
             failure = plugin_error(exc)
             if failure is None or is_debug(ctx):
                 raise
-            err_console().print(f"[bold red]error:[/bold red] {escape(str(failure))}",
-                                highlight=False, soft_wrap=True)
+            err_console().print(
+                f"[bold red]error:[/bold red] {escape(str(failure))}",
+                highlight=False,
+                soft_wrap=True,
+            )
             ctx.exit(failure.exit_code)
         except KeyboardInterrupt as exc:
             if is_debug(ctx):
                 raise
-            err_console().print(str(exc) or "interrupted", highlight=False, markup=False,
-                                soft_wrap=True)
+            err_console().print(
+                str(exc) or "interrupted", highlight=False, markup=False, soft_wrap=True
+            )
             ctx.exit(getattr(exc, "exit_code", 130))
 
 
@@ -75,8 +83,20 @@ from . import (  # noqa: E402  (commands register themselves on `main`)
     sweep_cmd,
 )
 
-__all__ = ["compare_cmd", "diff_cmd", "export_cmd", "generate_cmd", "main", "plot_cmd",
-           "plugins_cmd", "resume_cmd", "run_cmd", "runs_cmd", "show_cmd", "sweep_cmd"]
+__all__ = [
+    "compare_cmd",
+    "diff_cmd",
+    "export_cmd",
+    "generate_cmd",
+    "main",
+    "plot_cmd",
+    "plugins_cmd",
+    "resume_cmd",
+    "run_cmd",
+    "runs_cmd",
+    "show_cmd",
+    "sweep_cmd",
+]
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

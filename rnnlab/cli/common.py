@@ -26,18 +26,36 @@ def is_debug(ctx: click.Context) -> bool:
     return bool(ctx.meta.get(DEBUG_KEY))
 
 
-debug_option = click.option("--debug", is_flag=True, expose_value=False, callback=set_debug,
-                            is_eager=True, help="Show tracebacks for errors.")
-plugin_option = click.option("--plugin", "plugin_paths", multiple=True, type=click.Path(),
-                             metavar="PATH", help="Load a .py file as a plugin (repeatable).")
-set_option = click.option("--set", "sets", multiple=True, metavar="TABLE.KEY=VALUE",
-                          help="Override a key of the experiment file (repeatable).")
+debug_option = click.option(
+    "--debug",
+    is_flag=True,
+    expose_value=False,
+    callback=set_debug,
+    is_eager=True,
+    help="Show tracebacks for errors.",
+)
+plugin_option = click.option(
+    "--plugin",
+    "plugin_paths",
+    multiple=True,
+    type=click.Path(),
+    metavar="PATH",
+    help="Load a .py file as a plugin (repeatable).",
+)
+set_option = click.option(
+    "--set",
+    "sets",
+    multiple=True,
+    metavar="TABLE.KEY=VALUE",
+    help="Override a key of the experiment file (repeatable).",
+)
 
 
 def warn_failure(info: PluginInfo) -> None:
-    err_console().print(f"[yellow]warning:[/yellow] plugin {escape(info.label)} "
-                        f"{escape(info.status)}",
-                        highlight=False)
+    err_console().print(
+        f"[yellow]warning:[/yellow] plugin {escape(info.label)} {escape(info.status)}",
+        highlight=False,
+    )
 
 
 def warn_failures(registry: Registry) -> None:

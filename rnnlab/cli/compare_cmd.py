@@ -21,10 +21,12 @@ def compare_table(report: dict) -> Table:
     """One row per backend: timing, speed-up, final test metrics, difference from the first."""
     rows = report["rows"]
     first = rows[0]["backend"]
-    table = Table(title=f"{report['experiment']}: {report['epochs']} epochs x "
-                        f"{report['repeats']} repeats, {report['dtype']}",
-                  caption=f"speed-up and max diff (largest relative difference of per-epoch "
-                          f"losses, final metrics and parameters) are against {first}")
+    table = Table(
+        title=f"{report['experiment']}: {report['epochs']} epochs x "
+        f"{report['repeats']} repeats, {report['dtype']}",
+        caption=f"speed-up and max diff (largest relative difference of per-epoch "
+        f"losses, final metrics and parameters) are against {first}",
+    )
     for column in ("backend", "warm-up s", "ms/epoch (min-max)", "samples/s", "speed-up"):
         table.add_column(column, justify="left" if column == "backend" else "right")
     metrics = list(rows[0]["test"])
@@ -35,11 +37,15 @@ def compare_table(report: dict) -> Table:
         spe = row["seconds_per_epoch"]
         diff = max(row["max_difference"].values())
         mark = "" if row["agrees"] else " [red]DISAGREES[/red]"
-        table.add_row(row["backend"], f"{row['warmup_seconds']:.2f}",
-                      f"{1e3 * spe['median']:.2f} ({1e3 * spe['min']:.1f}-{1e3 * spe['max']:.1f})",
-                      f"{row['samples_per_second']:,.0f}", f"{row['speedup']:.2f}x",
-                      *(fmt(row["test"].get(m, "")) for m in metrics),
-                      f"{diff:.1e}{mark}" if row["backend"] != first else "-")
+        table.add_row(
+            row["backend"],
+            f"{row['warmup_seconds']:.2f}",
+            f"{1e3 * spe['median']:.2f} ({1e3 * spe['min']:.1f}-{1e3 * spe['max']:.1f})",
+            f"{row['samples_per_second']:,.0f}",
+            f"{row['speedup']:.2f}x",
+            *(fmt(row["test"].get(m, "")) for m in metrics),
+            f"{diff:.1e}{mark}" if row["backend"] != first else "-",
+        )
     return table
 
 
@@ -48,35 +54,64 @@ def draw_chart(report: dict, path: Path, console: Console) -> None:
     if not plots.available():
         console.print(f"no chart: {plots.PLOT_HINT}", highlight=False)
         return
-    rows = [{"backend": r["backend"], "seconds_per_epoch": r["seconds_per_epoch"]["median"],
-             "seconds_min": r["seconds_per_epoch"]["min"],
-             "seconds_max": r["seconds_per_epoch"]["max"]} for r in report["rows"]]
-    written = plots.compare_chart(rows, path, f"{report['experiment']}: training time per epoch "
-                                              f"({report['dtype']})")
+    rows = [
+        {
+            "backend": r["backend"],
+            "seconds_per_epoch": r["seconds_per_epoch"]["median"],
+            "seconds_min": r["seconds_per_epoch"]["min"],
+            "seconds_max": r["seconds_per_epoch"]["max"],
+        }
+        for r in report["rows"]
+    ]
+    written = plots.compare_chart(
+        rows, path, f"{report['experiment']}: training time per epoch ({report['dtype']})"
+    )
     console.print(f"chart written to {escape(str(written))}", highlight=False)
 
 
 @main.command("compare")
 @click.argument("config", type=click.Path(dir_okay=False))
-@click.option("--backends", default=None, metavar="A,B,...",
-              help="Backends to compare, the first being the baseline (default: [compare] "
-                   "backends, else every available backend).")
-@click.option("--repeats", type=click.IntRange(min=1), default=None,
-              help="Runs per backend, interleaved a b a b (default: [compare] repeats, 3).")
-@click.option("--epochs", type=click.IntRange(min=1), default=None,
-              help="Train for this many epochs instead of the experiment's.")
-@click.option("--rtol", type=click.FloatRange(min=0), default=None,
-              help="Largest relative difference from the first backend that counts as "
-                   "agreement (default: 1e-9 for float64, 1e-2 for float32).")
+@click.option(
+    "--backends",
+    default=None,
+    metavar="A,B,...",
+    help="Backends to compare, the first being the baseline (default: [compare] "
+    "backends, else every available backend).",
+)
+@click.option(
+    "--repeats",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Runs per backend, interleaved a b a b (default: [compare] repeats, 3).",
+)
+@click.option(
+    "--epochs",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Train for this many epochs instead of the experiment's.",
+)
+@click.option(
+    "--rtol",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="Largest relative difference from the first backend that counts as "
+    "agreement (default: 1e-9 for float64, 1e-2 for float32).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON.")
-@click.option("--chart", default="compare.png", show_default=True, type=click.Path(dir_okay=False),
-              help="Bar chart of seconds per epoch per backend (needs rnnlab[plot]).")
+@click.option(
+    "--chart",
+    default="compare.png",
+    show_default=True,
+    type=click.Path(dir_okay=False),
+    help="Bar chart of seconds per epoch per backend (needs rnnlab[plot]).",
+)
 @click.option("--no-chart", is_flag=True, help="Do not draw the bar chart.")
 @set_option
 @plugin_option
 @debug_option
-def compare_cmd(config, backends, repeats, epochs, rtol, as_json, chart, no_chart, sets,
-                plugin_paths):
+def compare_cmd(
+    config, backends, repeats, epochs, rtol, as_json, chart, no_chart, sets, plugin_paths
+):
     """Run the experiment in CONFIG on several backends (same seed) and compare speed and
     results. Exits with status 1 when a backend disagrees with the first beyond tolerance."""
     experiment, registry = load_experiment(config, sets, plugin_paths)
@@ -87,11 +122,22 @@ def compare_cmd(config, backends, repeats, epochs, rtol, as_json, chart, no_char
 
     def on_trial(repeat, trial):
         seconds = [r["seconds"] for r in trial.history]
-        console.print(f"repeat {repeat + 1}/{repeats}  {trial.backend}: {len(seconds)} epochs, "
-                      f"{1000 * sum(seconds) / len(seconds):.2f} ms per epoch", highlight=False)
+        console.print(
+            f"repeat {repeat + 1}/{repeats}  {trial.backend}: {len(seconds)} epochs, "
+            f"{1000 * sum(seconds) / len(seconds):.2f} ms per epoch",
+            highlight=False,
+        )
 
-    report = compare(experiment, registry, names, repeats=repeats, epochs=epochs, rtol=rtol,
-                     on_trial=on_trial, on_status=lambda m: console.print(m, highlight=False))
+    report = compare(
+        experiment,
+        registry,
+        names,
+        repeats=repeats,
+        epochs=epochs,
+        rtol=rtol,
+        on_trial=on_trial,
+        on_status=lambda m: console.print(m, highlight=False),
+    )
     if as_json:
         click.echo(json.dumps(report, indent=2))
     else:
@@ -100,7 +146,10 @@ def compare_cmd(config, backends, repeats, epochs, rtol, as_json, chart, no_char
         draw_chart(report, Path(chart), console)
     if not report["agree"]:
         bad = [r["backend"] for r in report["rows"] if not r["agrees"]]
-        Console(stderr=True).print(f"[bold red]disagreement:[/bold red] {', '.join(bad)} "
-                                   f"differ from {names[0]} by more than {report['rtol']:g} "
-                                   f"(relative)", highlight=False)
+        Console(stderr=True).print(
+            f"[bold red]disagreement:[/bold red] {', '.join(bad)} "
+            f"differ from {names[0]} by more than {report['rtol']:g} "
+            f"(relative)",
+            highlight=False,
+        )
         raise SystemExit(1)

@@ -16,8 +16,13 @@ from . import main
 from .common import debug_option
 
 MISSING = object()
-FACTS = (("status", "status"), ("epochs run", "epochs_run"), ("best epoch", "best_epoch"),
-         ("seconds per epoch", "seconds_per_epoch"), ("seconds in all", "wall_seconds"))
+FACTS = (
+    ("status", "status"),
+    ("epochs run", "epochs_run"),
+    ("best epoch", "best_epoch"),
+    ("seconds per epoch", "seconds_per_epoch"),
+    ("seconds in all", "wall_seconds"),
+)
 
 
 def config_differences(a: RunRecord, b: RunRecord) -> list[tuple[str, object, object]]:
@@ -25,8 +30,11 @@ def config_differences(a: RunRecord, b: RunRecord) -> list[tuple[str, object, ob
     one run has), in config order."""
     fa, fb = flat_config(a.config), flat_config(b.config)
     keys = list(dict.fromkeys([*fa, *fb]))
-    return [(k, fa.get(k, MISSING), fb.get(k, MISSING)) for k in keys
-            if fa.get(k, MISSING) != fb.get(k, MISSING)]
+    return [
+        (k, fa.get(k, MISSING), fb.get(k, MISSING))
+        for k in keys
+        if fa.get(k, MISSING) != fb.get(k, MISSING)
+    ]
 
 
 def shown(value) -> str:
@@ -72,11 +80,12 @@ def as_json(a: RunRecord, b: RunRecord) -> dict:
         return None if v is MISSING else v
 
     return {
-        "a": str(a.path), "b": str(b.path),
-        "config": [{"key": k, "a": plain(va), "b": plain(vb)}
-                   for k, va, vb in config_differences(a, b)],
-        "metrics": {key: {"a": a.metric(key), "b": b.metric(key)}
-                    for key in metric_keys([a, b])},
+        "a": str(a.path),
+        "b": str(b.path),
+        "config": [
+            {"key": k, "a": plain(va), "b": plain(vb)} for k, va, vb in config_differences(a, b)
+        ],
+        "metrics": {key: {"a": a.metric(key), "b": b.metric(key)} for key in metric_keys([a, b])},
         **{key: {"a": a.summary.get(key), "b": b.summary.get(key)} for _, key in FACTS[1:]},
         "status": {"a": a.status, "b": b.status},
     }
@@ -94,8 +103,10 @@ def diff(run_a, run_b, json_out):
         click.echo(json.dumps(as_json(a, b), indent=2))
         return
     console = Console()
-    console.print(f"A: [bold]{escape(str(a.path))}[/bold]\nB: [bold]{escape(str(b.path))}[/bold]",
-                  highlight=False)
+    console.print(
+        f"A: [bold]{escape(str(a.path))}[/bold]\nB: [bold]{escape(str(b.path))}[/bold]",
+        highlight=False,
+    )
     for label, run in (("A", a), ("B", b)):
         if run.problem:
             console.print(f"[yellow]{label}: {escape(run.problem)}[/yellow]", highlight=False)

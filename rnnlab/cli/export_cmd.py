@@ -15,11 +15,15 @@ from .common import debug_option, plugin_option, warn_failure
 
 @main.command("export")
 @click.argument("run_dir", type=click.Path())
-@click.option("--format", "format_", required=True, type=click.Choice(FORMATS),
-              help="onnx: a graph of ONNX's RNN/LSTM/GRU operators (inputs x [T, N, I] and "
-                   "lengths [N]); safetensors: the parameters with PyTorch's names.")
-@click.option("--out", required=True, type=click.Path(dir_okay=False),
-              help="The file to write.")
+@click.option(
+    "--format",
+    "format_",
+    required=True,
+    type=click.Choice(FORMATS),
+    help="onnx: a graph of ONNX's RNN/LSTM/GRU operators (inputs x [T, N, I] and "
+    "lengths [N]); safetensors: the parameters with PyTorch's names.",
+)
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="The file to write.")
 @plugin_option
 @debug_option
 def export_command(run_dir, format_, out, plugin_paths):

@@ -12,14 +12,31 @@ from .common import debug_option, plugin_option, warn_failure
 @main.command("generate")
 @click.argument("run_dir", type=click.Path(file_okay=False))
 @click.option("--prime", required=True, help="Text the model reads before generating.")
-@click.option("--length", default=200, show_default=True, type=click.IntRange(min=0),
-              help="Characters to generate after the prime.")
-@click.option("--temperature", default=1.0, show_default=True, type=click.FloatRange(min=0),
-              help="Sampling temperature; 0 picks the likeliest character (greedy).")
-@click.option("--top-k", "top_k", default=0, show_default=True, type=click.IntRange(min=0),
-              help="Sample among the k likeliest characters only (0: all).")
-@click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0),
-              help="Seed of the sampling.")
+@click.option(
+    "--length",
+    default=200,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Characters to generate after the prime.",
+)
+@click.option(
+    "--temperature",
+    default=1.0,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    help="Sampling temperature; 0 picks the likeliest character (greedy).",
+)
+@click.option(
+    "--top-k",
+    "top_k",
+    default=0,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Sample among the k likeliest characters only (0: all).",
+)
+@click.option(
+    "--seed", default=0, show_default=True, type=click.IntRange(min=0), help="Seed of the sampling."
+)
 @click.option("--backend", default=None, help="Backend to run the model on (default: the run's).")
 @plugin_option
 @debug_option

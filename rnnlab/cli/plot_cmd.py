@@ -37,13 +37,17 @@ def collect(paths: tuple[Path, ...]) -> list[RunRecord]:
 def redraw(run: RunRecord, plugin_paths, console: Console, with_task: bool) -> None:
     """loss.png and the task's figure in the run's directory; what cannot be drawn is said."""
     if run.history:
-        path = plots.loss_figure({run.path.name: run.history}, run.path / plots.LOSS_PNG,
-                                 f"{run.path.name}: loss per epoch")
+        path = plots.loss_figure(
+            {run.path.name: run.history},
+            run.path / plots.LOSS_PNG,
+            f"{run.path.name}: loss per epoch",
+        )
         console.print(f"wrote {escape(str(path))}", highlight=False)
     else:
         console.print(f"[yellow]{escape(run.name)}: no epochs recorded, no loss.png[/yellow]")
-    for path in diagnostic_figures.diagnostic_figures(run.path, run.history,
-                                                      run.summary.get("diagnostics")):
+    for path in diagnostic_figures.diagnostic_figures(
+        run.path, run.history, run.summary.get("diagnostics")
+    ):
         console.print(f"wrote {escape(str(path))}", highlight=False)
     if not with_task:
         return
@@ -53,8 +57,10 @@ def redraw(run: RunRecord, plugin_paths, console: Console, with_task: bool) -> N
         load_trained(run_dir, session.model)
         path = plots.task_figure(session.task, session.model, session.dataset, run.path)
     except RnnlabError as exc:
-        console.print(f"[yellow]{escape(run.name)}: no task figure: {escape(str(exc))}[/yellow]",
-                      highlight=False)
+        console.print(
+            f"[yellow]{escape(run.name)}: no task figure: {escape(str(exc))}[/yellow]",
+            highlight=False,
+        )
         return
     if path is not None:
         console.print(f"wrote {escape(str(path))}", highlight=False)
@@ -62,13 +68,28 @@ def redraw(run: RunRecord, plugin_paths, console: Console, with_task: bool) -> N
 
 @main.command("plot")
 @click.argument("run_dirs", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--out", "overlay", default=OVERLAY, show_default=True, type=click.Path(),
-              help="Where the loss curves of several runs are overlaid in one figure.")
-@click.option("--flow-out", "flow_overlay", default=None, type=click.Path(),
-              help=f"Where the gradient flow of several runs is overlaid in one figure "
-                   f"[default: {diagnostic_figures.FLOW_OVERLAY} beside --out].")
-@click.option("--no-task", "no_task", is_flag=True,
-              help="Only loss curves: skip the task's figure (which rebuilds the data).")
+@click.option(
+    "--out",
+    "overlay",
+    default=OVERLAY,
+    show_default=True,
+    type=click.Path(),
+    help="Where the loss curves of several runs are overlaid in one figure.",
+)
+@click.option(
+    "--flow-out",
+    "flow_overlay",
+    default=None,
+    type=click.Path(),
+    help=f"Where the gradient flow of several runs is overlaid in one figure "
+    f"[default: {diagnostic_figures.FLOW_OVERLAY} beside --out].",
+)
+@click.option(
+    "--no-task",
+    "no_task",
+    is_flag=True,
+    help="Only loss curves: skip the task's figure (which rebuilds the data).",
+)
 @plugin_option
 @debug_option
 def plot(run_dirs, overlay, flow_overlay, no_task, plugin_paths):
@@ -83,20 +104,27 @@ def plot(run_dirs, overlay, flow_overlay, no_task, plugin_paths):
     if len(runs) > 1:
         curves = {run.name: run.history for run in runs if run.history}
         if curves:
-            path = plots.loss_figure(curves, Path(overlay),
-                                     f"loss per epoch, {len(curves)} runs")
-            console.print(f"wrote {escape(str(path))} (the {len(curves)} runs overlaid)",
-                          highlight=False)
-        flows = {label: run.summary["diagnostics"]["gradient_norm_by_step"]
-                 for run, label in flow_labels(runs)}
+            path = plots.loss_figure(curves, Path(overlay), f"loss per epoch, {len(curves)} runs")
+            console.print(
+                f"wrote {escape(str(path))} (the {len(curves)} runs overlaid)", highlight=False
+            )
+        flows = {
+            label: run.summary["diagnostics"]["gradient_norm_by_step"]
+            for run, label in flow_labels(runs)
+        }
         if flows:
-            where = (Path(flow_overlay) if flow_overlay
-                     else Path(overlay).parent / diagnostic_figures.FLOW_OVERLAY)
+            where = (
+                Path(flow_overlay)
+                if flow_overlay
+                else Path(overlay).parent / diagnostic_figures.FLOW_OVERLAY
+            )
             path = diagnostic_figures.gradient_flow_figure(
-                flows, where, f"gradient flow at the end of training, "
-                f"{len(flows)} runs", runs=True)
-            console.print(f"wrote {escape(str(path))} (the gradient flow of {len(flows)} runs "
-                          f"overlaid)", highlight=False)
+                flows, where, f"gradient flow at the end of training, {len(flows)} runs", runs=True
+            )
+            console.print(
+                f"wrote {escape(str(path))} (the gradient flow of {len(flows)} runs overlaid)",
+                highlight=False,
+            )
 
 
 def flow_labels(runs: list[RunRecord]) -> list[tuple[RunRecord, str]]:

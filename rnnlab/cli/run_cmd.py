@@ -19,11 +19,22 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print the su
 @click.argument("config", type=click.Path(dir_okay=False), required=False)
 @set_option
 @plugin_option
-@click.option("--out", "out_root", default="runs", show_default=True, type=click.Path(),
-              help="Folder that receives the run directory.")
-@click.option("--resume", "resume_dir", type=click.Path(file_okay=False), metavar="RUN_DIR",
-              help="Continue the interrupted run in RUN_DIR (CONFIG, when given, must describe "
-                   "the same experiment).")
+@click.option(
+    "--out",
+    "out_root",
+    default="runs",
+    show_default=True,
+    type=click.Path(),
+    help="Folder that receives the run directory.",
+)
+@click.option(
+    "--resume",
+    "resume_dir",
+    type=click.Path(file_okay=False),
+    metavar="RUN_DIR",
+    help="Continue the interrupted run in RUN_DIR (CONFIG, when given, must describe "
+    "the same experiment).",
+)
 @json_option
 @debug_option
 def run(config, sets, plugin_paths, out_root, resume_dir, as_json):
@@ -38,11 +49,23 @@ def report_run(config, resume_dir, sets, plugin_paths, out_root, as_json) -> Non
     summary (or, with --json, the summary as JSON on stdout and everything else on stderr)."""
     console = Console(stderr=as_json)
     if resume_dir is None:
-        run = start_run(config, sets=sets, out=out_root, plugins=plugin_paths, console=console,
-                        warn=warn_failure)
+        run = start_run(
+            config,
+            sets=sets,
+            out=out_root,
+            plugins=plugin_paths,
+            console=console,
+            warn=warn_failure,
+        )
     else:  # CONFIG, when given, must describe the experiment the run records
-        run = continue_run(resume_dir, experiment=config, sets=sets, plugins=plugin_paths,
-                           console=console, warn=warn_failure)
+        run = continue_run(
+            resume_dir,
+            experiment=config,
+            sets=sets,
+            plugins=plugin_paths,
+            console=console,
+            warn=warn_failure,
+        )
     if as_json:
         click.echo(json.dumps({**run.summary, "run_dir": str(run.dir)}, indent=2))
     else:

@@ -18,8 +18,13 @@ from ..report import fmt
 from . import main
 from .common import debug_option
 
-STATUS_STYLE = {"finished": "green", "stopped": "cyan", "running": "blue",
-                "interrupted": "yellow", "incomplete": "dim"}  # others (failed, ...) red
+STATUS_STYLE = {
+    "finished": "green",
+    "stopped": "cyan",
+    "running": "blue",
+    "interrupted": "yellow",
+    "incomplete": "dim",
+}  # others (failed, ...) red
 
 
 def duration(seconds: float | None) -> str:
@@ -60,8 +65,9 @@ def metric_columns(runs: list[RunRecord], chosen: str, sort_key: str | None) -> 
     if chosen == "all":
         columns = [k for k in keys if k.startswith(("val.", "test."))]
     else:
-        columns = [parse_metric_key(k.strip(), option="--metrics") for k in chosen.split(",")
-                   if k.strip()]
+        columns = [
+            parse_metric_key(k.strip(), option="--metrics") for k in chosen.split(",") if k.strip()
+        ]
     if sort_key and sort_key not in columns:
         columns.append(sort_key)
     return columns
@@ -90,21 +96,38 @@ def runs_columns(runs: list[RunRecord], metrics: list[str], sort_key: str | None
     for run in runs:
         style = STATUS_STYLE.get(run.status, "red")
         planned = run.epochs_planned
-        rows.append({
-            "run": escape(run.name),
-            "started": run.started.strftime("%m-%d %H:%M") if run.started else "",
-            "task backend cell": " ".join(v or "?" for v in (run.task, run.backend, run.cell)),
-            "settings": settings(run),
-            "status": f"[{style}]{run.status}[/{style}]",
-            "epochs": f"{run.epochs_run}/{planned}" if planned else str(run.epochs_run),
-            **{k: fmt(v) if (v := run.metric(k)) is not None else "" for k in metrics},
-            "time": duration(run.duration),
-        })
-    drops = {"run": 99, "status": 99, "started": 1, "settings": 2, "task backend cell": 3,
-             "time": 4, "epochs": 5}
+        rows.append(
+            {
+                "run": escape(run.name),
+                "started": run.started.strftime("%m-%d %H:%M") if run.started else "",
+                "task backend cell": " ".join(v or "?" for v in (run.task, run.backend, run.cell)),
+                "settings": settings(run),
+                "status": f"[{style}]{run.status}[/{style}]",
+                "epochs": f"{run.epochs_run}/{planned}" if planned else str(run.epochs_run),
+                **{k: fmt(v) if (v := run.metric(k)) is not None else "" for k in metrics},
+                "time": duration(run.duration),
+            }
+        )
+    drops = {
+        "run": 99,
+        "status": 99,
+        "started": 1,
+        "settings": 2,
+        "task backend cell": 3,
+        "time": 4,
+        "epochs": 5,
+    }
     columns = []
-    for key in ("run", "started", "task backend cell", "settings", "status", "epochs",
-                *metrics, "time"):
+    for key in (
+        "run",
+        "started",
+        "task backend cell",
+        "settings",
+        "status",
+        "epochs",
+        *metrics,
+        "time",
+    ):
         header = f"{key} ▲" if key == sort_key else key
         if key in drops:
             drop, justify = drops[key], "right" if key in ("epochs", "time") else "left"
@@ -130,12 +153,19 @@ def fit_width(columns: list[Column], folder: Path, console: Console) -> tuple[Ta
 
 
 def runs_table(columns: list[Column], folder: Path) -> Table:
-    table = Table(title=f"runs in {escape(str(folder))}", title_justify="left",
-                  box=box.SIMPLE_HEAD, pad_edge=False)
+    table = Table(
+        title=f"runs in {escape(str(folder))}",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+    )
     for column in columns:
-        table.add_column(column.header, justify=column.justify,
-                         overflow="fold" if column.header == "run" else "ellipsis",
-                         no_wrap=column.header != "run")
+        table.add_column(
+            column.header,
+            justify=column.justify,
+            overflow="fold" if column.header == "run" else "ellipsis",
+            no_wrap=column.header != "run",
+        )
     for row in zip(*(c.cells for c in columns), strict=True):
         table.add_row(*row)
     return table
@@ -153,12 +183,22 @@ def problems(runs: list[RunRecord]) -> list[str]:
 
 @main.command("runs")
 @click.argument("folder", default="runs", type=click.Path(path_type=Path))
-@click.option("--sort", "sort_key", metavar="SPLIT.METRIC",
-              help="Order by a final metric, smallest first (e.g. test.mse, val.loss).")
+@click.option(
+    "--sort",
+    "sort_key",
+    metavar="SPLIT.METRIC",
+    help="Order by a final metric, smallest first (e.g. test.mse, val.loss).",
+)
 @click.option("--reverse", is_flag=True, help="Reverse the order (largest or newest first).")
 @click.option("--task", "task_name", metavar="NAME", help="Only runs of this task.")
-@click.option("--metrics", "chosen", default="val.loss,test.loss", show_default=True,
-              metavar="KEYS", help="Metric columns, SPLIT.METRIC separated by commas, or 'all'.")
+@click.option(
+    "--metrics",
+    "chosen",
+    default="val.loss,test.loss",
+    show_default=True,
+    metavar="KEYS",
+    help="Metric columns, SPLIT.METRIC separated by commas, or 'all'.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the runs as JSON.")
 @debug_option
 def runs(folder, sort_key, reverse, task_name, chosen, as_json):
@@ -182,8 +222,10 @@ def runs(folder, sort_key, reverse, task_name, chosen, as_json):
     table, dropped = fit_width(runs_columns(selected, metrics, sort_key), folder, console)
     console.print(table)
     if dropped:
-        console.print(f"[dim]{dropped} column(s) left out to fit the terminal's width; "
-                      f"--json has everything[/dim]")
+        console.print(
+            f"[dim]{dropped} column(s) left out to fit the terminal's width; "
+            f"--json has everything[/dim]"
+        )
     for line in problems(selected):
         console.print(f"[dim]{escape(line)}[/dim]", highlight=False)
 

@@ -46,8 +46,11 @@ def loss_curve(run: RunRecord):
 def header(run: RunRecord) -> str:
     style = STATUS_STYLE.get(run.status, "red")
     planned = run.epochs_planned
-    parts = [f"[bold]{escape(str(run.path))}[/bold]", f"[{style}]{run.status}[/{style}]",
-             f"{run.epochs_run}{f'/{planned}' if planned else ''} epochs"]
+    parts = [
+        f"[bold]{escape(str(run.path))}[/bold]",
+        f"[{style}]{run.status}[/{style}]",
+        f"{run.epochs_run}{f'/{planned}' if planned else ''} epochs",
+    ]
     if run.started:
         parts.append(f"started {run.started:%Y-%m-%d %H:%M:%S}")
     if run.duration is not None:

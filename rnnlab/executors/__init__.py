@@ -29,5 +29,14 @@ def make_executor(registry, name: str, options: ExecutorOptions) -> Executor:
     return registry.executor(name).factory(options)  # unknown or claimed twice: PluginError
 
 
-__all__ = ["DEFAULT_RETRIES", "THREAD_ENV", "Executor", "ExecutorOptions", "ExecutorSpec",
-           "RunJob", "RunResult", "make_executor", "register_builtin"]
+__all__ = [
+    "DEFAULT_RETRIES",
+    "THREAD_ENV",
+    "Executor",
+    "ExecutorOptions",
+    "ExecutorSpec",
+    "RunJob",
+    "RunResult",
+    "make_executor",
+    "register_builtin",
+]

@@ -18,8 +18,12 @@ from typing import Any
 
 # Pinned per run so that parallel runs do not fight over the cores; set in the environment of a
 # worker process before it imports numpy or numba.
-THREAD_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
-              "NUMBA_NUM_THREADS": "1"}
+THREAD_ENV = {
+    "OMP_NUM_THREADS": "1",
+    "OPENBLAS_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+    "NUMBA_NUM_THREADS": "1",
+}
 DEFAULT_RETRIES = 2
 
 
@@ -56,8 +60,14 @@ class RunResult:
 
     @classmethod
     def died(cls, job: RunJob, attempts: int, detail: str) -> RunResult:
-        return cls(job.run, job.variant, job.seed, "failed", attempts=attempts,
-                   error=f"the worker running it died {attempts} times ({detail})")
+        return cls(
+            job.run,
+            job.variant,
+            job.seed,
+            "failed",
+            attempts=attempts,
+            error=f"the worker running it died {attempts} times ({detail})",
+        )
 
 
 @dataclass(frozen=True)
@@ -76,8 +86,12 @@ class Executor(ABC):
     name: str = ""
 
     @abstractmethod
-    def run(self, fn: Callable[[RunJob], RunResult], jobs: Sequence[RunJob],
-            started: Callable[[RunJob], None]) -> Iterator[RunResult]:
+    def run(
+        self,
+        fn: Callable[[RunJob], RunResult],
+        jobs: Sequence[RunJob],
+        started: Callable[[RunJob], None],
+    ) -> Iterator[RunResult]:
         """Call ``fn(job)`` for every job (on workers); yield each result as it arrives and call
         ``started(job)`` as each run begins. ``fn`` is a module-level function, so it pickles."""
 

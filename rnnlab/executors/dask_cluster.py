@@ -28,8 +28,14 @@ def local_cluster(workers: int, retries: int = DEFAULT_RETRIES):
     from distributed import LocalCluster
 
     with dask.config.set({"distributed.scheduler.allowed-failures": retries}):
-        return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                            host="127.0.0.1", dashboard_address=None, env=dict(THREAD_ENV))
+        return LocalCluster(
+            n_workers=workers,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=None,
+            env=dict(THREAD_ENV),
+        )
 
 
 def _announced(fn, job, topic: str):
@@ -43,8 +49,9 @@ def _announced(fn, job, topic: str):
 class DaskExecutor(Executor):
     name = "dask"
 
-    def __init__(self, address: str = "local", workers: int | None = None,
-                 retries: int = DEFAULT_RETRIES):
+    def __init__(
+        self, address: str = "local", workers: int | None = None, retries: int = DEFAULT_RETRIES
+    ):
         if importlib.util.find_spec("distributed") is None:  # say so before anything starts
             raise RnnlabError("--dask needs Dask distributed: pip install 'rnnlab[dask]'")
         self.address = address
@@ -63,8 +70,9 @@ class DaskExecutor(Executor):
             try:
                 return Client(self.address, timeout="10s"), None
             except (OSError, TimeoutError) as exc:
-                raise RnnlabError(f"cannot reach the Dask scheduler at {self.address}: "
-                                  f"{exc}") from None
+                raise RnnlabError(
+                    f"cannot reach the Dask scheduler at {self.address}: {exc}"
+                ) from None
         cluster = local_cluster(self.workers or available_cores(), self.retries)
         return Client(cluster), cluster
 
@@ -86,8 +94,9 @@ class DaskExecutor(Executor):
         try:
             client.subscribe_topic(topic, on_event)
             for job in jobs:
-                future = client.submit(_announced, fn, job, topic, pure=False,
-                                       key=f"{job.run}-{uuid.uuid4().hex[:8]}")
+                future = client.submit(
+                    _announced, fn, job, topic, pure=False, key=f"{job.run}-{uuid.uuid4().hex[:8]}"
+                )
                 futures[future] = job
             for future in as_completed(futures):
                 job = futures[future]

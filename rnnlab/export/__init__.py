@@ -33,8 +33,9 @@ def need(module: str, extra: str):
     try:
         return importlib.import_module(module)
     except ImportError:
-        raise RnnlabError(f"this needs the {module!r} package: pip install "
-                          f"'rnnlab[{extra}]'") from None
+        raise RnnlabError(
+            f"this needs the {module!r} package: pip install 'rnnlab[{extra}]'"
+        ) from None
 
 
 def export(run, format: str, out: str | os.PathLike[str]) -> Path:
@@ -60,11 +61,16 @@ def write_onnx(run, out: Path) -> None:
     from .onnx_graph import build_onnx
 
     model, cfg = run.model, run.config["model"]
-    graph = build_onnx(run.params, cell=cfg["cell"], layers=cfg["layers"],
-                       hidden_size=cfg["hidden_size"],
-                       bidirectional=bool(cfg.get("bidirectional", False)),
-                       nonlinearity=cfg.get("nonlinearity", "tanh"), target=model.target,
-                       name=run.dir.name)
+    graph = build_onnx(
+        run.params,
+        cell=cfg["cell"],
+        layers=cfg["layers"],
+        hidden_size=cfg["hidden_size"],
+        bidirectional=bool(cfg.get("bidirectional", False)),
+        nonlinearity=cfg.get("nonlinearity", "tanh"),
+        target=model.target,
+        name=run.dir.name,
+    )
     out.write_bytes(graph.SerializeToString())
 
 
@@ -72,8 +78,12 @@ def write_safetensors(run, out: Path) -> None:
     numpy_st = need("safetensors.numpy", "safetensors")
     model = run.model
     tensors = {k: np.ascontiguousarray(v) for k, v in run.params.items()}
-    metadata = {CONFIG_KEY: tomli_w.dumps(run.config), LOSS_KEY: model.loss,
-                TARGET_KEY: model.target, "format": "pt"}
+    metadata = {
+        CONFIG_KEY: tomli_w.dumps(run.config),
+        LOSS_KEY: model.loss,
+        TARGET_KEY: model.target,
+        "format": "pt",
+    }
     numpy_st.save_file(tensors, str(out), metadata=metadata)
 
 
@@ -90,11 +100,15 @@ def read_safetensors(path: Path) -> tuple[dict[str, np.ndarray], dict, dict]:
     except (OSError, ValueError) as exc:  # safetensors raises SafetensorError(Exception)
         raise RnnlabError(f"{path}: not a safetensors file ({exc})") from None
     except Exception as exc:
-        raise RnnlabError(f"{path}: not a safetensors file ({type(exc).__name__}: "
-                          f"{exc})") from None
+        raise RnnlabError(f"{path}: not a safetensors file ({type(exc).__name__}: {exc})") from None
     if CONFIG_KEY not in metadata:
-        raise RnnlabError(f"{path}: holds no rnnlab config (only files written by `rnnlab "
-                          f"export --format safetensors` can be loaded as a run)")
-    summary = {"status": "exported", "loss": metadata.get(LOSS_KEY),
-               "target": metadata.get(TARGET_KEY)}
+        raise RnnlabError(
+            f"{path}: holds no rnnlab config (only files written by `rnnlab "
+            f"export --format safetensors` can be loaded as a run)"
+        )
+    summary = {
+        "status": "exported",
+        "loss": metadata.get(LOSS_KEY),
+        "target": metadata.get(TARGET_KEY),
+    }
     return params, tomllib.loads(metadata[CONFIG_KEY]), json.loads(json.dumps(summary))

@@ -26,8 +26,14 @@ from . import read_safetensors
 class WeightsRun(Run):
     """A run as a safetensors file holds it: config, loss, target and parameters."""
 
-    def __init__(self, path: str | os.PathLike[str], *, backend: str | None = None,
-                 plugins: Iterable[str | os.PathLike[str]] = (), warn: Warn = warn_plugin):
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        backend: str | None = None,
+        plugins: Iterable[str | os.PathLike[str]] = (),
+        warn: Warn = warn_plugin,
+    ):
         self._path = Path(path)
         if not self._path.is_file():
             raise RnnlabError(f"{self._path}: no such file")
@@ -69,5 +75,7 @@ class WeightsRun(Run):
         return build_experiment(raw, registry, source=self._path, origins=origins), registry
 
     def resume(self, **_) -> Run:
-        raise RnnlabError(f"{self._path}: a safetensors file holds no checkpoint; resume the "
-                          f"run directory it was exported from")
+        raise RnnlabError(
+            f"{self._path}: a safetensors file holds no checkpoint; resume the "
+            f"run directory it was exported from"
+        )

@@ -50,8 +50,10 @@ def describe(plan: SweepPlan) -> dict[str, Any]:
         "source": str(plan.source),
         "fingerprint": plan.fingerprint,
         "grid": plan.grid,
-        "variants": [{"id": v.id, "label": v.label, "overrides": v.overrides,
-                      "config": v.config} for v in plan.variants],
+        "variants": [
+            {"id": v.id, "label": v.label, "overrides": v.overrides, "config": v.config}
+            for v in plan.variants
+        ],
         "seeds": plan.seeds,
         "runs": [{"run": r.run, "variant": r.variant, "seed": r.seed} for r in plan.runs],
         "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -66,8 +68,10 @@ def prepare_directory(path: Path, plan: SweepPlan) -> Path:
     if recorded.exists():
         _check_same_sweep(recorded, plan)
     elif path.exists() and any(p.name != LOCK for p in path.iterdir()):
-        raise RnnlabError(f"{path}: exists and is not a sweep directory (no {SWEEP_JSON}); "
-                          f"choose another folder with --out")
+        raise RnnlabError(
+            f"{path}: exists and is not a sweep directory (no {SWEEP_JSON}); "
+            f"choose another folder with --out"
+        )
     make_directory(path)
     text = json.dumps(describe(plan), indent=2, default=str) + "\n"
     atomic_write(recorded, lambda f: f.write(text.encode()))
@@ -89,9 +93,11 @@ def _check_same_sweep(recorded: Path, plan: SweepPlan) -> None:
         raise RnnlabError(f"{recorded}: unreadable ({exc})") from None
     if old.get("fingerprint") == plan.fingerprint:
         return
-    raise RnnlabError(f"{recorded.parent} holds a different sweep ({_difference(old, plan)}); "
-                      f"its runs would mix with this one's. Choose another folder with --out, "
-                      f"or delete that one to start again")
+    raise RnnlabError(
+        f"{recorded.parent} holds a different sweep ({_difference(old, plan)}); "
+        f"its runs would mix with this one's. Choose another folder with --out, "
+        f"or delete that one to start again"
+    )
 
 
 def _difference(old: dict, plan: SweepPlan) -> str:
@@ -104,8 +110,9 @@ def _difference(old: dict, plan: SweepPlan) -> str:
             for key, value in values.items():
                 prior = was.get("config", {}).get(table, {}).get(key, "<unset>")
                 if prior != value:
-                    return (f"variant {now.id} ({now.label}): {table}.{key} was {prior!r}, "
-                            f"is {value!r}")
+                    return (
+                        f"variant {now.id} ({now.label}): {table}.{key} was {prior!r}, is {value!r}"
+                    )
     return f"fingerprint {old.get('fingerprint')} there, {plan.fingerprint} here"
 
 
@@ -123,6 +130,7 @@ def sweep_lock(path: Path):
         try:
             fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
-            raise RnnlabError(f"{path}: another rnnlab sweep is running in this directory"
-                              ) from None
+            raise RnnlabError(
+                f"{path}: another rnnlab sweep is running in this directory"
+            ) from None
         yield

@@ -42,8 +42,9 @@ def found_dead(path: Path) -> str | None:
     return died(path)
 
 
-def run_sweep(plan: SweepPlan, executor: Executor, *, out_root: Path, fail_fast: bool = False,
-              display=None) -> SweepOutcome:
+def run_sweep(
+    plan: SweepPlan, executor: Executor, *, out_root: Path, fail_fast: bool = False, display=None
+) -> SweepOutcome:
     """Run every run of ``plan`` not already finished in ``out_root/<name>``."""
     display = display or NoDisplay()
     directory = make_directory(Path(out_root).resolve() / plan.name)
@@ -57,8 +58,9 @@ def _run(plan, executor, directory, fail_fast, display) -> SweepOutcome:
     for job in plan.jobs(directory):
         state, summary = run_state(directory / job.run)
         if state == DONE:
-            results[job.run] = RunResult(job.run, job.variant, job.seed, summary["status"],
-                                         summary=summary, previous=True)
+            results[job.run] = RunResult(
+                job.run, job.variant, job.seed, summary["status"], summary=summary, previous=True
+            )
         else:
             todo.append(job)
     outcome = SweepOutcome(plan, directory, executor.describe(), results)

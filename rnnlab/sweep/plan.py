@@ -70,16 +70,28 @@ class SweepPlan:
 
     @property
     def runs(self) -> list[PlannedRun]:
-        return [PlannedRun(run_name(v, seed), v.index, seed)
-                for v in self.variants for seed in self.seeds]
+        return [
+            PlannedRun(run_name(v, seed), v.index, seed)
+            for v in self.variants
+            for seed in self.seeds
+        ]
 
     def jobs(self, sweep_dir: Path) -> list[RunJob]:
         out = []
         for run in self.runs:
             raw = copy.deepcopy(self.variants[run.variant].raw)
             raw.setdefault("experiment", {})["seed"] = run.seed
-            out.append(RunJob(run.run, run.variant, run.seed, raw, str(self.source),
-                              self.plugin_files, str(sweep_dir)))
+            out.append(
+                RunJob(
+                    run.run,
+                    run.variant,
+                    run.seed,
+                    raw,
+                    str(self.source),
+                    self.plugin_files,
+                    str(sweep_dir),
+                )
+            )
         return out
 
 
@@ -93,9 +105,12 @@ def run_name(variant: Variant, seed: int) -> str:
 def _check_key(dotted: str, *, src: str, where: str) -> None:
     parts = dotted.split(".")
     if len(parts) != 2 or not all(parts) or parts[0] not in TABLES:
-        raise ConfigError(f"{dotted!r} is not TABLE.KEY with TABLE one of "
-                          f"{', '.join(t for t in TABLES if t != 'experiment')}",
-                          source=src, table=where)
+        raise ConfigError(
+            f"{dotted!r} is not TABLE.KEY with TABLE one of "
+            f"{', '.join(t for t in TABLES if t != 'experiment')}",
+            source=src,
+            table=where,
+        )
     table, key = parts
     if table == "experiment":
         reason = FIXED.get(key, "experiment keys cannot vary")
@@ -115,9 +130,12 @@ def _flatten(values: dict, *, src: str, where: str, skip=()) -> dict[str, Any]:
             pairs = [(key, value)]
         else:
             valid = [*skip, "TABLE.KEY"]
-            raise ConfigError(f"unknown key {key!r}{closest(key, skip)} (valid: "
-                              f"{', '.join(valid)}, e.g. \"model.hidden_size\" = [16, 32])",
-                              source=src, table=where)
+            raise ConfigError(
+                f"unknown key {key!r}{closest(key, skip)} (valid: "
+                f'{", ".join(valid)}, e.g. "model.hidden_size" = [16, 32])',
+                source=src,
+                table=where,
+            )
         for dotted, v in pairs:
             _check_key(dotted, src=src, where=where)
             out[dotted] = v
@@ -131,34 +149,51 @@ def parse_sweep_table(table: Any, src: str) -> tuple[dict[str, list], list[dict]
     grid = _flatten(table, src=src, where=SWEEP, skip=RESERVED)
     for dotted, values in grid.items():
         if not isinstance(values, list) or not values:
-            raise ConfigError(f"{dotted!r} must be a non-empty list of values to try, got "
-                              f"{values!r}", source=src, table=SWEEP)
+            raise ConfigError(
+                f"{dotted!r} must be a non-empty list of values to try, got {values!r}",
+                source=src,
+                table=SWEEP,
+            )
         repeated = [v for i, v in enumerate(values) if v in values[:i]]
         if repeated:
-            raise ConfigError(f"{dotted!r} lists {repeated[0]!r} twice", source=src,
-                              table=SWEEP)
+            raise ConfigError(f"{dotted!r} lists {repeated[0]!r} twice", source=src, table=SWEEP)
     raw_variants = table.get("variants", [])
     if not isinstance(raw_variants, list) or not all(isinstance(v, dict) for v in raw_variants):
-        raise ConfigError("must be a list of tables of overrides ([[sweep.variants]])",
-                          source=src, table=SWEEP, key="variants")
+        raise ConfigError(
+            "must be a list of tables of overrides ([[sweep.variants]])",
+            source=src,
+            table=SWEEP,
+            key="variants",
+        )
     variants = []
     for i, v in enumerate(raw_variants):
         flat = _flatten(v, src=src, where=f"{SWEEP}.variants")
         both = sorted(set(flat) & set(grid))
         if both:
-            raise ConfigError(f"variant {i + 1} sets {both[0]!r}, which is also a grid axis",
-                              source=src, table=f"{SWEEP}.variants")
+            raise ConfigError(
+                f"variant {i + 1} sets {both[0]!r}, which is also a grid axis",
+                source=src,
+                table=f"{SWEEP}.variants",
+            )
         variants.append(flat)
     seeds = table.get("seeds")
     if seeds is not None:
-        ok = isinstance(seeds, list) and seeds and all(
-            isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds)
+        ok = (
+            isinstance(seeds, list)
+            and seeds
+            and all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds)
+        )
         if not ok:
-            raise ConfigError(f"must be a non-empty list of integers >= 0, got {seeds!r}",
-                              source=src, table=SWEEP, key="seeds")
+            raise ConfigError(
+                f"must be a non-empty list of integers >= 0, got {seeds!r}",
+                source=src,
+                table=SWEEP,
+                key="seeds",
+            )
         if len(set(seeds)) != len(seeds):
-            raise ConfigError(f"lists a seed twice: {seeds!r}", source=src, table=SWEEP,
-                              key="seeds")
+            raise ConfigError(
+                f"lists a seed twice: {seeds!r}", source=src, table=SWEEP, key="seeds"
+            )
     return grid, variants, seeds
 
 
@@ -172,8 +207,9 @@ def _label(overrides: dict[str, Any], all_keys: set[str]) -> str:
         same = [k for k in all_keys if k.split(".")[1] == key]
         short[dotted] = key if len(same) == 1 else dotted
     text = {True: "true", False: "false"}
-    return " ".join(f"{short[k]}={text.get(v, v) if isinstance(v, bool) else v}"
-                    for k, v in overrides.items())
+    return " ".join(
+        f"{short[k]}={text.get(v, v) if isinstance(v, bool) else v}" for k, v in overrides.items()
+    )
 
 
 def _apply(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
@@ -186,8 +222,9 @@ def _apply(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
     return raw
 
 
-def _validate(raw, registry, source: Path, *, overrides: dict, label: str,
-              blame, origins=None) -> dict[str, Any]:
+def _validate(
+    raw, registry, source: Path, *, overrides: dict, label: str, blame, origins=None
+) -> dict[str, Any]:
     """Resolve one variant; an error caused by one of its overrides is blamed on [sweep], one
     caused by a ``--set`` on that ``--set`` (``origins``)."""
     try:
@@ -198,22 +235,28 @@ def _validate(raw, registry, source: Path, *, overrides: dict, label: str,
         if dotted in overrides:
             raise blame(dotted, overrides[dotted], getattr(exc, "detail", str(exc))) from None
         if isinstance(exc, ConfigError) and overrides:  # e.g. a check across two keys
-            raise ConfigError(f"{exc.detail} (in the variant with {label})", source=exc.source,
-                              table=exc.table, key=exc.key) from None
+            raise ConfigError(
+                f"{exc.detail} (in the variant with {label})",
+                source=exc.source,
+                table=exc.table,
+                key=exc.key,
+            ) from None
         raise
     tables = exp.to_dict()
     tables["experiment"].pop("seed")
     return tables
 
 
-def build_plan(raw: dict[str, Any], registry, *, source: Path,
-               plugin_files=(), origins=None) -> SweepPlan:
+def build_plan(
+    raw: dict[str, Any], registry, *, source: Path, plugin_files=(), origins=None
+) -> SweepPlan:
     """Every variant of the sweep in ``raw``, validated, with its runs. ``origins`` says which
     keys a ``--set`` changed (``{"model.cell": "--set model.cell=gru"}``), for messages."""
     src = str(source)
     if SWEEP not in raw:
-        raise ConfigError("no [sweep] table: nothing to sweep (run one experiment with "
-                          "`rnnlab run`)", source=src)
+        raise ConfigError(
+            "no [sweep] table: nothing to sweep (run one experiment with `rnnlab run`)", source=src
+        )
     base = {k: v for k, v in raw.items() if k != SWEEP}
     grid, explicit, seeds = parse_sweep_table(raw[SWEEP], src)
     all_keys = set(grid) | {k for v in explicit for k in v}
@@ -226,27 +269,46 @@ def build_plan(raw: dict[str, Any], registry, *, source: Path,
 
         def blame(dotted, value, detail, i=i):
             if dotted in grid:
-                return ConfigError(f"value {value!r}: {detail}", source=src, table=SWEEP,
-                                   key=f'"{dotted}"')
-            return ConfigError(f"variant {i + 1}: {dotted} = {value!r}: {detail}", source=src,
-                               table=f"{SWEEP}.variants")
+                return ConfigError(
+                    f"value {value!r}: {detail}", source=src, table=SWEEP, key=f'"{dotted}"'
+                )
+            return ConfigError(
+                f"variant {i + 1}: {dotted} = {value!r}: {detail}",
+                source=src,
+                table=f"{SWEEP}.variants",
+            )
 
         vid, label = f"v{n:0{width}d}", _label(overrides, all_keys)
         vraw = _apply(base, overrides)
-        config = _validate(vraw, registry, source, overrides=overrides, label=label,
-                           blame=blame, origins=origins)
+        config = _validate(
+            vraw, registry, source, overrides=overrides, label=label, blame=blame, origins=origins
+        )
         key = json.dumps(config, sort_keys=True, default=str)
         if key in seen:
-            raise ConfigError(f"variants {seen[key]} and {vid} ({label}) are the same "
-                              f"experiment", source=src, table=SWEEP)
+            raise ConfigError(
+                f"variants {seen[key]} and {vid} ({label}) are the same experiment",
+                source=src,
+                table=SWEEP,
+            )
         seen[key] = vid
         variants.append(Variant(n, vid, label, overrides, vraw, config))
     first = variants[0].config["experiment"]
     if seeds is None:
-        resolved = build_experiment(copy.deepcopy(variants[0].raw), registry, source=source,
-                                    origins=origins)
+        resolved = build_experiment(
+            copy.deepcopy(variants[0].raw), registry, source=source, origins=origins
+        )
         seeds = [resolved.experiment.seed]
-    digest = hashlib.sha256(json.dumps({"format": 1, "variants": [v.config for v in variants]},
-                                       sort_keys=True, default=str).encode()).hexdigest()[:16]
-    return SweepPlan(first["name"], Path(source).resolve(), grid, variants, list(seeds),
-                     tuple(str(Path(f).resolve()) for f in plugin_files), digest)
+    digest = hashlib.sha256(
+        json.dumps(
+            {"format": 1, "variants": [v.config for v in variants]}, sort_keys=True, default=str
+        ).encode()
+    ).hexdigest()[:16]
+    return SweepPlan(
+        first["name"],
+        Path(source).resolve(),
+        grid,
+        variants,
+        list(seeds),
+        tuple(str(Path(f).resolve()) for f in plugin_files),
+        digest,
+    )

@@ -42,26 +42,37 @@ class SweepDisplay:
 
     def begin(self, total: int, previous: int, executor: str, directory: Path) -> None:
         self.total, self.previous, self.done = total, previous, previous
-        self.console.print(f"sweep of {total} runs in [bold]{directory}[/bold] on {executor}"
-                           + (f"; {previous} finished before, skipped" if previous else ""),
-                           highlight=False)
+        self.console.print(
+            f"sweep of {total} runs in [bold]{directory}[/bold] on {executor}"
+            + (f"; {previous} finished before, skipped" if previous else ""),
+            highlight=False,
+        )
         if self.console.is_terminal:
-            self.progress = Progress(TextColumn("[bold]runs"), BarColumn(), MofNCompleteColumn(),
-                                     TextColumn("{task.fields[status]}"), TimeElapsedColumn(),
-                                     console=self.console)
-            self.task = self.progress.add_task("sweep", total=total, completed=previous,
-                                               status=self._status())
+            self.progress = Progress(
+                TextColumn("[bold]runs"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[status]}"),
+                TimeElapsedColumn(),
+                console=self.console,
+            )
+            self.task = self.progress.add_task(
+                "sweep", total=total, completed=previous, status=self._status()
+            )
             self.progress.start()
 
     def _status(self) -> str:
-        return (f"done {self.done}  running {len(self.running)}  "
-                f"[red]failed {self.failed}[/red]" if self.failed else
-                f"done {self.done}  running {len(self.running)}  failed 0")
+        return (
+            f"done {self.done}  running {len(self.running)}  [red]failed {self.failed}[/red]"
+            if self.failed
+            else f"done {self.done}  running {len(self.running)}  failed 0"
+        )
 
     def _refresh(self) -> None:
         if self.progress is not None:
-            self.progress.update(self.task, completed=self.done + self.failed,
-                                 status=self._status())
+            self.progress.update(
+                self.task, completed=self.done + self.failed, status=self._status()
+            )
 
     def note(self, message: str) -> None:
         """A line about the sweep's runs before they start (one that died, resumed)."""
@@ -83,8 +94,9 @@ class SweepDisplay:
                 self.failed += 1
             self._refresh()
             if self.progress is None:
-                self.console.print(f"[{self.done + self.failed}/{self.total}] "
-                                   f"{run_line(result)}", highlight=False)
+                self.console.print(
+                    f"[{self.done + self.failed}/{self.total}] {run_line(result)}", highlight=False
+                )
 
 
 def run_line(result: RunResult) -> str:
@@ -92,15 +104,19 @@ def run_line(result: RunResult) -> str:
         return f"{result.run} failed: {result.error}"
     s = result.summary or {}
     val = s.get("metrics", {}).get(RANK_SPLIT, {}).get(RANK_METRIC)
-    return (f"{result.run} {result.status} in {s.get('wall_seconds', 0):.1f} s"
-            + (f"  {RANK_SPLIT} {RANK_METRIC} {fmt(val)}" if val is not None else ""))
+    return f"{result.run} {result.status} in {s.get('wall_seconds', 0):.1f} s" + (
+        f"  {RANK_SPLIT} {RANK_METRIC} {fmt(val)}" if val is not None else ""
+    )
 
 
 # -- aggregation -----------------------------------------------------------------------------
 def _stats(values: list[float]) -> dict:
     n = len(values)
-    return {"mean": float(np.mean(values)) if n else None,
-            "std": float(np.std(values, ddof=1)) if n > 1 else None, "n": n}
+    return {
+        "mean": float(np.mean(values)) if n else None,
+        "std": float(np.std(values, ddof=1)) if n > 1 else None,
+        "n": n,
+    }
 
 
 def aggregate(outcome: SweepOutcome) -> list[dict]:
@@ -115,14 +131,21 @@ def aggregate(outcome: SweepOutcome) -> list[dict]:
                 for name, value in values.items():
                     metrics.setdefault(split, {}).setdefault(name, []).append(value)
         spe = [s["seconds_per_epoch"] for s in ok if s.get("seconds_per_epoch") is not None]
-        rows.append({
-            "variant": v.id, "label": v.label, "overrides": v.overrides,
-            "seeds": len(outcome.plan.seeds), "finished": len(ok),
-            "failed": sum(not r.ok for r in results),
-            "metrics": {split: {name: _stats(vals) for name, vals in names.items()}
-                        for split, names in metrics.items()},
-            "seconds_per_epoch": _stats(spe),
-        })
+        rows.append(
+            {
+                "variant": v.id,
+                "label": v.label,
+                "overrides": v.overrides,
+                "seeds": len(outcome.plan.seeds),
+                "finished": len(ok),
+                "failed": sum(not r.ok for r in results),
+                "metrics": {
+                    split: {name: _stats(vals) for name, vals in names.items()}
+                    for split, names in metrics.items()
+                },
+                "seconds_per_epoch": _stats(spe),
+            }
+        )
 
     def rank(row):
         mean = row["metrics"].get(RANK_SPLIT, {}).get(RANK_METRIC, {}).get("mean")
@@ -133,14 +156,27 @@ def aggregate(outcome: SweepOutcome) -> list[dict]:
 
 def to_json(outcome: SweepOutcome) -> dict:
     return {
-        "sweep": outcome.plan.name, "directory": str(outcome.directory),
-        "fingerprint": outcome.plan.fingerprint, "executor": outcome.executor,
-        "seeds": outcome.plan.seeds, "grid": outcome.plan.grid,
-        "stopped_early": outcome.stopped_early, "ranked_by": f"{RANK_SPLIT} {RANK_METRIC}",
+        "sweep": outcome.plan.name,
+        "directory": str(outcome.directory),
+        "fingerprint": outcome.plan.fingerprint,
+        "executor": outcome.executor,
+        "seeds": outcome.plan.seeds,
+        "grid": outcome.plan.grid,
+        "stopped_early": outcome.stopped_early,
+        "ranked_by": f"{RANK_SPLIT} {RANK_METRIC}",
         "variants": aggregate(outcome),
-        "runs": [{"run": r.run, "variant": outcome.plan.variants[r.variant].id, "seed": r.seed,
-                  "status": r.status, "previous": r.previous, "attempts": r.attempts,
-                  "error": r.error} for r in outcome.results.values()],
+        "runs": [
+            {
+                "run": r.run,
+                "variant": outcome.plan.variants[r.variant].id,
+                "seed": r.seed,
+                "status": r.status,
+                "previous": r.previous,
+                "attempts": r.attempts,
+                "error": r.error,
+            }
+            for r in outcome.results.values()
+        ],
     }
 
 
@@ -154,16 +190,22 @@ def _cell(stats: dict | None, scale: float = 1.0) -> str:
 
 def sweep_table(outcome: SweepOutcome) -> Table:
     """Variants best first: runs, validation loss and time per epoch."""
-    table = Table(title=f"sweep {outcome.plan.name}: mean ± std over seeds, best "
-                        f"{RANK_SPLIT} {RANK_METRIC} first")
+    table = Table(
+        title=f"sweep {outcome.plan.name}: mean ± std over seeds, best "
+        f"{RANK_SPLIT} {RANK_METRIC} first"
+    )
     for column in ("variant", "runs", f"{RANK_SPLIT} {RANK_METRIC}", "ms/epoch"):
         table.add_column(column, justify="left" if column == "variant" else "right")
     for row in aggregate(outcome):
         runs = f"{row['finished']}/{row['seeds']}" + (
-            f" [red]({row['failed']} failed)[/red]" if row["failed"] else "")
-        table.add_row("\n".join([row["variant"], *row["label"].split(" ")]), runs,
-                      _cell(row["metrics"].get(RANK_SPLIT, {}).get(RANK_METRIC)),
-                      _cell(row["seconds_per_epoch"], 1000.0))
+            f" [red]({row['failed']} failed)[/red]" if row["failed"] else ""
+        )
+        table.add_row(
+            "\n".join([row["variant"], *row["label"].split(" ")]),
+            runs,
+            _cell(row["metrics"].get(RANK_SPLIT, {}).get(RANK_METRIC)),
+            _cell(row["seconds_per_epoch"], 1000.0),
+        )
     return table
 
 
@@ -179,8 +221,7 @@ def metrics_table(outcome: SweepOutcome, split: str = "test") -> Table | None:
     for name in names:
         table.add_column(name, justify="right")
     for row in rows:
-        table.add_row(row["variant"], *(_cell(row["metrics"].get(split, {}).get(n))
-                                        for n in names))
+        table.add_row(row["variant"], *(_cell(row["metrics"].get(split, {}).get(n)) for n in names))
     return table
 
 
@@ -210,6 +251,7 @@ def print_report(console: Console, outcome: SweepOutcome, *, tracebacks: bool = 
                 if r.traceback:
                     console.print(f"[bold]{r.run}[/bold]\n{r.traceback}", highlight=False)
     if outcome.stopped_early:
-        console.print("stopped after the first failure (--fail-fast); run again to go on",
-                      highlight=False)
+        console.print(
+            "stopped after the first failure (--fail-fast); run again to go on", highlight=False
+        )
     console.print(f"sweep saved in [bold]{outcome.directory}[/bold]", highlight=False)

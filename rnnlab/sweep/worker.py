@@ -52,8 +52,9 @@ def run_job(job: RunJob) -> RunResult:
         failure = plugin_error(exc, registry)
         error = str(failure) if failure is not None else f"{type(exc).__name__}: {exc}"
         _record_failure(path, job, exp, error)
-        return RunResult(job.run, job.variant, job.seed, "failed", error=error,
-                         traceback=traceback.format_exc())
+        return RunResult(
+            job.run, job.variant, job.seed, "failed", error=error, traceback=traceback.format_exc()
+        )
 
 
 def continue_interrupted(path: Path, exp: Experiment, registry) -> tuple[dict, RunDir]:
@@ -77,8 +78,14 @@ def discard(path: Path) -> None:
 
 
 def _result(job: RunJob, summary: dict) -> RunResult:
-    return RunResult(job.run, job.variant, job.seed, summary["status"], summary=summary,
-                     error=summary.get("error"))
+    return RunResult(
+        job.run,
+        job.variant,
+        job.seed,
+        summary["status"],
+        summary=summary,
+        error=summary.get("error"),
+    )
 
 
 def _record_failure(path: Path, job: RunJob, exp: Experiment | None, error: str) -> None:
@@ -90,7 +97,8 @@ def _record_failure(path: Path, job: RunJob, exp: Experiment | None, error: str)
         run_dir = RunDir(path)
         path.mkdir(parents=True, exist_ok=True)
         run_dir.write_config(exp.to_dict() if exp is not None else job.raw)
-        run_dir.write_summary({"status": "failed", "error": error, "seed": job.seed,
-                               "source": job.source})
+        run_dir.write_summary(
+            {"status": "failed", "error": error, "seed": job.seed, "source": job.source}
+        )
     except OSError:
         pass  # the result sent back still carries the error

@@ -30,8 +30,9 @@ class DelayTask(Task):
     def build(self, rng):
         o = self.options
         if o["delay"] >= o["length"]:
-            raise ConfigError(f"must be less than length ({o['length']})", table="task",
-                              key="delay")
+            raise ConfigError(
+                f"must be less than length ({o['length']})", table="task", key="delay"
+            )
         n_train, n_val = o["sequences"] * 8 // 10, o["sequences"] // 10
         sizes = {"train": n_train, "val": n_val, "test": o["sequences"] - n_train - n_val}
         splits = {name: delayed(rng, n, o["length"], o["delay"]) for name, n in sizes.items()}
@@ -48,8 +49,10 @@ class DelayTask(Task):
         s = dataset.splits["test"]
         i = int(rng.integers(len(s)))
         out = model.predict(s.x[:, i : i + 1], target="every")[:, 0, 0]
-        rows = [[t, f"{s.x[t, i, 0]:+.3f}", f"{s.y[t, i, 0]:+.3f}", f"{out[t]:+.3f}"]
-                for t in range(len(out))]
+        rows = [
+            [t, f"{s.x[t, i, 0]:+.3f}", f"{s.y[t, i, 0]:+.3f}", f"{out[t]:+.3f}"]
+            for t in range(len(out))
+        ]
         return Demo(f"test sequence {i}", columns=["t", "input", "target", "output"], rows=rows)
 
 
