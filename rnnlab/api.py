@@ -470,6 +470,12 @@ class Run:
         )
         if type(task).generate is Task.generate:
             raise RnnlabError(f"{self.dir}: task {exp.task.name!r} does not generate text")
+        if exp.model.bidirectional:
+            raise RnnlabError(
+                f"{self.dir}: the model is bidirectional: its reverse direction reads each "
+                f"window from its end, so it cannot write text one character at a time; train "
+                f"with model.bidirectional = false to generate"
+            )
         return task.generate(
             self._core_model,
             self.summary.get("dataset", {}),

@@ -154,6 +154,32 @@ def test_generate_refuses_a_task_that_does_not_generate(tmp_path):
     assert "task 'sine' does not generate text" in result.output
 
 
+def test_generate_refuses_a_bidirectional_model(tmp_path):
+    """A reverse direction reads a window from its end: it cannot write text left to right."""
+    result = CliRunner().invoke(
+        main,
+        [
+            "run",
+            str(EXPERIMENT),
+            "--out",
+            str(tmp_path),
+            "--json",
+            "--set",
+            "task.mode=windows",
+            "--set",
+            "model.bidirectional=true",
+            "--set",
+            "train.epochs=1",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    run_dir = json.loads(result.stdout)["run_dir"]
+    result = CliRunner().invoke(main, ["generate", run_dir, "--prime", "h"])
+    assert result.exit_code == 2
+    assert "the model is bidirectional" in result.output
+    assert "model.bidirectional = false" in result.output
+
+
 def test_a_sample_is_printed_as_it_is():
     from rich.console import Console
 
