@@ -20,6 +20,12 @@ where d_t is the gradient the head puts on h_t directly (0 at all but the last s
 with target "last"). The gru's r and z come from :func:`activations`, which recomputes each
 cell's gates from its inputs and hidden states with the equations of torch.nn.RNN/LSTM/GRU.
 
+Variable-length sequences (``Split.lengths``, packed semantics): the top layer runs with the
+lengths, the head's gradient enters a target-"last" sequence at its own last step, and the
+recursion never crosses a sequence's end: at its padded steps the head puts no gradient and the
+backend's dx (so dL/da) is 0, so the recursion, started at the last step, gives dL/dh_t = 0
+there (no h_t exists) and adds nothing to its last valid step.
+
 Recurrent health, every ``health_every`` epochs: the spectral radius (largest |eigenvalue|) of
 every layer's W_hh (per gate block for lstm and gru), the fraction of saturated activations
 (|tanh| > 0.99, sigmoid gates < 0.01 or > 0.99) and, for lstm, the mean forget gate, on the
@@ -36,7 +42,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from .config import DiagnosticsConfig
-from .model import Model, layer_weights, loss_and_grad
+from .lengths import valid_steps
+from .model import Model, layer_weights, loss_and_grad, target_mask
 from .specs import Dataset, Split
 
 SEED_KEY = 19  # spawn key of the sample's generator: independent of the run's own streams
@@ -81,7 +88,8 @@ def validation_sample(model: Model, dataset: Dataset, size: int, seed: int) -> S
         n = len(val)
         idx = np.sort(rng.choice(n, size=min(size, n), replace=False))
         y = val.y[idx] if dataset.target == "last" else val.y[:, idx]
-        return Sample(Split(val.x[:, idx], y), dataset.target, dataset.loss)
+        lengths = None if val.lengths is None else val.lengths[idx]
+        return Sample(Split(val.x[:, idx], y, lengths), dataset.target, dataset.loss)
     k = min(k, val.x.shape[0])  # a stream shorter than a chunk is one chunk
     starts = np.arange(0, val.x.shape[0] - k + 1, k)  # whole chunks only
     chosen = np.sort(rng.choice(len(starts), size=min(size, len(starts)), replace=False))
@@ -133,7 +141,12 @@ def activations(
     return {"r": r, "z": z, "n": np.tanh(a_in[..., 2 * H :] + r * a_rec[..., 2 * H :])}
 
 
-def _input_of_top_layer(model: Model, x: np.ndarray, state) -> np.ndarray:
+def _lengths_kwargs(lengths) -> dict:
+    """``layer_forward``'s ``lengths`` keyword, passed only when there are lengths."""
+    return {} if lengths is None else {"lengths": lengths}
+
+
+def _input_of_top_layer(model: Model, x: np.ndarray, state, lengths=None) -> np.ndarray:
     """Run every layer but the top one; return the top layer's input."""
     cfg, h = model.cfg, x
     for layer in range(cfg.layers - 1):
@@ -143,37 +156,51 @@ def _input_of_top_layer(model: Model, x: np.ndarray, state) -> np.ndarray:
             h,
             state[layer],
             nonlinearity=cfg.nonlinearity,
+            **_lengths_kwargs(lengths),
         )
     return h
 
 
 # -- gradient flow -----------------------------------------------------------------------------
 def hidden_gradients(
-    model: Model, x: np.ndarray, y: np.ndarray, loss: str, target: str, state=None
+    model: Model,
+    x: np.ndarray,
+    y: np.ndarray,
+    loss: str,
+    target: str,
+    state=None,
+    lengths: np.ndarray | None = None,
 ) -> np.ndarray:
     """dL/dh_t of the top layer for every step and sequence, ``[T, N, H]``: the total gradient
-    of ``model.loss(x, y, loss, target, state)`` with respect to the top layer's hidden state
-    (see the module's docstring for how it comes out of the backend's own backward pass)."""
+    of ``model.loss(x, y, loss, target, state, lengths)`` with respect to the top layer's hidden
+    state (see the module's docstring for how it comes out of the backend's own backward pass).
+    With ``lengths`` it is 0 at each sequence's padded steps (there is no h_t there)."""
     cfg, params, backend = model.cfg, model.params, model.backend
     state = state if state is not None else model.zero_state(x.shape[1])
     top = cfg.layers - 1
-    h_in = _input_of_top_layer(model, x, state)
+    h_in = _input_of_top_layer(model, x, state, lengths)
     w = layer_weights(params, top)
     T, N, I = h_in.shape
     P = w["weight_ih"].shape[0]  # G*H probe inputs, one per input-side pre-activation
     probe = dict(w, weight_ih=np.concatenate([w["weight_ih"], np.eye(P, dtype=h_in.dtype)], 1))
     x_probe = np.concatenate([h_in, np.zeros((T, N, P), h_in.dtype)], axis=-1)
-    hs, _, cache = backend.layer_forward(
-        cfg.cell, probe, x_probe, state[top], nonlinearity=cfg.nonlinearity
+    hs, final, cache = backend.layer_forward(
+        cfg.cell,
+        probe,
+        x_probe,
+        state[top],
+        nonlinearity=cfg.nonlinearity,
+        **_lengths_kwargs(lengths),
     )
     W, b = params["head.weight"], params["head.bias"]
-    out = (hs[-1] if target == "last" else hs) @ W.T + b
-    _, dout = loss_and_grad(out, y, loss)
+    last = hs[-1] if lengths is None else final[0]  # each sequence's own final state
+    out = (last if target == "last" else hs) @ W.T + b
+    _, dout = loss_and_grad(out, y, loss, target_mask(target, lengths, T))
     direct = np.zeros_like(hs)  # d_t: what the head puts on h_t
     if target == "last":
-        direct[-1] = dout @ W
+        direct[T - 1 if lengths is None else lengths - 1, np.arange(N)] = dout @ W
     else:
-        direct[:] = dout @ W
+        direct[:] = dout @ W  # 0 at padded steps: the masked loss's gradient is 0 there
     _, dx = backend.layer_backward(cfg.cell, probe, cache, direct)
     da = dx[..., I:]  # dL/da_t, the input-side pre-activations
     W_hh = w["weight_hh"]
@@ -199,11 +226,22 @@ def gradient_norm_by_step(model: Model, sample: Sample) -> list[float]:
     not depend on the sample's size (for a loss that is a mean of per-sequence losses L_n it is
     the root mean square over sequences of ||dL_n/dh_t||).
 
+    Variable-length sequences: the norm at step t is over the N_t sequences still running at
+    t (t < lengths[n]; the others have no h_t), scaled by N / sqrt(N_t), i.e. the root mean
+    square over the running sequences of ||N dL/dh_t[n]|| (sqrt(N) * ||dL/dh_t|| when all
+    run). Steps where no sequence of the sample runs (after its longest one) are absent: the
+    list has max(lengths) values, not T, so no 0 or NaN stands for a step that does not exist.
+
     The sample goes through in slices of sequences whose probe inputs fit in
-    :data:`PROBE_BYTES`; a slice of n of the N sequences contributes its own mean loss's
-    gradient times n / N (every sequence carries the same number of targets)."""
+    :data:`PROBE_BYTES`; a slice contributes its own mean loss's gradient times its share of
+    the sample's targets (n / N of the sequences, or with lengths and target "every" its share
+    of the valid steps)."""
     s = sample.split
     T, N = s.x.shape[:2]
+    lengths = s.lengths
+    if lengths is not None:
+        T = int(lengths.max())  # no sequence runs after it
+    valid = None if lengths is None else valid_steps(lengths, T)
     H = model.cfg.hidden_size
     width = model.cell.gates * H + max(s.x.shape[2], H)  # probe + input of the top layer
     per = max(1, PROBE_BYTES // (T * width * s.x.dtype.itemsize))
@@ -216,10 +254,23 @@ def gradient_norm_by_step(model: Model, sample: Sample) -> list[float]:
             if sample.state is None
             else [tuple(a[rows] for a in layer) for layer in sample.state]
         )
-        dh = hidden_gradients(model, s.x[:, rows], y, sample.loss, sample.target, state)
-        share = dh.shape[1] / N
+        if lengths is None:
+            dh = hidden_gradients(model, s.x[:, rows], y, sample.loss, sample.target, state)
+            share = dh.shape[1] / N
+        else:
+            y = y if sample.target == "last" else y[:T]
+            dh = hidden_gradients(
+                model, s.x[:T, rows], y, sample.loss, sample.target, state, lengths[rows]
+            )
+            if sample.target == "last":
+                share = dh.shape[1] / N
+            else:
+                share = int(valid[:, rows].sum()) / int(valid.sum())
         squares += share * share * np.einsum("tnh,tnh->t", dh, dh, dtype=np.float64)
-    return [float(v) for v in np.sqrt(N) * np.sqrt(squares)]
+    if lengths is None:
+        return [float(v) for v in np.sqrt(N) * np.sqrt(squares)]
+    running = valid.sum(axis=1)  # N_t >= 1 for every t < max(lengths)
+    return [float(v) for v in N / np.sqrt(running) * np.sqrt(squares)]
 
 
 def flow_ratio(norms: list[float]) -> float | None:
@@ -253,9 +304,17 @@ def gate_statistics(
 ) -> dict[str, dict[str, float]]:
     """Per layer: the fraction of saturated activations and (lstm) the mean forget gate, over
     the first ``size`` sequences of the sample (a fraction over size x T x H values needs no
-    more, and it keeps a per-epoch record cheap)."""
+    more, and it keeps a per-epoch record cheap). With lengths: over valid steps only."""
     cfg, s = model.cfg, sample.split
+    H = cfg.hidden_size
     n = min(size, len(s))
+    lengths = None if s.lengths is None else s.lengths[:n]
+    # each statistic is over the valid (step, sequence) pairs; all of them without lengths
+    keep = (
+        np.ones((s.x.shape[0], n, 1), bool)
+        if lengths is None
+        else valid_steps(lengths, s.x.shape[0])[..., None]
+    )
     state = (
         [tuple(a[:n] for a in layer) for layer in sample.state]
         if sample.state is not None
@@ -266,7 +325,7 @@ def gate_statistics(
     for layer in range(cfg.layers):
         w = layer_weights(model.params, layer)
         hs, _, _ = model.backend.layer_forward(
-            cfg.cell, w, h, state[layer], nonlinearity=cfg.nonlinearity
+            cfg.cell, w, h, state[layer], nonlinearity=cfg.nonlinearity, **_lengths_kwargs(lengths)
         )
         if cfg.cell == "rnn":  # the rnn's one activation is its hidden state
             gates = {"h": hs}
@@ -276,17 +335,19 @@ def gate_statistics(
         if cfg.cell != "rnn" or cfg.nonlinearity == "tanh":  # a relu does not saturate
             count = total = 0
             for name in TANH_GATES[cfg.cell]:
-                count += int(np.count_nonzero(np.abs(gates[name]) > SATURATED_TANH))
-                total += gates[name].size
+                count += int(np.count_nonzero(keep & (np.abs(gates[name]) > SATURATED_TANH)))
+                total += gates[name].size if lengths is None else int(keep.sum()) * H
             for name in SIGMOID_GATES[cfg.cell]:
                 g = gates[name]
-                count += int(
-                    np.count_nonzero((g < SATURATED_SIGMOID) | (g > 1.0 - SATURATED_SIGMOID))
-                )
-                total += g.size
+                out = (g < SATURATED_SIGMOID) | (g > 1.0 - SATURATED_SIGMOID)
+                count += int(np.count_nonzero(keep & out))
+                total += g.size if lengths is None else int(keep.sum()) * H
             saturated[f"l{layer}"] = count / total
         if cfg.cell == "lstm":
-            forget[f"l{layer}"] = float(np.mean(gates["f"]))
+            f = gates["f"]
+            forget[f"l{layer}"] = float(
+                np.mean(f) if lengths is None else np.sum(np.where(keep, f, 0)) / (keep.sum() * H)
+            )
         h = hs
     out = {"saturated": saturated}
     if forget:
@@ -314,17 +375,12 @@ class Diagnostics:
 
     def unmeasurable(self) -> str | None:
         """Why the gradient flow and the gate statistics cannot be measured for this run (they
-        need the cell's equations, and sequences of one length), or None when they can."""
+        need the cell's equations and one direction), or None when they can."""
         cell = self.model.cfg.cell
         if cell not in KNOWN_CELLS:
             return (
                 f"no gradient flow or gate statistics: rnnlab knows the equations of "
                 f"{', '.join(KNOWN_CELLS)}, not of cell {cell!r}"
-            )
-        if getattr(self.dataset.splits["val"], "lengths", None) is not None:
-            return (
-                "no gradient flow or gate statistics: variable-length sequences are not "
-                "supported by the diagnostics yet"
             )
         if self.model.cfg.bidirectional:
             return (

@@ -10,6 +10,7 @@ from rnnlab.cells import CellSpec
 from rnnlab.config import DiagnosticsConfig, ModelConfig
 from rnnlab.diagnostics import (
     Diagnostics,
+    Sample,
     activations,
     flow_ratio,
     gradient_norm_by_step,
@@ -17,9 +18,10 @@ from rnnlab.diagnostics import (
     hidden_gradients,
     validation_sample,
 )
-from rnnlab.model import Model, layer_weights, loss_and_grad
+from rnnlab.lengths import valid_steps
+from rnnlab.model import Model, layer_weights, loss_and_grad, target_mask
 from rnnlab.specs import Dataset, Split
-from rnnlab.testing import CASES, problem, reference_backend
+from rnnlab.testing import CASES, problem, reference_backend, sized_problem
 
 CONFIGS = [
     ModelConfig(cell=c, hidden_size=4, layers=n, nonlinearity=nl, dtype="float64")
@@ -242,15 +244,124 @@ def test_a_cell_rnnlab_does_not_know_gets_spectral_radii_only():
     assert "gradient_norm_by_step" not in end and "two_gate" in end["note"]
 
 
-def test_variable_length_data_get_spectral_radii_and_a_note_not_wrong_numbers():
+LENGTH_CONFIGS = [
+    ModelConfig(cell=c, hidden_size=3, layers=n, dtype="float64")
+    for c in ("rnn", "lstm", "gru")
+    for n in (1, 2)
+]
+
+
+def loss_from_step_with_lengths(model: Model, x, y, loss, target, lengths, t, dh) -> float:
+    """:func:`loss_from_step` for packed sequences: h_t of the top layer of every sequence
+    still running at t is replaced by h_t + dh[n]; the sequences that go on run on from it,
+    each to its own end, and target "last" reads each sequence's state at its own last step."""
+    cfg, backend = model.cfg, model.backend
+    T, N = x.shape[:2]
+    state = model.zero_state(N)
+    h = x
+    for layer in range(cfg.layers - 1):
+        h, _, _ = backend.layer_forward(
+            cfg.cell, layer_weights(model.params, layer), h, state[layer], lengths=lengths
+        )
+    w = layer_weights(model.params, cfg.layers - 1)
+    head, final, _ = backend.layer_forward(
+        cfg.cell, w, h[: t + 1], state[-1], lengths=np.minimum(lengths, t + 1)
+    )
+    hs = np.zeros((T, N, cfg.hidden_size))
+    hs[: t + 1] = head
+    running = t < lengths
+    hs[t, running] += dh[running]
+    on = np.flatnonzero(lengths > t + 1)  # the sequences that go on after step t
+    if on.size:
+        start = (hs[t, on],) + tuple(a[on] for a in final[1:])
+        tail, _, _ = backend.layer_forward(
+            cfg.cell, w, h[t + 1 :, on], start, lengths=lengths[on] - t - 1
+        )
+        hs[t + 1 :, on] = tail
+    top_h = hs[lengths - 1, np.arange(N)] if target == "last" else hs
+    out = top_h @ model.params["head.weight"].T + model.params["head.bias"]
+    return loss_and_grad(out, y, loss, target_mask(target, lengths, T))[0]
+
+
+@pytest.mark.parametrize("cfg", LENGTH_CONFIGS, ids=lambda c: f"{c.cell}-{c.layers}")
+@pytest.mark.parametrize("loss,target", [("mse", "last"), ("xent", "every")])
+def test_hidden_gradients_with_lengths_match_finite_differences(cfg, loss, target):
+    params, x, y, _ = sized_problem(cfg, loss, target, T=6, N=4, seed=3)
+    lengths = np.array([6, 1, 4, 3], dtype=np.int64)  # full, one step and two between
+    x[~valid_steps(lengths, 6)] = 7.0  # padding is never read
+    model = Model(cfg, reference_backend(), params)
+    dh = hidden_gradients(model, x, y, loss, target, lengths=lengths)
+    valid = valid_steps(lengths, 6)
+    assert np.all(dh[~valid] == 0)  # no h_t after a sequence's end
+    eps = 1e-6
+    numeric = np.zeros_like(dh)
+    for t in range(6):
+        for i in np.ndindex(dh.shape[1:]):
+            if not valid[t, i[0]]:
+                continue
+            e = np.zeros(dh.shape[1:])
+            e[i] = eps
+            plus = loss_from_step_with_lengths(model, x, y, loss, target, lengths, t, e)
+            minus = loss_from_step_with_lengths(model, x, y, loss, target, lengths, t, -e)
+            numeric[(t, *i)] = (plus - minus) / (2 * eps)
+    for t in range(6):
+        scale = max(np.abs(numeric[t]).max(), np.abs(dh[t]).max(), 1e-12)
+        assert np.abs(dh[t] - numeric[t]).max() / scale < 1e-6, (t, dh[t], numeric[t])
+    assert np.abs(numeric).max() > 0
+    # the head's gradient enters each target-"last" sequence at its own last step
+    if target == "last":
+        assert np.all(np.abs(dh[lengths - 1, np.arange(4)]).max(axis=-1) > 0)
+
+
+@pytest.mark.parametrize("cell,loss,target", [("lstm", "mse", "last"), ("gru", "xent", "every")])
+def test_norms_with_lengths_cover_running_sequences_and_stop_at_the_longest(
+    monkeypatch, cell, loss, target
+):
+    import rnnlab.diagnostics as diagnostics
+
+    cfg = ModelConfig(cell=cell, hidden_size=4, layers=2)
+    params, x, y, _ = sized_problem(cfg, loss, target, T=8, N=10)
+    lengths = np.array([5, 1, 3, 6, 2, 6, 4, 1, 5, 3], dtype=np.int64)  # no sequence runs 7, 8
+    model = Model(cfg, reference_backend(), params)
+    sample = diagnostics.Sample(Split(x, y, lengths), target, loss)
+    whole = gradient_norm_by_step(model, sample)
+    assert len(whole) == 6 and all(v > 0 for v in whole)  # the steps that exist
+    monkeypatch.setattr(diagnostics, "PROBE_BYTES", 6 * 3 * (4 * 4 + 4) * 8)  # 3 per slice
+    np.testing.assert_allclose(gradient_norm_by_step(model, sample), whole, rtol=1e-12)
+    dh = hidden_gradients(model, x, y, loss, target, lengths=lengths)  # one pass, untrimmed
+    running = valid_steps(lengths, 8).sum(axis=1)[:6]
+    want = 10 / np.sqrt(running) * np.linalg.norm(dh[:6].reshape(6, -1), axis=1)
+    np.testing.assert_allclose(whole, want, rtol=1e-12)
+    assert np.all(dh[6:] == 0)
+    # all full length: the numbers of data without lengths
+    full = diagnostics.Sample(Split(x, y, np.full(10, 8, dtype=np.int64)), target, loss)
+    np.testing.assert_allclose(
+        gradient_norm_by_step(model, full),
+        gradient_norm_by_step(model, diagnostics.Sample(Split(x, y), target, loss)),
+        rtol=1e-12,
+    )
+
+
+def test_variable_length_data_get_the_gradient_flow_and_health():
     data = adding_like()
     val = data.splits["val"]
-    data.splits["val"] = Split(val.x, val.y, lengths=np.full(40, 30, dtype=np.int64))
+    lengths = np.random.default_rng(0).integers(1, 25, size=40).astype(np.int64)
+    x = np.where(valid_steps(lengths, 30)[..., None], val.x, 0.0)
+    data.splits["val"] = Split(x, val.y, lengths=lengths)
     cfg = ModelConfig(cell="lstm", hidden_size=4)
     model = Model(cfg, reference_backend(), problem(cfg, "mse", "last", I=2, O=1)[0])
     diag = Diagnostics(DiagnosticsConfig(every=1, health_every=1), model, data, seed=0)
-    assert diag.after_epoch(1) == {
-        "health": {"spectral_radius": health(model, None)["spectral_radius"]}
-    }
+    rec = diag.after_epoch(1)
+    sample = diag.sample()
+    assert np.array_equal(sample.split.lengths, lengths)  # all 40: sample_size is 256
+    norms = rec["gradient_norm_by_step"]
+    assert len(norms) == int(lengths.max()) < 30 and all(v > 0 for v in norms)
+    h = rec["health"]
+    assert 0 <= h["saturated"]["l0"] <= 1 and 0 < h["forget_gate"]["l0"] < 1
+    # the padding is not counted: saturating values there change nothing
+    loud = np.where(valid_steps(lengths, 30)[..., None], val.x, 100.0)
+    noisy = Sample(Split(loud, sample.split.y, lengths), "last", "mse")
+    assert health(model, noisy) == h
+    assert gradient_norm_by_step(model, noisy) == norms
     end = diag.at_end()
-    assert "variable-length" in end["note"] and "gradient_norm_by_step" not in end
+    assert "note" not in end and end["gradient_norm_by_step"] == norms
