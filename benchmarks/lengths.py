@@ -14,18 +14,17 @@ of B, float64, the same data, initial parameters and orders for every contender,
 
 Orders, per epoch (the same seeded permutation underneath):
 - ``random``: a plain shuffle, the length mix of every batch is the population's;
-- ``bucketed``: the shuffle sorted by length (stable), cut into batches of B, the batches then
-  shuffled: similar lengths share a batch, so a batch of short sequences stops early. This is
-  what ``train.bucket_by_length`` does in the core (built here by hand so that the benchmark
-  does not depend on how the core spells it);
+- ``bucketed``: the core's ``train.bucket_by_length`` order (``rnnlab.lengths.bucketed_order``):
+  sorted by length, cut into batches of B, the batches shuffled: similar lengths share a batch,
+  so a batch of short sequences stops early;
 - ``fixed``: every sequence full length T (no lengths at all), the padded size's cost.
 
 Each batch costs its longest sequence's steps (the core trims a batch, the numba epoch runner
 stops there), and inside a batch a step's products cover only its live sequences on numba.
 The bar (issue 12): numba's lead over numpy with lengths is at least 0.8 of its lead at fixed
-length. An rnnlab backend runs through its epoch runner if it has one for the plan (numba, rnn),
-else through the core loop, which needs a core that knows lengths (``Split(x, y, lengths)``);
-a contender that cannot take lengths is reported and left out.
+length. An rnnlab backend runs through its epoch runner when the core would use it for the plan
+(``rnnlab.train.epoch_runner``: numba, rnn), else through the core loop; a backend that does
+not declare lengths is reported and left out.
 """
 
 from __future__ import annotations
@@ -42,11 +41,12 @@ from rich.console import Console
 from rich.table import Table
 
 from rnnlab.config import ModelConfig, TrainConfig
+from rnnlab.lengths import bucketed_order
 from rnnlab.model import Model, Shape, init_params
 from rnnlab.optim import Optimizer
 from rnnlab.plugins import Registry
 from rnnlab.specs import Split
-from rnnlab.train import EpochPlan, reference_epoch
+from rnnlab.train import EpochPlan, epoch_runner, reference_epoch
 
 ORDERS = ("random", "bucketed", "fixed")
 
@@ -82,13 +82,6 @@ def skewed_data(T: int, N: int, seed: int = 0) -> tuple[Split, np.ndarray]:
     return Split(x, x.sum(axis=0)), lengths
 
 
-def bucketed(order: np.ndarray, lengths: np.ndarray, B: int, rng: np.random.Generator):
-    """``order`` sorted by length (stable), cut into batches of B, the batches shuffled."""
-    by_length = order[np.argsort(lengths[order], kind="stable")]
-    batches = [by_length[i : i + B] for i in range(0, len(by_length), B)]
-    return np.concatenate([batches[i] for i in rng.permutation(len(batches))])
-
-
 def plan_for(case: Case) -> EpochPlan:
     model = ModelConfig(cell=case.cell, hidden_size=case.H)
     train = TrainConfig(
@@ -99,22 +92,6 @@ def plan_for(case: Case) -> EpochPlan:
         grad_clip_value=1.0,
     )
     return EpochPlan(model, train, "mse", "last")
-
-
-def with_lengths(plan: EpochPlan) -> EpochPlan:
-    """The plan of a train split with lengths (a plan feature since issue 12's core)."""
-    try:
-        return dataclasses.replace(plan, lengths=True)
-    except TypeError:  # a core whose plans do not say so yet
-        return plan
-
-
-def split_with_lengths(split: Split, lengths):
-    """The core's Split with lengths, or None when this core does not know lengths yet."""
-    try:
-        return Split(split.x, split.y, lengths)
-    except TypeError:
-        return None
 
 
 class Contender:
@@ -129,18 +106,16 @@ class Contender:
         self.optimizer = Optimizer(self.plan.train, params)
         t0 = time.perf_counter()
         backend.warm_up(self.plan)
-        # the runner for each kind of data, when the backend declares every feature it uses
+        # the runner for each kind of data, as the core picks it (None: the core loop)
         self.runners = {
-            "fixed": backend.epoch_runner(self.plan),
-            "ragged": backend.epoch_runner(with_lengths(self.plan)),
+            "fixed": epoch_runner(backend, self.plan),
+            "ragged": epoch_runner(backend, dataclasses.replace(self.plan, lengths=True)),
         }
         self.warmup = time.perf_counter() - t0
-        self.ragged = split_with_lengths(data, lengths)
+        self.ragged = Split(data.x, data.y, lengths)
         self.why_not = None
         if "lengths" not in getattr(backend, "features", ()):
             self.why_not = f"backend {name!r} does not declare lengths"
-        elif self.runners["ragged"] is None and self.ragged is None:
-            self.why_not = "this core's Split has no lengths (the core loop cannot run them)"
 
     def epoch(self, kind: str, order: np.ndarray) -> float:
         x, y = self.fixed.x, self.fixed.y
@@ -172,7 +147,7 @@ def measure(cases, N: int, backends: list[str], repeats: int, log) -> list[dict]
             order = rng.permutation(N)
             orders = {
                 "random": order,
-                "bucketed": bucketed(order, lengths, case.B, rng),
+                "bucketed": bucketed_order(rng, lengths, case.B),
                 "fixed": order,
             }
             for kind in ORDERS:

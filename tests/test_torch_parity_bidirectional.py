@@ -10,12 +10,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from torch_twin import TorchTwin, assert_gradients_match, relative_error, torch
 
 from rnnlab.config import ModelConfig
 from rnnlab.model import Model, Shape, init_params
 from rnnlab_numpy.backend import NumpyBackend
 
-torch = pytest.importorskip("torch")
 pytestmark = pytest.mark.torch
 pack = torch.nn.utils.rnn.pack_padded_sequence
 unpack = torch.nn.utils.rnn.pad_packed_sequence
@@ -26,20 +26,14 @@ CELLS = [("rnn", "tanh"), ("rnn", "relu"), ("lstm", "tanh"), ("gru", "tanh")]
 CASES = [("mse", "last", 2), ("xent", "every", 3), ("mse", "every", 2), ("xent", "last", 3)]
 
 
-class TorchBiModel(torch.nn.Module):
-    """The torch twin of a bidirectional rnnlab model: attributes ``rnn`` and ``head``; the
-    head reads every step's [forward ; reverse] outputs, or [h_n forward ; h_n reverse] of the
-    top layer."""
+class TorchBiModel(TorchTwin):
+    """The torch twin of a bidirectional rnnlab model: the head reads every step's
+    [forward ; reverse] outputs, or [h_n forward ; h_n reverse] of the top layer."""
 
     def __init__(self, cell, nonlinearity, layers, out, inputs=D, hidden=H, dropout=0.0):
-        super().__init__()
-        kwargs = {"bidirectional": True, "dropout": dropout}
-        if cell == "rnn":
-            self.rnn = torch.nn.RNN(inputs, hidden, layers, nonlinearity=nonlinearity, **kwargs)
-        else:
-            cls = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[cell]
-            self.rnn = cls(inputs, hidden, layers, **kwargs)
-        self.head = torch.nn.Linear(2 * hidden, out)
+        super().__init__(
+            cell, nonlinearity, layers, out, inputs, hidden, bidirectional=True, dropout=dropout
+        )
 
     def forward(self, x, lengths, target):
         packed, state = self.rnn(pack(x, torch.from_numpy(lengths), enforce_sorted=False))
@@ -47,10 +41,6 @@ class TorchBiModel(torch.nn.Module):
         h_n = state[0] if isinstance(state, tuple) else state
         top = torch.cat([h_n[-2], h_n[-1]], dim=-1) if target == "last" else hs
         return self.head(top), hs, state
-
-
-def relative_error(a, b):
-    return np.max(np.abs(a - b)) / max(np.max(np.abs(a)), np.max(np.abs(b)), 1e-300)
 
 
 @pytest.mark.parametrize("lengths", [True, False], ids=["packed", "full"])
@@ -71,8 +61,7 @@ def test_bidirectional_matches_pytorch(cell, nonlinearity, layers, loss, target,
     lead = (N,) if target == "last" else (T, N)
     y = rng.normal(size=(*lead, out)) if loss == "mse" else rng.integers(0, out, size=lead)
 
-    twin = TorchBiModel(cell, nonlinearity, layers, out).double()
-    twin.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in params.items()}, strict=True)
+    twin = TorchBiModel(cell, nonlinearity, layers, out).load(params)
     out_t, hs_t, state_t = twin(torch.from_numpy(x), lens, target)
     y_t = torch.from_numpy(y)
     mask = torch.from_numpy(valid)
@@ -99,12 +88,8 @@ def test_bidirectional_matches_pytorch(cell, nonlinearity, layers, loss, target,
 
     value, grads, _ = model.loss_and_grads(x, y, loss, target, **given)
     assert value == pytest.approx(loss_t.item(), rel=1e-12)
-    torch_grads = {name: p.grad.numpy() for name, p in twin.named_parameters()}
-    assert set(torch_grads) == set(grads)
     assert list(params) == [name for name, _ in twin.named_parameters()]  # PyTorch's order
-    for name, g in grads.items():
-        err = relative_error(g, torch_grads[name])
-        assert err <= 1e-10, f"{cell}/{nonlinearity} {name}: relative error {err:.2e}"
+    assert_gradients_match(grads, twin, f"{cell}/{nonlinearity}")
 
 
 @pytest.mark.slow
@@ -129,9 +114,8 @@ def test_a_trained_bidirectional_lstm_with_dropout_gives_its_test_loss_in_pytorc
     reported = json.loads((run_dir.path / "summary.json").read_text())["metrics"]["test"]["loss"]
 
     test = prepare(exp, registry).dataset.splits["test"]  # the same data, rebuilt from the seed
-    twin = TorchBiModel("lstm", "tanh", 2, 2, inputs=1, hidden=6, dropout=0.3).double()
     with np.load(run_dir.path / "params.npz") as data:
-        twin.load_state_dict({k: torch.from_numpy(data[k]) for k in data.files}, strict=True)
+        twin = TorchBiModel("lstm", "tanh", 2, 2, inputs=1, hidden=6, dropout=0.3).load(data)
     twin.eval()  # no dropout, as rnnlab's evaluation
     with torch.no_grad():
         out_t, _, _ = twin(torch.from_numpy(test.x), test.lengths, "every")

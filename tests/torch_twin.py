@@ -18,13 +18,18 @@ class TorchTwin(torch.nn.Module):
     """Attributes ``rnn`` and ``head``, time-major, named as rnnlab names its parameters; each
     parity test adds its own ``forward``."""
 
-    def __init__(self, cell, nonlinearity, layers, out, inputs, hidden):
+    def __init__(
+        self, cell, nonlinearity, layers, out, inputs, hidden, bidirectional=False, dropout=0.0
+    ):
         super().__init__()
+        kwargs = {"bidirectional": bidirectional, "dropout": dropout}
         if cell == "rnn":
-            self.rnn = torch.nn.RNN(inputs, hidden, layers, nonlinearity=nonlinearity)
+            self.rnn = torch.nn.RNN(inputs, hidden, layers, nonlinearity=nonlinearity, **kwargs)
         else:
-            self.rnn = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[cell](inputs, hidden, layers)
-        self.head = torch.nn.Linear(hidden, out)
+            cls = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[cell]
+            self.rnn = cls(inputs, hidden, layers, **kwargs)
+        # the head reads [forward ; reverse] when bidirectional
+        self.head = torch.nn.Linear(2 * hidden if bidirectional else hidden, out)
 
     def load(self, params):
         """This twin in float64 with rnnlab's ``params`` (name -> array) loaded, strict."""
