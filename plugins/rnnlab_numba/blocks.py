@@ -6,14 +6,8 @@ every step's ``[T*N, F]`` at once. Rows go four at a time (rnn.py's ``back4``/``
 
 from numba import njit
 
-from .mathfn import tanh
+from .mathfn import sigmoid  # noqa: F401  (re-exported for lstm.py, gru.py)
 from .rnn import OPTS, back1, back4, outer1, outer4
-
-
-@njit(**OPTS)
-def sigmoid(a):
-    # sigmoid(a) = (1 + tanh(a/2)) / 2, as the NumPy reference computes it
-    return 0.5 * (1.0 + tanh(0.5 * a))
 
 
 @njit(**OPTS)

@@ -8,7 +8,8 @@ import math
 from decimal import Decimal
 
 import numpy as np
-from numba import njit
+from numba import njit, types
+from numba.extending import overload
 
 # Cody-Waite split of ln 2: k * LN2_HI is exact for the k we meet (k <= 58)
 LN2_HI = round(math.log(2) * 2**40) / 2**40
@@ -47,3 +48,22 @@ def tanh(x):
     s = float(np.int64(1) << np.int64(k))
     e = s * u + (s - 1.0)
     return math.copysign(e / (e + 2.0), x)
+
+
+@njit(fastmath=FLAGS, error_model="numpy", cache=True)
+def sigmoid(a):
+    # sigmoid(a) = (1 + tanh(a/2)) / 2, as the NumPy reference computes it
+    return 0.5 * (1.0 + tanh(0.5 * a))
+
+
+def zero(x):
+    """0 of ``x``'s own type (a float32 accumulator starts as float32 0, not float64)."""
+    return x * 0
+
+
+@overload(zero, jit_options={"cache": True})
+def _zero(x):
+    if isinstance(x, types.Float):
+        kind = np.float32 if x.bitwidth == 32 else np.float64
+        return lambda x: kind(0)
+    return None
