@@ -496,8 +496,8 @@ class Run:
     ) -> Run:
         """Continue this run from its checkpoint, as `rnnlab resume` does; it ends exactly as
         if never interrupted. ``set`` may change only ``train.epochs`` (with a constant
-        learning rate), ``train.checkpoint_every`` and ``train.checkpoint_seconds``. Returns
-        this run, with its files read again."""
+        learning rate), ``train.checkpoint_every``, ``train.checkpoint_seconds`` and
+        ``train.threads``. Returns this run, with its files read again."""
         console = console_for(quiet)
         continue_run(
             self.dir,

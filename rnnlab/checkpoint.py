@@ -48,13 +48,19 @@ DAMAGED = (
 )
 
 # Keys that may differ between a checkpoint and the experiment that resumes it: they change when
-# or how long training runs, not the numbers it computes. train.epochs joins them only with a
-# constant learning rate (a cosine schedule depends on the total number of epochs).
-FREE_KEYS = ("train.checkpoint_every", "train.checkpoint_seconds")
+# or how long training runs, not the numbers it computes (train.threads: a backend's results are
+# the same whatever the thread count). train.epochs joins them only with a constant learning rate
+# (a cosine schedule depends on the total number of epochs).
+FREE_KEYS = ("train.checkpoint_every", "train.checkpoint_seconds", "train.threads")
 EPOCHS_KEY = "train.epochs"
 # Keys added to the experiment after checkpoints were first written, with the value their absence
 # means: a run recorded before a key existed resumes as the same experiment.
-ADDED_KEYS = {"train.bucket_by_length": False, "model.bidirectional": False, "model.dropout": 0.0}
+ADDED_KEYS = {
+    "train.bucket_by_length": False,
+    "model.bidirectional": False,
+    "model.dropout": 0.0,
+    "train.threads": 0,
+}
 
 
 @dataclass

@@ -91,6 +91,14 @@ TRAIN_OPTIONS = (
         "also checkpoint when this much wall time passed since the last one (0: never)",
         ge=0,
     ),
+    Option(
+        "threads",
+        int,
+        0,
+        "threads a backend's compiled epoch may use (0: chosen by the problem's size); "
+        "results are the same whatever the number",
+        ge=0,
+    ),
 )
 COMPARE_OPTIONS = (
     Option(

@@ -25,6 +25,7 @@ import numpy as np
 
 from .cells import BUILTIN_CELLS, LAYER_KEYS, CellSpec, cell_spec
 from .config import ModelConfig
+from .features import features_of
 from .lengths import check_backend_supports, valid_steps
 
 GATES = {name: spec.gates for name, spec in BUILTIN_CELLS.items()}  # kept for old imports
@@ -181,6 +182,35 @@ def log_softmax(z: np.ndarray) -> np.ndarray:
     return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
 
 
+# model settings that change nothing in a forward pass without dropout
+NOT_IN_FORWARD = frozenset({"dropout", "forget_bias"})
+
+
+def model_features(cfg: ModelConfig) -> frozenset[str]:
+    """What a forward pass of this model uses (``"cell=lstm"``, ``"bidirectional"``, ...): a
+    backend's compiled forward must declare all of it (``Backend.forward_features``)."""
+    return features_of(cfg, NOT_IN_FORWARD)
+
+
+def dropout_masks(
+    cfg: ModelConfig, rng: np.random.Generator, T: int, N: int, dtype
+) -> list[np.ndarray] | None:
+    """Inverted-dropout masks for one training batch of ``T`` steps and ``N`` sequences, one
+    ``[T, N, D*H]`` array per layer but the last: ``1/(1-p)`` where kept (probability ``1-p``),
+    0 where dropped (PyTorch's scaling). None, drawing nothing from ``rng``, when
+    ``model.dropout`` is 0 or there is one layer. A backend's epoch runner draws its masks with
+    this, batch by batch, to drop exactly what the core loop drops."""
+    p, layers = cfg.dropout, cfg.layers
+    if p == 0 or layers == 1:
+        return None
+    scale = 1.0 / (1.0 - p) if p < 1 else 0.0
+    width = directions(cfg) * cfg.hidden_size
+    return [
+        np.where(rng.random((T, N, width)) < 1.0 - p, scale, 0.0).astype(dtype)
+        for _ in range(layers - 1)
+    ]
+
+
 class Model:
     """A configured model bound to a backend: forward, loss, gradients and predictions.
 
@@ -194,6 +224,22 @@ class Model:
     ):
         self.cfg, self.backend, self.params = cfg, backend, params
         self.cell = cell or cell_spec(cfg.cell)
+        self._compiled = None  # the backend's compiled forward: None until asked, False: none
+
+    def compiled_forward(self, lengths=None):
+        """The backend's compiled forward pass (``Backend.forward_runner``) when it declares
+        every feature of this model, and ``"lengths"`` when ``lengths`` are given; else None
+        (the layers are composed here, from the backend's layer kernels)."""
+        if self._compiled is None:
+            self._compiled = False
+            declared = getattr(self.backend, "forward_features", frozenset())
+            if declared and model_features(self.cfg) <= declared:
+                self._compiled = self.backend.forward_runner(self.cfg) or False
+        if not self._compiled:
+            return None
+        if lengths is not None and "lengths" not in self.backend.forward_features:
+            return None
+        return self._compiled
 
     @property
     def directions(self) -> int:
@@ -210,20 +256,8 @@ class Model:
         ]
 
     def dropout_masks(self, rng: np.random.Generator, T: int, N: int) -> list[np.ndarray] | None:
-        """Inverted-dropout masks for one training batch of ``T`` steps and ``N`` sequences, one
-        ``[T, N, D*H]`` array per layer but the last: ``1/(1-p)`` where kept (probability
-        ``1-p``), 0 where dropped (PyTorch's scaling). None, drawing nothing from ``rng``, when
-        ``model.dropout`` is 0 or there is one layer."""
-        p, layers = self.cfg.dropout, self.cfg.layers
-        if p == 0 or layers == 1:
-            return None
-        dtype = self.params["head.weight"].dtype
-        scale = 1.0 / (1.0 - p) if p < 1 else 0.0
-        width = self.directions * self.cfg.hidden_size
-        return [
-            np.where(rng.random((T, N, width)) < 1.0 - p, scale, 0.0).astype(dtype)
-            for _ in range(layers - 1)
-        ]
+        """This model's :func:`dropout_masks` for one training batch."""
+        return dropout_masks(self.cfg, rng, T, N, self.params["head.weight"].dtype)
 
     # -- the stack: every layer and direction is composed here, and only here ----------------
     def _layer_forward(self, layer, reverse, x, state0, lengths):
@@ -315,7 +349,10 @@ class Model:
         """Head outputs (values for mse, logits for xent) and the final state of every layer
         and direction. With ``lengths`` and target "every", the outputs at padded steps are the
         head's bias (the hidden state there is 0) and count for nothing. Never drops (dropout
-        is for training only)."""
+        is for training only). The backend's compiled forward runs it when it has one."""
+        fwd = self.compiled_forward(lengths)
+        if fwd is not None:
+            return fwd(self.params, x, target, lengths=lengths, state=state)
         hs, final, _ = self._layers_forward(x, state, lengths)
         return self._head(self._top(hs, final, target, lengths)), final
 
@@ -324,8 +361,11 @@ class Model:
 
     def loss(self, x, y, loss: str, target: str, state=None, lengths=None, masks=None) -> float:
         """The loss (no dropout unless given the ``masks`` of a training step)."""
-        hs, final, _ = self._layers_forward(x, state, lengths, masks)
-        out = self._head(self._top(hs, final, target, lengths))
+        if masks is None:
+            out, _ = self.outputs(x, target, state, lengths)
+        else:
+            hs, final, _ = self._layers_forward(x, state, lengths, masks)
+            out = self._head(self._top(hs, final, target, lengths))
         return loss_and_grad(out, y, loss, target_mask(target, lengths, x.shape[0]))[0]
 
     def loss_and_grads(self, x, y, loss: str, target: str, state=None, lengths=None, masks=None):

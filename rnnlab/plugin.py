@@ -5,9 +5,9 @@
 Task plugins build on :class:`Task`, :class:`TaskSpec`, :class:`Dataset`, :class:`Split`,
 :class:`Option` and :class:`Demo`; backend plugins on :class:`Backend` and :class:`BackendSpec`
 (and, for a fused epoch, :class:`EpochPlan`, :class:`Optimizer`, :func:`init_params`,
-:func:`reference_epoch`); a new recurrent cell is a :class:`CellSpec`; a sweep engine an
-:class:`Executor` with its :class:`ExecutorSpec`; a config table a plugin reads a
-:class:`TableSpec`. Parameter names are built
+:func:`reference_epoch`, :func:`stateful_epoch`, :func:`dropout_masks`); a new recurrent cell
+is a :class:`CellSpec`; a sweep engine an :class:`Executor` with its :class:`ExecutorSpec`; a
+config table a plugin reads a :class:`TableSpec`. Parameter names are built
 by :func:`param_name`, never written as strings; the valid steps of sequences of different
 lengths by :func:`valid_steps`. A task that reads the user's data files reports their problems
 with :func:`read_text`, :func:`data_error` and :func:`column_index`. The built-in plugins import
@@ -24,7 +24,7 @@ from .errors import ConfigError, RnnlabError
 from .executors import Executor, ExecutorOptions, ExecutorSpec, RunJob, RunResult
 from .hookspecs import hookimpl
 from .lengths import valid_steps
-from .model import HEAD_KEYS, Model, Shape, init_params, log_softmax, param_name
+from .model import HEAD_KEYS, Model, Shape, dropout_masks, init_params, log_softmax, param_name
 from .optim import Optimizer
 from .specs import (
     DTYPES,
@@ -41,7 +41,7 @@ from .specs import (
     TaskContext,
     TaskSpec,
 )
-from .streams import chunks
+from .streams import chunks, stateful_epoch
 from .train import EpochPlan, reference_epoch
 
 __all__ = [
@@ -77,11 +77,13 @@ __all__ = [
     "chunks",
     "column_index",
     "data_error",
+    "dropout_masks",
     "hookimpl",
     "init_params",
     "log_softmax",
     "param_name",
     "read_text",
     "reference_epoch",
+    "stateful_epoch",
     "valid_steps",
 ]

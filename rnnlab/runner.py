@@ -115,8 +115,8 @@ def resume_experiment(
     The run ends with the parameters and metrics it would have had, bit for bit, had it never
     stopped. ``experiment`` (default: the run's own config.toml) may differ from the recorded one
     only in keys that change when or how long training runs (``train.epochs`` with a constant
-    learning rate, ``train.checkpoint_every``, ``train.checkpoint_seconds``); anything else is
-    a different experiment and is refused, as is a change in the task's data.
+    learning rate, ``train.checkpoint_every``, ``train.checkpoint_seconds``, ``train.threads``);
+    anything else is a different experiment and is refused, as is a change in the task's data.
     """
     run_dir = run_dir if isinstance(run_dir, RunDir) else RunDir.open(Path(run_dir))
     with RunLock(run_dir.path):  # before reading: the checkpoint is not being written
@@ -158,8 +158,8 @@ def check_same_experiment(
             f"{run_dir.path}: the experiment differs from the checkpoint's in "
             f"{'; '.join(differences)}. Resuming would continue a different "
             f"experiment; start a new run instead (only train.epochs with a "
-            f"constant schedule, train.checkpoint_every and "
-            f"train.checkpoint_seconds may change)"
+            f"constant schedule, train.checkpoint_every, "
+            f"train.checkpoint_seconds and train.threads may change)"
         )
 
 

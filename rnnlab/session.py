@@ -7,7 +7,7 @@ trains: the loop is in :mod:`rnnlab.train`.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, fields, is_dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -15,6 +15,7 @@ from . import failures
 from .cells import CellSpec
 from .config import Experiment, ModelConfig, TrainConfig
 from .errors import ConfigError, PluginError
+from .features import features_of
 from .lengths import check_backend_supports, check_lengths, has_lengths, inert_padding
 from .model import Model, Shape, init_params
 from .optim import Optimizer
@@ -31,8 +32,9 @@ STREAMS = ("data", "init", "shuffle", "demo", "dropout")
 class EpochPlan:
     """What a backend's epoch runner must reproduce: model, training settings, loss and target.
 
-    Runners only ever see independent sequences: for a stateful dataset (``chunk_length > 0``)
-    the core asks no runner and walks the streams itself (:mod:`rnnlab.streams`).
+    A stateful dataset gives ``chunk_length > 0`` (the feature ``"chunk_length"``): truncated
+    BPTT over parallel streams, the state carried from chunk to chunk, as
+    :func:`rnnlab.streams.stateful_epoch` walks them (see ``Backend.epoch_runner``).
     """
 
     model: ModelConfig
@@ -41,12 +43,15 @@ class EpochPlan:
     target: str
     # the train split has per-sequence lengths (keyword-only: plans stay positional as before)
     lengths: bool = field(default=False, kw_only=True)
+    # a stateful dataset's chunk length (0: independent sequences)
+    chunk_length: int = field(default=0, kw_only=True)
 
     # fields the core applies around an epoch (which backend, how many epochs, the learning
-    # rate passed to each epoch, initialisation, checkpoints, the epoch's order): no runner has
-    # to implement them
+    # rate passed to each epoch, initialisation, checkpoints, the epoch's order), and threads,
+    # which change no result: no runner has to implement them
     AROUND_EPOCH = frozenset(
         {
+            "threads",
             "backend",
             "epochs",
             "schedule",
@@ -67,28 +72,11 @@ class EpochPlan:
         ``"momentum"``, ``"lengths"``) and nothing when it is off. Fields in ``AROUND_EPOCH``
         give nothing.
         """
-        return frozenset(_features(self, self.AROUND_EPOCH))
+        return features_of(self, self.AROUND_EPOCH)
 
     def uncovered(self, declared) -> frozenset[str]:
         """The features of this plan not in ``declared`` (a runner's ``epoch_features``)."""
         return self.features() - frozenset(declared)
-
-
-def _features(obj, skip: frozenset[str]):
-    for f in fields(obj):
-        value = getattr(obj, f.name)
-        if f.name in skip:
-            continue
-        if is_dataclass(value):
-            yield from _features(value, skip)
-        elif isinstance(value, str):
-            yield f"{f.name}={value}"
-        elif (
-            value is not None
-            and not (isinstance(value, (bool, int, float)) and value == 0)
-            and not (hasattr(value, "__len__") and len(value) == 0)
-        ):
-            yield f.name
 
 
 @dataclass
@@ -240,6 +228,7 @@ def prepare(exp: Experiment, registry) -> Session:
         dataset.loss,
         dataset.target,
         lengths=dataset.splits["train"].lengths is not None,
+        chunk_length=dataset.chunk_length,
     )
     return Session(exp, task, dataset, backend, model, optimizer, rngs, plan)
 

@@ -189,6 +189,9 @@ class Backend:
     # the plan features (``EpochPlan.features()``) that :meth:`epoch_runner` implements; the
     # core asks for the runner only when a plan uses nothing else. Empty: no epoch runner.
     epoch_features: frozenset[str] = frozenset()
+    # the model features (``rnnlab.model.model_features``) :meth:`forward_runner` implements,
+    # and "lengths" when it accepts lengths. Empty: no compiled forward.
+    forward_features: frozenset[str] = frozenset()
 
     def layer_forward(self, cell, weights, x, state0, *, nonlinearity="tanh", lengths=None):
         """Run one layer over ``x [T, N, I]``; return ``(hs [T, N, H], final_state, cache)``.
@@ -226,12 +229,36 @@ class Backend:
         that updates ``params``, ``optimizer.slots`` and ``optimizer.steps`` in place exactly as
         the core loop would, or None to let the core loop run (the default). The core loop is
         the reference a runner is tested against. It is called once before training, after
-        :meth:`warm_up`, and timed with it as the backend's warm-up. It is not asked for a
-        stateful dataset (``Dataset.chunk_length > 0``): the core walks the streams itself,
-        carrying the state between chunks. ``lengths`` (the train split's, int64 ``[N]``) is
-        passed, by keyword, only for a plan with the ``"lengths"`` feature; the runner trims
-        each batch to its longest sequence, as the core loop does.
+        :meth:`warm_up`, and timed with it as the backend's warm-up.
+
+        Keywords, each passed only to a plan that uses it:
+
+        - ``lengths`` (the train split's, int64 ``[N]``; feature ``"lengths"``): the runner
+          trims each batch to its longest sequence, as the core loop does.
+        - ``dropout_rng`` (feature ``"dropout"``): the run's dropout generator; for each batch
+          in order the runner draws ``rnnlab.plugin.dropout_masks(plan.model, rng, T_b, N_b,
+          dtype)`` (``T_b``: the batch's trimmed length, ``N_b``: its sequences in ``order``'s
+          order), exactly the core loop's draws.
+        - ``chunk_length = k`` (feature ``"chunk_length"``, a stateful dataset): ``order`` is
+          None and ``x [S, B, I]``, ``y`` hold B parallel streams. The epoch walks chunks of
+          ``k`` steps from step 0 (the last may be shorter); the state starts at zeros and is
+          carried from chunk to chunk, gradients stop at chunk boundaries, and each chunk is
+          one optimizer step (clipped first unless ``grad_clip = "none"``). It returns each
+          chunk's mean loss per target, as :func:`rnnlab.streams.stateful_epoch` computes them.
+
+        ``plan.train.threads`` (0: the runner's choice) may set how many threads the runner
+        uses; it is not a plan feature, as results must not depend on it.
         """
+        return None
+
+    def forward_runner(self, model_cfg):
+        """Optionally a compiled forward pass, for validation, metrics, prediction and
+        generation: ``fwd(params, x, target, lengths=None, state=None) -> (outputs, final)``
+        returning what :meth:`rnnlab.model.Model.outputs` returns (head outputs ``[N, O]``
+        for target "last" or ``[T, N, O]`` for "every"; the final state of every layer and
+        direction), never dropping. Asked for once per model, only when
+        :attr:`forward_features` holds every feature of ``model_cfg``; ``lengths`` is passed
+        only when it holds ``"lengths"``. None (the default): the core composes the layers."""
         return None
 
 

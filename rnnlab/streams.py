@@ -6,7 +6,8 @@ the train stream is cut into ``batch_size`` parallel streams (``[L // B, B, I]``
 holding steps ``b*S .. b*S + S - 1``), walked from the start in consecutive chunks of ``k`` steps:
 the final state of one chunk is the initial state of the next, gradients stop at the chunk
 boundary (min-char-rnn's scheme). Evaluation walks a stream the same way, so the state is carried
-through the whole split. A backend's epoch runner is never used in this mode.
+through the whole split. :func:`stateful_epoch` is the reference a backend's epoch runner that
+declares ``"chunk_length"`` reproduces (``Backend.epoch_runner``).
 """
 
 from __future__ import annotations
@@ -84,13 +85,14 @@ def stateful_epoch(
     chunk_length: int,
     lr: float,
     dropout_rng: np.random.Generator | None = None,
-) -> float:
-    """One pass of truncated BPTT over parallel streams; returns the mean loss per target.
+) -> np.ndarray:
+    """One pass of truncated BPTT over parallel streams; returns each chunk's mean loss per
+    target (:func:`mean_over_chunks` gives the epoch's).
 
     h_0 = 0; for each chunk c: (loss_c, grads, h_c) = BPTT over chunk c from h_{c-1}; step.
     With ``model.dropout > 0`` each chunk draws its masks from ``dropout_rng``.
     """
-    state, total = None, 0.0
+    state, losses = None, []
     for start in range(0, split.x.shape[0], chunk_length):
         steps = slice(start, min(start + chunk_length, split.x.shape[0]))
         masks = None
@@ -104,5 +106,14 @@ def stateful_epoch(
         if plan.train.grad_clip != "none":
             clip_gradients(grads, plan.train.grad_clip, plan.train.grad_clip_value)
         optimizer.step(model.params, grads, lr)
-        total += value * (steps.stop - steps.start)
-    return total / split.x.shape[0]
+        losses.append(value)
+    return np.asarray(losses)
+
+
+def mean_over_chunks(losses, steps: int, chunk_length: int) -> float:
+    """The mean loss per target over ``steps`` steps walked in chunks of ``chunk_length`` (the
+    last may be shorter), from each chunk's mean."""
+    total = 0.0
+    for c, value in enumerate(losses):
+        total += float(value) * min(chunk_length, steps - c * chunk_length)
+    return total / steps

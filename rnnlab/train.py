@@ -4,7 +4,8 @@ and the lifecycle hooks.
 The loop below (:func:`reference_epoch`) is the reference. A backend may take over a whole epoch
 through ``Backend.epoch_runner``; such a runner must update parameters and optimizer state as
 this loop does, and is tested against it. A stateful dataset (``Dataset.chunk_length > 0``) is
-trained and scored by :mod:`rnnlab.streams` instead, never by a backend's runner. The session
+trained by :func:`rnnlab.streams.stateful_epoch`, the reference for a runner that declares
+``"chunk_length"``, and scored by :mod:`rnnlab.streams`. The session
 a run trains (data, backend, parameters, optimizer, plan) is built by :mod:`rnnlab.session`;
 its names are re-exported here.
 """
@@ -42,7 +43,7 @@ from .session import (  # re-exported: building a session used to live here
     streams_layout,
 )
 from .specs import Backend, Dataset, Split
-from .streams import stateful_epoch, stream_loss
+from .streams import mean_over_chunks, stateful_epoch, stream_loss
 
 __all__ = [
     "SPLITS",
@@ -199,21 +200,13 @@ def train_epoch(
     model, data = session.model, session.dataset
     train, B = data.splits["train"], session.experiment.train.batch_size
     if data.chunk_length:
-        loss = stateful_epoch(
-            model,
-            session.optimizer,
-            session.plan,
-            train,
-            data.chunk_length,
-            lr,
-            session.rngs["dropout"],
-        )
-        check_finite([loss], model.params)
-        return loss
+        return stateful_train_epoch(session, runner, lr)
     if runner is not None and position.batches_done == 0:
-        lengths = {} if train.lengths is None else {"lengths": train.lengths}
+        extra = runner_keywords(session)
+        if train.lengths is not None:
+            extra["lengths"] = train.lengths
         losses = runner(
-            model.params, session.optimizer, train.x, train.y, position.order, lr, **lengths
+            model.params, session.optimizer, train.x, train.y, position.order, lr, **extra
         )
         position.losses = [float(v) for v in losses]
         check_finite(position.losses, model.params)
@@ -235,6 +228,32 @@ def train_epoch(
     return epoch_loss(np.asarray(position.losses), len(train), B, counts)
 
 
+def runner_keywords(session: Session) -> dict:
+    """The keywords an epoch runner gets beyond the data: ``dropout_rng`` (the run's "dropout"
+    stream) for a plan with dropout, from which it draws each batch's masks with
+    :func:`rnnlab.model.dropout_masks`, exactly as the core loop does."""
+    return {"dropout_rng": session.rngs["dropout"]} if session.model.cfg.dropout else {}
+
+
+def stateful_train_epoch(session: Session, runner, lr: float) -> float:
+    """One pass of truncated BPTT over the train streams, by the backend's runner (called with
+    ``order=None`` and ``chunk_length``) or by :func:`rnnlab.streams.stateful_epoch`; returns
+    the mean loss per target."""
+    model, data = session.model, session.dataset
+    train, k = data.splits["train"], data.chunk_length
+    if runner is None:
+        losses = stateful_epoch(
+            model, session.optimizer, session.plan, train, k, lr, session.rngs["dropout"]
+        )
+    else:
+        keywords = runner_keywords(session)
+        losses = runner(
+            model.params, session.optimizer, train.x, train.y, None, lr, chunk_length=k, **keywords
+        )
+    check_finite([float(v) for v in losses], model.params)
+    return mean_over_chunks(losses, train.x.shape[0], k)
+
+
 def split_loss(model: Model, data: Dataset, name: str) -> float:
     """The training loss on one split (state carried through a stateful dataset's stream)."""
     split = data.splits[name]
@@ -245,8 +264,7 @@ def split_loss(model: Model, data: Dataset, name: str) -> float:
 
 def warm_up(session: Session, info: RunInfo, on_status=None):
     """Let the backend get ready (it may compile kernels) and ask it for its epoch runner, timed
-    together as its warm-up; ``on_status(message)`` hears about it. The runner is None for a
-    stateful dataset, which the core walks itself."""
+    together as its warm-up; ``on_status(message)`` hears about it."""
     name = session.experiment.train.backend
     if on_status is not None:
         on_status(f"preparing backend {name!r} (may compile kernels on first use) ...")
@@ -254,9 +272,7 @@ def warm_up(session: Session, info: RunInfo, on_status=None):
     backend = session.backend  # warm_up and epoch_runner are optional (Backend has defaults)
     if hasattr(backend, "warm_up"):
         backend.warm_up(session.plan)
-    runner = None
-    if not session.dataset.chunk_length:
-        runner = epoch_runner(backend, session.plan, info, on_status)
+    runner = epoch_runner(backend, session.plan, info, on_status)
     info.warmup_seconds = time.perf_counter() - t0
     if on_status is not None:
         on_status(f"backend {name!r} ready in {info.warmup_seconds:.2f} s")

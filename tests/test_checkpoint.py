@@ -97,6 +97,7 @@ def test_fingerprint_ignores_only_keys_that_do_not_change_the_numbers():
     base = fingerprint(CONFIG)
     assert fingerprint(changed("train", "checkpoint_every", 5)) == base
     assert fingerprint(changed("train", "checkpoint_seconds", 0.0)) == base
+    assert fingerprint(changed("train", "threads", 2)) == base  # the same numbers on any count
     assert fingerprint(changed("train", "epochs", 20)) == base  # constant learning rate
     assert fingerprint(changed("train", "learning_rate", 0.2)) != base
     assert fingerprint(changed("task", "window", 6)) != base

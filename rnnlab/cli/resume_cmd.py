@@ -18,8 +18,8 @@ from .run_cmd import json_option, report_run
 def resume(run_dir, sets, plugin_paths, as_json):
     """Continue the interrupted run in RUN_DIR; it ends exactly as if never interrupted.
 
-    Only train.epochs (with a constant learning rate), train.checkpoint_every and
-    train.checkpoint_seconds may be changed with --set; anything else would make it another
-    experiment.
+    Only train.epochs (with a constant learning rate), train.checkpoint_every,
+    train.checkpoint_seconds and train.threads may be changed with --set; anything else would
+    make it another experiment.
     """
     report_run(None, run_dir, sets, plugin_paths, None, as_json)
