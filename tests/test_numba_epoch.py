@@ -27,9 +27,11 @@ OPTIMIZERS = [
     dict(optimizer="adam"),
     dict(optimizer="adagrad", weight_decay=0.1),
 ]
-CLIPS = [dict(grad_clip="none"), dict(grad_clip="norm", grad_clip_value=0.05), dict(
-    grad_clip="value", grad_clip_value=0.01
-)]
+CLIPS = [
+    dict(grad_clip="none"),
+    dict(grad_clip="norm", grad_clip_value=0.05),
+    dict(grad_clip="value", grad_clip_value=0.01),
+]
 
 
 def cases():
@@ -135,6 +137,8 @@ def test_thread_count_changes_no_bit(backend, cell):
                    lengths=split.lengths)
             for e in range(2)
         ]  # fmt: skip
-        runs.append([*losses, *params.values(), *(s for v in opt.slots.values() for s in v.values())])
+        runs.append(
+            [*losses, *params.values(), *(s for v in opt.slots.values() for s in v.values())]
+        )
     for a, b in zip(*runs, strict=True):
         assert a.tobytes() == b.tobytes()

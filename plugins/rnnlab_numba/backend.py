@@ -10,7 +10,8 @@ from rnnlab.plugin import Backend, cell_spec
 from . import epoch, gru, lstm, rnn
 from . import lengths as packing
 
-# each cell's layer contract: layer_forward(w, x, state0, active, relu), layer_backward(w, cache, dhs)
+# each cell's layer contract, time-major arrays in and out:
+# layer_forward(w, x, state0, active, relu), layer_backward(w, cache, dhs)
 CELLS = {"rnn": rnn, "lstm": lstm, "gru": gru}
 
 

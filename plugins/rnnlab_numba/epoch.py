@@ -84,16 +84,18 @@ def run_chunks(rows, s, net, data, buf, coef, bsum, gates, cs, hn):
     C = s.chunk_rows
     for c in range((rows.size + C - 1) // C):
         part = rows[c * C : min(c * C + C, rows.size)]
-        buf.loss[c] = chunk_loss_grad(c, part, s, net, data, buf, coef, bsum, gates, cs, hn)
+        chunk_loss_grad(c, part, s, net, data, buf, coef, bsum, gates, cs, hn)
 
 
 @njit(parallel=True, **OPTS)
 def run_chunks_parallel(rows, s, net, data, buf, coef, bsum, gates, cs, hn):
-    """Every chunk of the batch ``rows``, on numba's threads (one parallel region)."""
+    """Every chunk of the batch ``rows``, on numba's threads (one parallel region). (The
+    chunk's loss is stored by chunk_loss_grad: here ``buf.loss[c] = ...`` is lost (a numba
+    0.68 parfor bug with arrays held in tuples).)"""
     C = s.chunk_rows
     for c in prange((rows.size + C - 1) // C):
         part = rows[c * C : min(c * C + C, rows.size)]
-        buf.loss[c] = chunk_loss_grad(c, part, s, net, data, buf, coef, bsum, gates, cs, hn)
+        chunk_loss_grad(c, part, s, net, data, buf, coef, bsum, gates, cs, hn)
 
 
 @njit(**OPTS)

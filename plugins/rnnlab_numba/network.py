@@ -168,8 +168,8 @@ def live_rows(rows, lens, ragged, active):
 def chunk_loss_grad(c, rows, s, net, data, buf, coef, bsum, gates, cs, hn):
     """Forward, loss and BPTT of the sequences ``rows`` (chunk ``c`` of a batch, each an index
     into ``data.x [T, N, I]``): their gradients into ``buf.g[c]`` (zeroed first), their loss
-    summed over targets returned (the epoch divides by the batch's target count; ``coef`` is
-    the gradient's scale, 2 / count (mse) or 1 / count (xent))."""
+    summed over targets into ``buf.loss[c]`` (the epoch divides by the batch's target count;
+    ``coef`` is the gradient's scale, 2 / count (mse) or 1 / count (xent))."""
     R, L = rows.size, s.layers
     T = data.lens[rows[0]] if s.lengths else data.x.shape[0]  # the chunk's longest sequence
     active = buf.active[c, :T]
@@ -192,4 +192,4 @@ def chunk_loss_grad(c, rows, s, net, data, buf, coef, bsum, gates, cs, hn):
     for layer in range(L - 1, -1, -1):  # BPTT down the stack; dx gets dL/d(layer input)
         layer_backward(c, layer, T, s, net, buf, dh, dx, g, bsum, gates, cs, hn)
         dh, dx = dx, dh
-    return loss
+    buf.loss[c] = loss

@@ -58,7 +58,23 @@ def forward(Wih, Whh, bias, x, h0, h0_zero, relu, hs, active):
 
 @njit(**OPTS)
 def backward(
-    WihT, WhhT, x, hs, h0, h0_zero, relu, dhs, need_dx, dx, gWih, gWhh, gb_ih, gb_hh, dz, carry, active
+    WihT,
+    WhhT,
+    x,
+    hs,
+    h0,
+    h0_zero,
+    relu,
+    dhs,
+    need_dx,
+    dx,
+    gWih,
+    gWhh,
+    gb_ih,
+    gb_hh,
+    dz,
+    carry,
+    active,
 ):
     """Backpropagate ``dhs [T, R, H]`` (dL/dh from above) through the block; add the weight
     gradients to ``gWih``, ``gWhh``, ``gb_ih``, ``gb_hh`` (the two biases get the same); write
