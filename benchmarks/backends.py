@@ -10,9 +10,10 @@ the table shows medians over repeats. Compilation (numba) is excluded and report
     python benchmarks/backends.py --case 100,32,32,lstm --case 100,32,32,gru
     python benchmarks/backends.py --case 10,32,32,lstm,bi     # bidirectional
 
-The numba backend runs on one thread. NumPy's BLAS uses its own threads (OPENBLAS_NUM_THREADS):
-on a busy machine they can slow NumPy down many times over at H=128, so when comparing there,
-run once more with OPENBLAS_NUM_THREADS=1 and report both.
+The numba backend's fused epoch picks its threads by size (``train.threads`` = 0). NumPy's
+BLAS uses its own threads (OPENBLAS_NUM_THREADS): on a busy machine they can slow NumPy down
+many times over at H=128, so when comparing there, run once more with OPENBLAS_NUM_THREADS=1
+and report both.
 
 PyTorch (torch.nn.RNN + Linear, autograd, torch.optim.Adam) is timed with 1 and 2 threads and
 the better of the two is shown; it is skipped when torch is not installed. A new cell is a new

@@ -69,7 +69,9 @@ def add_product(W, V, out):
 def affine(W, b, V, out):
     """out[m] = b + V[m] W^T for every row m of ``V [M, K]``."""
     for m in range(V.shape[0]):
-        out[m, :] = b
+        o = out[m]
+        for j in range(b.size):
+            o[j] = b[j]
     add_product(W, V, out)
 
 

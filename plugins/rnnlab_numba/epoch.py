@@ -23,6 +23,8 @@ cost follows the lengths, not the padding. The head reads each sequence's own la
 
 from __future__ import annotations
 
+import os
+
 import numba
 import numpy as np
 from numba import njit, prange
@@ -137,19 +139,29 @@ def epoch(s, net, slots, data, buf, losses, bsum, gates, cs, hn, threaded):
 
 # -- the runner the core calls ---------------------------------------------------------------
 def threads_for(plan, batch_size: int, T: int, hidden: int) -> int:
-    """Threads for the chunks: ``train.threads`` when set, else all of numba's threads when a
-    batch has more than one chunk and enough work per step, one otherwise (a parallel region
-    per batch costs some microseconds: small batches are faster on one thread)."""
+    """Threads for the chunks: ``train.threads`` when set (at most numba's), else one unless a
+    batch has several chunks, enough work (PARALLEL_WORK) and the machine a spare core.
+
+    Measured on the shared 2-core machine this was built on, under load (load average about 2):
+    two threads never paid there, 1.2x slower at T=100 H=128 B=32 and 10-35x slower at T=10
+    H=32 B=32, each batch's parallel region waiting for the OS to schedule the second thread.
+    Prototypes on an idle machine (PERFORMANCE.md) gained 1.5-1.8x from B=32 on, even at
+    T=10 H=32; so the rule asks for that much work and for a core the load average leaves free
+    (it counts this process too). Results are the same bytes whichever it picks.
+    """
     asked = getattr(plan.train, "threads", 0)
     cores = numba.config.NUMBA_NUM_THREADS
     if asked:
         return max(1, min(asked, cores))
     chunks = -(-batch_size // chunk_rows(batch_size))
     work = batch_size * T * cell_spec(plan.model.cell).gates * hidden * hidden * plan.model.layers
-    return min(cores, chunks) if chunks > 1 and work >= PARALLEL_WORK else 1
+    if chunks < 2 or work < PARALLEL_WORK or not hasattr(os, "getloadavg"):
+        return 1
+    spare = cores - os.getloadavg()[0]  # cores beyond the one this process keeps busy
+    return max(1, min(cores, chunks, 1 + int(spare + 0.5)))
 
 
-PARALLEL_WORK = 2_000_000  # ~multiply-adds per batch (B T G H^2 L) above which threads pay
+PARALLEL_WORK = 300_000  # multiply-adds per batch (B T G H^2 L): the article's rnn is 330k
 
 
 class EpochRunner:

@@ -64,7 +64,7 @@ Scratch = namedtuple(
     ["xb", "hs", "dh", "dh2", "wide", "narrow", "state0", "active", "out", "g", "loss"],
 )
 
-MAX_CHUNKS = 8  # a batch splits into at most this many chunks, whatever the thread count
+MAX_CHUNKS = 4  # a batch splits into at most this many chunks, whatever the thread count
 
 
 def chunk_rows(batch_size: int) -> int:

@@ -8,6 +8,12 @@ the cell's own buffers, None for the other cells (``bsum``: rnn's b_ih + b_hh; `
 cell states; ``hn``: gru's W_hn h + b_hn; ``gates``: the gated cells' activations), and numba
 prunes an ``if arg is not None`` branch when it compiles for a None ``arg``: each signature
 holds one cell's code.
+
+Room left for what is not fused yet: the initial state comes from ``buf.state0`` (zeros; the
+kernels' ``h0_zero`` flag skips its products), so a carried state (stateful chunks) fills it
+and passes False; a layer's input is read through ``layer_input`` only, the one place a dropout
+mask or a [forward ; reverse] concatenation would apply; a reverse direction is the same
+kernels over each row's steps reversed within its own length.
 """
 
 import math
@@ -58,10 +64,16 @@ def prepare_weights(s, net, bsum):
 
 
 @njit(**OPTS)
+def layer_input(c, layer, T, buf):
+    """What layer ``layer`` of chunk ``c`` reads: the inputs, or the hidden states below."""
+    return buf.xb[c, :T] if layer == 0 else buf.hs[c, layer - 1, :T]
+
+
+@njit(**OPTS)
 def layer_forward(c, layer, T, s, net, buf, bsum, gates, cs, hn):
     """Layer ``layer`` of chunk ``c`` over its first T steps (the initial state: zeros)."""
     Wih, Whh, b_ih, b_hh, _, _ = weights(s, net, layer)
-    inp = buf.xb[c, :T] if layer == 0 else buf.hs[c, layer - 1, :T]
+    inp = layer_input(c, layer, T, buf)
     hs, h0, c0, active = buf.hs[c, layer, :T], buf.state0[c, 0], buf.state0[c, 1], buf.active[c]
     if bsum is not None:
         rnn.forward(Wih, Whh, bsum[layer], inp, h0, True, s.relu, hs, active)
@@ -83,7 +95,7 @@ def layer_backward(c, layer, T, s, net, buf, dh, dx, g, bsum, gates, cs, hn):
     gradients into ``g``, dL/d(its input) into ``dx`` (not for the first layer)."""
     _, _, _, _, WihT, WhhT = weights(s, net, layer)
     gWih, gWhh, gb_ih, gb_hh = grads(s, net, g, layer)
-    inp = buf.xb[c, :T] if layer == 0 else buf.hs[c, layer - 1, :T]
+    inp = layer_input(c, layer, T, buf)
     hs, h0, c0, active = buf.hs[c, layer, :T], buf.state0[c, 0], buf.state0[c, 1], buf.active[c]
     wide, narrow, need_dx = buf.wide[c], buf.narrow[c], layer > 0
     if bsum is not None:
@@ -177,7 +189,9 @@ def chunk_loss_grad(c, rows, s, net, data, buf, coef, bsum, gates, cs, hn):
     xb = buf.xb[c]
     for t in range(T):
         for r in range(active[t]):
-            xb[t, r, :] = data.x[t, rows[r]]
+            x_in, x_out = data.x[t, rows[r]], xb[t, r]
+            for i in range(x_in.size):
+                x_out[i] = x_in[i]
     g = buf.g[c]
     g[:] = 0
     for layer in range(L):  # forward through the stack

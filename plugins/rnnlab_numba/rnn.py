@@ -94,7 +94,7 @@ def backward(
             h, d, c, z = hs[t, r], dhs[t, r], carry[r], dz[r]
             if relu:
                 for j in range(H):
-                    z[j] = (d[j] + c[j]) * (h[j] > 0)
+                    z[j] = d[j] + c[j] if h[j] > 0 else zero(h[j])
             else:
                 for j in range(H):
                     z[j] = (d[j] + c[j]) * (one(h[j]) - h[j] * h[j])
