@@ -142,3 +142,33 @@ def test_thread_count_changes_no_bit(backend, cell):
         )
     for a, b in zip(*runs, strict=True):
         assert a.tobytes() == b.tobytes()
+
+
+def test_subnormals_flush_inside_a_chunk_only(backend):
+    """fpenv: a chunk computes with subnormals flushed to zero (float32 BPTT fades into them,
+    which made float32 epochs slower than float64), and the epoch leaves the caller's
+    floating-point state as it found it."""
+    import platform
+
+    from numba import njit
+
+    from rnnlab_numba.fpenv import flush_subnormals, restore
+
+    @njit
+    def products(a, out):
+        old = flush_subnormals()
+        out[0] = a[0] * a[1]
+        restore(old)
+        out[1] = a[2] * a[3]
+
+    tiny = np.float32(1e-20)
+    out = np.ones(2, np.float32)
+    products(np.full(4, tiny), out)
+    if platform.machine().lower() in ("x86_64", "amd64"):
+        assert out[0] == 0.0
+    assert out[1] != 0.0  # 1e-40: a float32 subnormal, kept once restored
+    plan = make_plan("rnn", 1, "mse", "last", False, {}, "float32")
+    rng, split, n_in, n_out = make_data("float32", "mse", "last", False)
+    params, opt, _, _ = twin_params(plan, n_in, n_out, rng)
+    backend.epoch_runner(plan)(params, opt, split.x, split.y, np.arange(11), 0.05)
+    assert tiny * tiny != 0.0  # NumPy, after the epoch: no flushing left behind

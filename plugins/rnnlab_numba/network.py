@@ -22,6 +22,7 @@ from numba import njit
 
 from . import gru, lstm, rnn
 from .blocks import OPTS
+from .fpenv import flush_subnormals, restore
 from .mathfn import zero
 
 
@@ -181,7 +182,9 @@ def chunk_loss_grad(c, rows, s, net, data, buf, coef, bsum, gates, cs, hn):
     """Forward, loss and BPTT of the sequences ``rows`` (chunk ``c`` of a batch, each an index
     into ``data.x [T, N, I]``): their gradients into ``buf.g[c]`` (zeroed first), their loss
     summed over targets into ``buf.loss[c]`` (the epoch divides by the batch's target count;
-    ``coef`` is the gradient's scale, 2 / count (mse) or 1 / count (xent))."""
+    ``coef`` is the gradient's scale, 2 / count (mse) or 1 / count (xent)). Subnormal numbers
+    are flushed to zero meanwhile (fpenv.py)."""
+    csr = flush_subnormals()
     R, L = rows.size, s.layers
     T = data.lens[rows[0]] if s.lengths else data.x.shape[0]  # the chunk's longest sequence
     active = buf.active[c, :T]
@@ -207,3 +210,4 @@ def chunk_loss_grad(c, rows, s, net, data, buf, coef, bsum, gates, cs, hn):
         layer_backward(c, layer, T, s, net, buf, dh, dx, g, bsum, gates, cs, hn)
         dh, dx = dx, dh
     buf.loss[c] = loss
+    restore(csr)
