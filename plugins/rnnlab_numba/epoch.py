@@ -168,7 +168,9 @@ class EpochRunner:
     """``run(params, optimizer, x, y, order, lr, lengths=None) -> batch losses`` for one plan.
 
     Creating it compiles the kernels (or loads them from numba's on-disk cache) by running an
-    epoch on a tiny problem, so that compilation happens before training, not in epoch 1.
+    epoch on a tiny problem, so that compilation happens before training, not in epoch 1. The
+    threaded kernel compiles there only when ``train.threads`` > 1; chosen by size, it compiles
+    (once per machine: it is cached too) in the first epoch that uses it.
     """
 
     def __init__(self, plan):
