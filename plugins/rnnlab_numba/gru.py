@@ -24,17 +24,16 @@ from .mathfn import sigmoid, tanh
 def cell_forward(a, hw, h_prev, hn, h):
     """One row of one step: ``a`` holds x W_ih^T + b_ih [3H] and gets the activated gates
     r, z, n; ``hw`` = h_{t-1} W_hh^T + b_hh; writes ``hn`` = W_hn h_{t-1} + b_hn (the backward
-    pass needs it) and the hidden state ``h``. (Separate loops, no two arguments sharing memory:
-    so that each loop vectorises.)"""
+    pass needs it) and the hidden state ``h``. (One loop for all gates of unit j, as lstm.py.)"""
     H = h.size
-    for j in range(2 * H):  # r, z
-        a[j] = sigmoid(a[j] + hw[j])
     for j in range(H):
-        hn[j] = hw[2 * H + j]
-    for j in range(H):  # n = tanh(W_in x + b_in + r * (W_hn h + b_hn))
-        a[2 * H + j] = tanh(a[2 * H + j] + a[j] * hn[j])
-    for j in range(H):  # h = (1 - z) n + z h_prev
-        h[j] = (one(hn[j]) - a[H + j]) * a[2 * H + j] + a[H + j] * h_prev[j]
+        r = sigmoid(a[j] + hw[j])
+        z = sigmoid(a[H + j] + hw[H + j])
+        hn_j = hw[2 * H + j]
+        n = tanh(a[2 * H + j] + r * hn_j)  # n = tanh(W_in x + b_in + r * (W_hn h + b_hn))
+        a[j], a[H + j], a[2 * H + j] = r, z, n
+        hn[j] = hn_j
+        h[j] = (one(n) - z) * n + z * h_prev[j]  # h = (1 - z) n + z h_prev
 
 
 @njit(**OPTS)

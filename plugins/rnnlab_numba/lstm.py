@@ -32,17 +32,18 @@ from .mathfn import sigmoid, tanh
 def cell_forward(a, hw, c_prev, c, h):
     """One row of one step: ``a`` holds x W_ih^T + b_ih [4H] and gets the activated gates
     i, f, g, o; ``hw`` = h_{t-1} W_hh^T + b_hh; writes the cell state ``c`` and hidden state ``h``.
-    (Separate loops, no two arguments sharing memory: so that each loop vectorises.)"""
+    (One loop computing all four gates of unit j: five independent tanh chains per vector of
+    units kept the CPU busy where four short loops, one per gate, ran 1.75x slower at H=32.)"""
     H = c.size
-    for j in range(2 * H):  # i, f
-        a[j] = sigmoid(a[j] + hw[j])
-    for j in range(2 * H, 3 * H):  # g
-        a[j] = tanh(a[j] + hw[j])
-    for j in range(3 * H, 4 * H):  # o
-        a[j] = sigmoid(a[j] + hw[j])
     for j in range(H):
-        c[j] = a[H + j] * c_prev[j] + a[j] * a[2 * H + j]  # c = f * c_prev + i * g
-        h[j] = a[3 * H + j] * tanh(c[j])  # h = o * tanh(c)
+        i = sigmoid(a[j] + hw[j])
+        f = sigmoid(a[H + j] + hw[H + j])
+        g = tanh(a[2 * H + j] + hw[2 * H + j])
+        o = sigmoid(a[3 * H + j] + hw[3 * H + j])
+        a[j], a[H + j], a[2 * H + j], a[3 * H + j] = i, f, g, o
+        c_j = f * c_prev[j] + i * g  # c = f * c_prev + i * g
+        c[j] = c_j
+        h[j] = o * tanh(c_j)  # h = o * tanh(c)
 
 
 @njit(**OPTS)
