@@ -142,12 +142,13 @@ def threads_for(plan, batch_size: int, T: int, hidden: int) -> int:
     """Threads for the chunks: ``train.threads`` when set (at most numba's), else one unless a
     batch has several chunks, enough work (PARALLEL_WORK) and the machine a spare core.
 
-    Measured on the shared 2-core machine this was built on, under load (load average about 2):
-    two threads never paid there, 1.2x slower at T=100 H=128 B=32 and 10-35x slower at T=10
-    H=32 B=32, each batch's parallel region waiting for the OS to schedule the second thread.
-    Prototypes on an idle machine (PERFORMANCE.md) gained 1.5-1.8x from B=32 on, even at
-    T=10 H=32; so the rule asks for that much work and for a core the load average leaves free
-    (it counts this process too). Results are the same bytes whichever it picks.
+    Measured on the shared 2-core machine this was built on: with both cores busy (load
+    average about 2) two threads never paid, 1.2x slower at T=100 H=128 B=32 and 10-35x slower
+    at T=10 H=32 B=32, each batch's parallel region waiting for the OS to schedule the second
+    thread; with a core free (load average 1.4) the same T=10 H=32 B=32 epoch took 2.7 ms on
+    two threads against 5.6 on one. So the rule asks for about the article's work per batch
+    and for a core the load average leaves free (it counts this process too). Results are the
+    same bytes whichever it picks.
     """
     asked = getattr(plan.train, "threads", 0)
     cores = numba.config.NUMBA_NUM_THREADS
