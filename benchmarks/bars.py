@@ -181,8 +181,9 @@ def main(argv=None) -> None:
     modules = tuple(args.char_modules.split(","))
     console = backends.console_for(args.json)
     log = lambda m: console.print(m, highlight=False, markup=False)  # noqa: E731
-    with_torch = not args.no_torch and backends.torch_available()
-    if not with_torch and not args.no_torch:
+    wants_torch = any(b.slower == "torch" for b in bars)
+    with_torch = wants_torch and not args.no_torch and backends.torch_available()
+    if wants_torch and not with_torch and not args.no_torch:
         log("torch is not installed: the rows against torch are skipped")
     info = machine.describe(with_torch)
     if machine.idle_warning(info):

@@ -79,8 +79,9 @@ class RnnlabChar:
     def __init__(self, name: str, modules=MODULES, repeat: int = 1):
         self.name = name
         backend, threads = parse_contender(name)
-        exp = build_experiment(experiment(backend, threads, modules, repeat), Registry())
-        self.session = prepare(exp, Registry())
+        registry = Registry()
+        exp = build_experiment(experiment(backend, threads, modules, repeat), registry)
+        self.session = prepare(exp, registry)
         info = RunInfo(exp, self.session.dataset, self.session.model)
         t0 = time.perf_counter()
         runner = warm_up(self.session, info)
