@@ -336,6 +336,24 @@ def console_for(json_output: bool) -> Console:
     return console
 
 
+def markdown(table: Table) -> str:
+    """A rich table as a Markdown table (for the README), its title as a caption line."""
+    columns = [[str(c.header), *map(str, c.cells)] for c in table.columns]
+    lines = [" | ".join(row) for row in zip(*columns, strict=True)]
+    rule = "|".join("---" for _ in columns)
+    return "\n".join(
+        [f"{table.title}", "", f"| {lines[0]} |", f"|{rule}|"]
+        + [f"| {line} |" for line in lines[1:]]
+    )
+
+
+def emit(console: Console, table: Table, as_markdown: bool) -> None:
+    if as_markdown:
+        console.print(markdown(table), highlight=False, markup=False, soft_wrap=True)
+    else:
+        console.print(table)
+
+
 def print_header(console: Console, info: dict) -> None:
     for line in machine.header_lines(info):
         console.print(line, highlight=False, markup=False, soft_wrap=True)
@@ -371,6 +389,7 @@ def main(argv=None) -> None:
     )
     ap.add_argument("--no-torch", action="store_true", help="skip PyTorch even if installed")
     ap.add_argument("--json", action="store_true", help="print the results as JSON")
+    ap.add_argument("--markdown", action="store_true", help="print the tables as Markdown")
     args = ap.parse_args(argv)
     dtypes = args.dtype or ["float64"]
     base = tuple(parse_case(c) for c in args.case) if args.case else CASES
@@ -378,10 +397,9 @@ def main(argv=None) -> None:
     console = console_for(args.json)
     log = lambda m: console.print(m, highlight=False, markup=False)  # noqa: E731
     backends = args.backends.split(",")
-    if args.threads:
-        backends = [*(["numba-1t"] if "numba-1t" not in backends else []), *backends]
-        if "numba" in backends:  # numba (automatic) stays the last: ratios are against it
-            backends = [n for n in backends if n != "numba"] + ["numba"]
+    if args.threads and "numba-1t" not in backends:  # just before numba (automatic)
+        at = backends.index("numba") if "numba" in backends else len(backends)
+        backends.insert(at, "numba-1t")
     backends = usable_contenders(backends, log)
     with_torch = not args.no_torch and torch_available()
     if not with_torch and not args.no_torch:
@@ -401,7 +419,7 @@ def main(argv=None) -> None:
         print(json.dumps(out, indent=2))
         return
     if "rows" in out:
-        console.print(table(out["rows"], backends))
+        emit(console, table(out["rows"], backends), args.markdown)
         row = out["rows"][0]
         warm = ", ".join(f"{n} {row['warmup_s'][n]:.2f} s" for n in backends)
         log(
@@ -413,7 +431,7 @@ def main(argv=None) -> None:
     if "compile" in out:
         import compile_times
 
-        compile_times.show(console, out["compile"])
+        compile_times.show(console, out["compile"], args.markdown)
     print_header(console, info)
 
 

@@ -135,15 +135,15 @@ def details(groups: dict, times: dict) -> list[dict]:
     return out
 
 
-def show(console: Console, result: dict) -> None:
+def show(console: Console, result: dict, as_markdown: bool = False) -> None:
     t = Table(title="issue 16 bars: numba's speed-up, median (min-max) of per-repeat ratios")
-    for col in ("row", "numba vs", "ratio", "bar", ""):
+    for col in ("row", "numba vs", "ratio", "bar", "verdict"):
         t.add_column(col, justify="right" if col in ("ratio", "bar") else "left")
     for v in result["bars"]:
         verdict = {True: "PASS", False: "FAIL", None: "skipped"}[v["pass"]]
         ratio = backends.show_ratio(v["ratio"]) if "ratio" in v else "-"
         t.add_row(v["label"], v["against"], ratio, f">= {v['bar']:g}x", verdict)
-    console.print(t)
+    backends.emit(console, t, as_markdown)
     d = Table(title="per contender: seconds per epoch, median (min-max), and speed")
     for col in ("group", "contender", "s per epoch", "speed", "path"):
         d.add_column(col, justify="right" if col in ("s per epoch", "speed") else "left")
@@ -155,7 +155,7 @@ def show(console: Console, result: dict) -> None:
             f"{r['per_second']:,.0f} {r['unit']}",
             r["path"],
         )
-    console.print(d)
+    backends.emit(console, d, as_markdown)
     chars = next((r["chars"] for r in result["details"] if "chars" in r), None)
     if chars is not None:
         console.print(
@@ -176,6 +176,7 @@ def main(argv=None) -> None:
     )
     ap.add_argument("--no-torch", action="store_true", help="skip PyTorch (its rows: skipped)")
     ap.add_argument("--json", action="store_true", help="print the results as JSON")
+    ap.add_argument("--markdown", action="store_true", help="print the tables as Markdown")
     args = ap.parse_args(argv)
     bars = [b for b in BARS if not args.row or b.row in args.row]
     modules = tuple(args.char_modules.split(","))
@@ -204,7 +205,7 @@ def main(argv=None) -> None:
     if args.json:
         print(json.dumps(result, indent=2))
         return
-    show(console, result)
+    show(console, result, args.markdown)
     backends.print_header(console, info)
 
 

@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 
 import machine
-from backends import console_for
+from backends import console_for, emit
 from rich.console import Console
 from rich.table import Table
 
@@ -135,7 +135,7 @@ def _s(value) -> str:
     return "-" if value is None else f"{value:.2f}"
 
 
-def show(console: Console, result: dict) -> None:
+def show(console: Console, result: dict, as_markdown: bool = False) -> None:
     t = Table(
         title="numba compile, seconds, each in a fresh process (cold: empty NUMBA_CACHE_DIR; "
         "warm: the cache the cold run filled)"
@@ -159,7 +159,7 @@ def show(console: Console, result: dict) -> None:
             _s(warm["process_s"]),
             _s(warm["imports_s"]),
         )
-    console.print(t)
+    emit(console, t, as_markdown)
     console.print(
         "build = backend.warm_up(plan) + rnnlab.train.epoch_runner (the T=10 H=32 B=32 sine "
         "plan); a 1st epoch much slower than the 2nd: something compiled lazily; process = "
@@ -183,7 +183,8 @@ def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--cell", action="append", choices=CELLS, help="default: every cell")
     ap.add_argument("--dtype", action="append", choices=DTYPES, help="default: both")
-    ap.add_argument("--json", action="store_true")
+    ap.add_argument("--json", action="store_true", help="print the results as JSON")
+    ap.add_argument("--markdown", action="store_true", help="print the table as Markdown")
     ap.add_argument("--child", nargs=2, metavar=("CELL", "DTYPE"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
@@ -203,7 +204,7 @@ def main(argv=None) -> None:
     if args.json:
         print(json.dumps({"machine": info, "compile": result}, indent=2))
         return
-    show(console, result)
+    show(console, result, args.markdown)
     for line in machine.header_lines(info):
         console.print(line, highlight=False, markup=False)
 
