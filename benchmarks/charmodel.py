@@ -35,7 +35,7 @@ MODULES = ("textwrap", "heapq", "contextlib", "functools", "calendar")
 WINDOW, HIDDEN, LEARNING_RATE, CLIP = 25, 100, 0.1, 5.0
 
 
-def experiment(backend: str, threads: int | None, modules=MODULES, repeat: int = 1) -> dict:
+def experiment(backend: str, threads: int | None, modules=MODULES, dtype: str = "float64") -> dict:
     """The raw experiment tables (as an experiment file would give them)."""
     train = {
         "backend": backend,
@@ -53,11 +53,10 @@ def experiment(backend: str, threads: int | None, modules=MODULES, repeat: int =
         "task": {
             "name": "chargen",
             "stdlib_modules": list(modules),
-            "repeat": repeat,
             "mode": "stateful",
             "window": WINDOW,
         },
-        "model": {"cell": "rnn", "hidden_size": HIDDEN, "layers": 1, "dtype": "float64"},
+        "model": {"cell": "rnn", "hidden_size": HIDDEN, "layers": 1, "dtype": dtype},
         "train": train,
     }
 
@@ -76,11 +75,11 @@ class CountingRunner:
 class RnnlabChar:
     """One rnnlab backend on the stateful char experiment, epochs run as the core runs them."""
 
-    def __init__(self, name: str, modules=MODULES, repeat: int = 1):
+    def __init__(self, name: str, modules=MODULES, dtype: str = "float64"):
         self.name = name
         backend, threads = parse_contender(name)
         registry = Registry()
-        exp = build_experiment(experiment(backend, threads, modules, repeat), registry)
+        exp = build_experiment(experiment(backend, threads, modules, dtype), registry)
         self.session = prepare(exp, registry)
         info = RunInfo(exp, self.session.dataset, self.session.model)
         t0 = time.perf_counter()
@@ -121,7 +120,7 @@ class MinCharChar:
         return time.perf_counter() - t0
 
 
-def contenders(names: list[str], modules=MODULES, repeat: int = 1) -> list:
-    """The rnnlab contenders of ``names`` then min-char-rnn, all on the same text."""
-    rnnlab = [RnnlabChar(name, modules, repeat) for name in names]
+def contenders(names: list[str], modules=MODULES) -> list:
+    """The rnnlab contenders of ``names`` then min-char-rnn, all on the same text (float64)."""
+    rnnlab = [RnnlabChar(name, modules) for name in names]
     return [*rnnlab, MinCharChar(rnnlab[0])]

@@ -5,8 +5,11 @@ Per cell (rnn, lstm, gru) and dtype, a child process with ``NUMBA_CACHE_DIR`` po
 empty directory builds what training needs: ``backend.warm_up(plan)`` (the layer kernels) and
 ``rnnlab.train.epoch_runner`` (the fused epoch runner, when it covers the plan: the sine plan
 of benchmarks/backends.py at T=10 H=32 B=32, ``train.threads`` automatic), then runs two epochs
-(a first epoch much slower than the second means something still compiled lazily). The same
-child runs again on the now-filled cache: the warm load.
+(a first epoch much slower than the second means something still compiled lazily). The row
+``char`` does the same for the stateful char plan of benchmarks/charmodel.py (rnn H=100,
+cross-entropy at every step, Adagrad, clipping by value, chunks of 25: the core asks the backend
+for a runner with ``chunk_length``) through ``rnnlab.train.warm_up`` and ``train_epoch``, on a
+small text. The same child runs again on the now-filled cache: the warm load.
 
 The start of `rnnlab run experiments/sine.toml --set train.backend=numba --set
 train.epochs=1` is timed the same way, cold then warm: from process start to the line the run
@@ -35,7 +38,9 @@ from rich.console import Console
 from rich.table import Table
 
 ROOT = Path(__file__).resolve().parent.parent
-CELLS = ("rnn", "lstm", "gru")
+CHAR = "char"  # the stateful char plan (rnn H=100, xent at every step, adagrad, chunks of 25)
+CHAR_TEXT = ("colorsys",)  # a small module: its epochs take a fraction of a second
+CELLS = ("rnn", "lstm", "gru", CHAR)
 DTYPES = ("float64", "float32")
 RUN = ("run", "experiments/sine.toml", "--set", "train.backend=numba", "--set", "train.epochs=1")
 READY = "backend 'numba' ready"  # what `rnnlab run` prints when the first epoch is about to start
@@ -43,25 +48,31 @@ WARM_START_BAR = 1.5  # seconds from process start to the first epoch, warm cach
 
 
 def child(cell: str, dtype: str) -> dict:
-    """In the fresh process: time the imports, the layer kernels, the epoch runner and two
-    epochs of the T=10 H=32 B=32 sine plan."""
+    """In the fresh process: time the imports, then building what training needs and two
+    epochs: of the T=10 H=32 B=32 sine plan for a cell, or (``cell == "char"``) of the stateful
+    char experiment of benchmarks/charmodel.py on a small text, as the core runs it."""
     t0 = time.perf_counter()
     import numpy as np
     from backends import WINDOWS, Case, RnnlabContender, sine_data
+    from charmodel import RnnlabChar
 
     from rnnlab.plugins import Registry
 
     Registry().backend("numba").load()  # imports numba and the backend's modules
     t1 = time.perf_counter()
-    case = Case(10, 32, 32, cell, dtype=dtype)
-    c = RnnlabContender("numba", case, sine_data(case.T, dtype))  # warm_up + epoch_runner
-    order = np.random.default_rng(0).permutation(WINDOWS)
+    if cell == CHAR:  # warm_up + epoch_runner, through rnnlab.train.warm_up
+        c, order = RnnlabChar("numba", CHAR_TEXT, dtype), None
+    else:
+        case = Case(10, 32, 32, cell, dtype=dtype)
+        c = RnnlabContender("numba", case, sine_data(case.T, dtype))  # warm_up + epoch_runner
+        order = np.random.default_rng(0).permutation(WINDOWS)
+    first, second = c.epoch(order), c.epoch(order)
     return {
         "imports_s": t1 - t0,
         "build_s": c.warmup,
         "path": c.path,
-        "first_epoch_s": c.epoch(order),
-        "second_epoch_s": c.epoch(order),
+        "first_epoch_s": first,
+        "second_epoch_s": second,
     }
 
 
@@ -162,8 +173,9 @@ def show(console: Console, result: dict, as_markdown: bool = False) -> None:
     emit(console, t, as_markdown)
     console.print(
         "build = backend.warm_up(plan) + rnnlab.train.epoch_runner (the T=10 H=32 B=32 sine "
-        "plan); a 1st epoch much slower than the 2nd: something compiled lazily; process = "
-        "the whole child process; imports = rnnlab and numba, warm",
+        "plan; char: the stateful char plan); a 1st epoch much slower than the 2nd: "
+        "something compiled lazily; process = the whole child process; imports = rnnlab "
+        "and numba, warm",
         highlight=False,
     )
     run = result["run"]
