@@ -66,20 +66,21 @@ BARS = (
 ROWS = tuple(dict.fromkeys(b.row for b in BARS))
 
 
-def setups(bars, with_torch: bool, modules) -> dict:
+def setups(bars, with_torch: bool, modules, numba: str = "numba") -> dict:
     """The contenders of every group the bars need: numpy, numba (and torch) per windowed case;
-    numba alone at float32; numba, numpy and min-char-rnn on the char text."""
+    numba alone at float32; numba, numpy and min-char-rnn on the char text. ``numba`` names the
+    numba contender (``numba-1t``: one thread)."""
     out: dict = {}
     for b in bars:
         for group in (b.group, b.group_slow):
             if group is None or group in out:
                 continue
             if group == CHAR:
-                out[group] = charmodel.contenders(["numba", "numpy"], modules)
+                out[group] = charmodel.contenders([numba, "numpy"], modules)
             elif group.dtype == "float32":
-                out[group] = [RnnlabContender("numba", group, sine_data(group.T, group.dtype))]
+                out[group] = [RnnlabContender(numba, group, sine_data(group.T, group.dtype))]
             else:
-                out[group] = backends.contenders(group, ["numpy", "numba"], with_torch)
+                out[group] = backends.contenders(group, ["numpy", numba], with_torch)
     return out
 
 
@@ -89,16 +90,18 @@ def units(group, seconds: list[float], contender) -> float:
     return work / statistics.median(seconds)
 
 
-def verdicts(bars, groups: dict, times: dict) -> list[dict]:
+def verdicts(bars, groups: dict, times: dict, numba: str = "numba") -> list[dict]:
     rows = []
     for b in bars:
         slow_group = b.group_slow or b.group
         seconds = {c.name: times[(slow_group, c.name)] for c in groups[slow_group]}
-        slower = backends.best_torch(seconds) if b.slower == "torch" else b.slower
+        slower = {"torch": backends.best_torch(seconds), "numba": numba}.get(b.slower, b.slower)
         if slower is None:
-            rows.append({"label": b.label, "against": b.slower, "bar": b.bar, "pass": None})
+            rows.append(
+                {"row": b.row, "label": b.label, "against": b.slower, "bar": b.bar, "pass": None}
+            )
             continue
-        r = backends.ratio(seconds[slower], times[(b.group, "numba")])
+        r = backends.ratio(seconds[slower], times[(b.group, numba)])
         rows.append(
             {
                 "row": b.row,
@@ -136,8 +139,10 @@ def details(groups: dict, times: dict) -> list[dict]:
 
 
 def show(console: Console, result: dict, as_markdown: bool = False) -> None:
-    t = Table(title="issue 16 bars: numba's speed-up, median (min-max) of per-repeat ratios")
-    for col in ("row", "numba vs", "ratio", "bar", "verdict"):
+    t = Table(
+        title=f"issue 16 bars: {result['numba']}'s speed-up, median (min-max) of per-repeat ratios"
+    )
+    for col in ("row", f"{result['numba']} vs", "ratio", "bar", "verdict"):
         t.add_column(col, justify="right" if col in ("ratio", "bar") else "left")
     for v in result["bars"]:
         verdict = {True: "PASS", False: "FAIL", None: "skipped"}[v["pass"]]
@@ -174,6 +179,12 @@ def main(argv=None) -> None:
         default=",".join(charmodel.MODULES),
         help="the char corpus: Python standard-library modules, comma-separated",
     )
+    ap.add_argument(
+        "--numba",
+        default="numba",
+        choices=("numba", "numba-1t"),
+        help="the numba contender: train.threads automatic (default) or 1",
+    )
     ap.add_argument("--no-torch", action="store_true", help="skip PyTorch (its rows: skipped)")
     ap.add_argument("--json", action="store_true", help="print the results as JSON")
     ap.add_argument("--markdown", action="store_true", help="print the tables as Markdown")
@@ -189,7 +200,8 @@ def main(argv=None) -> None:
     info = machine.describe(with_torch)
     if machine.idle_warning(info):
         log(machine.idle_warning(info))
-    groups = setups(bars, with_torch, modules)
+    numba = backends.usable_contenders([args.numba], log) or ["numba"]
+    groups = setups(bars, with_torch, modules, numba[0])
     rng = np.random.default_rng(1)
     times = backends.interleave(
         groups, args.repeats, lambda g: None if g == CHAR else rng.permutation(WINDOWS), log
@@ -198,7 +210,8 @@ def main(argv=None) -> None:
     result = {
         "machine": info,
         "repeats": args.repeats,
-        "bars": verdicts(bars, groups, times),
+        "numba": numba[0],
+        "bars": verdicts(bars, groups, times, numba[0]),
         "details": details(groups, times),
         "char_modules": list(modules),
     }
