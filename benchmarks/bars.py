@@ -149,14 +149,14 @@ def show(console: Console, result: dict, as_markdown: bool = False) -> None:
         ratio = backends.show_ratio(v["ratio"]) if "ratio" in v else "-"
         t.add_row(v["label"], v["against"], ratio, f">= {v['bar']:g}x", verdict)
     backends.emit(console, t, as_markdown)
-    d = Table(title="per contender: seconds per epoch, median (min-max), and speed")
-    for col in ("group", "contender", "s per epoch", "speed", "path"):
-        d.add_column(col, justify="right" if col in ("s per epoch", "speed") else "left")
+    d = Table(title="per contender: ms per epoch, median (min-max), and speed at the median")
+    for col in ("group", "contender", "ms per epoch", "speed", "path"):
+        d.add_column(col, justify="right" if col in ("ms per epoch", "speed") else "left")
     for r in result["details"]:
         d.add_row(
             r["group"],
             r["contender"],
-            f"{r['median_s']:.4g} ({r['min_s']:.4g}-{r['max_s']:.4g})",
+            f"{1e3 * r['median_s']:.1f} ({1e3 * r['min_s']:.1f}-{1e3 * r['max_s']:.1f})",
             f"{r['per_second']:,.0f} {r['unit']}",
             r["path"],
         )
