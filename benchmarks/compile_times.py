@@ -131,15 +131,16 @@ def run_start() -> dict:
     return out
 
 
-def measure(dtypes, log, cells=CELLS) -> dict:
-    rows = []
+def measure(dtypes, log, cells=CELLS, with_run: bool = True) -> dict:
+    out: dict = {"cells": []}
     for dtype in dtypes:
         for cell in cells:
-            rows.append(cell_compile(cell, dtype))
+            out["cells"].append(cell_compile(cell, dtype))
             log(f"compile {cell} {dtype} done")
-    run = run_start()
-    log("rnnlab run start done")
-    return {"cells": rows, "run": run}
+    if with_run:
+        out["run"] = run_start()
+        log("rnnlab run start done")
+    return out
 
 
 def _s(value) -> str:
@@ -178,6 +179,8 @@ def show(console: Console, result: dict, as_markdown: bool = False) -> None:
         "and numba, warm",
         highlight=False,
     )
+    if "run" not in result:
+        return
     run = result["run"]
     verdict = {True: "PASS", False: "FAIL", None: f"? (no line containing {READY!r})"}[run["pass"]]
     for kind in ("cold", "warm"):
@@ -195,6 +198,7 @@ def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--cell", action="append", choices=CELLS, help="default: every cell")
     ap.add_argument("--dtype", action="append", choices=DTYPES, help="default: both")
+    ap.add_argument("--no-run", action="store_true", help="leave out the `rnnlab run` start")
     ap.add_argument("--json", action="store_true", help="print the results as JSON")
     ap.add_argument("--markdown", action="store_true", help="print the table as Markdown")
     ap.add_argument("--child", nargs=2, metavar=("CELL", "DTYPE"), help=argparse.SUPPRESS)
@@ -211,6 +215,7 @@ def main(argv=None) -> None:
         args.dtype or DTYPES,
         lambda m: console.print(m, highlight=False),
         args.cell or CELLS,
+        not args.no_run,
     )
     machine.finish(info)
     if args.json:
