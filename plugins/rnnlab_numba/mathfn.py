@@ -14,10 +14,12 @@ and ``z if z > 0 else 0`` are all float64 for a float32 ``a``, silently (``fpext
 - make constants of the array's own type once, before the loops: ``half = like(a[0], 0.5)``,
   ``one = x.dtype.type(1)``, ``acc = zero(x[0])``; then ``half * a``, ``one - s * s``;
 - ``a * a`` and ``a ** 2`` stay float32 (``a ** 2.0`` does not); ``abs``, ``np.sqrt``, ``math.exp``
-  and ``tanh``/``sigmoid`` here return the argument's type; ``max(z, zero(z))`` for relu;
+  and ``tanh``/``sigmoid`` here return the argument's type;
+  relu: ``zero(z) if z < zero(z) else z`` (NaN passes);
 - module-level ``np.float32`` constants stay float32 (numba freezes globals with their type);
 - check a kernel: ``disp.inspect_llvm(sig)`` of a float32 signature has no ``double`` and no
-  ``fpext``, and its inner loops show ``<8 x float>`` (or ``<16 x float>``).
+  ``fpext``, and its inner loops show ``<8 x float>`` (or ``<16 x float>``). LLVM narrows a lone
+  float64 operation stored straight back to float32, never a chain (a polynomial, an accumulator).
 
 Numba keys a cached kernel on its own source file only: after changing this file, delete the
 ``__pycache__/*.nbi``/``*.nbc`` files of the kernels calling it, or they keep the old code.
@@ -141,7 +143,7 @@ def _by_precision(x, f32, f64):
     """The implementation for numba type ``x``: float32 stays float32, anything else is float64."""
     if isinstance(x, types.Float) and x.bitwidth == 32:
         return lambda x: f32(x)
-    if isinstance(x, (types.Float, types.Integer, types.Boolean)):
+    if isinstance(x, (types.Float, types.Integer)):
         return lambda x: f64(np.float64(x))
     return None
 
