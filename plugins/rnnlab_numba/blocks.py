@@ -7,24 +7,9 @@ registers (``fastmath`` lets the sums be reassociated and vectorised; only summa
 differs from the NumPy reference).
 """
 
-import numpy as np
-from numba import njit, types
-from numba.extending import overload
+from numba import njit
 
 OPTS = {"fastmath": {"contract", "reassoc", "nsz"}, "error_model": "numpy", "cache": True}
-
-
-def one(x):
-    """1 of ``x``'s own type (``1.0 - s`` would make float32 arithmetic float64)."""
-    return x * 0 + 1
-
-
-@overload(one, jit_options={"cache": True})
-def _one(x):
-    if isinstance(x, types.Float):
-        kind = np.float32 if x.bitwidth == 32 else np.float64
-        return lambda x: kind(1)
-    return None
 
 
 @njit(**OPTS)

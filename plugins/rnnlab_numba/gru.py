@@ -16,8 +16,8 @@ never read, and are 0 in hs and dx.
 import numpy as np
 from numba import njit
 
-from .blocks import OPTS, add_outer, add_rows, affine, affine_steps, one, product
-from .mathfn import sigmoid, tanh
+from .blocks import OPTS, add_outer, add_rows, affine, affine_steps, product
+from .mathfn import like, sigmoid, tanh
 
 
 @njit(**OPTS)
@@ -33,7 +33,7 @@ def cell_forward(a, hw, h_prev, hn, h):
         n = tanh(a[2 * H + j] + r * hn_j)  # n = tanh(W_in x + b_in + r * (W_hn h + b_hn))
         a[j], a[H + j], a[2 * H + j] = r, z, n
         hn[j] = hn_j
-        h[j] = (one(n) - z) * n + z * h_prev[j]  # h = (1 - z) n + z h_prev
+        h[j] = (like(n, 1) - z) * n + z * h_prev[j]  # h = (1 - z) n + z h_prev
 
 
 @njit(**OPTS)
@@ -65,7 +65,7 @@ def cell_backward(gate, hn, h_prev, dh_above, dh_next, dxa, dha, dh_direct):
     H = hn.size
     for j in range(H):
         r, z, n = gate[j], gate[H + j], gate[2 * H + j]
-        u = one(r)
+        u = like(r, 1)
         dh = dh_above[j] + dh_next[j]
         # h = (1 - z) n + z h_prev
         dn = dh * (u - z)

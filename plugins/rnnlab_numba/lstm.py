@@ -24,8 +24,8 @@ sorted longest first); entries past a row's end are never read, and are 0 in hs,
 import numpy as np
 from numba import njit
 
-from .blocks import OPTS, add_outer, add_rows, affine, affine_steps, one, product
-from .mathfn import sigmoid, tanh
+from .blocks import OPTS, add_outer, add_rows, affine, affine_steps, product
+from .mathfn import like, sigmoid, tanh
 
 
 @njit(**OPTS)
@@ -74,7 +74,7 @@ def cell_backward(gate, c, c_prev, dh_above, dh_next, dc_next, da):
     H = c.size
     for j in range(H):
         i, f, g, o = gate[j], gate[H + j], gate[2 * H + j], gate[3 * H + j]
-        u = one(i)
+        u = like(i, 1)
         tanh_c = tanh(c[j])
         dh = dh_above[j] + dh_next[j]
         # h = o * tanh(c):  do = dh * tanh(c);  dc = dh * o * (1 - tanh(c)^2) + dc_next

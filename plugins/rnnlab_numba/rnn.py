@@ -21,8 +21,8 @@ sequences start from zeros; a carried state passes False).
 import numpy as np
 from numba import njit
 
-from .blocks import OPTS, add_outer, add_product, add_rows, affine_steps, one, product
-from .mathfn import tanh, zero
+from .blocks import OPTS, add_outer, add_product, add_rows, affine_steps, product
+from .mathfn import like, tanh, zero
 
 
 @njit(**OPTS)
@@ -31,8 +31,8 @@ def activate(z, relu):
     for r in range(z.shape[0]):
         zr = z[r]
         if relu:
-            for j in range(zr.size):
-                zr[j] = zero(zr[j]) if zr[j] < 0 else zr[j]  # written so that NaN passes through
+            for j in range(zr.size):  # written so that NaN passes through
+                zr[j] = zero(zr[j]) if zr[j] < zero(zr[j]) else zr[j]
         else:
             for j in range(zr.size):
                 zr[j] = tanh(zr[j])
@@ -94,10 +94,10 @@ def backward(
             h, d, c, z = hs[t, r], dhs[t, r], carry[r], dz[r]
             if relu:
                 for j in range(H):
-                    z[j] = d[j] + c[j] if h[j] > 0 else zero(h[j])
+                    z[j] = d[j] + c[j] if h[j] > zero(h[j]) else zero(h[j])
             else:
                 for j in range(H):
-                    z[j] = (d[j] + c[j]) * (one(h[j]) - h[j] * h[j])
+                    z[j] = (d[j] + c[j]) * (like(h[j], 1) - h[j] * h[j])
         if t > 0:
             product(WhhT, dz[:R], carry[:R])  # carry = dL/dh_{t-1} through step t
             add_outer(gWhh, dz[:R], hs[t - 1, :R])
