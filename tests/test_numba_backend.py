@@ -123,7 +123,7 @@ def test_epoch_runner_matches_reference_epoch(backend, model, train, loss, targe
 
 
 def test_epoch_runner_declines_what_it_does_not_fuse(backend):
-    plan = EpochPlan(ModelConfig(cell="lstm"), TrainConfig(), "mse", "last")
+    plan = EpochPlan(ModelConfig(cell="lstm", bidirectional=True), TrainConfig(), "mse", "last")
     assert backend.epoch_runner(plan) is None
 
 

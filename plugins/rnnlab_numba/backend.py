@@ -10,52 +10,19 @@ from rnnlab.plugin import Backend, cell_spec
 from . import epoch, gru, lstm, rnn
 from . import lengths as packing
 
-# the gated cells: modules with forward(w, x, state0, active) and backward(w, cache, dhs)
-GATED = {"lstm": lstm, "gru": gru}
-
-
-def _rows(a: np.ndarray) -> np.ndarray:
-    """Time-major [T, N, F] -> row-major [N, T, F], contiguous (each sequence one block)."""
-    return np.ascontiguousarray(np.swapaxes(a, 0, 1))
+# each cell's layer contract, time-major arrays in and out:
+# layer_forward(w, x, state0, active, relu), layer_backward(w, cache, dhs)
+CELLS = {"rnn": rnn, "lstm": lstm, "gru": gru}
 
 
 def _forward(cell, weights, x, state0, relu, active):
     """One layer over ``x [T, N, I]``, step t on the rows ``[:active[t]]``: ``hs [T, N, H]``,
     the states of every step (``(hs,)`` or ``(hs, cs)``, time-major) and the cache."""
-    if cell in GATED:
-        return GATED[cell].forward(weights, x, state0, active)
-    (h0,) = state0
-    xr = _rows(x)
-    hs = rnn.layer_forward(
-        weights["weight_ih"],
-        weights["weight_hh"],
-        weights["bias_ih"],
-        weights["bias_hh"],
-        xr,
-        np.ascontiguousarray(h0),
-        relu,
-        active,
-    )
-    hs_tm = np.swapaxes(hs, 0, 1)
-    return hs_tm, (hs_tm,), (xr, hs, h0, relu, active)
+    return CELLS[cell].layer_forward(weights, x, state0, active, relu)
 
 
 def _backward(cell, weights, cache, dhs):
-    if cell in GATED:
-        return GATED[cell].backward(weights, cache, dhs)
-    xr, hs, h0, relu, active = cache
-    gWih, gWhh, gb, dx = rnn.layer_backward(
-        weights["weight_ih"],
-        weights["weight_hh"],
-        xr,
-        hs,
-        np.ascontiguousarray(h0),
-        relu,
-        _rows(dhs),
-        active,
-    )
-    grads = {"weight_ih": gWih, "weight_hh": gWhh, "bias_ih": gb, "bias_hh": gb.copy()}
-    return grads, np.swapaxes(dx, 0, 1)
+    return CELLS[cell].layer_backward(weights, cache, dhs)
 
 
 class NumbaBackend(Backend):

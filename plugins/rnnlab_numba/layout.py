@@ -1,0 +1,90 @@
+"""What the fused epoch's compiled code is handed: settings, parameters, data and scratch as
+named tuples of scalars and arrays (numba compiles them like positional arguments, so one
+epoch call takes a handful of named structures instead of two dozen arguments), and the layout
+of the flat parameter vector.
+
+Scratch is per chunk of batch rows (leading axis: the chunk), so that chunks can run on
+different threads with private buffers. Per-cell buffers (``bsum``, ``gates``, ``cs``, ``hn``)
+are not in ``Scratch``: they are passed to the kernels as separate arguments, None for the
+cells that do not use them, so that each compiled signature holds one cell's code only (numba
+prunes ``if arg is not None`` branches at compile time, for a None argument only).
+"""
+
+from __future__ import annotations
+
+from collections import namedtuple
+
+import numpy as np
+
+from rnnlab.plugin import HEAD_KEYS, LAYER_KEYS, param_name
+
+# Everything about the plan the kernels branch on or compute with (scalars only).
+Settings = namedtuple(
+    "Settings",
+    [
+        "layers",
+        "hidden",
+        "gates",  # gate blocks per layer: 1 (rnn), 4 (lstm), 3 (gru)
+        "n_out",
+        "batch",
+        "chunk_rows",  # batch rows per chunk (fixed by the batch size alone)
+        "relu",
+        "xent",
+        "every",
+        "lengths",
+        "clip",  # CLIPS[grad_clip]
+        "optimizer",  # OPTIMIZERS[optimizer]
+        "clip_value",
+        "momentum",
+        "beta1",
+        "beta2",
+        "eps",
+        "weight_decay",
+    ],
+)
+CLIPS = {"none": 0, "norm": 1, "value": 2}
+OPTIMIZERS = {"sgd": 0, "adam": 1, "adagrad": 2}
+
+# theta: every parameter in one flat vector; layout[layer] = offsets of W_ih, W_hh, b_ih, b_hh,
+# the layer's fan_in and its offset in wT (W_ih^T then W_hh^T, refreshed every batch);
+# head = offsets of head.weight, head.bias
+Net = namedtuple("Net", ["theta", "layout", "head", "wT"])
+# optimizer slots (sa, sb: momentum / exp_avg, exp_avg_sq / sum), steps taken before this epoch
+Slots = namedtuple("Slots", ["sa", "sb", "steps", "lr"])
+# x [T, N, I] time-major; targets row-major yf [N, Ty, O] (mse) or yi [N, Ty] (xent), Ty = 1
+# for target "last"; order: the epoch's rows, each batch longest first when there are lengths
+Data = namedtuple("Data", ["x", "yf", "yi", "order", "lens"])
+# per chunk c (rows R = chunk_rows, T = the longest sequence): xb [c, T, R, I] its inputs;
+# hs [c, L, T, R, H]; dh, dh2 [c, T, R, H] dL/dh from above and dL/d(layer input);
+# wide [c, 2, R, G*H], narrow [c, 2, R, H] per-step scratch of the cells; state0 [c, 2, R, H]
+# the initial (h, c), zeros; active [c, T] live rows per step; out [c, O]; g [c, P] gradients;
+# loss [c] summed loss
+Scratch = namedtuple(
+    "Scratch",
+    ["xb", "hs", "dh", "dh2", "wide", "narrow", "state0", "active", "out", "g", "loss"],
+)
+
+MAX_CHUNKS = 4  # a batch splits into at most this many chunks, whatever the thread count
+
+
+def chunk_rows(batch_size: int) -> int:
+    """Rows per chunk: a multiple of 4 (the kernels' row block), at most MAX_CHUNKS chunks."""
+    per = -(-batch_size // MAX_CHUNKS)
+    return min(batch_size, -(-per // 4) * 4)
+
+
+def pack_layout(params: dict[str, np.ndarray], layers: int, hidden: int, gates: int):
+    """Offsets of every tensor in the flat vector (in ``params`` order), ``layout`` and
+    ``head`` as described at ``Net``, and the sizes of theta and wT."""
+    offsets, at = {}, 0
+    for name, p in params.items():
+        offsets[name] = at
+        at += p.size
+    layout = np.zeros((layers, 6), dtype=np.int64)
+    at_t = 0
+    for layer in range(layers):
+        fan_in = params[param_name("weight_ih", layer)].shape[1]
+        layout[layer] = [offsets[param_name(key, layer)] for key in LAYER_KEYS] + [fan_in, at_t]
+        at_t += (fan_in + hidden) * gates * hidden
+    head = np.array([offsets[param_name(key)] for key in HEAD_KEYS], dtype=np.int64)
+    return offsets, layout, head, at, at_t
