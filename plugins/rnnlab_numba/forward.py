@@ -1,0 +1,280 @@
+"""The numba backend's compiled forward pass, for evaluation (validation loss, metrics, predict,
+generation): every layer and direction of the model and its head ``y = h W^T + b`` in one call,
+returning what ``rnnlab.model.Model.outputs`` returns; no dropout.
+
+Why it is shaped like this: the layer kernels (rnn.py, lstm.py, gru.py) keep every step's
+states, and the gated ones every step's gates, for the backward pass: an LSTM over a 10,000-row
+split at T = 100 allocated [T, N, 4H] (1 GB) that evaluation never reads. Here the rows go in
+blocks of ``BLOCK``, each block through the whole stack before the next: a block's scratch is
+one step's gates and, between layers (or for target "every"), the block's ``[T, BLOCK, D*H]``
+outputs. Blocks are independent (no sum runs across them), so threads share them out with the
+same bits on any number of threads.
+
+The cells' per-step arithmetic is theirs (``lstm.cell_forward``, ``gru.cell_forward``,
+``rnn.activate``, ``blocks.affine_rows``): one cell, one set of equations. Every layer and
+direction of a step, per block of rows:
+
+    a  = x_t W_ih^T + b_ih          (x_t: the layer's input at step t, read backwards within
+    hw = h_{t-1} W_hh^T + b_hh       each sequence's own length by the reverse direction)
+    h_t (, c_t) = cell(a, hw, h_{t-1} (, c_{t-1}))
+
+Variable length: the rows are sorted longest first (``lengths.pack``), so step t of a block runs
+on the prefix of its rows still live; a row's state stops at its own last step (its final state)
+and its outputs at later steps are the head's bias (its hidden state there is 0).
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+from numba import njit, prange
+
+from rnnlab.plugin import LAYER_KEYS, Shape, cell_spec, init_params, param_name
+
+from . import gru, lstm
+from . import lengths as packing
+from .blocks import affine_rows
+from .rnn import OPTS, activate
+
+BLOCK = 32  # rows per block: a block's scratch stays in cache, and 4-row products fill up
+CELLS = {"rnn": 0, "lstm": 1, "gru": 2}
+# below this many multiply-adds a call stays on one thread (a parallel region costs ~10-50 us)
+PARALLEL_WORK = 2_000_000
+
+# spec[...] indices
+S_CELL, S_RELU, S_EVERY, S_LAYERS, S_DIRS, S_HIDDEN, S_GATES, S_STATES = range(8)
+
+# what the compiled forward implements (``rnnlab.model.model_features`` of the models it runs)
+FEATURES = frozenset(
+    {
+        *(f"cell={name}" for name in CELLS),
+        "nonlinearity=tanh",
+        "nonlinearity=relu",
+        "dtype=float64",
+        "dtype=float32",
+        "hidden_size",
+        "layers",
+        "bidirectional",
+        "lengths",
+    }
+)
+
+
+# -- kernels ---------------------------------------------------------------------------------
+@njit(**OPTS)
+def cell_step(cell, relu, a, hw, h, c, new, hn):
+    """One row of one step: ``a`` = x W_ih^T + b_ih, ``hw`` = h_{t-1} W_hh^T + b_hh; ``h`` (and
+    lstm's ``c``) become the step's state. ``new``, ``hn`` are ``[H]`` scratch."""
+    if cell == 0:  # h = f(a + hw)
+        for j in range(h.size):
+            a[j] += hw[j]
+        activate(a, relu)
+        h[:] = a
+    elif cell == 1:
+        lstm.cell_forward(a, hw, c, new, h)  # c_prev and c apart: its loops vectorise
+        c[:] = new
+    else:
+        gru.cell_forward(a, hw, h, hn, new)
+        h[:] = new
+
+
+@njit(**OPTS)
+def gather_step(src, cols, lens, r0, R, t, reverse, xs):
+    """``xs[r] = src[s, cols[r]]`` for the live rows r < R of the block starting at row ``r0``:
+    s = t, or (reverse) ``lens[r0 + r] - 1 - t``, each sequence read backwards within its
+    length."""
+    for r in range(R):
+        s = lens[r0 + r] - 1 - t if reverse else t
+        xs[r] = src[s, cols[r]]
+
+
+@njit(**OPTS)
+def live(lens, r0, R, t):
+    """How many of the block's first ``R`` rows (sorted longest first) are longer than t."""
+    while R > 0 and lens[r0 + R - 1] <= t:
+        R -= 1
+    return R
+
+
+@njit(**OPTS)
+def run_blocks(spec, w, layout, x, perm, lens, state0, y, state, first, stride):
+    """Blocks ``first, first + stride, ...`` of the rows: the stack, then the head.
+
+    ``w``: every parameter, flat; ``layout[l * D + d]`` = offsets of W_ih, W_hh, b_ih, b_hh and
+    the layer's input width, ``layout[L * D]`` = offsets of the head's W and b. ``x [T, N, I]``;
+    sorted row k is sequence ``perm[k]``, of length ``lens[k]`` (longest first). ``state0`` and
+    ``state`` are ``[L * D, S, N, H]`` (S: the cell's state tensors); ``y`` is ``[T, N, O]``
+    (target "every") or ``[1, N, O]`` (target "last")."""
+    cell, relu, every = spec[S_CELL], spec[S_RELU] == 1, spec[S_EVERY] == 1
+    L, D, H, G, S = spec[S_LAYERS], spec[S_DIRS], spec[S_HIDDEN], spec[S_GATES], spec[S_STATES]
+    T, N, n_in = x.shape
+    DH, O = D * H, y.shape[2]
+    dt = x.dtype
+    xs = np.empty(BLOCK * max(n_in, DH), dt)  # one step's inputs of the live rows
+    a, hw = np.empty((BLOCK, G * H), dt), np.empty((BLOCK, G * H), dt)
+    h, c = np.empty((BLOCK, H), dt), np.empty((BLOCK, H), dt)
+    new, hn = np.empty(H, dt), np.empty(H, dt)
+    # every step's outputs of a layer, while the next layer (or the head) reads them
+    bufs = np.empty((2 if L > 1 else 1, T if L > 1 or every else 0, BLOCK, DH), dt)
+    top, ys = np.empty((BLOCK, DH), dt), np.empty((BLOCK, O), dt)
+    local = np.arange(BLOCK)
+    o_w, o_b = layout[L * D, 0], layout[L * D, 1]
+    Wy, by = w[o_w : o_w + O * DH].reshape((O, DH)), w[o_b : o_b + O]
+    for b in range((N + BLOCK - 1) // BLOCK):
+        if b % stride != first:
+            continue
+        r0 = b * BLOCK
+        nb = min(BLOCK, N - r0)
+        for layer in range(L):
+            if layer == 0:
+                src, cols = x, perm[r0 : r0 + nb]
+            else:
+                src, cols = bufs[(layer - 1) % 2], local
+            out = bufs[layer % 2]
+            store = layer < L - 1 or every
+            for d in range(D):
+                ld = layer * D + d
+                o_ih, o_hh, o_bih, o_bhh, K = layout[ld]
+                GH = G * H
+                Wih = w[o_ih : o_ih + GH * K].reshape((GH, K))
+                Whh = w[o_hh : o_hh + GH * H].reshape((GH, H))
+                b_ih, b_hh = w[o_bih : o_bih + GH], w[o_bhh : o_bhh + GH]
+                for r in range(nb):
+                    h[r] = state0[ld, 0, perm[r0 + r]]
+                    if S == 2:
+                        c[r] = state0[ld, 1, perm[r0 + r]]
+                R = nb
+                for t in range(lens[r0]):
+                    R = live(lens, r0, R, t)
+                    xt = xs[: R * K].reshape((R, K))
+                    gather_step(src, cols, lens, r0, R, t, d == 1, xt)
+                    affine_rows(Wih, b_ih, xt, a[:R])
+                    affine_rows(Whh, b_hh, h[:R], hw[:R])
+                    for r in range(R):
+                        cell_step(cell, relu, a[r], hw[r], h[r], c[r], new, hn)
+                    if store:  # the reverse direction's step t is the sequence's step s
+                        for r in range(R):
+                            s = lens[r0 + r] - 1 - t if d == 1 else t
+                            out[s, r, d * H : (d + 1) * H] = h[r]
+                for r in range(nb):  # each row's state after its own last step
+                    state[ld, 0, perm[r0 + r]] = h[r]
+                    if S == 2:
+                        state[ld, 1, perm[r0 + r]] = c[r]
+                    top[r, d * H : (d + 1) * H] = h[r]
+        if every:  # y_t = h_t W^T + b on the live rows; b where a row has ended (h = 0)
+            hs, R = bufs[(L - 1) % 2], nb
+            for t in range(T):
+                R = live(lens, r0, R, t)
+                affine_rows(Wy, by, hs[t, :R], ys[:R])
+                for r in range(nb):
+                    y[t, perm[r0 + r]] = ys[r] if r < R else by
+        else:  # y = [h_n forward ; h_n reverse] W^T + b, of the top layer
+            affine_rows(Wy, by, top[:nb], ys[:nb])
+            for r in range(nb):
+                y[0, perm[r0 + r]] = ys[r]
+
+
+@njit(parallel=True, cache=True)
+def run_threads(spec, w, layout, x, perm, lens, state0, y, state, workers):
+    """:func:`run_blocks` with the blocks dealt out to ``workers`` threads."""
+    for k in prange(workers):
+        run_blocks(spec, w, layout, x, perm, lens, state0, y, state, k, workers)
+
+
+# -- the runner ------------------------------------------------------------------------------
+class ForwardRunner:
+    """``fwd(params, x, target, lengths=None, state=None) -> (outputs, final_state)`` for one
+    model configuration, as ``Backend.forward_runner`` returns it. ``threads`` (0: chosen by
+    size, never more than numba's) only changes the speed, never a bit of the result."""
+
+    def __init__(self, cfg, threads: int = 0):
+        spec = cell_spec(cfg.cell)
+        self.layers, self.hidden = cfg.layers, cfg.hidden_size
+        self.dirs = 2 if cfg.bidirectional else 1
+        self.states, self.gates, self.threads = len(spec.state), spec.gates, threads
+        self.keys = [
+            param_name(key, layer, reverse)
+            for layer in range(self.layers)
+            for reverse in (False, True)[: self.dirs]
+            for key in LAYER_KEYS
+        ] + [param_name("weight"), param_name("bias")]
+        self.spec = np.array(
+            [
+                CELLS[cfg.cell],
+                cfg.nonlinearity == "relu",
+                0,
+                self.layers,
+                self.dirs,
+                self.hidden,
+                self.gates,
+                self.states,
+            ],
+            dtype=np.int64,
+        )
+        self._layouts = {}
+
+    def layout(self, params) -> np.ndarray:
+        """Offsets of every parameter in the flat vector (see :func:`run_blocks`)."""
+        shapes = tuple(params[k].shape for k in self.keys)
+        if shapes not in self._layouts:
+            ends = np.cumsum([0] + [int(np.prod(s)) for s in shapes])
+            rows = [
+                [*ends[i : i + 4], shapes[i][1]] for i in range(0, len(shapes) - 2, len(LAYER_KEYS))
+            ]
+            rows.append([ends[-3], ends[-2], 0, 0, 0])
+            self._layouts[shapes] = np.array(rows, dtype=np.int64)
+        return self._layouts[shapes]
+
+    def workers(self, work: int, blocks: int) -> int:
+        """Threads for a call of ``work`` multiply-adds over ``blocks`` blocks of rows."""
+        if self.threads:
+            return max(1, min(self.threads, blocks, numba.get_num_threads()))
+        if work < PARALLEL_WORK or blocks < 2:
+            return 1
+        return min(numba.get_num_threads(), blocks)
+
+    def __call__(self, params, x, target, lengths=None, state=None):
+        L, D, H, S = self.layers, self.dirs, self.hidden, self.states
+        dtype = params[self.keys[-1]].dtype
+        w = np.concatenate([params[k].ravel() for k in self.keys])
+        layout = self.layout(params)
+        x = np.ascontiguousarray(x, dtype=dtype)
+        T, N, n_in = x.shape
+        if lengths is None:
+            perm, lens = np.arange(N), np.full(N, T, dtype=np.int64)
+        else:
+            lens = packing.check(lengths, T, N)
+            perm = np.argsort(-lens, kind="stable")
+            lens = np.ascontiguousarray(lens[perm])
+        if state is None:
+            state0 = np.zeros((L * D, S, N, H), dtype)
+        else:
+            state0 = np.ascontiguousarray(np.array(state, dtype=dtype).reshape(L * D, S, N, H))
+        spec = self.spec.copy()
+        spec[S_EVERY] = target == "every"
+        O = params[self.keys[-1]].shape[0]
+        y = np.empty((T if target == "every" else 1, N, O), dtype)
+        final = np.empty_like(state0)
+        blocks = (N + BLOCK - 1) // BLOCK
+        # multiply-adds: per step of a sequence, G*H outputs of (input + H) products per
+        # layer and direction
+        work = int(lens.sum()) * D * self.gates * H * (n_in + H + (L - 1) * (D * H + H))
+        workers = self.workers(work, blocks)
+        if workers == 1:
+            run_blocks(spec, w, layout, x, perm, lens, state0, y, final, 0, 1)
+        else:
+            run_threads(spec, w, layout, x, perm, lens, state0, y, final, workers)
+        states = [tuple(final[ld, s] for s in range(S)) for ld in range(L * D)]
+        return (y if target == "every" else y[0]), states
+
+
+def warm_up(cfg) -> None:
+    """Compile (or load from numba's cache) the forward kernels of ``cfg``'s dtype on a tiny
+    problem: one thread, and the threaded wrapper when numba may use more than one."""
+    fwd = ForwardRunner(cfg, threads=1)
+    params = init_params(cfg, Shape(1, 1), np.random.default_rng(0))
+    x = np.zeros((2, 2, 1), np.dtype(cfg.dtype))
+    fwd(params, x, "last")
+    if numba.get_num_threads() > 1:
+        fwd.threads = 2
+        fwd(params, np.zeros((2, 2 * BLOCK, 1), x.dtype), "last")
