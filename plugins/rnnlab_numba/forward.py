@@ -41,8 +41,8 @@ CELLS = {"rnn": 0, "lstm": 1, "gru": 2}
 # below this many multiply-adds a call stays on one thread (a parallel region costs ~10-50 us)
 PARALLEL_WORK = 2_000_000
 
-# spec[...] indices
-S_CELL, S_RELU, S_EVERY, S_LAYERS, S_DIRS, S_HIDDEN, S_GATES, S_STATES = range(8)
+# plan[...] indices (the layout of the parameters follows, from S_LAYOUT on)
+S_CELL, S_RELU, S_EVERY, S_LAYERS, S_DIRS, S_HIDDEN, S_GATES, S_STATES, S_LAYOUT = range(9)
 
 # what the compiled forward implements (``rnnlab.model.model_features`` of the models it runs)
 FEATURES = frozenset(
@@ -97,27 +97,30 @@ def live(lens, r0, R, t):
 
 
 @njit(**OPTS)
-def run_blocks(spec, w, layout, x, perm, lens, state0, y, state, first, stride):
+def run_blocks(plan, w, x, rows, state0, y, state, first, stride):
     """Blocks ``first, first + stride, ...`` of the rows: the stack, then the head.
 
-    ``w``: every parameter, flat; ``layout[l * D + d]`` = offsets of W_ih, W_hh, b_ih, b_hh and
-    the layer's input width, ``layout[L * D]`` = offsets of the head's W and b. ``x [T, N, I]``;
-    sorted row k is sequence ``perm[k]``, of length ``lens[k]`` (longest first). ``state0`` and
-    ``state`` are ``[L * D, S, N, H]`` (S: the cell's state tensors); ``y`` is ``[T, N, O]``
-    (target "every") or ``[1, N, O]`` (target "last")."""
-    cell, relu, every = spec[S_CELL], spec[S_RELU] == 1, spec[S_EVERY] == 1
-    L, D, H, G, S = spec[S_LAYERS], spec[S_DIRS], spec[S_HIDDEN], spec[S_GATES], spec[S_STATES]
+    ``plan``: the settings (``S_...`` indices), then per layer and direction ``l * D + d`` the
+    offsets in ``w`` (every parameter, flat) of W_ih, W_hh, b_ih, b_hh and the layer's input
+    width, then the offsets of the head's W and b. ``x [T, N, I]``; sorted row k is sequence
+    ``rows[0, k]``, of length ``rows[1, k]`` (longest first). ``state0`` and ``state`` are
+    ``[L * D, S, N, H]`` (S: the cell's state tensors); ``y`` is ``[T, N, O]`` (target
+    "every") or ``[1, N, O]`` (target "last")."""
+    cell, relu, every = plan[S_CELL], plan[S_RELU] == 1, plan[S_EVERY] == 1
+    L, D, H, G, S = plan[S_LAYERS], plan[S_DIRS], plan[S_HIDDEN], plan[S_GATES], plan[S_STATES]
+    layout = plan[S_LAYOUT:].reshape((L * D + 1, 5))
+    perm, lens = rows[0], rows[1]
     T, N, n_in = x.shape
-    DH, O = D * H, y.shape[2]
+    DH, GH, O, P = D * H, G * H, y.shape[2], min(BLOCK, N)
     dt = x.dtype
-    xs = np.empty(BLOCK * max(n_in, DH), dt)  # one step's inputs of the live rows
-    a, hw = np.empty((BLOCK, G * H), dt), np.empty((BLOCK, G * H), dt)
-    h, c = np.empty((BLOCK, H), dt), np.empty((BLOCK, H), dt)
+    xs = np.empty(P * max(n_in, DH), dt)  # one step's inputs of the live rows
+    a, hw = np.empty((P, GH), dt), np.empty((P, GH), dt)
+    h, c = np.empty((P, H), dt), np.empty((P, H), dt)
     new, hn = np.empty(H, dt), np.empty(H, dt)
     # every step's outputs of a layer, while the next layer (or the head) reads them
-    bufs = np.empty((2 if L > 1 else 1, T if L > 1 or every else 0, BLOCK, DH), dt)
-    top, ys = np.empty((BLOCK, DH), dt), np.empty((BLOCK, O), dt)
-    local = np.arange(BLOCK)
+    bufs = np.empty((2 if L > 1 else 1, T if L > 1 or every else 0, P, DH), dt)
+    top, ys = np.empty((P, DH), dt), np.empty((P, O), dt)
+    local = np.arange(P)
     o_w, o_b = layout[L * D, 0], layout[L * D, 1]
     Wy, by = w[o_w : o_w + O * DH].reshape((O, DH)), w[o_b : o_b + O]
     for b in range((N + BLOCK - 1) // BLOCK):
@@ -135,7 +138,6 @@ def run_blocks(spec, w, layout, x, perm, lens, state0, y, state, first, stride):
             for d in range(D):
                 ld = layer * D + d
                 o_ih, o_hh, o_bih, o_bhh, K = layout[ld]
-                GH = G * H
                 Wih = w[o_ih : o_ih + GH * K].reshape((GH, K))
                 Whh = w[o_hh : o_hh + GH * H].reshape((GH, H))
                 b_ih, b_hh = w[o_bih : o_bih + GH], w[o_bhh : o_bhh + GH]
@@ -175,55 +177,73 @@ def run_blocks(spec, w, layout, x, perm, lens, state0, y, state, first, stride):
 
 
 @njit(parallel=True, cache=True)
-def run_threads(spec, w, layout, x, perm, lens, state0, y, state, workers):
+def run_threads(plan, w, x, rows, state0, y, state, workers):
     """:func:`run_blocks` with the blocks dealt out to ``workers`` threads."""
     for k in prange(workers):
-        run_blocks(spec, w, layout, x, perm, lens, state0, y, state, k, workers)
+        run_blocks(plan, w, x, rows, state0, y, state, k, workers)
 
 
 # -- the runner ------------------------------------------------------------------------------
 class ForwardRunner:
     """``fwd(params, x, target, lengths=None, state=None) -> (outputs, final_state)`` for one
     model configuration, as ``Backend.forward_runner`` returns it. ``threads`` (0: chosen by
-    size, never more than numba's) only changes the speed, never a bit of the result."""
+    size, never more than numba's) only changes the speed, never a bit of the result.
+
+    Python work per call is kept to a few microseconds: generation and stateful streams call
+    it once per character or chunk."""
 
     def __init__(self, cfg, threads: int = 0):
         spec = cell_spec(cfg.cell)
         self.layers, self.hidden = cfg.layers, cfg.hidden_size
-        self.dirs = 2 if cfg.bidirectional else 1
-        self.states, self.gates, self.threads = len(spec.state), spec.gates, threads
+        self.dirs, self.states = 2 if cfg.bidirectional else 1, len(spec.state)
+        self.threads = threads
         self.keys = [
             param_name(key, layer, reverse)
             for layer in range(self.layers)
             for reverse in (False, True)[: self.dirs]
             for key in LAYER_KEYS
         ] + [param_name("weight"), param_name("bias")]
-        self.spec = np.array(
-            [
-                CELLS[cfg.cell],
-                cfg.nonlinearity == "relu",
-                0,
-                self.layers,
-                self.dirs,
-                self.hidden,
-                self.gates,
-                self.states,
-            ],
-            dtype=np.int64,
-        )
-        self._layouts = {}
+        self.settings = [
+            CELLS[cfg.cell],
+            cfg.nonlinearity == "relu",
+            0,
+            self.layers,
+            self.dirs,
+            self.hidden,
+            spec.gates,
+            self.states,
+        ]
+        self._plans = {}
+        self._full = (None, None)
 
-    def layout(self, params) -> np.ndarray:
-        """Offsets of every parameter in the flat vector (see :func:`run_blocks`)."""
-        shapes = tuple(params[k].shape for k in self.keys)
-        if shapes not in self._layouts:
-            ends = np.cumsum([0] + [int(np.prod(s)) for s in shapes])
-            rows = [
-                [*ends[i : i + 4], shapes[i][1]] for i in range(0, len(shapes) - 2, len(LAYER_KEYS))
+    def plan(self, params, n_in: int, every: bool) -> np.ndarray:
+        """The settings and the offsets of every parameter in the flat vector (see
+        :func:`run_blocks`), for inputs of width ``n_in``."""
+        key = (n_in, params[self.keys[-1]].size, every)
+        if key not in self._plans:
+            sizes = [params[k].size for k in self.keys]
+            ends = np.cumsum([0, *sizes])
+            layout = [
+                [*ends[i : i + 4], params[self.keys[i]].shape[1]]
+                for i in range(0, len(sizes) - 2, len(LAYER_KEYS))
             ]
-            rows.append([ends[-3], ends[-2], 0, 0, 0])
-            self._layouts[shapes] = np.array(rows, dtype=np.int64)
-        return self._layouts[shapes]
+            layout.append([ends[-3], ends[-2], 0, 0, 0])
+            settings = list(self.settings)
+            settings[S_EVERY] = every
+            self._plans[key] = np.array(settings + sum(layout, []), dtype=np.int64)
+        return self._plans[key]
+
+    def rows(self, lengths, T: int, N: int) -> np.ndarray:
+        """``[perm ; lens]``: the rows sorted longest first and their lengths."""
+        if lengths is None:
+            key, rows = self._full
+            if key != (T, N):
+                rows = np.stack([np.arange(N), np.full(N, T)]).astype(np.int64)
+                self._full = ((T, N), rows)
+            return rows
+        lens = packing.check(lengths, T, N)
+        perm = np.argsort(-lens, kind="stable")
+        return np.stack([perm, lens[perm]])
 
     def workers(self, work: int, blocks: int) -> int:
         """Threads for a call of ``work`` multiply-adds over ``blocks`` blocks of rows."""
@@ -235,37 +255,31 @@ class ForwardRunner:
 
     def __call__(self, params, x, target, lengths=None, state=None):
         L, D, H, S = self.layers, self.dirs, self.hidden, self.states
-        dtype = params[self.keys[-1]].dtype
+        head = params[self.keys[-1]]
         w = np.concatenate([params[k].ravel() for k in self.keys])
-        layout = self.layout(params)
-        x = np.ascontiguousarray(x, dtype=dtype)
+        x = np.ascontiguousarray(x, dtype=head.dtype)
         T, N, n_in = x.shape
-        if lengths is None:
-            perm, lens = np.arange(N), np.full(N, T, dtype=np.int64)
-        else:
-            lens = packing.check(lengths, T, N)
-            perm = np.argsort(-lens, kind="stable")
-            lens = np.ascontiguousarray(lens[perm])
+        every = target == "every"
+        plan, rows = self.plan(params, n_in, every), self.rows(lengths, T, N)
         if state is None:
-            state0 = np.zeros((L * D, S, N, H), dtype)
+            state0 = np.zeros((L * D, S, N, H), head.dtype)
         else:
-            state0 = np.ascontiguousarray(np.array(state, dtype=dtype).reshape(L * D, S, N, H))
-        spec = self.spec.copy()
-        spec[S_EVERY] = target == "every"
-        O = params[self.keys[-1]].shape[0]
-        y = np.empty((T if target == "every" else 1, N, O), dtype)
+            state0 = np.ascontiguousarray(np.array(state, dtype=head.dtype).reshape(L * D, S, N, H))
+        y = np.empty((T if every else 1, N, head.size), head.dtype)
         final = np.empty_like(state0)
-        blocks = (N + BLOCK - 1) // BLOCK
-        # multiply-adds: per step of a sequence, G*H outputs of (input + H) products per
-        # layer and direction
-        work = int(lens.sum()) * D * self.gates * H * (n_in + H + (L - 1) * (D * H + H))
-        workers = self.workers(work, blocks)
+        workers = 1
+        if N > BLOCK:
+            # multiply-adds: per step of a sequence, G*H outputs of (input + H) products per
+            # layer and direction
+            steps = T * N if lengths is None else int(rows[1].sum())
+            layer = self.settings[S_GATES] * H * (n_in + H + (L - 1) * (D * H + H))
+            workers = self.workers(steps * D * layer, (N + BLOCK - 1) // BLOCK)
         if workers == 1:
-            run_blocks(spec, w, layout, x, perm, lens, state0, y, final, 0, 1)
+            run_blocks(plan, w, x, rows, state0, y, final, 0, 1)
         else:
-            run_threads(spec, w, layout, x, perm, lens, state0, y, final, workers)
+            run_threads(plan, w, x, rows, state0, y, final, workers)
         states = [tuple(final[ld, s] for s in range(S)) for ld in range(L * D)]
-        return (y if target == "every" else y[0]), states
+        return (y if every else y[0]), states
 
 
 def warm_up(cfg) -> None:
