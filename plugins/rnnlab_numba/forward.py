@@ -79,21 +79,78 @@ def cell_step(cell, relu, a, hw, h, c, new, hn):
 
 
 @njit(**OPTS)
-def gather_step(src, cols, lens, r0, R, t, reverse, xs):
-    """``xs[r] = src[s, cols[r]]`` for the live rows r < R of the block starting at row ``r0``:
-    s = t, or (reverse) ``lens[r0 + r] - 1 - t``, each sequence read backwards within its
-    length."""
-    for r in range(R):
-        s = lens[r0 + r] - 1 - t if reverse else t
-        xs[r] = src[s, cols[r]]
-
-
-@njit(**OPTS)
 def live(lens, r0, R, t):
     """How many of the block's first ``R`` rows (sorted longest first) are longer than t."""
     while R > 0 and lens[r0 + R - 1] <= t:
         R -= 1
     return R
+
+
+@njit(**OPTS)
+def direction(plan, ld, w, src, cols, lens, r0, nb, h, c, scratch, out):
+    """Layer and direction ``ld`` (layer * D + direction) over the block of ``nb`` rows from
+    sorted row ``r0``, from the state ``h`` (, ``c``) ``[P, H]``, left holding each row's state
+    after its own last step. Row r's input at step t is ``src[t, cols[r]]`` and its output goes
+    to ``out[t, r, col:col + H]`` (unless ``out`` has no steps); the reverse direction reads
+    and writes step ``lens[r] - 1 - t`` instead.
+
+    The input products of ``k`` steps run together (``k * P`` rows, P the scratch rows): with a
+    few rows per block (a stream, a sample) the 4-row products still fill up. Slots of rows that
+    have ended are computed and never read (``xs`` starts at 0, so they hold finite values)."""
+    xs, a, hw, new, hn = scratch
+    cell, relu, D = plan[S_CELL], plan[S_RELU] == 1, plan[S_DIRS]
+    o_ih, o_hh, o_bih, o_bhh, K = plan[S_LAYOUT + 5 * ld : S_LAYOUT + 5 * ld + 5]
+    reverse, col = ld % D == 1, (ld % D) * h.shape[1]
+    P, H = h.shape
+    GH = hw.shape[1]
+    Wih = w[o_ih : o_ih + GH * K].reshape((GH, K))
+    Whh = w[o_hh : o_hh + GH * H].reshape((GH, H))
+    b_ih, b_hh = w[o_bih : o_bih + GH], w[o_bhh : o_bhh + GH]
+    k = max(1, BLOCK // P)
+    T = lens[r0]
+    for t0 in range(0, T, k):
+        t1 = min(T, t0 + k)
+        R = nb
+        for t in range(t0, t1):  # a = x_t W_ih^T + b_ih, step t in slots (t - t0) * P + r
+            R = live(lens, r0, R, t)
+            for r in range(R):
+                s = lens[r0 + r] - 1 - t if reverse else t
+                slot = (t - t0) * P + r
+                xs[slot * K : slot * K + K] = src[s, cols[r]]
+        rows = (t1 - t0) * P
+        affine_rows(Wih, b_ih, xs[: rows * K].reshape((rows, K)), a[:rows])
+        R = nb
+        for t in range(t0, t1):
+            R = live(lens, r0, R, t)
+            affine_rows(Whh, b_hh, h[:R], hw[:R])  # hw = h_{t-1} W_hh^T + b_hh
+            for r in range(R):
+                cell_step(cell, relu, a[(t - t0) * P + r], hw[r], h[r], c[r], new, hn)
+            if out.shape[0] > 0:  # the reverse direction's step t is the sequence's step s
+                for r in range(R):
+                    s = lens[r0 + r] - 1 - t if reverse else t
+                    out[s, r, col : col + H] = h[r]
+
+
+@njit(**OPTS)
+def head_every(Wy, by, hs, lens, perm, r0, nb, ys, y):
+    """y_t = h_t W^T + b for the block's rows (``hs [T, P, D*H]``), b at the steps after a
+    row's end (its hidden state there is 0); ``k`` steps' products at once, as in
+    :func:`direction`."""
+    T, P = hs.shape[0], hs.shape[1]
+    k = max(1, BLOCK // P)
+    Tb = lens[r0]
+    for t0 in range(0, T, k):
+        t1 = min(T, t0 + k)
+        if t0 < Tb:
+            rows = (min(t1, Tb) - t0) * P
+            affine_rows(Wy, by, hs[t0 : t0 + rows // P].reshape((rows, hs.shape[2])), ys[:rows])
+        for t in range(t0, t1):
+            for r in range(nb):
+                n = perm[r0 + r]
+                if t < lens[r0 + r]:
+                    y[t, n] = ys[(t - t0) * P + r]
+                else:
+                    y[t, n] = by
 
 
 @njit(**OPTS)
@@ -106,20 +163,21 @@ def run_blocks(plan, w, x, rows, state0, y, state, first, stride):
     ``rows[0, k]``, of length ``rows[1, k]`` (longest first). ``state0`` and ``state`` are
     ``[L * D, S, N, H]`` (S: the cell's state tensors); ``y`` is ``[T, N, O]`` (target
     "every") or ``[1, N, O]`` (target "last")."""
-    cell, relu, every = plan[S_CELL], plan[S_RELU] == 1, plan[S_EVERY] == 1
+    every = plan[S_EVERY] == 1
     L, D, H, G, S = plan[S_LAYERS], plan[S_DIRS], plan[S_HIDDEN], plan[S_GATES], plan[S_STATES]
     layout = plan[S_LAYOUT:].reshape((L * D + 1, 5))
     perm, lens = rows[0], rows[1]
     T, N, n_in = x.shape
-    DH, GH, O, P = D * H, G * H, y.shape[2], min(BLOCK, N)
+    DH, O, P = D * H, y.shape[2], min(BLOCK, N)
     dt = x.dtype
-    xs = np.empty(P * max(n_in, DH), dt)  # one step's inputs of the live rows
-    a, hw = np.empty((P, GH), dt), np.empty((P, GH), dt)
+    # scratch: the input products of up to BLOCK rows (k steps of P rows), one step's state
+    xs = np.zeros(BLOCK * max(n_in, DH), dt)
+    a, hw = np.empty((BLOCK, G * H), dt), np.empty((P, G * H), dt)
     h, c = np.empty((P, H), dt), np.empty((P, H), dt)
-    new, hn = np.empty(H, dt), np.empty(H, dt)
+    scratch = (xs, a, hw, np.empty(H, dt), np.empty(H, dt))
     # every step's outputs of a layer, while the next layer (or the head) reads them
-    bufs = np.empty((2 if L > 1 else 1, T if L > 1 or every else 0, P, DH), dt)
-    top, ys = np.empty((P, DH), dt), np.empty((P, O), dt)
+    bufs = np.zeros((2 if L > 1 else 1, T if L > 1 or every else 0, P, DH), dt)
+    top, ys = np.empty((P, DH), dt), np.empty((BLOCK, O), dt)
     local = np.arange(P)
     o_w, o_b = layout[L * D, 0], layout[L * D, 1]
     Wy, by = w[o_w : o_w + O * DH].reshape((O, DH)), w[o_b : o_b + O]
@@ -133,43 +191,22 @@ def run_blocks(plan, w, x, rows, state0, y, state, first, stride):
                 src, cols = x, perm[r0 : r0 + nb]
             else:
                 src, cols = bufs[(layer - 1) % 2], local
-            out = bufs[layer % 2]
-            store = layer < L - 1 or every
+            # its outputs: kept for the layer above or the head, else not at all
+            out = bufs[layer % 2] if layer < L - 1 or every else bufs[0, :0]
             for d in range(D):
                 ld = layer * D + d
-                o_ih, o_hh, o_bih, o_bhh, K = layout[ld]
-                Wih = w[o_ih : o_ih + GH * K].reshape((GH, K))
-                Whh = w[o_hh : o_hh + GH * H].reshape((GH, H))
-                b_ih, b_hh = w[o_bih : o_bih + GH], w[o_bhh : o_bhh + GH]
                 for r in range(nb):
                     h[r] = state0[ld, 0, perm[r0 + r]]
                     if S == 2:
                         c[r] = state0[ld, 1, perm[r0 + r]]
-                R = nb
-                for t in range(lens[r0]):
-                    R = live(lens, r0, R, t)
-                    xt = xs[: R * K].reshape((R, K))
-                    gather_step(src, cols, lens, r0, R, t, d == 1, xt)
-                    affine_rows(Wih, b_ih, xt, a[:R])
-                    affine_rows(Whh, b_hh, h[:R], hw[:R])
-                    for r in range(R):
-                        cell_step(cell, relu, a[r], hw[r], h[r], c[r], new, hn)
-                    if store:  # the reverse direction's step t is the sequence's step s
-                        for r in range(R):
-                            s = lens[r0 + r] - 1 - t if d == 1 else t
-                            out[s, r, d * H : (d + 1) * H] = h[r]
+                direction(plan, ld, w, src, cols, lens, r0, nb, h, c, scratch, out)
                 for r in range(nb):  # each row's state after its own last step
                     state[ld, 0, perm[r0 + r]] = h[r]
                     if S == 2:
                         state[ld, 1, perm[r0 + r]] = c[r]
                     top[r, d * H : (d + 1) * H] = h[r]
-        if every:  # y_t = h_t W^T + b on the live rows; b where a row has ended (h = 0)
-            hs, R = bufs[(L - 1) % 2], nb
-            for t in range(T):
-                R = live(lens, r0, R, t)
-                affine_rows(Wy, by, hs[t, :R], ys[:R])
-                for r in range(nb):
-                    y[t, perm[r0 + r]] = ys[r] if r < R else by
+        if every:
+            head_every(Wy, by, bufs[(L - 1) % 2], lens, perm, r0, nb, ys, y)
         else:  # y = [h_n forward ; h_n reverse] W^T + b, of the top layer
             affine_rows(Wy, by, top[:nb], ys[:nb])
             for r in range(nb):
