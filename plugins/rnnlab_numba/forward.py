@@ -25,9 +25,11 @@ and its outputs at later steps are the head's bias (its hidden state there is 0)
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numba
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from rnnlab.plugin import LAYER_KEYS, Shape, cell_spec, init_params, param_name
 
@@ -38,8 +40,10 @@ from .rnn import OPTS, activate
 
 BLOCK = 32  # rows per block: a block's scratch stays in cache, and 4-row products fill up
 CELLS = {"rnn": 0, "lstm": 1, "gru": 2}
-# below this many multiply-adds a call stays on one thread (a parallel region costs ~10-50 us)
-PARALLEL_WORK = 2_000_000
+# below this many multiply-adds a call stays on one thread: handing a share to another thread
+# costs ~20-50 us; measured on 2 cores (rnn H=32 T=10), 2 threads gave 1.06x at 0.7M, 1.35x at
+# 1.4M, 1.6-1.8x from 2.8M; an lstm at T=100 1.9-2.0x from 64 rows on
+PARALLEL_WORK = 1_000_000
 
 # plan[...] indices (the layout of the parameters follows, from S_LAYOUT on)
 S_CELL, S_RELU, S_EVERY, S_LAYERS, S_DIRS, S_HIDDEN, S_GATES, S_STATES, S_LAYOUT = range(9)
@@ -153,7 +157,7 @@ def head_every(Wy, by, hs, lens, perm, r0, nb, ys, y):
                     y[t, n] = by
 
 
-@njit(**OPTS)
+@njit(nogil=True, **OPTS)
 def run_blocks(plan, w, x, rows, state0, y, state, first, stride):
     """Blocks ``first, first + stride, ...`` of the rows: the stack, then the head.
 
@@ -213,11 +217,33 @@ def run_blocks(plan, w, x, rows, state0, y, state, first, stride):
                 y[0, perm[r0 + r]] = ys[r]
 
 
-@njit(parallel=True, cache=True)
-def run_threads(plan, w, x, rows, state0, y, state, workers):
-    """:func:`run_blocks` with the blocks dealt out to ``workers`` threads."""
-    for k in prange(workers):
-        run_blocks(plan, w, x, rows, state0, y, state, k, workers)
+_pool: tuple[int, ThreadPoolExecutor] | None = None  # (threads, the pool), made when needed
+
+
+def helpers(threads: int) -> ThreadPoolExecutor:
+    """A pool of at least ``threads`` threads, kept for later calls."""
+    global _pool
+    if _pool is None or _pool[0] < threads:
+        if _pool is not None:
+            _pool[1].shutdown(wait=False)
+        _pool = (threads, ThreadPoolExecutor(threads, thread_name_prefix="rnnlab-forward"))
+    return _pool[1]
+
+
+def run_threads(plan, w, x, rows, state0, y, state, workers: int) -> None:
+    """:func:`run_blocks` with the blocks dealt out to ``workers`` threads, this one among them.
+
+    Python threads (the kernel releases the GIL) rather than a numba ``prange``: the same
+    sharing of independent blocks, without a second compiled signature per dtype (the
+    ``parallel=True`` wrapper took 5.5 s more to compile cold, per dtype)."""
+    pool = helpers(workers - 1)
+    shares = [
+        pool.submit(run_blocks, plan, w, x, rows, state0, y, state, k, workers)
+        for k in range(1, workers)
+    ]
+    run_blocks(plan, w, x, rows, state0, y, state, 0, workers)
+    for share in shares:
+        share.result()
 
 
 # -- the runner ------------------------------------------------------------------------------
@@ -320,12 +346,7 @@ class ForwardRunner:
 
 
 def warm_up(cfg) -> None:
-    """Compile (or load from numba's cache) the forward kernels of ``cfg``'s dtype on a tiny
-    problem: one thread, and the threaded wrapper when numba may use more than one."""
-    fwd = ForwardRunner(cfg, threads=1)
+    """Compile (or load from numba's cache) the forward kernel of ``cfg``'s dtype (one for
+    every cell, layer count and direction) on a tiny problem."""
     params = init_params(cfg, Shape(1, 1), np.random.default_rng(0))
-    x = np.zeros((2, 2, 1), np.dtype(cfg.dtype))
-    fwd(params, x, "last")
-    if numba.get_num_threads() > 1:
-        fwd.threads = 2
-        fwd(params, np.zeros((2, 2 * BLOCK, 1), x.dtype), "last")
+    ForwardRunner(cfg, threads=1)(params, np.zeros((2, 2, 1), np.dtype(cfg.dtype)), "last")
