@@ -6,9 +6,13 @@ Why it is shaped like this: the layer kernels (rnn.py, lstm.py, gru.py) keep eve
 states, and the gated ones every step's gates, for the backward pass: an LSTM over a 10,000-row
 split at T = 100 allocated [T, N, 4H] (1 GB) that evaluation never reads. Here the rows go in
 blocks of ``BLOCK``, each block through the whole stack before the next: a block's scratch is
-one step's gates and, between layers (or for target "every"), the block's ``[T, BLOCK, D*H]``
-outputs. Blocks are independent (no sum runs across them), so threads share them out with the
-same bits on any number of threads.
+one step's gates (a few steps' when a block has few rows) and, between layers (or for target
+"every"), the block's ``[T, BLOCK, D*H]`` outputs. Blocks are independent (no sum runs across
+them), so threads share them out with the same bits on any number of threads.
+
+The parameters are copied into one flat vector per call (one compiled signature per dtype
+whatever the layers and directions); at one row and one step (generation) that copy costs about
+as much as the arithmetic, from a few dozen row-steps on it is noise.
 
 The cells' per-step arithmetic is theirs (``lstm.cell_forward``, ``gru.cell_forward``,
 ``rnn.activate``, ``blocks.affine_rows``): one cell, one set of equations. Every layer and
