@@ -142,6 +142,7 @@ def test_the_backend_declares_what_it_runs():
     # dropout changes nothing in evaluation; a feature it does not know is never covered
     assert model_features(replace(config(), dropout=0.5)) <= backend.forward_features
     assert "cell=mycell" not in backend.forward_features
+    assert backend.forward_runner(replace(config(), cell="mycell")) is None
 
 
 # -- whole runs: evaluation goes through the compiled forward, with the same losses ------------

@@ -97,7 +97,8 @@ class NumbaBackend(Backend):
         warm_up_layers(
             plan.model.cell, np.dtype(plan.model.dtype), plan.model.nonlinearity == "relu"
         )
-        forward.warm_up(plan.model)
+        if plan.model.cell in forward.CELLS:
+            forward.warm_up(plan.model)
 
     def epoch_runner(self, plan):
         """The fused epoch runner (its kernels compile as it is built), or None when the plan
@@ -109,6 +110,8 @@ class NumbaBackend(Backend):
     def forward_runner(self, model_cfg):
         """The compiled forward pass of the whole model (forward.py), for evaluation; the core
         asks only for a model whose features ``forward_features`` holds."""
+        if model_cfg.cell not in forward.CELLS:
+            return None
         return forward.ForwardRunner(model_cfg)
 
 
