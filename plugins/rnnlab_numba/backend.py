@@ -7,7 +7,7 @@ import numpy as np
 
 from rnnlab.plugin import Backend, cell_spec
 
-from . import epoch, gru, lstm, rnn
+from . import epoch, forward, gru, lstm, rnn
 from . import lengths as packing
 
 # each cell's layer contract, time-major arrays in and out:
@@ -31,6 +31,7 @@ class NumbaBackend(Backend):
     dtypes = ("float64", "float32")
     features = frozenset({"lengths"})
     epoch_features = epoch.FEATURES
+    forward_features = forward.FEATURES
 
     def layer_forward(self, cell, weights, x, state0, *, nonlinearity="tanh", lengths=None):
         """The layer contract. With ``lengths`` the rows run sorted longest first (see
@@ -58,10 +59,13 @@ class NumbaBackend(Backend):
         return grads, dx[:, inverse]
 
     def warm_up(self, plan):
-        """Compile (or load from the on-disk cache) the layer kernels of the plan's cell."""
+        """Compile (or load from the on-disk cache) the layer kernels of the plan's cell, and
+        the compiled forward pass evaluation uses."""
         warm_up_layers(
             plan.model.cell, np.dtype(plan.model.dtype), plan.model.nonlinearity == "relu"
         )
+        if plan.model.cell in forward.CELLS:
+            forward.warm_up(plan.model)
 
     def epoch_runner(self, plan):
         """The fused epoch runner (its kernels compile as it is built), or None when the plan
@@ -69,6 +73,13 @@ class NumbaBackend(Backend):
         if plan.uncovered(self.epoch_features):
             return None
         return epoch.EpochRunner(plan)
+
+    def forward_runner(self, model_cfg):
+        """The compiled forward pass of the whole model (forward.py), for evaluation; the core
+        asks only for a model whose features ``forward_features`` holds."""
+        if model_cfg.cell not in forward.CELLS:
+            return None
+        return forward.ForwardRunner(model_cfg)
 
 
 def warm_up_layers(cell: str, dtype: np.dtype, relu: bool) -> None:
