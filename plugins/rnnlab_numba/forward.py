@@ -15,7 +15,7 @@ whatever the layers and directions); at one row and one step (generation) that c
 as much as the arithmetic, from a few dozen row-steps on it is noise.
 
 The cells' per-step arithmetic is theirs (``lstm.cell_forward``, ``gru.cell_forward``,
-``rnn.activate``, ``blocks.affine_rows``): one cell, one set of equations. Every layer and
+``rnn.activate``, ``blocks.affine``): one cell, one set of equations. Every layer and
 direction of a step, per block of rows:
 
     a  = x_t W_ih^T + b_ih          (x_t: the layer's input at step t, read backwards within
@@ -39,8 +39,8 @@ from rnnlab.plugin import LAYER_KEYS, Shape, cell_spec, init_params, param_name
 
 from . import gru, lstm
 from . import lengths as packing
-from .blocks import affine_rows
-from .rnn import OPTS, activate
+from .blocks import OPTS, affine
+from .rnn import activate
 
 BLOCK = 32  # rows per block: a block's scratch stays in cache, and 4-row products fill up
 CELLS = {"rnn": 0, "lstm": 1, "gru": 2}
@@ -76,7 +76,7 @@ def cell_step(cell, relu, a, hw, h, c, new, hn):
     if cell == 0:  # h = f(a + hw)
         for j in range(h.size):
             a[j] += hw[j]
-        activate(a, relu)
+        activate(a.reshape((1, a.size)), relu)
         h[:] = a
     elif cell == 1:
         lstm.cell_forward(a, hw, c, new, h)  # c_prev and c apart: its loops vectorise
@@ -126,11 +126,11 @@ def direction(plan, ld, w, src, cols, lens, r0, nb, h, c, scratch, out):
                 slot = (t - t0) * P + r
                 xs[slot * K : slot * K + K] = src[s, cols[r]]
         rows = (t1 - t0) * P
-        affine_rows(Wih, b_ih, xs[: rows * K].reshape((rows, K)), a[:rows])
+        affine(Wih, b_ih, xs[: rows * K].reshape((rows, K)), a[:rows])
         R = nb
         for t in range(t0, t1):
             R = live(lens, r0, R, t)
-            affine_rows(Whh, b_hh, h[:R], hw[:R])  # hw = h_{t-1} W_hh^T + b_hh
+            affine(Whh, b_hh, h[:R], hw[:R])  # hw = h_{t-1} W_hh^T + b_hh
             for r in range(R):
                 cell_step(cell, relu, a[(t - t0) * P + r], hw[r], h[r], c[r], new, hn)
             if out.shape[0] > 0:  # the reverse direction's step t is the sequence's step s
@@ -151,7 +151,7 @@ def head_every(Wy, by, hs, lens, perm, r0, nb, ys, y):
         t1 = min(T, t0 + k)
         if t0 < Tb:
             rows = (min(t1, Tb) - t0) * P
-            affine_rows(Wy, by, hs[t0 : t0 + rows // P].reshape((rows, hs.shape[2])), ys[:rows])
+            affine(Wy, by, hs[t0 : t0 + rows // P].reshape((rows, hs.shape[2])), ys[:rows])
         for t in range(t0, t1):
             for r in range(nb):
                 n = perm[r0 + r]
@@ -216,7 +216,7 @@ def run_blocks(plan, w, x, rows, state0, y, state, first, stride):
         if every:
             head_every(Wy, by, bufs[(L - 1) % 2], lens, perm, r0, nb, ys, y)
         else:  # y = [h_n forward ; h_n reverse] W^T + b, of the top layer
-            affine_rows(Wy, by, top[:nb], ys[:nb])
+            affine(Wy, by, top[:nb], ys[:nb])
             for r in range(nb):
                 y[0, perm[r0 + r]] = ys[r]
 
