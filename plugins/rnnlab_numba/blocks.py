@@ -231,6 +231,31 @@ def outer4(G, d0, d1, d2, d3, v0, v1, v2, v3):
 
 
 @njit(**OPTS)
+def outer8(G, D, V, t, r, active):
+    """G += d^T v summed over the eight live rows from (t, r) on (step-major order)."""
+    T = D.shape[0]
+    t1, r1 = next_live(t, r, active, T)
+    t2, r2 = next_live(t1, r1, active, T)
+    t3, r3 = next_live(t2, r2, active, T)
+    t4, r4 = next_live(t3, r3, active, T)
+    t5, r5 = next_live(t4, r4, active, T)
+    t6, r6 = next_live(t5, r5, active, T)
+    t7, r7 = next_live(t6, r6, active, T)
+    d0, d1, d2, d3 = D[t, r], D[t1, r1], D[t2, r2], D[t3, r3]
+    d4, d5, d6, d7 = D[t4, r4], D[t5, r5], D[t6, r6], D[t7, r7]
+    v0, v1, v2, v3 = V[t, r], V[t1, r1], V[t2, r2], V[t3, r3]
+    v4, v5, v6, v7 = V[t4, r4], V[t5, r5], V[t6, r6], V[t7, r7]
+    for j in range(G.shape[0]):
+        g = G[j]
+        e0, e1, e2, e3, e4, e5, e6, e7 = d0[j], d1[j], d2[j], d3[j], d4[j], d5[j], d6[j], d7[j]
+        for k in range(g.size):
+            g[k] += (e0 * v0[k] + e1 * v1[k] + e2 * v2[k] + e3 * v3[k]) + (
+                e4 * v4[k] + e5 * v5[k] + e6 * v6[k] + e7 * v7[k]
+            )
+    return next_live(t7, r7, active, T)
+
+
+@njit(**OPTS)
 def outer1(G, d0, v0):
     for j in range(G.shape[0]):
         g = G[j]
@@ -253,13 +278,15 @@ def add_outer(G, D, V):
 
 
 @njit(**OPTS)
-def add_outer_steps(G, D, V, active):
-    """G += D[t, r]^T V[t, r] summed over the live rows of every step (``D [T, R, J]``,
-    ``V [T, R, K]``), four rows at a time across steps: one sweep over G per four rows."""
+def outer_steps(G, D, V, active):
+    """G += D[t, r]^T V[t, r] summed over the live rows of every step, eight rows at a time."""
     T = D.shape[0]
     n = live_count(active, T)
     t0, r0 = next_live(0, -1, active, T)
     m = 0
+    while m + 8 <= n:
+        t0, r0 = outer8(G, D, V, t0, r0, active)
+        m += 8
     while m + 4 <= n:
         t1, r1 = next_live(t0, r0, active, T)
         t2, r2 = next_live(t1, r1, active, T)
@@ -274,6 +301,24 @@ def add_outer_steps(G, D, V, active):
         outer1(G, D[t0, r0], V[t0, r0])
         t0, r0 = next_live(t0, r0, active, T)
         m += 1
+
+
+@njit(**OPTS)
+def add_outer_steps(G, D, V, active):
+    """G += D[t, r]^T V[t, r] summed over the live rows of every step (``D [T, R, J]``,
+    ``V [T, R, K]``, ``G [J, K]``), four rows at a time across steps: one sweep over G per
+    four rows. With fewer columns than rows (a first layer's inputs; the gated cells' W_hh,
+    [4H, H]) the sums run along J instead, into G^T, so that the inner loops are the long
+    ones (lstm at H=32: 1.6x)."""
+    J, K = G.shape
+    if K < J:
+        GT = np.zeros((K, J), G.dtype)
+        outer_steps(GT, V, D, active)
+        for j in range(J):
+            for k in range(K):
+                G[j, k] += GT[k, j]
+    else:
+        outer_steps(G, D, V, active)
 
 
 @njit(**OPTS)
