@@ -7,7 +7,8 @@ r, z, n in the rows of W_ih, W_hh, b_ih, b_hh):
     h_t = (1 - z_t) * n_t + z_t * h_{t-1}
 
 Shaped like lstm.py: the input projection of every step before the recurrence, the weight
-gradients and dx summed step by step; arrays time-major ``[T, R, F]`` (see lstm.py for why),
+gradients, bias sums and dx over every step at once after it (dxa stored in place of the gates,
+dha's n block in place of hn); arrays time-major ``[T, R, F]`` (see lstm.py for why),
 kernels writing into the caller's buffers. Variable length and ``h0_zero`` as in rnn.py: step t
 runs on the rows ``[:active[t]]`` (rows sorted longest first); entries past a row's end are
 never read, and are 0 in hs and dx.

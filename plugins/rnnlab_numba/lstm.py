@@ -9,8 +9,11 @@ order i, f, g, o in the rows of W_ih, W_hh, b_ih, b_hh):
     h_t = o_t * tanh(c_t)
 
 The input projection of every step is one pass before the recurrence, as in the reference; the
-backward pass sums the weight gradients and dx step by step (the same products, four rows at a
-time, without a [T, R, 4H] buffer of gradients).
+backward pass keeps only da_t W_hh in the recurrence and stores each step's da in place of its
+gates, so that the weight gradients, bias sums and dx run after it over every step's rows at
+once (blocks.py's ``*_steps``: one sweep over a weight per eight rows instead of per step). The
+products take the transposed weights (the outer-product form, blocks.py): each kernel
+transposes the one it gets once per call.
 
 Arrays are time-major ``[T, R, F]``: each step then works on one contiguous ``[R, F]`` block.
 With rows ``T*F`` apart (row-major) the per-step gate loops ran about 4x slower here at T=100
