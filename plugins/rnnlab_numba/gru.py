@@ -7,8 +7,8 @@ r, z, n in the rows of W_ih, W_hh, b_ih, b_hh):
     h_t = (1 - z_t) * n_t + z_t * h_{t-1}
 
 Shaped like lstm.py: the input projection of every step before the recurrence, the weight
-gradients, bias sums and dx over every step at once after it (dxa stored in place of the gates,
-dha's n block in place of hn); arrays time-major ``[T, R, F]`` (see lstm.py for why),
+gradients, bias sums and dx over every step at once after it (dha stored in place of the gates,
+dxa's n block in place of hn); arrays time-major ``[T, R, F]`` (see lstm.py for why),
 kernels writing into the caller's buffers. Variable length and ``h0_zero`` as in rnn.py: step t
 runs on the rows ``[:active[t]]`` (rows sorted longest first); entries past a row's end are
 never read, and are 0 in hs and dx.
@@ -22,11 +22,11 @@ from .blocks import (
     add_outer,
     add_outer_steps,
     add_product_steps,
+    add_product_t,
     add_rows_steps,
     affine_steps,
     affine_t,
     fill_rows,
-    product_t,
     transposed,
 )
 from .mathfn import like, sigmoid, tanh
@@ -118,8 +118,9 @@ def backward(
     ``gWih``, ``gWhh``, ``gb_ih``, ``gb_hh``; write ``dx`` if asked. ``dxa``, ``dha [R, 3H]``
     (dL/d(x W_ih^T + b_ih), dL/d(h W_hh^T + b_hh) of step t), ``dh_next`` (dL/dh_t through step
     t+1) and ``dh_direct [R, H]`` are scratch. ``gates`` and ``hn`` are overwritten: on return
-    their live rows hold dxa and the n block of dha (dha's r and z blocks are dxa's), which
-    the weight gradients, bias sums and dx then take over every step's rows at once."""
+    their live rows hold dha and the n block of dxa (dxa's r and z blocks are dha's), which
+    the weight gradients, bias sums and dx then take over every step's rows at once (W_hh's
+    gradient, the largest, in one sweep)."""
     T, H = x.shape[0], hs.shape[2]
     Whh = transposed(WhhT)  # dha W_hh in the outer-product form (blocks.py)
     dh_next[:, :] = 0
@@ -133,28 +134,29 @@ def backward(
                 gates[t, r], hn[t, r], h_prev[r], dhs[t, r], dh_next[r], dxa[r], dha[r],
                 dh_direct[r],
             )  # fmt: skip
-            gates[t, r, :] = dxa[r]
-            hn[t, r, :] = dha[r, 2 * H :]
+            gates[t, r, :] = dha[r]
+            hn[t, r, :] = dxa[r, 2 * H :]
         if t > 0:  # dh_{t-1} (through step t) = dh_t z_t + dha_t W_hh
-            product_t(Whh, dha[:R], dh_next[:R])
-            for r in range(R):
-                for k in range(H):
-                    dh_next[r, k] += dh_direct[r, k]
+            dh_next[:R] = dh_direct[:R]
+            add_product_t(Whh, dha[:R], dh_next[:R])
         elif not h0_zero:  # dW_hh += dha_0^T h0 (dha still holds step 0)
             add_outer(gWhh, dha[:R], h0[:R])
-    # dW_hh += dha_t^T h_{t-1}: rows r, z from dxa (outer4 reads the first 2H of each row of
-    # gates), rows n from hn;  dW_ih += dxa_t^T x_t;  db_hh += dha_t;  db_ih += dxa_t
+    # dW_hh += dha_t^T h_{t-1};  db_hh += dha_t;  dW_ih += dxa_t^T x_t, db_ih += dxa_t, dx_t =
+    # dxa_t W_ih: rows r, z from gates (the blocks read the first 2H of each of its rows), n
+    # from hn
     if T > 1:
-        add_outer_steps(gWhh[: 2 * H], gates[1:], hs[: T - 1], active[1:])
-        add_outer_steps(gWhh[2 * H :], hn[1:], hs[: T - 1], active[1:])
-    add_outer_steps(gWih, gates, x, active)
-    add_rows_steps(gb_hh[: 2 * H], gates, active)
-    add_rows_steps(gb_hh[2 * H :], hn, active)
-    add_rows_steps(gb_ih, gates, active)
-    if need_dx:  # dx_t = dxa_t W_ih
+        add_outer_steps(gWhh, gates[1:], hs[: T - 1], active[1:])
+    add_rows_steps(gb_hh, gates, active)
+    add_outer_steps(gWih[: 2 * H], gates, x, active)
+    add_outer_steps(gWih[2 * H :], hn, x, active)
+    add_rows_steps(gb_ih[: 2 * H], gates, active)
+    add_rows_steps(gb_ih[2 * H :], hn, active)
+    if need_dx:
         for t in range(T):
             dx[t, : active[t]] = 0
-        add_product_steps(transposed(WihT), gates, dx, active)
+        Wih = transposed(WihT)
+        add_product_steps(Wih[: 2 * H], gates, dx, active)
+        add_product_steps(Wih[2 * H :], hn, dx, active)
 
 
 # -- the layer contract (time-major arrays in and out) ---------------------------------------
