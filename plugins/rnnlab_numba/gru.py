@@ -7,7 +7,8 @@ r, z, n in the rows of W_ih, W_hh, b_ih, b_hh):
     h_t = (1 - z_t) * n_t + z_t * h_{t-1}
 
 Shaped like lstm.py: the input projection of every step before the recurrence, the weight
-gradients and dx summed step by step; arrays time-major ``[T, R, F]`` (see lstm.py for why),
+gradients, bias sums and dx over every step at once after it (dha stored in place of the gates,
+dxa's n block in place of hn); arrays time-major ``[T, R, F]`` (see lstm.py for why),
 kernels writing into the caller's buffers. Variable length and ``h0_zero`` as in rnn.py: step t
 runs on the rows ``[:active[t]]`` (rows sorted longest first); entries past a row's end are
 never read, and are 0 in hs and dx.
@@ -16,7 +17,18 @@ never read, and are 0 in hs and dx.
 import numpy as np
 from numba import njit
 
-from .blocks import OPTS, add_outer, add_rows, affine, affine_steps, product
+from .blocks import (
+    OPTS,
+    add_outer,
+    add_outer_steps,
+    add_product_steps,
+    add_product_t,
+    add_rows_steps,
+    affine_steps,
+    affine_t,
+    fill_rows,
+    transposed,
+)
 from .mathfn import like, sigmoid, tanh
 
 
@@ -42,6 +54,7 @@ def forward(Wih, Whh, b_ih, b_hh, x, h0, h0_zero, hs, gates, hn, hw, active):
     pass needs both) for the rows r < active[t], from ``h0 [R, H]``; ``hw [R, 3H]`` is
     scratch."""
     affine_steps(Wih, b_ih, x, gates, active)  # x_t W_ih^T + b_ih, every step at once
+    WhhT = transposed(Whh)  # the products run in the outer-product form (blocks.py)
     for t in range(x.shape[0]):
         R = active[t]
         if R == 0:
@@ -49,10 +62,9 @@ def forward(Wih, Whh, b_ih, b_hh, x, h0, h0_zero, hs, gates, hn, hw, active):
         h_prev = hs[t - 1] if t > 0 else h0
         # hw = b_hh + h_{t-1} W_hh^T
         if t > 0 or not h0_zero:
-            affine(Whh, b_hh, h_prev[:R], hw[:R])
+            affine_t(WhhT, b_hh, h_prev[:R], hw[:R])
         else:
-            for r in range(R):
-                hw[r, :] = b_hh
+            fill_rows(hw[:R], b_hh)
         for r in range(R):
             cell_forward(gates[t, r], hw[r], h_prev[r], hn[t, r], hs[t, r])
 
@@ -105,10 +117,14 @@ def backward(
     """Backpropagate ``dhs [T, R, H]`` (dL/dh from above); add the weight gradients to
     ``gWih``, ``gWhh``, ``gb_ih``, ``gb_hh``; write ``dx`` if asked. ``dxa``, ``dha [R, 3H]``
     (dL/d(x W_ih^T + b_ih), dL/d(h W_hh^T + b_hh) of step t), ``dh_next`` (dL/dh_t through step
-    t+1) and ``dh_direct [R, H]`` are scratch."""
-    H = hs.shape[2]
+    t+1) and ``dh_direct [R, H]`` are scratch. ``gates`` and ``hn`` are overwritten: on return
+    their live rows hold dha and the n block of dxa (dxa's r and z blocks are dha's), which
+    the weight gradients, bias sums and dx then take over every step's rows at once (W_hh's
+    gradient, the largest, in one sweep)."""
+    T, H = x.shape[0], hs.shape[2]
+    Whh = transposed(WhhT)  # dha W_hh in the outer-product form (blocks.py)
     dh_next[:, :] = 0
-    for t in range(x.shape[0] - 1, -1, -1):
+    for t in range(T - 1, -1, -1):
         R = active[t]  # rows r >= R: past their end (their dh_next is still 0)
         if R == 0:
             continue
@@ -118,19 +134,29 @@ def backward(
                 gates[t, r], hn[t, r], h_prev[r], dhs[t, r], dh_next[r], dxa[r], dha[r],
                 dh_direct[r],
             )  # fmt: skip
+            gates[t, r, :] = dha[r]
+            hn[t, r, :] = dxa[r, 2 * H :]
         if t > 0:  # dh_{t-1} (through step t) = dh_t z_t + dha_t W_hh
-            product(WhhT, dha[:R], dh_next[:R])
-            for r in range(R):
-                for k in range(H):
-                    dh_next[r, k] += dh_direct[r, k]
-            add_outer(gWhh, dha[:R], hs[t - 1, :R])  # dW_hh += dha_t^T h_{t-1}
-        elif not h0_zero:
+            dh_next[:R] = dh_direct[:R]
+            add_product_t(Whh, dha[:R], dh_next[:R])
+        elif not h0_zero:  # dW_hh += dha_0^T h0 (dha still holds step 0)
             add_outer(gWhh, dha[:R], h0[:R])
-        add_outer(gWih, dxa[:R], x[t, :R])  # dW_ih += dxa_t^T x_t
-        add_rows(gb_hh, dha[:R])  # db_hh += dha_t
-        add_rows(gb_ih, dxa[:R])  # db_ih += dxa_t
-        if need_dx:
-            product(WihT, dxa[:R], dx[t, :R])  # dx_t = dxa_t W_ih
+    # dW_hh += dha_t^T h_{t-1};  db_hh += dha_t;  dW_ih += dxa_t^T x_t, db_ih += dxa_t, dx_t =
+    # dxa_t W_ih: rows r, z from gates (the blocks read the first 2H of each of its rows), n
+    # from hn
+    if T > 1:
+        add_outer_steps(gWhh, gates[1:], hs[: T - 1], active[1:])
+    add_rows_steps(gb_hh, gates, active)
+    add_outer_steps(gWih[: 2 * H], gates, x, active)
+    add_outer_steps(gWih[2 * H :], hn, x, active)
+    add_rows_steps(gb_ih[: 2 * H], gates, active)
+    add_rows_steps(gb_ih[2 * H :], hn, active)
+    if need_dx:
+        for t in range(T):
+            dx[t, : active[t]] = 0
+        Wih = transposed(WihT)
+        add_product_steps(Wih[: 2 * H], gates, dx, active)
+        add_product_steps(Wih[2 * H :], hn, dx, active)
 
 
 # -- the layer contract (time-major arrays in and out) ---------------------------------------
@@ -158,7 +184,7 @@ def layer_backward(w, cache, dhs):
     G = w["weight_hh"].shape[0]
     backward(
         np.ascontiguousarray(w["weight_ih"].T), np.ascontiguousarray(w["weight_hh"].T),
-        x, hs, gates, hn, h0, False, np.ascontiguousarray(dhs), True, dx,
+        x, hs, gates.copy(), hn.copy(), h0, False, np.ascontiguousarray(dhs), True, dx,
         g["weight_ih"], g["weight_hh"], g["bias_ih"], g["bias_hh"],
         np.empty((x.shape[1], G), x.dtype), np.empty((x.shape[1], G), x.dtype),
         np.empty_like(h0), np.empty_like(h0), active,

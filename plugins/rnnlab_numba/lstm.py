@@ -9,8 +9,11 @@ order i, f, g, o in the rows of W_ih, W_hh, b_ih, b_hh):
     h_t = o_t * tanh(c_t)
 
 The input projection of every step is one pass before the recurrence, as in the reference; the
-backward pass sums the weight gradients and dx step by step (the same products, four rows at a
-time, without a [T, R, 4H] buffer of gradients).
+backward pass keeps only da_t W_hh in the recurrence and stores each step's da in place of its
+gates, so that the weight gradients, bias sums and dx run after it over every step's rows at
+once (blocks.py's ``*_steps``: one sweep over a weight per eight rows instead of per step). The
+products take the transposed weights (the outer-product form, blocks.py): each kernel
+transposes the one it gets once per call.
 
 Arrays are time-major ``[T, R, F]``: each step then works on one contiguous ``[R, F]`` block.
 With rows ``T*F`` apart (row-major) the per-step gate loops ran about 4x slower here at T=100
@@ -24,7 +27,18 @@ sorted longest first); entries past a row's end are never read, and are 0 in hs,
 import numpy as np
 from numba import njit
 
-from .blocks import OPTS, add_outer, add_rows, affine, affine_steps, product
+from .blocks import (
+    OPTS,
+    add_outer,
+    add_outer_steps,
+    add_product_steps,
+    add_rows_steps,
+    affine_steps,
+    affine_t,
+    fill_rows,
+    product_t,
+    transposed,
+)
 from .mathfn import like, sigmoid, tanh
 
 
@@ -51,6 +65,7 @@ def forward(Wih, Whh, b_ih, b_hh, x, h0, c0, h0_zero, hs, cs, gates, hw, active)
     """hs, cs ``[T, R, H]`` and the activated gates ``[T, R, 4H]`` (the backward pass needs
     them) for the rows r < active[t], from ``(h0, c0) [R, H]``; ``hw [R, 4H]`` is scratch."""
     affine_steps(Wih, b_ih, x, gates, active)  # x_t W_ih^T + b_ih, every step at once
+    WhhT = transposed(Whh)  # the products run in the outer-product form (blocks.py)
     for t in range(x.shape[0]):
         R = active[t]
         if R == 0:
@@ -59,10 +74,9 @@ def forward(Wih, Whh, b_ih, b_hh, x, h0, c0, h0_zero, hs, cs, gates, hw, active)
         c_prev = cs[t - 1] if t > 0 else c0
         # hw = b_hh + h_{t-1} W_hh^T
         if t > 0 or not h0_zero:
-            affine(Whh, b_hh, h_prev[:R], hw[:R])
+            affine_t(WhhT, b_hh, h_prev[:R], hw[:R])
         else:
-            for r in range(R):
-                hw[r, :] = b_hh
+            fill_rows(hw[:R], b_hh)
         for r in range(R):
             cell_forward(gates[t, r], hw[r], c_prev[r], cs[t, r], hs[t, r])
 
@@ -114,10 +128,14 @@ def backward(
     """Backpropagate ``dhs [T, R, H]`` (dL/dh from above); add the weight gradients to
     ``gWih``, ``gWhh``, ``gb_ih``, ``gb_hh`` (the two biases get the same); write ``dx`` if
     asked. ``da [R, 4H]`` (dL/d(pre-activations) of step t), ``dh_next``, ``dc_next [R, H]``
-    (dL/dh_t, dL/dc_t through step t+1) are scratch."""
+    (dL/dh_t, dL/dc_t through step t+1) are scratch. ``gates`` is overwritten: on return its
+    live rows hold da of their step, which the weight gradients, bias sums and dx then take
+    over every step's rows at once, after the recurrence."""
+    T = x.shape[0]
+    Whh = transposed(WhhT)  # da W_hh in the outer-product form (blocks.py)
     dh_next[:, :] = 0
     dc_next[:, :] = 0
-    for t in range(x.shape[0] - 1, -1, -1):
+    for t in range(T - 1, -1, -1):
         R = active[t]  # rows r >= R: past their end (their dh_next, dc_next are still 0)
         if R == 0:
             continue
@@ -126,16 +144,21 @@ def backward(
             cell_backward(
                 gates[t, r], cs[t, r], c_prev[r], dhs[t, r], dh_next[r], dc_next[r], da[r]
             )
+            gates[t, r, :] = da[r]
         if t > 0:
-            product(WhhT, da[:R], dh_next[:R])  # dh_{t-1} (through step t) = da_t W_hh
-            add_outer(gWhh, da[:R], hs[t - 1, :R])  # dW_hh += da_t^T h_{t-1}
-        elif not h0_zero:
-            add_outer(gWhh, da[:R], h0[:R])
-        add_outer(gWih, da[:R], x[t, :R])  # dW_ih += da_t^T x_t
-        add_rows(gb_ih, da[:R])  # db += da_t
-        add_rows(gb_hh, da[:R])
-        if need_dx:
-            product(WihT, da[:R], dx[t, :R])  # dx_t = da_t W_ih
+            product_t(Whh, da[:R], dh_next[:R])  # dh_{t-1} (through step t) = da_t W_hh
+    # dW_hh += da_t^T h_{t-1},  dW_ih += da_t^T x_t,  db += da_t,  dx_t = da_t W_ih
+    if T > 1:
+        add_outer_steps(gWhh, gates[1:], hs[: T - 1], active[1:])
+    if not h0_zero and T > 0:
+        add_outer(gWhh, gates[0, : active[0]], h0[: active[0]])
+    add_outer_steps(gWih, gates, x, active)
+    add_rows_steps(gb_ih, gates, active)
+    add_rows_steps(gb_hh, gates, active)
+    if need_dx:
+        for t in range(T):
+            dx[t, : active[t]] = 0
+        add_product_steps(transposed(WihT), gates, dx, active)
 
 
 # -- the layer contract (time-major arrays in and out) ---------------------------------------
@@ -164,7 +187,7 @@ def layer_backward(w, cache, dhs):
     da = np.empty((x.shape[1], w["weight_hh"].shape[0]), x.dtype)
     backward(
         np.ascontiguousarray(w["weight_ih"].T), np.ascontiguousarray(w["weight_hh"].T),
-        x, hs, cs, gates, h0, c0, False, np.ascontiguousarray(dhs), True, dx,
+        x, hs, cs, gates.copy(), h0, c0, False, np.ascontiguousarray(dhs), True, dx,
         g["weight_ih"], g["weight_hh"], g["bias_ih"], g["bias_hh"],
         da, np.empty_like(h0), np.empty_like(h0), active,
     )  # fmt: skip

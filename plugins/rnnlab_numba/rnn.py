@@ -21,7 +21,17 @@ sequences start from zeros; a carried state passes False).
 import numpy as np
 from numba import njit
 
-from .blocks import OPTS, add_outer, add_product, add_rows, affine_steps, product
+from .blocks import (
+    OPTS,
+    add_outer,
+    add_outer_steps,
+    add_product_steps,
+    add_product_t,
+    add_rows_steps,
+    affine_steps,
+    product_t,
+    transposed,
+)
 from .mathfn import like, tanh, zero
 
 
@@ -44,15 +54,16 @@ def forward(Wih, Whh, bias, x, h0, h0_zero, relu, hs, active):
     are left alone."""
     # z_t = bias + x_t W_ih^T, every step at once
     affine_steps(Wih, bias, x, hs, active)
+    WhhT = transposed(Whh)  # the products run in the outer-product form (blocks.py)
     for t in range(x.shape[0]):
         R = active[t]
         if R == 0:  # no row reaches this step (nor any later one)
             break
         # z_t += h_{t-1} W_hh^T;  h_t = f(z_t)
         if t > 0:
-            add_product(Whh, hs[t - 1, :R], hs[t, :R])
+            add_product_t(WhhT, hs[t - 1, :R], hs[t, :R])
         elif not h0_zero:
-            add_product(Whh, h0[:R], hs[t, :R])
+            add_product_t(WhhT, h0[:R], hs[t, :R])
         activate(hs[t, :R], relu)
 
 
@@ -78,36 +89,44 @@ def backward(
 ):
     """Backpropagate ``dhs [T, R, H]`` (dL/dh from above) through the block; add the weight
     gradients to ``gWih``, ``gWhh``, ``gb_ih``, ``gb_hh`` (the two biases get the same); write
-    ``dx [T, R, I]`` if asked. ``WihT``/``WhhT`` are the transposed weights; ``dz``, ``carry``
-    are ``[R, H]`` scratch. A row's BPTT starts at its own last step (its carry is still 0).
+    ``dx [T, R, I]`` if asked. ``WihT``/``WhhT`` are the transposed weights; ``carry`` is
+    ``[R, H]`` scratch (``dz`` is not used). A row's BPTT starts at its own last step (its
+    carry is still 0). ``dhs`` is overwritten: on return its live rows hold dz.
 
     dz_t = (dL/dh_t + dz_{t+1} W_hh) * f'(z_t),  f' = 1 - h^2 (tanh) or [h > 0] (relu)
     dW_ih += dz_t^T x_t,  dW_hh += dz_t^T h_{t-1},  db += dz_t,  dx_t = dz_t W_ih
+
+    The recurrence keeps only dz_t W_hh in the loop; dz of every step stays in ``dhs``, and
+    the weight gradients, bias sums and dx run after it over every step's rows at once.
     """
-    H = hs.shape[2]
+    T, H = x.shape[0], hs.shape[2]
+    Whh = transposed(WhhT)  # dz W_hh in the outer-product form (blocks.py)
     carry[:, :] = 0
-    for t in range(x.shape[0] - 1, -1, -1):
+    for t in range(T - 1, -1, -1):
         R = active[t]
         if R == 0:
             continue
         for r in range(R):
-            h, d, c, z = hs[t, r], dhs[t, r], carry[r], dz[r]
+            h, z, c = hs[t, r], dhs[t, r], carry[r]
             if relu:
                 for j in range(H):
-                    z[j] = d[j] + c[j] if h[j] > zero(h[j]) else zero(h[j])
+                    z[j] = z[j] + c[j] if h[j] > zero(h[j]) else zero(h[j])
             else:
                 for j in range(H):
-                    z[j] = (d[j] + c[j]) * (like(h[j], 1) - h[j] * h[j])
+                    z[j] = (z[j] + c[j]) * (like(h[j], 1) - h[j] * h[j])
         if t > 0:
-            product(WhhT, dz[:R], carry[:R])  # carry = dL/dh_{t-1} through step t
-            add_outer(gWhh, dz[:R], hs[t - 1, :R])
-        elif not h0_zero:
-            add_outer(gWhh, dz[:R], h0[:R])
-        if need_dx:
-            product(WihT, dz[:R], dx[t, :R])
-        add_outer(gWih, dz[:R], x[t, :R])
-        add_rows(gb_ih, dz[:R])
-        add_rows(gb_hh, dz[:R])
+            product_t(Whh, dhs[t, :R], carry[:R])  # carry = dL/dh_{t-1} through step t
+    if T > 1:
+        add_outer_steps(gWhh, dhs[1:], hs[: T - 1], active[1:])
+    if not h0_zero and T > 0:
+        add_outer(gWhh, dhs[0, : active[0]], h0[: active[0]])
+    add_outer_steps(gWih, dhs[:T], x, active)
+    add_rows_steps(gb_ih, dhs[:T], active)
+    add_rows_steps(gb_hh, dhs[:T], active)
+    if need_dx:
+        for t in range(T):
+            dx[t, : active[t]] = 0
+        add_product_steps(transposed(WihT), dhs[:T], dx, active)
 
 
 # -- the layer contract (time-major arrays in and out) ---------------------------------------
@@ -136,7 +155,7 @@ def layer_backward(w, cache, dhs):
         h0,
         False,
         relu,
-        np.ascontiguousarray(dhs),
+        np.array(dhs),  # a copy: backward overwrites it
         True,
         dx,
         grads["weight_ih"],
