@@ -5,7 +5,6 @@ masks, dropout only while training, from the run's seeded generator, and resumab
 
 from __future__ import annotations
 
-import dataclasses
 import signal
 
 import numpy as np
@@ -156,7 +155,7 @@ def test_the_dropout_stream_leaves_every_other_stream_as_it_was():
         assert rngs[name].random() == np.random.default_rng(seq).random()
 
 
-def test_plans_carry_bidirectional_and_dropout_and_numbas_runner_declines_bidirectional():
+def test_plans_carry_bidirectional_and_dropout_and_a_runner_must_declare_them():
     plan = EpochPlan(
         ModelConfig(layers=2, bidirectional=True, dropout=0.2), TrainConfig(), "mse", "last"
     )
@@ -169,10 +168,13 @@ def test_plans_carry_bidirectional_and_dropout_and_numbas_runner_declines_bidire
     from rnnlab.plugins import Registry
 
     numba = Registry().backend("numba").load()
-    assert plan.uncovered(numba.epoch_features) == {"bidirectional"}
-    assert epoch_runner(numba, plan) is None  # the core loop runs numba's layer kernels
-    dropout_only = dataclasses.replace(plan, model=ModelConfig(layers=2, dropout=0.2))
-    assert not dropout_only.uncovered(numba.epoch_features)  # its fused epoch drops
+    assert not plan.uncovered(numba.epoch_features)  # its fused epoch runs both
+    assert epoch_runner(numba, plan) is not None
+    # a runner declaring neither is not handed the plan: the core loop composes them
+    declared = numba.epoch_features - {"bidirectional", "dropout"}
+    assert plan.uncovered(declared) == {"bidirectional", "dropout"}
+    numba.epoch_features = declared
+    assert epoch_runner(numba, plan) is None
 
 
 def final_params(tmp_path, name, *sets):

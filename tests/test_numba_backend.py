@@ -123,8 +123,8 @@ def test_epoch_runner_matches_reference_epoch(backend, model, train, loss, targe
 
 
 def test_epoch_runner_declines_what_it_does_not_fuse(backend):
-    plan = EpochPlan(ModelConfig(cell="lstm", bidirectional=True), TrainConfig(), "mse", "last")
-    assert backend.epoch_runner(plan) is None
+    plan = EpochPlan(ModelConfig(cell="lstm"), TrainConfig(), "mse", "last")
+    assert backend.epoch_runner(dataclasses.replace(plan, loss="hinge")) is None
 
 
 def test_epoch_runner_declines_a_plan_field_added_later(backend):

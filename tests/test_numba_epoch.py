@@ -117,8 +117,9 @@ def test_fused_epoch_matches_the_reference_float32(
 
 def test_every_cell_is_declared(backend):
     assert {"cell=rnn", "cell=lstm", "cell=gru"} <= backend.epoch_features
-    # stateful epochs and dropout: tests/test_numba_stateful.py
-    assert {"chunk_length", "dropout"} <= backend.epoch_features
+    # stateful epochs and dropout: tests/test_numba_stateful.py; bidirectional:
+    # tests/test_numba_bidirectional.py
+    assert {"chunk_length", "dropout", "bidirectional"} <= backend.epoch_features
 
 
 @pytest.mark.parametrize("cell", CELLS)

@@ -45,6 +45,7 @@ from .blocks import OPTS
 from .layout import (
     CLIPS,
     OPTIMIZERS,
+    Bidirectional,
     Data,
     Net,
     Scratch,
@@ -85,6 +86,7 @@ FEATURES = frozenset(
         "lengths",
         "chunk_length",
         "dropout",
+        "bidirectional",
         *(f"grad_clip={name}" for name in CLIPS),
         *(f"optimizer={name}" for name in OPTIMIZERS),
     }
@@ -93,18 +95,18 @@ FEATURES = frozenset(
 
 # -- kernels ---------------------------------------------------------------------------------
 @njit(**OPTS)
-def run_chunks(rows, pos, t0, T, h0_zero, s, net, data, buf, coef, cell, masks, mid):
+def run_chunks(rows, pos, t0, T, h0_zero, s, net, data, buf, coef, cell, masks, mid, bi):
     """Every chunk of the batch ``rows``, one after the other."""
     C = s.chunk_rows
     for c in range((rows.size + C - 1) // C):
         part = rows[c * C : min(c * C + C, rows.size)]
         chunk_loss_grad(
-            c, part, pos + c * C, t0, T, h0_zero, s, net, data, buf, coef, cell, masks, mid
+            c, part, pos + c * C, t0, T, h0_zero, s, net, data, buf, coef, cell, masks, mid, bi
         )
 
 
 @njit(parallel=True, **OPTS)
-def run_chunks_parallel(rows, pos, t0, T, h0_zero, s, net, data, buf, coef, cell, masks, mid):
+def run_chunks_parallel(rows, pos, t0, T, h0_zero, s, net, data, buf, coef, cell, masks, mid, bi):
     """Every chunk of the batch ``rows``, on numba's threads (one parallel region). (The
     chunk's loss is stored by chunk_loss_grad: here ``buf.loss[c] = ...`` is lost (a numba
     0.68 parfor bug with arrays held in tuples).)"""
@@ -112,7 +114,7 @@ def run_chunks_parallel(rows, pos, t0, T, h0_zero, s, net, data, buf, coef, cell
     for c in prange((rows.size + C - 1) // C):
         part = rows[c * C : min(c * C + C, rows.size)]
         chunk_loss_grad(
-            c, part, pos + c * C, t0, T, h0_zero, s, net, data, buf, coef, cell, masks, mid
+            c, part, pos + c * C, t0, T, h0_zero, s, net, data, buf, coef, cell, masks, mid, bi
         )
 
 
@@ -130,7 +132,7 @@ def batch_count(rows, s, data, T):
 
 
 @njit(**OPTS)
-def epoch(s, net, slots, data, buf, losses, cell, masks, mid, threaded):
+def epoch(s, net, slots, data, buf, losses, cell, masks, mid, bi, threaded):
     """One epoch; ``losses[b]`` gets batch b's mean loss, and theta and the optimizer slots
     are updated after every batch. Windowed (``s.chunk_length`` 0): batches of ``s.batch``
     rows of ``data.order``, every step. Stateful: batch b is chunk b of the streams, steps
@@ -149,9 +151,11 @@ def epoch(s, net, slots, data, buf, losses, cell, masks, mid, threaded):
         prepare_weights(s, net, cell[0])
         h0_zero = k == 0 or b == 0
         if threaded is None:
-            run_chunks(rows, lo, t0, T, h0_zero, s, net, data, buf, coef, cell, masks, mid)
+            run_chunks(rows, lo, t0, T, h0_zero, s, net, data, buf, coef, cell, masks, mid, bi)
         else:
-            run_chunks_parallel(rows, lo, t0, T, h0_zero, s, net, data, buf, coef, cell, masks, mid)
+            run_chunks_parallel(
+                rows, lo, t0, T, h0_zero, s, net, data, buf, coef, cell, masks, mid, bi
+            )
         # the chunks' sums, in chunk order (whatever thread ran them)
         g, total = buf.g[0], buf.loss[0]
         for c in range(1, (rows.size + s.chunk_rows - 1) // s.chunk_rows):
@@ -199,6 +203,7 @@ class EpochRunner:
         self.plan, self.dtype = plan, np.dtype(m.dtype)
         self.settings = Settings(
             layers=m.layers,
+            directions=2 if m.bidirectional else 1,
             hidden=m.hidden_size,
             gates=cell_spec(m.cell).gates,
             n_out=0,
@@ -243,37 +248,47 @@ class EpochRunner:
         if self._shape == key:
             return
         s, dt, cell = self.settings, self.dtype, self.plan.model.cell
-        L, H, G = s.layers, s.hidden, s.gates * s.hidden
+        L, D, H, G = s.layers, s.directions, s.hidden, s.gates * s.hidden
         n_in = params[param_name("weight_ih", 0)].shape[1]
         n_out = params[param_name("weight")].shape[0]
-        R = chunk_rows(batch, batch_work(batch, T, s.gates, H, L))
+        R = chunk_rows(batch, batch_work(batch, T, s.gates, H, L * D))
         self.settings = s = s._replace(n_out=n_out, batch=batch, chunk_rows=R)
-        self.offsets, layout, head, size, size_t = pack_layout(params, L, H, s.gates)
+        self.offsets, layout, head, size, size_t = pack_layout(params, L, H, s.gates, D)
         self.net = Net(np.empty(size, dt), layout, head, np.empty(size_t, dt))
         self.sa, self.sb = np.zeros(size, dt), np.zeros(size, dt)
         C = -(-batch // R)
         self.buf = Scratch(
             xb=np.zeros((C, T, R, n_in), dt),
-            hs=np.zeros((C, L, T, R, H), dt),
+            hs=np.zeros((C, L * D, T, R, H), dt),
             dh=np.zeros((C, T, R, H), dt),
             dh2=np.zeros((C, T, R, H), dt),
             wide=np.zeros((C, 2, R, G), dt),
             narrow=np.zeros((C, 2, R, H), dt),
-            state0=np.zeros((C, L, 2, R, H), dt),
+            state0=np.zeros((C, L * D, 2, R, H), dt),
             active=np.zeros((C, T), np.int64),
             out=np.zeros((C, n_out), dt),
             g=np.zeros((C, size), dt),
             loss=np.zeros(C, np.float64),
+            hv=np.zeros((C, D * H), dt),
+            dv=np.zeros((C, D * H), dt),
         )
-        per_layer = (C, L, T, R)
+        per_layer = (C, L * D, T, R)
         self.cell_buffers = (
-            np.zeros((L, H), dt) if cell == "rnn" else None,  # bsum
+            np.zeros((L * D, H), dt) if cell == "rnn" else None,  # bsum
             None if cell == "rnn" else np.zeros((*per_layer, G), dt),  # gates
             np.zeros((*per_layer, H), dt) if cell == "lstm" else None,  # cs
             np.zeros((*per_layer, H), dt) if cell == "gru" else None,  # hn
         )
-        # the layers' outputs times their dropout masks (what the layer above reads)
-        self.mid = np.zeros((C, L - 1, T, R, H), dt) if self.dropout else None
+        # the layers' outputs as the layer above reads them: [forward ; reverse] * mask
+        self.mid = np.zeros((C, L, T, R, D * H), dt) if self.dropout or D == 2 else None
+        self.bi = None
+        if D == 2:
+            self.bi = Bidirectional(
+                rx=np.zeros((C, T, R, n_in), dt),
+                rmid=np.zeros((C, T, R, D * H), dt),
+                dcat=np.zeros((C, 2, T, R, D * H), dt),
+                dxr=np.zeros((C, T, R, D * H), dt),
+            )
         self._shape = key
 
     def _pack(self, arrays: dict[str, np.ndarray], flat: np.ndarray) -> None:
@@ -294,7 +309,8 @@ class EpochRunner:
         if rng is None:
             raise ValueError("model.dropout > 0 needs a generator for its masks (dropout_rng)")
         m, N = self.plan.model, order.size
-        drawn = np.zeros((m.layers - 1, T, N, m.hidden_size), self.dtype)
+        width = self.settings.directions * m.hidden_size
+        drawn = np.zeros((m.layers - 1, T, N, width), self.dtype)
         if k:  # chunk c: steps c k .. of every stream
             for t0 in range(0, T, k):
                 steps = min(k, T - t0)
@@ -313,8 +329,8 @@ class EpochRunner:
         k = int(chunk_length or 0)
         S, N = x.shape[:2]
         if k:  # B parallel streams, every one in every chunk of steps
-            if order is not None or lengths is not None:
-                raise ValueError("a stateful epoch takes no order and no lengths")
+            if order is not None or lengths is not None or self.settings.directions == 2:
+                raise ValueError("a stateful epoch takes no order, lengths or reverse direction")
             T, batch, order = k, N, np.arange(N, dtype=np.int64)
         else:
             T, batch = S, self.plan.train.batch_size
@@ -349,7 +365,7 @@ class EpochRunner:
             threaded = np.empty(0)
         opt = Slots(self.sa, self.sb, optimizer.steps, float(lr))
         epoch(s, self.net, opt, data, self.buf, losses, self.cell_buffers, masks, self.mid,
-              threaded)  # fmt: skip
+              self.bi, threaded)  # fmt: skip
         optimizer.steps += len(losses)
         self._unpack(self.net.theta, params)
         for name, flat in zip(slots, (self.sa, self.sb), strict=False):
