@@ -269,6 +269,7 @@ class EpochRunner:
             out=np.zeros((C, n_out), dt),
             g=np.zeros((C, size), dt),
             loss=np.zeros(C, np.float64),
+            outs=np.zeros((C, T, R, n_out), dt),
             hv=np.zeros((C, D * H), dt),
             dv=np.zeros((C, D * H), dt),
         )

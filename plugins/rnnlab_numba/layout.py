@@ -50,7 +50,7 @@ OPTIMIZERS = {"sgd": 0, "adam": 1, "adagrad": 2}
 # theta: every parameter in one flat vector; layout[layer * directions + direction] = offsets
 # of W_ih, W_hh, b_ih, b_hh, their fan_in and their offset in wT (W_ih^T then W_hh^T,
 # refreshed every batch);
-# head = offsets of head.weight, head.bias
+# head = offsets of head.weight, head.bias in theta and of head.weight^T in wT
 Net = namedtuple("Net", ["theta", "layout", "head", "wT"])
 # optimizer slots (sa, sb: momentum / exp_avg, exp_avg_sq / sum), steps taken before this epoch
 Slots = namedtuple("Slots", ["sa", "sb", "steps", "lr"])
@@ -63,12 +63,13 @@ Data = namedtuple("Data", ["x", "yf", "yi", "order", "lens"])
 # wide [c, 2, R, G*H], narrow [c, 2, R, H] per-step scratch of the cells; state0 [c, L*D, 2, R, H]
 # each direction's initial (h, c): zeros, or in a stateful epoch the state the previous chunk of
 # steps ended in; active [c, T] live rows per step; out [c, O]; g [c, P] gradients; loss [c]
-# summed loss; hv, dv [c, D*H] the head's input and its gradient (bidirectional, target last)
+# summed loss; outs [c, T, R, O] the head's outputs (target every); hv, dv [c, D*H] the
+# head's input and its gradient (bidirectional, target last)
 Scratch = namedtuple(
     "Scratch",
     [
         "xb", "hs", "dh", "dh2", "wide", "narrow", "state0", "active", "out", "g", "loss",
-        "hv", "dv",
+        "outs", "hv", "dv",
     ],
 )  # fmt: skip
 # the reverse direction's scratch, per chunk c: its inputs (steps reversed within each row's
@@ -120,5 +121,5 @@ def pack_layout(
             fan_in = params[names[0]].shape[1]
             layout[layer * directions + d] = [offsets[n] for n in names] + [fan_in, at_t]
             at_t += (fan_in + hidden) * gates * hidden
-    head = np.array([offsets[param_name(key)] for key in HEAD_KEYS], dtype=np.int64)
-    return offsets, layout, head, at, at_t
+    head = np.array([offsets[param_name(key)] for key in HEAD_KEYS] + [at_t], dtype=np.int64)
+    return offsets, layout, head, at, at_t + params[param_name("weight")].size

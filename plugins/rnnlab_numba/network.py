@@ -22,7 +22,7 @@ import math
 from numba import njit
 
 from . import gru, lstm, rnn
-from .blocks import OPTS
+from .blocks import OPTS, add_outer, add_product, add_rows, affine_steps
 from .fpenv import flush_subnormals, restore
 from .mathfn import zero
 
@@ -55,7 +55,9 @@ def grads(s, net, g, ld):
 @njit(**OPTS)
 def prepare_weights(s, net, bsum):
     """Once per batch: W_ih^T, W_hh^T of every layer and direction into wT, and (rnn)
-    b_ih + b_hh into ``bsum``."""
+    b_ih + b_hh into ``bsum``; the head's W^T."""
+    Wh, _, WhT, _, _ = head_weights(s, net, net.theta, s.directions * s.hidden)
+    WhT[:, :] = Wh.T
     for ld in range(s.layers * s.directions):
         Wih, Whh, b_ih, b_hh, WihT, WhhT = weights(s, net, ld)
         WihT[:, :] = Wih.T
@@ -194,63 +196,110 @@ def carry_state(c, T, s, buf, cs):
 
 
 @njit(**OPTS)
-def head_loss(n, r, T, t0, top, s, net, data, coef, out, dh, hv, dv, g):
-    """Head y = h W^T + b on row r's target steps, the loss summed over them, and the backward
-    pass: g[W] += dout^T h, g[b] += dout, dh[t, r] = dout W. ``n`` is the row's sequence index
-    and ``T`` its length: the targets are its steps ``0..T-1`` ("every"; targets ``t0 + t`` of
-    the stream in a stateful epoch) or step ``T-1``, where a bidirectional model's head reads
-    ``[h_n forward ; h_n reverse] = [top[T-1, :H] ; top[0, H:]]`` (gathered in ``hv``, its
-    gradient in ``dv``, as ``rnnlab.model.Model._top`` routes it)."""
-    H, n_out, head, theta = s.hidden, s.n_out, net.head, net.theta
-    W = top.shape[2]  # D * H
-    Wh = theta[head[0] : head[0] + n_out * W].reshape((n_out, W))
-    gWh = g[head[0] : head[0] + n_out * W].reshape((n_out, W))
-    bh, gbh = theta[head[1] : head[1] + n_out], g[head[1] : head[1] + n_out]
-    split = s.directions == 2 and not s.every
+def head_weights(s, net, g, width):
+    """The head's W [O, width], b, W^T (of wT) and their gradients' views of ``g``."""
+    n_out, head, theta = s.n_out, net.head, net.theta
+    size = n_out * width
+    return (
+        theta[head[0] : head[0] + size].reshape((n_out, width)),
+        theta[head[1] : head[1] + n_out],
+        net.wT[head[2] : head[2] + size].reshape((width, n_out)),
+        g[head[0] : head[0] + size].reshape((n_out, width)),
+        g[head[1] : head[1] + n_out],
+    )
+
+
+@njit(**OPTS)
+def target_loss(out, n, k, s, data, coef):
+    """The loss of one target from the head's output ``out``, which becomes dL/d(out):
+    xent: -log softmax(out)[y], dout = (softmax(out) - onehot(y)) * coef;
+    mse: sum (out - y)^2, dout = coef (out - y). ``y`` is target k of sequence n."""
     loss = 0.0
-    for k in range(T if s.every else 1):
-        t = k if s.every else T - 1
-        h, d_h = top[t, r], dh[t, r]
-        if split:
-            for j in range(H):
-                hv[j], hv[H + j] = top[T - 1, r, j], top[0, r, H + j]
-            dv[:] = 0
-            h, d_h = hv, dv
-        # out = h W^T + b
-        for o in range(n_out):
-            acc = zero(h[0])
-            for j in range(W):
-                acc += Wh[o, j] * h[j]
-            out[o] = acc + bh[o]
-        if s.xent:  # -log softmax(out)[y];  dout = (softmax(out) - onehot(y)) / count
-            m = out[0]
-            for o in range(1, n_out):
-                m = max(m, out[o])
-            total = 0.0
-            for o in range(n_out):
-                total += math.exp(out[o] - m)
-            lse = math.log(total)
-            label = data.yi[n, t0 + k]
-            loss -= out[label] - m - lse
-            for o in range(n_out):
-                out[o] = math.exp(out[o] - m - lse) * coef
-            out[label] -= coef
-        else:  # (out - y)^2;  dout = 2 (out - y) / count
-            for o in range(n_out):
-                diff = out[o] - data.yf[n, t0 + k, o]
-                loss += diff * diff
-                out[o] = coef * diff
-        # dW += dout^T h,  db += dout,  dh = dout W
-        for o in range(n_out):
-            d = out[o]
-            gbh[o] += d
-            for j in range(W):
-                gWh[o, j] += d * h[j]
-                d_h[j] += d * Wh[o, j]
-        if split:
-            for j in range(H):
-                dh[T - 1, r, j] += dv[j]
-                dh[0, r, H + j] += dv[H + j]
+    if s.xent:
+        label = data.yi[n, k]
+        m = out[0]
+        for o in range(1, out.size):
+            m = max(m, out[o])
+        z, total = out[label], 0.0
+        for o in range(out.size):  # e = exp(out - max), softmax = e / sum(e)
+            e = math.exp(out[o] - m)
+            out[o] = e
+            total += e
+        loss -= z - m - math.log(total)
+        scale = coef / total
+        for o in range(out.size):
+            out[o] *= scale
+        out[label] -= coef
+    else:
+        for o in range(out.size):
+            diff = out[o] - data.yf[n, k, o]
+            loss += diff * diff
+            out[o] = coef * diff
+    return loss
+
+
+@njit(**OPTS)
+def head_every(c, rows, T, t0, top, s, net, data, coef, buf, dtop, g):
+    """Target "every": the head on every live step of the chunk's rows at once, the loss
+    summed over them, and its backward pass (dtop += dout W). Every step's outputs in one pass
+    (blocks.affine_steps), then the gradients as products over all of them, so that four rows
+    share each load of W and of its gradient (per step, the head's rank-1 updates ran at a
+    third of the speed at min-char-rnn's sizes, batch 1)."""
+    top, outs, active = top[:T], buf.outs[c, :T], buf.active[c]
+    Wh, bh, WhT, gWh, gbh = head_weights(s, net, g, top.shape[2])
+    affine_steps(Wh, bh, top, outs, active)  # out = h W^T + b
+    loss = 0.0
+    for t in range(T):
+        for r in range(active[t]):
+            loss += target_loss(outs[t, r], rows[r], t0 + t, s, data, coef)
+    R = top.shape[1]
+    if T > 0 and active[T - 1] == R:  # every row live at every step: one pass
+        d, h, dh = outs.reshape((T * R, s.n_out)), top.reshape((T * R, top.shape[2])), dtop
+        add_outer(gWh, d, h)  # dW += dout^T h
+        add_rows(gbh, d)  # db += dout
+        add_product(WhT, d, dh.reshape((T * R, dh.shape[2])))  # dh += dout W
+    else:
+        for t in range(T):
+            a = active[t]
+            add_outer(gWh, outs[t, :a], top[t, :a])
+            add_rows(gbh, outs[t, :a])
+            add_product(WhT, outs[t, :a], dtop[t, :a])
+    return loss
+
+
+@njit(**OPTS)
+def head_last(n, r, T, top, s, net, data, coef, out, dh, hv, dv, g):
+    """Target "last": head y = h W^T + b on row r's step ``T-1`` (T: its length), its loss,
+    and the backward pass: g[W] += dout^T h, g[b] += dout, dh[T-1, r] += dout W. A
+    bidirectional model's head reads ``[h_n forward ; h_n reverse] = [top[T-1, :H] ;
+    top[0, H:]]`` (gathered in ``hv``, its gradient in ``dv``), as
+    ``rnnlab.model.Model._top`` routes it."""
+    H, W = s.hidden, top.shape[2]  # W = D * H
+    Wh, bh, _, gWh, gbh = head_weights(s, net, g, W)
+    h, d_h = top[T - 1, r], dh[T - 1, r]
+    if s.directions == 2:
+        for j in range(H):
+            hv[j], hv[H + j] = top[T - 1, r, j], top[0, r, H + j]
+        dv[:] = 0
+        h, d_h = hv, dv
+    # out = h W^T + b
+    for o in range(s.n_out):
+        acc = zero(h[0])
+        for j in range(W):
+            acc += Wh[o, j] * h[j]
+        out[o] = acc + bh[o]
+    loss = target_loss(out, n, 0, s, data, coef)
+    # dW += dout^T h,  db += dout,  dh = dout W
+    for o in range(s.n_out):
+        d = out[o]
+        gbh[o] += d
+        for j in range(W):
+            gWh[o, j] += d * h[j]
+            d_h[j] += d * Wh[o, j]
+    if s.directions == 2:
+        for j in range(H):
+            dh[T - 1, r, j] += dv[j]
+            dh[0, r, H + j] += dv[H + j]
     return loss
 
 
@@ -377,13 +426,16 @@ def chunk_loss_grad(c, rows, pos, t0, T, h0_zero, s, net, data, buf, coef, cell,
     else:
         top, dtop = mid[c, L - 1], bi.dcat[c, 0, :T]
     dtop[:, :R, :] = 0
-    loss = 0.0
-    for r in range(R):
-        n = rows[r]
-        Tn = data.lens[n] if s.lengths else T
-        loss += head_loss(
-            n, r, Tn, t0, top, s, net, data, coef, buf.out[c], dtop, buf.hv[c], buf.dv[c], g
-        )
+    if s.every:
+        loss = head_every(c, rows, T, t0, top, s, net, data, coef, buf, dtop, g)
+    else:
+        loss = 0.0
+        for r in range(R):
+            n = rows[r]
+            Tn = data.lens[n] if s.lengths else T
+            loss += head_last(
+                n, r, Tn, top, s, net, data, coef, buf.out[c], dtop, buf.hv[c], buf.dv[c], g
+            )
     stack_backward(c, rows, pos, t0, T, h0_zero, s, net, data, buf, g, cell, masks, mid, bi)
     if s.chunk_length:
         carry_state(c, T, s, buf, cell[2])
