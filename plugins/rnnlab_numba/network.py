@@ -60,7 +60,8 @@ def prepare_weights(s, net, bsum):
     WhT[:, :] = Wh.T
     for ld in range(s.layers * s.directions):
         Wih, Whh, b_ih, b_hh, WihT, WhhT = weights(s, net, ld)
-        WihT[:, :] = Wih.T
+        if ld >= s.directions:  # the first layer's dx is never needed, nor its W_ih^T
+            WihT[:, :] = Wih.T
         WhhT[:, :] = Whh.T
         if bsum is not None:
             for j in range(b_ih.size):
