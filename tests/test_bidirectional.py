@@ -155,7 +155,7 @@ def test_the_dropout_stream_leaves_every_other_stream_as_it_was():
         assert rngs[name].random() == np.random.default_rng(seq).random()
 
 
-def test_plans_carry_bidirectional_and_dropout_and_numbas_runner_declines_them():
+def test_plans_carry_bidirectional_and_dropout_and_a_runner_must_declare_them():
     plan = EpochPlan(
         ModelConfig(layers=2, bidirectional=True, dropout=0.2), TrainConfig(), "mse", "last"
     )
@@ -168,8 +168,13 @@ def test_plans_carry_bidirectional_and_dropout_and_numbas_runner_declines_them()
     from rnnlab.plugins import Registry
 
     numba = Registry().backend("numba").load()
-    assert plan.uncovered(numba.epoch_features) >= {"bidirectional", "dropout"}
-    assert epoch_runner(numba, plan) is None  # the core loop runs numba's layer kernels
+    assert not plan.uncovered(numba.epoch_features)  # its fused epoch runs both
+    assert epoch_runner(numba, plan) is not None
+    # a runner declaring neither is not handed the plan: the core loop composes them
+    declared = numba.epoch_features - {"bidirectional", "dropout"}
+    assert plan.uncovered(declared) == {"bidirectional", "dropout"}
+    numba.epoch_features = declared
+    assert epoch_runner(numba, plan) is None
 
 
 def final_params(tmp_path, name, *sets):

@@ -123,17 +123,17 @@ def test_epoch_runner_matches_reference_epoch(backend, model, train, loss, targe
 
 
 def test_epoch_runner_declines_what_it_does_not_fuse(backend):
-    plan = EpochPlan(ModelConfig(cell="lstm", bidirectional=True), TrainConfig(), "mse", "last")
-    assert backend.epoch_runner(plan) is None
+    plan = EpochPlan(ModelConfig(cell="lstm"), TrainConfig(), "mse", "last")
+    assert backend.epoch_runner(dataclasses.replace(plan, loss="hinge")) is None
 
 
 def test_epoch_runner_declines_a_plan_field_added_later(backend):
     @dataclasses.dataclass(frozen=True)
-    class PlanWithDropout(EpochPlan):
-        dropout: float = 0.0
+    class PlanWithSmoothing(EpochPlan):
+        label_smoothing: float = 0.0
 
-    plan = PlanWithDropout(ModelConfig(), TrainConfig(), "mse", "last", dropout=0.5)
-    assert plan.uncovered(backend.epoch_features) == {"dropout"}
+    plan = PlanWithSmoothing(ModelConfig(), TrainConfig(), "mse", "last", label_smoothing=0.1)
+    assert plan.uncovered(backend.epoch_features) == {"label_smoothing"}
     assert backend.epoch_runner(plan) is None
     assert epoch_runner(backend, plan) is None
     assert not EpochPlan(ModelConfig(), TrainConfig(), "mse", "last").uncovered(

@@ -51,8 +51,8 @@ def backend():
     return Registry().backend("numba").load()
 
 
-def make_plan(cell, layers, loss, target, lengths, train, dtype, batch_size=4, **extra):
-    cfg = ModelConfig(cell=cell, layers=layers, hidden_size=5, dtype=dtype)
+def make_plan(cell, layers, loss, target, lengths, train, dtype, batch_size=4, hidden=5, **extra):
+    cfg = ModelConfig(cell=cell, layers=layers, hidden_size=hidden, dtype=dtype)
     tr = TrainConfig(batch_size=batch_size, learning_rate=0.05, **train, **extra)
     return EpochPlan(cfg, tr, loss, target, lengths=lengths)
 
@@ -117,19 +117,23 @@ def test_fused_epoch_matches_the_reference_float32(
 
 def test_every_cell_is_declared(backend):
     assert {"cell=rnn", "cell=lstm", "cell=gru"} <= backend.epoch_features
-    for feature in ("bidirectional", "dropout", "chunk_length"):
-        assert feature not in backend.epoch_features
+    # stateful epochs and dropout: tests/test_numba_stateful.py; bidirectional:
+    # tests/test_numba_bidirectional.py
+    assert {"chunk_length", "dropout", "bidirectional"} <= backend.epoch_features
 
 
 @pytest.mark.parametrize("cell", CELLS)
 def test_thread_count_changes_no_bit(backend, cell):
-    """Batches of 16 split into four chunks of 4 rows, whatever the thread count: one thread
-    and two give the same bytes (losses, parameters, optimizer slots), with lengths too."""
+    """Batches of 16 rows big enough to split into chunks (layout.chunk_rows: two of 8 rows for
+    rnn, four of 4 for lstm and gru), with lengths: one thread and two give the same bytes
+    (losses, parameters, optimizer slots)."""
     runs = []
     for threads in (1, 2):
         train = dict(optimizer="adam", grad_clip="norm", grad_clip_value=0.5)
-        plan = make_plan(cell, 2, "mse", "every", True, train, "float64", 16, threads=threads)
-        rng, split, n_in, n_out = make_data("float64", "mse", "every", True, N=37)
+        plan = make_plan(
+            cell, 2, "mse", "every", True, train, "float64", 16, hidden=24, threads=threads
+        )
+        rng, split, n_in, n_out = make_data("float64", "mse", "every", True, T=20, N=37)
         params, opt, _, _ = twin_params(plan, n_in, n_out, rng)
         runner = backend.epoch_runner(plan)
         losses = [
@@ -137,11 +141,29 @@ def test_thread_count_changes_no_bit(backend, cell):
                    lengths=split.lengths)
             for e in range(2)
         ]  # fmt: skip
+        assert runner.settings.chunk_rows == (8 if cell == "rnn" else 4)
         runs.append(
             [*losses, *params.values(), *(s for v in opt.slots.values() for s in v.values())]
         )
     for a, b in zip(*runs, strict=True):
         assert a.tobytes() == b.tobytes()
+
+
+def test_small_batches_are_one_chunk(backend):
+    """Below layout.CHUNK_WORK a batch is one chunk (a second thread would not pay), so one
+    thread does not pay for chunks it cannot share; the rule reads the size, never threads."""
+    from rnnlab_numba.layout import CHUNK_WORK, batch_work, chunk_rows
+
+    assert chunk_rows(32, batch_work(32, 10, 1, 16, 1)) == 32
+    assert chunk_rows(32, batch_work(32, 10, 1, 32, 1)) == 16  # the article's: two chunks
+    assert chunk_rows(16, 4 * CHUNK_WORK) == 4
+    assert chunk_rows(1, 10**9) == 1
+    plan = make_plan("rnn", 1, "mse", "last", False, {}, "float64", 8, threads=2)
+    rng, split, n_in, n_out = make_data("float64", "mse", "last", False)
+    params, opt, _, _ = twin_params(plan, n_in, n_out, rng)
+    runner = backend.epoch_runner(plan)
+    runner(params, opt, split.x, split.y, np.arange(11), 0.05)
+    assert runner.settings.chunk_rows == 8
 
 
 def test_subnormals_flush_inside_a_chunk_only(backend):

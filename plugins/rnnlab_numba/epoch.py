@@ -8,17 +8,26 @@ optimizer) would cost as much as the kernels. Parameters, gradients and optimize
 packed into flat vectors (layout.py), the scratch buffers are allocated once per runner, and
 the compiled code takes a few named structures (layout.Settings, Net, Slots, Data, Scratch).
 
-Chunks and threads: each batch's rows split into chunks whose size depends on the batch size
-only (``layout.chunk_rows``); each chunk runs the whole network (network.py) into its own
-gradient buffer, and the chunks are summed in chunk order, so the result is the same to the
-bit whether the chunks run on one thread or several. ``train.threads`` (0: chosen by size, see
-``threads_for``) sets how many; with more than one, one parallel region per batch runs the
-chunks (numba ``prange``).
+Chunks and threads: each batch's rows split into chunks whose size depends on the problem's
+size only (``layout.chunk_rows``: one chunk for a small batch); each chunk runs the whole
+network (network.py) into its own gradient buffer, and the chunks are summed in chunk order, so
+the result is the same to the bit whether the chunks run on one thread or several.
+``train.threads`` (0: chosen by size, see ``threads_for``) sets how many; with more than one,
+one parallel region per batch runs the chunks (numba ``prange``).
 
 Variable length (``lengths``): each batch's rows are sorted longest first (lengths.py), so step
 t runs on the live prefix of each chunk's rows and a chunk stops at its longest sequence: the
 cost follows the lengths, not the padding. The head reads each sequence's own last step
 ("last") or its valid steps ("every", the loss a mean over valid steps).
+
+Stateful epochs (``chunk_length = k``, ``rnnlab.streams.stateful_epoch``): the B streams are
+one batch of B rows, and batch b is their steps ``b k .. b k + k - 1``; each chunk of rows
+keeps its layers' final state in its scratch (``Scratch.state0``) for the next, so the whole
+epoch, thousands of optimizer steps at min-char-rnn's settings, is still one compiled call.
+
+Dropout: the masks the core loop would draw are drawn here first, in its order, into one array
+for the epoch (``EpochRunner._masks``); the kernels multiply each layer's outputs by them where
+the layer above reads them (network.drop) and its gradient on the way back.
 """
 
 from __future__ import annotations
@@ -29,18 +38,20 @@ import numba
 import numpy as np
 from numba import njit, prange
 
-from rnnlab.plugin import Optimizer, Shape, cell_spec, init_params, param_name
+from rnnlab.plugin import Optimizer, Shape, cell_spec, dropout_masks, init_params, param_name
 
 from . import lengths as packing
 from .blocks import OPTS
 from .layout import (
     CLIPS,
     OPTIMIZERS,
+    Bidirectional,
     Data,
     Net,
     Scratch,
     Settings,
     Slots,
+    batch_work,
     chunk_rows,
     pack_layout,
 )
@@ -73,6 +84,9 @@ FEATURES = frozenset(
         "target=last",
         "target=every",
         "lengths",
+        "chunk_length",
+        "dropout",
+        "bidirectional",
         *(f"grad_clip={name}" for name in CLIPS),
         *(f"optimizer={name}" for name in OPTIMIZERS),
     }
@@ -81,23 +95,27 @@ FEATURES = frozenset(
 
 # -- kernels ---------------------------------------------------------------------------------
 @njit(**OPTS)
-def run_chunks(rows, s, net, data, buf, coef, bsum, gates, cs, hn):
+def run_chunks(rows, pos, t0, T, h0_zero, s, net, data, buf, coef, cell, masks, mid, bi):
     """Every chunk of the batch ``rows``, one after the other."""
     C = s.chunk_rows
     for c in range((rows.size + C - 1) // C):
         part = rows[c * C : min(c * C + C, rows.size)]
-        chunk_loss_grad(c, part, s, net, data, buf, coef, bsum, gates, cs, hn)
+        chunk_loss_grad(
+            c, part, pos + c * C, t0, T, h0_zero, s, net, data, buf, coef, cell, masks, mid, bi
+        )
 
 
 @njit(parallel=True, **OPTS)
-def run_chunks_parallel(rows, s, net, data, buf, coef, bsum, gates, cs, hn):
+def run_chunks_parallel(rows, pos, t0, T, h0_zero, s, net, data, buf, coef, cell, masks, mid, bi):
     """Every chunk of the batch ``rows``, on numba's threads (one parallel region). (The
     chunk's loss is stored by chunk_loss_grad: here ``buf.loss[c] = ...`` is lost (a numba
     0.68 parfor bug with arrays held in tuples).)"""
     C = s.chunk_rows
     for c in prange((rows.size + C - 1) // C):
         part = rows[c * C : min(c * C + C, rows.size)]
-        chunk_loss_grad(c, part, s, net, data, buf, coef, bsum, gates, cs, hn)
+        chunk_loss_grad(
+            c, part, pos + c * C, t0, T, h0_zero, s, net, data, buf, coef, cell, masks, mid, bi
+        )
 
 
 @njit(**OPTS)
@@ -114,19 +132,30 @@ def batch_count(rows, s, data, T):
 
 
 @njit(**OPTS)
-def epoch(s, net, slots, data, buf, losses, bsum, gates, cs, hn, threaded):
-    """One epoch over ``data.order`` in batches of ``s.batch``; ``losses[b]`` gets batch b's
-    mean loss, and theta and the optimizer slots are updated after every batch. ``threaded``
-    is None to run the chunks on this thread (the parallel kernel is then not compiled)."""
-    B, N, T = s.batch, data.order.size, data.x.shape[0]
+def epoch(s, net, slots, data, buf, losses, cell, masks, mid, bi, threaded):
+    """One epoch; ``losses[b]`` gets batch b's mean loss, and theta and the optimizer slots
+    are updated after every batch. Windowed (``s.chunk_length`` 0): batches of ``s.batch``
+    rows of ``data.order``, every step. Stateful: batch b is chunk b of the streams, steps
+    ``b k .. b k + k - 1`` of every row (the last chunk may be shorter), each starting from
+    the state the previous one ended in (zeros for the first). ``threaded`` is None to run
+    the chunks on this thread (the parallel kernel is then not compiled)."""
+    B, N, S, k = s.batch, data.order.size, data.x.shape[0], s.chunk_length
+    buf.state0[:] = 0
     for b in range(losses.size):
-        rows = data.order[b * B : min(b * B + B, N)]
-        count, coef = batch_count(rows, s, data, T)
-        prepare_weights(s, net, bsum)
-        if threaded is None:
-            run_chunks(rows, s, net, data, buf, coef, bsum, gates, cs, hn)
+        if k:
+            lo, hi, t0, T = 0, N, b * k, min(k, S - b * k)
         else:
-            run_chunks_parallel(rows, s, net, data, buf, coef, bsum, gates, cs, hn)
+            lo, hi, t0, T = b * B, min(b * B + B, N), 0, S
+        rows = data.order[lo:hi]
+        count, coef = batch_count(rows, s, data, T)
+        prepare_weights(s, net, cell[0])
+        h0_zero = k == 0 or b == 0
+        if threaded is None:
+            run_chunks(rows, lo, t0, T, h0_zero, s, net, data, buf, coef, cell, masks, mid, bi)
+        else:
+            run_chunks_parallel(
+                rows, lo, t0, T, h0_zero, s, net, data, buf, coef, cell, masks, mid, bi
+            )
         # the chunks' sums, in chunk order (whatever thread ran them)
         g, total = buf.g[0], buf.loss[0]
         for c in range(1, (rows.size + s.chunk_rows - 1) // s.chunk_rows):
@@ -138,9 +167,9 @@ def epoch(s, net, slots, data, buf, losses, bsum, gates, cs, hn, threaded):
 
 
 # -- the runner the core calls ---------------------------------------------------------------
-def threads_for(plan, batch_size: int, T: int, hidden: int) -> int:
+def threads_for(plan, chunks: int) -> int:
     """Threads for the chunks: ``train.threads`` when set (at most numba's), else one unless a
-    batch has several chunks, enough work (PARALLEL_WORK) and the machine a spare core.
+    batch has several chunks (enough work: layout.chunk_rows) and the machine a spare core.
 
     Measured on the shared 2-core machine this was built on: with both cores busy (load
     average about 2) two threads never paid, 1.2x slower at T=100 H=128 B=32 and 10-35x slower
@@ -154,15 +183,10 @@ def threads_for(plan, batch_size: int, T: int, hidden: int) -> int:
     cores = numba.config.NUMBA_NUM_THREADS
     if asked:
         return max(1, min(asked, cores))
-    chunks = -(-batch_size // chunk_rows(batch_size))
-    work = batch_size * T * cell_spec(plan.model.cell).gates * hidden * hidden * plan.model.layers
-    if chunks < 2 or work < PARALLEL_WORK or not hasattr(os, "getloadavg"):
+    if chunks < 2 or not hasattr(os, "getloadavg"):
         return 1
     spare = cores - os.getloadavg()[0]  # cores beyond the one this process keeps busy
     return max(1, min(cores, chunks, 1 + int(spare + 0.5)))
-
-
-PARALLEL_WORK = 300_000  # multiply-adds per batch (B T G H^2 L): the article's rnn is 330k
 
 
 class EpochRunner:
@@ -179,11 +203,13 @@ class EpochRunner:
         self.plan, self.dtype = plan, np.dtype(m.dtype)
         self.settings = Settings(
             layers=m.layers,
+            directions=2 if m.bidirectional else 1,
             hidden=m.hidden_size,
             gates=cell_spec(m.cell).gates,
             n_out=0,
             batch=tr.batch_size,
-            chunk_rows=chunk_rows(tr.batch_size),
+            chunk_rows=tr.batch_size,
+            chunk_length=0,
             relu=m.nonlinearity == "relu",
             xent=plan.loss == "xent",
             every=plan.target == "every",
@@ -197,6 +223,7 @@ class EpochRunner:
             eps=float(tr.eps),
             weight_decay=float(tr.weight_decay),
         )
+        self.dropout = m.dropout > 0 and m.layers > 1
         self._shape = None
         self._warm_up()
 
@@ -210,43 +237,59 @@ class EpochRunner:
             if self.plan.loss == "xent"
             else np.zeros((*lead, out), self.dtype)
         )
-        self(params, Optimizer(self.plan.train, params), x, y, np.arange(3), 0.0)
+        rng = np.random.default_rng(0) if self.dropout else None
+        self(params, Optimizer(self.plan.train, params), x, y, np.arange(3), 0.0, dropout_rng=rng)
         self._shape = None
 
-    def _buffers(self, params, T: int) -> None:
-        """Scratch for this model and sequence length, allocated once and reused every epoch."""
-        key = (tuple((k, p.shape) for k, p in params.items()), T)
+    def _buffers(self, params, T: int, batch: int) -> None:
+        """Scratch for this model, sequence length (a stateful epoch's: its chunk length) and
+        batch size, allocated once and reused every epoch."""
+        key = (tuple((k, p.shape) for k, p in params.items()), T, batch)
         if self._shape == key:
             return
         s, dt, cell = self.settings, self.dtype, self.plan.model.cell
-        L, H, G = s.layers, s.hidden, s.gates * s.hidden
+        L, D, H, G = s.layers, s.directions, s.hidden, s.gates * s.hidden
         n_in = params[param_name("weight_ih", 0)].shape[1]
         n_out = params[param_name("weight")].shape[0]
-        self.settings = s = s._replace(n_out=n_out)
-        self.offsets, layout, head, size, size_t = pack_layout(params, L, H, s.gates)
+        R = chunk_rows(batch, batch_work(batch, T, s.gates, H, L * D))
+        self.settings = s = s._replace(n_out=n_out, batch=batch, chunk_rows=R)
+        self.offsets, layout, head, size, size_t = pack_layout(params, L, H, s.gates, D)
         self.net = Net(np.empty(size, dt), layout, head, np.empty(size_t, dt))
         self.sa, self.sb = np.zeros(size, dt), np.zeros(size, dt)
-        C, R = -(-s.batch // s.chunk_rows), s.chunk_rows
+        C = -(-batch // R)
         self.buf = Scratch(
             xb=np.zeros((C, T, R, n_in), dt),
-            hs=np.zeros((C, L, T, R, H), dt),
+            hs=np.zeros((C, L * D, T, R, H), dt),
             dh=np.zeros((C, T, R, H), dt),
             dh2=np.zeros((C, T, R, H), dt),
             wide=np.zeros((C, 2, R, G), dt),
             narrow=np.zeros((C, 2, R, H), dt),
-            state0=np.zeros((C, 2, R, H), dt),
+            state0=np.zeros((C, L * D, 2, R, H), dt),
             active=np.zeros((C, T), np.int64),
             out=np.zeros((C, n_out), dt),
             g=np.zeros((C, size), dt),
             loss=np.zeros(C, np.float64),
+            outs=np.zeros((C, T, R, n_out), dt),
+            hv=np.zeros((C, D * H), dt),
+            dv=np.zeros((C, D * H), dt),
         )
-        per_layer = (C, L, T, R)
+        per_layer = (C, L * D, T, R)
         self.cell_buffers = (
-            np.zeros((L, H), dt) if cell == "rnn" else None,  # bsum
+            np.zeros((L * D, H), dt) if cell == "rnn" else None,  # bsum
             None if cell == "rnn" else np.zeros((*per_layer, G), dt),  # gates
             np.zeros((*per_layer, H), dt) if cell == "lstm" else None,  # cs
             np.zeros((*per_layer, H), dt) if cell == "gru" else None,  # hn
         )
+        # the layers' outputs as the layer above reads them: [forward ; reverse] * mask
+        self.mid = np.zeros((C, L, T, R, D * H), dt) if self.dropout or D == 2 else None
+        self.bi = None
+        if D == 2:
+            self.bi = Bidirectional(
+                rx=np.zeros((C, T, R, n_in), dt),
+                rmid=np.zeros((C, T, R, D * H), dt),
+                dcat=np.zeros((C, 2, T, R, D * H), dt),
+                dxr=np.zeros((C, T, R, D * H), dt),
+            )
         self._shape = key
 
     def _pack(self, arrays: dict[str, np.ndarray], flat: np.ndarray) -> None:
@@ -257,16 +300,53 @@ class EpochRunner:
         for name, p in arrays.items():
             p[...] = flat[self.offsets[name] : self.offsets[name] + p.size].reshape(p.shape)
 
-    def __call__(self, params, optimizer, x, y, order, lr, lengths=None) -> np.ndarray:
-        T, B = x.shape[0], self.plan.train.batch_size
-        self._buffers(params, T)
-        order = np.ascontiguousarray(order, dtype=np.int64)
+    def _masks(self, rng, order, lens, perm, T: int, k: int) -> np.ndarray | None:
+        """The epoch's dropout masks in one array ``[L-1, steps, rows, H]``, drawn exactly as the
+        core loop draws them (``dropout_masks`` per batch, in order; a stateful epoch: per chunk
+        of steps): entry ``[l, t, p]`` is for step t of the row at position p of ``order``
+        (``perm[p]``: that row's position before each batch was sorted by length)."""
+        if not self.dropout:
+            return None
+        if rng is None:
+            raise ValueError("model.dropout > 0 needs a generator for its masks (dropout_rng)")
+        m, N = self.plan.model, order.size
+        width = self.settings.directions * m.hidden_size
+        drawn = np.zeros((m.layers - 1, T, N, width), self.dtype)
+        if k:  # chunk c: steps c k .. of every stream
+            for t0 in range(0, T, k):
+                steps = min(k, T - t0)
+                drawn[:, t0 : t0 + steps] = dropout_masks(m, rng, steps, N, self.dtype)
+            return drawn
+        B = self.plan.train.batch_size
+        for lo in range(0, N, B):  # batch by batch, its rows in the core's order
+            hi = min(lo + B, N)
+            Tb = int(lens[order[lo:hi]].max()) if self.settings.lengths else T
+            drawn[:, :Tb, lo:hi] = dropout_masks(m, rng, Tb, hi - lo, self.dtype)
+        return np.ascontiguousarray(drawn[:, :, perm])
+
+    def __call__(
+        self, params, optimizer, x, y, order, lr, lengths=None, chunk_length=0, dropout_rng=None
+    ) -> np.ndarray:
+        k = int(chunk_length or 0)
+        S, N = x.shape[:2]
+        if k:  # B parallel streams, every one in every chunk of steps
+            if order is not None or lengths is not None or self.settings.directions == 2:
+                raise ValueError("a stateful epoch takes no order, lengths or reverse direction")
+            T, batch, order = k, N, np.arange(N, dtype=np.int64)
+        else:
+            T, batch = S, self.plan.train.batch_size
+            order = np.ascontiguousarray(order, dtype=np.int64)
+        self.settings = self.settings._replace(lengths=lengths is not None, chunk_length=k)
+        self._buffers(params, T, batch)
+        perm = np.arange(order.size)
         if lengths is None:
             lens = np.zeros(1, np.int64)
         else:  # each batch's rows longest first: the same batches, ready for the kernels
-            lens = packing.check(lengths, T, x.shape[1])
-            order = packing.batch_order(order, lens, B)
-        s = self.settings._replace(lengths=lengths is not None)
+            lens = packing.check(lengths, S, N)
+            perm = packing.batch_perm(order, lens, batch)
+        masks = self._masks(dropout_rng, order, lens, perm, S, k)
+        order = order[perm]
+        s = self.settings
         slots = list(optimizer.slots[next(iter(params))])  # slot names of this optimizer
         self._pack(params, self.net.theta)
         for name, flat in zip(slots, (self.sa, self.sb), strict=False):
@@ -278,14 +358,15 @@ class EpochRunner:
         else:
             yi, yf = np.zeros((1, 1), np.int64), np.ascontiguousarray(ys, dtype=self.dtype)
         data = Data(np.ascontiguousarray(x, dtype=self.dtype), yf, yi, order, lens)
-        losses = np.empty((len(order) + B - 1) // B, np.float64)
-        n = threads_for(self.plan, B, T, s.hidden)
+        losses = np.empty(-(-S // k) if k else -(-order.size // batch), np.float64)
+        n = threads_for(self.plan, -(-batch // s.chunk_rows))
         threaded = None
         if n > 1:
             numba.set_num_threads(n)
             threaded = np.empty(0)
         opt = Slots(self.sa, self.sb, optimizer.steps, float(lr))
-        epoch(s, self.net, opt, data, self.buf, losses, *self.cell_buffers, threaded)
+        epoch(s, self.net, opt, data, self.buf, losses, self.cell_buffers, masks, self.mid,
+              self.bi, threaded)  # fmt: skip
         optimizer.steps += len(losses)
         self._unpack(self.net.theta, params)
         for name, flat in zip(slots, (self.sa, self.sb), strict=False):

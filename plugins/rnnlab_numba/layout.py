@@ -23,11 +23,13 @@ Settings = namedtuple(
     "Settings",
     [
         "layers",
+        "directions",  # 1, or 2 (bidirectional)
         "hidden",
         "gates",  # gate blocks per layer: 1 (rnn), 4 (lstm), 3 (gru)
         "n_out",
         "batch",
-        "chunk_rows",  # batch rows per chunk (fixed by the batch size alone)
+        "chunk_rows",  # batch rows per chunk (fixed by the problem's size alone: chunk_rows)
+        "chunk_length",  # stateful epochs: steps per chunk of the streams (0: windowed epochs)
         "relu",
         "xent",
         "every",
@@ -45,9 +47,10 @@ Settings = namedtuple(
 CLIPS = {"none": 0, "norm": 1, "value": 2}
 OPTIMIZERS = {"sgd": 0, "adam": 1, "adagrad": 2}
 
-# theta: every parameter in one flat vector; layout[layer] = offsets of W_ih, W_hh, b_ih, b_hh,
-# the layer's fan_in and its offset in wT (W_ih^T then W_hh^T, refreshed every batch);
-# head = offsets of head.weight, head.bias
+# theta: every parameter in one flat vector; layout[layer * directions + direction] = offsets
+# of W_ih, W_hh, b_ih, b_hh, their fan_in and their offset in wT (W_ih^T then W_hh^T,
+# refreshed every batch);
+# head = offsets of head.weight, head.bias in theta and of head.weight^T in wT
 Net = namedtuple("Net", ["theta", "layout", "head", "wT"])
 # optimizer slots (sa, sb: momentum / exp_avg, exp_avg_sq / sum), steps taken before this epoch
 Slots = namedtuple("Slots", ["sa", "sb", "steps", "lr"])
@@ -55,36 +58,68 @@ Slots = namedtuple("Slots", ["sa", "sb", "steps", "lr"])
 # for target "last"; order: the epoch's rows, each batch longest first when there are lengths
 Data = namedtuple("Data", ["x", "yf", "yi", "order", "lens"])
 # per chunk c (rows R = chunk_rows, T = the longest sequence): xb [c, T, R, I] its inputs;
-# hs [c, L, T, R, H]; dh, dh2 [c, T, R, H] dL/dh from above and dL/d(layer input);
-# wide [c, 2, R, G*H], narrow [c, 2, R, H] per-step scratch of the cells; state0 [c, 2, R, H]
-# the initial (h, c), zeros; active [c, T] live rows per step; out [c, O]; g [c, P] gradients;
-# loss [c] summed loss
+# hs [c, L*D, T, R, H] (a reverse direction's in its own time); dh, dh2 [c, T, R, H] dL/dh
+# from above and dL/d(layer input);
+# wide [c, 2, R, G*H], narrow [c, 2, R, H] per-step scratch of the cells; state0 [c, L*D, 2, R, H]
+# each direction's initial (h, c): zeros, or in a stateful epoch the state the previous chunk of
+# steps ended in; active [c, T] live rows per step; out [c, O]; g [c, P] gradients; loss [c]
+# summed loss; outs [c, T, R, O] the head's outputs (target every); hv, dv [c, D*H] the
+# head's input and its gradient (bidirectional, target last)
 Scratch = namedtuple(
     "Scratch",
-    ["xb", "hs", "dh", "dh2", "wide", "narrow", "state0", "active", "out", "g", "loss"],
-)
+    [
+        "xb", "hs", "dh", "dh2", "wide", "narrow", "state0", "active", "out", "g", "loss",
+        "outs", "hv", "dv",
+    ],
+)  # fmt: skip
+# the reverse direction's scratch, per chunk c: its inputs (steps reversed within each row's
+# length) rx [c, T, R, I] (layer 0) and rmid [c, T, R, 2H]; dcat [c, 2, T, R, 2H]
+# dL/d[forward ; reverse] outputs of a layer and of the one below; dxr [c, T, R, 2H] dL/d(input)
+# of the reverse direction
+Bidirectional = namedtuple("Bidirectional", ["rx", "rmid", "dcat", "dxr"])
 
 MAX_CHUNKS = 4  # a batch splits into at most this many chunks, whatever the thread count
+# multiply-adds per batch (B T G H^2 L) per chunk: a batch below 2 CHUNK_WORK is one chunk.
+# Measured (2-core EPYC, under load), rnn T=10 H=32 B=32 (327k): one thread 4.8 ms with one
+# chunk, 4.9 with two, 5.3 with four; two threads 2.4 ms with two chunks, 2.2-2.5 with four.
+CHUNK_WORK = 150_000
 
 
-def chunk_rows(batch_size: int) -> int:
-    """Rows per chunk: a multiple of 4 (the kernels' row block), at most MAX_CHUNKS chunks."""
-    per = -(-batch_size // MAX_CHUNKS)
+def batch_work(batch_size: int, T: int, gates: int, hidden: int, layers: int) -> int:
+    """Multiply-adds of one batch's recurrent products (forward), the measure of its size."""
+    return batch_size * T * gates * hidden * hidden * layers
+
+
+def chunk_rows(batch_size: int, work: int) -> int:
+    """Rows per chunk, from the problem's size only (never the thread count, so results are
+    the same bytes on any): one chunk per CHUNK_WORK of the batch's ``work``, at most
+    MAX_CHUNKS, rows a multiple of 4 (the kernels' row block); the whole batch when it is
+    smaller than two chunks' work (each chunk costs a gradient buffer and its reduction, and
+    a second thread does not pay there)."""
+    chunks = min(MAX_CHUNKS, work // CHUNK_WORK)
+    if chunks < 2:
+        return batch_size
+    per = -(-batch_size // chunks)
     return min(batch_size, -(-per // 4) * 4)
 
 
-def pack_layout(params: dict[str, np.ndarray], layers: int, hidden: int, gates: int):
+def pack_layout(
+    params: dict[str, np.ndarray], layers: int, hidden: int, gates: int, directions: int = 1
+):
     """Offsets of every tensor in the flat vector (in ``params`` order), ``layout`` and
-    ``head`` as described at ``Net``, and the sizes of theta and wT."""
+    ``head`` as described at ``Net``, and the sizes of theta and wT. A reverse direction's
+    parameters are PyTorch's ``..._reverse`` (``param_name(key, layer, reverse=True)``)."""
     offsets, at = {}, 0
     for name, p in params.items():
         offsets[name] = at
         at += p.size
-    layout = np.zeros((layers, 6), dtype=np.int64)
+    layout = np.zeros((layers * directions, 6), dtype=np.int64)
     at_t = 0
     for layer in range(layers):
-        fan_in = params[param_name("weight_ih", layer)].shape[1]
-        layout[layer] = [offsets[param_name(key, layer)] for key in LAYER_KEYS] + [fan_in, at_t]
-        at_t += (fan_in + hidden) * gates * hidden
-    head = np.array([offsets[param_name(key)] for key in HEAD_KEYS], dtype=np.int64)
-    return offsets, layout, head, at, at_t
+        for d in range(directions):
+            names = [param_name(key, layer, reverse=d == 1) for key in LAYER_KEYS]
+            fan_in = params[names[0]].shape[1]
+            layout[layer * directions + d] = [offsets[n] for n in names] + [fan_in, at_t]
+            at_t += (fan_in + hidden) * gates * hidden
+    head = np.array([offsets[param_name(key)] for key in HEAD_KEYS] + [at_t], dtype=np.int64)
+    return offsets, layout, head, at, at_t + params[param_name("weight")].size

@@ -41,9 +41,9 @@ def pack(lengths: np.ndarray, T: int) -> tuple[np.ndarray, np.ndarray, np.ndarra
     return perm, inverse, np.ascontiguousarray(active, dtype=np.int64)
 
 
-def batch_order(order: np.ndarray, lengths: np.ndarray, batch_size: int) -> np.ndarray:
-    """``order`` with each consecutive ``batch_size`` slice sorted longest first (stable): the
-    same batches, each ready for the kernels' prefix of live rows."""
-    order = np.asarray(order, dtype=np.int64)
+def batch_perm(order: np.ndarray, lengths: np.ndarray, batch_size: int) -> np.ndarray:
+    """The permutation (within each consecutive ``batch_size`` slice) that sorts ``order``'s
+    batches longest first, stably: ``order[batch_perm(...)]`` holds the same batches, each
+    ready for the kernels' prefix of live rows."""
     batch = np.arange(order.size) // batch_size
-    return order[np.lexsort((-lengths[order], batch))]
+    return np.lexsort((-lengths[order], batch))

@@ -9,11 +9,12 @@ cell states; ``hn``: gru's W_hn h + b_hn; ``gates``: the gated cells' activation
 prunes an ``if arg is not None`` branch when it compiles for a None ``arg``: each signature
 holds one cell's code.
 
-Room left for what is not fused yet: the initial state comes from ``buf.state0`` (zeros; the
-kernels' ``h0_zero`` flag skips its products), so a carried state (stateful chunks) fills it
-and passes False; a layer's input is read through ``layer_input`` only, the one place a dropout
-mask or a [forward ; reverse] concatenation would apply; a reverse direction is the same
-kernels over each row's steps reversed within its own length.
+The initial state comes from ``buf.state0`` (zeros, whose products the kernels' ``h0_zero``
+flag skips; a stateful epoch's chunks carry their final state there). Directions are indexed
+``ld = layer * directions + direction`` (PyTorch's order); a reverse direction is the same
+kernels over each row's steps reversed within its own length (``reversed_input``), and the
+layer above (or the head) reads ``[forward ; reverse]`` in forward time, times the dropout
+mask, from ``mid`` (``outputs``), as ``rnnlab.model.Model._layers_forward`` composes them.
 """
 
 import math
@@ -21,15 +22,15 @@ import math
 from numba import njit
 
 from . import gru, lstm, rnn
-from .blocks import OPTS
+from .blocks import OPTS, add_outer, add_product, add_rows, affine_steps
 from .fpenv import flush_subnormals, restore
 from .mathfn import zero
 
 
 @njit(**OPTS)
-def weights(s, net, layer):
-    """Layer ``layer``'s W_ih, W_hh, b_ih, b_hh (views of theta) and W_ih^T, W_hh^T (of wT)."""
-    o_ih, o_hh, o_bih, o_bhh, fan_in, o_t = net.layout[layer]
+def weights(s, net, ld):
+    """Direction ``ld``'s W_ih, W_hh, b_ih, b_hh (views of theta) and W_ih^T, W_hh^T (of wT)."""
+    o_ih, o_hh, o_bih, o_bhh, fan_in, o_t = net.layout[ld]
     G, H, theta = s.gates * s.hidden, s.hidden, net.theta
     Wih = theta[o_ih : o_ih + G * fan_in].reshape((G, fan_in))
     Whh = theta[o_hh : o_hh + G * H].reshape((G, H))
@@ -39,9 +40,9 @@ def weights(s, net, layer):
 
 
 @njit(**OPTS)
-def grads(s, net, g, layer):
-    """Views of the gradient vector ``g``: dW_ih, dW_hh, db_ih, db_hh of layer ``layer``."""
-    o_ih, o_hh, o_bih, o_bhh, fan_in, _ = net.layout[layer]
+def grads(s, net, g, ld):
+    """Views of the gradient vector ``g``: dW_ih, dW_hh, db_ih, db_hh of direction ``ld``."""
+    o_ih, o_hh, o_bih, o_bhh, fan_in, _ = net.layout[ld]
     G, H = s.gates * s.hidden, s.hidden
     return (
         g[o_ih : o_ih + G * fan_in].reshape((G, fan_in)),
@@ -53,114 +54,253 @@ def grads(s, net, g, layer):
 
 @njit(**OPTS)
 def prepare_weights(s, net, bsum):
-    """Once per batch: W_ih^T, W_hh^T of every layer into wT, and (rnn) b_ih + b_hh into
-    ``bsum``."""
-    for layer in range(s.layers):
-        Wih, Whh, b_ih, b_hh, WihT, WhhT = weights(s, net, layer)
-        WihT[:, :] = Wih.T
+    """Once per batch: W_ih^T, W_hh^T of every layer and direction into wT, and (rnn)
+    b_ih + b_hh into ``bsum``; the head's W^T."""
+    Wh, _, WhT, _, _ = head_weights(s, net, net.theta, s.directions * s.hidden)
+    WhT[:, :] = Wh.T
+    for ld in range(s.layers * s.directions):
+        Wih, Whh, b_ih, b_hh, WihT, WhhT = weights(s, net, ld)
+        if ld >= s.directions:  # the first layer's dx is never needed, nor its W_ih^T
+            WihT[:, :] = Wih.T
         WhhT[:, :] = Whh.T
         if bsum is not None:
             for j in range(b_ih.size):
-                bsum[layer, j] = b_ih[j] + b_hh[j]
+                bsum[ld, j] = b_ih[j] + b_hh[j]
 
 
 @njit(**OPTS)
-def layer_input(c, layer, T, buf):
-    """What layer ``layer`` of chunk ``c`` reads: the inputs, or the hidden states below."""
-    return buf.xb[c, :T] if layer == 0 else buf.hs[c, layer - 1, :T]
+def layer_input(c, layer, T, buf, mid):
+    """What layer ``layer`` of chunk ``c`` reads: the inputs, or the layer below's outputs
+    (``mid``, with dropout or two directions: ``[forward ; reverse] * mask``, see ``outputs``)."""
+    if layer == 0:
+        return buf.xb[c, :T]
+    if mid is not None:
+        return mid[c, layer - 1, :T]
+    return buf.hs[c, layer - 1, :T]
 
 
 @njit(**OPTS)
-def layer_forward(c, layer, T, s, net, buf, bsum, gates, cs, hn):
-    """Layer ``layer`` of chunk ``c`` over its first T steps (the initial state: zeros)."""
-    Wih, Whh, b_ih, b_hh, _, _ = weights(s, net, layer)
-    inp = layer_input(c, layer, T, buf)
-    hs, h0, c0, active = buf.hs[c, layer, :T], buf.state0[c, 0], buf.state0[c, 1], buf.active[c]
+def reversed_input(c, layer, T, rows, s, data, buf, bi, mid):
+    """Layer ``layer``'s input with each row's steps reversed within its own length (the
+    reverse direction's input, step t = step len - 1 - t), in ``bi.rx`` or ``bi.rmid``."""
+    inp = layer_input(c, layer, T, buf, mid)
+    out = bi.rx[c, :T] if layer == 0 else bi.rmid[c, :T]
+    reverse_rows(inp, out, rows, s, data, T, buf.active[c])
+    return out
+
+
+@njit(**OPTS)
+def reverse_rows(src, dst, rows, s, data, T, active):
+    """dst[t, r] = src[len_r - 1 - t, r] for every live row r of step t (len_r: row r's
+    length, or T); a map that is its own inverse."""
+    for t in range(T):
+        for r in range(active[t]):
+            Tr = data.lens[rows[r]] if s.lengths else T
+            a, b = src[Tr - 1 - t, r], dst[t, r]
+            for j in range(a.size):
+                b[j] = a[j]
+
+
+@njit(**OPTS)
+def layer_forward(c, ld, T, h0_zero, s, net, buf, inp, bsum, gates, cs, hn):
+    """Direction ``ld`` (= layer * directions + direction) of chunk ``c`` over its first T
+    steps of ``inp``, from the state in ``buf.state0`` (zeros when ``h0_zero``: their products
+    are skipped)."""
+    Wih, Whh, b_ih, b_hh, _, _ = weights(s, net, ld)
+    hs, active = buf.hs[c, ld, :T], buf.active[c]
+    h0, c0 = buf.state0[c, ld, 0], buf.state0[c, ld, 1]
     if bsum is not None:
-        rnn.forward(Wih, Whh, bsum[layer], inp, h0, True, s.relu, hs, active)
+        rnn.forward(Wih, Whh, bsum[ld], inp, h0, h0_zero, s.relu, hs, active)
     if cs is not None:
         lstm.forward(
-            Wih, Whh, b_ih, b_hh, inp, h0, c0, True, hs, cs[c, layer, :T], gates[c, layer, :T],
+            Wih, Whh, b_ih, b_hh, inp, h0, c0, h0_zero, hs, cs[c, ld, :T], gates[c, ld, :T],
             buf.wide[c, 0], active,
         )  # fmt: skip
     if hn is not None:
         gru.forward(
-            Wih, Whh, b_ih, b_hh, inp, h0, True, hs, gates[c, layer, :T], hn[c, layer, :T],
+            Wih, Whh, b_ih, b_hh, inp, h0, h0_zero, hs, gates[c, ld, :T], hn[c, ld, :T],
             buf.wide[c, 0], active,
         )  # fmt: skip
 
 
 @njit(**OPTS)
-def layer_backward(c, layer, T, s, net, buf, dh, dx, g, bsum, gates, cs, hn):
-    """BPTT of layer ``layer`` of chunk ``c`` from ``dh`` (dL/dh from above); its weight
-    gradients into ``g``, dL/d(its input) into ``dx`` (not for the first layer)."""
-    _, _, _, _, WihT, WhhT = weights(s, net, layer)
-    gWih, gWhh, gb_ih, gb_hh = grads(s, net, g, layer)
-    inp = layer_input(c, layer, T, buf)
-    hs, h0, c0, active = buf.hs[c, layer, :T], buf.state0[c, 0], buf.state0[c, 1], buf.active[c]
-    wide, narrow, need_dx = buf.wide[c], buf.narrow[c], layer > 0
+def layer_backward(c, ld, T, h0_zero, s, net, buf, inp, dh, need_dx, dx, g, bsum, gates, cs, hn):
+    """BPTT of direction ``ld`` of chunk ``c`` from ``dh`` (dL/dh from above); its weight
+    gradients into ``g``, dL/d(its input) into ``dx`` when ``need_dx``. No gradient flows into
+    the initial state (a stateful epoch's chunks are cut there)."""
+    _, _, _, _, WihT, WhhT = weights(s, net, ld)
+    gWih, gWhh, gb_ih, gb_hh = grads(s, net, g, ld)
+    hs, active = buf.hs[c, ld, :T], buf.active[c]
+    h0, c0 = buf.state0[c, ld, 0], buf.state0[c, ld, 1]
+    wide, narrow = buf.wide[c], buf.narrow[c]
     if bsum is not None:
         rnn.backward(
-            WihT, WhhT, inp, hs, h0, True, s.relu, dh, need_dx, dx, gWih, gWhh, gb_ih, gb_hh,
-            narrow[0], narrow[1], active,
+            WihT, WhhT, inp, hs, h0, h0_zero, s.relu, dh, need_dx, dx, gWih, gWhh, gb_ih,
+            gb_hh, narrow[0], narrow[1], active,
         )  # fmt: skip
     if cs is not None:
         lstm.backward(
-            WihT, WhhT, inp, hs, cs[c, layer, :T], gates[c, layer, :T], h0, c0, True, dh,
+            WihT, WhhT, inp, hs, cs[c, ld, :T], gates[c, ld, :T], h0, c0, h0_zero, dh,
             need_dx, dx, gWih, gWhh, gb_ih, gb_hh, wide[0], narrow[0], narrow[1], active,
         )  # fmt: skip
     if hn is not None:
         gru.backward(
-            WihT, WhhT, inp, hs, gates[c, layer, :T], hn[c, layer, :T], h0, True, dh, need_dx,
+            WihT, WhhT, inp, hs, gates[c, ld, :T], hn[c, ld, :T], h0, h0_zero, dh, need_dx,
             dx, gWih, gWhh, gb_ih, gb_hh, wide[0], wide[1], narrow[0], narrow[1], active,
         )  # fmt: skip
 
 
 @njit(**OPTS)
-def head_loss(n, r, T, top, s, net, data, coef, out, dh, g):
-    """Head y = h W^T + b on row r's target steps, the loss summed over them, and the backward
-    pass: g[W] += dout^T h, g[b] += dout, dh[t, r] = dout W. ``n`` is the row's sequence index
-    and ``T`` its length: the targets are its steps ``0..T-1`` ("every") or step ``T-1``."""
-    H, n_out, head, theta = s.hidden, s.n_out, net.head, net.theta
-    Wh = theta[head[0] : head[0] + n_out * H].reshape((n_out, H))
-    gWh = g[head[0] : head[0] + n_out * H].reshape((n_out, H))
-    bh, gbh = theta[head[1] : head[1] + n_out], g[head[1] : head[1] + n_out]
+def outputs(c, layer, T, t0, pos, rows, s, data, buf, masks, mid):
+    """Layer ``layer``'s outputs as the layer above (or the head) reads them, on the live rows:
+    ``mid[t, r] = [h_t forward ; h_t reverse] * mask``, the reverse direction's state at step
+    t being its step len_r - 1 - t, and the mask (with dropout, below the top layer) that of
+    step ``t0 + t`` and row ``pos + r`` of the epoch's mask array ``[L-1, steps, rows, D*H]``."""
+    D, H, active = s.directions, s.hidden, buf.active[c]
+    out = mid[c, layer]
+    for t in range(T):
+        for r in range(active[t]):
+            o, hf = out[t, r], buf.hs[c, layer * D, t, r]
+            for j in range(H):
+                o[j] = hf[j]
+            if D == 2:
+                Tr = data.lens[rows[r]] if s.lengths else T
+                hr = buf.hs[c, layer * D + 1, Tr - 1 - t, r]
+                for j in range(H):
+                    o[H + j] = hr[j]
+            if masks is not None and layer < s.layers - 1:
+                m = masks[layer, t0 + t, pos + r]
+                for j in range(o.size):
+                    o[j] *= m[j]
+
+
+@njit(**OPTS)
+def drop_backward(c, layer, T, t0, pos, buf, masks, dh):
+    """dL/d(layer ``layer``'s outputs) = dL/d(dropped outputs) * mask, in place in ``dh``."""
+    active = buf.active[c]
+    for t in range(T):
+        for r in range(active[t]):
+            d, m = dh[t, r], masks[layer, t0 + t, pos + r]
+            for j in range(d.size):
+                d[j] *= m[j]
+
+
+@njit(**OPTS)
+def carry_state(c, T, s, buf, cs):
+    """The state each layer ends the chunk's T steps in becomes the next chunk's initial state
+    (stateful epochs: every row runs every step, one direction)."""
+    R = buf.hs.shape[3]
+    for layer in range(s.layers):
+        buf.state0[c, layer, 0, :R] = buf.hs[c, layer, T - 1, :R]
+        if cs is not None:
+            buf.state0[c, layer, 1, :R] = cs[c, layer, T - 1, :R]
+
+
+@njit(**OPTS)
+def head_weights(s, net, g, width):
+    """The head's W [O, width], b, W^T (of wT) and their gradients' views of ``g``."""
+    n_out, head, theta = s.n_out, net.head, net.theta
+    size = n_out * width
+    return (
+        theta[head[0] : head[0] + size].reshape((n_out, width)),
+        theta[head[1] : head[1] + n_out],
+        net.wT[head[2] : head[2] + size].reshape((width, n_out)),
+        g[head[0] : head[0] + size].reshape((n_out, width)),
+        g[head[1] : head[1] + n_out],
+    )
+
+
+@njit(**OPTS)
+def target_loss(out, n, k, s, data, coef):
+    """The loss of one target from the head's output ``out``, which becomes dL/d(out):
+    xent: -log softmax(out)[y], dout = (softmax(out) - onehot(y)) * coef;
+    mse: sum (out - y)^2, dout = coef (out - y). ``y`` is target k of sequence n."""
     loss = 0.0
-    for k in range(T if s.every else 1):
-        t = k if s.every else T - 1
-        h = top[t, r]
-        # out = h W^T + b
-        for o in range(n_out):
-            acc = zero(h[0])
-            for j in range(H):
-                acc += Wh[o, j] * h[j]
-            out[o] = acc + bh[o]
-        if s.xent:  # -log softmax(out)[y];  dout = (softmax(out) - onehot(y)) / count
-            m = out[0]
-            for o in range(1, n_out):
-                m = max(m, out[o])
-            total = 0.0
-            for o in range(n_out):
-                total += math.exp(out[o] - m)
-            lse = math.log(total)
-            label = data.yi[n, k]
-            loss -= out[label] - m - lse
-            for o in range(n_out):
-                out[o] = math.exp(out[o] - m - lse) * coef
-            out[label] -= coef
-        else:  # (out - y)^2;  dout = 2 (out - y) / count
-            for o in range(n_out):
-                diff = out[o] - data.yf[n, k, o]
-                loss += diff * diff
-                out[o] = coef * diff
-        # dW += dout^T h,  db += dout,  dh = dout W
-        d_h = dh[t, r]
-        for o in range(n_out):
-            d = out[o]
-            gbh[o] += d
-            for j in range(H):
-                gWh[o, j] += d * h[j]
-                d_h[j] += d * Wh[o, j]
+    if s.xent:
+        label = data.yi[n, k]
+        m = out[0]
+        for o in range(1, out.size):
+            m = max(m, out[o])
+        z, total = out[label], 0.0
+        for o in range(out.size):  # e = exp(out - max), softmax = e / sum(e)
+            e = math.exp(out[o] - m)
+            out[o] = e
+            total += e
+        loss -= z - m - math.log(total)
+        scale = coef / total
+        for o in range(out.size):
+            out[o] *= scale
+        out[label] -= coef
+    else:
+        for o in range(out.size):
+            diff = out[o] - data.yf[n, k, o]
+            loss += diff * diff
+            out[o] = coef * diff
+    return loss
+
+
+@njit(**OPTS)
+def head_every(c, rows, T, t0, top, s, net, data, coef, buf, dtop, g):
+    """Target "every": the head on every live step of the chunk's rows at once, the loss
+    summed over them, and its backward pass (dtop += dout W). Every step's outputs in one pass
+    (blocks.affine_steps), then the gradients as products over all of them, so that four rows
+    share each load of W and of its gradient (per step, the head's rank-1 updates ran at a
+    third of the speed at min-char-rnn's sizes, batch 1)."""
+    top, outs, active = top[:T], buf.outs[c, :T], buf.active[c]
+    Wh, bh, WhT, gWh, gbh = head_weights(s, net, g, top.shape[2])
+    affine_steps(Wh, bh, top, outs, active)  # out = h W^T + b
+    loss = 0.0
+    for t in range(T):
+        for r in range(active[t]):
+            loss += target_loss(outs[t, r], rows[r], t0 + t, s, data, coef)
+    R = top.shape[1]
+    if T > 0 and active[T - 1] == R:  # every row live at every step: one pass
+        d, h, dh = outs.reshape((T * R, s.n_out)), top.reshape((T * R, top.shape[2])), dtop
+        add_outer(gWh, d, h)  # dW += dout^T h
+        add_rows(gbh, d)  # db += dout
+        add_product(WhT, d, dh.reshape((T * R, dh.shape[2])))  # dh += dout W
+    else:
+        for t in range(T):
+            a = active[t]
+            add_outer(gWh, outs[t, :a], top[t, :a])
+            add_rows(gbh, outs[t, :a])
+            add_product(WhT, outs[t, :a], dtop[t, :a])
+    return loss
+
+
+@njit(**OPTS)
+def head_last(n, r, T, top, s, net, data, coef, out, dh, hv, dv, g):
+    """Target "last": head y = h W^T + b on row r's step ``T-1`` (T: its length), its loss,
+    and the backward pass: g[W] += dout^T h, g[b] += dout, dh[T-1, r] += dout W. A
+    bidirectional model's head reads ``[h_n forward ; h_n reverse] = [top[T-1, :H] ;
+    top[0, H:]]`` (gathered in ``hv``, its gradient in ``dv``), as
+    ``rnnlab.model.Model._top`` routes it."""
+    H, W = s.hidden, top.shape[2]  # W = D * H
+    Wh, bh, _, gWh, gbh = head_weights(s, net, g, W)
+    h, d_h = top[T - 1, r], dh[T - 1, r]
+    if s.directions == 2:
+        for j in range(H):
+            hv[j], hv[H + j] = top[T - 1, r, j], top[0, r, H + j]
+        dv[:] = 0
+        h, d_h = hv, dv
+    # out = h W^T + b
+    for o in range(s.n_out):
+        acc = zero(h[0])
+        for j in range(W):
+            acc += Wh[o, j] * h[j]
+        out[o] = acc + bh[o]
+    loss = target_loss(out, n, 0, s, data, coef)
+    # dW += dout^T h,  db += dout,  dh = dout W
+    for o in range(s.n_out):
+        d = out[o]
+        gbh[o] += d
+        for j in range(W):
+            gWh[o, j] += d * h[j]
+            d_h[j] += d * Wh[o, j]
+    if s.directions == 2:
+        for j in range(H):
+            dh[T - 1, r, j] += dv[j]
+            dh[0, r, H + j] += dv[H + j]
     return loss
 
 
@@ -178,36 +318,127 @@ def live_rows(rows, lens, ragged, active):
 
 
 @njit(**OPTS)
-def chunk_loss_grad(c, rows, s, net, data, buf, coef, bsum, gates, cs, hn):
+def stack_forward(c, rows, pos, t0, T, h0_zero, s, net, data, buf, cell, masks, mid, bi):
+    """Every layer and direction forward; the outputs each layer above reads into ``mid``."""
+    bsum, gates, cs, hn = cell
+    D = s.directions
+    for layer in range(s.layers):
+        inp = layer_input(c, layer, T, buf, mid)
+        layer_forward(c, layer * D, T, h0_zero, s, net, buf, inp, bsum, gates, cs, hn)
+        if bi is not None:
+            inp = reversed_input(c, layer, T, rows, s, data, buf, bi, mid)
+            layer_forward(c, layer * D + 1, T, h0_zero, s, net, buf, inp, bsum, gates, cs, hn)
+        if mid is not None and (layer < s.layers - 1 or bi is not None):
+            outputs(c, layer, T, t0, pos, rows, s, data, buf, masks, mid)
+
+
+@njit(**OPTS)
+def stack_backward(c, rows, pos, t0, T, h0_zero, s, net, data, buf, g, cell, masks, mid, bi):
+    """BPTT down the stack from the head's gradient (in ``buf.dh[c]``, or ``bi.dcat[c, 0]``
+    with two directions: dL/d[forward ; reverse] outputs of the top layer)."""
+    bsum, gates, cs, hn = cell
+    L = s.layers
+    for layer in range(L - 1, -1, -1):
+        if bi is None:
+            # dh: dL/d(layer outputs), from the head or the layer above; dx: dL/d(its input)
+            first = (L - 1 - layer) % 2 == 0
+            dh = buf.dh[c, :T] if first else buf.dh2[c, :T]
+            dx = buf.dh2[c, :T] if first else buf.dh[c, :T]
+            if masks is not None and layer < L - 1:
+                drop_backward(c, layer, T, t0, pos, buf, masks, dh)
+            inp = layer_input(c, layer, T, buf, mid)
+            layer_backward(
+                c, layer, T, h0_zero, s, net, buf, inp, dh, layer > 0, dx, g, bsum, gates, cs, hn
+            )  # fmt: skip
+        else:
+            directions_backward(
+                c, layer, rows, pos, t0, T, h0_zero, s, net, data, buf, g, cell, masks, mid, bi
+            )
+
+
+@njit(**OPTS)
+def directions_backward(
+    c, layer, rows, pos, t0, T, h0_zero, s, net, data, buf, g, cell, masks, mid, bi
+):
+    """BPTT of both directions of layer ``layer`` from ``dcat``, dL/d[forward ; reverse]
+    outputs (forward time); dL/d(layer input) = dx forward + dx reverse reversed back, into
+    the other ``bi.dcat`` buffer, for the layer below."""
+    bsum, gates, cs, hn = cell
+    now = (s.layers - 1 - layer) % 2
+    dcat, dx = bi.dcat[c, now, :T], bi.dcat[c, 1 - now, :T]
+    if masks is not None and layer < s.layers - 1:
+        drop_backward(c, layer, T, t0, pos, buf, masks, dcat)
+    # split: dh forward = dcat[t, :H]; dh reverse (its own time) = dcat[len - 1 - t, H:]
+    H, active, dhf, dhr = s.hidden, buf.active[c], buf.dh[c, :T], buf.dh2[c, :T]
+    for t in range(T):
+        for r in range(active[t]):
+            Tr = data.lens[rows[r]] if s.lengths else T
+            a, b = dcat[t, r], dcat[Tr - 1 - t, r]
+            for j in range(H):
+                dhf[t, r, j] = a[j]
+                dhr[t, r, j] = b[H + j]
+    ld = layer * s.directions
+    inp = layer_input(c, layer, T, buf, mid)
+    layer_backward(c, ld, T, h0_zero, s, net, buf, inp, dhf, layer > 0, dx, g, bsum, gates, cs, hn)
+    inp = reversed_input(c, layer, T, rows, s, data, buf, bi, mid)
+    dxr = bi.dxr[c, :T]
+    layer_backward(
+        c, ld + 1, T, h0_zero, s, net, buf, inp, dhr, layer > 0, dxr, g, bsum, gates, cs, hn
+    )
+    if layer > 0:
+        for t in range(T):
+            for r in range(active[t]):
+                Tr = data.lens[rows[r]] if s.lengths else T
+                a, b = dx[t, r], dxr[Tr - 1 - t, r]
+                for j in range(a.size):
+                    a[j] += b[j]
+
+
+@njit(**OPTS)
+def chunk_loss_grad(c, rows, pos, t0, T, h0_zero, s, net, data, buf, coef, cell, masks, mid, bi):
     """Forward, loss and BPTT of the sequences ``rows`` (chunk ``c`` of a batch, each an index
-    into ``data.x [T, N, I]``): their gradients into ``buf.g[c]`` (zeroed first), their loss
-    summed over targets into ``buf.loss[c]`` (the epoch divides by the batch's target count;
-    ``coef`` is the gradient's scale, 2 / count (mse) or 1 / count (xent)). Subnormal numbers
-    are flushed to zero meanwhile (fpenv.py)."""
+    into ``data.x [steps, N, I]``, at positions ``pos ..`` of the epoch's order) over the steps
+    ``t0 .. t0 + T - 1`` (with lengths: up to the chunk's longest sequence): their gradients
+    into ``buf.g[c]`` (zeroed first), their loss summed over targets into ``buf.loss[c]`` (the
+    epoch divides by the batch's target count; ``coef`` is the gradient's scale, 2 / count
+    (mse) or 1 / count (xent)). The initial state is ``buf.state0[c]`` (zeros when
+    ``h0_zero``); a stateful epoch (``s.chunk_length``) leaves the final state there. ``cell``
+    = (bsum, gates, cs, hn), the cell's buffers; ``masks`` the epoch's dropout masks, ``mid``
+    the layers' outputs as the layer above reads them (None: it reads hs), ``bi`` the reverse
+    direction's scratch (layout.Bidirectional; None: one direction). Subnormal numbers are
+    flushed to zero meanwhile (fpenv.py)."""
     csr = flush_subnormals()
     R, L = rows.size, s.layers
-    T = data.lens[rows[0]] if s.lengths else data.x.shape[0]  # the chunk's longest sequence
+    if s.lengths:
+        T = data.lens[rows[0]]  # the chunk's longest sequence
     active = buf.active[c, :T]
     live_rows(rows, data.lens, s.lengths, active)
     xb = buf.xb[c]
     for t in range(T):
         for r in range(active[t]):
-            x_in, x_out = data.x[t, rows[r]], xb[t, r]
+            x_in, x_out = data.x[t0 + t, rows[r]], xb[t, r]
             for i in range(x_in.size):
                 x_out[i] = x_in[i]
     g = buf.g[c]
     g[:] = 0
-    for layer in range(L):  # forward through the stack
-        layer_forward(c, layer, T, s, net, buf, bsum, gates, cs, hn)
-    dh, dx = buf.dh[c, :T], buf.dh2[c, :T]
-    dh[:, :R, :] = 0
-    loss = 0.0
-    for r in range(R):
-        n = rows[r]
-        Tn = data.lens[n] if s.lengths else T
-        loss += head_loss(n, r, Tn, buf.hs[c, L - 1], s, net, data, coef, buf.out[c], dh, g)
-    for layer in range(L - 1, -1, -1):  # BPTT down the stack; dx gets dL/d(layer input)
-        layer_backward(c, layer, T, s, net, buf, dh, dx, g, bsum, gates, cs, hn)
-        dh, dx = dx, dh
+    stack_forward(c, rows, pos, t0, T, h0_zero, s, net, data, buf, cell, masks, mid, bi)
+    if bi is None:
+        top, dtop = buf.hs[c, L - 1], buf.dh[c, :T]
+    else:
+        top, dtop = mid[c, L - 1], bi.dcat[c, 0, :T]
+    dtop[:, :R, :] = 0
+    if s.every:
+        loss = head_every(c, rows, T, t0, top, s, net, data, coef, buf, dtop, g)
+    else:
+        loss = 0.0
+        for r in range(R):
+            n = rows[r]
+            Tn = data.lens[n] if s.lengths else T
+            loss += head_last(
+                n, r, Tn, top, s, net, data, coef, buf.out[c], dtop, buf.hv[c], buf.dv[c], g
+            )
+    stack_backward(c, rows, pos, t0, T, h0_zero, s, net, data, buf, g, cell, masks, mid, bi)
+    if s.chunk_length:
+        carry_state(c, T, s, buf, cell[2])
     buf.loss[c] = loss
     restore(csr)

@@ -27,24 +27,31 @@ def clip(s, g):
 
 @njit(**EXACT)
 def update(s, theta, g, sa, sb, step, lr):
-    """Optimizer step number ``step`` (1-based) with gradients ``g`` and slots ``sa``, ``sb``."""
+    """Optimizer step number ``step`` (1-based) with gradients ``g`` (weight decay is added to
+    them in place) and slots ``sa``, ``sb``. One loop per optimizer, free of branches, so that
+    each vectorises (at min-char-rnn's sizes the update is a sixth of a chunk's time)."""
     momentum, b1, b2, eps, decay = s.momentum, s.beta1, s.beta2, s.eps, s.weight_decay
-    kind = s.optimizer
-    corr1 = corr2 = 1.0
-    if kind == 1:
+    if decay != 0.0:  # g += weight_decay * p
+        for i in range(theta.size):
+            g[i] = g[i] + decay * theta[i]
+    if s.optimizer == 0:  # sgd: buf = momentum * buf + g;  p -= lr * buf
+        if momentum != 0.0:
+            for i in range(theta.size):
+                sa[i] = sa[i] * momentum + g[i]
+                theta[i] -= lr * sa[i]
+        else:
+            for i in range(theta.size):
+                theta[i] -= lr * g[i]
+    elif s.optimizer == 1:  # adam: p -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)
         corr1 = lr / (1 - b1**step)
         corr2 = math.sqrt(1 - b2**step)
-    for i in range(theta.size):
-        gi = g[i] + decay * theta[i] if decay != 0.0 else g[i]  # g += weight_decay * p
-        if kind == 0:  # sgd: buf = momentum * buf + g;  p -= lr * buf
-            if momentum != 0.0:
-                sa[i] = sa[i] * momentum + gi
-                gi = sa[i]
-            theta[i] -= lr * gi
-        elif kind == 1:  # adam: p -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)
+        for i in range(theta.size):
+            gi = g[i]
             sa[i] = sa[i] * b1 + (1 - b1) * gi
             sb[i] = sb[i] * b2 + (1 - b2) * (gi * gi)
             theta[i] -= corr1 * (sa[i] / (math.sqrt(sb[i]) / corr2 + eps))
-        else:  # adagrad: sum += g^2;  p -= lr * g / (sqrt(sum) + eps)
+    else:  # adagrad: sum += g^2;  p -= lr * g / (sqrt(sum) + eps)
+        for i in range(theta.size):
+            gi = g[i]
             sa[i] += gi * gi
             theta[i] -= lr * (gi / (math.sqrt(sa[i]) + eps))
