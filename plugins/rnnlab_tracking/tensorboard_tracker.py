@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from rnnlab.plugin import ConfigError
 
 # per-epoch record key -> scalar tag
@@ -27,8 +29,12 @@ class TensorBoardTracker:
         self.run = run
         # resumed from the checkpoint of epoch k: TensorBoard drops the events of steps > k
         # that the interrupted process wrote (they are run again)
+        # event files are named by the second and host: a resume within the same second would
+        # overwrite the first process's file, so each process writes its own (by pid)
         self.writer = SummaryWriter(
-            logdir=str(run.run_dir), purge_step=run.epoch + 1 if run.epoch else None
+            logdir=str(run.run_dir),
+            purge_step=run.epoch + 1 if run.epoch else None,
+            filename_suffix=f".{os.getpid()}",
         )
         self.config = flat_config(run.experiment.to_dict())
         self.writer.add_text(
