@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import os
+import uuid
 
 from rnnlab.plugin import ConfigError
 
@@ -29,12 +29,13 @@ class TensorBoardTracker:
         self.run = run
         # resumed from the checkpoint of epoch k: TensorBoard drops the events of steps > k
         # that the interrupted process wrote (they are run again)
-        # event files are named by the second and host: a resume within the same second would
-        # overwrite the first process's file, so each process writes its own (by pid)
+        # event files are named by the second, host and pid: a resume within the same second
+        # (in the same process, through the Python API) would overwrite the first file, so each
+        # writer gets a suffix of its own
         self.writer = SummaryWriter(
             logdir=str(run.run_dir),
             purge_step=run.epoch + 1 if run.epoch else None,
-            filename_suffix=f".{os.getpid()}",
+            filename_suffix=f".{uuid.uuid4().hex[:12]}",
         )
         self.config = flat_config(run.experiment.to_dict())
         self.writer.add_text(
