@@ -30,6 +30,7 @@ from .blocks import (
     transposed,
 )
 from .mathfn import like, sigmoid, tanh
+from .simd import wide_vectors
 
 
 @njit(**OPTS)
@@ -37,6 +38,7 @@ def cell_forward(a, hw, h_prev, hn, h):
     """One row of one step: ``a`` holds x W_ih^T + b_ih [3H] and gets the activated gates
     r, z, n; ``hw`` = h_{t-1} W_hh^T + b_hh; writes ``hn`` = W_hn h_{t-1} + b_hn (the backward
     pass needs it) and the hidden state ``h``. (One loop for all gates of unit j, as lstm.py.)"""
+    wide_vectors()
     H = h.size
     for j in range(H):
         r = sigmoid(a[j] + hw[j])
@@ -73,6 +75,7 @@ def cell_backward(gate, hn, h_prev, dh_above, dh_next, dxa, dha, dh_direct):
     """One row of one step: dL/d(input-side pre-activations) ``dxa`` and dL/d(hidden-side
     pre-activations) ``dha`` [3H], and ``dh_direct`` = dL/dh_{t-1} through ``z h_prev``.
     ``dh_next`` holds dL/dh_t through step t+1 (added to ``dh_above``)."""
+    wide_vectors()
     H = hn.size
     for j in range(H):
         r, z, n = gate[j], gate[H + j], gate[2 * H + j]

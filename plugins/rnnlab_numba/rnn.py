@@ -33,11 +33,13 @@ from .blocks import (
     transposed,
 )
 from .mathfn import like, tanh, zero
+from .simd import wide_vectors
 
 
 @njit(**OPTS)
 def activate(z, relu):
     """h = tanh(z) or max(z, 0), in place, over the rows of ``z [R, H]``."""
+    wide_vectors()
     for r in range(z.shape[0]):
         zr = z[r]
         if relu:
