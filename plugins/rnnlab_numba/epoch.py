@@ -378,7 +378,7 @@ class EpochRunner:
             yi, yf = np.zeros((1, 1), np.int64), np.ascontiguousarray(ys, dtype=self.dtype)
         data = Data(np.ascontiguousarray(x, dtype=self.dtype), yf, yi, order, lens)
         losses = np.empty(-(-S // k) if k else -(-order.size // batch), np.float64)
-        n = threads_for(self.plan, -(-batch // s.chunk_rows))
+        n = self.threads = threads_for(self.plan, -(-batch // s.chunk_rows))  # kept: benchmarks
         threaded = None
         if n > 1:
             numba.set_num_threads(n)
