@@ -37,18 +37,12 @@ def _const(n):
     return ir.Constant(I64, n)
 
 
-def block_kernel(NR: int, NV: int, scalar: bool = False, split: int = 1):
+def block_kernel(NR: int, NV: int, scalar: bool = False):
     """An intrinsic ``k(o, o_rs, a, a_rs, a_ks, b, b_rs, K, like)``: for i < NR,
     ``O[i, :w] += sum_{k < K} A[i, k] B[k, :w]``, w = NV vectors of ``VBYTES`` (one element
     when ``scalar``), the element type ``like``'s dtype. ``o``, ``a``, ``b`` are addresses;
     ``O[i, c]`` is at ``o + (i o_rs + c)``, ``A[i, k]`` at ``a + (i a_rs + k a_ks)`` and
-    ``B[k, c]`` at ``b + (k b_rs + c)`` elements.
-
-    ``split`` > 1: each output vector keeps ``split`` partial sums (k mod split; the first
-    starts from O, the others from 0), added pairwise at the end. A block of few vectors
-    otherwise waits on one chain of dependent multiply-adds per vector (a single row: 2
-    chains, a quarter of the FMA units' throughput; measured 1.4-1.8x slower than the loops it
-    replaced at batch 1)."""
+    ``B[k, c]`` at ``b + (k b_rs + c)`` elements."""
 
     @intrinsic
     def kernel(typingctx, o, o_rs, a, a_rs, a_ks, b, b_rs, K, like):
@@ -70,23 +64,18 @@ def block_kernel(NR: int, NV: int, scalar: bool = False, split: int = 1):
                 byte = builder.add(base, builder.mul(offset, _const(size)))
                 return builder.inttoptr(byte, ty.as_pointer())
 
-            def out(i, n):  # pointer to vector n of row i of O
-                return at(o_a, builder.add(builder.mul(o_rs_, _const(i)), _const(n * lanes)), vt)
+            def row(base, stride, i, n):  # element (i, n * lanes) of a row-strided block
+                return builder.add(builder.mul(stride, _const(i)), _const(n * lanes))
 
-            acc = [
-                [[cgutils.alloca_once(builder, vt) for _ in range(NV)] for _ in range(NR)]
-                for _ in range(split)
-            ]
-            zero = ir.Constant(vt, None)
+            acc = [[cgutils.alloca_once(builder, vt) for _ in range(NV)] for _ in range(NR)]
             for i in range(NR):
                 for n in range(NV):
-                    builder.store(builder.load(out(i, n), align=size), acc[0][i][n])
-                    for u in range(1, split):
-                        builder.store(zero, acc[u][i][n])
+                    p = at(o_a, row(o_a, o_rs_, i, n), vt)
+                    builder.store(builder.load(p, align=size), acc[i][n])
             undef = ir.Constant(vt, ir.Undefined)
             splat = ir.Constant(ir.VectorType(ir.IntType(32), lanes), [0] * lanes)
-
-            def step(k, sums):  # sums[i][n] += A[i, k] B[k, n-th vector]
+            with cgutils.for_range(builder, K_) as loop:
+                k = loop.index
                 b_k = builder.mul(k, b_rs_)
                 bs = [
                     builder.load(at(b_a, builder.add(b_k, _const(n * lanes)), vt), align=size)
@@ -99,27 +88,12 @@ def block_kernel(NR: int, NV: int, scalar: bool = False, split: int = 1):
                         s = builder.insert_element(undef, s, ir.Constant(ir.IntType(32), 0))
                         s = builder.shuffle_vector(s, undef, splat)
                     for n in range(NV):
-                        total = builder.call(fma, [s, bs[n], builder.load(sums[i][n])])
-                        builder.store(total, sums[i][n])
-
-            whole = builder.udiv(K_, _const(split)) if split > 1 else K_
-            with cgutils.for_range(builder, whole) as loop:
-                for u in range(split):
-                    k = builder.add(builder.mul(loop.index, _const(split)), _const(u))
-                    step(k, acc[u])
-            if split > 1:  # the k left over, into the first sums
-                done = builder.mul(whole, _const(split))
-                with cgutils.for_range(builder, builder.sub(K_, done)) as loop:
-                    step(builder.add(done, loop.index), acc[0])
+                        total = builder.call(fma, [s, bs[n], builder.load(acc[i][n])])
+                        builder.store(total, acc[i][n])
             for i in range(NR):
                 for n in range(NV):
-                    parts = [builder.load(acc[u][i][n]) for u in range(split)]
-                    while len(parts) > 1:  # pairwise: (s0 + s1) + (s2 + s3)
-                        parts = [
-                            builder.fadd(parts[j], parts[j + 1]) if j + 1 < len(parts) else parts[j]
-                            for j in range(0, len(parts), 2)
-                        ]
-                    builder.store(parts[0], out(i, n), align=size)
+                    p = at(o_a, row(o_a, o_rs_, i, n), vt)
+                    builder.store(builder.load(acc[i][n]), p, align=size)
             return context.get_dummy_value()
 
         return sig, codegen
@@ -131,8 +105,7 @@ def block_kernel(NR: int, NV: int, scalar: bool = False, split: int = 1):
 ROWS = (8, 4, 1)
 K8x2, K8x1, K8s = block_kernel(8, 2), block_kernel(8, 1), block_kernel(8, 1, scalar=True)
 K4x2, K4x1, K4s = block_kernel(4, 2), block_kernel(4, 1), block_kernel(4, 1, scalar=True)
-K1x2, K1x1 = block_kernel(1, 2, split=4), block_kernel(1, 1, split=4)
-K1s = block_kernel(1, 1, scalar=True, split=4)
+K1x2, K1x1, K1s = block_kernel(1, 2), block_kernel(1, 1), block_kernel(1, 1, scalar=True)
 
 
 @intrinsic
