@@ -19,7 +19,7 @@ reference, and it never depends on the thread count.
 import numpy as np
 from numba import njit
 
-from .simd import VBYTES, K1s, K1x1, K1x2, K4s, K4x1, K4x2, K8s, K8x1, K8x2
+from .simd import VBYTES, K1s, K1x1, K1x2, K1x4, K4s, K4x1, K4x2, K8s, K8x1, K8x2
 
 OPTS = {"fastmath": {"contract", "reassoc", "nsz"}, "error_model": "numpy", "cache": True}
 KC = 256  # k per slice in madd: a block's slices of A and B stay in the L1/L2 caches
@@ -98,7 +98,10 @@ def madd(O, o, o_rs, a, a_rs, a_ks, b, b_rs, M, N, K):
             n = 0
             while n < N:
                 on, bn = oi + n * isz, bk + n * isz
-                if n + 2 * lanes <= N:
+                if rows == 1 and n + 4 * lanes <= N:
+                    K1x4(on, o_rs, ai, a_rs, a_ks, bn, b_rs, k, O)
+                    n += 4 * lanes
+                elif n + 2 * lanes <= N:
                     if rows == 8:
                         K8x2(on, o_rs, ai, a_rs, a_ks, bn, b_rs, k, O)
                     elif rows == 4:
