@@ -151,15 +151,29 @@ class RnnlabContender:
         backend.warm_up(self.plan)
         self.runner = epoch_runner(backend, self.plan)  # as the core picks it
         self.warmup = time.perf_counter() - t0
-        self.path = "epoch runner" if self.runner is not None else "core loop"
+        self.threads_used: set[int] = set()  # what an automatic thread choice picked
 
     def epoch(self, order: np.ndarray) -> float:
         t0 = time.perf_counter()
         if self.runner is not None:
             self.runner(self.model.params, self.optimizer, self.data.x, self.data.y, order, 1e-3)
+            if getattr(self.runner, "threads", None):
+                self.threads_used.add(self.runner.threads)
         else:
             reference_epoch(self.model, self.optimizer, self.plan, self.data, order, 1e-3)
         return time.perf_counter() - t0
+
+    @property
+    def path(self) -> str:
+        """How the epochs ran, with the thread counts the runner chose (numba picks them per
+        epoch from the machine's load when ``train.threads`` is automatic)."""
+        if self.runner is None:
+            return "core loop"
+        used = sorted(self.threads_used)
+        if not used:
+            return "epoch runner"
+        counts = "/".join(str(n) for n in used)
+        return f"epoch runner, {counts} thread{'s' if used != [1] else ''}"
 
 
 class TorchContender:

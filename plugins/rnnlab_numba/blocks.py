@@ -1,23 +1,28 @@
 """Products over blocks of rows, shared by every cell: ``o += V W^T`` (the forward projections,
-and with W^T given the backward ``D W``), ``G += D^T V`` (weight gradients) and column sums,
+and with W itself the backward ``D W``), ``G += D^T V`` (weight gradients) and column sums,
 over every row of a 2-D array (one step's ``[R, F]``) or over the live rows of every step of a
-``[T, R, F]`` array at once (``*_steps``: rows grouped four at a time across steps, so that the
-weight gradients of a whole BPTT pass are one sweep over the weights).
+``[T, R, F]`` array at once (``*_steps``: when every row is live, the T R rows are one product,
+so that the weight gradients of a whole BPTT pass are one sweep over the weights).
 
-Two forms of ``o += V W^T``. The cells use the outer-product (axpy) form with the transposed
-weights, ``o[r, :] += sum_k V[r, k] W^T[k, :]``: it vectorises along the outputs, four rows
-share each row of W^T and four k are summed per pass over the outputs, so no horizontal sums
-(measured here at H=32: 30-45 GFLOP/s float64 against 22-27 for the dot-product form, about
-2x in float32). The dot-product form ``o[j] = sum_k W[j, k] v[k]`` (``add_product``,
-``affine``, ``product``) stays for callers holding only W over a few rows, where transposing
-W would cost as much as the product (forward.py's evaluation). ``fastmath`` lets sums be
-reassociated and fused: only summation order differs from the NumPy reference.
+Two forms of ``o += V W^T``. The cells use the outer-product form with the transposed weights,
+``o[r, :] += sum_k V[r, k] W^T[k, :]``, tiled by ``madd`` into simd.py's register blocks (8
+rows by two 512-bit vectors: their sums stay in registers for the whole k loop; 77 GFLOP/s
+float64 on one core at 8 x 128 x 128 where the loops before them reached 30). The weight
+gradients are the same kernel with A read down D's columns. The dot-product form
+``o[j] = sum_k W[j, k] v[k]`` (``add_product``, ``affine``, ``product``) stays for callers
+holding only W over a few rows, where transposing W would cost as much as the product
+(forward.py's evaluation). Each output element sums its products in k order (the dot-product
+form: as ``fastmath`` reassociates them): only summation order differs from the NumPy
+reference, and it never depends on the thread count.
 """
 
 import numpy as np
 from numba import njit
 
+from .simd import VBYTES, K1s, K1x1, K1x2, K1x4, K4s, K4x1, K4x2, K8s, K8x1, K8x2
+
 OPTS = {"fastmath": {"contract", "reassoc", "nsz"}, "error_model": "numpy", "cache": True}
+KC = 256  # k per slice in madd: a block's slices of A and B stay in the L1/L2 caches
 
 
 # -- dot-product form: W [J, K] ---------------------------------------------------------------
@@ -73,53 +78,86 @@ def product(W, V, out):
     add_product(W, V, out)
 
 
-# -- outer-product (axpy) form: W^T [K, J] ----------------------------------------------------
+# -- register-blocked products (simd.py): O += A B over blocks of rows and columns ----------
 @njit(**OPTS)
-def axpy4(WT, v0, v1, v2, v3, o0, o1, o2, o3):
-    """Four rows of o += v W^T, given W^T:  o[:] += sum_k v[k] WT[k, :], four k per pass."""
-    K, J = WT.shape
-    k = 0
-    while k + 4 <= K:
-        w0, w1, w2, w3 = WT[k], WT[k + 1], WT[k + 2], WT[k + 3]
-        a0, a1, a2, a3 = v0[k], v0[k + 1], v0[k + 2], v0[k + 3]
-        b0, b1, b2, b3 = v1[k], v1[k + 1], v1[k + 2], v1[k + 3]
-        c0, c1, c2, c3 = v2[k], v2[k + 1], v2[k + 2], v2[k + 3]
-        d0, d1, d2, d3 = v3[k], v3[k + 1], v3[k + 2], v3[k + 3]
-        for j in range(J):
-            x0, x1, x2, x3 = w0[j], w1[j], w2[j], w3[j]
-            o0[j] += a0 * x0 + a1 * x1 + a2 * x2 + a3 * x3
-            o1[j] += b0 * x0 + b1 * x1 + b2 * x2 + b3 * x3
-            o2[j] += c0 * x0 + c1 * x1 + c2 * x2 + c3 * x3
-            o3[j] += d0 * x0 + d1 * x1 + d2 * x2 + d3 * x3
-        k += 4
-    while k < K:
-        w0 = WT[k]
-        a0, b0, c0, d0 = v0[k], v1[k], v2[k], v3[k]
-        for j in range(J):
-            x0 = w0[j]
-            o0[j] += a0 * x0
-            o1[j] += b0 * x0
-            o2[j] += c0 * x0
-            o3[j] += d0 * x0
-        k += 1
+def madd(O, o, o_rs, a, a_rs, a_ks, b, b_rs, M, N, K):
+    """``O[i, :N] += sum_{k < K} A[i, k] B[k, :N]`` for i < M, in register blocks (simd.py) of
+    8, 4 or 1 rows by two vectors, one vector or one column. Addresses ``o``, ``a``, ``b``
+    (bytes) and strides (elements) as simd.block_kernel takes them; ``O`` gives the element
+    type. The k loop runs in slices of KC so that a block's share of A and B stays in cache
+    while the blocks sweep it (each element still sums its products in k order)."""
+    isz = O.itemsize
+    lanes = VBYTES // isz
+    for k0 in range(0, K, KC):
+        k = min(KC, K - k0)
+        ak, bk = a + k0 * a_ks * isz, b + k0 * b_rs * isz
+        m = 0
+        while m < M:
+            rows = 8 if m + 8 <= M else (4 if m + 4 <= M else 1)
+            oi, ai = o + m * o_rs * isz, ak + m * a_rs * isz
+            n = 0
+            while n < N:
+                on, bn = oi + n * isz, bk + n * isz
+                if rows == 1 and n + 4 * lanes <= N:
+                    K1x4(on, o_rs, ai, a_rs, a_ks, bn, b_rs, k, O)
+                    n += 4 * lanes
+                elif n + 2 * lanes <= N:
+                    if rows == 8:
+                        K8x2(on, o_rs, ai, a_rs, a_ks, bn, b_rs, k, O)
+                    elif rows == 4:
+                        K4x2(on, o_rs, ai, a_rs, a_ks, bn, b_rs, k, O)
+                    else:
+                        K1x2(on, o_rs, ai, a_rs, a_ks, bn, b_rs, k, O)
+                    n += 2 * lanes
+                elif n + lanes <= N:
+                    if rows == 8:
+                        K8x1(on, o_rs, ai, a_rs, a_ks, bn, b_rs, k, O)
+                    elif rows == 4:
+                        K4x1(on, o_rs, ai, a_rs, a_ks, bn, b_rs, k, O)
+                    else:
+                        K1x1(on, o_rs, ai, a_rs, a_ks, bn, b_rs, k, O)
+                    n += lanes
+                else:
+                    if rows == 8:
+                        K8s(on, o_rs, ai, a_rs, a_ks, bn, b_rs, k, O)
+                    elif rows == 4:
+                        K4s(on, o_rs, ai, a_rs, a_ks, bn, b_rs, k, O)
+                    else:
+                        K1s(on, o_rs, ai, a_rs, a_ks, bn, b_rs, k, O)
+                    n += 1
+            m += rows
 
 
 @njit(**OPTS)
-def axpy1(WT, v0, o0):
-    """One row of o += v W^T, given W^T (the rows left over by axpy4)."""
-    K, J = WT.shape
-    k = 0
-    while k + 4 <= K:
-        w0, w1, w2, w3 = WT[k], WT[k + 1], WT[k + 2], WT[k + 3]
-        a0, a1, a2, a3 = v0[k], v0[k + 1], v0[k + 2], v0[k + 3]
-        for j in range(J):
-            o0[j] += a0 * w0[j] + a1 * w1[j] + a2 * w2[j] + a3 * w3[j]
-        k += 4
-    while k < K:
-        w0, a0 = WT[k], v0[k]
-        for j in range(J):
-            o0[j] += a0 * w0[j]
-        k += 1
+def unit_rows(X):
+    """Row stride of a 2-D array in elements; fails unless its columns are contiguous (the
+    kernels read rows as vectors)."""
+    if X.shape[1] > 1 and X.strides[1] != X.itemsize:
+        raise ValueError("blocks: rows must be contiguous")
+    return X.strides[0] // X.itemsize
+
+
+@njit(**OPTS)
+def add_rows_product(WT, V, out):
+    """out[m] += V[m] W^T for every row m of ``V [M, K]``, given ``WT [K, J]``."""
+    M, (K, J) = V.shape[0], WT.shape
+    if M == 0 or J == 0:
+        return
+    o_rs, v_rs, w_rs = unit_rows(out), V.strides[0] // V.itemsize, unit_rows(WT)
+    v_ks = V.strides[1] // V.itemsize
+    madd(out, out.ctypes.data, o_rs, V.ctypes.data, v_rs, v_ks, WT.ctypes.data, w_rs, M, J, K)
+
+
+@njit(**OPTS)
+def add_outer_rows(G, D, V):
+    """G += D^T V over the rows of ``D [M, J]`` and ``V [M, K]`` (``G [J, K]``): G's rows are
+    the blocks' rows, the M rows the k loop (D read down its columns)."""
+    M, (J, K) = D.shape[0], G.shape
+    if M == 0 or J == 0 or K == 0:
+        return
+    g_rs, v_rs = unit_rows(G), unit_rows(V)
+    d_rs, d_ks = D.strides[1] // D.itemsize, D.strides[0] // D.itemsize
+    madd(G, G.ctypes.data, g_rs, D.ctypes.data, d_rs, d_ks, V.ctypes.data, v_rs, J, K, M)
 
 
 @njit(**OPTS)
@@ -148,14 +186,7 @@ def fill_rows(out, b):
 @njit(**OPTS)
 def add_product_t(WT, V, out):
     """out[m] += V[m] W^T for every row m of ``V [M, K]``, given ``WT [K, J]``."""
-    M = V.shape[0]
-    m = 0
-    while m + 4 <= M:
-        axpy4(WT, V[m], V[m + 1], V[m + 2], V[m + 3], out[m], out[m + 1], out[m + 2], out[m + 3])
-        m += 4
-    while m < M:
-        axpy1(WT, V[m], out[m])
-        m += 1
+    add_rows_product(WT, V, out)
 
 
 @njit(**OPTS)
@@ -174,45 +205,31 @@ def product_t(WT, V, out):
 
 # -- every live row of every step: ``[T, R, F]`` arrays, step t's rows ``[:active[t]]`` --------
 @njit(**OPTS)
-def next_live(t, r, active, T):
-    """The live row after (t, r) in step-major order, or (T, 0) past the last."""
-    r += 1
-    while t < T and r >= active[t]:
-        t += 1
-        r = 0
-    return t, r
-
-
-@njit(**OPTS)
-def live_count(active, T):
-    n = 0
-    for t in range(T):
-        n += active[t]
-    return n
+def uniform(X, active):
+    """Whether the live rows of every step of ``X [T, R, F]`` are all its rows, equally
+    spaced (then they are one ``[T R, F]`` block for the kernels)."""
+    for t in range(X.shape[0]):
+        if active[t] != X.shape[1]:
+            return False
+    return X.shape[0] * X.shape[1] == 0 or X.strides[0] == X.shape[1] * X.strides[1]
 
 
 @njit(**OPTS)
 def add_product_steps(WT, X, out, active):
-    """out[t, r] += X[t, r] W^T for the live rows of ``X [T, R, K]``, given ``WT [K, J]``;
-    four rows at a time across steps."""
-    T = X.shape[0]
-    n = live_count(active, T)
-    t0, r0 = next_live(0, -1, active, T)
-    m = 0
-    while m + 4 <= n:
-        t1, r1 = next_live(t0, r0, active, T)
-        t2, r2 = next_live(t1, r1, active, T)
-        t3, r3 = next_live(t2, r2, active, T)
-        axpy4(
-            WT, X[t0, r0], X[t1, r1], X[t2, r2], X[t3, r3],
-            out[t0, r0], out[t1, r1], out[t2, r2], out[t3, r3],
-        )  # fmt: skip
-        t0, r0 = next_live(t3, r3, active, T)
-        m += 4
-    while m < n:
-        axpy1(WT, X[t0, r0], out[t0, r0])
-        t0, r0 = next_live(t0, r0, active, T)
-        m += 1
+    """out[t, r] += X[t, r] W^T for the live rows of ``X [T, R, K]``, given ``WT [K, J]``: one
+    product over every step's rows when they are all live, else step by step."""
+    T, R = X.shape[0], X.shape[1]
+    if uniform(X, active) and uniform(out, active) and T * R > 0:
+        K, J = WT.shape
+        isz = X.itemsize
+        x_rs, x_ks, o_rs = X.strides[1] // isz, X.strides[2] // isz, out.strides[1] // isz
+        if J > 1 and out.strides[2] != isz:
+            raise ValueError("blocks: rows must be contiguous")
+        madd(out, out.ctypes.data, o_rs, X.ctypes.data, x_rs, x_ks, WT.ctypes.data,
+             unit_rows(WT), T * R, J, K)  # fmt: skip
+        return
+    for t in range(T):
+        add_rows_product(WT, X[t, : active[t]], out[t, : active[t]])
 
 
 @njit(**OPTS)
@@ -232,115 +249,35 @@ def affine_steps(W, b, X, out, active):
 
 
 @njit(**OPTS)
-def outer4(G, d0, d1, d2, d3, v0, v1, v2, v3):
-    """G += d^T v summed over four rows: G[j] += d0[j] v0 + d1[j] v1 + d2[j] v2 + d3[j] v3."""
-    for j in range(G.shape[0]):
-        g = G[j]
-        e0, e1, e2, e3 = d0[j], d1[j], d2[j], d3[j]
-        for k in range(g.size):
-            g[k] += e0 * v0[k] + e1 * v1[k] + e2 * v2[k] + e3 * v3[k]
-
-
-@njit(**OPTS)
-def outer8(G, D, V, t, r, active):
-    """G += d^T v summed over the eight live rows from (t, r) on (step-major order); returns
-    the live row after them. Two rows of G per pass share the loads of v (25% faster than one
-    at 128 x 128)."""
-    T = D.shape[0]
-    t1, r1 = next_live(t, r, active, T)
-    t2, r2 = next_live(t1, r1, active, T)
-    t3, r3 = next_live(t2, r2, active, T)
-    t4, r4 = next_live(t3, r3, active, T)
-    t5, r5 = next_live(t4, r4, active, T)
-    t6, r6 = next_live(t5, r5, active, T)
-    t7, r7 = next_live(t6, r6, active, T)
-    d0, d1, d2, d3 = D[t, r], D[t1, r1], D[t2, r2], D[t3, r3]
-    d4, d5, d6, d7 = D[t4, r4], D[t5, r5], D[t6, r6], D[t7, r7]
-    v0, v1, v2, v3 = V[t, r], V[t1, r1], V[t2, r2], V[t3, r3]
-    v4, v5, v6, v7 = V[t4, r4], V[t5, r5], V[t6, r6], V[t7, r7]
-    J = G.shape[0]
-    j = 0
-    while j + 2 <= J:
-        g, h = G[j], G[j + 1]
-        e0, e1, e2, e3, e4, e5, e6, e7 = d0[j], d1[j], d2[j], d3[j], d4[j], d5[j], d6[j], d7[j]
-        i = j + 1
-        f0, f1, f2, f3, f4, f5, f6, f7 = d0[i], d1[i], d2[i], d3[i], d4[i], d5[i], d6[i], d7[i]
-        for k in range(g.size):
-            a0, a1, a2, a3 = v0[k], v1[k], v2[k], v3[k]
-            a4, a5, a6, a7 = v4[k], v5[k], v6[k], v7[k]
-            g[k] += (e0 * a0 + e1 * a1 + e2 * a2 + e3 * a3) + (
-                e4 * a4 + e5 * a5 + e6 * a6 + e7 * a7
-            )
-            h[k] += (f0 * a0 + f1 * a1 + f2 * a2 + f3 * a3) + (
-                f4 * a4 + f5 * a5 + f6 * a6 + f7 * a7
-            )
-        j += 2
-    while j < J:  # an odd row left
-        g = G[j]
-        e0, e1, e2, e3, e4, e5, e6, e7 = d0[j], d1[j], d2[j], d3[j], d4[j], d5[j], d6[j], d7[j]
-        for k in range(g.size):
-            g[k] += (e0 * v0[k] + e1 * v1[k] + e2 * v2[k] + e3 * v3[k]) + (
-                e4 * v4[k] + e5 * v5[k] + e6 * v6[k] + e7 * v7[k]
-            )
-        j += 1
-    return next_live(t7, r7, active, T)
-
-
-@njit(**OPTS)
-def outer1(G, d0, v0):
-    for j in range(G.shape[0]):
-        g = G[j]
-        e0 = d0[j]
-        for k in range(g.size):
-            g[k] += e0 * v0[k]
-
-
-@njit(**OPTS)
 def add_outer(G, D, V):
     """G += D^T V over every row of ``D [M, J]`` and ``V [M, K]`` (``G [J, K]``)."""
-    M = D.shape[0]
-    m = 0
-    while m + 4 <= M:
-        outer4(G, D[m], D[m + 1], D[m + 2], D[m + 3], V[m], V[m + 1], V[m + 2], V[m + 3])
-        m += 4
-    while m < M:
-        outer1(G, D[m], V[m])
-        m += 1
+    add_outer_rows(G, D, V)
 
 
 @njit(**OPTS)
 def outer_steps(G, D, V, active):
-    """G += D[t, r]^T V[t, r] summed over the live rows of every step, eight rows at a time."""
-    T = D.shape[0]
-    n = live_count(active, T)
-    t0, r0 = next_live(0, -1, active, T)
-    m = 0
-    while m + 8 <= n:
-        t0, r0 = outer8(G, D, V, t0, r0, active)
-        m += 8
-    while m + 4 <= n:
-        t1, r1 = next_live(t0, r0, active, T)
-        t2, r2 = next_live(t1, r1, active, T)
-        t3, r3 = next_live(t2, r2, active, T)
-        outer4(
-            G, D[t0, r0], D[t1, r1], D[t2, r2], D[t3, r3],
-            V[t0, r0], V[t1, r1], V[t2, r2], V[t3, r3],
-        )  # fmt: skip
-        t0, r0 = next_live(t3, r3, active, T)
-        m += 4
-    while m < n:
-        outer1(G, D[t0, r0], V[t0, r0])
-        t0, r0 = next_live(t0, r0, active, T)
-        m += 1
+    """G += D[t, r]^T V[t, r] summed over the live rows of every step: one product with the
+    T R rows as its k loop when they are all live, else step by step."""
+    T, R = D.shape[0], D.shape[1]
+    if uniform(D, active) and uniform(V, active) and T * R > 0:
+        J, K = G.shape
+        isz = D.itemsize
+        d_rs, d_ks, v_rs = D.strides[2] // isz, D.strides[1] // isz, V.strides[1] // isz
+        if K > 1 and V.strides[2] != isz:
+            raise ValueError("blocks: rows must be contiguous")
+        madd(G, G.ctypes.data, unit_rows(G), D.ctypes.data, d_rs, d_ks, V.ctypes.data, v_rs,
+             J, K, T * R)  # fmt: skip
+        return
+    for t in range(T):
+        add_outer_rows(G, D[t, : active[t]], V[t, : active[t]])
 
 
 @njit(**OPTS)
 def add_outer_steps(G, D, V, active):
     """G += D[t, r]^T V[t, r] summed over the live rows of every step (``D [T, R, J]``,
-    ``V [T, R, K]``, ``G [J, K]``), four rows at a time across steps: one sweep over G per
-    four rows. With fewer columns than rows (a first layer's inputs; the gated cells' W_hh,
-    [4H, H]) the sums run along J instead, into G^T, so that the inner loops are the long
-    ones (lstm at H=32: 1.6x)."""
+    ``V [T, R, K]``, ``G [J, K]``). With fewer columns than rows (a first layer's inputs; the
+    gated cells' W_hh, [4H, H]) the sums run into G^T, so that the blocks' vectors lie along
+    the long side."""
     J, K = G.shape
     if K < J:
         GT = np.zeros((K, J), G.dtype)

@@ -169,24 +169,43 @@ def epoch(s, net, slots, data, buf, losses, cell, masks, mid, bi, threaded):
 # -- the runner the core calls ---------------------------------------------------------------
 def threads_for(plan, chunks: int) -> int:
     """Threads for the chunks: ``train.threads`` when set (at most numba's), else one unless a
-    batch has several chunks (enough work: layout.chunk_rows) and the machine a spare core.
+    batch has several chunks (enough work: layout.chunk_rows) and another core is free now.
 
-    Measured on the shared 2-core machine this was built on: with both cores busy (load
-    average about 2) two threads never paid, 1.2x slower at T=100 H=128 B=32 and 10-35x slower
-    at T=10 H=32 B=32, each batch's parallel region waiting for the OS to schedule the second
-    thread; with a core free (load average 1.4) the same T=10 H=32 B=32 epoch took 2.7 ms on
-    two threads against 5.6 on one. So the rule asks for about the article's work per batch
-    and for a core the load average leaves free (it counts this process too). Results are the
-    same bytes whichever it picks.
+    Measured on the shared 2-core machine this was built on: with both cores busy two threads
+    never paid, 1.2x slower at T=100 H=128 B=32 and 10-35x slower at T=10 H=32 B=32, each
+    batch's parallel region waiting for the OS to schedule the second thread; with a core free
+    the same T=10 H=32 B=32 epoch took 2.7 ms on two threads against 5.6 on one. So the rule
+    asks for about the article's work per batch and for a core nobody else is using at the
+    start of the epoch (``busy_elsewhere``). Results are the same bytes whichever it picks.
     """
     asked = getattr(plan.train, "threads", 0)
     cores = numba.config.NUMBA_NUM_THREADS
     if asked:
         return max(1, min(asked, cores))
-    if chunks < 2 or not hasattr(os, "getloadavg"):
+    if chunks < 2:
         return 1
-    spare = cores - os.getloadavg()[0]  # cores beyond the one this process keeps busy
+    spare = cores - 1 - busy_elsewhere()  # cores beyond the one this process keeps busy
     return max(1, min(cores, chunks, 1 + int(spare + 0.5)))
+
+
+def busy_elsewhere() -> float:
+    """How many cores other processes keep busy now: the tasks running or waiting for a core
+    (``/proc/loadavg``'s fourth field, an instant count) less this process's own. The one-minute
+    load average this replaced lags by a minute: it counted a benchmark's own previous
+    contenders (a 2-thread PyTorch epoch just before) and kept this epoch on one thread on an
+    idle machine. Elsewhere: the load average less one."""
+    try:
+        with open("/proc/loadavg") as f:
+            total = int(f.read().split()[3].split("/")[0])
+        if total <= 1:  # only the caller
+            return 0.0
+        mine = 0
+        for tid in os.listdir("/proc/self/task"):
+            with open(f"/proc/self/task/{tid}/stat") as f:
+                mine += f.read().rpartition(")")[2].split()[0] == "R"
+        return float(max(0, total - max(mine, 1)))
+    except (OSError, ValueError, IndexError):
+        return os.getloadavg()[0] - 1 if hasattr(os, "getloadavg") else float("inf")
 
 
 class EpochRunner:
@@ -359,7 +378,7 @@ class EpochRunner:
             yi, yf = np.zeros((1, 1), np.int64), np.ascontiguousarray(ys, dtype=self.dtype)
         data = Data(np.ascontiguousarray(x, dtype=self.dtype), yf, yi, order, lens)
         losses = np.empty(-(-S // k) if k else -(-order.size // batch), np.float64)
-        n = threads_for(self.plan, -(-batch // s.chunk_rows))
+        n = self.threads = threads_for(self.plan, -(-batch // s.chunk_rows))  # kept: benchmarks
         threaded = None
         if n > 1:
             numba.set_num_threads(n)

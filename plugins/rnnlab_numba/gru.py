@@ -30,6 +30,7 @@ from .blocks import (
     transposed,
 )
 from .mathfn import like, sigmoid, tanh
+from .simd import wide_vectors
 
 
 @njit(**OPTS)
@@ -37,6 +38,7 @@ def cell_forward(a, hw, h_prev, hn, h):
     """One row of one step: ``a`` holds x W_ih^T + b_ih [3H] and gets the activated gates
     r, z, n; ``hw`` = h_{t-1} W_hh^T + b_hh; writes ``hn`` = W_hn h_{t-1} + b_hn (the backward
     pass needs it) and the hidden state ``h``. (One loop for all gates of unit j, as lstm.py.)"""
+    wide_vectors()
     H = h.size
     for j in range(H):
         r = sigmoid(a[j] + hw[j])
@@ -49,12 +51,11 @@ def cell_forward(a, hw, h_prev, hn, h):
 
 
 @njit(**OPTS)
-def forward(Wih, Whh, b_ih, b_hh, x, h0, h0_zero, hs, gates, hn, hw, active):
+def forward(Wih, WhhT, b_ih, b_hh, x, h0, h0_zero, hs, gates, hn, hw, active):
     """hs ``[T, R, H]``, the activated gates ``[T, R, 3H]`` and ``hn [T, R, H]`` (the backward
     pass needs both) for the rows r < active[t], from ``h0 [R, H]``; ``hw [R, 3H]`` is
-    scratch."""
+    scratch; ``WhhT`` is W_hh^T (the fused epoch keeps it, transposed once per batch)."""
     affine_steps(Wih, b_ih, x, gates, active)  # x_t W_ih^T + b_ih, every step at once
-    WhhT = transposed(Whh)  # the products run in the outer-product form (blocks.py)
     for t in range(x.shape[0]):
         R = active[t]
         if R == 0:
@@ -74,6 +75,7 @@ def cell_backward(gate, hn, h_prev, dh_above, dh_next, dxa, dha, dh_direct):
     """One row of one step: dL/d(input-side pre-activations) ``dxa`` and dL/d(hidden-side
     pre-activations) ``dha`` [3H], and ``dh_direct`` = dL/dh_{t-1} through ``z h_prev``.
     ``dh_next`` holds dL/dh_t through step t+1 (added to ``dh_above``)."""
+    wide_vectors()
     H = hn.size
     for j in range(H):
         r, z, n = gate[j], gate[H + j], gate[2 * H + j]
@@ -93,8 +95,8 @@ def cell_backward(gate, hn, h_prev, dh_above, dh_next, dxa, dha, dh_direct):
 
 @njit(**OPTS)
 def backward(
-    WihT,
-    WhhT,
+    Wih,
+    Whh,
     x,
     hs,
     gates,
@@ -122,7 +124,6 @@ def backward(
     the weight gradients, bias sums and dx then take over every step's rows at once (W_hh's
     gradient, the largest, in one sweep)."""
     T, H = x.shape[0], hs.shape[2]
-    Whh = transposed(WhhT)  # dha W_hh in the outer-product form (blocks.py)
     dh_next[:, :] = 0
     for t in range(T - 1, -1, -1):
         R = active[t]  # rows r >= R: past their end (their dh_next is still 0)
@@ -154,7 +155,6 @@ def backward(
     if need_dx:
         for t in range(T):
             dx[t, : active[t]] = 0
-        Wih = transposed(WihT)
         add_product_steps(Wih[: 2 * H], gates, dx, active)
         add_product_steps(Wih[2 * H :], hn, dx, active)
 
@@ -170,7 +170,7 @@ def layer_forward(w, x, state0, active, relu=False):
     hs, hn = np.zeros((T, N, H), x.dtype), np.zeros((T, N, H), x.dtype)
     gates = np.zeros((T, N, G), x.dtype)
     forward(
-        w["weight_ih"], w["weight_hh"], w["bias_ih"], w["bias_hh"],
+        w["weight_ih"], transposed(w["weight_hh"]), w["bias_ih"], w["bias_hh"],
         x, h0, False, hs, gates, hn, np.empty((N, G), x.dtype), active,
     )  # fmt: skip
     return hs, (hs,), (x, hs, gates, hn, h0, active)
@@ -183,7 +183,7 @@ def layer_backward(w, cache, dhs):
     dx = np.zeros_like(x)
     G = w["weight_hh"].shape[0]
     backward(
-        np.ascontiguousarray(w["weight_ih"].T), np.ascontiguousarray(w["weight_hh"].T),
+        np.ascontiguousarray(w["weight_ih"]), np.ascontiguousarray(w["weight_hh"]),
         x, hs, gates.copy(), hn.copy(), h0, False, np.ascontiguousarray(dhs), True, dx,
         g["weight_ih"], g["weight_hh"], g["bias_ih"], g["bias_hh"],
         np.empty((x.shape[1], G), x.dtype), np.empty((x.shape[1], G), x.dtype),

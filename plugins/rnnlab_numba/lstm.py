@@ -12,8 +12,8 @@ The input projection of every step is one pass before the recurrence, as in the 
 backward pass keeps only da_t W_hh in the recurrence and stores each step's da in place of its
 gates, so that the weight gradients, bias sums and dx run after it over every step's rows at
 once (blocks.py's ``*_steps``: one sweep over a weight per eight rows instead of per step). The
-products take the transposed weights (the outer-product form, blocks.py): each kernel
-transposes the one it gets once per call.
+products run in the outer-product form (blocks.py): the forward pass takes W_hh^T (the fused
+epoch transposes it once per batch), the backward pass the weights as they are.
 
 Arrays are time-major ``[T, R, F]``: each step then works on one contiguous ``[R, F]`` block.
 With rows ``T*F`` apart (row-major) the per-step gate loops ran about 4x slower here at T=100
@@ -40,6 +40,7 @@ from .blocks import (
     transposed,
 )
 from .mathfn import like, sigmoid, tanh
+from .simd import wide_vectors
 
 
 @njit(**OPTS)
@@ -48,6 +49,7 @@ def cell_forward(a, hw, c_prev, c, h):
     i, f, g, o; ``hw`` = h_{t-1} W_hh^T + b_hh; writes the cell state ``c`` and hidden state ``h``.
     (One loop computing all four gates of unit j: five independent tanh chains per vector of
     units kept the CPU busy where four short loops, one per gate, ran 1.75x slower at H=32.)"""
+    wide_vectors()
     H = c.size
     for j in range(H):
         i = sigmoid(a[j] + hw[j])
@@ -61,11 +63,11 @@ def cell_forward(a, hw, c_prev, c, h):
 
 
 @njit(**OPTS)
-def forward(Wih, Whh, b_ih, b_hh, x, h0, c0, h0_zero, hs, cs, gates, hw, active):
+def forward(Wih, WhhT, b_ih, b_hh, x, h0, c0, h0_zero, hs, cs, gates, hw, active):
     """hs, cs ``[T, R, H]`` and the activated gates ``[T, R, 4H]`` (the backward pass needs
-    them) for the rows r < active[t], from ``(h0, c0) [R, H]``; ``hw [R, 4H]`` is scratch."""
+    them) for the rows r < active[t], from ``(h0, c0) [R, H]``; ``hw [R, 4H]`` is scratch.
+    ``WhhT`` is W_hh^T (the fused epoch keeps it, transposed once per batch)."""
     affine_steps(Wih, b_ih, x, gates, active)  # x_t W_ih^T + b_ih, every step at once
-    WhhT = transposed(Whh)  # the products run in the outer-product form (blocks.py)
     for t in range(x.shape[0]):
         R = active[t]
         if R == 0:
@@ -85,6 +87,7 @@ def forward(Wih, Whh, b_ih, b_hh, x, h0, c0, h0_zero, hs, cs, gates, hw, active)
 def cell_backward(gate, c, c_prev, dh_above, dh_next, dc_next, da):
     """One row of one step: ``da`` = dL/d(pre-activations) [4H]; ``dc_next`` becomes dL/dc_{t-1}
     through c_t. ``dh_next`` holds dL/dh_t through step t+1 (added to ``dh_above``)."""
+    wide_vectors()
     H = c.size
     for j in range(H):
         i, f, g, o = gate[j], gate[H + j], gate[2 * H + j], gate[3 * H + j]
@@ -104,8 +107,8 @@ def cell_backward(gate, c, c_prev, dh_above, dh_next, dc_next, da):
 
 @njit(**OPTS)
 def backward(
-    WihT,
-    WhhT,
+    Wih,
+    Whh,
     x,
     hs,
     cs,
@@ -132,7 +135,6 @@ def backward(
     live rows hold da of their step, which the weight gradients, bias sums and dx then take
     over every step's rows at once, after the recurrence."""
     T = x.shape[0]
-    Whh = transposed(WhhT)  # da W_hh in the outer-product form (blocks.py)
     dh_next[:, :] = 0
     dc_next[:, :] = 0
     for t in range(T - 1, -1, -1):
@@ -158,7 +160,7 @@ def backward(
     if need_dx:
         for t in range(T):
             dx[t, : active[t]] = 0
-        add_product_steps(transposed(WihT), gates, dx, active)
+        add_product_steps(Wih, gates, dx, active)
 
 
 # -- the layer contract (time-major arrays in and out) ---------------------------------------
@@ -173,7 +175,7 @@ def layer_forward(w, x, state0, active, relu=False):
     gates = np.zeros((T, N, G), x.dtype)
     hw = np.empty((N, G), x.dtype)
     forward(
-        w["weight_ih"], w["weight_hh"], w["bias_ih"], w["bias_hh"],
+        w["weight_ih"], transposed(w["weight_hh"]), w["bias_ih"], w["bias_hh"],
         x, h0, c0, False, hs, cs, gates, hw, active,
     )  # fmt: skip
     return hs, (hs, cs), (x, hs, cs, gates, h0, c0, active)
@@ -186,7 +188,7 @@ def layer_backward(w, cache, dhs):
     dx = np.zeros_like(x)
     da = np.empty((x.shape[1], w["weight_hh"].shape[0]), x.dtype)
     backward(
-        np.ascontiguousarray(w["weight_ih"].T), np.ascontiguousarray(w["weight_hh"].T),
+        np.ascontiguousarray(w["weight_ih"]), np.ascontiguousarray(w["weight_hh"]),
         x, hs, cs, gates.copy(), h0, c0, False, np.ascontiguousarray(dhs), True, dx,
         g["weight_ih"], g["weight_hh"], g["bias_ih"], g["bias_hh"],
         da, np.empty_like(h0), np.empty_like(h0), active,

@@ -54,14 +54,13 @@ def grads(s, net, g, ld):
 
 @njit(**OPTS)
 def prepare_weights(s, net, bsum):
-    """Once per batch: W_ih^T, W_hh^T of every layer and direction into wT, and (rnn)
-    b_ih + b_hh into ``bsum``; the head's W^T."""
+    """Once per batch: W_hh^T of every layer and direction into wT (the forward products'
+    right-hand factor; backward ones take W as it is), and (rnn) b_ih + b_hh into ``bsum``;
+    the head's W^T."""
     Wh, _, WhT, _, _ = head_weights(s, net, net.theta, s.directions * s.hidden)
     WhT[:, :] = Wh.T
     for ld in range(s.layers * s.directions):
-        Wih, Whh, b_ih, b_hh, WihT, WhhT = weights(s, net, ld)
-        if ld >= s.directions:  # the first layer's dx is never needed, nor its W_ih^T
-            WihT[:, :] = Wih.T
+        _, Whh, b_ih, b_hh, _, WhhT = weights(s, net, ld)
         WhhT[:, :] = Whh.T
         if bsum is not None:
             for j in range(b_ih.size):
@@ -106,19 +105,19 @@ def layer_forward(c, ld, T, h0_zero, s, net, buf, inp, bsum, gates, cs, hn):
     """Direction ``ld`` (= layer * directions + direction) of chunk ``c`` over its first T
     steps of ``inp``, from the state in ``buf.state0`` (zeros when ``h0_zero``: their products
     are skipped)."""
-    Wih, Whh, b_ih, b_hh, _, _ = weights(s, net, ld)
+    Wih, _, b_ih, b_hh, _, WhhT = weights(s, net, ld)
     hs, active = buf.hs[c, ld, :T], buf.active[c]
     h0, c0 = buf.state0[c, ld, 0], buf.state0[c, ld, 1]
     if bsum is not None:
-        rnn.forward(Wih, Whh, bsum[ld], inp, h0, h0_zero, s.relu, hs, active)
+        rnn.forward(Wih, WhhT, bsum[ld], inp, h0, h0_zero, s.relu, hs, active)
     if cs is not None:
         lstm.forward(
-            Wih, Whh, b_ih, b_hh, inp, h0, c0, h0_zero, hs, cs[c, ld, :T], gates[c, ld, :T],
+            Wih, WhhT, b_ih, b_hh, inp, h0, c0, h0_zero, hs, cs[c, ld, :T], gates[c, ld, :T],
             buf.wide[c, 0], active,
         )  # fmt: skip
     if hn is not None:
         gru.forward(
-            Wih, Whh, b_ih, b_hh, inp, h0, h0_zero, hs, gates[c, ld, :T], hn[c, ld, :T],
+            Wih, WhhT, b_ih, b_hh, inp, h0, h0_zero, hs, gates[c, ld, :T], hn[c, ld, :T],
             buf.wide[c, 0], active,
         )  # fmt: skip
 
@@ -128,24 +127,24 @@ def layer_backward(c, ld, T, h0_zero, s, net, buf, inp, dh, need_dx, dx, g, bsum
     """BPTT of direction ``ld`` of chunk ``c`` from ``dh`` (dL/dh from above); its weight
     gradients into ``g``, dL/d(its input) into ``dx`` when ``need_dx``. No gradient flows into
     the initial state (a stateful epoch's chunks are cut there)."""
-    _, _, _, _, WihT, WhhT = weights(s, net, ld)
+    Wih, Whh, _, _, _, _ = weights(s, net, ld)
     gWih, gWhh, gb_ih, gb_hh = grads(s, net, g, ld)
     hs, active = buf.hs[c, ld, :T], buf.active[c]
     h0, c0 = buf.state0[c, ld, 0], buf.state0[c, ld, 1]
     wide, narrow = buf.wide[c], buf.narrow[c]
     if bsum is not None:
         rnn.backward(
-            WihT, WhhT, inp, hs, h0, h0_zero, s.relu, dh, need_dx, dx, gWih, gWhh, gb_ih,
+            Wih, Whh, inp, hs, h0, h0_zero, s.relu, dh, need_dx, dx, gWih, gWhh, gb_ih,
             gb_hh, narrow[0], narrow[1], active,
         )  # fmt: skip
     if cs is not None:
         lstm.backward(
-            WihT, WhhT, inp, hs, cs[c, ld, :T], gates[c, ld, :T], h0, c0, h0_zero, dh,
+            Wih, Whh, inp, hs, cs[c, ld, :T], gates[c, ld, :T], h0, c0, h0_zero, dh,
             need_dx, dx, gWih, gWhh, gb_ih, gb_hh, wide[0], narrow[0], narrow[1], active,
         )  # fmt: skip
     if hn is not None:
         gru.backward(
-            WihT, WhhT, inp, hs, gates[c, ld, :T], hn[c, ld, :T], h0, h0_zero, dh, need_dx,
+            Wih, Whh, inp, hs, gates[c, ld, :T], hn[c, ld, :T], h0, h0_zero, dh, need_dx,
             dx, gWih, gWhh, gb_ih, gb_hh, wide[0], wide[1], narrow[0], narrow[1], active,
         )  # fmt: skip
 
