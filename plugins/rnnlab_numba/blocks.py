@@ -17,6 +17,8 @@ reassociated and fused: only summation order differs from the NumPy reference.
 import numpy as np
 from numba import njit
 
+from . import onehot
+
 OPTS = {"fastmath": {"contract", "reassoc", "nsz"}, "error_model": "numpy", "cache": True}
 
 
@@ -226,6 +228,8 @@ def affine_steps(W, b, X, out, active):
                 for j in range(b.size):
                     o[j] = b[j] + a * W[j, 0]
         return
+    if onehot.affine(W, b, X, out, active):  # one-hot inputs (a char model's): a gather
+        return
     for t in range(X.shape[0]):
         fill_rows(out[t, : active[t]], b)
     add_product_steps(transposed(W), X, out, active)
@@ -342,6 +346,8 @@ def add_outer_steps(G, D, V, active):
     [4H, H]) the sums run along J instead, into G^T, so that the inner loops are the long
     ones (lstm at H=32: 1.6x)."""
     J, K = G.shape
+    if onehot.add_outer(G, D, V, active):  # one-hot inputs (a char model's): a scatter
+        return
     if K < J:
         GT = np.zeros((K, J), G.dtype)
         outer_steps(GT, V, D, active)
