@@ -1,11 +1,17 @@
 """Gradient clipping and the optimizer step over the flat parameter vector, as rnnlab.optim does
-them (torch's rules). Compiled without fastmath: the update rounds exactly like NumPy's."""
+them (torch's rules). Compiled without fastmath: the update rounds exactly like NumPy's.
+
+``fastmath: False`` must be said: numba gives a callee that does not set an option its caller's
+(``Flags.inherit_if_not_set``), so these functions, compiled first as callees of the fastmath
+epoch kernel, got fused multiply-adds and differed from NumPy in the last bit (seen as
+``theta - lr * g`` one ulp off).
+"""
 
 import math
 
 from numba import njit
 
-EXACT = {"error_model": "numpy", "cache": True}
+EXACT = {"fastmath": False, "error_model": "numpy", "cache": True}
 
 
 @njit(**EXACT)
