@@ -105,11 +105,11 @@ def layer_forward(c, ld, T, h0_zero, s, net, buf, inp, bsum, gates, cs, hn):
     """Direction ``ld`` (= layer * directions + direction) of chunk ``c`` over its first T
     steps of ``inp``, from the state in ``buf.state0`` (zeros when ``h0_zero``: their products
     are skipped)."""
-    Wih, Whh, b_ih, b_hh, _, WhhT = weights(s, net, ld)
+    Wih, Whh, b_ih, b_hh, _, _ = weights(s, net, ld)
     hs, active = buf.hs[c, ld, :T], buf.active[c]
     h0, c0 = buf.state0[c, ld, 0], buf.state0[c, ld, 1]
     if bsum is not None:
-        rnn.forward(Wih, WhhT, bsum[ld], inp, h0, h0_zero, s.relu, hs, active)
+        rnn.forward(Wih, Whh, bsum[ld], inp, h0, h0_zero, s.relu, hs, active)
     if cs is not None:
         lstm.forward(
             Wih, Whh, b_ih, b_hh, inp, h0, c0, h0_zero, hs, cs[c, ld, :T], gates[c, ld, :T],
@@ -127,14 +127,14 @@ def layer_backward(c, ld, T, h0_zero, s, net, buf, inp, dh, need_dx, dx, g, bsum
     """BPTT of direction ``ld`` of chunk ``c`` from ``dh`` (dL/dh from above); its weight
     gradients into ``g``, dL/d(its input) into ``dx`` when ``need_dx``. No gradient flows into
     the initial state (a stateful epoch's chunks are cut there)."""
-    Wih, Whh, _, _, WihT, WhhT = weights(s, net, ld)
+    _, _, _, _, WihT, WhhT = weights(s, net, ld)
     gWih, gWhh, gb_ih, gb_hh = grads(s, net, g, ld)
     hs, active = buf.hs[c, ld, :T], buf.active[c]
     h0, c0 = buf.state0[c, ld, 0], buf.state0[c, ld, 1]
     wide, narrow = buf.wide[c], buf.narrow[c]
     if bsum is not None:
         rnn.backward(
-            Wih, Whh, inp, hs, h0, h0_zero, s.relu, dh, need_dx, dx, gWih, gWhh, gb_ih,
+            WihT, WhhT, inp, hs, h0, h0_zero, s.relu, dh, need_dx, dx, gWih, gWhh, gb_ih,
             gb_hh, narrow[0], narrow[1], active,
         )  # fmt: skip
     if cs is not None:

@@ -30,6 +30,7 @@ from .blocks import (
     add_rows_steps,
     affine_steps,
     product_t,
+    transposed,
 )
 from .mathfn import like, tanh, zero
 
@@ -48,13 +49,12 @@ def activate(z, relu):
 
 
 @njit(**OPTS)
-def forward(Wih, WhhT, bias, x, h0, h0_zero, relu, hs, active):
+def forward(Wih, Whh, bias, x, h0, h0_zero, relu, hs, active):
     """hs[t, r] for the rows r < active[t] (bias = b_ih + b_hh; h_{-1} = h0); other entries
-    are left alone. ``WhhT`` is W_hh^T (the products run in the outer-product form, blocks.py;
-    the fused epoch transposes once per batch, not here: at one row per batch a transposition
-    per call cost as much as a tenth of the batch)."""
+    are left alone."""
     # z_t = bias + x_t W_ih^T, every step at once
     affine_steps(Wih, bias, x, hs, active)
+    WhhT = transposed(Whh)  # the products run in the outer-product form (blocks.py)
     for t in range(x.shape[0]):
         R = active[t]
         if R == 0:  # no row reaches this step (nor any later one)
@@ -69,8 +69,8 @@ def forward(Wih, WhhT, bias, x, h0, h0_zero, relu, hs, active):
 
 @njit(**OPTS)
 def backward(
-    Wih,
-    Whh,
+    WihT,
+    WhhT,
     x,
     hs,
     h0,
@@ -89,8 +89,7 @@ def backward(
 ):
     """Backpropagate ``dhs [T, R, H]`` (dL/dh from above) through the block; add the weight
     gradients to ``gWih``, ``gWhh``, ``gb_ih``, ``gb_hh`` (the two biases get the same); write
-    ``dx [T, R, I]`` if asked. ``Wih``/``Whh`` are the weights themselves (dz W in the
-    outer-product form, blocks.py, takes W as it is stored); ``carry`` is
+    ``dx [T, R, I]`` if asked. ``WihT``/``WhhT`` are the transposed weights; ``carry`` is
     ``[R, H]`` scratch (``dz`` is not used). A row's BPTT starts at its own last step (its
     carry is still 0). ``dhs`` is overwritten: on return its live rows hold dz.
 
@@ -101,6 +100,7 @@ def backward(
     the weight gradients, bias sums and dx run after it over every step's rows at once.
     """
     T, H = x.shape[0], hs.shape[2]
+    Whh = transposed(WhhT)  # dz W_hh in the outer-product form (blocks.py)
     carry[:, :] = 0
     for t in range(T - 1, -1, -1):
         R = active[t]
@@ -126,7 +126,7 @@ def backward(
     if need_dx:
         for t in range(T):
             dx[t, : active[t]] = 0
-        add_product_steps(Wih, dhs[:T], dx, active)
+        add_product_steps(transposed(WihT), dhs[:T], dx, active)
 
 
 # -- the layer contract (time-major arrays in and out) ---------------------------------------
@@ -137,8 +137,7 @@ def layer_forward(w, x, state0, active, relu=False):
     T, N, _ = x.shape
     hs = np.zeros((T, N, w["weight_hh"].shape[0]), x.dtype)
     bias = w["bias_ih"] + w["bias_hh"]
-    WhhT = np.ascontiguousarray(w["weight_hh"].T)
-    forward(w["weight_ih"], WhhT, bias, x, h0, False, relu, hs, active)
+    forward(w["weight_ih"], w["weight_hh"], bias, x, h0, False, relu, hs, active)
     return hs, (hs,), (x, hs, h0, relu, active)
 
 
@@ -149,8 +148,8 @@ def layer_backward(w, cache, dhs):
     dx = np.zeros_like(x)
     dz, carry = np.empty_like(h0), np.empty_like(h0)
     backward(
-        w["weight_ih"],
-        w["weight_hh"],
+        np.ascontiguousarray(w["weight_ih"].T),
+        np.ascontiguousarray(w["weight_hh"].T),
         x,
         hs,
         h0,
