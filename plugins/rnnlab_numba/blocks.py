@@ -19,6 +19,7 @@ reference, and it never depends on the thread count.
 import numpy as np
 from numba import njit
 
+from . import onehot
 from .simd import VBYTES, K1s, K1x1, K1x2, K1x4, K4s, K4x1, K4x2, K8s, K8x1, K8x2
 
 OPTS = {"fastmath": {"contract", "reassoc", "nsz"}, "error_model": "numpy", "cache": True}
@@ -243,6 +244,8 @@ def affine_steps(W, b, X, out, active):
                 for j in range(b.size):
                     o[j] = b[j] + a * W[j, 0]
         return
+    if onehot.affine(W, b, X, out, active):  # one-hot inputs (a char model's): a gather
+        return
     for t in range(X.shape[0]):
         fill_rows(out[t, : active[t]], b)
     add_product_steps(transposed(W), X, out, active)
@@ -279,6 +282,8 @@ def add_outer_steps(G, D, V, active):
     gated cells' W_hh, [4H, H]) the sums run into G^T, so that the blocks' vectors lie along
     the long side."""
     J, K = G.shape
+    if onehot.add_outer(G, D, V, active):  # one-hot inputs (a char model's): a scatter
+        return
     if K < J:
         GT = np.zeros((K, J), G.dtype)
         outer_steps(GT, V, D, active)

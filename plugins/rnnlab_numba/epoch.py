@@ -56,7 +56,7 @@ from .layout import (
     pack_layout,
 )
 from .network import chunk_loss_grad, prepare_weights
-from .step import clip, update
+from .step import clip_update
 
 # Every plan feature (``rnnlab.train.EpochPlan.features``) the fused epoch implements; the core
 # runs any plan using something else (a feature added later) through its own loop.
@@ -162,8 +162,7 @@ def epoch(s, net, slots, data, buf, losses, cell, masks, mid, bi, threaded):
             g += buf.g[c]
             total += buf.loss[c]
         losses[b] = total / count
-        clip(s, g)
-        update(s, net.theta, g, slots.sa, slots.sb, slots.steps + b + 1, slots.lr)
+        clip_update(s, net.theta, g, slots.sa, slots.sb, slots.steps + b + 1, slots.lr)
 
 
 # -- the runner the core calls ---------------------------------------------------------------

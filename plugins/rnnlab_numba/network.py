@@ -17,14 +17,13 @@ layer above (or the head) reads ``[forward ; reverse]`` in forward time, times t
 mask, from ``mid`` (``outputs``), as ``rnnlab.model.Model._layers_forward`` composes them.
 """
 
-import math
-
 from numba import njit
 
 from . import gru, lstm, rnn
-from .blocks import OPTS, add_outer, add_product, add_rows, affine_steps
+from .blocks import OPTS, add_outer, add_product_steps, add_product_t, add_rows, fill_rows
 from .fpenv import flush_subnormals, restore
 from .mathfn import zero
+from .softmax import xent_row
 
 
 @njit(**OPTS)
@@ -216,20 +215,7 @@ def target_loss(out, n, k, s, data, coef):
     mse: sum (out - y)^2, dout = coef (out - y). ``y`` is target k of sequence n."""
     loss = 0.0
     if s.xent:
-        label = data.yi[n, k]
-        m = out[0]
-        for o in range(1, out.size):
-            m = max(m, out[o])
-        z, total = out[label], 0.0
-        for o in range(out.size):  # e = exp(out - max), softmax = e / sum(e)
-            e = math.exp(out[o] - m)
-            out[o] = e
-            total += e
-        loss -= z - m - math.log(total)
-        scale = coef / total
-        for o in range(out.size):
-            out[o] *= scale
-        out[label] -= coef
+        loss = xent_row(out, data.yi[n, k], coef)
     else:
         for o in range(out.size):
             diff = out[o] - data.yf[n, k, o]
@@ -242,12 +228,15 @@ def target_loss(out, n, k, s, data, coef):
 def head_every(c, rows, T, t0, top, s, net, data, coef, buf, dtop, g):
     """Target "every": the head on every live step of the chunk's rows at once, the loss
     summed over them, and its backward pass (dtop += dout W). Every step's outputs in one pass
-    (blocks.affine_steps), then the gradients as products over all of them, so that four rows
-    share each load of W and of its gradient (per step, the head's rank-1 updates ran at a
-    third of the speed at min-char-rnn's sizes, batch 1)."""
+    (from the W^T prepare_weights made: no transposition per chunk), then the gradients as
+    products over all of them, so that four rows share each load of W and of its gradient
+    (per step, the head's rank-1 updates ran at a third of the speed at min-char-rnn's sizes,
+    batch 1); dout W in the outer-product form over W itself (blocks.py)."""
     top, outs, active = top[:T], buf.outs[c, :T], buf.active[c]
     Wh, bh, WhT, gWh, gbh = head_weights(s, net, g, top.shape[2])
-    affine_steps(Wh, bh, top, outs, active)  # out = h W^T + b
+    for t in range(T):  # out = h W^T + b, with prepare_weights' W^T
+        fill_rows(outs[t, : active[t]], bh)
+    add_product_steps(WhT, top, outs, active)
     loss = 0.0
     for t in range(T):
         for r in range(active[t]):
@@ -257,13 +246,13 @@ def head_every(c, rows, T, t0, top, s, net, data, coef, buf, dtop, g):
         d, h, dh = outs.reshape((T * R, s.n_out)), top.reshape((T * R, top.shape[2])), dtop
         add_outer(gWh, d, h)  # dW += dout^T h
         add_rows(gbh, d)  # db += dout
-        add_product(WhT, d, dh.reshape((T * R, dh.shape[2])))  # dh += dout W
+        add_product_t(Wh, d, dh.reshape((T * R, dh.shape[2])))  # dh += dout W
     else:
         for t in range(T):
             a = active[t]
             add_outer(gWh, outs[t, :a], top[t, :a])
             add_rows(gbh, outs[t, :a])
-            add_product(WhT, outs[t, :a], dtop[t, :a])
+            add_product_t(Wh, outs[t, :a], dtop[t, :a])
     return loss
 
 
