@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import inspect
 import json
 import statistics
 import time
@@ -157,8 +158,9 @@ class RnnlabContender:
         t0 = time.perf_counter()
         if self.runner is not None:
             self.runner(self.model.params, self.optimizer, self.data.x, self.data.y, order, 1e-3)
-            if getattr(self.runner, "threads", None):
-                self.threads_used.add(self.runner.threads)
+            threads = getattr(inspect.unwrap(self.runner), "threads", None)  # read live
+            if threads:
+                self.threads_used.add(threads)
         else:
             reference_epoch(self.model, self.optimizer, self.plan, self.data, order, 1e-3)
         return time.perf_counter() - t0

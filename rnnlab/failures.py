@@ -54,7 +54,7 @@ def _guarded(fn, origin: Origin, wrap_result: str = ""):
     if getattr(fn, TAG, None) is not None:
         return fn  # already guarded (a backend object shared between runs)
 
-    @functools.wraps(fn)
+    @functools.wraps(fn, updated=())  # no copy of fn's __dict__: it would go stale
     def call(*args, **kwargs):
         try:
             result = fn(*args, **kwargs)

@@ -245,7 +245,11 @@ class CheckpointWriter:
     def wait(self) -> None:
         thread = self.thread
         if thread is not None:
-            thread.join()
+            try:
+                thread.join()
+            except RuntimeError:  # a Ctrl-C inside submit()'s start(): the thread never ran
+                self.thread = None
+                self._drain()  # write the pending checkpoint here (the lock hands it out once)
         self._raise_error()
 
     def _raise_error(self) -> None:

@@ -157,7 +157,7 @@ def layer_backward(w, cache, dhs):
         h0,
         False,
         relu,
-        np.array(dhs),  # a copy: backward overwrites it
+        np.array(dhs, order="C"),  # a C-ordered copy: backward overwrites it
         True,
         dx,
         grads["weight_ih"],
