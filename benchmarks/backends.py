@@ -43,6 +43,7 @@ import argparse
 import dataclasses
 import inspect
 import json
+import os
 import statistics
 import time
 from dataclasses import dataclass
@@ -153,6 +154,12 @@ class RnnlabContender:
         self.runner = epoch_runner(backend, self.plan)  # as the core picks it
         self.warmup = time.perf_counter() - t0
         self.threads_used: set[int] = set()  # what an automatic thread choice picked
+        if self.runner is not None and threads is None and has_threads_setting():
+            # the threaded kernel compiles in the first epoch that picks it: an untimed epoch
+            # with every core forced, on copies (the measured parameters stay as they are)
+            twin = epoch_runner(backend, plan_for(case, os.cpu_count() or 1))
+            p = {k: v.copy() for k, v in params.items()}
+            twin(p, Optimizer(self.plan.train, p), data.x, data.y, np.arange(WINDOWS), 1e-3)
 
     def epoch(self, order: np.ndarray) -> float:
         t0 = time.perf_counter()
@@ -252,7 +259,8 @@ def interleave(setups: dict, repeats: int, orders, log) -> dict:
     """Seconds of every contender's epochs, ``{(key, name): [per repeat]}``. ``setups`` maps a
     key (a case) to its contenders, each with ``epoch(order) -> seconds``; ``orders(key)``
     gives the next order for that key. One untimed epoch each first; then per repeat every key
-    and contender once, the contenders' order rotated by the repeat's number."""
+    and contender once, the contenders' order rotated by the repeat's number, each timed epoch
+    starting once the previous contender's threads are idle (``machine.settle``)."""
     for key, group in setups.items():
         order = orders(key)
         for c in group:
@@ -263,6 +271,7 @@ def interleave(setups: dict, repeats: int, orders, log) -> dict:
             order = orders(key)
             shift = repeat % len(group)
             for c in group[shift:] + group[:shift]:
+                machine.settle()
                 times[(key, c.name)].append(c.epoch(order))
         log(f"repeat {repeat + 1}/{repeats} done")
     return times

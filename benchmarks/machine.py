@@ -13,6 +13,8 @@ import os
 import platform
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +30,30 @@ ENVIRONMENT = (
     "MKL_NUM_THREADS",
 )
 IDLE_LOAD = 0.5  # a 1-minute load average above this at the start: the machine is not idle
+SETTLE_SECONDS = 1.0  # settle() waits at most this long
+
+
+def settle(limit: float = SETTLE_SECONDS) -> float:
+    """Wait (untimed) until no other thread of this process is running, at most ``limit``
+    seconds; return the seconds waited. Threads linger busy after a contender's epoch:
+    OpenBLAS's workers spin about 0.1-0.2 s after a NumPy product, PyTorch's and numba's
+    OpenMP workers a few ms. Without this the next contender met a core still taken (numba's
+    automatic thread count then picked one thread) depending on who ran before it."""
+    start = time.perf_counter()
+    me = str(threading.get_native_id())
+    while time.perf_counter() - start < limit:
+        busy = False
+        try:
+            for tid in os.listdir("/proc/self/task"):
+                if tid != me:
+                    with open(f"/proc/self/task/{tid}/stat") as f:
+                        busy = busy or f.read().rpartition(")")[2].split()[0] == "R"
+        except OSError:  # no /proc (not Linux), or a thread that has just ended
+            return time.perf_counter() - start
+        if not busy:
+            break
+        time.sleep(0.005)
+    return time.perf_counter() - start
 
 
 def cpu_model() -> str:

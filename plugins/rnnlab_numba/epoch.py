@@ -187,22 +187,38 @@ def threads_for(plan, chunks: int) -> int:
     return max(1, min(cores, chunks, 1 + int(spare + 0.5)))
 
 
+POOL: set[str] = set()  # numba's worker threads (task ids), found by the first parallel epoch
+_pool_looked = False
+
+
+def own_threads() -> set[str]:
+    try:
+        return set(os.listdir("/proc/self/task"))
+    except OSError:
+        return set()
+
+
 def busy_elsewhere() -> float:
-    """How many cores other processes keep busy now: the tasks running or waiting for a core
-    (``/proc/loadavg``'s fourth field, an instant count) less this process's own. The one-minute
-    load average this replaced lags by a minute: it counted a benchmark's own previous
-    contenders (a 2-thread PyTorch epoch just before) and kept this epoch on one thread on an
-    idle machine. Elsewhere: the load average less one."""
+    """How many cores other tasks keep busy now: the tasks running or waiting for a core
+    (``/proc/loadavg``'s fourth field, an instant count) less the caller and numba's own
+    workers (``POOL``; they spin a few ms after a parallel region). This process's other
+    threads count as busy: OpenBLAS's workers spin about 0.1 s after a NumPy product (two
+    threads then ran an lstm T=10 H=32 epoch in 107 ms instead of 5.6). The one-minute load
+    average lags by a minute: it counted a benchmark's own previous contenders and kept this
+    epoch on one thread on an idle machine. Elsewhere: the load average less one."""
     try:
         with open("/proc/loadavg") as f:
             total = int(f.read().split()[3].split("/")[0])
         if total <= 1:  # only the caller
             return 0.0
-        mine = 0
-        for tid in os.listdir("/proc/self/task"):
-            with open(f"/proc/self/task/{tid}/stat") as f:
-                mine += f.read().rpartition(")")[2].split()[0] == "R"
-        return float(max(0, total - max(mine, 1)))
+        pool = 0
+        for tid in POOL:
+            try:
+                with open(f"/proc/self/task/{tid}/stat") as f:
+                    pool += f.read().rpartition(")")[2].split()[0] == "R"
+            except OSError:  # the worker has gone
+                pass
+        return float(max(0, total - 1 - pool))
     except (OSError, ValueError, IndexError):
         return os.getloadavg()[0] - 1 if hasattr(os, "getloadavg") else float("inf")
 
@@ -383,8 +399,13 @@ class EpochRunner:
             numba.set_num_threads(n)
             threaded = np.empty(0)
         opt = Slots(self.sa, self.sb, optimizer.steps, float(lr))
+        global _pool_looked
+        before = None if threaded is None or _pool_looked else own_threads()
         epoch(s, self.net, opt, data, self.buf, losses, self.cell_buffers, masks, self.mid,
               self.bi, threaded)  # fmt: skip
+        if before is not None:  # the threads this first parallel epoch started are numba's
+            POOL.update(own_threads() - before)  # (none if numba's pool ran before: those
+            _pool_looked = True  # then count as busy while they spin, a few ms)
         optimizer.steps += len(losses)
         self._unpack(self.net.theta, params)
         for name, flat in zip(slots, (self.sa, self.sb), strict=False):
