@@ -7,6 +7,7 @@ so these cases cost three cells x two dtypes of compilation, plus the threaded k
 """
 
 import itertools
+import os
 
 import numpy as np
 import pytest
@@ -147,6 +148,33 @@ def test_thread_count_changes_no_bit(backend, cell):
         )
     for a, b in zip(*runs, strict=True):
         assert a.tobytes() == b.tobytes()
+    from numba import config
+
+    from rnnlab_numba import epoch
+
+    if config.NUMBA_NUM_THREADS > 1 and os.path.isdir("/proc/self/task"):
+        # the first two-thread epoch found numba's workers (busy_elsewhere does not count them)
+        assert epoch.POOL and epoch.POOL <= set(os.listdir("/proc/self/task"))
+
+
+def test_this_process_other_running_threads_hold_a_core(tmp_path, monkeypatch):
+    """Three tasks running on the machine (a /proc written here): the caller, numba's worker
+    (spinning after a parallel region, it is ours to use) and another thread of this process
+    (OpenBLAS's workers spin about 0.1 s after a NumPy product; two numba threads next to one
+    took 20x longer). One core is taken elsewhere, so the automatic choice stays on one."""
+    from rnnlab_numba import epoch
+
+    (tmp_path / "loadavg").write_text("0.50 0.40 0.30 3/120 4242\n")
+    for tid, state in (("100", "R"), ("101", "R"), ("102", "R"), ("103", "S")):
+        task = tmp_path / "self" / "task" / tid
+        task.mkdir(parents=True)
+        task.joinpath("stat").write_text(f"{tid} (python (x)) {state} 1 2 3 4\n")
+    monkeypatch.setattr(epoch, "POOL", {"101", "103", "999"})  # 999: a worker that has gone
+    assert epoch.busy_elsewhere(str(tmp_path)) == 1.0
+    monkeypatch.setattr(epoch, "POOL", set())  # numba's workers unknown: they count as busy
+    assert epoch.busy_elsewhere(str(tmp_path)) == 2.0
+    (tmp_path / "loadavg").write_text("0.50 0.40 0.30 1/120 4242\n")
+    assert epoch.busy_elsewhere(str(tmp_path)) == 0.0
 
 
 def test_small_batches_are_one_chunk(backend):

@@ -198,23 +198,24 @@ def own_threads() -> set[str]:
         return set()
 
 
-def busy_elsewhere() -> float:
+def busy_elsewhere(proc: str = "/proc") -> float:
     """How many cores other tasks keep busy now: the tasks running or waiting for a core
     (``/proc/loadavg``'s fourth field, an instant count) less the caller and numba's own
     workers (``POOL``; they spin a few ms after a parallel region). This process's other
     threads count as busy: OpenBLAS's workers spin about 0.1 s after a NumPy product (two
     threads then ran an lstm T=10 H=32 epoch in 107 ms instead of 5.6). The one-minute load
     average lags by a minute: it counted a benchmark's own previous contenders and kept this
-    epoch on one thread on an idle machine. Elsewhere: the load average less one."""
+    epoch on one thread on an idle machine. Elsewhere: the load average less one. (``proc``:
+    where /proc is, for tests.)"""
     try:
-        with open("/proc/loadavg") as f:
+        with open(f"{proc}/loadavg") as f:
             total = int(f.read().split()[3].split("/")[0])
         if total <= 1:  # only the caller
             return 0.0
         pool = 0
         for tid in POOL:
             try:
-                with open(f"/proc/self/task/{tid}/stat") as f:
+                with open(f"{proc}/self/task/{tid}/stat") as f:
                     pool += f.read().rpartition(")")[2].split()[0] == "R"
             except OSError:  # the worker has gone
                 pass
