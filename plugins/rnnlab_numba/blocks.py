@@ -236,7 +236,7 @@ def add_product_steps(WT, X, out, active):
 @njit(**OPTS)
 def affine_steps(W, b, X, out, active):
     """out[t, r] = b + X[t, r] W^T for the rows r < active[t] of ``X [T, R, K]`` (``W [J, K]``):
-    one pass over every step's live rows, four at a time across steps."""
+    a gather for one-hot inputs, else the bias then one product over every step's live rows."""
     if W.shape[1] == 1:  # one input (a first layer's): one pass, out = b + x w^T
         for t in range(X.shape[0]):
             for r in range(active[t]):
