@@ -56,7 +56,8 @@ from .layout import (
     pack_layout,
 )
 from .network import chunk_loss_grad, prepare_weights
-from .step import clip_update
+from .onehot import hot_columns
+from .step import clip_update, clip_update_cols, sums_settled
 
 # Every plan feature (``rnnlab.train.EpochPlan.features``) the fused epoch implements; the core
 # runs any plan using something else (a feature added later) through its own loop.
@@ -141,6 +142,12 @@ def epoch(s, net, slots, data, buf, losses, cell, masks, mid, bi, threaded):
     the chunks on this thread (the parallel kernel is then not compiled)."""
     B, N, S, k = s.batch, data.order.size, data.x.shape[0], s.chunk_length
     buf.state0[:] = 0
+    # one-hot inputs (a char model): the Adagrad step skips the W_ih columns of characters
+    # absent from the batch (step.clip_update_cols), one direction, every step live
+    o_ih, J, K = net.layout[0, 0], s.gates * s.hidden, data.x.shape[2]
+    cols, seen = np.empty(K, np.int64), np.empty(K, np.bool_)
+    sparse = s.optimizer == 2 and s.directions == 1 and not s.lengths
+    sparse = sparse and sums_settled(net.theta, slots.sa, o_ih, o_ih + J * K)
     for b in range(losses.size):
         if k:
             lo, hi, t0, T = 0, N, b * k, min(k, S - b * k)
@@ -162,7 +169,14 @@ def epoch(s, net, slots, data, buf, losses, cell, masks, mid, bi, threaded):
             g += buf.g[c]
             total += buf.loss[c]
         losses[b] = total / count
-        clip_update(s, net.theta, g, slots.sa, slots.sb, slots.steps + b + 1, slots.lr)
+        step = slots.steps + b + 1
+        n = hot_columns(data.x, rows, t0, T, cols, seen) if sparse else -1
+        if n >= 0:
+            clip_update_cols(
+                s, net.theta, g, slots.sa, slots.sb, step, slots.lr, o_ih, J, K, cols, n
+            )
+        else:
+            clip_update(s, net.theta, g, slots.sa, slots.sb, step, slots.lr)
 
 
 # -- the runner the core calls ---------------------------------------------------------------
