@@ -51,6 +51,7 @@ from .layout import (
     Scratch,
     Settings,
     Slots,
+    aligned_zeros,
     batch_work,
     chunk_rows,
     pack_layout,
@@ -302,8 +303,9 @@ class EpochRunner:
         R = chunk_rows(batch, batch_work(batch, T, s.gates, H, L * D))
         self.settings = s = s._replace(n_out=n_out, batch=batch, chunk_rows=R)
         self.offsets, layout, head, size, size_t = pack_layout(params, L, H, s.gates, D)
-        self.net = Net(np.empty(size, dt), layout, head, np.empty(size_t, dt))
-        self.sa, self.sb = np.zeros(size, dt), np.zeros(size, dt)
+        # aligned (layout.pack_layout): every matrix of theta, wT and the gradients on a line
+        self.net = Net(aligned_zeros(size, dt), layout, head, aligned_zeros(size_t, dt))
+        self.sa, self.sb = aligned_zeros(size, dt), aligned_zeros(size, dt)
         C = -(-batch // R)
         self.buf = Scratch(
             xb=np.zeros((C, T, R, n_in), dt),
@@ -315,7 +317,7 @@ class EpochRunner:
             state0=np.zeros((C, L * D, 2, R, H), dt),
             active=np.zeros((C, T), np.int64),
             out=np.zeros((C, n_out), dt),
-            g=np.zeros((C, size), dt),
+            g=aligned_zeros((C, size), dt),
             loss=np.zeros(C, np.float64),
             outs=np.zeros((C, T, R, n_out), dt),
             hv=np.zeros((C, D * H), dt),
