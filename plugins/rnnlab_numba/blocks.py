@@ -20,7 +20,7 @@ import numpy as np
 from numba import njit
 
 from . import onehot
-from .simd import VBYTES, K1s, K1x1, K1x2, K1x4, K4s, K4x1, K4x2, K8s, K8x1, K8x2
+from .simd import VBYTES, K1m, K1x1, K1x2, K1x4, K4m, K4x1, K4x2, K8m, K8x1, K8x2
 
 OPTS = {"fastmath": {"contract", "reassoc", "nsz"}, "error_model": "numpy", "cache": True}
 KC = 256  # k per slice in madd: a block's slices of A and B stay in the L1/L2 caches
@@ -83,10 +83,11 @@ def product(W, V, out):
 @njit(**OPTS)
 def madd(O, o, o_rs, a, a_rs, a_ks, b, b_rs, M, N, K):
     """``O[i, :N] += sum_{k < K} A[i, k] B[k, :N]`` for i < M, in register blocks (simd.py) of
-    8, 4 or 1 rows by two vectors, one vector or one column. Addresses ``o``, ``a``, ``b``
-    (bytes) and strides (elements) as simd.block_kernel takes them; ``O`` gives the element
-    type. The k loop runs in slices of KC so that a block's share of A and B stays in cache
-    while the blocks sweep it (each element still sums its products in k order)."""
+    8, 4 or 1 rows by two vectors, one vector or the last columns (a masked vector). Addresses
+    ``o``, ``a``, ``b`` (bytes) and strides (elements) as simd.block_kernel takes them; ``O``
+    gives the element type. The k loop runs in slices of KC so that a block's share of A and B
+    stays in cache while the blocks sweep it (each element still sums its products in k
+    order)."""
     isz = O.itemsize
     lanes = VBYTES // isz
     for k0 in range(0, K, KC):
@@ -118,14 +119,14 @@ def madd(O, o, o_rs, a, a_rs, a_ks, b, b_rs, M, N, K):
                     else:
                         K1x1(on, o_rs, ai, a_rs, a_ks, bn, b_rs, k, O)
                     n += lanes
-                else:
+                else:  # the last N - n < lanes columns, one masked vector
                     if rows == 8:
-                        K8s(on, o_rs, ai, a_rs, a_ks, bn, b_rs, k, O)
+                        K8m(on, o_rs, ai, a_rs, a_ks, bn, b_rs, k, N - n, O)
                     elif rows == 4:
-                        K4s(on, o_rs, ai, a_rs, a_ks, bn, b_rs, k, O)
+                        K4m(on, o_rs, ai, a_rs, a_ks, bn, b_rs, k, N - n, O)
                     else:
-                        K1s(on, o_rs, ai, a_rs, a_ks, bn, b_rs, k, O)
-                    n += 1
+                        K1m(on, o_rs, ai, a_rs, a_ks, bn, b_rs, k, N - n, O)
+                    n = N
             m += rows
 
 

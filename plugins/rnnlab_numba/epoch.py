@@ -51,12 +51,14 @@ from .layout import (
     Scratch,
     Settings,
     Slots,
+    aligned_zeros,
     batch_work,
     chunk_rows,
     pack_layout,
 )
 from .network import chunk_loss_grad, prepare_weights
-from .step import clip_update
+from .onehot import hot_columns
+from .step import clip_update, clip_update_cols, sums_settled
 
 # Every plan feature (``rnnlab.train.EpochPlan.features``) the fused epoch implements; the core
 # runs any plan using something else (a feature added later) through its own loop.
@@ -141,6 +143,12 @@ def epoch(s, net, slots, data, buf, losses, cell, masks, mid, bi, threaded):
     the chunks on this thread (the parallel kernel is then not compiled)."""
     B, N, S, k = s.batch, data.order.size, data.x.shape[0], s.chunk_length
     buf.state0[:] = 0
+    # one-hot inputs (a char model): the Adagrad step skips the W_ih columns of characters
+    # absent from the batch (step.clip_update_cols), one direction, every step live
+    o_ih, J, K = net.layout[0, 0], s.gates * s.hidden, data.x.shape[2]
+    cols, seen = np.empty(K, np.int64), np.empty(K, np.bool_)
+    sparse = s.optimizer == 2 and s.directions == 1 and not s.lengths
+    sparse = sparse and sums_settled(net.theta, slots.sa, o_ih, o_ih + J * K)
     for b in range(losses.size):
         if k:
             lo, hi, t0, T = 0, N, b * k, min(k, S - b * k)
@@ -162,7 +170,14 @@ def epoch(s, net, slots, data, buf, losses, cell, masks, mid, bi, threaded):
             g += buf.g[c]
             total += buf.loss[c]
         losses[b] = total / count
-        clip_update(s, net.theta, g, slots.sa, slots.sb, slots.steps + b + 1, slots.lr)
+        step = slots.steps + b + 1
+        n = hot_columns(data.x, rows, t0, T, cols, seen) if sparse else -1
+        if n >= 0:
+            clip_update_cols(
+                s, net.theta, g, slots.sa, slots.sb, step, slots.lr, o_ih, J, K, cols, n
+            )
+        else:
+            clip_update(s, net.theta, g, slots.sa, slots.sb, step, slots.lr)
 
 
 # -- the runner the core calls ---------------------------------------------------------------
@@ -289,8 +304,9 @@ class EpochRunner:
         R = chunk_rows(batch, batch_work(batch, T, s.gates, H, L * D))
         self.settings = s = s._replace(n_out=n_out, batch=batch, chunk_rows=R)
         self.offsets, layout, head, size, size_t = pack_layout(params, L, H, s.gates, D)
-        self.net = Net(np.empty(size, dt), layout, head, np.empty(size_t, dt))
-        self.sa, self.sb = np.zeros(size, dt), np.zeros(size, dt)
+        # aligned (layout.pack_layout): every matrix of theta, wT and the gradients on a line
+        self.net = Net(aligned_zeros(size, dt), layout, head, aligned_zeros(size_t, dt))
+        self.sa, self.sb = aligned_zeros(size, dt), aligned_zeros(size, dt)
         C = -(-batch // R)
         self.buf = Scratch(
             xb=np.zeros((C, T, R, n_in), dt),
@@ -302,7 +318,7 @@ class EpochRunner:
             state0=np.zeros((C, L * D, 2, R, H), dt),
             active=np.zeros((C, T), np.int64),
             out=np.zeros((C, n_out), dt),
-            g=np.zeros((C, size), dt),
+            g=aligned_zeros((C, size), dt),
             loss=np.zeros(C, np.float64),
             outs=np.zeros((C, T, R, n_out), dt),
             hv=np.zeros((C, D * H), dt),

@@ -22,6 +22,7 @@ from numba import njit
 from . import gru, lstm, rnn
 from .blocks import OPTS, add_outer, add_product_steps, add_product_t, add_rows, fill_rows
 from .fpenv import flush_subnormals, restore
+from .layout import ALIGN
 from .mathfn import zero
 from .softmax import xent_row
 
@@ -33,8 +34,10 @@ def weights(s, net, ld):
     G, H, theta = s.gates * s.hidden, s.hidden, net.theta
     Wih = theta[o_ih : o_ih + G * fan_in].reshape((G, fan_in))
     Whh = theta[o_hh : o_hh + G * H].reshape((G, H))
-    WihT = net.wT[o_t : o_t + fan_in * G].reshape((fan_in, G))
-    WhhT = net.wT[o_t + fan_in * G : o_t + (fan_in + H) * G].reshape((H, G))
+    WhhT = net.wT[o_t : o_t + H * G].reshape((H, G))  # first: its start is aligned (layout.py)
+    align = ALIGN // net.wT.itemsize
+    o_i = o_t + (H * G + align - 1) // align * align
+    WihT = net.wT[o_i : o_i + fan_in * G].reshape((fan_in, G))
     return Wih, Whh, theta[o_bih : o_bih + G], theta[o_bhh : o_bhh + G], WihT, WhhT
 
 

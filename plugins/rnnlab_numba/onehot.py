@@ -94,3 +94,26 @@ def add_outer(G, D, X, active):
         return False
     scatter_outer(G, D, index, active)
     return True
+
+
+@njit(**OPTS)
+def hot_columns(x, rows, t0, T, cols, seen):
+    """The characters of a batch: when every row ``x[t0 + t, rows[r]]`` (t < T) is one-hot, the
+    distinct positions of their 1s into ``cols`` (``seen``: scratch of x's width), returning
+    how many; else -1. The rows are those onehot_rows sees in the batch's chunks (no lengths),
+    so on success the first layer's W_ih gradient came from ``scatter_outer`` and is exactly
+    +0.0 in every other column (step.clip_update_cols)."""
+    if x.shape[2] < 2:  # as onehot_rows: no scatter
+        return -1
+    seen[:] = False
+    n = 0
+    for t in range(T):
+        for r in range(rows.size):
+            c = hot_index(x[t0 + t, rows[r]])
+            if c < 0:
+                return -1
+            if not seen[c]:
+                seen[c] = True
+                cols[n] = c
+                n += 1
+    return n

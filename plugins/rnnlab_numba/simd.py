@@ -37,20 +37,22 @@ def _const(n):
     return ir.Constant(I64, n)
 
 
-def block_kernel(NR: int, NV: int, scalar: bool = False):
+def block_kernel(NR: int, NV: int, scalar: bool = False, masked: bool = False):
     """An intrinsic ``k(o, o_rs, a, a_rs, a_ks, b, b_rs, K, like)``: for i < NR,
     ``O[i, :w] += sum_{k < K} A[i, k] B[k, :w]``, w = NV vectors of ``VBYTES`` (one element
     when ``scalar``), the element type ``like``'s dtype. ``o``, ``a``, ``b`` are addresses;
     ``O[i, c]`` is at ``o + (i o_rs + c)``, ``A[i, k]`` at ``a + (i a_rs + k a_ks)`` and
-    ``B[k, c]`` at ``b + (k b_rs + c)`` elements."""
+    ``B[k, c]`` at ``b + (k b_rs + c)`` elements. ``masked``: ``k(o, ..., K, w, like)`` with
+    w itself (fewer than NV vectors' columns) before ``like``: the columns from w on are neither
+    read nor written (masked loads and stores), so that one block covers a row's last columns
+    (they took one scalar block per column, each its own pass over B)."""
 
-    @intrinsic
-    def kernel(typingctx, o, o_rs, a, a_rs, a_ks, b, b_rs, K, like):
+    def typer(like):
         dt = like.dtype
-        sig = types.void(*([types.intp] * 8), like)
+        sig = types.void(*([types.intp] * (9 if masked else 8)), like)
 
         def codegen(context, builder, signature, args):
-            o_a, o_rs_, a_a, a_rs_, a_ks_, b_a, b_rs_, K_, _ = args
+            o_a, o_rs_, a_a, a_rs_, a_ks_, b_a, b_rs_, K_ = args[:8]
             et = context.get_value_type(dt)
             size = context.get_abi_sizeof(et)
             lanes = 1 if scalar else VBYTES // size
@@ -67,20 +69,49 @@ def block_kernel(NR: int, NV: int, scalar: bool = False):
             def row(base, stride, i, n):  # element (i, n * lanes) of a row-strided block
                 return builder.add(builder.mul(stride, _const(i)), _const(n * lanes))
 
+            if masked:  # lane l of vector n is column n * lanes + l: live while < w
+                i32 = ir.IntType(32)
+                mt, vi = ir.VectorType(ir.IntType(1), lanes), ir.VectorType(I64, lanes)
+                w = builder.insert_element(ir.Constant(vi, ir.Undefined), args[8], _const(0))
+                zero32 = ir.Constant(ir.VectorType(i32, lanes), [0] * lanes)
+                w = builder.shuffle_vector(w, ir.Constant(vi, ir.Undefined), zero32)
+                cols = [ir.Constant(vi, [n * lanes + j for j in range(lanes)]) for n in range(NV)]
+                masks = [builder.icmp_signed("<", c, w) for c in cols]
+                suffix = f"v{lanes}f{8 * size}.p0"
+                mload = cgutils.get_or_insert_function(
+                    builder.module,
+                    ir.FunctionType(vt, [vt.as_pointer(), i32, mt, vt]),
+                    "llvm.masked.load." + suffix,
+                )
+                mstore = cgutils.get_or_insert_function(
+                    builder.module,
+                    ir.FunctionType(ir.VoidType(), [vt, vt.as_pointer(), i32, mt]),
+                    "llvm.masked.store." + suffix,
+                )
+                zeros = ir.Constant(vt, [0.0] * lanes)
+
+            def load(p, n):
+                if masked:
+                    return builder.call(mload, [p, ir.Constant(i32, size), masks[n], zeros])
+                return builder.load(p, align=size)
+
+            def store(v, p, n):
+                if masked:
+                    builder.call(mstore, [v, p, ir.Constant(i32, size), masks[n]])
+                else:
+                    builder.store(v, p, align=size)
+
             acc = [[cgutils.alloca_once(builder, vt) for _ in range(NV)] for _ in range(NR)]
             for i in range(NR):
                 for n in range(NV):
                     p = at(o_a, row(o_a, o_rs_, i, n), vt)
-                    builder.store(builder.load(p, align=size), acc[i][n])
+                    builder.store(load(p, n), acc[i][n])
             undef = ir.Constant(vt, ir.Undefined)
             splat = ir.Constant(ir.VectorType(ir.IntType(32), lanes), [0] * lanes)
             with cgutils.for_range(builder, K_) as loop:
                 k = loop.index
                 b_k = builder.mul(k, b_rs_)
-                bs = [
-                    builder.load(at(b_a, builder.add(b_k, _const(n * lanes)), vt), align=size)
-                    for n in range(NV)
-                ]
+                bs = [load(at(b_a, builder.add(b_k, _const(n * lanes)), vt), n) for n in range(NV)]
                 a_k = builder.mul(k, a_ks_)
                 for i in range(NR):
                     s = builder.load(at(a_a, builder.add(a_k, builder.mul(a_rs_, _const(i))), et))
@@ -93,20 +124,32 @@ def block_kernel(NR: int, NV: int, scalar: bool = False):
             for i in range(NR):
                 for n in range(NV):
                     p = at(o_a, row(o_a, o_rs_, i, n), vt)
-                    builder.store(builder.load(acc[i][n]), p, align=size)
+                    store(builder.load(acc[i][n]), p, n)
             return context.get_dummy_value()
 
         return sig, codegen
+
+    if masked:
+
+        @intrinsic
+        def kernel_masked(typingctx, o, o_rs, a, a_rs, a_ks, b, b_rs, K, w, like):
+            return typer(like)
+
+        return kernel_masked
+
+    @intrinsic
+    def kernel(typingctx, o, o_rs, a, a_rs, a_ks, b, b_rs, K, like):
+        return typer(like)
 
     return kernel
 
 
 # the blocks blocks.py tiles a product with: 8, 4 or 1 rows by 2 vectors (a single row: 4
-# first), 1 vector or 1 column
+# first), 1 vector or the last columns (fewer than a vector's: masked)
 ROWS = (8, 4, 1)
-K8x2, K8x1, K8s = block_kernel(8, 2), block_kernel(8, 1), block_kernel(8, 1, scalar=True)
-K4x2, K4x1, K4s = block_kernel(4, 2), block_kernel(4, 1), block_kernel(4, 1, scalar=True)
-K1x2, K1x1, K1s = block_kernel(1, 2), block_kernel(1, 1), block_kernel(1, 1, scalar=True)
+K8x2, K8x1, K8m = block_kernel(8, 2), block_kernel(8, 1), block_kernel(8, 1, masked=True)
+K4x2, K4x1, K4m = block_kernel(4, 2), block_kernel(4, 1), block_kernel(4, 1, masked=True)
+K1x2, K1x1, K1m = block_kernel(1, 2), block_kernel(1, 1), block_kernel(1, 1, masked=True)
 # a single row waits on one chain of dependent multiply-adds per vector: four vectors keep four
 # chains going (with two, batch-1 products ran 1.4-1.8x slower than the loops these replaced).
 # Every block sums each element in k order alone, so a row's bits never depend on its block.
