@@ -136,6 +136,23 @@ def test_xent_row_is_softmax_cross_entropy():
     np.testing.assert_allclose(grad, (p - np.eye(97)[11]) * 0.25, rtol=1e-13, atol=1e-18)
 
 
+@pytest.mark.parametrize("n", [0, 5, 8, 97, 203])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_the_softmax_sum_has_one_order(n, dtype):
+    """fixed_sum adds in the order its docstring gives, to the bit: left to the compiler
+    (reassoc), the order differed between a fresh compile and the cache."""
+    a = (np.random.default_rng(n).normal(size=n) * 10.0 ** (np.arange(n) % 7)).astype(dtype)
+    lanes = [0.0] * 8
+    for i in range(n - n % 8):
+        lanes[i % 8] += float(a[i])
+    want = ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) + (
+        (lanes[4] + lanes[5]) + (lanes[6] + lanes[7])
+    )
+    for i in range(n - n % 8, n):
+        want += float(a[i])
+    assert softmax.fixed_sum(a) == want
+
+
 def settings(train):
     return Settings(
         layers=1, directions=1, hidden=1, gates=1, n_out=1, batch=1, chunk_rows=1,

@@ -21,8 +21,6 @@ from numba.extending import overload
 from . import mathfn as mf
 
 OPTS = {"fastmath": {"contract"}, "error_model": "numpy", "cache": True}
-# the row's loop: its sum may be reassociated (so that it vectorises), as in the other kernels
-ROW_OPTS = {"fastmath": {"contract", "reassoc", "nsz"}, "error_model": "numpy", "cache": True}
 NORMAL64 = -708.0  # exp(-708) = 3.3e-308 is normal; 2^k is built from its bits for k >= -1022
 NORMAL32 = np.float32(-87.0)  # exp(-87) = 1.6e-38 is normal (k >= -126)
 ZERO32 = np.float32(0.0)
@@ -71,18 +69,44 @@ def _exp_nonpositive(x):
     return mf._by_precision(x, exp_nonpositive32, exp_nonpositive64)
 
 
-@njit(**ROW_OPTS)
+@njit(**OPTS)
+def fixed_sum(a):
+    """The sum of ``a`` in one fixed order, in float64: eight running sums (element i goes to
+    sum i mod 8), added pairwise, then the last ``a.size mod 8`` elements in order.
+
+    Why not a plain loop under ``reassoc``: LLVM then picks the order, and it picked
+    differently for the same source in a freshly compiled process and one that loaded numba's
+    cache (a char model's weights differed after one chunk, and whole runs diverged). The eight
+    sums are independent chains, so they still run as one vector."""
+    s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = 0.0
+    n = a.size - a.size % 8
+    for i in range(0, n, 8):
+        s0 += a[i]
+        s1 += a[i + 1]
+        s2 += a[i + 2]
+        s3 += a[i + 3]
+        s4 += a[i + 4]
+        s5 += a[i + 5]
+        s6 += a[i + 6]
+        s7 += a[i + 7]
+    total = ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
+    for i in range(n, a.size):
+        total += a[i]
+    return total
+
+
+@njit(**OPTS)
 def xent_row(out, label, coef):
     """-log softmax(out)[label]; ``out`` becomes dL/d(out) = (softmax(out) - onehot(label))
-    * coef. As rnnlab.model's loss: softmax = e / sum(e) with e = exp(out - max(out))."""
+    * coef. As rnnlab.model's loss: softmax = e / sum(e) with e = exp(out - max(out)), the sum
+    in a fixed order (fixed_sum: the same bits from a fresh compile and from the cache)."""
     m = out[0]
     for o in range(1, out.size):
         m = max(m, out[o])
-    z, total = out[label], 0.0
-    for o in range(out.size):  # e = exp(out - max), vectorised
-        e = exp_nonpositive(out[o] - m)
-        out[o] = e
-        total += e
+    z = out[label]
+    for o in range(out.size):  # e = exp(out - max), vectorised (no sum in this loop)
+        out[o] = exp_nonpositive(out[o] - m)
+    total = fixed_sum(out)
     loss = -(z - m - math.log(total))
     scale = coef / total
     for o in range(out.size):
