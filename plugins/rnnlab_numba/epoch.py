@@ -185,12 +185,12 @@ def threads_for(plan, chunks: int) -> int:
     """Threads for the chunks: ``train.threads`` when set (at most numba's), else one unless a
     batch has several chunks (enough work: layout.chunk_rows) and another core is free now.
 
-    Measured on the shared 2-core machine this was built on: with both cores busy two threads
-    never paid, 1.2x slower at T=100 H=128 B=32 and 10-35x slower at T=10 H=32 B=32, each
-    batch's parallel region waiting for the OS to schedule the second thread; with a core free
-    the same T=10 H=32 B=32 epoch took 2.7 ms on two threads against 5.6 on one. So the rule
-    asks for about the article's work per batch and for a core nobody else is using at the
-    start of the epoch (``busy_elsewhere``). Results are the same bytes whichever it picks.
+    Measured (benchmarks/threads.py, 2-core Xeon, one core free): two threads paid 1.5x at
+    the article's T=10 H=32 B=32 and 1.9x at B=128, only 1.1-1.3x below layout.CHUNK_WORK's
+    threshold; with the other core busy they never paid (10-100x slower at T=10 H=32 B=32,
+    each batch's parallel region waiting for the OS to schedule the second thread). So the
+    rule asks for about the article's work per batch and for a core nobody else is using at
+    the start of the epoch (``busy_elsewhere``). Results are the same bytes whichever it picks.
     """
     asked = getattr(plan.train, "threads", 0)
     cores = numba.config.NUMBA_NUM_THREADS

@@ -80,8 +80,11 @@ Bidirectional = namedtuple("Bidirectional", ["rx", "rmid", "dcat", "dxr"])
 
 MAX_CHUNKS = 4  # a batch splits into at most this many chunks, whatever the thread count
 # multiply-adds per batch (B T G H^2 L) per chunk: a batch below 2 CHUNK_WORK is one chunk.
-# Measured (2-core EPYC, under load), rnn T=10 H=32 B=32 (327k): one thread 4.8 ms with one
-# chunk, 4.9 with two, 5.3 with four; two threads 2.4 ms with two chunks, 2.2-2.5 with four.
+# Measured (benchmarks/threads.py, 2-core Xeon, one core free), rnn T=10 H=32, two threads on
+# chunks against one thread as this rule lays it out: 1.13x at 41k multiply-adds per batch,
+# 1.08x at 82k, 1.31x at 164k, 1.51x at 328k, 1.92x at 1.3M. The threshold sits above the
+# crossover (~50-80k): the thread count is chosen when an epoch starts, and a core taken
+# during a small epoch cost 20-100x (each batch's parallel region waits for the OS).
 CHUNK_WORK = 150_000
 
 
