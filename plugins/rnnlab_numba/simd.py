@@ -37,15 +37,15 @@ def _const(n):
     return ir.Constant(I64, n)
 
 
-def block_kernel(NR: int, NV: int, scalar: bool = False, masked: bool = False):
+def block_kernel(NR: int, NV: int, masked: bool = False):
     """An intrinsic ``k(o, o_rs, a, a_rs, a_ks, b, b_rs, K, like)``: for i < NR,
-    ``O[i, :w] += sum_{k < K} A[i, k] B[k, :w]``, w = NV vectors of ``VBYTES`` (one element
-    when ``scalar``), the element type ``like``'s dtype. ``o``, ``a``, ``b`` are addresses;
-    ``O[i, c]`` is at ``o + (i o_rs + c)``, ``A[i, k]`` at ``a + (i a_rs + k a_ks)`` and
-    ``B[k, c]`` at ``b + (k b_rs + c)`` elements. ``masked``: ``k(o, ..., K, w, like)`` with
-    w itself (fewer than NV vectors' columns) before ``like``: the columns from w on are neither
-    read nor written (masked loads and stores), so that one block covers a row's last columns
-    (they took one scalar block per column, each its own pass over B)."""
+    ``O[i, :w] += sum_{k < K} A[i, k] B[k, :w]``, w = NV vectors of ``VBYTES``, the element
+    type ``like``'s dtype. ``o``, ``a``, ``b`` are addresses; ``O[i, c]`` is at
+    ``o + (i o_rs + c)``, ``A[i, k]`` at ``a + (i a_rs + k a_ks)`` and ``B[k, c]`` at
+    ``b + (k b_rs + c)`` elements. ``masked``: ``k(o, ..., K, w, like)`` with w itself (fewer
+    than NV vectors' columns) before ``like``: the columns from w on are neither read nor
+    written (masked loads and stores), so that one block covers a row's last columns (they
+    took one scalar block per column, each its own pass over B)."""
 
     def typer(like):
         dt = like.dtype
@@ -55,9 +55,9 @@ def block_kernel(NR: int, NV: int, scalar: bool = False, masked: bool = False):
             o_a, o_rs_, a_a, a_rs_, a_ks_, b_a, b_rs_, K_ = args[:8]
             et = context.get_value_type(dt)
             size = context.get_abi_sizeof(et)
-            lanes = 1 if scalar else VBYTES // size
-            vt = et if scalar else ir.VectorType(et, lanes)
-            name = "llvm.fma." + ("f" if scalar else f"v{lanes}f") + str(8 * size)
+            lanes = VBYTES // size
+            vt = ir.VectorType(et, lanes)
+            name = f"llvm.fma.v{lanes}f{8 * size}"
             fma = cgutils.get_or_insert_function(
                 builder.module, ir.FunctionType(vt, [vt] * 3), name
             )
@@ -115,9 +115,8 @@ def block_kernel(NR: int, NV: int, scalar: bool = False, masked: bool = False):
                 a_k = builder.mul(k, a_ks_)
                 for i in range(NR):
                     s = builder.load(at(a_a, builder.add(a_k, builder.mul(a_rs_, _const(i))), et))
-                    if not scalar:
-                        s = builder.insert_element(undef, s, ir.Constant(ir.IntType(32), 0))
-                        s = builder.shuffle_vector(s, undef, splat)
+                    s = builder.insert_element(undef, s, ir.Constant(ir.IntType(32), 0))
+                    s = builder.shuffle_vector(s, undef, splat)
                     for n in range(NV):
                         total = builder.call(fma, [s, bs[n], builder.load(acc[i][n])])
                         builder.store(total, acc[i][n])
