@@ -32,6 +32,7 @@ from backends import Case, RnnlabContender, parse_case, sine_data
 from rich.console import Console
 from rich.table import Table
 
+from rnnlab.cells import cell_spec
 from rnnlab_numba import layout
 
 DEFAULT_CASES = tuple(Case(10, 32, B) for B in (4, 8, 16, 32, 64, 128))
@@ -54,7 +55,7 @@ class Contender(RnnlabContender):
 
 
 def work(case: Case) -> int:
-    gates = {"rnn": 1, "lstm": 4, "gru": 3}[case.cell]
+    gates = cell_spec(case.cell).gates
     return layout.batch_work(case.B, case.T, gates, case.H, 2 if case.bidirectional else 1)
 
 
