@@ -197,10 +197,10 @@ def experiment_page(schema: dict[str, Any] | None = None) -> str:
         "so a key added to rnnlab appears here by itself.",
         "",
         "Every key has a default except `task.name`. Unknown tables and keys, wrong types and",
-        "values out of range are refused before any work starts, with one message naming the file,",
-        "the table, the key and the closest valid name. `--set TABLE.KEY=VALUE` on the command line",
-        "(or `set=[...]` in Python) overrides any key with the same checks. The `[sweep]` table",
-        "that `rnnlab sweep` reads is described in [Sweeps](../sweeps.md).",
+        "values out of range are refused before any work starts, with one message naming the",
+        "file, the table, the key and the closest valid name. `--set TABLE.KEY=VALUE` on the",
+        "command line (or `set=[...]` in Python) overrides any key with the same checks. The",
+        "`[sweep]` table that `rnnlab sweep` reads is described in [Sweeps](../sweeps.md).",
         "",
     ]
     for name in order:
@@ -325,9 +325,7 @@ def params_table(command: click.Command) -> list[str]:
     lines = ["| argument or option | type | default | meaning |", "|---|---|---|---|"]
     for p in params:
         doc = getattr(p, "help", None) or ""
-        lines.append(
-            f"| {param_names(p)} | {param_type(p)} | {param_default(p)} | {cell(doc)} |"
-        )
+        lines.append(f"| {param_names(p)} | {param_type(p)} | {param_default(p)} | {cell(doc)} |")
     return [*lines, ""]
 
 
