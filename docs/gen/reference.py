@@ -44,7 +44,8 @@ def experiment_schema() -> dict[str, Any]:
         from rnnlab.experiment import schema as schema_module  # ``rnnlab schema``'s own
     except ImportError:
         return declared_schema()
-    return schema_module.experiment_schema()
+    build = getattr(schema_module, "experiment_schema", None)  # its name there: check at merge
+    return declared_schema() if build is None else build()
 
 
 def declared_schema() -> dict[str, Any]:
