@@ -237,7 +237,7 @@ class TrainedModel:
     @property
     def input_size(self) -> int:
         """Inputs per step: the last axis of ``x``."""
-        return int(self.params[param_name("weight_ih", 0)].shape[1])
+        return int(input_size_of(self.params, self._model.cell, self.hidden_size))
 
     @property
     def output_size(self) -> int:

@@ -203,9 +203,7 @@ class CellSpec:
 
     def zero_state(self, batch: int, hidden_size: int, dtype) -> tuple[np.ndarray, ...]:
         """One layer's initial state: a zero ``[batch, hidden_size]`` array per state tensor."""
-        return tuple(
-            np.zeros((batch, hidden_size), self.state_dtype(s, dtype)) for s in self.state
-        )
+        return tuple(np.zeros((batch, hidden_size), self.state_dtype(s, dtype)) for s in self.state)
 
     def nonlinearity(self, value: str | None) -> str:
         """``value`` when the cell accepts it (None: the cell's default); else ValueError
@@ -412,6 +410,8 @@ BUILTIN_CELLS: dict[str, CellSpec] = {
 # the cells PyTorch has, with its four tensors per layer (what ONNX's RNN/LSTM/GRU operators
 # and the numba backend's kernels implement)
 PYTORCH_CELLS = ("rnn", "lstm", "gru")
+
+
 def cell_spec(name: str, cells: Mapping[str, CellSpec] | None = None) -> CellSpec:
     """The spec of cell ``name`` from ``cells`` (a registry's table), else the built-in one."""
     table = {**BUILTIN_CELLS, **(cells or {})}

@@ -283,7 +283,11 @@ class Model:
         if lengths is not None:
             kwargs["lengths"] = lengths
         return self.backend.layer_forward(
-            self.cfg.cell, layer_weights(self.params, layer, reverse, self.cell), x, state0, **kwargs
+            self.cfg.cell,
+            layer_weights(self.params, layer, reverse, self.cell),
+            x,
+            state0,
+            **kwargs,
         )
 
     def _layer_backward(self, layer, reverse, cache, dhs):

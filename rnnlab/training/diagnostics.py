@@ -270,7 +270,9 @@ def direction_gradients(
     runs = []
     for reverse in (False, True)[:D]:
         xd = reverse_steps(h_in, rev) if reverse else h_in
-        runs.append((xd, *model._layer_forward(top, reverse, xd, state[top * D + reverse], lengths)))
+        runs.append(
+            (xd, *model._layer_forward(top, reverse, xd, state[top * D + reverse], lengths))
+        )
     hs = runs[0][1]
     if D == 2:
         hs = np.concatenate([hs, reverse_steps(runs[1][1], rev)], axis=-1)
@@ -478,7 +480,9 @@ def gate_statistics(
     saturated, forget, retain = {}, {}, {}
 
     def mean_valid(a, keep_d):
-        return float(np.mean(a) if lengths is None else np.sum(np.where(keep_d, a, 0)) / (keep_d.sum() * H))
+        return float(
+            np.mean(a) if lengths is None else np.sum(np.where(keep_d, a, 0)) / (keep_d.sum() * H)
+        )
 
     for layer, reverse, name in _directions(model):
         w = layer_weights(model.params, layer, reverse, model.cell)

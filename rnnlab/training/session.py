@@ -59,6 +59,10 @@ class EpochPlan:
             "checkpoint_every",
             "checkpoint_seconds",
             "forget_bias",
+            "chrono_tmax",
+            "r_min",
+            "r_max",
+            "max_phase",
             "bucket_by_length",
         }
     )

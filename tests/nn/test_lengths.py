@@ -25,8 +25,8 @@ from rnnlab.nn.optim import Optimizer
 from rnnlab.specs import Dataset, Split
 from rnnlab.store.checkpoint import config_differences, data_digest, fingerprint
 from rnnlab.testing import (
-    check_backend,
     check_agreement,
+    check_backend,
     check_padding_inert,
     check_refuses_lengths,
     check_task,

@@ -14,10 +14,14 @@ from tests.support.pluginkit import SMALL_SINE, write_experiment
 
 # The whole plugin: a minimal gated unit with a diagonal recurrence in its gate,
 #   f_t = sigmoid(W_f x_t + v * h_{t-1} + b),  h_t = f_t * h_{t-1} + (1 - f_t) * tanh(W_c x_t)
-PLUGIN = '''
+PLUGIN = """
 import numpy as np
 
 from rnnlab.plugin import CellSpec, ParamSpec, hookimpl, uniform_hidden, valid_steps
+
+
+def normal(rng, shape, drawn, ctx):
+    return rng.normal(size=shape)
 
 
 def sigmoid(a):
@@ -74,7 +78,7 @@ MGU = CellSpec(
     description="minimal gated unit: a diagonal recurrence in its one gate",
     params=(
         ParamSpec("weight_x", lambda I, H: (2 * H, I), uniform_hidden),
-        ParamSpec("gate_v", lambda I, H: (H,), lambda rng, shape, drawn, ctx: rng.normal(size=shape)),
+        ParamSpec("gate_v", lambda I, H: (H,), normal),
         ParamSpec("bias", lambda I, H: (H,), uniform_hidden),
     ),
     kernels={"numpy": Kernels},
@@ -84,7 +88,7 @@ MGU = CellSpec(
 @hookimpl
 def register_cells():
     return [MGU]
-'''
+"""
 
 
 def plugin_file(folder: Path) -> Path:
