@@ -67,8 +67,8 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from rnnlab.experiment.config import ModelConfig, TrainConfig
 from rnnlab.cells import cell_spec
+from rnnlab.experiment.config import ModelConfig, TrainConfig
 from rnnlab.nn.model import Model, Shape, init_params
 from rnnlab.nn.optim import Optimizer
 from rnnlab.registry.manager import Registry
@@ -139,7 +139,9 @@ def adding_data(T: int, dtype: str = "float64") -> Split:
 
 
 def case_data(case: Case) -> Split:
-    return adding_data(case.T, case.dtype) if case.data == "adding" else sine_data(case.T, case.dtype)
+    if case.data == "adding":
+        return adding_data(case.T, case.dtype)
+    return sine_data(case.T, case.dtype)
 
 
 def initial_params(case: Case, input_size: int) -> dict[str, np.ndarray]:
@@ -326,7 +328,11 @@ class TorchContender:
 def layer_of(params: dict[str, np.ndarray], suffix: str) -> dict[str, np.ndarray]:
     """One direction of layer 0's tensors keyed as the cell's (``suffix`` "_l0" or
     "_l0_reverse")."""
-    return {k[4 : -len(suffix)]: v for k, v in params.items() if k.startswith("rnn.") and k.endswith(suffix)}
+    return {
+        k[4 : -len(suffix)]: v
+        for k, v in params.items()
+        if k.startswith("rnn.") and k.endswith(suffix)
+    }
 
 
 def torch_available() -> bool:
@@ -505,11 +511,7 @@ def ratios(row: dict, fast: str) -> dict[str, dict]:
     s = row["seconds"]
     if fast not in s:
         return {}
-    return {
-        n: ratio(s[n], s[fast])
-        for n in s
-        if n != fast and not n.startswith(VARIANT_PREFIXES)
-    }
+    return {n: ratio(s[n], s[fast]) for n in s if n != fast and not n.startswith(VARIANT_PREFIXES)}
 
 
 def show_ratio(r: dict) -> str:
@@ -532,7 +534,7 @@ def table(rows: list[dict], backends: list[str]) -> Table:
     for name in others:
         t.add_column(f"{last} vs {name}", justify="right")
     for row in rows:
-        ms, r = row["ms_per_epoch"], ratios(row, last)
+        r = ratios(row, last)
         cells = [ms_cell(row, n) for n in names]
         t.add_row(row["case"], *cells, *(show_ratio(r[n]) if n in r else "-" for n in others))
     return t
@@ -663,7 +665,9 @@ def main(argv=None) -> None:
     if "rows" in out:
         emit(console, table(out["rows"], backends), args.markdown)
         row = out["rows"][0]
-        warm = ", ".join(f"{n} {row['warmup_s'][n]:.2f} s" for n in backends if n in row["warmup_s"])
+        warm = ", ".join(
+            f"{n} {row['warmup_s'][n]:.2f} s" for n in backends if n in row["warmup_s"]
+        )
         log(
             f"warm-up before the first epoch (excluded above; numba compiles or loads its "
             f"cache), {row['case']}: {warm}"
@@ -672,7 +676,7 @@ def main(argv=None) -> None:
             shown = [*backends, row["jax_variant"]]  # the JAX variant in the table
             paths = ", ".join(f"{n} ({p})" for n, p in row["path"].items() if n in shown)
             log(f"path, {row['case']}: {paths or '-'}")
-            for name, reason in row["unavailable"].items():
+            for reason in row["unavailable"].values():
                 log(f"{row['case']}: {reason}")
             jax = {n: s for n, s in row["warmup_s"].items() if n.startswith("jax-")}
             if jax:

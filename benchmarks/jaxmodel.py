@@ -172,8 +172,10 @@ def zero_state(cell: str, batch: int, hidden: int, dtype) -> tuple:
     if cell in COMPLEX_STATE:
         dtype = jnp.result_type(dtype, jnp.complex64)
     shape = (batch, hidden)
-    return (jnp.zeros(shape, dtype), jnp.zeros(shape, dtype)) if cell == "lstm" else (
-        jnp.zeros(shape, dtype),
+    return (
+        (jnp.zeros(shape, dtype), jnp.zeros(shape, dtype))
+        if cell == "lstm"
+        else (jnp.zeros(shape, dtype),)
     )
 
 

@@ -23,9 +23,9 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-from statistics import median
 import time
 import traceback
+from statistics import median
 
 THREAD_SETTINGS = (None, 1)  # XLA's default, one thread
 WORKING_SHARE = 0.05  # a thread that used this share of an epoch's CPU time did its work
@@ -237,4 +237,3 @@ class JaxPool:
 
     def __exit__(self, *exc):
         self.stop()
-

@@ -113,10 +113,33 @@ def test_backends_script_runs_a_tiny_case(capsys):
 def test_bars_script_runs_the_char_row_on_numba(capsys):
     """numba and numpy through the core's stateful path and min-char-rnn, on one small module
     (about 3,000 train characters)."""
-    bars.main(["--row", "char", "--repeats", "1", "--char-modules", "colorsys", "--json"])
+    bars.main(
+        ["--row", "char", "--repeats", "1", "--char-modules", "colorsys", "--no-jax", "--json"]
+    )
     out = json.loads(capsys.readouterr().out)
-    assert [(v["against"], v["bar"]) for v in out["bars"]] == [("min-char-rnn", 10), ("numpy", 3)]
-    assert all(v["pass"] in (True, False) for v in out["bars"])
+    assert [(v["against"], v["bar"]) for v in out["bars"]] == [
+        ("min-char-rnn", 10),
+        ("numpy", 3),
+        ("jax", 2),
+    ]
+    assert all(v["pass"] in (True, False) for v in out["bars"][:2])
+    assert out["bars"][2]["pass"] is None and out["bars"][2]["reason"] == "jax not measured"
     chars = {r["contender"]: r["chars"] for r in out["details"]}
     assert set(chars) == {"numba", "numpy", "min-char-rnn"}
     assert len(set(chars.values())) == 1  # the same characters for all three
+
+
+def test_backends_script_runs_jax_and_torch_on_a_new_cell(capsys):
+    """A cell PyTorch does not have (benchmarks/torchcells.py) and the four JAX contenders in
+    their worker processes, beside numpy."""
+    pytest.importorskip("optax")
+    pytest.importorskip("torch")
+    backends.main(["--repeats", "1", "--case", "3,4,32,mingru", "--backends", "numpy", "--json"])
+    out = json.loads(capsys.readouterr().out)
+    (row,) = out["rows"]
+    jax = {"jax-step", "jax-epoch", "jax-step-1t", "jax-epoch-1t"}
+    assert jax | {"numpy", "torch-1t", "torch-2t", "torch", "jax"} == set(row["seconds"])
+    assert row["jax_variant"] in jax and row["seconds"]["jax"] == row["seconds"][row["jax_variant"]]
+    assert all(row["warmup_s"][n] > 0 for n in jax)  # compile time, measured apart
+    assert "epoch under jit, 1 thread" in row["path"]["jax-epoch-1t"]
+    assert out["machine"]["versions"]["jax"]["jax"] and out["machine"]["date"]

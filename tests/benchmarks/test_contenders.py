@@ -147,7 +147,11 @@ def test_jax_stateful_epoch_equals_the_reference(variant):
     chars = rng.integers(0, V, L + 1)
     cfg = ModelConfig(cell="rnn", hidden_size=H)
     train = TrainConfig(
-        batch_size=1, optimizer="adagrad", learning_rate=0.1, grad_clip="value", grad_clip_value=0.01
+        batch_size=1,
+        optimizer="adagrad",
+        learning_rate=0.1,
+        grad_clip="value",
+        grad_clip_value=0.01,
     )
     params = init_params(cfg, Shape(V, V), np.random.default_rng(0))
     start = {k: v.copy() for k, v in params.items()}
