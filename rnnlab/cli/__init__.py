@@ -79,6 +79,7 @@ from . import (  # noqa: E402  (commands register themselves on `main`)
     resume_cmd,
     run_cmd,
     runs_cmd,
+    schema_cmd,
     show_cmd,
     sweep_cmd,
 )
@@ -94,6 +95,7 @@ __all__ = [
     "resume_cmd",
     "run_cmd",
     "runs_cmd",
+    "schema_cmd",
     "show_cmd",
     "sweep_cmd",
 ]

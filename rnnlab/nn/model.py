@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..cells import BUILTIN_CELLS, LAYER_KEYS, CellSpec, cell_spec
-from ..experiment.config import ModelConfig
+from ..experiment.schema import ModelConfig
 from .features import features_of
 from .lengths import check_backend_supports, valid_steps
 

@@ -22,7 +22,7 @@ import pluggy
 from .. import hookspecs
 from ..cells import BUILTIN_CELLS, CellSpec
 from ..errors import PluginError, closest
-from ..experiment.config import SWEEP, TABLES
+from ..experiment.schema import SWEEP, TABLES
 from ..specs import BackendSpec, TableSpec, TaskSpec
 
 GROUP = "rnnlab"
