@@ -108,7 +108,7 @@ def check_nesting(value: Any, *, source: str, path: tuple[str, ...] = ()) -> Non
             children = [(v, where) for v in item]
         else:
             continue
-        if depth >= MAX_DEPTH:
+        if depth > MAX_DEPTH:
             raise ConfigError(
                 f"nested too deeply: {NESTING}",
                 source=source,
