@@ -4,8 +4,9 @@ declare, each task's options (chosen by ``task.name``) and the ``[sweep]`` table
 read JSON Schema for TOML (Taplo, Even Better TOML) complete keys, show each key's meaning and
 flag unknown keys and values out of range; ``rnnlab schema`` prints it.
 
-What the schema cannot say is left to the validator: non-finite numbers, a cell or backend a
-plugin file adds, and checks across keys (``forget_bias`` only for a gated cell).
+What the schema cannot say is left to the validator: non-finite numbers, checks across keys
+(``forget_bias`` only for a gated cell), a task's own checks of its options and the nesting
+limit. Task names, cells and backends are those of the plugins given to it.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..specs import Option
-from .schema import CORE_TABLES, SWEEP, SWEEP_KEYS, TABLES
+from .schema import CORE_CLASSES, CORE_TABLES, SWEEP, SWEEP_KEYS, TABLES
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 _TYPES = {int: "integer", float: "number", str: "string", bool: "boolean", list: "array"}
@@ -144,18 +145,26 @@ def sweep_schema(core: dict[str, tuple[Option, ...]]) -> dict[str, Any]:
     }
 
 
+def names(table: dict[str, Any], key: str, valid: list[str]) -> None:
+    """The key names one of the installed cells or backends (the validator asks the registry)."""
+    if valid:
+        table["properties"][key]["enum"] = valid
+
+
+def described(table: str) -> str:
+    """A core table's meaning, from its class's docstring: "The [model] table: cell, sizes, ..."
+    -> "cell, sizes, ..."."""
+    doc = " ".join((CORE_CLASSES[table].__doc__ or "").split())
+    return doc.split(":", 1)[1].strip().rstrip(".") if ":" in doc else doc
+
+
 def experiment_schema(registry) -> dict[str, Any]:
     """The JSON Schema of an experiment file with ``registry``'s plugins installed."""
-    tables = {
-        "experiment": table_schema(CORE_TABLES["experiment"], "name, seed and plugin files"),
-        "task": task_schema(registry.tasks),
-        "model": table_schema(CORE_TABLES["model"], "the network"),
-        "train": table_schema(CORE_TABLES["train"], "the optimization"),
-        "compare": table_schema(CORE_TABLES["compare"], "what `rnnlab compare` runs"),
-        "diagnostics": table_schema(
-            CORE_TABLES["diagnostics"], "gradient flow and recurrent health"
-        ),
-    }
+    tables = {"task": task_schema(registry.tasks)}
+    tables |= {name: table_schema(CORE_TABLES[name], described(name)) for name in CORE_TABLES}
+    tables = {name: tables[name] for name in TABLES}  # in the order files are written
+    names(tables["model"], "cell", list(registry.cells))
+    names(tables["train"], "backend", sorted(registry.backends))
     for name in sorted(registry.tables):
         spec = registry.tables[name]
         tables[name] = table_schema(spec.options, spec.description)

@@ -165,7 +165,7 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class CompareConfig:
-    """The [compare] table read by `rnnlab compare`."""
+    """The [compare] table: what `rnnlab compare` runs, and how often."""
 
     backends: list[str] = setting([], "backends `rnnlab compare` runs (default: all available)")
     repeats: int = setting(3, "runs per backend, interleaved", gt=0)

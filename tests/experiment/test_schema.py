@@ -132,6 +132,9 @@ VALUES = [
     ("model", "dropout", 1.5, False),
     ("model", "nonlinearity", "sigmoid", False),
     ("model", "dtype", "float32", True),
+    ("model", "cell", "gru", True),
+    ("model", "cell", "lsmt", False),  # the installed cells
+    ("train", "backend", "nunpy", False),  # the installed backends
     ("train", "beta1", 1.0, False),
     ("train", "beta1", 0.0, True),
     ("train", "learning_rate", 1, True),  # an integer is a number
