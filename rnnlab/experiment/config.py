@@ -99,15 +99,11 @@ def check_nesting(value: Any, *, source: str, path: tuple[str, ...] = ()) -> Non
     """Raise a ConfigError naming the table and key when ``value`` (at ``path`` in the
     experiment) holds arrays or tables nested more than :data:`MAX_DEPTH` levels deep (or a dict
     or list that contains itself), before anything recurses into it."""
+    if not isinstance(value, dict | list | tuple):
+        return
     stack = [(value, len(path), path)]
     while stack:
         item, depth, where = stack.pop()
-        if isinstance(item, dict):
-            children = [(v, (*where, str(k))) for k, v in item.items()]
-        elif isinstance(item, list | tuple):
-            children = [(v, where) for v in item]
-        else:
-            continue
         if depth > MAX_DEPTH:
             raise ConfigError(
                 f"nested too deeply: {NESTING}",
@@ -115,7 +111,13 @@ def check_nesting(value: Any, *, source: str, path: tuple[str, ...] = ()) -> Non
                 table=where[0] if where else "",
                 key=".".join(where[1:2]),
             )
-        stack.extend((v, depth + 1, w) for v, w in children if isinstance(v, dict | list | tuple))
+        nested = (dict, list, tuple)
+        if isinstance(item, dict):
+            stack += [
+                (v, depth + 1, (*where, str(k))) for k, v in item.items() if isinstance(v, nested)
+            ]
+        else:
+            stack += [(v, depth + 1, where) for v in item if isinstance(v, nested)]
 
 
 _TOKENS = re.compile(
