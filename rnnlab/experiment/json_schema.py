@@ -5,8 +5,9 @@ read JSON Schema for TOML (Taplo, Even Better TOML) complete keys, show each key
 flag unknown keys and values out of range; ``rnnlab schema`` prints it.
 
 What the schema cannot say is left to the validator: non-finite numbers, checks across keys
-(``forget_bias`` only for a gated cell), a task's own checks of its options and the nesting
-limit. Task names, cells and backends are those of the plugins given to it.
+(``forget_bias`` only for a gated cell, the nonlinearities each cell accepts), a task's own
+checks of its options and the nesting limit. Task names, cells, backends and nonlinearities
+are those of the plugins given to it.
 """
 
 from __future__ import annotations
@@ -146,7 +147,8 @@ def sweep_schema(core: dict[str, tuple[Option, ...]]) -> dict[str, Any]:
 
 
 def names(table: dict[str, Any], key: str, valid: list[str]) -> None:
-    """The key names one of the installed cells or backends (the validator asks the registry)."""
+    """The key names one of the installed cells, backends or nonlinearities (the validator asks
+    the registry)."""
     if valid:
         table["properties"][key]["enum"] = valid
 
@@ -164,6 +166,8 @@ def experiment_schema(registry) -> dict[str, Any]:
     tables |= {name: table_schema(CORE_TABLES[name], described(name)) for name in CORE_TABLES}
     tables = {name: tables[name] for name in TABLES}  # in the order files are written
     names(tables["model"], "cell", list(registry.cells))
+    accepted = [n for spec in registry.cells.values() for n in spec.nonlinearities]
+    names(tables["model"], "nonlinearity", list(dict.fromkeys(accepted)))  # which: per cell
     names(tables["train"], "backend", sorted(registry.backends))
     for name in sorted(registry.tables):
         spec = registry.tables[name]

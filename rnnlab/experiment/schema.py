@@ -101,7 +101,12 @@ class ModelConfig:
     cell: str = setting("rnn", "recurrent cell: rnn, lstm, gru or one a plugin registers")
     hidden_size: int = setting(32, "hidden units per layer", gt=0)
     layers: int = setting(1, "stacked recurrent layers", gt=0)
-    nonlinearity: str = setting("tanh", "activation of the rnn cell", choices=("tanh", "relu"))
+    nonlinearity: str = setting(
+        "tanh",
+        "activation; each cell accepts its own (rnn: tanh, relu; indrnn: relu, tanh; lru: gelu, "
+        "tanh, relu, identity; lstm, gru: tanh; mingru, minlstm: identity); not set: the "
+        "cell's default (its first)",
+    )
     dtype: str = setting("float64", "floating-point type of parameters and data", choices=DTYPES)
     forget_bias: float = setting(
         0.0,
@@ -122,6 +127,16 @@ class ModelConfig:
         ge=0,
         le=1,
     )
+    chrono_tmax: float = setting(
+        0.0,
+        "lstm, gru: chrono initialisation for dependencies up to this many steps (Tallec & "
+        "Ollivier 2018): lstm forget bias log U(1, T-1) and input bias its negative, gru "
+        "update-gate bias log U(1, T-1), in bias_ih with bias_hh's slice 0; 0: off",
+        ge=0,
+    )
+    r_min: float = setting(0.0, "lru: smallest |lambda| drawn at init (a ring)", ge=0, lt=1)
+    r_max: float = setting(1.0, "lru: largest |lambda| drawn at init", gt=0, le=1)
+    max_phase: float = setting(6.28, "lru: largest phase of lambda drawn at init", gt=0)
 
 
 @dataclass(frozen=True)
