@@ -530,6 +530,7 @@ def check_task(
             cfg, Shape(dataset.input_size, dataset.output_size), generators(seed)["init"]
         )
         model = Model(cfg, backend, params)
+        model.target = dataset.target
         check_metrics(make_task(task, options, context), model, dataset, where)
         before, after = train_briefly(
             model, dataset, epochs=epochs, max_examples=max_examples, seed=seed

@@ -221,6 +221,7 @@ def prepare(exp: Experiment, registry) -> Session:
     check_fits_in_memory(exp, shape, cell)
     params = init_params(exp.model, shape, rngs["init"], cell)
     model = Model(exp.model, backend, params, cell)
+    model.target = dataset.target  # a task's metrics predict where its targets are
     optimizer = Optimizer(exp.train, params)
     plan = EpochPlan(
         exp.model,
