@@ -668,10 +668,11 @@ def main(argv=None) -> None:
         warm = ", ".join(
             f"{n} {row['warmup_s'][n]:.2f} s" for n in backends if n in row["warmup_s"]
         )
-        log(
-            f"warm-up before the first epoch (excluded above; numba compiles or loads its "
-            f"cache), {row['case']}: {warm}"
-        )
+        if warm:
+            log(
+                f"warm-up before the first epoch (excluded above; numba compiles or loads its "
+                f"cache), {row['case']}: {warm}"
+            )
         for row in out["rows"]:
             shown = [*backends, row["jax_variant"]]  # the JAX variant in the table
             paths = ", ".join(f"{n} ({p})" for n, p in row["path"].items() if n in shown)
