@@ -171,7 +171,7 @@ def verdicts(
             {
                 "row": b.row,
                 "label": b.label,
-                "against": slower if slow_group == b.group else f"{slower} float64",
+                "against": slower if slow_group == b.group else f"{slower} on {slow_group.label}",
                 "bar": b.bar,
                 "ratio": r,
                 "pass": r["median"] >= b.bar,

@@ -143,3 +143,33 @@ def test_backends_script_runs_jax_and_torch_on_a_new_cell(capsys):
     assert all(row["warmup_s"][n] > 0 for n in jax)  # compile time, measured apart
     assert "epoch under jit, 1 thread" in row["path"]["jax-epoch-1t"]
     assert out["machine"]["versions"]["jax"]["jax"] and out["machine"]["date"]
+
+
+def test_bars_name_the_rows_numba_cannot_run():
+    """A row whose numba contender cannot run its cell says why; the others get a verdict."""
+
+    class Named:
+        def __init__(self, name):
+            self.name = name
+
+    lru = backends.Case(100, 128, 32, "lru")
+    row = [b for b in bars.BARS if b.row == "lru100"]
+    assert [(b.slower, b.bar) for b in row] == [("torch", 3), ("jax", 2), ("numba", 1.5)]
+    groups = {
+        lru: [Named("torch-1t"), Named("torch-2t"), Named("jax-epoch")],
+        bars.GRU100: [Named("numba")],
+    }
+    times = {(lru, "torch-1t"): [2.0], (lru, "torch-2t"): [3.0], (lru, "jax-epoch"): [1.0]}
+    times[(bars.GRU100, "numba")] = [0.5]
+    unavailable = {lru: {"numba": "numba does not run lru"}, bars.GRU100: {}}
+    out = bars.verdicts(row, groups, times, "numba", unavailable)
+    assert [v["pass"] for v in out] == [None, None, None]
+    assert {v["reason"] for v in out} == {"numba does not run lru"}
+    groups[lru].append(Named("numba"))
+    times[(lru, "numba")] = [0.25]
+    out = bars.verdicts(row, groups, times, "numba", {})
+    assert [(v["against"], v["ratio"]["median"], v["pass"]) for v in out] == [
+        ("torch-1t", 8.0, True),
+        ("jax-epoch", 4.0, True),
+        ("numba on gru T=100 H=128 B=32", 2.0, True),
+    ]
