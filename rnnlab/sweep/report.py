@@ -13,8 +13,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from ..display.terminal import fmt
 from ..executors.base import RunResult
-from ..report import fmt
 from .driver import SweepOutcome
 
 RANK_SPLIT, RANK_METRIC = "val", "loss"
