@@ -9,6 +9,7 @@ import pytest
 from rnnlab.experiment.config import build_experiment, read_toml
 from rnnlab.registry.manager import Registry
 from rnnlab.specs import TaskContext
+from rnnlab.sweep import build_plan
 from rnnlab.training.loop import evaluate, prepare
 from rnnlab_adding.task import OPTIONS, AddingTask, sequences
 from tests.support.paths import EXPERIMENTS
@@ -94,3 +95,25 @@ def test_small_experiment_runs_end_to_end_with_demo():
     assert metrics["test"]["loss"] == pytest.approx(metrics["test"]["mse"])
     demo = session.task.demo(session.model, session.dataset, np.random.default_rng(0))
     assert len(demo.rows) == 5 and len(demo.columns) == len(demo.rows[0])
+
+
+@pytest.mark.parametrize("length, train_size", [(200, 10000), (400, 5000), (1000, 2000)])
+def test_long_length_experiments_keep_the_steps_per_epoch(length, train_size):
+    path = EXPERIMENTS / f"adding_T{length}.toml"
+    raw = read_toml(path)
+    assert (raw["task"]["length"], raw["task"]["train_size"]) == (length, train_size)
+    assert raw["train"] == read_toml(EXPERIMENTS / "adding_T200.toml")["train"]
+    build_experiment(raw, Registry(), source=path)
+
+
+def test_long_length_sweep_is_every_cell_at_every_length():
+    path = EXPERIMENTS / "adding_long_sweep.toml"
+    raw = read_toml(path)
+    plan = build_plan(raw, Registry(), source=path)
+    runs = {(v.raw["model"]["cell"], v.raw["task"]["length"]) for v in plan.variants}
+    assert runs == {(c, T) for c in ("rnn", "lstm", "gru") for T in (200, 400, 1000)}
+    for v in plan.variants:
+        T = v.raw["task"]["length"]
+        assert v.raw["task"] == read_toml(EXPERIMENTS / f"adding_T{T}.toml")["task"]
+        assert v.raw["train"] == read_toml(EXPERIMENTS / f"adding_T{T}.toml")["train"]
+    assert raw["sweep"]["seeds"] == [0, 1, 2, 3, 4]

@@ -6,11 +6,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from rnnlab.experiment.config import build_experiment, read_toml
 from rnnlab.plugin import ConfigError, TaskContext
+from rnnlab.registry.manager import Registry
+from rnnlab.sweep import build_plan
 from rnnlab.testing import check_task
 from rnnlab_copy import register_tasks
 from rnnlab_copy.data import encode, input_codes, target_codes
 from rnnlab_copy.task import OPTIONS, CopyTask, baseline_loss
+from tests.support.paths import EXPERIMENTS
 
 SPEC = register_tasks()[0]
 SMALL = dict(length=5, recall=4, symbols=5, train_size=200, val_size=40, test_size=40)
@@ -121,3 +125,19 @@ def test_metrics_of_a_perfect_model_and_of_one_without_memory():
 
 def test_conformance():
     check_task(SPEC, SMALL)
+
+
+def test_shipped_experiments_share_data_size_and_budget():
+    ref = read_toml(EXPERIMENTS / "copy_lstm.toml")
+    for cell in ("rnn", "lstm", "gru"):
+        raw = read_toml(EXPERIMENTS / f"copy_{cell}.toml")
+        assert raw["task"] == ref["task"] and raw["train"] == ref["train"]
+        assert raw["model"]["cell"] == cell
+        assert raw["model"]["hidden_size"] == ref["model"]["hidden_size"]
+        assert raw["train"]["backend"] == "numba"
+        build_experiment(raw, Registry(), source=EXPERIMENTS / f"copy_{cell}.toml")
+    sweep = read_toml(EXPERIMENTS / "copy_sweep.toml")
+    assert sweep["task"] == ref["task"] and sweep["train"] == ref["train"]
+    assert sweep["sweep"]["seeds"] == [0, 1, 2, 3, 4]
+    plan = build_plan(sweep, Registry(), source=EXPERIMENTS / "copy_sweep.toml")
+    assert len(plan.variants) == 6

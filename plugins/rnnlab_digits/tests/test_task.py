@@ -9,10 +9,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from rnnlab.experiment.config import build_experiment, read_toml
 from rnnlab.plugin import ConfigError, TaskContext
+from rnnlab.registry.manager import Registry
+from rnnlab.sweep import build_plan
 from rnnlab.testing import check_task
 from rnnlab_digits import register_tasks, source
 from rnnlab_digits.task import OPTIONS, DigitsTask, class_frequencies, pixel_order, sequences
+from tests.support.paths import EXPERIMENTS
 
 SPEC = register_tasks()[0]
 HAVE_SKLEARN = importlib.util.find_spec("sklearn") is not None
@@ -165,3 +169,18 @@ def test_the_packaged_images():
 def test_conformance():
     check_task(SPEC, {"read": "row"})
     check_task(SPEC, {"permute": True}, seeds=(0,))
+
+
+def test_shipped_experiments_and_sweep_are_valid_and_share_model_and_budget():
+    ref = read_toml(EXPERIMENTS / "digits_pixel.toml")
+    want = {"pixel": ("pixel", False), "permuted": ("pixel", True), "row": ("row", False)}
+    for name, (how, permute) in want.items():
+        raw = read_toml(EXPERIMENTS / f"digits_{name}.toml")
+        assert (raw["task"]["read"], raw["task"]["permute"]) == (how, permute)
+        assert raw["model"] == ref["model"] and raw["train"] == ref["train"]
+        build_experiment(raw, Registry(), source=EXPERIMENTS / f"digits_{name}.toml")
+    sweep = read_toml(EXPERIMENTS / "digits_sweep.toml")
+    assert sweep["task"] == ref["task"] and sweep["train"] == ref["train"]
+    assert sweep["sweep"]["seeds"] == [0, 1, 2, 3, 4]
+    plan = build_plan(sweep, Registry(), source=EXPERIMENTS / "digits_sweep.toml")
+    assert len(plan.variants) == 6

@@ -6,11 +6,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from rnnlab.experiment.config import build_experiment, read_toml
 from rnnlab.plugin import TaskContext
+from rnnlab.registry.manager import Registry
+from rnnlab.sweep import build_plan
 from rnnlab.testing import check_task
 from rnnlab_selective_copy import register_tasks
 from rnnlab_selective_copy.data import distances, draw, encode, input_codes, target_codes
 from rnnlab_selective_copy.task import OPTIONS, SelectiveCopyTask, baseline_loss
+from tests.support.paths import EXPERIMENTS
 
 SPEC = register_tasks()[0]
 SMALL = dict(tokens=3, padding=6, symbols=4, train_size=200, val_size=40, test_size=40)
@@ -105,3 +109,16 @@ def test_metrics_of_a_perfect_model_and_of_one_wrong_token():
 def test_conformance():
     check_task(SPEC, SMALL)
     check_task(SPEC, {**SMALL, "scatter": False, "symbols": 8}, seeds=(0,))
+
+
+def test_shipped_experiment_and_sweep_are_valid_and_share_data_and_budget():
+    ref = read_toml(EXPERIMENTS / "selective_copy.toml")
+    build_experiment(ref, Registry(), source=EXPERIMENTS / "selective_copy.toml")
+    sweep = read_toml(EXPERIMENTS / "selective_copy_sweep.toml")
+    assert sweep["task"] == ref["task"] and sweep["train"] == ref["train"]
+    assert sweep["sweep"]["seeds"] == [0, 1, 2, 3, 4]
+    plan = build_plan(sweep, Registry(), source=EXPERIMENTS / "selective_copy_sweep.toml")
+    assert len(plan.variants) == 6
+    for variant in plan.variants:
+        options = {k: v for k, v in variant.raw["task"].items() if k != "name"}
+        build(**{**options, "train_size": 50, "val_size": 10, "test_size": 10})
