@@ -34,25 +34,38 @@ def allowed_lengths(min_length: int, length: int) -> np.ndarray:
     return lengths[lengths % 2 == 0]
 
 
-def sequence(
-    n: int, pairs: int, vocab: int, power_a: float, noise: bool, rng: np.random.Generator
+def batch(
+    count: int, n: int, pairs: int, vocab: int, power_a: float, noise: bool, rng
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """One sequence of length ``n``: input codes ``[n]``, target codes ``[n]`` and the query
-    steps ``[D]`` (the query of pair ``i`` is at ``queries[i]``, its key at step ``2i``)."""
+    """``count`` sequences of length ``n``: input codes ``[count, n]``, target codes
+    ``[count, n]`` and the query steps ``[count, D]`` (the query of pair ``i`` is at
+    ``queries[:, i]``, its key at step ``2i``).
+
+    Keys and values are uniform draws without replacement (the first ``D`` of a random
+    permutation); the gaps are weighted draws without replacement, drawn at once as the ``D``
+    largest of ``log P(g)`` plus Gumbel noise, in decreasing order (the same distribution as
+    drawing them one after another, each from the ones left)."""
     keys, values = vocabularies(vocab)
-    k = rng.choice(keys, pairs, replace=False)
-    v = rng.choice(values, pairs, replace=False)
+    k = keys[rng.random((count, len(keys))).argsort(axis=1)[:, :pairs]]
+    v = values[rng.random((count, len(values))).argsort(axis=1)[:, :pairs]]
     space = (n - 2 * pairs) // 2
-    gaps = rng.choice(space, pairs, replace=False, p=gap_probabilities(space, power_a))
-    codes = np.zeros(n, np.int64)
+    scores = np.log(gap_probabilities(space, power_a))[None, :] + rng.gumbel(size=(count, space))
+    gaps = np.argsort(-scores, axis=1, kind="stable")[:, :pairs]
+    codes = np.zeros((count, n), np.int64)
     if noise:
-        codes[2 * pairs :] = rng.choice(values, n - 2 * pairs)
-    codes[0 : 2 * pairs : 2], codes[1 : 2 * pairs : 2] = k, v
+        codes[:, 2 * pairs :] = rng.integers(values[0], values[-1] + 1, (count, n - 2 * pairs))
+    codes[:, 0 : 2 * pairs : 2], codes[:, 1 : 2 * pairs : 2] = k, v
     queries = 2 * pairs + 2 * gaps
-    codes[queries] = k
-    y = np.zeros(n, np.int64)
-    y[queries] = v
+    np.put_along_axis(codes, queries, k, axis=1)
+    y = np.zeros((count, n), np.int64)
+    np.put_along_axis(y, queries, v, axis=1)
     return codes, y, queries
+
+
+def sequence(n: int, pairs: int, vocab: int, power_a: float, noise: bool, rng):
+    """One sequence of length ``n``: :func:`batch` of one, as ``[n]``, ``[n]``, ``[D]``."""
+    codes, y, queries = batch(1, n, pairs, vocab, power_a, noise, rng)
+    return codes[0], y[0], queries[0]
 
 
 def draw(
@@ -66,7 +79,7 @@ def draw(
     of them in ``seen`` nor twice (they are added to it); a ConfigError naming ``key`` when
     ``TRIES_PER_SEQUENCE * count + 1000`` draws do not find enough."""
     o = options
-    lengths = allowed_lengths(o["min_length"], o["length"])
+    allowed = allowed_lengths(o["min_length"], o["length"])
     out, tries, budget = [], 0, TRIES_PER_SEQUENCE * count + 1000
     while len(out) < count:
         if tries >= budget:
@@ -77,15 +90,22 @@ def draw(
                 table="task",
                 key=key,
             )
-        tries += 1
-        n = int(rng.choice(lengths))
-        s = sequence(n, o["pairs"], o["vocab"], o["power_a"], o["noise"], rng)
-        if seen is not None:
-            k = s[0].astype(np.int32).tobytes()
-            if k in seen:
-                continue
-            seen.add(k)
-        out.append(s)
+        need = count - len(out)
+        lengths = rng.choice(allowed, need)
+        drawn: list = [None] * need
+        for n in np.unique(lengths).tolist():
+            where = np.flatnonzero(lengths == n)
+            parts = batch(len(where), n, o["pairs"], o["vocab"], o["power_a"], o["noise"], rng)
+            for j, i in enumerate(where.tolist()):
+                drawn[i] = (parts[0][j], parts[1][j], parts[2][j])
+        for s in drawn:
+            tries += 1
+            if seen is not None:
+                k = s[0].astype(np.int32).tobytes()
+                if k in seen:
+                    continue
+                seen.add(k)
+            out.append(s)
     return out
 
 
@@ -94,11 +114,13 @@ def encode(drawn: list, vocab: int) -> Split:
     after each end), y ``[T, N]`` (blanks after each end)."""
     lengths = np.array([len(codes) for codes, _, _ in drawn], np.int64)
     T, N = int(lengths.max()), len(drawn)
-    x = np.zeros((T, N, vocab))
+    codes = np.zeros((T, N), np.int64)
     y = np.zeros((T, N), np.int64)
-    for j, (codes, target, _) in enumerate(drawn):
-        x[np.arange(len(codes)), j, codes] = 1.0
-        y[: len(codes), j] = target
+    for j, (c, target, _) in enumerate(drawn):
+        codes[: len(c), j] = c
+        y[: len(c), j] = target
+    x = np.eye(vocab)[codes]
+    x[np.arange(T)[:, None] >= lengths[None, :]] = 0.0
     return Split(x, y, lengths)
 
 

@@ -12,7 +12,7 @@ from rnnlab.registry.manager import Registry
 from rnnlab.sweep import build_plan
 from rnnlab.testing import check_task
 from rnnlab_recall import register_tasks
-from rnnlab_recall.data import distances, gap_probabilities, sequence, vocabularies
+from rnnlab_recall.data import batch, distances, gap_probabilities, sequence, vocabularies
 from rnnlab_recall.task import OPTIONS, RecallTask
 from tests.support.paths import EXPERIMENTS
 
@@ -48,6 +48,19 @@ def test_a_single_pairs_gap_follows_the_power_law():
     gaps = [(sequence(12, 1, 8, 0.3, False, rng)[2][0] - 2) // 2 for _ in range(6000)]
     share = np.bincount(gaps, minlength=5) / 6000
     np.testing.assert_allclose(share, gap_probabilities(5, 0.3), atol=0.02)
+
+
+def test_two_gaps_are_drawn_one_after_another_without_replacement():
+    # length 10, two pairs: gaps from 0..2; P(g1 = a, g2 = b) = p_a p_b / (1 - p_a)
+    p = gap_probabilities(3, 0.3)
+    _, _, queries = batch(30000, 10, 2, 8, 0.3, False, np.random.default_rng(2))
+    gaps = (queries - 4) // 2
+    assert np.all(gaps[:, 0] != gaps[:, 1])
+    for a in range(3):
+        for b in range(3):
+            if a != b:
+                share = np.mean((gaps[:, 0] == a) & (gaps[:, 1] == b))
+                assert share == pytest.approx(p[a] * p[b] / (1 - p[a]), abs=0.01)
 
 
 @pytest.mark.parametrize("noise", [False, True])
