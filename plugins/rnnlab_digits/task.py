@@ -148,14 +148,13 @@ class DigitsTask(Task):
         out = model.predict(s.x[:, :k])
         p = np.exp(out - out.max(axis=-1, keepdims=True))
         p /= p.sum(axis=-1, keepdims=True)
-        images = dataset.meta["images"]["test"]
         rows = [
-            [j + 1, picture(images[j]), int(s.y[j]), int(p[j].argmax()), f"{p[j].max():.2f}"]
+            [j + 1, int(s.y[j]), int(p[j].argmax()), f"{p[j].max():.2f}", f"{p[j][s.y[j]]:.2f}"]
             for j in range(k)
         ]
         return Demo(
-            f"first {k} test images (rows joined by /), their digit and the model's guess",
-            columns=["image", "pixels", "digit", "predicted", "probability"],
+            f"first {k} test images: their digit and the model's guess",
+            columns=["image", "digit", "predicted", "its probability", "the digit's"],
             rows=rows,
         )
 
@@ -178,12 +177,3 @@ class DigitsTask(Task):
         how = f"{'permuted ' if o['permute'] else ''}{o['read']} by {o['read']}"
         fig.suptitle(f"digits read {how}: test accuracy {np.mean(pred == s.y):.3f}")
         return "confusion"
-
-
-SHADES = " .:-=+*#%@"  # 0..16 in ten shades
-
-
-def picture(image: np.ndarray) -> str:
-    """An 8x8 image as 8 rows of shade characters joined by "/"."""
-    chars = [SHADES[int(v) * (len(SHADES) - 1) // 16] for v in image.tolist()]
-    return "/".join("".join(chars[r * SIDE : (r + 1) * SIDE]) for r in range(SIDE))

@@ -139,7 +139,8 @@ def test_metrics_and_baselines_by_hand(tmp_path):
     assert m["baseline_loss"] == pytest.approx(-np.mean(np.log(prior[s.y])))
     assert t.metrics(Fixed(np.eye(10)[s.y]), data, "test")["solved"] == 1.0
     demo = t.demo(Fixed(out), data, np.random.default_rng(0))
-    assert len(demo.rows) == 8 and demo.rows[0][1].count("/") == 7
+    assert len(demo.rows) == 8 and demo.rows[3][1:3] == [int(s.y[3]), int(s.y[3])]
+    assert demo.rows[0][2] == (s.y[0] + 1) % 10  # one of the three wrong
 
 
 def test_without_scikit_learn_the_error_says_how_to_get_it(monkeypatch):
