@@ -27,4 +27,4 @@ def draw(fig, right: np.ndarray, distance: np.ndarray, chance: float) -> None:
     ax.set_xlabel("steps between a key-value pair and its query (queries per bin marked)")
     ax.set_ylabel("queries answered right")
     ax.grid(True, alpha=0.3)
-    ax.legend(loc="lower left", fontsize="small")
+    ax.legend(loc="best", fontsize="small")

@@ -24,4 +24,4 @@ def draw(fig, right: np.ndarray, distance: np.ndarray, symbols: int) -> None:
     ax.set_xlabel("steps between a token and its recall")
     ax.set_ylabel("recalled tokens right")
     ax.grid(True, alpha=0.3)
-    ax.legend(loc="lower left", fontsize="small")
+    ax.legend(loc="best", fontsize="small")
