@@ -7,7 +7,7 @@ is the mean squared error. Always predicting 1 (the target's mean) gives an MSE 
 baseline a model must beat to have remembered anything.
 
 Metrics: ``mse``, ``within_TOLERANCE`` (predictions that close to the target), ``baseline_mse``
-and ``solved``: 1.0 when ``mse <= 0.01`` (:attr:`AddingTask.solved`, 6% of the baseline), so
+and ``solved``: 1.0 when ``mse < 0.01`` (:attr:`AddingTask.solved`, 6% of the baseline), so
 that its mean over seeds is the solve rate. Any ``length >= 2`` works; the experiment files
 adding_T*.toml run it at 200 to 1000 steps.
 """
@@ -51,7 +51,7 @@ def sequences(n: int, length: int, rng: np.random.Generator) -> tuple[Split, np.
 class AddingTask(Task):
     # What "solved" means (the test split's metric and its threshold): a plain convention for
     # solve rates over seeds; the metric "solved" applies it.
-    solved = ("mse", "<=", 0.01)
+    solved = ("mse", "<", 0.01)
 
     def build(self, rng):
         o = self.options
@@ -72,7 +72,7 @@ class AddingTask(Task):
             "mse": mse,
             f"within_{tol:g}": float(np.mean(np.abs(err) <= tol)),
             "baseline_mse": float(np.mean((BASELINE - s.y) ** 2)),
-            "solved": float(mse <= threshold),
+            "solved": float(mse < threshold),
         }
 
     def demo(self, model, dataset, rng):

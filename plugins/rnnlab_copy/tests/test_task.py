@@ -140,4 +140,12 @@ def test_shipped_experiments_share_data_size_and_budget():
     assert sweep["task"] == ref["task"] and sweep["train"] == ref["train"]
     assert sweep["sweep"]["seeds"] == [0, 1, 2, 3, 4]
     plan = build_plan(sweep, Registry(), source=EXPERIMENTS / "copy_sweep.toml")
-    assert len(plan.variants) == 6
+    runs = {
+        (v.raw["task"]["length"], v.raw["model"]["cell"], v.raw["model"].get("chrono_tmax", 0))
+        for v in plan.variants
+    }
+    assert runs == {
+        (T, cell, chrono)
+        for T in (50, 100)
+        for cell, chrono in (("rnn", 0), ("lstm", 0), ("lstm", T + 20), ("gru", 0))
+    }

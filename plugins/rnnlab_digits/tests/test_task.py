@@ -184,4 +184,5 @@ def test_shipped_experiments_and_sweep_are_valid_and_share_model_and_budget():
     assert sweep["task"] == ref["task"] and sweep["train"] == ref["train"]
     assert sweep["sweep"]["seeds"] == [0, 1, 2, 3, 4]
     plan = build_plan(sweep, Registry(), source=EXPERIMENTS / "digits_sweep.toml")
-    assert len(plan.variants) == 6
+    assert len(plan.variants) == 8
+    assert sum("chrono_tmax" in v.raw["model"] for v in plan.variants) == 2

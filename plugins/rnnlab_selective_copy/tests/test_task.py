@@ -118,7 +118,8 @@ def test_shipped_experiment_and_sweep_are_valid_and_share_data_and_budget():
     assert sweep["task"] == ref["task"] and sweep["train"] == ref["train"]
     assert sweep["sweep"]["seeds"] == [0, 1, 2, 3, 4]
     plan = build_plan(sweep, Registry(), source=EXPERIMENTS / "selective_copy_sweep.toml")
-    assert len(plan.variants) == 6
+    assert len(plan.variants) == 8
+    assert sum("chrono_tmax" in v.raw["model"] for v in plan.variants) == 2
     for variant in plan.variants:
         options = {k: v for k, v in variant.raw["task"].items() if k != "name"}
         build(**{**options, "train_size": 50, "val_size": 10, "test_size": 10})
