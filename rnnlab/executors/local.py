@@ -13,6 +13,9 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
+import threading
+import time
 from collections import Counter, deque
 from concurrent.futures import ALL_COMPLETED, FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -45,6 +48,42 @@ def pinned_threads():
                 os.environ[k] = v
 
 
+PARENT_POLL_SECONDS = 1.0
+STOP_GRACE_SECONDS = 60.0  # for the run in flight to save its checkpoint and its summary
+
+
+def watch_parent(parent: int) -> None:
+    """In a worker: end this process when the sweep that started it is gone (killed, even by
+    SIGKILL, which no handler sees). A thread notices that the parent changed; the run in
+    flight is then stopped as SIGTERM stops a run (checkpoint, summary "interrupted", resumed
+    by the next `rnnlab sweep`), and the process exits."""
+    if os.getppid() != parent:  # already orphaned
+        os._exit(1)
+    threading.Thread(target=_orphaned, args=(parent,), name="rnnlab-parent", daemon=True).start()
+
+
+_orphan = threading.Event()  # set in a worker whose parent is gone
+
+
+def _orphaned(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(PARENT_POLL_SECONDS)
+    _orphan.set()
+    os.kill(os.getpid(), signal.SIGTERM)  # idle: ends the process; running: a graceful stop
+    time.sleep(STOP_GRACE_SECONDS)  # plugin code that never returns: end it anyway
+    os._exit(1)
+
+
+def _call(fn, job):
+    """``fn(job)`` on a worker; an orphaned worker exits once the run has stopped (its result
+    is on disk; nobody is left to receive it)."""
+    try:
+        return fn(job)
+    finally:
+        if _orphan.is_set():
+            os._exit(1)
+
+
 class LocalExecutor(Executor):
     name = "local"
 
@@ -56,7 +95,12 @@ class LocalExecutor(Executor):
         return f"local processes ({self.workers})"
 
     def _pool(self, n: int) -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(max_workers=n, mp_context=multiprocessing.get_context("spawn"))
+        return ProcessPoolExecutor(
+            max_workers=n,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=watch_parent,
+            initargs=(os.getpid(),),
+        )
 
     def run(self, fn, jobs, started):
         queue = deque(jobs)
@@ -70,12 +114,12 @@ class LocalExecutor(Executor):
                     if suspects:
                         if not in_flight:
                             job = suspects.popleft()
-                            in_flight[pool.submit(fn, job)] = job
+                            in_flight[pool.submit(_call, fn, job)] = job
                             started(job)
                     else:
                         while queue and len(in_flight) < self.workers:
                             job = queue.popleft()
-                            in_flight[pool.submit(fn, job)] = job
+                            in_flight[pool.submit(_call, fn, job)] = job
                             started(job)
                     done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
                     if any(isinstance(f.exception(), BrokenProcessPool) for f in done):
