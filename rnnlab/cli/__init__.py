@@ -80,6 +80,7 @@ from . import (  # noqa: E402  (commands register themselves on `main`)
     run_cmd,
     runs_cmd,
     show_cmd,
+    stats_cmd,
     sweep_cmd,
 )
 
@@ -95,6 +96,7 @@ __all__ = [
     "run_cmd",
     "runs_cmd",
     "show_cmd",
+    "stats_cmd",
     "sweep_cmd",
 ]
 

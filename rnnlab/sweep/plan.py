@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import SWEEP, TABLES, build_experiment
+from ..analysis.settings import STATS, parse_stats_table
 from ..errors import ConfigError, PluginError, closest
 from ..executors.base import RunJob
 from ..train import load_backend
@@ -67,6 +68,7 @@ class SweepPlan:
     seeds: list[int]
     plugin_files: tuple[str, ...] = ()
     fingerprint: str = field(default="")
+    stats: dict[str, Any] | None = None  # the [stats] table, checked, for `rnnlab stats`
 
     @property
     def runs(self) -> list[PlannedRun]:
@@ -257,7 +259,8 @@ def build_plan(
         raise ConfigError(
             "no [sweep] table: nothing to sweep (run one experiment with `rnnlab run`)", source=src
         )
-    base = {k: v for k, v in raw.items() if k != SWEEP}
+    base = {k: v for k, v in raw.items() if k not in (SWEEP, STATS)}
+    stats = parse_stats_table(raw.get(STATS), src).to_dict()
     grid, explicit, seeds = parse_sweep_table(raw[SWEEP], src)
     all_keys = set(grid) | {k for v in explicit for k in v}
     points = [dict(zip(grid, values, strict=True)) for values in itertools.product(*grid.values())]
@@ -311,4 +314,5 @@ def build_plan(
         list(seeds),
         tuple(str(Path(f).resolve()) for f in plugin_files),
         digest,
+        stats,
     )
