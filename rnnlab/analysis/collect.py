@@ -74,9 +74,7 @@ def collect(path: Path, *, top: int | None = None, best_by: str | None = None) -
         return collect_sweep(path)
     if (path / SEARCH_JSON).is_file():
         return collect_search(path, top=top, best_by=best_by)
-    raise RnnlabError(
-        f"{path}: not a sweep or search directory (no {SWEEP_JSON} or {SEARCH_JSON})"
-    )
+    raise RnnlabError(f"{path}: not a sweep or search directory (no {SWEEP_JSON} or {SEARCH_JSON})")
 
 
 def collect_sweep(path: Path) -> Collected:
@@ -122,7 +120,9 @@ def collect_search(path: Path, *, top: int | None, best_by: str | None) -> Colle
     else:
         chosen = complete[: top or 8]
     labels = {
-        f"t{r['number']:04d}": " ".join(f"{k.split('.')[-1]}={_short(v)}" for k, v in r["params"].items())
+        f"t{r['number']:04d}": " ".join(
+            f"{k.split('.')[-1]}={_short(v)}" for k, v in r["params"].items()
+        )
         for r in chosen
     }
     out = Collected("search", path, labels, {}, record.get("stats"))

@@ -46,8 +46,7 @@ def split_metric(text: Any) -> tuple[str, str]:
     parts = text.split(".") if isinstance(text, str) else []
     if len(parts) != 2 or parts[0] not in SPLITS or not parts[1]:
         raise ValueError(
-            f"{text!r} is not SPLIT.METRIC with SPLIT one of {', '.join(SPLITS)} "
-            f'(e.g. "val.loss")'
+            f'{text!r} is not SPLIT.METRIC with SPLIT one of {", ".join(SPLITS)} (e.g. "val.loss")'
         )
     return parts[0], parts[1]
 

@@ -236,7 +236,11 @@ def table(
     threshold's metric (default: ``groups``)."""
     variants = []
     for name, by_seed in groups.items():
-        row = {"variant": name, "seeds": sorted(by_seed), **describe(list(by_seed.values()), seed=seed)}
+        row = {
+            "variant": name,
+            "seeds": sorted(by_seed),
+            **describe(list(by_seed.values()), seed=seed),
+        }
         if threshold is not None:
             pool = (solved_values or groups).get(name, {})
             row["solve_rate"] = solve_rate(list(pool.values()), threshold)

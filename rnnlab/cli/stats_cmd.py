@@ -32,7 +32,9 @@ from .common import debug_option
     metavar='"SPLIT.METRIC OP NUMBER"',
     help='What counts as solved, e.g. "test.mse < 0.01" (default: [stats] solved).',
 )
-@click.option("--top", type=click.IntRange(min=2), default=None, help="A search's N best trials (8).")
+@click.option(
+    "--top", type=click.IntRange(min=2), default=None, help="A search's N best trials (8)."
+)
 @click.option(
     "--best-by",
     default=None,

@@ -26,8 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..config import SWEEP, TABLES, build_experiment
 from ..analysis.settings import STATS, parse_stats_table
+from ..config import SWEEP, TABLES, build_experiment
 from ..errors import ConfigError, PluginError, closest
 from ..executors.base import RunJob
 from ..train import load_backend

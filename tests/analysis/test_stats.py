@@ -49,7 +49,10 @@ def test_mean_interval_is_scipys_bca_bootstrap():
 
 
 def test_welch_p_value_and_superiority_interval_are_scipys():
-    got = table({"a": dict(enumerate(A)), "b": dict(zip(range(10, 17), B))}, lower_is_better=True)
+    got = table(
+        {"a": dict(enumerate(A)), "b": dict(zip(range(10, 17), B, strict=True))},
+        lower_is_better=True,
+    )
     pair = got["pairs"][0]
     welch = scipy_stats.ttest_ind(A, B, equal_var=False)
     assert pair["test"] == "Welch t"
