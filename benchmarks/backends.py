@@ -18,7 +18,7 @@ fresh processes (benchmarks/compile_times.py).
     python benchmarks/backends.py --compile --repeats 0      # compile times only
 
 Contenders: the rnnlab backends of ``--backends`` (ratios are against the last), each as the
-core runs it (``rnnlab.train.epoch_runner``: the backend's fused epoch runner when it covers
+core runs it (``rnnlab.training.loop.epoch_runner``: the backend's fused epoch runner when it covers
 the plan, else the core loop). A name ``numba-1t`` is the numba backend with
 ``train.threads = 1``; plain ``numba`` keeps ``train.threads = 0`` (automatic, by size).
 ``--threads`` adds ``numba-1t`` before ``numba``. On an rnnlab without ``train.threads`` a
@@ -53,12 +53,12 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from rnnlab.config import ModelConfig, TrainConfig
-from rnnlab.model import Model, Shape, init_params
-from rnnlab.optim import Optimizer
-from rnnlab.plugins import Registry
+from rnnlab.experiment.config import ModelConfig, TrainConfig
+from rnnlab.nn.model import Model, Shape, init_params
+from rnnlab.nn.optim import Optimizer
+from rnnlab.registry.manager import Registry
 from rnnlab.specs import Split
-from rnnlab.train import EpochPlan, epoch_runner, reference_epoch
+from rnnlab.training.loop import EpochPlan, epoch_runner, reference_epoch
 
 WINDOWS = 990  # the article's sine data: 1,000 points, windows of 10
 TORCH_MODULES = {"rnn": "RNN", "lstm": "LSTM", "gru": "GRU"}

@@ -8,9 +8,12 @@ settings. The corpus is the source of a few Python standard-library modules read
 installation (no download; the character count is printed, as it varies a little between Python
 versions); one epoch is one pass over the train split (80%).
 
-An rnnlab contender runs ``rnnlab.train.warm_up`` and ``rnnlab.train.train_epoch`` on a session
-from ``rnnlab.train.prepare``: exactly what ``rnnlab run`` does for an epoch, so whatever path
-the core picks for a stateful epoch (its own chunk loop, ``rnnlab.streams.stateful_epoch``, or a
+An rnnlab contender runs ``rnnlab.training.loop.warm_up`` and ``rnnlab.training.loop.train_epoch``
+on a session
+from ``rnnlab.training.loop.prepare``: exactly what ``rnnlab run`` does for an epoch, so whatever
+path
+the core picks for a stateful epoch (its own chunk loop,
+``rnnlab.training.stateful.stateful_epoch``, or a
 backend's runner called with ``chunk_length``) is the one measured; which one ran is reported.
 The min-char-rnn loop walks the same characters in the same chunks. Speed is characters (train
 targets) per second.
@@ -24,10 +27,10 @@ import numpy as np
 from backends import has_threads_setting, parse_contender
 from minchar import MinCharRnn
 
-from rnnlab.checkpoint import EpochPosition
-from rnnlab.config import build_experiment
-from rnnlab.plugins import Registry
-from rnnlab.train import RunInfo, prepare, train_epoch, warm_up
+from rnnlab.experiment.config import build_experiment
+from rnnlab.registry.manager import Registry
+from rnnlab.store.checkpoint import EpochPosition
+from rnnlab.training.loop import RunInfo, prepare, train_epoch, warm_up
 
 # the corpus: the first five modules of experiments/chargen_corpus.toml (about 133,000
 # characters on Python 3.11, so about 107,000 train characters per epoch)
@@ -93,7 +96,7 @@ class RnnlabChar:
     def path(self) -> str:
         if self.runner is not None and self.runner.calls:
             return "the backend's epoch runner (chunk_length)"
-        return "the core's chunk loop (rnnlab.streams)"
+        return "the core's chunk loop (rnnlab.training.stateful)"
 
     def epoch(self, order=None) -> float:
         position = EpochPosition(np.arange(self.session.dataset.splits["train"].x.shape[1]), [])

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from rnnlab.cli.common import load_experiment
-from rnnlab.runner import run_experiment
+from rnnlab.training.run import run_experiment
 
 
 def seconds_per_epoch(config: str, epochs: int, sets: list[str], out: Path) -> float:

@@ -3,12 +3,14 @@ start of a whole `rnnlab run`.
 
 Per cell (rnn, lstm, gru) and dtype, a child process with ``NUMBA_CACHE_DIR`` pointed at a new
 empty directory builds what training needs: ``backend.warm_up(plan)`` (the layer kernels) and
-``rnnlab.train.epoch_runner`` (the fused epoch runner, when it covers the plan: the sine plan
+``rnnlab.training.loop.epoch_runner`` (the fused epoch runner, when it covers the plan: the sine
+plan
 of benchmarks/backends.py at T=10 H=32 B=32, ``train.threads`` automatic), then runs two epochs
 (a first epoch much slower than the second means something still compiled lazily). The row
 ``char`` does the same for the stateful char plan of benchmarks/charmodel.py (rnn H=100,
 cross-entropy at every step, Adagrad, clipping by value, chunks of 25: the core asks the backend
-for a runner with ``chunk_length``) through ``rnnlab.train.warm_up`` and ``train_epoch``, on a
+for a runner with ``chunk_length``) through ``rnnlab.training.loop.warm_up`` and ``train_epoch``,
+on a
 small text. The same child runs again on the now-filled cache: the warm load.
 
 The start of `rnnlab run experiments/sine.toml --set train.backend=numba --set
@@ -56,11 +58,11 @@ def child(cell: str, dtype: str) -> dict:
     from backends import WINDOWS, Case, RnnlabContender, sine_data
     from charmodel import RnnlabChar
 
-    from rnnlab.plugins import Registry
+    from rnnlab.registry.manager import Registry
 
     Registry().backend("numba").load()  # imports numba and the backend's modules
     t1 = time.perf_counter()
-    if cell == CHAR:  # warm_up + epoch_runner, through rnnlab.train.warm_up
+    if cell == CHAR:  # warm_up + epoch_runner, through rnnlab.training.loop.warm_up
         c, order = RnnlabChar("numba", CHAR_TEXT, dtype), None
     else:
         case = Case(10, 32, 32, cell, dtype=dtype)
@@ -173,8 +175,8 @@ def show(console: Console, result: dict, as_markdown: bool = False) -> None:
         )
     emit(console, t, as_markdown)
     console.print(
-        "build = backend.warm_up(plan) + rnnlab.train.epoch_runner (the T=10 H=32 B=32 sine "
-        "plan; char: the stateful char plan); a 1st epoch much slower than the 2nd: "
+        "build = backend.warm_up(plan) + rnnlab.training.loop.epoch_runner (the T=10 H=32 B=32 "
+        "sine plan; char: the stateful char plan); a 1st epoch much slower than the 2nd: "
         "something compiled lazily; process = the whole child process; imports = rnnlab "
         "and numba, warm",
         highlight=False,

@@ -1,4 +1,5 @@
-"""What the diagnostics cost (rnnlab.diagnostics): recurrent health (spectral radii, saturation,
+"""What the diagnostics cost (rnnlab.training.diagnostics): recurrent health (spectral radii,
+saturation,
 forget gate) and the gradient flow, each against one epoch of the loop (training + validation
 loss), timed alternately in one process so that they share the machine's noise.
 
@@ -18,11 +19,11 @@ import statistics
 import time
 from pathlib import Path
 
-from rnnlab.checkpoint import EpochPosition
 from rnnlab.cli.common import load_experiment
-from rnnlab.diagnostics import Diagnostics, gradient_norm_by_step, health
-from rnnlab.optim import learning_rate
-from rnnlab.train import RunInfo, prepare, split_loss, train_epoch, warm_up
+from rnnlab.nn.optim import learning_rate
+from rnnlab.store.checkpoint import EpochPosition
+from rnnlab.training.diagnostics import Diagnostics, gradient_norm_by_step, health
+from rnnlab.training.loop import RunInfo, prepare, split_loss, train_epoch, warm_up
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -1,5 +1,5 @@
 """Evaluation speed on the numba backend: the validation loss (``split_loss(..., "val")``, run
-after every epoch) and the final metrics on every split (``rnnlab.train.evaluate``), through
+after every epoch) and the final metrics on every split (``rnnlab.training.loop.evaluate``), through
 the compiled forward pass (plugins/rnnlab_numba/forward.py) against the core composing numba's
 layer kernels (what evaluation did before it), on the same trained-from-nothing parameters.
 Interleaved, best of the repeats; the values must agree (printed).
@@ -16,7 +16,7 @@ import argparse
 import time
 
 from rnnlab.cli.common import load_experiment
-from rnnlab.train import evaluate, prepare, split_loss
+from rnnlab.training.loop import evaluate, prepare, split_loss
 from rnnlab_numba.backend import NumbaBackend
 
 DEFAULT = ("experiments/adding_lstm.toml", "experiments/chargen.toml")

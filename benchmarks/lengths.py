@@ -14,7 +14,7 @@ of B, float64, the same data, initial parameters and orders for every contender,
 
 Orders, per epoch (the same seeded permutation underneath):
 - ``random``: a plain shuffle, the length mix of every batch is the population's;
-- ``bucketed``: the core's ``train.bucket_by_length`` order (``rnnlab.lengths.bucketed_order``):
+- ``bucketed``: the core's ``train.bucket_by_length`` order (``rnnlab.nn.lengths.bucketed_order``):
   sorted by length, cut into batches of B, the batches shuffled: similar lengths share a batch,
   so a batch of short sequences stops early;
 - ``fixed``: every sequence full length T (no lengths at all), the padded size's cost.
@@ -23,7 +23,7 @@ Each batch costs its longest sequence's steps (the core trims a batch, the numba
 stops there), and inside a batch a step's products cover only its live sequences on numba.
 The bar (issue 12): numba's lead over numpy with lengths is at least 0.8 of its lead at fixed
 length. An rnnlab backend runs through its epoch runner when the core would use it for the plan
-(``rnnlab.train.epoch_runner``: numba, rnn), else through the core loop; a backend that does
+(``rnnlab.training.loop.epoch_runner``: numba, rnn), else through the core loop; a backend that does
 not declare lengths is reported and left out.
 """
 
@@ -40,13 +40,13 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from rnnlab.config import ModelConfig, TrainConfig
-from rnnlab.lengths import bucketed_order
-from rnnlab.model import Model, Shape, init_params
-from rnnlab.optim import Optimizer
-from rnnlab.plugins import Registry
+from rnnlab.experiment.config import ModelConfig, TrainConfig
+from rnnlab.nn.lengths import bucketed_order
+from rnnlab.nn.model import Model, Shape, init_params
+from rnnlab.nn.optim import Optimizer
+from rnnlab.registry.manager import Registry
 from rnnlab.specs import Split
-from rnnlab.train import EpochPlan, epoch_runner, reference_epoch
+from rnnlab.training.loop import EpochPlan, epoch_runner, reference_epoch
 
 ORDERS = ("random", "bucketed", "fixed")
 

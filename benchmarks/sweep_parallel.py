@@ -20,10 +20,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from rnnlab.config import read_toml
 from rnnlab.executors.local import LocalExecutor
 from rnnlab.executors.serial import SerialExecutor
-from rnnlab.plugins import Registry
+from rnnlab.experiment.config import read_toml
+from rnnlab.registry.manager import Registry
 from rnnlab.sweep import build_plan, run_sweep
 
 SWEEP = """

@@ -23,15 +23,15 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from .cells import CellSpec
-from .config import Experiment, read_toml
 from .errors import RnnlabError
-from .failures import guarded_task, plugin_error
-from .lengths import inert_padding, lengths_problem
-from .loader import ExperimentSource, Warn, items, load_experiment, load_run
-from .model import Model, directions, param_name
-from .plugins import PluginInfo, Registry
-from .runs import CONFIG, RunDir
+from .experiment.config import Experiment, read_toml
+from .experiment.load import ExperimentSource, Warn, items, load_experiment, load_run
+from .nn.lengths import inert_padding, lengths_problem
+from .nn.model import Model, directions, param_name
+from .registry.failures import guarded_task, plugin_error
+from .registry.manager import PluginInfo, Registry
 from .specs import Split, Task, TaskContext
+from .store.rundir import CONFIG, RunDir
 
 __all__ = ["Forward", "Run", "TrainedModel", "load", "run"]
 
@@ -76,7 +76,7 @@ def callbacks(console) -> dict[str, Callable]:
     """``run_experiment``'s progress and status callbacks on a rich console (None: silent)."""
     if console is None:
         return {}
-    from .report import epoch_progress
+    from .display.terminal import epoch_progress
 
     return {
         "progress": lambda epochs: epoch_progress(console, epochs),
@@ -96,7 +96,7 @@ def start_run(
     """Validate, train, evaluate and record ``experiment`` in a new directory under ``out``;
     progress goes to ``console`` (a rich Console; None: nothing is shown). What `rnnlab run`
     and :func:`rnnlab.run` do."""
-    from .runner import run_experiment
+    from .training.run import run_experiment
 
     plugins = items(plugins)
     exp, registry = load_experiment(experiment, sets, plugins, warn=warn)
@@ -116,7 +116,7 @@ def continue_run(
     """Continue the interrupted run in ``run_dir`` from its checkpoint (``experiment``, when
     given, must describe the same experiment; default: the one the run records). What
     `rnnlab resume` and :meth:`Run.resume` do."""
-    from .runner import resume_experiment
+    from .training.run import resume_experiment
 
     plugins = items(plugins)
     if experiment is None:
@@ -158,7 +158,7 @@ def run(
     console = console_for(quiet)
     result = start_run(experiment, sets=set, out=out, plugins=plugins, console=console)
     if console is not None:
-        from .report import print_summary
+        from .display.terminal import print_summary
 
         print_summary(console, result.summary, result.dir)
     return result
@@ -408,7 +408,7 @@ class Run:
     @cached_property
     def _core_model(self) -> Model:
         """The core's model of this run: its cell, its backend and its trained parameters."""
-        from .session import load_backend
+        from .training.session import load_backend
 
         exp, registry = self._recorded
         cell = registry.cell(exp.model.cell)
@@ -446,7 +446,7 @@ class Run:
 
     def _data_kind(self) -> tuple[str, str]:
         """Loss and target of a run whose summary does not record them: built from the task."""
-        from .session import prepare
+        from .training.session import prepare
 
         dataset = prepare(*self._recorded).dataset
         return dataset.loss, dataset.target
@@ -509,7 +509,7 @@ class Run:
         for name in ("config", "summary", "history", "params", "model", "_core_model", "_recorded"):
             self.__dict__.pop(name, None)
         if console is not None:
-            from .report import print_summary
+            from .display.terminal import print_summary
 
             print_summary(console, self.summary, self.dir)
         return self

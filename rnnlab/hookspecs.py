@@ -41,7 +41,7 @@ def register_tables():
 
 @hookspec
 def on_run_start(run):
-    """Called once before the first epoch with the :class:`rnnlab.train.RunInfo` of the run.
+    """Called once before the first epoch with the :class:`rnnlab.training.loop.RunInfo` of the run.
     The return value is ignored."""
 
 

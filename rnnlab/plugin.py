@@ -19,13 +19,13 @@ in :mod:`rnnlab.testing`.
 from __future__ import annotations
 
 from .cells import BUILTIN_CELLS, LAYER_KEYS, CellSpec, cell_spec
-from .datafiles import column_index, data_error, read_text
 from .errors import ConfigError, RnnlabError
 from .executors import Executor, ExecutorOptions, ExecutorSpec, RunJob, RunResult
+from .experiment.datafiles import column_index, data_error, read_text
 from .hookspecs import hookimpl
-from .lengths import valid_steps
-from .model import HEAD_KEYS, Model, Shape, dropout_masks, init_params, log_softmax, param_name
-from .optim import Optimizer
+from .nn.lengths import valid_steps
+from .nn.model import HEAD_KEYS, Model, Shape, dropout_masks, init_params, log_softmax, param_name
+from .nn.optim import Optimizer
 from .specs import (
     DTYPES,
     LOSSES,
@@ -41,8 +41,8 @@ from .specs import (
     TaskContext,
     TaskSpec,
 )
-from .streams import chunks, stateful_epoch
-from .train import EpochPlan, reference_epoch
+from .training.loop import EpochPlan, reference_epoch
+from .training.stateful import chunks, stateful_epoch
 
 __all__ = [
     "BUILTIN_CELLS",

@@ -5,7 +5,7 @@ Arrays are time-major: inputs ``x`` are ``[T, N, input_size]``. Targets depend o
 ``target`` ("last": one target per sequence, "every": one per step) and ``loss`` ("mse": float
 targets with a trailing ``output_size`` axis; "xent": integer class indices, no trailing axis).
 Sequences may differ in length (``Split.lengths``, PyTorch's packed semantics; see
-:mod:`rnnlab.lengths`).
+:mod:`rnnlab.nn.lengths`).
 """
 
 from __future__ import annotations
@@ -76,7 +76,7 @@ class Dataset:
     stream ``x [L, 1, I]``; the core cuts the train stream into ``batch_size`` parallel streams,
     walks them in consecutive chunks of ``k`` steps carrying the hidden state from chunk to chunk
     (truncated BPTT), and scores a split with the state carried through it (see
-    :mod:`rnnlab.streams`).
+    :mod:`rnnlab.training.stateful`).
     """
 
     splits: dict[str, Split]
@@ -121,7 +121,8 @@ class Task:
         raise NotImplementedError
 
     def metrics(self, model, dataset: Dataset, split: str) -> dict[str, float]:
-        """Score a trained model (:class:`rnnlab.model.Model`) on one split. Default: the loss."""
+        """Score a trained model (:class:`rnnlab.nn.model.Model`) on one split. Default: the
+        loss."""
         s = dataset.splits[split]
         return {"loss": model.loss(s.x, s.y, dataset.loss, dataset.target, lengths=s.lengths)}
 
@@ -189,7 +190,7 @@ class Backend:
     # the plan features (``EpochPlan.features()``) that :meth:`epoch_runner` implements; the
     # core asks for the runner only when a plan uses nothing else. Empty: no epoch runner.
     epoch_features: frozenset[str] = frozenset()
-    # the model features (``rnnlab.model.model_features``) :meth:`forward_runner` implements,
+    # the model features (``rnnlab.nn.model.model_features``) :meth:`forward_runner` implements,
     # and "lengths" when it accepts lengths. Empty: no compiled forward.
     forward_features: frozenset[str] = frozenset()
 
@@ -214,14 +215,15 @@ class Backend:
         raise NotImplementedError
 
     def warm_up(self, plan) -> None:
-        """Get ready for ``plan`` (a :class:`rnnlab.train.EpochPlan`) before training starts:
+        """Get ready for ``plan`` (a :class:`rnnlab.training.loop.EpochPlan`) before training
+        starts:
         a backend that compiles its kernels compiles (or loads) them here, so that the cost is
         shown and timed as warm-up instead of landing in the first epoch. Default: nothing."""
 
     def epoch_runner(self, plan):
         """Optionally take over a whole epoch (batches, loss, clipping, optimizer step).
 
-        ``plan`` is a :class:`rnnlab.train.EpochPlan`. The core calls this only when every
+        ``plan`` is a :class:`rnnlab.training.loop.EpochPlan`. The core calls this only when every
         feature of the plan (``plan.features()``, e.g. ``"cell=rnn"``, ``"optimizer=adam"``,
         ``"momentum"``, ``"lengths"``) is in :attr:`epoch_features`; a feature added to rnnlab
         later is in no existing declaration, so such a plan runs through the core loop. Return a
@@ -244,7 +246,8 @@ class Backend:
           ``k`` steps from step 0 (the last may be shorter); the state starts at zeros and is
           carried from chunk to chunk, gradients stop at chunk boundaries, and each chunk is
           one optimizer step (clipped first unless ``grad_clip = "none"``). It returns each
-          chunk's mean loss per target, as :func:`rnnlab.streams.stateful_epoch` computes them.
+          chunk's mean loss per target, as :func:`rnnlab.training.stateful.stateful_epoch` computes
+          them.
 
         ``plan.train.threads`` (0: the runner's choice) may set how many threads the runner
         uses; it is not a plan feature, as results must not depend on it.
@@ -254,7 +257,7 @@ class Backend:
     def forward_runner(self, model_cfg):
         """Optionally a compiled forward pass, for validation, metrics, prediction and
         generation: ``fwd(params, x, target, lengths=None, state=None) -> (outputs, final)``
-        returning what :meth:`rnnlab.model.Model.outputs` returns (head outputs ``[N, O]``
+        returning what :meth:`rnnlab.nn.model.Model.outputs` returns (head outputs ``[N, O]``
         for target "last" or ``[T, N, O]`` for "every"; the final state of every layer and
         direction), never dropping. Asked for once per model, only when
         :attr:`forward_features` holds every feature of ``model_cfg``; ``lengths`` is passed

@@ -21,14 +21,14 @@ from pathlib import Path
 import numpy as np
 
 from .cells import cell_spec
-from .config import ModelConfig, TrainConfig, validate_table
 from .errors import PluginError
-from .lengths import FEATURE, inert_padding, lengths_problem, valid_steps
-from .model import Model, Shape, init_params
-from .optim import Optimizer
-from .plugins import Registry
+from .experiment.config import ModelConfig, TrainConfig, validate_table
+from .nn.lengths import FEATURE, inert_padding, lengths_problem, valid_steps
+from .nn.model import Model, Shape, init_params
+from .nn.optim import Optimizer
+from .registry.manager import Registry
 from .specs import LOSSES, TARGETS, Dataset, Demo, Split, Task, TaskContext, TaskSpec
-from .train import SPLITS, EpochPlan, cast, generators, reference_epoch
+from .training.loop import SPLITS, EpochPlan, cast, generators, reference_epoch
 
 REFERENCE = "numpy"  # the reference backend every other backend is checked against
 CASES = (("mse", "last"), ("xent", "every"))  # loss kinds x where targets apply
@@ -545,14 +545,15 @@ def check_training_agreement(
 ) -> dict[str, float]:
     """A whole training run on ``backend_name`` matches the same run on the reference backend:
     per-epoch losses, final metrics and final parameters within ``rtol`` relative (default:
-    :data:`rnnlab.compare.TOLERANCE` for the experiment's dtype).
+    :data:`rnnlab.training.compare.TOLERANCE` for the experiment's dtype).
 
-    ``experiment`` is an :class:`rnnlab.config.Experiment` or the path of an experiment file;
+    ``experiment`` is an :class:`rnnlab.experiment.config.Experiment` or the path of an experiment
+    file;
     ``sets`` are ``--set``-style overrides (e.g. ``("train.epochs=3",)``) applied to a file.
     Returns the differences found.
     """
-    from .compare import TOLERANCE, differences, train_once, with_backend
-    from .config import load_experiment_file
+    from .experiment.config import load_experiment_file
+    from .training.compare import TOLERANCE, differences, train_once, with_backend
 
     if registry is None:
         registry = Registry()

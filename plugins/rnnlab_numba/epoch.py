@@ -1,6 +1,7 @@
 """A whole training epoch in one compiled call: minibatches in the given order, forward, loss,
-BPTT, gradient clipping and the optimizer step, exactly as ``rnnlab.train.reference_epoch`` and
-``rnnlab.optim`` do it, for every cell (rnn, lstm, gru) and any number of layers.
+BPTT, gradient clipping and the optimizer step, exactly as ``rnnlab.training.loop.reference_epoch``
+and
+``rnnlab.nn.optim`` do it, for every cell (rnn, lstm, gru) and any number of layers.
 
 Why it is shaped like this: at the article's sizes one batch's arithmetic takes tens of
 microseconds, so Python work around a batch (dict handling, one NumPy call per parameter in the
@@ -20,7 +21,8 @@ t runs on the live prefix of each chunk's rows and a chunk stops at its longest 
 cost follows the lengths, not the padding. The head reads each sequence's own last step
 ("last") or its valid steps ("every", the loss a mean over valid steps).
 
-Stateful epochs (``chunk_length = k``, ``rnnlab.streams.stateful_epoch``): the B streams are
+Stateful epochs (``chunk_length = k``, ``rnnlab.training.stateful.stateful_epoch``): the B streams
+are
 one batch of B rows, and batch b is their steps ``b k .. b k + k - 1``; each chunk of rows
 keeps its layers' final state in its scratch (``Scratch.state0``) for the next, so the whole
 epoch, thousands of optimizer steps at min-char-rnn's settings, is still one compiled call.
@@ -60,7 +62,8 @@ from .network import chunk_loss_grad, prepare_weights
 from .onehot import hot_columns
 from .step import clip_update, clip_update_cols, sums_settled
 
-# Every plan feature (``rnnlab.train.EpochPlan.features``) the fused epoch implements; the core
+# Every plan feature (``rnnlab.training.loop.EpochPlan.features``) the fused epoch implements; the
+# core
 # runs any plan using something else (a feature added later) through its own loop.
 FEATURES = frozenset(
     {

@@ -1,6 +1,6 @@
 """The numba backend's compiled forward pass, for evaluation (validation loss, metrics, predict,
 generation): every layer and direction of the model and its head ``y = h W^T + b`` in one call,
-returning what ``rnnlab.model.Model.outputs`` returns; no dropout.
+returning what ``rnnlab.nn.model.Model.outputs`` returns; no dropout.
 
 Why it is shaped like this: the layer kernels (rnn.py, lstm.py, gru.py) keep every step's
 states, and the gated ones every step's gates, for the backward pass: an LSTM over a 10,000-row
@@ -52,7 +52,7 @@ PARALLEL_WORK = 1_000_000
 # plan[...] indices (the layout of the parameters follows, from S_LAYOUT on)
 S_CELL, S_RELU, S_EVERY, S_LAYERS, S_DIRS, S_HIDDEN, S_GATES, S_STATES, S_LAYOUT = range(9)
 
-# what the compiled forward implements (``rnnlab.model.model_features`` of the models it runs)
+# what the compiled forward implements (``rnnlab.nn.model.model_features`` of the models it runs)
 FEATURES = frozenset(
     {
         *(f"cell={name}" for name in CELLS),

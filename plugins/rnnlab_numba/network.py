@@ -14,7 +14,7 @@ flag skips; a stateful epoch's chunks carry their final state there). Directions
 ``ld = layer * directions + direction`` (PyTorch's order); a reverse direction is the same
 kernels over each row's steps reversed within its own length (``reversed_input``), and the
 layer above (or the head) reads ``[forward ; reverse]`` in forward time, times the dropout
-mask, from ``mid`` (``outputs``), as ``rnnlab.model.Model._layers_forward`` composes them.
+mask, from ``mid`` (``outputs``), as ``rnnlab.nn.model.Model._layers_forward`` composes them.
 """
 
 from numba import njit
@@ -265,7 +265,7 @@ def head_last(n, r, T, top, s, net, data, coef, out, dh, hv, dv, g):
     and the backward pass: g[W] += dout^T h, g[b] += dout, dh[T-1, r] += dout W. A
     bidirectional model's head reads ``[h_n forward ; h_n reverse] = [top[T-1, :H] ;
     top[0, H:]]`` (gathered in ``hv``, its gradient in ``dv``), as
-    ``rnnlab.model.Model._top`` routes it."""
+    ``rnnlab.nn.model.Model._top`` routes it."""
     H, W = s.hidden, top.shape[2]  # W = D * H
     Wh, bh, _, gWh, gbh = head_weights(s, net, g, W)
     h, d_h = top[T - 1, r], dh[T - 1, r]

@@ -98,7 +98,7 @@ def fixed_sum(a):
 @njit(**OPTS)
 def xent_row(out, label, coef):
     """-log softmax(out)[label]; ``out`` becomes dL/d(out) = (softmax(out) - onehot(label))
-    * coef. As rnnlab.model's loss: softmax = e / sum(e) with e = exp(out - max(out)), the sum
+    * coef. As rnnlab.nn.model's loss: softmax = e / sum(e) with e = exp(out - max(out)), the sum
     in a fixed order (fixed_sum: the same bits from a fresh compile and from the cache)."""
     m = out[0]
     for o in range(1, out.size):

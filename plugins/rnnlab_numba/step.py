@@ -1,4 +1,4 @@
-"""Gradient clipping and the optimizer step over the flat parameter vector, as rnnlab.optim does
+"""Gradient clipping and the optimizer step over the flat parameter vector, as rnnlab.nn.optim does
 them (torch's rules). Compiled without fastmath: the update rounds exactly like NumPy's.
 
 ``fastmath: False`` must be said: numba gives a callee that does not set an option its caller's

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
-from ..report import fmt
+from ..display.terminal import fmt
 from .stats import FEW_SEEDS
 
 

@@ -13,7 +13,7 @@ import click
 from rich.markup import escape
 
 from ..errors import RnnlabError
-from ..failures import plugin_error
+from ..registry.failures import plugin_error
 from .common import debug_option, err_console, is_debug
 
 

@@ -6,9 +6,9 @@ import click
 from rich.console import Console
 from rich.markup import escape
 
-from .. import loader
-from ..loader import Loaded
-from ..plugins import PluginInfo, Registry
+from ..experiment import load as loader
+from ..experiment.load import Loaded
+from ..registry.manager import PluginInfo, Registry
 
 DEBUG_KEY = "rnnlab.debug"
 

@@ -10,9 +10,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from .. import plots
-from ..compare import compare, resolve_backends
-from ..report import fmt
+from ..display import figures as plots
+from ..display.terminal import fmt
+from ..training.compare import compare, resolve_backends
 from . import main
 from .common import debug_option, load_experiment, plugin_option, set_option
 

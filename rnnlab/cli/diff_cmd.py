@@ -10,8 +10,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from ..history import RunRecord, flat_config, metric_keys, open_run
-from ..report import fmt
+from ..display.terminal import fmt
+from ..store.records import RunRecord, flat_config, metric_keys, open_run
 from . import main
 from .common import debug_option
 

@@ -9,11 +9,12 @@ import click
 from rich.console import Console
 from rich.markup import escape
 
-from .. import diagnostic_figures, plots
+from ..display import diagnostic_figures
+from ..display import figures as plots
 from ..errors import RnnlabError
-from ..history import STAMP, RunRecord, find_runs, is_run_dir, open_run
-from ..reload import load_trained
-from ..train import prepare
+from ..experiment.load import load_trained
+from ..store.records import STAMP, RunRecord, find_runs, is_run_dir, open_run
+from ..training.loop import prepare
 from . import main
 from .common import debug_option, load_run, plugin_option
 

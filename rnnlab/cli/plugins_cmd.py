@@ -8,8 +8,8 @@ from dataclasses import asdict
 import click
 from rich.console import Console
 
-from ..plugins import Registry
-from ..report import plugins_table
+from ..display.terminal import plugins_table
+from ..registry.manager import Registry
 from . import main
 from .common import debug_option, plugin_option
 

@@ -8,7 +8,7 @@ import click
 from rich.console import Console
 
 from ..api import continue_run, start_run
-from ..report import print_summary
+from ..display.terminal import print_summary
 from . import main
 from .common import debug_option, plugin_option, set_option, warn_failure
 

@@ -12,9 +12,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from ..display.terminal import fmt
 from ..errors import RnnlabError
-from ..history import RunRecord, find_runs, metric_keys, parse_metric_key
-from ..report import fmt
+from ..store.records import RunRecord, find_runs, metric_keys, parse_metric_key
 from . import main
 from .common import debug_option
 

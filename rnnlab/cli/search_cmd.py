@@ -10,7 +10,7 @@ from rich.console import Console
 
 from ..errors import RunInterrupted
 from ..executors import ExecutorOptions, make_executor
-from ..plugins import Registry
+from ..registry.manager import Registry
 from ..search import build_search, run_search
 from ..search.directory import SEARCH_JSON, read_search
 from ..search.report import SearchDisplay, print_report, to_json

@@ -9,9 +9,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from ..history import RunRecord, open_run
-from ..report import demo_table, fmt, gradient_flow_line, metrics_table
-from ..textplot import line_chart
+from ..display.terminal import demo_table, fmt, gradient_flow_line, metrics_table
+from ..display.textplot import line_chart
+from ..store.records import RunRecord, open_run
 from . import main
 from .common import debug_option
 from .runs_cmd import STATUS_STYLE, duration

@@ -20,7 +20,7 @@ import tomli_w
 from ..errors import RnnlabError
 
 FORMATS = ("onnx", "safetensors")
-CONFIG_KEY, LOSS_KEY, TARGET_KEY = "rnnlab.config", "rnnlab.loss", "rnnlab.target"
+CONFIG_KEY, LOSS_KEY, TARGET_KEY = "rnnlab.experiment.config", "rnnlab.loss", "rnnlab.target"
 """safetensors metadata: the run's resolved config.toml (TOML text), loss and target."""
 
 __all__ = ["FORMATS", "export", "read_safetensors"]

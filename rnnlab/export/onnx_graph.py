@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import RnnlabError
-from ..model import param_name
+from ..nn.model import param_name
 
 OPSET = 17
 IR_VERSION = 8  # read by every onnxruntime since 1.10

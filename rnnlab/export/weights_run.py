@@ -16,10 +16,10 @@ from typing import Any
 import numpy as np
 
 from ..api import Run, warn_plugin
-from ..config import apply_overrides, build_experiment, plugin_files
 from ..errors import RnnlabError
-from ..loader import Warn, items
-from ..plugins import Registry
+from ..experiment.config import apply_overrides, build_experiment, plugin_files
+from ..experiment.load import Warn, items
+from ..registry.manager import Registry
 from . import read_safetensors
 
 

@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..executors.base import Executor, RunResult
-from ..interrupt import graceful_stop
 from ..sweep.plan import _apply
+from ..training.interrupt import graceful_stop
 from .directory import prepare_directory, search_lock
 from .plan import SearchPlan
 from .study import distributions, open_study, optuna, sampler_for

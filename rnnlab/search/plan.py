@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from ..analysis.settings import STATS, parse_stats_table
-from ..config import build_experiment
 from ..errors import ConfigError
+from ..experiment.config import build_experiment
 from .space import SEARCH, SearchSettings, check_space, parse_search_table
 from .study import require_optuna
 

@@ -10,8 +10,8 @@ import warnings
 from rich.console import Console
 from rich.table import Table
 
+from ..display.terminal import fmt
 from ..executors.base import RunResult
-from ..report import fmt
 from .driver import SearchOutcome, count
 from .study import optuna
 from .trial import read_record, run_name, trial_name

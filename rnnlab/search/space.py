@@ -29,10 +29,10 @@ from pathlib import Path
 from typing import Any
 
 from ..analysis.settings import DIRECTIONS, split_metric
-from ..config import build_experiment
 from ..errors import ConfigError, PluginError, closest
+from ..experiment.config import build_experiment
 from ..sweep.plan import _apply, _flatten
-from ..train import load_backend
+from ..training.loop import load_backend
 
 SEARCH = "search"
 SPACE = f"{SEARCH}.space"

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import RnnlabError
-from ..runs import SUMMARY, atomic_write
+from ..store.rundir import SUMMARY, atomic_write
 from .plan import SweepPlan
 
 SWEEP_JSON = "sweep.json"

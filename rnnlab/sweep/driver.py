@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..executors.base import Executor, RunResult
-from ..runstate import died
+from ..store.liveness import died
 from .directory import DONE, make_directory, prepare_directory, run_state, sweep_lock
 from .plan import SweepPlan
 from .worker import run_job

@@ -12,7 +12,7 @@
 The variants are every explicit variant (or the base experiment when there are none) crossed
 with every point of the grid; the first axis written varies slowest. Each variant is the
 experiment file with its overrides applied to the raw tables, validated by
-:func:`rnnlab.config.build_experiment` like any experiment, before anything starts.
+:func:`rnnlab.experiment.config.build_experiment` like any experiment, before anything starts.
 """
 
 from __future__ import annotations
@@ -27,10 +27,10 @@ from pathlib import Path
 from typing import Any
 
 from ..analysis.settings import STATS, parse_stats_table
-from ..config import SWEEP, TABLES, build_experiment
 from ..errors import ConfigError, PluginError, closest
 from ..executors.base import RunJob
-from ..train import load_backend
+from ..experiment.config import SWEEP, TABLES, build_experiment
+from ..training.loop import load_backend
 
 RESERVED = ("seeds", "variants")
 FIXED = {  # experiment.* keys hold for the whole sweep

@@ -18,9 +18,9 @@ from ..analysis.collect import collect_sweep
 from ..analysis.settings import parse_stats_table
 from ..analysis.summary import stats_of
 from ..analysis.tables import print_stats
+from ..display.terminal import fmt
 from ..errors import RnnlabError
 from ..executors.base import RunResult
-from ..report import fmt
 from .driver import SweepOutcome
 
 RANK_SPLIT, RANK_METRIC = "val", "loss"

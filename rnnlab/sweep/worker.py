@@ -15,14 +15,14 @@ import traceback
 from contextlib import nullcontext
 from pathlib import Path
 
-from ..config import Experiment, build_experiment
 from ..errors import RnnlabError
 from ..executors.base import RunJob, RunResult
-from ..failures import plugin_error
-from ..plugins import Registry
-from ..runlock import RunLock, RunLocked
-from ..runner import resume_experiment, run_experiment
-from ..runs import CHECKPOINT, RunDir
+from ..experiment.config import Experiment, build_experiment
+from ..registry.failures import plugin_error
+from ..registry.manager import Registry
+from ..store.lock import RunLock, RunLocked
+from ..store.rundir import CHECKPOINT, RunDir
+from ..training.run import resume_experiment, run_experiment
 from .directory import DONE, FAILED, MISSING, run_state
 
 

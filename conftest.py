@@ -1,0 +1,89 @@
+"""The test suite's shared set-up: the tiny-experiment fixture, markers by path, hypothesis
+profiles, and how the suite spreads over pytest-xdist workers.
+
+Core tests live in tests/<area>/ (the areas of rnnlab/); each built-in plugin's tests live beside
+it in plugins/<plugin>/tests/; helpers shared by both are the package tests.support.
+"""
+
+import os
+from pathlib import Path
+
+import pytest
+from hypothesis import settings
+
+from tests.support.tiny_runs import SMALL_SINE
+
+# -- hypothesis: the full profile by default (CI); ``--hypothesis-profile=dev`` for the inner loop
+settings.register_profile("ci", settings.default)
+settings.register_profile("dev", max_examples=10)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+@pytest.fixture
+def small_sine(tmp_path) -> Path:
+    """A small sine experiment file (a run takes a fraction of a second)."""
+    path = tmp_path / "small.toml"
+    path.write_text(SMALL_SINE)
+    return path
+
+
+# -- markers by path ----------------------------------------------------------------------------
+NUMBA_PATHS = ("plugins/rnnlab_numba/",)
+TORCH_PATHS = ("tests/torch/",)
+
+
+def is_numba(nodeid: str) -> bool:
+    """A test that may compile numba kernels: the numba plugin's own tests, and any test whose
+    id names the numba backend (parametrized ``[numba]``, ``..._numba``)."""
+    return nodeid.startswith(NUMBA_PATHS) or "numba" in nodeid
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if is_numba(item.nodeid):
+            item.add_marker(pytest.mark.numba)
+        if item.nodeid.startswith(TORCH_PATHS):
+            item.add_marker(pytest.mark.torch)
+
+
+# -- workers (pytest-xdist) -----------------------------------------------------------------------
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_auto_num_workers(config):
+    """``-n auto`` (pyproject's addopts): two workers for the whole suite, one process (no
+    workers) when the command names files or folders: ``pytest -x tests/nn/test_optim.py`` runs
+    at once, in one process, as a debugger wants. ``-n 2`` or ``-n 0`` choose explicitly."""
+    named = [a for a in config.args if not a.startswith("-")]
+    if (
+        named
+        and config.invocation_params.args
+        and any(not a.startswith("-") for a in config.invocation_params.args)
+    ):
+        return 0
+    return min(2, os.cpu_count() or 1)
+
+
+def work_unit(nodeid: str) -> str:
+    """``"numba"`` for a test that may compile numba kernels, else its file."""
+    return "numba" if is_numba(nodeid) else nodeid.partition("::")[0]
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """Every test that may compile numba kernels goes to one worker, as one unit of work (the
+    largest, so it starts first); the other worker takes the rest file by file (a module's
+    fixtures are built once), then helps with what is left.
+
+    Why: a cold suite spends about half its time compiling numba signatures (seconds each, on
+    one core), the rest in subprocesses, end-to-end runs and NumPy. Two workers that both
+    compiled numba kernels would compile many signatures twice and write the same functions'
+    on-disk cache indexes at once (numba's cache has no lock between processes); one numba
+    worker compiles each signature once while the other core runs everything else. (xdist's own
+    ``--dist loadgroup`` would do this with markers, but xdist 3.8 cannot rename pytest 9.2's
+    node ids, so its groups are ignored.)"""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class NumbaApart(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return work_unit(nodeid)
+
+    return NumbaApart(config, log)

@@ -1,0 +1,1 @@
+"""What is displayed: terminal progress and tables, character plots, and figures."""

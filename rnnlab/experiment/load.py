@@ -1,0 +1,168 @@
+"""Reading an experiment as every command and the Python API read it: a TOML file or a dict shaped
+like one, its ``--set`` overrides (and where each came from), and its plugins; and a recorded
+run back in memory (its experiment from config.toml, its plugins and its trained parameters, for
+`rnnlab resume`, `generate`, `plot` and :func:`rnnlab.load`).
+
+A recorded run's task files and plugin files are resolved beside the experiment file it started
+from (summary.json ``source``), as they were when it ran.
+
+A plugin that fails to load is handed to ``warn`` (the CLI prints a line, the Python API issues
+a warning); the others keep working.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from ..errors import RnnlabError
+from ..nn.model import Model
+from ..registry.manager import PluginInfo, Registry
+from ..store.rundir import CONFIG, PARAMS, RunDir
+from .config import Experiment, apply_overrides, build_experiment, plugin_files, read_with_overrides
+
+ExperimentSource = str | os.PathLike[str] | Mapping[str, Any]
+"""An experiment file (TOML), or a dict shaped like one: ``{"task": {"name": "sine"}, ...}``."""
+Warn = Callable[[PluginInfo], None]
+
+
+@dataclass
+class Loaded:
+    """An experiment as every command reads it: its tables after ``--set`` overrides, where
+    each overridden key came from, the plugin files it loads, and the registry."""
+
+    source: Path | None  # None: a dict
+    raw: dict[str, Any]
+    origins: dict[str, str]  # "table.key" -> "--set table.key=value"
+    plugin_files: list[Path]
+    registry: Registry
+
+    def experiment(self) -> Experiment:
+        """The validated experiment (ConfigError naming the file, ``<experiment>`` for a dict,
+        or the ``--set`` to blame)."""
+        return build_experiment(self.raw, self.registry, source=self.source, origins=self.origins)
+
+
+def items(values: str | os.PathLike[str] | Iterable) -> list:
+    """``--set`` values or plugin paths as a list; one string is one item, not its characters."""
+    return [values] if isinstance(values, str | os.PathLike) else list(values)
+
+
+def read_experiment(
+    experiment: ExperimentSource,
+    sets: Iterable[str] = (),
+    plugin_paths: Iterable[str | os.PathLike[str]] = (),
+    *,
+    warn: Warn,
+) -> Loaded:
+    """Read an experiment (or sweep) file, or a dict shaped like one, apply ``--set`` overrides
+    and load its plugins.
+
+    A dict's relative paths (``experiment.plugins``, a task's data files) are relative to the
+    current directory; its plugin files are recorded with absolute paths, so that its run can be
+    loaded or resumed from anywhere. The caller's dict is not changed.
+    """
+    if isinstance(experiment, Mapping):
+        source = None
+        raw = absolute_plugins(copy.deepcopy(dict(experiment)))
+        origins = apply_overrides(raw, items(sets))
+    elif isinstance(experiment, str | os.PathLike):
+        source = Path(experiment)
+        raw, origins = read_with_overrides(source, items(sets))
+    else:
+        raise TypeError(
+            f"experiment must be a TOML file's path or a dict, not {type(experiment).__name__}"
+        )
+    files = [*plugin_files(raw, source), *(Path(p) for p in items(plugin_paths))]
+    registry = Registry(files)
+    for info in registry.failures():
+        warn(info)
+    return Loaded(source, raw, origins, files, registry)
+
+
+def absolute_plugins(raw: dict[str, Any]) -> dict[str, Any]:
+    """``experiment.plugins`` of a dict made absolute (relative to the current directory), as
+    its run directory records them; anything else is left to validation."""
+    section = raw.get("experiment")
+    files = section.get("plugins") if isinstance(section, dict) else None
+    if isinstance(files, list) and all(isinstance(f, str | os.PathLike) for f in files):
+        section["plugins"] = [str(Path(f).resolve()) for f in files]
+    return raw
+
+
+def load_experiment(
+    experiment: ExperimentSource,
+    sets: Iterable[str] = (),
+    plugin_paths: Iterable[str | os.PathLike[str]] = (),
+    *,
+    warn: Warn,
+) -> tuple[Experiment, Registry]:
+    """Read, override and validate an experiment; return ``(experiment, registry)``."""
+    loaded = read_experiment(experiment, sets, plugin_paths, warn=warn)
+    return loaded.experiment(), loaded.registry
+
+
+def load_run(
+    run_dir: str | os.PathLike[str] | RunDir,
+    sets: Iterable[str] = (),
+    plugin_paths: Iterable[str | os.PathLike[str]] = (),
+    *,
+    warn: Warn,
+) -> tuple[Experiment, Registry, RunDir]:
+    """The experiment a run directory records, with overrides; return ``(experiment, registry,
+    run_dir)``. Plugin files it names are found beside the experiment file it started from."""
+    run_dir = run_dir if isinstance(run_dir, RunDir) else RunDir.open(Path(run_dir))
+    raw, origins = recorded_raw(run_dir, items(sets))
+    registry = run_registry(run_dir, raw, items(plugin_paths))
+    for info in registry.failures():
+        warn(info)
+    return experiment_of(run_dir, raw, origins, registry), registry, run_dir
+
+
+def original_source(run_dir: RunDir) -> Path | None:
+    """The experiment file a run started from (relative task files and plugins live beside it)."""
+    try:
+        source = run_dir.read_summary().get("source")
+    except RnnlabError:
+        return None
+    return Path(source) if source else None
+
+
+def recorded_raw(run_dir: RunDir, sets=()) -> tuple[dict, dict]:
+    """The run's config.toml tables with ``--set`` overrides applied, and their origins."""
+    return read_with_overrides(run_dir.path / CONFIG, sets)
+
+
+def run_registry(run_dir: RunDir, raw: dict, plugin_paths=()) -> Registry:
+    """The plugins a run used: those its experiment names, plus ``plugin_paths``."""
+    base = original_source(run_dir) or run_dir.path / CONFIG
+    return Registry([*plugin_files(raw, base), *(Path(p) for p in plugin_paths)])
+
+
+def recorded_experiment(run_dir: RunDir, registry, sets=()) -> Experiment:
+    """The experiment a run directory records, with ``--set`` overrides."""
+    return experiment_of(run_dir, *recorded_raw(run_dir, sets), registry)
+
+
+def experiment_of(run_dir: RunDir, raw: dict, origins: dict, registry) -> Experiment:
+    """Validate tables read by :func:`recorded_raw`; files resolve beside the original file."""
+    exp = build_experiment(raw, registry, source=run_dir.path / CONFIG, origins=origins)
+    original = original_source(run_dir)
+    return replace(exp, source=original) if original else exp
+
+
+def load_trained(run_dir: RunDir, model: Model) -> None:
+    """Put the run's saved parameters into ``model``, checking they fit its shapes."""
+    if not (run_dir.path / PARAMS).exists():
+        raise RnnlabError(f"{run_dir.path}: no {PARAMS} (the run saved no parameters)")
+    saved = run_dir.load_params()
+    if {k: v.shape for k, v in saved.items()} != {k: v.shape for k, v in model.params.items()}:
+        raise RnnlabError(
+            f"{run_dir.path / PARAMS}: its parameters do not fit the model of {CONFIG}"
+        )
+    for name, value in saved.items():
+        model.params[name][...] = value
