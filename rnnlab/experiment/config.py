@@ -142,6 +142,9 @@ CORE_TABLES = {
 }
 TABLES = ("experiment", "task", "model", "train", "compare", "diagnostics")
 SWEEP = "sweep"  # read by `rnnlab sweep` (rnnlab.sweep); a single experiment refuses it
+SEARCH = "search"  # read by `rnnlab search` (rnnlab.search); a single experiment refuses it
+STATS = "stats"  # read by `rnnlab stats` (rnnlab.analysis); a single experiment ignores it
+STUDY_TABLES = (SWEEP, SEARCH, STATS)  # about many runs of the experiment, not part of it
 
 
 def config_class(name: str, options: tuple[Option, ...], doc: str) -> type:
@@ -374,15 +377,20 @@ def build_experiment(
     src = str(source) if source else "<experiment>"
     origins = origins or {}
     declared = getattr(registry, "tables", {})  # plugins' tables (rnnlab.plugin.TableSpec)
-    valid = (*TABLES, *sorted(declared), SWEEP)
+    valid = (*TABLES, *sorted(declared), *STUDY_TABLES)
     for table in raw:
-        if table == SWEEP:
+        if table in (SWEEP, SEARCH):
             raise ConfigError(
-                "this file describes a sweep: run it with `rnnlab sweep`, or "
+                f"this file describes a {table}: run it with `rnnlab {table}`, or "
                 "remove the table to run the base experiment",
                 source=src,
                 table=table,
             )
+        if table == STATS:  # checked here, so that a mistake shows before any run
+            from ..analysis.settings import parse_stats_table
+
+            parse_stats_table(raw[table], src)
+            continue
         if table not in TABLES and table not in declared:
             where = next((v for k, v in origins.items() if k.startswith(f"{table}.")), src)
             clash = registry.conflict("table", table) if hasattr(registry, "conflict") else None

@@ -22,12 +22,12 @@ import pluggy
 from .. import hookspecs
 from ..cells import BUILTIN_CELLS, CellSpec
 from ..errors import PluginError, closest
-from ..experiment.config import SWEEP, TABLES
+from ..experiment.config import STUDY_TABLES, TABLES
 from ..specs import BackendSpec, TableSpec, TaskSpec
 
 GROUP = "rnnlab"
 ESSENTIAL = ("numpy",)  # the reference backend's plugin cannot be disabled
-CORE_TABLE_NAMES = (*TABLES, SWEEP)  # rnnlab's own tables: no plugin declares them
+CORE_TABLE_NAMES = (*TABLES, *STUDY_TABLES)  # rnnlab's own tables: no plugin declares them
 
 
 @dataclass
