@@ -48,6 +48,20 @@ class Collected:
         )
 
 
+def merge(parts: list[Collected]) -> Collected:
+    """Several directories as one table, each variant named ``DIRECTORY/VARIANT`` (the first
+    directory's [stats] table applies)."""
+    if len(parts) == 1:
+        return parts[0]
+    out = Collected("several", parts[0].directory, {}, {}, parts[0].stats)
+    for part in parts:
+        for variant, runs in part.runs.items():
+            name = f"{part.directory.name}/{variant}"
+            out.runs[name] = runs
+            out.labels[name] = part.labels.get(variant, "")
+    return out
+
+
 def read_json(path: Path) -> dict:
     try:
         return json.loads(path.read_text(encoding="utf-8"))

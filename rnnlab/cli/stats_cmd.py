@@ -9,7 +9,7 @@ from dataclasses import replace
 import click
 from rich.console import Console
 
-from ..analysis.collect import collect
+from ..analysis.collect import collect, merge
 from ..analysis.settings import StatsSettings, parse_stats_table
 from ..analysis.summary import stats_of
 from ..analysis.tables import print_stats
@@ -19,7 +19,9 @@ from .common import debug_option
 
 
 @main.command("stats")
-@click.argument("directory", type=click.Path(file_okay=False, exists=True))
+@click.argument(
+    "directories", nargs=-1, required=True, type=click.Path(file_okay=False, exists=True)
+)
 @click.option(
     "--metric", default=None, metavar="SPLIT.METRIC", help="Default: [stats] metric, or test.loss."
 )
@@ -33,7 +35,7 @@ from .common import debug_option
     help='What counts as solved, e.g. "test.mse < 0.01" (default: [stats] solved).',
 )
 @click.option(
-    "--top", type=click.IntRange(min=2), default=None, help="A search's N best trials (8)."
+    "--top", type=click.IntRange(min=1), default=None, help="A search's N best trials (8)."
 )
 @click.option(
     "--best-by",
@@ -44,11 +46,14 @@ from .common import debug_option
 @click.option("--seed", type=int, default=0, show_default=True, help="The bootstrap's seed.")
 @click.option("--json", "as_json", is_flag=True, help="Print the statistics as JSON.")
 @debug_option
-def stats(directory, metric, maximize, solved, top, best_by, seed, as_json):
+def stats(directories, metric, maximize, solved, top, best_by, seed, as_json):
     """Statistics over seeds of a sweep's variants or a search's best trials: mean, std, median,
     95% BCa bootstrap interval, solve rate (Wilson), and pairwise t-tests (Welch's, or paired on
-    shared seeds) with the probability of superiority, Holm-corrected."""
-    collected = collect(directory, top=top, best_by=best_by)
+    shared seeds) with the probability of superiority, Holm-corrected.
+
+    Several directories make one table (e.g. the best trial of one search per cell, --top 1).
+    """
+    collected = merge([collect(d, top=top, best_by=best_by) for d in directories])
     try:
         settings = parse_stats_table(collected.stats, str(collected.directory))
     except ConfigError as exc:

@@ -94,6 +94,19 @@ def test_a_seeded_serial_search_twice_gives_the_same_trials(tmp_path):
     stats = CliRunner().invoke(main, ["stats", str(tmp_path / "a" / "search-tiny"), "--json"])
     assert stats.exit_code == 0, stats.output
     assert len(json.loads(stats.stdout)["variants"]) == 6
+    # several searches make one table: the best trial of each, paired on their shared seeds
+    both = [str(tmp_path / x / "search-tiny") for x in ("a", "b")]
+    stats = CliRunner().invoke(
+        main, ["stats", *both, "--top", "1", "--metric", "val.loss", "--json"]
+    )
+    pair = json.loads(stats.stdout)["pairs"]
+    assert [(p["a"], p["b"], p["test"]) for p in pair] == [
+        (
+            "search-tiny/" + first["best"]["trial"],
+            "search-tiny/" + first["best"]["trial"],
+            "paired t",
+        )
+    ]
 
 
 @pytest.mark.slow
