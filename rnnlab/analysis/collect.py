@@ -54,9 +54,12 @@ def merge(parts: list[Collected]) -> Collected:
     if len(parts) == 1:
         return parts[0]
     out = Collected("several", parts[0].directory, {}, {}, parts[0].stats)
-    for part in parts:
+    names = [p.directory.name for p in parts]
+    if len(set(names)) < len(names):  # the same name in two folders: say which folder
+        names = [str(p.directory) for p in parts]
+    for part, prefix in zip(parts, names, strict=True):
         for variant, runs in part.runs.items():
-            name = f"{part.directory.name}/{variant}"
+            name = f"{prefix}/{variant}"
             out.runs[name] = runs
             out.labels[name] = part.labels.get(variant, "")
     return out
