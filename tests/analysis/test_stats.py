@@ -191,6 +191,11 @@ def test_rnnlab_stats_of_a_sweep_equals_scipy_on_its_per_seed_metrics(tmp_path):
     pair = got["pairs"][0]
     assert pair["test"] == "paired t"  # the sweep ran both cells on the same seeds
     assert pair["p"] == pytest.approx(scipy_stats.ttest_rel(a, b).pvalue, abs=1e-9, rel=0)
+    # the sweep's own report carries the same statistics
+    again = runner.invoke(
+        main, ["sweep", str(path), "--workers", "1", "--out", str(tmp_path), "--json"]
+    )
+    assert json.loads(again.stdout)["stats"] == got
     text = runner.invoke(main, ["stats", str(tmp_path / "tiny"), "--metric", "val.mse"])
     assert text.exit_code == 0 and "pairwise" in text.output
     bad = runner.invoke(main, ["stats", str(tmp_path / "tiny"), "--metric", "test.nope"])
