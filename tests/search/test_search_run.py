@@ -94,6 +94,13 @@ def test_a_seeded_serial_search_twice_gives_the_same_trials(tmp_path):
     stats = CliRunner().invoke(main, ["stats", str(tmp_path / "a" / "search-tiny"), "--json"])
     assert stats.exit_code == 0, stats.output
     assert len(json.loads(stats.stdout)["variants"]) == 6
+    by_cell = CliRunner().invoke(
+        main, ["stats", str(tmp_path / "a" / "search-tiny"), "--best-by", "model.cell", "--json"]
+    )
+    labels = json.loads(by_cell.stdout)["labels"]
+    cells = {t["params"]["model.cell"] for t in more["trials"]}
+    assert len(labels) == len(cells)  # the best trial of each cell tried
+    assert sorted(label.split("cell=")[1] for label in labels.values()) == sorted(cells)
     # several searches make one table: the best trial of each, paired on their shared seeds
     both = [str(tmp_path / x / "search-tiny") for x in ("a", "b")]
     stats = CliRunner().invoke(
