@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import ConfigError, closest
+from ..experiment.schema import DIRECTIONS
 from .stats import Threshold
 
 STATS = "stats"
 KEYS = ("metric", "direction", "solved")
-DIRECTIONS = ("minimize", "maximize")
 SPLITS = ("train", "val", "test")
 
 

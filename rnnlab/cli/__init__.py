@@ -41,7 +41,8 @@ class RnnlabGroup(click.Group):
                 highlight=False,
             )
             ctx.exit(2)
-        except Exception as exc:  # plugin code's error: one message; rnnlab's own: a traceback
+        except (Exception, SystemExit) as exc:  # plugin code's error (or its sys.exit): one
+            # message; rnnlab's own error: a traceback; an exit by rnnlab's own code: an exit
             failure = plugin_error(exc)
             if failure is None or is_debug(ctx):
                 raise
@@ -79,6 +80,7 @@ from . import (  # noqa: E402  (commands register themselves on `main`)
     resume_cmd,
     run_cmd,
     runs_cmd,
+    schema_cmd,
     search_cmd,
     show_cmd,
     stats_cmd,
@@ -96,6 +98,7 @@ __all__ = [
     "resume_cmd",
     "run_cmd",
     "runs_cmd",
+    "schema_cmd",
     "search_cmd",
     "show_cmd",
     "stats_cmd",

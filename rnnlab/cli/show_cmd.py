@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
@@ -13,7 +12,7 @@ from ..display.terminal import demo_table, fmt, gradient_flow_line, metrics_tabl
 from ..display.textplot import line_chart
 from ..store.records import RunRecord, open_run
 from . import main
-from .common import debug_option
+from .common import debug_option, out_console
 from .runs_cmd import STATUS_STYLE, duration
 
 SUMMARY_KEYS = ("experiment", "task", "backend", "cell", "seed", "status")  # metrics_table's
@@ -67,7 +66,7 @@ def header(run: RunRecord) -> str:
 def show(run_dir):
     """Show one run: its config, final metrics, loss curve and the task's demo."""
     run = open_run(run_dir)
-    console = Console()
+    console = out_console()
     console.print(header(run), highlight=False, soft_wrap=True)
     why = run.why
     if why:

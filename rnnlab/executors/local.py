@@ -16,6 +16,8 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+import threading
+import time
 from collections import Counter, deque
 from collections.abc import Sized
 from concurrent.futures import ALL_COMPLETED, FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -49,12 +51,54 @@ def pinned_threads():
                 os.environ[k] = v
 
 
+PARENT_POLL_SECONDS = 1.0
+STOP_GRACE_SECONDS = 60.0  # for the run in flight to save its checkpoint and its summary
+
+
+def start_worker(parent: int) -> None:
+    """A worker process's set-up: Ctrl-C is left to the sweep, the parent is watched."""
+    ignore_interrupts()
+    watch_parent(parent)
+
+
 def ignore_interrupts() -> None:
-    """In a worker process: a Ctrl-C at the terminal (SIGINT to the whole process group) stops
-    the run being trained, which catches it (a checkpoint, then RunInterrupted), and leaves an
-    idle worker alone: its death would break the pool and fail the other runs in flight.
-    This process decides what happens next."""
+    """In a worker: a Ctrl-C at the terminal (SIGINT to the whole process group) stops the run
+    being trained, which catches it (a checkpoint, then RunInterrupted), and leaves an idle
+    worker alone: its death would break the pool and fail the other runs in flight. The
+    process that started the workers decides what happens next."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def watch_parent(parent: int) -> None:
+    """In a worker: end this process when the sweep that started it is gone (killed, even by
+    SIGKILL, which no handler sees). A thread notices that the parent changed; the run in
+    flight is then stopped as SIGTERM stops a run (checkpoint, summary "interrupted", resumed
+    by the next `rnnlab sweep`), and the process exits."""
+    if os.getppid() != parent:  # already orphaned
+        os._exit(1)
+    threading.Thread(target=_orphaned, args=(parent,), name="rnnlab-parent", daemon=True).start()
+
+
+_orphan = threading.Event()  # set in a worker whose parent is gone
+
+
+def _orphaned(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(PARENT_POLL_SECONDS)
+    _orphan.set()
+    os.kill(os.getpid(), signal.SIGTERM)  # idle: ends the process; running: a graceful stop
+    time.sleep(STOP_GRACE_SECONDS)  # plugin code that never returns: end it anyway
+    os._exit(1)
+
+
+def _call(fn, job):
+    """``fn(job)`` on a worker; an orphaned worker exits once the run has stopped (its result
+    is on disk; nobody is left to receive it)."""
+    try:
+        return fn(job)
+    finally:
+        if _orphan.is_set():
+            os._exit(1)
 
 
 class LocalExecutor(Executor):
@@ -71,7 +115,8 @@ class LocalExecutor(Executor):
         return ProcessPoolExecutor(
             max_workers=n,
             mp_context=multiprocessing.get_context("spawn"),
-            initializer=ignore_interrupts,
+            initializer=start_worker,
+            initargs=(os.getpid(),),
         )
 
     def run(self, fn, jobs, started):
@@ -92,7 +137,7 @@ class LocalExecutor(Executor):
                     if suspects:
                         if not in_flight:
                             job = suspects.popleft()
-                            in_flight[pool.submit(fn, job)] = job
+                            in_flight[pool.submit(_call, fn, job)] = job
                             started(job)
                     else:
                         while not exhausted and len(in_flight) < self.workers:
@@ -101,7 +146,7 @@ class LocalExecutor(Executor):
                                 exhausted = True
                                 break
                             left = None if left is None else left - 1
-                            in_flight[pool.submit(fn, job)] = job
+                            in_flight[pool.submit(_call, fn, job)] = job
                             started(job)
                     if not in_flight:
                         continue

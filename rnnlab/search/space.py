@@ -28,16 +28,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..analysis.settings import DIRECTIONS, split_metric
+from ..analysis.settings import split_metric
 from ..errors import ConfigError, PluginError, closest
 from ..experiment.config import build_experiment
+from ..experiment.schema import DIRECTIONS, PRUNERS, SAMPLERS
 from ..sweep.plan import _apply, _flatten
 from ..training.loop import load_backend
 
 SEARCH = "search"
 SPACE = f"{SEARCH}.space"
-SAMPLERS = ("tpe", "random", "grid", "qmc")
-PRUNERS = ("none", "median", "asha", "hyperband", "wilcoxon")
 EPOCH_PRUNERS = ("median", "asha", "hyperband")
 KEYS = ("trials", "metric", "direction", "sampler", "pruner", "seeds", "seed", "storage", "space")
 # the per-epoch record's name for each metric an epoch records (what epoch pruners compare)

@@ -40,7 +40,7 @@ def run_job(job: RunJob, extra_plugins=()) -> RunResult:
         return _result(job, train_into(path, exp, registry))
     except RunLocked as exc:  # someone else writes this run: leave it alone
         return RunResult(job.run, job.variant, job.seed, "failed", error=str(exc))
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:  # an exit in plugin code fails this run only
         failure = plugin_error(exc, registry)
         error = str(failure) if failure is not None else f"{type(exc).__name__}: {exc}"
         _record_failure(path, job, exp, error)
