@@ -25,7 +25,7 @@ from ..training.interrupt import graceful_stop
 from .directory import prepare_directory, search_lock
 from .plan import SearchPlan
 from .study import distributions, open_study, optuna, sampler_for
-from .trial import TrialJob, read_record, run_trial, trial_name
+from .trial import TrialJob, as_result, read_record, run_trial, trial_name
 
 COUNTED = ("COMPLETE", "PRUNED")
 
@@ -111,8 +111,6 @@ def _leftovers(outcome: SearchOutcome) -> list[TrialJob]:
         record = read_record(outcome.directory, frozen.number)
         job = _job(outcome, frozen.number, frozen._trial_id, frozen.params)
         if record is not None:
-            from .trial import as_result
-
             tell(study, as_result(job, record))
         else:
             again.append(job)
