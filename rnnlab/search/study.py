@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -81,7 +82,18 @@ def sampler_for(settings: SearchSettings, number: int):
         grid = {d.name: list(d.choices) for d in settings.space}
         return samplers.GridSampler(grid, seed=seed)
     # the QMC sequence is indexed by trial number; one seed scrambles the whole sequence
-    return samplers.QMCSampler(seed=settings.seed, scramble=True, warn_asynchronous_seeding=False)
+    return quietly(
+        lambda: samplers.QMCSampler(
+            seed=settings.seed, scramble=True, warn_asynchronous_seeding=False
+        )
+    )
+
+
+def quietly(make):
+    """``make()`` without Optuna's warning that a sampler or pruner is experimental."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna().exceptions.ExperimentalWarning)
+        return make()
 
 
 def pruner_for(settings: SearchSettings):
@@ -96,7 +108,7 @@ def pruner_for(settings: SearchSettings):
     if settings.pruner == "hyperband":
         return pruners.HyperbandPruner()
     if settings.pruner == "wilcoxon":
-        return pruners.WilcoxonPruner(p_threshold=0.1, n_startup_steps=2)
+        return quietly(lambda: pruners.WilcoxonPruner(p_threshold=0.1, n_startup_steps=2))
     return pruners.NopPruner()
 
 
