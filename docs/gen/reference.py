@@ -122,7 +122,8 @@ def experiment_page(schema: dict[str, Any] | None = None) -> str:
         "values out of range are refused before any work starts, with one message naming the",
         "file, the table, the key and the closest valid name. `--set TABLE.KEY=VALUE` on the",
         "command line (or `set=[...]` in Python) overrides any key with the same checks. The",
-        "`[sweep]` table that `rnnlab sweep` reads is described in [Sweeps](../sweeps.md).",
+        "`[sweep]` table that `rnnlab sweep` reads is described in [Sweeps](../sweeps.md), the",
+        "`[search]` and `[stats]` tables in [Searches and statistics](../search-and-stats.md).",
         "",
     ]
     for name in order:

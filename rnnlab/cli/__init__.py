@@ -81,7 +81,9 @@ from . import (  # noqa: E402  (commands register themselves on `main`)
     run_cmd,
     runs_cmd,
     schema_cmd,
+    search_cmd,
     show_cmd,
+    stats_cmd,
     sweep_cmd,
 )
 
@@ -97,7 +99,9 @@ __all__ = [
     "run_cmd",
     "runs_cmd",
     "schema_cmd",
+    "search_cmd",
     "show_cmd",
+    "stats_cmd",
     "sweep_cmd",
 ]
 

@@ -24,6 +24,9 @@ from .schema import (
     EXPERIMENT_OPTIONS,
     MODEL_OPTIONS,
     OPTIMIZERS,
+    SEARCH,
+    STATS,
+    STUDY_TABLES,
     SWEEP,
     TABLES,
     TRAIN_OPTIONS,
@@ -43,6 +46,9 @@ __all__ = [  # the schema's names, for readers that validate and read the declar
     "EXPERIMENT_OPTIONS",
     "MODEL_OPTIONS",
     "OPTIMIZERS",
+    "SEARCH",
+    "STATS",
+    "STUDY_TABLES",
     "SWEEP",
     "TABLES",
     "TRAIN_OPTIONS",
@@ -298,15 +304,20 @@ def build_experiment(
     src = str(source) if source else "<experiment>"
     origins = origins or {}
     declared = getattr(registry, "tables", {})  # plugins' tables (rnnlab.plugin.TableSpec)
-    valid = (*TABLES, *sorted(declared), SWEEP)
+    valid = (*TABLES, *sorted(declared), *STUDY_TABLES)
     for table in raw:
-        if table == SWEEP:
+        if table in (SWEEP, SEARCH):
             raise ConfigError(
-                "this file describes a sweep: run it with `rnnlab sweep`, or "
+                f"this file describes a {table}: run it with `rnnlab {table}`, or "
                 "remove the table to run the base experiment",
                 source=src,
                 table=table,
             )
+        if table == STATS:  # checked here, so that a mistake shows before any run
+            from ..analysis.settings import parse_stats_table
+
+            parse_stats_table(raw[table], src)
+            continue
         if table not in TABLES and table not in declared:
             where = next((v for k, v in origins.items() if k.startswith(f"{table}.")), src)
             clash = registry.conflict("table", table) if hasattr(registry, "conflict") else None

@@ -1,8 +1,9 @@
 """A JSON Schema (draft 2020-12) of the experiment file, generated from the declarations the
 validator checks: the core tables (:mod:`rnnlab.experiment.schema`), the tables installed plugins
-declare, each task's options (chosen by ``task.name``) and the ``[sweep]`` table. Editors that
-read JSON Schema for TOML (Taplo, Even Better TOML) complete keys, show each key's meaning and
-flag unknown keys and values out of range; ``rnnlab schema`` prints it.
+declare, each task's options (chosen by ``task.name``) and the ``[sweep]``, ``[search]`` and
+``[stats]`` tables. Editors that read JSON Schema for TOML (Taplo, Even Better TOML) complete
+keys, show each key's meaning and flag unknown keys and values out of range; ``rnnlab schema``
+prints it.
 
 What the schema cannot say is left to the validator: non-finite numbers, checks across keys
 (``forget_bias`` only for a gated cell, the nonlinearities each cell accepts), a task's own
@@ -15,7 +16,18 @@ from __future__ import annotations
 from typing import Any
 
 from ..specs import Option
-from .schema import CORE_CLASSES, CORE_TABLES, SWEEP, SWEEP_KEYS, TABLES
+from .schema import (
+    CORE_CLASSES,
+    CORE_TABLES,
+    DIRECTIONS,
+    PRUNERS,
+    SAMPLERS,
+    SEARCH,
+    STATS,
+    SWEEP,
+    SWEEP_KEYS,
+    TABLES,
+)
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 _TYPES = {int: "integer", float: "number", str: "string", bool: "boolean", list: "array"}
@@ -146,6 +158,64 @@ def sweep_schema(core: dict[str, tuple[Option, ...]]) -> dict[str, Any]:
     }
 
 
+METRIC = {"type": "string", "pattern": r"^(train|val|test)\.[^.]+$"}
+
+
+def search_schema() -> dict[str, Any]:
+    """The [search] table `rnnlab search` reads (its ranges are checked by the search)."""
+    pattern = r"^[a-z_]+\.[^.]+$"  # TABLE.KEY
+    dimension = {
+        "description": "{ int = [LOW, HIGH] }, { float = [LOW, HIGH] } (log, step), "
+        "{ choice = [...] } or a list of values",
+        "anyOf": [{"type": "object"}, {"type": "array", "minItems": 1}],
+    }
+    return {
+        "type": "object",
+        "description": "an Optuna search over the experiment's keys (`rnnlab search`)",
+        "properties": {
+            "trials": {"type": "integer", "minimum": 1, "description": "trials to end with"},
+            "metric": {**METRIC, "description": "SPLIT.METRIC a trial is scored on"},
+            "direction": {"enum": list(DIRECTIONS)},
+            "sampler": {"enum": list(SAMPLERS)},
+            "pruner": {"enum": list(PRUNERS)},
+            "seeds": {
+                "type": "array",
+                "minItems": 1,
+                "uniqueItems": True,
+                "items": {"type": "integer", "minimum": 0},
+                "description": "every trial runs each; its value is the mean",
+            },
+            "seed": {"type": "integer", "minimum": 0, "description": "the sampler's seed"},
+            "storage": {"type": "string", "description": "an Optuna RDB URL"},
+            "space": {
+                "type": "object",
+                "description": "TABLE.KEY = a range or choice to search",
+                "patternProperties": {pattern: dimension},
+                "additionalProperties": {"type": "object"},
+            },
+        },
+        "additionalProperties": False,
+    }
+
+
+def stats_schema() -> dict[str, Any]:
+    """The [stats] table `rnnlab stats` reads."""
+    return {
+        "type": "object",
+        "description": "what `rnnlab stats` reports on (a single run ignores it)",
+        "properties": {
+            "metric": {**METRIC, "description": "SPLIT.METRIC the statistics are about"},
+            "direction": {"enum": list(DIRECTIONS)},
+            "solved": {
+                "type": "string",
+                "pattern": r"^\s*\w+\.\w+\s*(<=|>=|<|>)\s*\S+\s*$",
+                "description": 'what counts as solved, e.g. "test.mse < 0.01"',
+            },
+        },
+        "additionalProperties": False,
+    }
+
+
 def names(table: dict[str, Any], key: str, valid: list[str]) -> None:
     """The key names one of the installed cells, backends or nonlinearities (the validator asks
     the registry)."""
@@ -173,10 +243,13 @@ def experiment_schema(registry) -> dict[str, Any]:
         spec = registry.tables[name]
         tables[name] = table_schema(spec.options, spec.description)
     tables[SWEEP] = sweep_schema(CORE_TABLES)
+    tables[SEARCH] = search_schema()
+    tables[STATS] = stats_schema()
     return {
         "$schema": DRAFT,
         "title": "rnnlab experiment file",
-        "description": "an rnnlab experiment (`rnnlab run FILE`) or sweep (`rnnlab sweep FILE`)",
+        "description": "an rnnlab experiment (`rnnlab run FILE`), sweep (`rnnlab sweep FILE`) "
+        "or search (`rnnlab search FILE`)",
         "type": "object",
         "properties": tables,
         "required": ["task"],

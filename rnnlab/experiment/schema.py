@@ -231,6 +231,12 @@ DIAGNOSTICS_OPTIONS = CORE_TABLES["diagnostics"]
 TABLES = ("experiment", "task", "model", "train", "compare", "diagnostics")
 SWEEP = "sweep"  # read by `rnnlab sweep` (rnnlab.sweep); a single experiment refuses it
 SWEEP_KEYS = ("seeds", "variants")  # the [sweep] table's own keys; any other is a grid axis
+SEARCH = "search"  # read by `rnnlab search` (rnnlab.search); a single experiment refuses it
+STATS = "stats"  # read by `rnnlab stats` (rnnlab.analysis); a single experiment ignores it
+STUDY_TABLES = (SWEEP, SEARCH, STATS)  # about many runs of the experiment, not part of it
+SAMPLERS = ("tpe", "random", "grid", "qmc")  # [search] sampler
+PRUNERS = ("none", "median", "asha", "hyperband", "wilcoxon")  # [search] pruner
+DIRECTIONS = ("minimize", "maximize")  # [search] and [stats] direction
 
 
 @dataclass(frozen=True)
