@@ -7,18 +7,22 @@ thread gains little on an idle machine and costs a great deal on a busy one: eac
 waits for the operating system to schedule the second thread. Measured with
 ``benchmarks/blas_threads.py`` (2-core Xeon, OpenBLAS 0.3.31):
 
-- under load (1-minute load average 10-12 on the 2 cores), two threads were slower than one
-  at every size tried (0.26 to 537 MFLOP per product), and a copy-like epoch (lstm H=64
-  T=50 B=32) ran {EPOCH_RATIO} slower with the default two threads;
-- so two threads are chosen only for products of at least ``TWO_THREAD_FLOPS`` per call (where
-  on an idle machine the second core pays: ``[128, 512] x [512, 2048]`` and up), and only when
-  another core is free as the run starts.
+- under load (1-minute load average 11 on the 2 cores), two threads were slower than one at
+  every size tried: about even at 0.3-1 MFLOP per product, 100-400x slower at 4-67 MFLOP (a
+  product waited ~50 ms for the second thread's turn), still 0.65x at 2 GFLOP; a copy-like
+  epoch (lstm H=64 T=50 B=32) ran 14.6x slower on two threads than on one (7.6x at H=256
+  B=128);
+- so two threads are chosen only for step products of at least ``TWO_THREAD_FLOPS`` per call
+  (``[128, 512] x [512, 2048]`` and up: an lstm with ``H = 512`` at ``B = 128``), which take
+  milliseconds on one core, so that a second thread's hand-over is small beside them, and only
+  when another core is free as the run starts. (The crossover on an idle machine is lower and
+  was not measured here: the machine was never idle; ``train.threads = 2`` forces two.)
 
 ``train.threads`` set to n > 0 uses n threads whatever the sizes. Results of one thread
 count are the same bytes every time. Between one and two threads, float64 products summed over
 many rows (a weight gradient over the T x N rows of a batch) may differ in the last bit, as
 OpenBLAS may split such a sum between its threads; the step products do not. Sweeps run their
-workers with one BLAS thread, so a run and a sweep's run of the same seed now agree to the bit
+workers with one BLAS thread, so a run and a sweep's run of the same seed agree to the bit
 at typical sizes.
 """
 
