@@ -58,7 +58,8 @@ from rnnlab.nn.model import Model, Shape, init_params
 from rnnlab.nn.optim import Optimizer
 from rnnlab.registry.manager import Registry
 from rnnlab.specs import Split
-from rnnlab.training.loop import EpochPlan, epoch_runner, reference_epoch
+from rnnlab.training.loop import epoch_runner, reference_epoch
+from rnnlab.training.session import EpochPlan
 
 WINDOWS = 990  # the article's sine data: 1,000 points, windows of 10
 TORCH_MODULES = {"rnn": "RNN", "lstm": "LSTM", "gru": "GRU"}

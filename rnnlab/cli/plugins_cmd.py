@@ -10,7 +10,6 @@ from rich.console import Console
 
 from ..display.terminal import plugins_table
 from ..registry.manager import Registry
-from . import main
 from .common import debug_option, plugin_option
 
 
@@ -27,7 +26,7 @@ def plugins_json(registry: Registry) -> list[dict]:
     return out
 
 
-@main.command("plugins")
+@click.command("plugins")
 @plugin_option
 @click.option("--json", "as_json", is_flag=True, help="Print the plugins as JSON.")
 @debug_option

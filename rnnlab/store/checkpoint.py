@@ -19,7 +19,6 @@ import hashlib
 import json
 import math
 import struct
-import time
 import zipfile
 import zlib
 from dataclasses import dataclass, field
@@ -149,28 +148,6 @@ def data_digest(splits) -> str:
             h.update(f"{name}{a.shape}{a.dtype.str}".encode())
             h.update(a.data)
     return h.hexdigest()
-
-
-# -- when to write ---------------------------------------------------------------------------
-class CheckpointSchedule:
-    """Every ``every`` epochs (0: never by count) and whenever ``seconds`` of wall time have
-    passed since the last checkpoint (0: never by time)."""
-
-    def __init__(self, every: int, seconds: float, clock=time.monotonic):
-        self.every, self.seconds, self.clock = every, seconds, clock
-        self.last = clock()
-
-    def due_after_epoch(self, epoch: int) -> bool:
-        return (self.every > 0 and epoch % self.every == 0) or self._time_is_up()
-
-    def due_after_batch(self) -> bool:
-        return self._time_is_up()
-
-    def _time_is_up(self) -> bool:
-        return self.seconds > 0 and self.clock() - self.last >= self.seconds
-
-    def written(self) -> None:
-        self.last = self.clock()
 
 
 # -- on disk ---------------------------------------------------------------------------------

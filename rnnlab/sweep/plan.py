@@ -29,7 +29,7 @@ from typing import Any
 from ..errors import ConfigError, PluginError, closest
 from ..executors.base import RunJob
 from ..experiment.config import SWEEP, TABLES, build_experiment
-from ..training.loop import load_backend
+from ..training.session import load_backend
 
 RESERVED = ("seeds", "variants")
 FIXED = {  # experiment.* keys hold for the whole sweep

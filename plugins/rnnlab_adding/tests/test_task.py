@@ -9,7 +9,8 @@ import pytest
 from rnnlab.experiment.config import build_experiment, read_toml
 from rnnlab.registry.manager import Registry
 from rnnlab.specs import TaskContext
-from rnnlab.training.loop import evaluate, prepare
+from rnnlab.training.loop import evaluate
+from rnnlab.training.session import prepare
 from rnnlab_adding.task import OPTIONS, AddingTask, sequences
 from tests.support.paths import EXPERIMENTS
 
