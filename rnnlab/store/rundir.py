@@ -10,6 +10,7 @@ disk, a read-only file system) is a :class:`RunWriteError` naming the file.
 from __future__ import annotations
 
 import errno
+import hashlib
 import json
 import os
 import re
@@ -23,7 +24,7 @@ import tomli_w
 
 from ..errors import RnnlabError
 from . import checkpoint
-from .checkpoint import Checkpoint
+from .checkpoint import Checkpoint, HistoryRef
 
 CONFIG, METRICS, SUMMARY, PARAMS = "config.toml", "metrics.jsonl", "summary.json", "params.npz"
 CHECKPOINT = "checkpoint.npz"
@@ -193,8 +194,11 @@ class RunDir:
     def write_config(self, tables: dict[str, Any]) -> None:
         write_file(self.path / CONFIG, tomli_w.dumps(tables).encode())
 
-    def append_metrics(self, record: dict[str, Any]) -> None:
-        write_file(self.path / METRICS, (json.dumps(record) + "\n").encode(), APPEND)
+    def append_metrics(self, record: dict[str, Any]) -> bytes:
+        """Add ``record`` as one line of metrics.jsonl; return the line's bytes."""
+        line = (json.dumps(record) + "\n").encode()
+        write_file(self.path / METRICS, line, APPEND)
+        return line
 
     def write_summary(self, summary: dict[str, Any]) -> None:
         """summary.json, atomically; on a full disk, over the old summary's own bytes when they
@@ -214,15 +218,59 @@ class RunDir:
         write_file(self.path / PARAMS, lambda f: np.savez(f, **params))
 
     def save_checkpoint(self, ckpt: Checkpoint) -> None:
+        """Write ``ckpt``; the metrics lines it refers to reach the disk first, so that a power
+        cut cannot leave a checkpoint whose history is lost."""
+        if ckpt.history is not None:
+            self.sync(self.path / METRICS)
         write_file(self.path / CHECKPOINT, lambda f: checkpoint.save(ckpt, f))
 
-    def load_checkpoint(self) -> Checkpoint:
-        return checkpoint.load(self.path / CHECKPOINT)
+    @staticmethod
+    def sync(path: Path) -> None:
+        """fsync ``path`` (a RunWriteError when the disk refuses)."""
+        try:
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            raise RunWriteError(path, exc) from None
 
-    def rewrite_metrics(self, records: list[dict[str, Any]]) -> None:
-        """Replace metrics.jsonl by ``records`` (a resume drops epochs after its checkpoint)."""
-        text = "".join(json.dumps(r) + "\n" for r in records)
-        write_file(self.path / METRICS, text.encode())
+    def load_checkpoint(self) -> Checkpoint:
+        """The checkpoint, with its history read back from metrics.jsonl when it keeps it
+        there."""
+        ckpt = checkpoint.load(self.path / CHECKPOINT)
+        if ckpt.history is not None:
+            ckpt.state.history = self.checkpoint_history(ckpt.history)
+        return ckpt
+
+    def checkpoint_history(self, ref: HistoryRef) -> list[dict[str, Any]]:
+        """The records of the first ``ref.lines`` lines of metrics.jsonl, checked against the
+        checkpoint's digest of them."""
+        path = self.path / METRICS
+        try:
+            data = read_regular(path) if path.exists() else b""
+        except OSError as exc:
+            raise RnnlabError(f"{path}: unreadable ({exc.strerror or exc})") from None
+        lines = data.splitlines(keepends=True)[: ref.lines]
+        whole = len(lines) == ref.lines and all(line.endswith(b"\n") for line in lines)
+        if not whole or hashlib.sha256(b"".join(lines)).hexdigest() != ref.digest:
+            raise RnnlabError(
+                f"{path}: does not hold the {ref.lines} epoch records the checkpoint "
+                f"{self.path / CHECKPOINT} was written after (changed or cut short since); "
+                f"the run cannot be resumed"
+            )
+        try:
+            return [json.loads(line) for line in lines]
+        except ValueError as exc:
+            raise RnnlabError(f"{path}: unreadable ({exc})") from None
+
+    def rewrite_metrics(self, records: list[dict[str, Any]]) -> list[bytes]:
+        """Replace metrics.jsonl by ``records`` (a resume drops epochs after its checkpoint);
+        return the lines' bytes."""
+        lines = [(json.dumps(r) + "\n").encode() for r in records]
+        write_file(self.path / METRICS, b"".join(lines))
+        return lines
 
     def read_summary(self) -> dict[str, Any]:
         try:

@@ -15,6 +15,8 @@ from ..registry import state as pluginstate
 from ..store.checkpoint import (
     Checkpoint,
     EpochPosition,
+    HistoryDigest,
+    HistoryRef,
     TrainState,
     config_differences,
     data_digest,
@@ -74,18 +76,22 @@ class Checkpoints:
 
 
 # -- what and how ----------------------------------------------------------------------------
-def capture(session, state: TrainState, digest: str, config: dict) -> Checkpoint:
+def capture(
+    session, state: TrainState, digest: str, config: dict, history: HistoryRef | None = None
+) -> Checkpoint:
     """A copy of everything ``session`` and ``state`` hold now, safe to write while training
     goes on (arrays that training updates in place are copied; the rest is never mutated).
     ``digest`` is :func:`data_digest` of the session's data and ``config`` the experiment's
-    ``to_dict()``, both computed once per run (never mutated: checkpoints share it)."""
+    ``to_dict()``, both computed once per run (never mutated: checkpoints share it). With
+    ``history`` (where the run's metrics.jsonl holds the state's history) the history is not
+    copied."""
     exp = session.experiment
     opt = session.optimizer.state_dict()
     position = state.position
     return Checkpoint(
         state=replace(
             state,
-            history=list(state.history),
+            history=list(state.history) if history is None else [],
             best_params=dict(state.best_params) if state.best_params else None,
             position=None
             if position is None
@@ -103,6 +109,7 @@ def capture(session, state: TrainState, digest: str, config: dict) -> Checkpoint
         config=config,
         data_digest=digest,
         source=str(exp.source.resolve()) if exp.source else None,
+        history=history,
     )
 
 
@@ -159,17 +166,29 @@ class CheckpointWriter:
 class RunCheckpoints:
     """The checkpoints of one run: captured on the training thread, written on the
     :class:`CheckpointWriter`'s; ``done`` says how far the newest one is (None: none yet).
-    ``info`` is the run's :class:`rnnlab.training.loop.RunInfo` (what plugins see)."""
+    ``info`` is the run's :class:`rnnlab.training.loop.RunInfo` (what plugins see).
+
+    ``metrics`` hears every line the run's metrics.jsonl holds (:meth:`wrote`), so that a
+    checkpoint refers to the history there instead of copying it: writing a checkpoint costs
+    the same at epoch 1000 as at epoch 1."""
 
     def __init__(self, session, registry, info, run_dir: RunDir, state: TrainState, config: dict):
         self.session, self.registry, self.info, self.config = session, registry, info, config
         self.done = describe(state) if state.history or state.position else None
         self.writer = CheckpointWriter(run_dir)
         self.digest = data_digest(session.dataset.splits)
+        self.metrics = HistoryDigest()
+
+    def wrote(self, line: bytes) -> None:
+        """A line of metrics.jsonl was written (an epoch's record)."""
+        self.metrics.add(line)
 
     def save(self, state: TrainState) -> None:
         state.plugin_state = pluginstate.collect(self.registry, self.info)
-        self.writer.submit(capture(self.session, state, self.digest, self.config))
+        history = self.metrics.ref()
+        if history.lines != len(state.history):  # not what the file holds: keep it whole
+            history = None
+        self.writer.submit(capture(self.session, state, self.digest, self.config, history))
         self.done = describe(state)
 
 

@@ -181,6 +181,7 @@ class ActiveRun:
         (``ckpt``) first gets its parameters, optimizer, generators and metrics back to the
         checkpoint's. Plugins get their own state back before ``on_run_start``."""
         run_dir, session = self.run_dir, self.session
+        lines: list[bytes] = []
         if ckpt is None:
             run_dir.write_config(self.config)
             self.summary.update(new_summary(session, self.registry))
@@ -188,7 +189,7 @@ class ActiveRun:
             restore(session, ckpt, run_dir)
             self.state = ckpt.state
             run_dir.write_config(self.config)  # records a changed train.epochs or interval
-            run_dir.rewrite_metrics(ckpt.state.history)  # drop epochs done after the checkpoint
+            lines = run_dir.rewrite_metrics(ckpt.state.history)  # drops later epochs
             self.summary.update(status="running", resumed=self.summary.get("resumed", 0) + 1)
             for key in ("error", "stop_reason"):
                 self.summary.pop(key, None)
@@ -196,6 +197,8 @@ class ActiveRun:
         self.checkpoints = RunCheckpoints(
             session, self.registry, self.info, run_dir, self.state, self.config
         )
+        for line in lines:
+            self.checkpoints.wrote(line)
         self.restore_plugin_state()
 
     def train(self) -> list[dict]:
@@ -228,7 +231,7 @@ class ActiveRun:
 
     def record_epoch(self, record: dict) -> None:
         """One epoch done: its record appended to metrics.jsonl, then shown."""
-        self.run_dir.append_metrics(record)
+        self.checkpoints.wrote(self.run_dir.append_metrics(record))
         if self.show is not None:
             self.show(record)
 
