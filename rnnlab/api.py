@@ -41,7 +41,7 @@ from .registry.manager import PluginInfo, Registry
 from .specs import Split, Task, TaskContext
 from .store.rundir import CONFIG, RunDir
 
-__all__ = ["Forward", "Run", "TrainedModel", "WeightsRun", "load", "run"]
+__all__ = ["Forward", "Run", "TrainedModel", "load", "run"]
 
 State = np.ndarray | tuple[np.ndarray, ...]
 """Recurrent state in PyTorch's layout: ``h [layers, N, H]``, or ``(h, c)`` for an LSTM (one
@@ -243,7 +243,7 @@ class TrainedModel:
     @property
     def input_size(self) -> int:
         """Inputs per step: the last axis of ``x``."""
-        return int(self.params[param_name("weight_ih", 0)].shape[1])
+        return int(input_size_of(self.params, self._model.cell, self.hidden_size))
 
     @property
     def output_size(self) -> int:
@@ -324,7 +324,11 @@ class TrainedModel:
             raise ValueError(f"state must be {wanted} for a {self.cell}")
         rows = self.layers * self._model.directions  # PyTorch's h_0: layers * directions
         shape = (rows, n, self.hidden_size)
-        arrays = [np.asarray(p, dtype=self.dtype) for p in parts]
+        cell = self._model.cell  # a complex state tensor stays complex
+        arrays = [
+            np.asarray(p, dtype=cell.state_dtype(name, self.dtype))
+            for p, name in zip(parts, names, strict=True)
+        ]
         for a in arrays:
             if a.shape != shape:
                 what = "layers * 2" if rows != self.layers else "layers"
@@ -430,10 +434,11 @@ class Run:
     def _check_shapes(self, exp: Experiment, cell: CellSpec) -> None:
         """params.npz must hold exactly the parameters config.toml's model has."""
         p, misfit = self.params, f"{self.dir}: its parameters do not fit the model of {CONFIG}"
-        first, head = param_name("weight_ih", 0), param_name("bias")
-        if first not in p or head not in p:
+        head = param_name("bias")
+        inputs = input_size_of(p, cell, exp.model.hidden_size)
+        if inputs is None or head not in p:
             raise RnnlabError(misfit)
-        m, inputs = exp.model, int(p[first].shape[1])
+        m = exp.model
         D = directions(m)
         expected = {
             param_name(key, k, reverse): shape
@@ -575,3 +580,16 @@ class WeightsRun(Run):
             f"{self._path}: a safetensors file holds no checkpoint; resume the "
             f"run directory it was exported from"
         )
+
+
+def input_size_of(params: dict, cell: CellSpec, hidden_size: int) -> int | None:
+    """The input size of layer 0 read off its tensors: the first tensor whose shape grows by
+    one along an axis per input (``weight_ih [G*H, I]``, the lru's ``B_re [H, I]``); None when
+    no tensor of layer 0 is there."""
+    for spec in cell.parameters:
+        one, two = spec.shape(1, hidden_size), spec.shape(2, hidden_size)
+        name = param_name(spec.key, 0)
+        for axis, (a, b) in enumerate(zip(one, two, strict=True)):
+            if b - a == 1 and name in params and params[name].ndim == len(one):
+                return int(params[name].shape[axis]) - (a - 1)
+    return None

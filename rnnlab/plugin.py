@@ -18,7 +18,16 @@ in :mod:`rnnlab.testing`.
 
 from __future__ import annotations
 
-from .cells import BUILTIN_CELLS, LAYER_KEYS, CellSpec, cell_spec
+from .cells import (
+    BUILTIN_CELLS,
+    LAYER_KEYS,
+    CellSpec,
+    InitContext,
+    ParamSpec,
+    cell_spec,
+    uniform_hidden,
+    uniform_input,
+)
 from .errors import ConfigError, RnnlabError
 from .executors import Executor, ExecutorOptions, ExecutorSpec, RunJob, RunResult
 from .experiment.datafiles import column_index, data_error, read_text
@@ -49,6 +58,7 @@ __all__ = [
     "BUILTIN_CELLS",
     "DTYPES",
     "HEAD_KEYS",
+    "InitContext",
     "LAYER_KEYS",
     "LOSSES",
     "TARGETS",
@@ -65,6 +75,7 @@ __all__ = [
     "Model",
     "Optimizer",
     "Option",
+    "ParamSpec",
     "RnnlabError",
     "RunJob",
     "RunResult",
@@ -86,5 +97,7 @@ __all__ = [
     "read_text",
     "reference_epoch",
     "stateful_epoch",
+    "uniform_hidden",
+    "uniform_input",
     "valid_steps",
 ]

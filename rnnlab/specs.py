@@ -171,11 +171,14 @@ class TaskSpec:
 class Backend:
     """Base class for a backend: the recurrence of one layer, forward and backward.
 
-    ``weights`` holds one layer's arrays under PyTorch's names without the layer suffix:
-    ``weight_ih [G*H, I]``, ``weight_hh [G*H, H]``, ``bias_ih [G*H]``, ``bias_hh [G*H]`` (G: the
-    cell's gate count, :class:`rnnlab.cells.CellSpec`). ``state0`` is a tuple with one ``[N, H]``
-    array per state tensor of the cell: ``(h0,)``, or ``(h0, c0)`` for lstm. ``cells`` names the
-    cells the backend implements (built-in or registered by a plugin).
+    ``weights`` holds one layer's arrays keyed as the cell's spec lists them
+    (:class:`rnnlab.cells.CellSpec`), without the layer suffix; for the cells PyTorch has,
+    PyTorch's ``weight_ih [G*H, I]``, ``weight_hh [G*H, H]``, ``bias_ih [G*H]``, ``bias_hh
+    [G*H]`` (G: the cell's gate count). ``state0`` is a tuple with one ``[N, H]`` array per
+    state tensor of the cell (complex where the spec says so): ``(h0,)``, or ``(h0, c0)`` for
+    lstm. ``layer_forward`` returns the layer's per-step outputs (the spec's ``output``) as
+    ``hs``. ``cells`` names the cells the backend implements (built-in or registered by a
+    plugin); :meth:`runs_cell` is what the core asks.
 
     ``features`` says what a backend's kernels honour beyond the basic contract; the core refuses
     data or options that need a feature a backend does not declare. ``"lengths"``:
@@ -193,6 +196,13 @@ class Backend:
     # the model features (``rnnlab.nn.model.model_features``) :meth:`forward_runner` implements,
     # and "lengths" when it accepts lengths. Empty: no compiled forward.
     forward_features: frozenset[str] = frozenset()
+
+    def runs_cell(self, cell) -> bool:
+        """Whether this backend runs ``cell`` (a :class:`rnnlab.cells.CellSpec`). Default: its
+        name is in :attr:`cells`. A backend that runs cells from their specs (the reference
+        runs any spec carrying ``kernels["numpy"]``) says yes to such a spec and runs it from
+        then on."""
+        return cell.name in self.cells
 
     def layer_forward(self, cell, weights, x, state0, *, nonlinearity="tanh", lengths=None):
         """Run one layer over ``x [T, N, I]``; return ``(hs [T, N, H], final_state, cache)``.

@@ -144,12 +144,29 @@ def fixed_masks(model: Model, shape, seed: int = 0):
     return model.dropout_masks(np.random.default_rng(seed), *shape)
 
 
-def configs(backend, *, layers=(1, 2), cells=None):
+def backend_cells(backend, cells=None, only=None) -> tuple[str, ...]:
+    """The cells ``backend`` runs: those it declares and, for a backend that runs cells from
+    their specs (``runs_cell``: the reference runs any spec with numpy kernels), those of
+    ``cells`` it accepts; only the names in ``only`` when given."""
+    runs_cell = getattr(backend, "runs_cell", None)
+    if runs_cell is not None:
+        for spec in (cells or {}).values():
+            runs_cell(spec)
+    names = tuple(backend.cells)
+    if only is not None:
+        missing = [c for c in only if c not in names]
+        assert not missing, f"{backend.name}: does not run cell(s) {missing} (runs: {names})"
+        names = tuple(c for c in names if c in only)
+    return names
+
+
+def configs(backend, *, layers=(1, 2), cells=None, only=None):
     """Every configuration a backend declares: cell x the cell's nonlinearities x layer count,
     and a bidirectional stack of the most layers with dropout between them (the core composes
     directions and dropout from the backend's kernels, so every backend is checked on them).
-    ``cells`` maps names to :class:`rnnlab.cells.CellSpec` for cells a plugin registers."""
-    for cell in backend.cells:
+    ``cells`` maps names to :class:`rnnlab.cells.CellSpec` for cells a plugin registers;
+    ``only`` restricts the check to the cells it names."""
+    for cell in backend_cells(backend, cells, only):
         for nonlinearity in cell_spec(cell, cells).nonlinearities:
             for n in layers:
                 yield ModelConfig(cell=cell, hidden_size=4, layers=n, nonlinearity=nonlinearity)
@@ -168,11 +185,12 @@ def length_cases(backend) -> tuple[bool, ...]:
     return (False, True) if FEATURE in getattr(backend, "features", ()) else (False,)
 
 
-def check_gradients(backend, *, rtol=1e-7, cells=None) -> None:
+def check_gradients(backend, *, rtol=1e-7, cells=None, only=None) -> None:
     """Analytic gradients match float64 central differences for every declared configuration
     (and with variable-length sequences, when the backend declares the feature).
-    ``cells``: specs of cells a plugin registers (``Registry.cells``), by name."""
-    for cfg in configs(backend, cells=cells):
+    ``cells``: specs of cells a plugin registers (``Registry.cells``), by name; ``only``: the
+    names of the cells to check (default: every cell the backend runs)."""
+    for cfg in configs(backend, cells=cells, only=only):
         for loss, target in CASES:
             for lengths in length_cases(backend):
                 errors = gradient_errors(backend, cfg, loss, target, cells=cells, lengths=lengths)
@@ -185,12 +203,14 @@ def check_gradients(backend, *, rtol=1e-7, cells=None) -> None:
                 )
 
 
-def check_agreement(backend, reference=None, *, rtol64=1e-9, rtol32=1e-4, cells=None) -> None:
+def check_agreement(
+    backend, reference=None, *, rtol64=1e-9, rtol32=1e-4, cells=None, only=None
+) -> None:
     """Outputs, final states and gradients match the reference backend for every declared
     cell, layer count and dtype (float32 within ``rtol32``), and with variable-length sequences
     when the backend declares the feature."""
     reference = reference if reference is not None else reference_backend()
-    for cfg in configs(backend, cells=cells):
+    for cfg in configs(backend, cells=cells, only=only):
         cell = cell_spec(cfg.cell, cells)
         for dtype, (loss, target), lengths in product(backend.dtypes, CASES, length_cases(backend)):
             rtol = rtol64 if dtype == "float64" else rtol32
@@ -224,7 +244,9 @@ def check_agreement(backend, reference=None, *, rtol64=1e-9, rtol32=1e-4, cells=
                 )
 
 
-def padding_differences(backend, *, value=1e6, steps=3, seed=0, cells=None) -> dict[str, float]:
+def padding_differences(
+    backend, *, value=1e6, steps=3, seed=0, cells=None, only=None
+) -> dict[str, float]:
     """How much garbage in the padding changes anything, for every declared configuration in
     float64: the largest relative difference, with padding 0 and with ``value`` in ``x`` (and
     in every-step targets; an out-of-range class index for xent), of the loss, every gradient,
@@ -233,7 +255,7 @@ def padding_differences(backend, *, value=1e6, steps=3, seed=0, cells=None) -> d
     ``"params"``."""
     worst = dict.fromkeys(("loss", "grads", "outputs", "state", "params"), 0.0)
     cfg_train = TrainConfig(batch_size=2, learning_rate=0.05)
-    for cfg in configs(backend, cells=cells):
+    for cfg in configs(backend, cells=cells, only=only):
         cell = cell_spec(cfg.cell, cells)
         for loss, target in CASES:
             c = replace(cfg, dtype="float64")
@@ -270,10 +292,10 @@ def padding_differences(backend, *, value=1e6, steps=3, seed=0, cells=None) -> d
     return worst
 
 
-def check_padding_inert(backend, *, rtol=1e-12, cells=None) -> None:
+def check_padding_inert(backend, *, rtol=1e-12, cells=None, only=None) -> None:
     """Values in the padding change no loss, gradient, output, final state or trained
     parameter (see :func:`padding_differences`) beyond ``rtol`` relative."""
-    found = padding_differences(backend, cells=cells)
+    found = padding_differences(backend, cells=cells, only=only)
     bad = {k: v for k, v in found.items() if not v <= rtol}
     assert not bad, (
         f"{backend.name}: garbage in the padding changes {bad} relative "
@@ -282,10 +304,10 @@ def check_padding_inert(backend, *, rtol=1e-12, cells=None) -> None:
     )
 
 
-def check_refuses_lengths(backend, *, cells=None) -> None:
+def check_refuses_lengths(backend, *, cells=None, only=None) -> None:
     """A backend without the ``"lengths"`` feature is refused variable-length sequences with
     a clear error naming it, instead of silently running the padding."""
-    cfg = next(configs(backend, cells=cells))
+    cfg = next(configs(backend, cells=cells, only=only))
     cell = cell_spec(cfg.cell, cells)
     params, x, y, lens = sized_problem(cfg, "mse", "last", cell=cell, lengths=True)
     try:
@@ -299,17 +321,19 @@ def check_refuses_lengths(backend, *, cells=None) -> None:
     )
 
 
-def check_backend(backend, reference=None, *, cells=None) -> None:
+def check_backend(backend, reference=None, *, cells=None, only=None) -> None:
     """Everything a backend must satisfy: exact gradients and agreement with the reference,
     with variable-length sequences and inert padding when it declares the ``"lengths"``
     feature, and a clear refusal of them when it does not. ``cells``: specs of the cells a
-    plugin registers (``Registry.cells``), by name."""
-    check_gradients(backend, cells=cells)
-    check_agreement(backend, reference, cells=cells)
+    plugin registers (``Registry.cells``), by name; ``only``: the names of the cells to check
+    (default: every cell the backend runs, a plugin's cells with numpy kernels included on
+    the reference backend)."""
+    check_gradients(backend, cells=cells, only=only)
+    check_agreement(backend, reference, cells=cells, only=only)
     if FEATURE in getattr(backend, "features", ()):
-        check_padding_inert(backend, cells=cells)
+        check_padding_inert(backend, cells=cells, only=only)
     else:
-        check_refuses_lengths(backend, cells=cells)
+        check_refuses_lengths(backend, cells=cells, only=only)
 
 
 # -- tasks -----------------------------------------------------------------------------------

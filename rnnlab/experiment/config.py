@@ -27,7 +27,14 @@ MODEL_OPTIONS = (
     Option("cell", str, "rnn", "recurrent cell: rnn, lstm, gru or one a plugin registers"),
     Option("hidden_size", int, 32, "hidden units per layer", gt=0),
     Option("layers", int, 1, "stacked recurrent layers", gt=0),
-    Option("nonlinearity", str, "tanh", "activation of the rnn cell", choices=("tanh", "relu")),
+    Option(
+        "nonlinearity",
+        str,
+        "tanh",
+        "activation; each cell accepts its own (rnn: tanh, relu; indrnn: relu, tanh; lru: gelu, "
+        "tanh, relu, identity; lstm, gru: tanh; mingru, minlstm: identity); not set: the "
+        "cell's default (its first)",
+    ),
     Option("dtype", str, "float64", "floating-point type of parameters and data", choices=DTYPES),
     Option(
         "forget_bias",
@@ -54,6 +61,18 @@ MODEL_OPTIONS = (
         ge=0,
         le=1,
     ),
+    Option(
+        "chrono_tmax",
+        float,
+        0.0,
+        "lstm, gru: chrono initialisation for dependencies up to this many steps (Tallec & "
+        "Ollivier 2018): lstm forget bias log U(1, T-1) and input bias its negative, gru "
+        "update-gate bias log U(1, T-1), in bias_ih with bias_hh's slice 0; 0: off",
+        ge=0,
+    ),
+    Option("r_min", float, 0.0, "lru: smallest |lambda| drawn at init (a ring)", ge=0, lt=1),
+    Option("r_max", float, 1.0, "lru: largest |lambda| drawn at init", gt=0, le=1),
+    Option("max_phase", float, 6.28, "lru: largest phase of lambda drawn at init", gt=0),
 )
 TRAIN_OPTIONS = (
     Option("backend", str, "numpy", "backend plugin that runs the recurrence"),
@@ -404,7 +423,7 @@ def build_experiment(
         name: validate_table(raw.get(name, {}), opts, table=name, source=src, origins=origins)
         for name, opts in CORE_TABLES.items()
     }
-    check_cell(tables["model"], registry, origins, src)
+    check_cell(tables["model"], registry, origins, src, given=raw.get("model", {}))
     if not tables["experiment"]["name"]:
         tables["experiment"]["name"] = source.stem if source else "experiment"
 
@@ -449,9 +468,15 @@ def build_experiment(
     )
 
 
-def check_cell(model: dict[str, Any], registry, origins: dict[str, str], src: str) -> None:
-    """``model.cell`` names a cell the registry knows, and ``forget_bias`` is set only for a
-    cell with a forget gate."""
+def check_cell(
+    model: dict[str, Any], registry, origins: dict[str, str], src: str, given=None
+) -> None:
+    """``model.cell`` names a cell the registry knows, its nonlinearity is one the cell accepts
+    (not set in ``given``, the raw table: the cell's default), and a cell option
+    (``forget_bias``, ``chrono_tmax``, ``r_min``...) differs from its default only for a
+    cell it applies to."""
+    from ..cells import CELL_OPTIONS
+
     name, cells = model["cell"], registry.cells
     if name not in cells:
         valid = ", ".join(repr(c) for c in cells)
@@ -461,15 +486,50 @@ def check_cell(model: dict[str, Any], registry, origins: dict[str, str], src: st
             table="model",
             key="cell",
         )
-    if model["forget_bias"] != 0 and cells[name].forget_gate is None:
-        gated = [c for c, spec in cells.items() if spec.forget_gate is not None]
-        where = origins.get("model.forget_bias", origins.get("model.cell", src))
+    spec = cells[name]
+    if given is not None and "nonlinearity" not in given:
+        model["nonlinearity"] = spec.nonlinearities[0]
+    if model["nonlinearity"] not in spec.nonlinearities:
+        valid = ", ".join(map(repr, spec.nonlinearities))
         raise ConfigError(
-            f"applies to cell {' or '.join(map(repr, gated))} only, but cell is "
-            f'{name!r} (set forget_bias = 0.0 or cell = "{gated[0]}")',
+            f"cell {name!r} accepts {valid}, not {model['nonlinearity']!r} (default: "
+            f"{spec.nonlinearities[0]!r})",
+            source=origins.get("model.nonlinearity", origins.get("model.cell", src)),
+            table="model",
+            key="nonlinearity",
+        )
+    for key, default in CELL_OPTIONS.items():
+        if model.get(key, default) == default or key in spec.applicable_options:
+            continue
+        takers = [c for c, s in cells.items() if key in s.applicable_options]
+        where = origins.get(f"model.{key}", origins.get("model.cell", src))
+        raise ConfigError(
+            f"applies to cell {' or '.join(map(repr, takers))} only, but cell is "
+            f'{name!r} (set {key} = {default!r} or cell = "{takers[0]}")',
             source=where,
             table="model",
-            key="forget_bias",
+            key=key,
+        )
+    if model.get("chrono_tmax", 0) and model["chrono_tmax"] <= 2:
+        raise ConfigError(
+            f"must be 0 (off) or more than 2 (log U(1, T-1)), got {model['chrono_tmax']}",
+            source=origins.get("model.chrono_tmax", src),
+            table="model",
+            key="chrono_tmax",
+        )
+    if model.get("forget_bias", 0) and model.get("chrono_tmax", 0):
+        raise ConfigError(
+            "forget_bias and chrono_tmax both set the forget gate's bias; set one of them",
+            source=origins.get("model.chrono_tmax", src),
+            table="model",
+            key="chrono_tmax",
+        )
+    if model.get("r_min", 0.0) >= model.get("r_max", 1.0):
+        raise ConfigError(
+            f"r_min ({model['r_min']}) must be below r_max ({model['r_max']})",
+            source=origins.get("model.r_min", src),
+            table="model",
+            key="r_min",
         )
 
 

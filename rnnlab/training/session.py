@@ -59,6 +59,10 @@ class EpochPlan:
             "checkpoint_every",
             "checkpoint_seconds",
             "forget_bias",
+            "chrono_tmax",
+            "r_min",
+            "r_max",
+            "max_phase",
             "bucket_by_length",
         }
     )
@@ -120,19 +124,50 @@ def load_backend(exp: Experiment, registry) -> Backend:
             table="train",
             key="backend",
         ) from None
-    for key, value, supported in (
-        ("cell", exp.model.cell, backend.cells),
-        ("dtype", exp.model.dtype, backend.dtypes),
-    ):
-        if value not in supported:
-            raise ConfigError(
-                f"backend {spec.name!r} does not support {key} {value!r} "
-                f"(supported: {', '.join(supported)})",
-                source=str(exp.source or ""),
-                table="model",
-                key=key,
-            )
+    cell = registry.cells.get(exp.model.cell)
+    if cell is not None and not runs_cell(backend, cell):
+        others = backends_running(cell, registry, skip=spec.name)
+        advice = (
+            f"backends that run it: {', '.join(map(repr, others))}"
+            if others
+            else "no backend here runs it: a backend runs a cell it lists in Backend.cells, "
+            "and the reference 'numpy' any cell whose spec carries numpy kernels"
+        )
+        raise ConfigError(
+            f"backend {spec.name!r} does not support cell {exp.model.cell!r} ({advice})",
+            source=str(exp.source or ""),
+            table="model",
+            key="cell",
+        )
+    if exp.model.dtype not in backend.dtypes:
+        raise ConfigError(
+            f"backend {spec.name!r} does not support dtype {exp.model.dtype!r} "
+            f"(supported: {', '.join(backend.dtypes)})",
+            source=str(exp.source or ""),
+            table="model",
+            key="dtype",
+        )
     return backend
+
+
+def runs_cell(backend: Backend, cell: CellSpec) -> bool:
+    """Whether ``backend`` runs ``cell`` (``Backend.runs_cell``, else its ``cells``)."""
+    check = getattr(backend, "runs_cell", None)
+    return bool(check(cell)) if check is not None else cell.name in backend.cells
+
+
+def backends_running(cell: CellSpec, registry, skip: str = "") -> list[str]:
+    """The available backends of ``registry`` that run ``cell`` (each loaded to ask it)."""
+    found = []
+    for name, spec in registry.backends.items():
+        if name == skip or spec.unavailable():
+            continue
+        try:
+            if runs_cell(spec.load(), cell):
+                found.append(name)
+        except Exception:  # a backend that cannot load runs nothing here
+            continue
+    return found
 
 
 def physical_memory() -> int | None:

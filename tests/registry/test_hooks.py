@@ -313,7 +313,6 @@ def restore_state(state):
 
 STOP_AT = """
 from rnnlab.hookspecs import hookimpl
-from tests.support.paths import ROOT
 
 @hookimpl
 def on_epoch_end(epoch):
