@@ -220,7 +220,7 @@ class RunDir:
     def save_checkpoint(self, ckpt: Checkpoint) -> None:
         """Write ``ckpt``; the metrics lines it refers to reach the disk first, so that a power
         cut cannot leave a checkpoint whose history is lost."""
-        if ckpt.history is not None:
+        if ckpt.history is not None and ckpt.history.lines:
             self.sync(self.path / METRICS)
         write_file(self.path / CHECKPOINT, lambda f: checkpoint.save(ckpt, f))
 

@@ -125,6 +125,7 @@ class CheckpointWriter:
     def __init__(self, run_dir: RunDir):
         self.run_dir, self.thread, self.error = run_dir, None, None
         self.pending: Checkpoint | None = None
+        self.last: Checkpoint | None = None  # the newest one on disk
         self.lock = threading.Lock()
 
     def submit(self, ckpt: Checkpoint) -> None:
@@ -144,6 +145,7 @@ class CheckpointWriter:
                     return
             try:
                 self.run_dir.save_checkpoint(ckpt)
+                self.last = ckpt
             except BaseException as exc:  # handed to the main thread by submit() or wait()
                 self.error = exc
 
@@ -175,9 +177,16 @@ class RunCheckpoints:
     def __init__(self, session, registry, info, run_dir: RunDir, state: TrainState, config: dict):
         self.session, self.registry, self.info, self.config = session, registry, info, config
         self.done = describe(state) if state.history or state.position else None
+        self.resumed_from = self.done  # on disk already
         self.writer = CheckpointWriter(run_dir)
         self.digest = data_digest(session.dataset.splits)
         self.metrics = HistoryDigest()
+
+    @property
+    def on_disk(self) -> str | None:
+        """How far the newest checkpoint written whole is (None: none is)."""
+        last = self.writer.last
+        return describe(last.state) if last is not None else self.resumed_from
 
     def wrote(self, line: bytes) -> None:
         """A line of metrics.jsonl was written (an epoch's record)."""

@@ -172,8 +172,7 @@ class ActiveRun:
         self.show = None  # the display's per-epoch callback, while training
         self.history: list[dict] = []
         self.checkpoints: RunCheckpoints | None = None
-        if run_dir is not None:  # once per run: config.toml and every checkpoint record it
-            self.config = config if config is not None else exp.to_dict()
+        self.config = config  # exp.to_dict(), once per run: config.toml and checkpoints share it
 
     # -- the lifecycle -------------------------------------------------------------------------
     def start(self, ckpt: Checkpoint | None = None) -> None:
@@ -181,6 +180,8 @@ class ActiveRun:
         (``ckpt``) first gets its parameters, optimizer, generators and metrics back to the
         checkpoint's. Plugins get their own state back before ``on_run_start``."""
         run_dir, session = self.run_dir, self.session
+        if self.config is None:
+            self.config = session.experiment.to_dict()
         lines: list[bytes] = []
         if ckpt is None:
             run_dir.write_config(self.config)
@@ -339,12 +340,13 @@ class ActiveRun:
         summary["epochs_run"] = self.info.epoch
         if summary["status"] == "failed":
             failures.write_traceback(path, exc)
-        if isinstance(exc, RunWriteError) and self.checkpoints.done is not None:
+        on_disk = self.checkpoints.on_disk
+        if isinstance(exc, RunWriteError) and on_disk is not None:
             return RunWriteError(
                 exc.path,
                 exc.cause,
-                f"; the run is marked failed and keeps its checkpoint ({self.checkpoints.done} "
-                f"done): once the file can be written, resume with: rnnlab resume {path}",
+                f"; the run is marked failed and keeps its checkpoint ({on_disk} done): once "
+                f"the file can be written, resume with: rnnlab resume {path}",
             )
         return failure
 

@@ -119,3 +119,24 @@ def test_no_import_circle():
 def test_cycle_finder_finds_a_circle():
     assert cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
     assert cycle({"a": {"b"}, "b": set()}) is None
+
+
+# rooms that must not reach into others: the store knows nothing of training, models or
+# displays; reading an experiment needs no numeric model
+FORBIDDEN = {
+    "rnnlab.store": ("rnnlab.training", "rnnlab.nn", "rnnlab.display", "rnnlab.experiment"),
+    "rnnlab.experiment": ("rnnlab.nn", "rnnlab.training"),
+}
+
+
+def test_rooms_import_nothing_above_them():
+    known = modules()
+    wrong = [
+        f"{name} imports {target}"
+        for name, path in known.items()
+        for room, above in FORBIDDEN.items()
+        if name == room or name.startswith(room + ".")
+        for target in imported(name, path, known)
+        if target.startswith(above)
+    ]
+    assert wrong == []
