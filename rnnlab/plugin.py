@@ -10,8 +10,8 @@ is a :class:`CellSpec`; a sweep engine an :class:`Executor` with its :class:`Exe
 config table a plugin reads a :class:`TableSpec`. Parameter names are built
 by :func:`param_name`, never written as strings; the valid steps of sequences of different
 lengths by :func:`valid_steps`. A task that reads the user's data files reports their problems
-with :func:`read_text`, :func:`data_error` and :func:`column_index`. The built-in plugins import
-from here only;
+with :func:`read_data` (a regular file of bounded size), :func:`read_text`,
+:func:`data_error` and :func:`column_index`. The built-in plugins import from here only;
 names here keep their meaning across releases. The conformance checks a plugin's tests run are
 in :mod:`rnnlab.testing`.
 """
@@ -30,7 +30,7 @@ from .cells import (
 )
 from .errors import ConfigError, RnnlabError
 from .executors import Executor, ExecutorOptions, ExecutorSpec, RunJob, RunResult
-from .experiment.datafiles import column_index, data_error, read_text
+from .experiment.datafiles import column_index, data_error, read_data, read_text
 from .hookspecs import hookimpl
 from .nn.lengths import valid_steps
 from .nn.model import HEAD_KEYS, Model, Shape, dropout_masks, init_params, log_softmax, param_name
@@ -94,6 +94,7 @@ __all__ = [
     "init_params",
     "log_softmax",
     "param_name",
+    "read_data",
     "read_text",
     "reference_epoch",
     "stateful_epoch",

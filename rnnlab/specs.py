@@ -31,7 +31,8 @@ class Option:
     """One configurable key: its type, default and the values it accepts.
 
     ``ge``/``gt``/``le``/``lt`` bound numbers (inclusive / exclusive / inclusive / exclusive);
-    ``choices`` lists the accepted values; ``item`` is the element type of a list option.
+    ``choices`` lists the accepted values; ``item`` is the element type of a list option;
+    ``max_length`` bounds a string's length.
     """
 
     name: str
@@ -43,7 +44,8 @@ class Option:
     gt: float | None = None
     le: float | None = None
     item: type | None = None
-    lt: float | None = None  # last: fields are only ever added at the end
+    lt: float | None = None  # fields are only ever added at the end
+    max_length: int | None = None
 
 
 @dataclass

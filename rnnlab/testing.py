@@ -23,11 +23,12 @@ import numpy as np
 from .cells import cell_spec
 from .errors import PluginError
 from .experiment.config import ModelConfig, TrainConfig, validate_table
-from .nn.lengths import FEATURE, inert_padding, lengths_problem, valid_steps
+from .nn.lengths import FEATURE, inert_padding, valid_steps
 from .nn.model import Model, Shape, init_params
 from .nn.optim import Optimizer
 from .registry.manager import Registry
-from .specs import LOSSES, TARGETS, Dataset, Demo, Split, Task, TaskContext, TaskSpec
+from .specs import Dataset, Demo, Split, Task, TaskContext, TaskSpec
+from .training.datacheck import dataset_problem
 from .training.loop import reference_epoch
 from .training.session import SPLITS, EpochPlan, cast, generators
 
@@ -360,59 +361,9 @@ def build_dataset(task: Task, seed: int) -> Dataset:
 
 def check_dataset(dataset: Dataset, label: str = "task") -> None:
     """The dataset declares a valid loss and target, and every split's arrays have the shapes
-    and dtypes those declarations imply (see :mod:`rnnlab.specs`)."""
-    d = dataset
-    assert d.loss in LOSSES, f"{label}: loss {d.loss!r} is not one of {LOSSES}"
-    assert d.target in TARGETS, f"{label}: target {d.target!r} is not one of {TARGETS}"
-    for n in ("input_size", "output_size"):
-        assert isinstance(getattr(d, n), int | np.integer) and getattr(d, n) > 0, (
-            f"{label}: {n} must be a positive integer, got {getattr(d, n)!r}"
-        )
-    if d.chunk_length:
-        assert d.target == "every" and all(len(s) == 1 for s in d.splits.values()), (
-            f"{label}: a stateful dataset (chunk_length > 0) must have target 'every' and one "
-            f"stream [L, 1, input_size] per split"
-        )
-    missing = [s for s in SPLITS if s not in d.splits or len(d.splits[s]) == 0]
-    assert not missing, f"{label}: no data for split(s) {missing}"
-    for name, s in d.splits.items():
-        where = f"{label}: split {name!r}"
-        assert s.x.ndim == 3 and s.x.shape[2] == d.input_size, (
-            f"{where}: x must be [T, N, input_size={d.input_size}], got shape {s.x.shape}"
-        )
-        numeric = np.issubdtype(s.x.dtype, np.number) or s.x.dtype == np.bool_
-        assert numeric, f"{where}: x must be numeric (cast to the model's dtype), got {s.x.dtype}"
-        T, N = s.x.shape[:2]
-        problem_ = lengths_problem(s, d.chunk_length)
-        assert problem_ is None, f"{where}: {problem_}"
-        lead = (N,) if d.target == "last" else (T, N)
-        if d.loss == "mse":
-            want = (*lead, d.output_size)
-            assert s.y.shape == want, (
-                f"{where}: y must have shape {want} for mse/{d.target}, got {s.y.shape}"
-            )
-            assert np.issubdtype(s.y.dtype, np.floating), f"{where}: y has dtype {s.y.dtype}"
-        else:
-            assert s.y.shape == lead, (
-                f"{where}: y must have shape {lead} (class indices) for "
-                f"xent/{d.target}, got {s.y.shape}"
-            )
-            assert np.issubdtype(s.y.dtype, np.integer), (
-                f"{where}: y must hold integer class indices, got dtype {s.y.dtype}"
-            )
-            counted = s.y  # the targets that count: not those at padded steps
-            if s.lengths is not None and d.target == "every":
-                counted = s.y[valid_steps(s.lengths, T)]
-            assert counted.min() >= 0 and counted.max() < d.output_size, (
-                f"{where}: class indices must lie in [0, {d.output_size}), got "
-                f"[{counted.min()}, {counted.max()}]"
-            )
-        assert np.all(np.isfinite(s.x)), f"{where}: x holds NaN or inf"
-        assert np.all(np.isfinite(s.y)), f"{where}: y holds NaN or inf"
-    try:
-        json.dumps(d.saved)
-    except (TypeError, ValueError) as exc:
-        raise AssertionError(f"{label}: Dataset.saved must be JSON-ready: {exc}") from None
+    and dtypes those declarations imply (see :mod:`rnnlab.specs`); what every run checks."""
+    problem = dataset_problem(dataset)
+    assert problem is None, f"{label}: {problem}"
 
 
 def _examples(split: Split, target: str) -> list[bytes]:
@@ -574,6 +525,7 @@ def check_task(
             cfg, Shape(dataset.input_size, dataset.output_size), generators(seed)["init"]
         )
         model = Model(cfg, backend, params)
+        model.target = dataset.target
         check_metrics(make_task(task, options, context), model, dataset, where)
         before, after = train_briefly(
             model, dataset, epochs=epochs, max_examples=max_examples, seed=seed

@@ -25,7 +25,10 @@ from . import (
     resume_cmd,
     run_cmd,
     runs_cmd,
+    schema_cmd,
+    search_cmd,
     show_cmd,
+    stats_cmd,
     sweep_cmd,
 )
 from .common import debug_option, err_console, is_debug
@@ -55,7 +58,8 @@ class RnnlabGroup(click.Group):
                 highlight=False,
             )
             ctx.exit(2)
-        except Exception as exc:  # plugin code's error: one message; rnnlab's own: a traceback
+        except (Exception, SystemExit) as exc:  # plugin code's error (or its sys.exit): one
+            # message; rnnlab's own error: a traceback; an exit by rnnlab's own code: an exit
             failure = plugin_error(exc)
             if failure is None or is_debug(ctx):
                 raise
@@ -95,7 +99,10 @@ for command in (
     resume_cmd.resume,
     run_cmd.run,
     runs_cmd.runs,
+    schema_cmd.schema,
+    search_cmd.search,
     show_cmd.show,
+    stats_cmd.stats,
     sweep_cmd.sweep,
 ):
     main.add_command(command)

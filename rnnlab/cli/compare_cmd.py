@@ -13,7 +13,7 @@ from rich.table import Table
 from ..display import figures as plots
 from ..display.terminal import fmt
 from ..training.compare import compare, resolve_backends
-from .common import debug_option, load_experiment, plugin_option, set_option
+from .common import debug_option, load_experiment, out_console, plugin_option, set_option
 
 
 def compare_table(report: dict) -> Table:
@@ -119,7 +119,7 @@ def compare_cmd(config, sets, plugin_paths, **options):
     names = [n.strip() for n in backends.split(",") if n.strip()] if backends else None
     names = resolve_backends(experiment, registry, names, "--backends" if names else None)
     repeats = repeats or experiment.compare.repeats
-    console = Console(stderr=as_json)
+    console = out_console(stderr=as_json)
 
     def on_trial(repeat, trial):
         seconds = [r["seconds"] for r in trial.history]

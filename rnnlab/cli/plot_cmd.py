@@ -14,7 +14,7 @@ from ..display import figures as plots
 from ..errors import RnnlabError
 from ..store.records import STAMP, RunRecord, find_runs, is_run_dir, open_run
 from ..training.session import prepare
-from .common import debug_option, load_run, plugin_option
+from .common import debug_option, load_run, out_console, plugin_option
 
 OVERLAY = "loss-overlay.png"
 
@@ -97,7 +97,7 @@ def plot(run_dirs, overlay, flow_overlay, no_task, plugin_paths):
     of every run under a folder) in one figure each."""
     plots.require()
     runs = collect(run_dirs)
-    console = Console()
+    console = out_console()
     for run in runs:
         redraw(run, plugin_paths, console, with_task=not no_task)
     if len(runs) > 1:

@@ -6,11 +6,10 @@ import json
 from dataclasses import asdict
 
 import click
-from rich.console import Console
 
 from ..display.terminal import plugins_table
 from ..registry.manager import Registry
-from .common import debug_option, plugin_option
+from .common import debug_option, out_console, plugin_option
 
 
 def plugins_json(registry: Registry) -> list[dict]:
@@ -37,4 +36,4 @@ def plugins(plugin_paths, as_json):
     if as_json:
         click.echo(json.dumps(plugins_json(registry), indent=2))
     else:
-        Console().print(plugins_table(registry))
+        out_console().print(plugins_table(registry))

@@ -15,7 +15,7 @@ from rich.table import Table
 from ..display.terminal import fmt
 from ..errors import RnnlabError
 from ..store.records import RunRecord, find_runs, metric_keys, parse_metric_key
-from .common import debug_option
+from .common import debug_option, out_console
 
 STATUS_STYLE = {
     "finished": "green",
@@ -202,7 +202,7 @@ def problems(runs: list[RunRecord]) -> list[str]:
 @debug_option
 def runs(folder, sort_key, reverse, task_name, chosen, as_json):
     """List the runs under FOLDER (default: runs/): settings, status and final metrics."""
-    console = Console()
+    console = out_console()
     if sort_key:
         parse_metric_key(sort_key, option="--sort")
     found = find_runs(folder) if folder.is_dir() else []

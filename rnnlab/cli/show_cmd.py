@@ -5,14 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from ..display.terminal import demo_table, fmt, gradient_flow_line, metrics_table
 from ..display.textplot import line_chart
 from ..store.records import RunRecord, open_run
-from .common import debug_option
+from .common import debug_option, out_console
 from .runs_cmd import STATUS_STYLE, duration
 
 SUMMARY_KEYS = ("experiment", "task", "backend", "cell", "seed", "status")  # metrics_table's
@@ -66,7 +65,7 @@ def header(run: RunRecord) -> str:
 def show(run_dir):
     """Show one run: its config, final metrics, loss curve and the task's demo."""
     run = open_run(run_dir)
-    console = Console()
+    console = out_console()
     console.print(header(run), highlight=False, soft_wrap=True)
     why = run.why
     if why:

@@ -6,13 +6,12 @@ import json
 from pathlib import Path
 
 import click
-from rich.console import Console
 
 from ..errors import RnnlabError
 from ..executors import ExecutorOptions, make_executor
 from ..sweep import build_plan, run_sweep
 from ..sweep.report import SweepDisplay, print_report, to_json
-from .common import debug_option, is_debug, plugin_option, read_experiment, set_option
+from .common import debug_option, is_debug, out_console, plugin_option, read_experiment, set_option
 
 
 def choose_executor(executor: str | None, workers: int | None, dask: str | None) -> str:
@@ -84,7 +83,7 @@ def sweep(ctx, config, sets, plugin_paths, **options):
     )
     name = choose_executor(executor, workers, dask)
     engine = make_executor(registry, name, ExecutorOptions(workers=workers, address=dask))
-    console = Console(stderr=as_json)
+    console = out_console(stderr=as_json)
     with SweepDisplay(console) as display:
         outcome = run_sweep(
             plan, engine, out_root=Path(out_root), fail_fast=fail_fast, display=display

@@ -22,7 +22,14 @@ from typing import Any
 from ..errors import RnnlabError
 from ..registry.manager import PluginInfo, Registry
 from ..store.rundir import CONFIG, RunDir
-from .config import Experiment, apply_overrides, build_experiment, plugin_files, read_with_overrides
+from .config import (
+    Experiment,
+    apply_overrides,
+    build_experiment,
+    check_nesting,
+    plugin_files,
+    read_with_overrides,
+)
 
 ExperimentSource = str | os.PathLike[str] | Mapping[str, Any]
 """An experiment file (TOML), or a dict shaped like one: ``{"task": {"name": "sine"}, ...}``."""
@@ -67,6 +74,7 @@ def read_experiment(
     """
     if isinstance(experiment, Mapping):
         source = None
+        check_nesting(experiment, source="<experiment>")  # before anything recurses into it
         raw = absolute_plugins(copy.deepcopy(dict(experiment)))
         origins = apply_overrides(raw, items(sets))
     elif isinstance(experiment, str | os.PathLike):

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..cells import BUILTIN_CELLS, CELL_OPTIONS, LAYER_KEYS, CellSpec, InitContext, cell_spec
-from ..experiment.config import ModelConfig
+from ..experiment.schema import ModelConfig
 from .features import features_of
 from .lengths import check_backend_supports, valid_steps
 
@@ -231,6 +231,7 @@ class Model:
     ):
         self.cfg, self.backend, self.params = cfg, backend, params
         self.cell = cell or cell_spec(cfg.cell)
+        self.target = "last"  # what predict() returns when not told: the dataset's target
         # the value a ModelConfig made in Python carries for a cell it does not apply to (the
         # config's default, "tanh") gives the cell's default; experiment files are checked
         self.nonlinearity = (
@@ -400,8 +401,10 @@ class Model:
         hs, final, _ = self._layers_forward(x, state, lengths)
         return self._head(self._top(hs, final, target, lengths)), final
 
-    def predict(self, x: np.ndarray, target: str = "last", lengths=None) -> np.ndarray:
-        return self.outputs(x, target, lengths=lengths)[0]
+    def predict(self, x: np.ndarray, target: str | None = None, lengths=None) -> np.ndarray:
+        """The outputs at the last step (``target="last"``) or at every step (``"every"``);
+        by default where the model's dataset has its targets (:attr:`target`)."""
+        return self.outputs(x, target or self.target, lengths=lengths)[0]
 
     def loss(self, x, y, loss: str, target: str, state=None, lengths=None, masks=None) -> float:
         """The loss (no dropout unless given the ``masks`` of a training step)."""

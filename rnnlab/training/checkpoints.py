@@ -238,6 +238,13 @@ def check_resumable(run_dir: RunDir, summary: dict, ckpt: Checkpoint, exp: Exper
             f"({summary.get('stop_reason', '')}); it has nothing left to do"
         )
     if status == "finished" and done >= wanted:
+        if exp.train.schedule != "constant":  # its rates depend on epochs: cannot extend
+            raise RnnlabError(
+                f"{run_dir.path}: the run already finished its {done} epochs; its "
+                f"{exp.train.schedule} schedule sets every epoch's learning rate from "
+                f"train.epochs, so a longer run is a different experiment: start one with "
+                f"rnnlab run {run_dir.path / 'config.toml'} --set train.epochs=N"
+            )
         raise RnnlabError(
             f"{run_dir.path}: the run already finished its {done} epochs; to "
             f"train longer, resume with --set train.epochs=N (N > {done})"

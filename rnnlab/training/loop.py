@@ -243,7 +243,9 @@ def warm_up(session: Session, info: RunInfo, on_status=None):
     """Let the backend get ready (it may compile kernels) and ask it for its epoch runner, timed
     together as its warm-up; ``on_status(message)`` hears about it."""
     name = session.experiment.train.backend
-    if on_status is not None:
+    # only a backend with a warm-up of its own (numba's compiles) has anything to prepare
+    prepares = getattr(type(session.backend), "warm_up", Backend.warm_up) is not Backend.warm_up
+    if on_status is not None and prepares:
         on_status(f"preparing backend {name!r} (may compile kernels on first use) ...")
     t0 = time.perf_counter()
     backend = session.backend  # warm_up and epoch_runner are optional (Backend has defaults)
@@ -251,7 +253,7 @@ def warm_up(session: Session, info: RunInfo, on_status=None):
         backend.warm_up(session.plan)
     runner = epoch_runner(backend, session.plan, info, on_status)
     info.warmup_seconds = time.perf_counter() - t0
-    if on_status is not None:
+    if on_status is not None and prepares:
         on_status(f"backend {name!r} ready in {info.warmup_seconds:.2f} s")
     return runner
 
@@ -327,7 +329,7 @@ def fit(
         if on_epoch is not None:
             on_epoch(record)
         if any(registry.call("on_epoch_end", run=info, epoch=epoch, metrics=record)):
-            info.stop_reason = "stopped by a plugin"
+            info.stop_reason = info.stop_reason or "stopped by a plugin"  # a plugin may say why
             break
         if stop is not None and stop.requested:  # after the hooks saw the epoch: their state
             checkpoints.write()  # in the checkpoint includes it

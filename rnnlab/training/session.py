@@ -20,6 +20,7 @@ from ..nn.model import Model, Shape, init_params
 from ..nn.optim import Optimizer
 from ..registry import failures
 from ..specs import Backend, Dataset, Split, Task, TaskContext
+from .datacheck import dataset_problem
 from .stateful import check_stream_dataset, parallel_streams
 
 SPLITS = ("train", "val", "test")
@@ -211,12 +212,14 @@ def prepare(exp: Experiment, registry) -> Session:
         dataset = task.build(rngs["data"])
     except ConfigError as exc:  # a task's own check of its options: name the file
         raise exc.located(str(exp.source or "")) from None
-    except (ArithmeticError, IndexError, ValueError) as exc:  # options the task did not check
+    # any other exception is the plugin's bug, reported with its file and line
+    problem = dataset_problem(dataset)
+    if problem is not None:
         raise PluginError(
-            f"task {exp.task.name!r} could not build its data from the options in "
-            f"{exp.source or 'the experiment'} ({type(exc).__name__}: {exc}); "
-            f"check the [task] values (--debug shows where it failed)"
-        ) from exc
+            f"plugin {registry.provider('task', exp.task.name)}: task {exp.task.name!r} "
+            f"built data rnnlab cannot train on: {problem} "
+            f"(rnnlab.testing.check_task checks a task's data)"
+        )
     check_lengths(dataset, exp.task.name)
     if dataset.chunk_length and exp.model.bidirectional:
         raise ConfigError(
@@ -256,6 +259,7 @@ def prepare(exp: Experiment, registry) -> Session:
     check_fits_in_memory(exp, shape, cell)
     params = init_params(exp.model, shape, rngs["init"], cell)
     model = Model(exp.model, backend, params, cell)
+    model.target = dataset.target  # a task's metrics predict where its targets are
     optimizer = Optimizer(exp.train, params)
     plan = EpochPlan(
         exp.model,

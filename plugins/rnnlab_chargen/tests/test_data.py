@@ -123,7 +123,7 @@ def test_stdlib_modules_are_read_from_the_installation(tmp_path):
 @pytest.mark.parametrize(
     "task, match",
     [
-        ({"path": "missing.txt"}, r"\[task.path\]: no such file: .*missing.txt"),
+        ({"path": "missing.txt"}, r"\[task.path\]: .*missing.txt: no such file \(looked in "),
         ({"path": "empty.txt"}, r"\[task.path\]: the corpus is empty"),
         ({"path": "latin1.txt"}, r"\[task.path\]: .*latin1.txt is not UTF-8 text"),
         ({}, r"\[task.text\]: set exactly one of text, path, stdlib_modules \(none is set\)"),
