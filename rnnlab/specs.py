@@ -232,6 +232,14 @@ class Backend:
         a backend that compiles its kernels compiles (or loads) them here, so that the cost is
         shown and timed as warm-up instead of landing in the first epoch. Default: nothing."""
 
+    def blas_threads(self, plan) -> int | None:
+        """How many threads NumPy's BLAS (matrix products) should use while ``plan`` (a
+        :class:`rnnlab.training.loop.EpochPlan`) trains and is evaluated: ``plan.train.threads``
+        when it is set (> 0), else the backend's choice. The core holds that count for the run
+        and puts the previous one back afterwards; the run's summary records it. None (the
+        default): BLAS is left as the environment sets it."""
+        return None
+
     def epoch_runner(self, plan):
         """Optionally take over a whole epoch (batches, loss, clipping, optimizer step).
 

@@ -172,8 +172,9 @@ class TrainConfig:
     )
     threads: int = setting(
         0,
-        "threads a backend's compiled epoch may use (0: chosen by the problem's size); "
-        "results are the same whatever the number",
+        "threads a backend may use: numba's compiled epoch, NumPy's BLAS on the numpy backend "
+        "(0: chosen by the problem's size); numba's results are the same whatever the number, "
+        "NumPy's may differ in the last bit for products summed over many rows",
         ge=0,
     )
 

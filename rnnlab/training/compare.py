@@ -47,8 +47,7 @@ def train_once(exp: Experiment, registry, on_status: Callable[[str], None] | Non
     whose writing would load the machine while epochs are being timed."""
     session = prepare(exp, registry)
     run = ActiveRun(session, registry, callbacks=Callbacks(status=on_status))
-    history = run.train()
-    run.evaluate()
+    history = run.results()
     return Trial(
         exp.train.backend,
         history,

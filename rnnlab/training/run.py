@@ -29,6 +29,7 @@ from ..store.checkpoint import Checkpoint, TrainState, data_digest
 from ..store.liveness import resumable_summary
 from ..store.lock import RunLock
 from ..store.rundir import RunDir, RunWriteError
+from .blas import blas_threads
 from .checkpoints import RunCheckpoints, check_resumable, check_same_experiment, restore
 from .diagnostics import Diagnostics
 from .interrupt import graceful_stop
@@ -230,6 +231,18 @@ class ActiveRun:
                     checkpoints.writer.wait()  # every checkpoint is on disk before any report
         return self.history
 
+    def results(self) -> list[dict]:
+        """:meth:`train`, :meth:`evaluate` and, with a run directory, :meth:`record`, under the
+        backend's BLAS threads from the first epoch to the results (``summary["blas"]`` says
+        what was used); returns the history."""
+        with blas_threads(self.session.backend, self.session.plan) as used:
+            self.summary["blas"] = used
+            self.train()
+            self.evaluate()
+            if self.run_dir is not None:
+                self.record()
+        return self.history
+
     def record_epoch(self, record: dict) -> None:
         """One epoch done: its record appended to metrics.jsonl, then shown."""
         self.checkpoints.wrote(self.run_dir.append_metrics(record))
@@ -284,9 +297,7 @@ class ActiveRun:
         previous_seconds = self.summary.get("wall_seconds", 0.0)
         failing = True
         try:
-            self.train()
-            self.evaluate()
-            self.record()
+            self.results()
             failing = False
         except RunInterrupted as exc:
             raise self.interrupted(exc) from None
