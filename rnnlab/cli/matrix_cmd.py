@@ -12,11 +12,10 @@ import click
 from ..analysis.matrix import matrix as results_matrix
 from ..analysis.matrix_tables import markdown, rules, terminal_table
 from ..errors import RnnlabError
-from . import main
 from .common import debug_option, out_console
 
 
-@main.command("matrix")
+@click.command("matrix")
 @click.argument(
     "directories", nargs=-1, required=True, type=click.Path(file_okay=False, exists=True)
 )

@@ -11,7 +11,6 @@ from rich.table import Table
 from ..display.terminal import blas_line, demo_table, fmt, gradient_flow_line, metrics_table
 from ..display.textplot import line_chart
 from ..store.records import RunRecord, open_run
-from . import main
 from .common import debug_option, out_console
 from .runs_cmd import STATUS_STYLE, duration
 
@@ -60,7 +59,7 @@ def header(run: RunRecord) -> str:
     return "  ".join(parts)
 
 
-@main.command("show")
+@click.command("show")
 @click.argument("run_dir", type=click.Path(path_type=Path))
 @debug_option
 def show(run_dir):
