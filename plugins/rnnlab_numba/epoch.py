@@ -106,25 +106,35 @@ FEATURES = frozenset(
 
 # -- kernels ---------------------------------------------------------------------------------
 @njit(**OPTS)
-def run_chunks(batch, sh, cell, masks, mid, bi):
-    """Every chunk of the batch (a layout.Chunk of all its rows), one after the other."""
-    rows, C = batch.rows, sh.s.chunk_rows
-    for c in range((rows.size + C - 1) // C):
-        part = rows[c * C : min(c * C + C, rows.size)]
-        ch = Chunk(c, part, batch.pos + c * C, batch.t0, batch.T, batch.h0_zero, batch.coef)
-        chunk_loss_grad(ch, sh, cell, masks, mid, bi)
+def one_chunk(c, batch, model, buffers, bi):
+    """Chunk ``c`` of ``batch`` (a layout.Chunk of all its rows): ``network.chunk_loss_grad``
+    with ``model = (s, net, data, buf)`` (layout.Shared's parts) and ``buffers = (bsum, gates,
+    cs, hn, masks, mid)``, the cell's buffers, the dropout masks and the layers' outputs."""
+    s, net, data, buf = model
+    C = s.chunk_rows
+    part = batch.rows[c * C : min(c * C + C, batch.rows.size)]
+    ch = Chunk(c, part, batch.pos + c * C, batch.t0, batch.T, batch.h0_zero, batch.coef)
+    chunk_loss_grad(ch, Shared(s, net, data, buf), buffers[:4], buffers[4], buffers[5], bi)
+
+
+@njit(**OPTS)
+def run_chunks(batch, s, net, data, buf, buffers, bi):
+    """Every chunk of the batch, one after the other (arguments as ``one_chunk``'s)."""
+    C = s.chunk_rows
+    for c in range((batch.rows.size + C - 1) // C):
+        one_chunk(c, batch, (s, net, data, buf), buffers, bi)
 
 
 @njit(parallel=True, **OPTS)
-def run_chunks_parallel(batch, sh, cell, masks, mid, bi):
+def run_chunks_parallel(batch, s, net, data, buf, buffers, bi):
     """Every chunk of the batch, on numba's threads (one parallel region). (The chunk's loss
     is stored by chunk_loss_grad: here ``buf.loss[c] = ...`` is lost (a numba 0.68 parfor bug
-    with arrays held in tuples).)"""
-    rows, C = batch.rows, sh.s.chunk_rows
-    for c in prange((rows.size + C - 1) // C):
-        part = rows[c * C : min(c * C + C, rows.size)]
-        ch = Chunk(c, part, batch.pos + c * C, batch.t0, batch.T, batch.h0_zero, batch.coef)
-        chunk_loss_grad(ch, sh, cell, masks, mid, bi)
+    with arrays held in tuples).) What the loop reads enters as arguments, each a flat
+    structure (numba's parallel region rejected layout.Shared, named tuples inside a named
+    tuple, and named tuples built or unpacked in the function); one_chunk builds them."""
+    C = s.chunk_rows
+    for c in prange((batch.rows.size + C - 1) // C):
+        one_chunk(c, batch, (s, net, data, buf), buffers, bi)
 
 
 @njit(**OPTS)
@@ -149,6 +159,7 @@ def epoch(sh, slots, losses, cell, masks, mid, bi, threaded):
     the state the previous one ended in (zeros for the first). ``threaded`` is None to run
     the chunks on this thread (the parallel kernel is then not compiled)."""
     s, net, data, buf = sh
+    buffers = cell + (masks, mid)
     B, N, S, k = s.batch, data.order.size, data.x.shape[0], s.chunk_length
     buf.state0[:] = 0
     # one-hot inputs (a char model): the Adagrad step skips the W_ih columns of characters
@@ -168,9 +179,9 @@ def epoch(sh, slots, losses, cell, masks, mid, bi, threaded):
         h0_zero = k == 0 or b == 0
         batch = Chunk(0, rows, lo, t0, T, h0_zero, coef)
         if threaded is None:
-            run_chunks(batch, sh, cell, masks, mid, bi)
+            run_chunks(batch, s, net, data, buf, buffers, bi)
         else:
-            run_chunks_parallel(batch, sh, cell, masks, mid, bi)
+            run_chunks_parallel(batch, s, net, data, buf, buffers, bi)
         # the chunks' sums, in chunk order (whatever thread ran them)
         g, total = buf.g[0], buf.loss[0]
         for c in range(1, (rows.size + s.chunk_rows - 1) // s.chunk_rows):

@@ -261,16 +261,17 @@ def head_every(ch, sh, top, dtop):
 
 
 @njit(**OPTS)
-def head_last(ch, r, T, sh, top, dh):
+def head_last(ch, r, T, model, row, top, dh):
     """Target "last": head y = h W^T + b on row r's step ``T-1`` (T: its length), its loss,
+    ``model = (s, net, data)``, ``row = (out, hv, dv, g)`` the chunk's scratch and gradient;
     and the backward pass: g[W] += dout^T h, g[b] += dout, dh[T-1, r] += dout W. A
     bidirectional model's head reads ``[h_n forward ; h_n reverse] = [top[T-1, :H] ;
     top[0, H:]]`` (gathered in ``hv``, its gradient in ``dv``), as
     ``rnnlab.nn.model.Model._top`` routes it."""
-    s, buf, c = sh.s, sh.buf, ch.c
-    out, hv, dv = buf.out[c], buf.hv[c], buf.dv[c]
+    s, net, data = model
+    out, hv, dv, g = row
     H, W = s.hidden, top.shape[2]  # W = D * H
-    Wh, bh, _, gWh, gbh = head_weights(s, sh.net, buf.g[c], W)
+    Wh, bh, _, gWh, gbh = head_weights(s, net, g, W)
     h, d_h = top[T - 1, r], dh[T - 1, r]
     if s.directions == 2:
         for j in range(H):
@@ -283,7 +284,7 @@ def head_last(ch, r, T, sh, top, dh):
         for j in range(W):
             acc += Wh[o, j] * h[j]
         out[o] = acc + bh[o]
-    loss = target_loss(out, ch.rows[r], 0, s, sh.data, ch.coef)
+    loss = target_loss(out, ch.rows[r], 0, s, data, ch.coef)
     # dW += dout^T h,  db += dout,  dh = dout W
     for o in range(s.n_out):
         d = out[o]
@@ -419,10 +420,11 @@ def chunk_loss_grad(ch, sh, cell, masks, mid, bi):
     if s.every:
         loss = head_every(ch, sh, top, dtop)
     else:
-        loss = 0.0
+        loss, model = 0.0, (s, sh.net, data)
+        row = (buf.out[c], buf.hv[c], buf.dv[c], buf.g[c])  # the chunk's head scratch, gradient
         for r in range(R):
             Tn = data.lens[rows[r]] if s.lengths else T
-            loss += head_last(ch, r, Tn, sh, top, dtop)
+            loss += head_last(ch, r, Tn, model, row, top, dtop)
     stack_backward(ch, sh, cell, masks, mid, bi)
     if s.chunk_length:
         carry_state(c, T, s, buf, cell[2])
