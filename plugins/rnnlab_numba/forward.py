@@ -11,7 +11,8 @@ one step's gates (a few steps' when a block has few rows) and, between layers (o
 them), so threads share them out with the same bits on any number of threads.
 
 The parameters are copied into one flat vector per call, laid out as the fused epoch lays them
-out (layout.pack_layout) and described by the same settings (layout.Settings): one compiled
+out (layout.pack_layout, without its alignment gaps) and described by the same settings
+(layout.Settings): one compiled
 signature per dtype whatever the cell, layers and directions. At one row and one step
 (generation) that copy costs about as much as the arithmetic, from a few dozen row-steps on it
 is noise.
@@ -42,7 +43,7 @@ from . import gru, lstm
 from . import lengths as packing
 from .blocks import OPTS, affine
 from .jitcache import njit
-from .layout import CELLS, LSTM, RNN, Net, aligned_zeros, model_settings, pack_layout
+from .layout import CELLS, LSTM, RNN, Net, model_settings, pack_layout
 from .rnn import activate
 
 BLOCK = 32  # rows per block: a block's scratch stays in cache, and 4-row products fill up
@@ -275,25 +276,24 @@ class ForwardRunner:
         self._full = (None, None)
 
     def plan(self, params, every: bool):
-        """``(settings, offsets, layout, head, size)``: the settings for ``every`` and the
-        parameters' places in the flat vector (layout.pack_layout, as the fused epoch lays them
-        out), computed once per input and output width (the rest is the model's)."""
+        """``(settings, names, layout, head)``: the settings for ``every`` and the parameters'
+        places in the flat vector (layout.pack_layout, as the fused epoch lays them out, without
+        its alignment gaps), computed once per input and output width (the rest is the
+        model's)."""
         key = (params[FIRST].shape[1], params[HEAD_BIAS].size, every)
         if key not in self._plans:
             s = self.settings._replace(every=every)
-            offsets, layout, head, size, _ = pack_layout(
-                params, s.layers, s.hidden, s.gates, s.directions
+            offsets, layout, head, _, _ = pack_layout(
+                params, s.layers, s.hidden, s.gates, s.directions, aligned=False
             )
-            self._plans[key] = (s, offsets, layout, head, size)
+            self._plans[key] = (s, list(offsets), layout, head)
         return self._plans[key]
 
-    def net(self, params, every: bool, dtype):
-        """The settings and a layout.Net holding a copy of ``params``."""
-        s, offsets, layout, head, size = self.plan(params, every)
-        theta = aligned_zeros(size, dtype)
-        for name, at in offsets.items():
-            p = params[name]
-            theta[at : at + p.size] = p.ravel()
+    def net(self, params, every: bool):
+        """The settings and a layout.Net holding a copy of ``params`` (unaligned: one
+        concatenation, in the order the plan's offsets follow)."""
+        s, names, layout, head = self.plan(params, every)
+        theta = np.concatenate([params[name].ravel() for name in names])
         return s, Net(theta, layout, head, theta[:0])
 
     def rows(self, lengths, T: int, N: int) -> np.ndarray:
@@ -320,7 +320,7 @@ class ForwardRunner:
         L, D, H, S = self.layers, self.dirs, self.hidden, self.states
         head = params[HEAD_BIAS]
         every = target == "every"
-        s, net = self.net(params, every, head.dtype)
+        s, net = self.net(params, every)
         x = np.ascontiguousarray(x, dtype=head.dtype)
         T, N, n_in = x.shape
         rows = self.rows(lengths, T, N)

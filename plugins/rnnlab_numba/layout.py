@@ -168,6 +168,7 @@ def pack_layout(
     hidden: int,
     gates: int,
     directions: int = 1,
+    aligned: bool = True,
 ):
     """Offsets of every tensor in the flat vector (in ``params`` order), ``layout`` and
     ``head`` as described at ``Net``, and the sizes of theta and wT. A reverse direction's
@@ -178,9 +179,11 @@ def pack_layout(
     aligned_zeros every matrix starts on a cache line. Why: a batch-1 product streams its
     weight matrix, rows of H = 100 float64 (800 bytes, not a whole number of 64-byte lines),
     from L2 at every step; from a line boundary it took 0.81 us at min-char-rnn's sizes, from
-    48 bytes past one (where numpy's allocation had put W_hh) 0.98."""
+    48 bytes past one (where numpy's allocation had put W_hh) 0.98. ``aligned=False``: no gaps,
+    each tensor right after the one before (the compiled forward's per-call copy, one
+    ``np.concatenate``: a third of the Python time of a one-row call)."""
 
-    align = ALIGN // next(iter(params.values())).dtype.itemsize
+    align = ALIGN // next(iter(params.values())).dtype.itemsize if aligned else 1
 
     def up(n):
         return -(-n // align) * align
