@@ -10,18 +10,27 @@ is a :class:`CellSpec`; a sweep engine an :class:`Executor` with its :class:`Exe
 config table a plugin reads a :class:`TableSpec`. Parameter names are built
 by :func:`param_name`, never written as strings; the valid steps of sequences of different
 lengths by :func:`valid_steps`. A task that reads the user's data files reports their problems
-with :func:`read_text`, :func:`data_error` and :func:`column_index`. The built-in plugins import
-from here only;
+with :func:`read_data` (a regular file of bounded size), :func:`read_text`,
+:func:`data_error` and :func:`column_index`. The built-in plugins import from here only;
 names here keep their meaning across releases. The conformance checks a plugin's tests run are
 in :mod:`rnnlab.testing`.
 """
 
 from __future__ import annotations
 
-from .cells import BUILTIN_CELLS, LAYER_KEYS, CellSpec, cell_spec
+from .cells import (
+    BUILTIN_CELLS,
+    LAYER_KEYS,
+    CellSpec,
+    InitContext,
+    ParamSpec,
+    cell_spec,
+    uniform_hidden,
+    uniform_input,
+)
 from .errors import ConfigError, RnnlabError
 from .executors import Executor, ExecutorOptions, ExecutorSpec, RunJob, RunResult
-from .experiment.datafiles import column_index, data_error, read_text
+from .experiment.datafiles import column_index, data_error, read_data, read_text
 from .hookspecs import hookimpl
 from .nn.lengths import valid_steps
 from .nn.model import HEAD_KEYS, Model, Shape, dropout_masks, init_params, log_softmax, param_name
@@ -41,13 +50,15 @@ from .specs import (
     TaskContext,
     TaskSpec,
 )
-from .training.loop import EpochPlan, reference_epoch
+from .training.loop import reference_epoch
+from .training.session import EpochPlan
 from .training.stateful import chunks, stateful_epoch
 
 __all__ = [
     "BUILTIN_CELLS",
     "DTYPES",
     "HEAD_KEYS",
+    "InitContext",
     "LAYER_KEYS",
     "LOSSES",
     "TARGETS",
@@ -64,6 +75,7 @@ __all__ = [
     "Model",
     "Optimizer",
     "Option",
+    "ParamSpec",
     "RnnlabError",
     "RunJob",
     "RunResult",
@@ -82,8 +94,11 @@ __all__ = [
     "init_params",
     "log_softmax",
     "param_name",
+    "read_data",
     "read_text",
     "reference_epoch",
     "stateful_epoch",
+    "uniform_hidden",
+    "uniform_input",
     "valid_steps",
 ]

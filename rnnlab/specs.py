@@ -31,7 +31,8 @@ class Option:
     """One configurable key: its type, default and the values it accepts.
 
     ``ge``/``gt``/``le``/``lt`` bound numbers (inclusive / exclusive / inclusive / exclusive);
-    ``choices`` lists the accepted values; ``item`` is the element type of a list option.
+    ``choices`` lists the accepted values; ``item`` is the element type of a list option;
+    ``max_length`` bounds a string's length.
     """
 
     name: str
@@ -43,7 +44,8 @@ class Option:
     gt: float | None = None
     le: float | None = None
     item: type | None = None
-    lt: float | None = None  # last: fields are only ever added at the end
+    lt: float | None = None  # fields are only ever added at the end
+    max_length: int | None = None
 
 
 @dataclass
@@ -171,11 +173,14 @@ class TaskSpec:
 class Backend:
     """Base class for a backend: the recurrence of one layer, forward and backward.
 
-    ``weights`` holds one layer's arrays under PyTorch's names without the layer suffix:
-    ``weight_ih [G*H, I]``, ``weight_hh [G*H, H]``, ``bias_ih [G*H]``, ``bias_hh [G*H]`` (G: the
-    cell's gate count, :class:`rnnlab.cells.CellSpec`). ``state0`` is a tuple with one ``[N, H]``
-    array per state tensor of the cell: ``(h0,)``, or ``(h0, c0)`` for lstm. ``cells`` names the
-    cells the backend implements (built-in or registered by a plugin).
+    ``weights`` holds one layer's arrays keyed as the cell's spec lists them
+    (:class:`rnnlab.cells.CellSpec`), without the layer suffix; for the cells PyTorch has,
+    PyTorch's ``weight_ih [G*H, I]``, ``weight_hh [G*H, H]``, ``bias_ih [G*H]``, ``bias_hh
+    [G*H]`` (G: the cell's gate count). ``state0`` is a tuple with one ``[N, H]`` array per
+    state tensor of the cell (complex where the spec says so): ``(h0,)``, or ``(h0, c0)`` for
+    lstm. ``layer_forward`` returns the layer's per-step outputs (the spec's ``output``) as
+    ``hs``. ``cells`` names the cells the backend implements (built-in or registered by a
+    plugin); :meth:`runs_cell` is what the core asks.
 
     ``features`` says what a backend's kernels honour beyond the basic contract; the core refuses
     data or options that need a feature a backend does not declare. ``"lengths"``:
@@ -193,6 +198,13 @@ class Backend:
     # the model features (``rnnlab.nn.model.model_features``) :meth:`forward_runner` implements,
     # and "lengths" when it accepts lengths. Empty: no compiled forward.
     forward_features: frozenset[str] = frozenset()
+
+    def runs_cell(self, cell) -> bool:
+        """Whether this backend runs ``cell`` (a :class:`rnnlab.cells.CellSpec`). Default: its
+        name is in :attr:`cells`. A backend that runs cells from their specs (the reference
+        runs any spec carrying ``kernels["numpy"]``) says yes to such a spec and runs it from
+        then on."""
+        return cell.name in self.cells
 
     def layer_forward(self, cell, weights, x, state0, *, nonlinearity="tanh", lengths=None):
         """Run one layer over ``x [T, N, I]``; return ``(hs [T, N, H], final_state, cache)``.
@@ -219,6 +231,14 @@ class Backend:
         starts:
         a backend that compiles its kernels compiles (or loads) them here, so that the cost is
         shown and timed as warm-up instead of landing in the first epoch. Default: nothing."""
+
+    def blas_threads(self, plan) -> int | None:
+        """How many threads NumPy's BLAS (matrix products) should use while ``plan`` (a
+        :class:`rnnlab.training.loop.EpochPlan`) trains and is evaluated: ``plan.train.threads``
+        when it is set (> 0), else the backend's choice. The core holds that count for the run
+        and puts the previous one back afterwards; the run's summary records it. None (the
+        default): BLAS is left as the environment sets it."""
+        return None
 
     def epoch_runner(self, plan):
         """Optionally take over a whole epoch (batches, loss, clipping, optimizer step).

@@ -23,12 +23,14 @@ import numpy as np
 from .cells import cell_spec
 from .errors import PluginError
 from .experiment.config import ModelConfig, TrainConfig, validate_table
-from .nn.lengths import FEATURE, inert_padding, lengths_problem, valid_steps
+from .nn.lengths import FEATURE, inert_padding, valid_steps
 from .nn.model import Model, Shape, init_params
 from .nn.optim import Optimizer
 from .registry.manager import Registry
-from .specs import LOSSES, TARGETS, Dataset, Demo, Split, Task, TaskContext, TaskSpec
-from .training.loop import SPLITS, EpochPlan, cast, generators, reference_epoch
+from .specs import Dataset, Demo, Split, Task, TaskContext, TaskSpec
+from .training.datacheck import dataset_problem
+from .training.loop import reference_epoch
+from .training.session import SPLITS, EpochPlan, cast, generators
 
 REFERENCE = "numpy"  # the reference backend every other backend is checked against
 CASES = (("mse", "last"), ("xent", "every"))  # loss kinds x where targets apply
@@ -39,28 +41,33 @@ def reference_backend():
     return Registry().backend(REFERENCE).load()
 
 
-def problem(cfg: ModelConfig, loss: str, target: str, *, T=5, N=3, I=3, O=2, seed=0, cell=None):
+SIZES = {"T": 5, "N": 3, "I": 3, "O": 2}
+"""The sizes :func:`problem` draws by default: steps, sequences, inputs, outputs."""
+
+
+def sizes_of(sizes: dict[str, int]) -> tuple[int, int, int, int]:
+    """``T, N, I, O`` from keywords among :data:`SIZES`, the rest at their defaults."""
+    unknown = sorted(set(sizes) - set(SIZES))
+    if unknown:
+        raise TypeError(f"unexpected size(s) {unknown}; the sizes are {list(SIZES)}")
+    merged = {**SIZES, **sizes}
+    return merged["T"], merged["N"], merged["I"], merged["O"]
+
+
+def problem(cfg: ModelConfig, loss: str, target: str, *, seed=0, cell=None, **sizes):
     """Small random parameters, inputs and targets for one configuration (``cell``: the spec of
-    ``cfg.cell`` when a plugin registers it)."""
-    return sized_problem(cfg, loss, target, T=T, N=N, I=I, O=O, seed=seed, cell=cell)[:3]
+    ``cfg.cell`` when a plugin registers it); ``sizes`` among ``T``, ``N``, ``I``, ``O``
+    (:data:`SIZES`)."""
+    return sized_problem(cfg, loss, target, seed=seed, cell=cell, **sizes)[:3]
 
 
 def sized_problem(
-    cfg: ModelConfig,
-    loss: str,
-    target: str,
-    *,
-    T=5,
-    N=3,
-    I=3,
-    O=2,
-    seed=0,
-    cell=None,
-    lengths=False,
+    cfg: ModelConfig, loss: str, target: str, *, seed=0, cell=None, lengths=False, **sizes
 ):
     """:func:`problem` and, fourth, random sequence lengths when ``lengths`` is true (the first
     sequence full length, the second one step long; random values in the padding), else None.
     The first three items are those of :func:`problem` with the same arguments."""
+    T, N, I, O = sizes_of(sizes)
     rng = np.random.default_rng(seed)
     params = init_params(cfg, Shape(I, O), rng, cell)
     x = rng.normal(size=(T, N, I)).astype(cfg.dtype)
@@ -138,12 +145,29 @@ def fixed_masks(model: Model, shape, seed: int = 0):
     return model.dropout_masks(np.random.default_rng(seed), *shape)
 
 
-def configs(backend, *, layers=(1, 2), cells=None):
+def backend_cells(backend, cells=None, only=None) -> tuple[str, ...]:
+    """The cells ``backend`` runs: those it declares and, for a backend that runs cells from
+    their specs (``runs_cell``: the reference runs any spec with numpy kernels), those of
+    ``cells`` it accepts; only the names in ``only`` when given."""
+    runs_cell = getattr(backend, "runs_cell", None)
+    if runs_cell is not None:
+        for spec in (cells or {}).values():
+            runs_cell(spec)
+    names = tuple(backend.cells)
+    if only is not None:
+        missing = [c for c in only if c not in names]
+        assert not missing, f"{backend.name}: does not run cell(s) {missing} (runs: {names})"
+        names = tuple(c for c in names if c in only)
+    return names
+
+
+def configs(backend, *, layers=(1, 2), cells=None, only=None):
     """Every configuration a backend declares: cell x the cell's nonlinearities x layer count,
     and a bidirectional stack of the most layers with dropout between them (the core composes
     directions and dropout from the backend's kernels, so every backend is checked on them).
-    ``cells`` maps names to :class:`rnnlab.cells.CellSpec` for cells a plugin registers."""
-    for cell in backend.cells:
+    ``cells`` maps names to :class:`rnnlab.cells.CellSpec` for cells a plugin registers;
+    ``only`` restricts the check to the cells it names."""
+    for cell in backend_cells(backend, cells, only):
         for nonlinearity in cell_spec(cell, cells).nonlinearities:
             for n in layers:
                 yield ModelConfig(cell=cell, hidden_size=4, layers=n, nonlinearity=nonlinearity)
@@ -162,11 +186,12 @@ def length_cases(backend) -> tuple[bool, ...]:
     return (False, True) if FEATURE in getattr(backend, "features", ()) else (False,)
 
 
-def check_gradients(backend, *, rtol=1e-7, cells=None) -> None:
+def check_gradients(backend, *, rtol=1e-7, cells=None, only=None) -> None:
     """Analytic gradients match float64 central differences for every declared configuration
     (and with variable-length sequences, when the backend declares the feature).
-    ``cells``: specs of cells a plugin registers (``Registry.cells``), by name."""
-    for cfg in configs(backend, cells=cells):
+    ``cells``: specs of cells a plugin registers (``Registry.cells``), by name; ``only``: the
+    names of the cells to check (default: every cell the backend runs)."""
+    for cfg in configs(backend, cells=cells, only=only):
         for loss, target in CASES:
             for lengths in length_cases(backend):
                 errors = gradient_errors(backend, cfg, loss, target, cells=cells, lengths=lengths)
@@ -179,12 +204,14 @@ def check_gradients(backend, *, rtol=1e-7, cells=None) -> None:
                 )
 
 
-def check_agreement(backend, reference=None, *, rtol64=1e-9, rtol32=1e-4, cells=None) -> None:
+def check_agreement(
+    backend, reference=None, *, rtol64=1e-9, rtol32=1e-4, cells=None, only=None
+) -> None:
     """Outputs, final states and gradients match the reference backend for every declared
     cell, layer count and dtype (float32 within ``rtol32``), and with variable-length sequences
     when the backend declares the feature."""
     reference = reference if reference is not None else reference_backend()
-    for cfg in configs(backend, cells=cells):
+    for cfg in configs(backend, cells=cells, only=only):
         cell = cell_spec(cfg.cell, cells)
         for dtype, (loss, target), lengths in product(backend.dtypes, CASES, length_cases(backend)):
             rtol = rtol64 if dtype == "float64" else rtol32
@@ -218,7 +245,9 @@ def check_agreement(backend, reference=None, *, rtol64=1e-9, rtol32=1e-4, cells=
                 )
 
 
-def padding_differences(backend, *, value=1e6, steps=3, seed=0, cells=None) -> dict[str, float]:
+def padding_differences(
+    backend, *, value=1e6, steps=3, seed=0, cells=None, only=None
+) -> dict[str, float]:
     """How much garbage in the padding changes anything, for every declared configuration in
     float64: the largest relative difference, with padding 0 and with ``value`` in ``x`` (and
     in every-step targets; an out-of-range class index for xent), of the loss, every gradient,
@@ -227,7 +256,7 @@ def padding_differences(backend, *, value=1e6, steps=3, seed=0, cells=None) -> d
     ``"params"``."""
     worst = dict.fromkeys(("loss", "grads", "outputs", "state", "params"), 0.0)
     cfg_train = TrainConfig(batch_size=2, learning_rate=0.05)
-    for cfg in configs(backend, cells=cells):
+    for cfg in configs(backend, cells=cells, only=only):
         cell = cell_spec(cfg.cell, cells)
         for loss, target in CASES:
             c = replace(cfg, dtype="float64")
@@ -264,10 +293,10 @@ def padding_differences(backend, *, value=1e6, steps=3, seed=0, cells=None) -> d
     return worst
 
 
-def check_padding_inert(backend, *, rtol=1e-12, cells=None) -> None:
+def check_padding_inert(backend, *, rtol=1e-12, cells=None, only=None) -> None:
     """Values in the padding change no loss, gradient, output, final state or trained
     parameter (see :func:`padding_differences`) beyond ``rtol`` relative."""
-    found = padding_differences(backend, cells=cells)
+    found = padding_differences(backend, cells=cells, only=only)
     bad = {k: v for k, v in found.items() if not v <= rtol}
     assert not bad, (
         f"{backend.name}: garbage in the padding changes {bad} relative "
@@ -276,10 +305,10 @@ def check_padding_inert(backend, *, rtol=1e-12, cells=None) -> None:
     )
 
 
-def check_refuses_lengths(backend, *, cells=None) -> None:
+def check_refuses_lengths(backend, *, cells=None, only=None) -> None:
     """A backend without the ``"lengths"`` feature is refused variable-length sequences with
     a clear error naming it, instead of silently running the padding."""
-    cfg = next(configs(backend, cells=cells))
+    cfg = next(configs(backend, cells=cells, only=only))
     cell = cell_spec(cfg.cell, cells)
     params, x, y, lens = sized_problem(cfg, "mse", "last", cell=cell, lengths=True)
     try:
@@ -293,17 +322,19 @@ def check_refuses_lengths(backend, *, cells=None) -> None:
     )
 
 
-def check_backend(backend, reference=None, *, cells=None) -> None:
+def check_backend(backend, reference=None, *, cells=None, only=None) -> None:
     """Everything a backend must satisfy: exact gradients and agreement with the reference,
     with variable-length sequences and inert padding when it declares the ``"lengths"``
     feature, and a clear refusal of them when it does not. ``cells``: specs of the cells a
-    plugin registers (``Registry.cells``), by name."""
-    check_gradients(backend, cells=cells)
-    check_agreement(backend, reference, cells=cells)
+    plugin registers (``Registry.cells``), by name; ``only``: the names of the cells to check
+    (default: every cell the backend runs, a plugin's cells with numpy kernels included on
+    the reference backend)."""
+    check_gradients(backend, cells=cells, only=only)
+    check_agreement(backend, reference, cells=cells, only=only)
     if FEATURE in getattr(backend, "features", ()):
-        check_padding_inert(backend, cells=cells)
+        check_padding_inert(backend, cells=cells, only=only)
     else:
-        check_refuses_lengths(backend, cells=cells)
+        check_refuses_lengths(backend, cells=cells, only=only)
 
 
 # -- tasks -----------------------------------------------------------------------------------
@@ -330,59 +361,9 @@ def build_dataset(task: Task, seed: int) -> Dataset:
 
 def check_dataset(dataset: Dataset, label: str = "task") -> None:
     """The dataset declares a valid loss and target, and every split's arrays have the shapes
-    and dtypes those declarations imply (see :mod:`rnnlab.specs`)."""
-    d = dataset
-    assert d.loss in LOSSES, f"{label}: loss {d.loss!r} is not one of {LOSSES}"
-    assert d.target in TARGETS, f"{label}: target {d.target!r} is not one of {TARGETS}"
-    for n in ("input_size", "output_size"):
-        assert isinstance(getattr(d, n), int | np.integer) and getattr(d, n) > 0, (
-            f"{label}: {n} must be a positive integer, got {getattr(d, n)!r}"
-        )
-    if d.chunk_length:
-        assert d.target == "every" and all(len(s) == 1 for s in d.splits.values()), (
-            f"{label}: a stateful dataset (chunk_length > 0) must have target 'every' and one "
-            f"stream [L, 1, input_size] per split"
-        )
-    missing = [s for s in SPLITS if s not in d.splits or len(d.splits[s]) == 0]
-    assert not missing, f"{label}: no data for split(s) {missing}"
-    for name, s in d.splits.items():
-        where = f"{label}: split {name!r}"
-        assert s.x.ndim == 3 and s.x.shape[2] == d.input_size, (
-            f"{where}: x must be [T, N, input_size={d.input_size}], got shape {s.x.shape}"
-        )
-        numeric = np.issubdtype(s.x.dtype, np.number) or s.x.dtype == np.bool_
-        assert numeric, f"{where}: x must be numeric (cast to the model's dtype), got {s.x.dtype}"
-        T, N = s.x.shape[:2]
-        problem_ = lengths_problem(s, d.chunk_length)
-        assert problem_ is None, f"{where}: {problem_}"
-        lead = (N,) if d.target == "last" else (T, N)
-        if d.loss == "mse":
-            want = (*lead, d.output_size)
-            assert s.y.shape == want, (
-                f"{where}: y must have shape {want} for mse/{d.target}, got {s.y.shape}"
-            )
-            assert np.issubdtype(s.y.dtype, np.floating), f"{where}: y has dtype {s.y.dtype}"
-        else:
-            assert s.y.shape == lead, (
-                f"{where}: y must have shape {lead} (class indices) for "
-                f"xent/{d.target}, got {s.y.shape}"
-            )
-            assert np.issubdtype(s.y.dtype, np.integer), (
-                f"{where}: y must hold integer class indices, got dtype {s.y.dtype}"
-            )
-            counted = s.y  # the targets that count: not those at padded steps
-            if s.lengths is not None and d.target == "every":
-                counted = s.y[valid_steps(s.lengths, T)]
-            assert counted.min() >= 0 and counted.max() < d.output_size, (
-                f"{where}: class indices must lie in [0, {d.output_size}), got "
-                f"[{counted.min()}, {counted.max()}]"
-            )
-        assert np.all(np.isfinite(s.x)), f"{where}: x holds NaN or inf"
-        assert np.all(np.isfinite(s.y)), f"{where}: y holds NaN or inf"
-    try:
-        json.dumps(d.saved)
-    except (TypeError, ValueError) as exc:
-        raise AssertionError(f"{label}: Dataset.saved must be JSON-ready: {exc}") from None
+    and dtypes those declarations imply (see :mod:`rnnlab.specs`); what every run checks."""
+    problem = dataset_problem(dataset)
+    assert problem is None, f"{label}: {problem}"
 
 
 def _examples(split: Split, target: str) -> list[bytes]:
@@ -484,6 +465,20 @@ def train_briefly(
     return before, model.loss(split.x, split.y, dataset.loss, dataset.target, lengths=lengths)
 
 
+TASK_LIMITS = {"hidden_size": 8, "epochs": 10, "max_examples": 256, "max_shared": None}
+"""What :func:`check_task` trains and tolerates, by default."""
+
+
+def limits_of(limits: dict) -> tuple:
+    """``hidden_size, epochs, max_examples, max_shared`` from keywords among
+    :data:`TASK_LIMITS`, the rest at their defaults."""
+    unknown = sorted(set(limits) - set(TASK_LIMITS))
+    if unknown:
+        raise TypeError(f"unexpected keyword(s) {unknown}; the limits are {list(TASK_LIMITS)}")
+    merged = {**TASK_LIMITS, **limits}
+    return merged["hidden_size"], merged["epochs"], merged["max_examples"], merged["max_shared"]
+
+
 def check_task(
     task,
     options: dict | None = None,
@@ -492,10 +487,7 @@ def check_task(
     backend=None,
     context: TaskContext | None = None,
     cell: str | None = None,
-    hidden_size: int = 8,
-    epochs: int = 10,
-    max_examples: int = 256,
-    max_shared: float | None = None,
+    **limits,
 ) -> None:
     """Everything a task must satisfy, for each seed in ``seeds``:
 
@@ -508,8 +500,11 @@ def check_task(
 
     ``task`` is a :class:`TaskSpec` (``options`` are validated against its declared options and
     defaults filled in) or a factory ``(options, context) -> Task`` (``options`` passed as they
-    are). ``backend`` defaults to the NumPy reference.
+    are). ``backend`` defaults to the NumPy reference. ``limits`` are among
+    :data:`TASK_LIMITS`: ``hidden_size`` of the model trained, ``epochs``, ``max_examples`` and
+    ``max_shared``.
     """
+    hidden_size, epochs, max_examples, max_shared = limits_of(limits)
     backend = backend if backend is not None else reference_backend()
     label = f"task {task.name!r}" if isinstance(task, TaskSpec) else f"task {task!r}"
     for seed in seeds:
@@ -530,6 +525,7 @@ def check_task(
             cfg, Shape(dataset.input_size, dataset.output_size), generators(seed)["init"]
         )
         model = Model(cfg, backend, params)
+        model.target = dataset.target
         check_metrics(make_task(task, options, context), model, dataset, where)
         before, after = train_briefly(
             model, dataset, epochs=epochs, max_examples=max_examples, seed=seed

@@ -8,7 +8,7 @@ from __future__ import annotations
 import sysconfig
 from pathlib import Path
 
-from rnnlab.plugin import ConfigError
+from rnnlab.plugin import ConfigError, read_data
 
 SOURCES = ("text", "path", "stdlib_modules")
 
@@ -29,21 +29,18 @@ def stdlib_file(name: str) -> Path:
 
 
 def read_utf8(path: Path, key: str) -> str:
-    """The text of ``path``; a missing, unreadable or non-UTF-8 file is a ConfigError."""
+    """The text of ``path``; a missing, unreadable, special (a FIFO, a device) or non-UTF-8
+    file is a ConfigError on ``[task.<key>]``."""
     try:
-        return path.read_bytes().decode("utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"no such file: {path}", table="task", key=key) from None
-    except IsADirectoryError:
-        raise ConfigError(
-            f"{path} is a directory, not a text file", table="task", key=key
-        ) from None
+        raw = read_data(path)
+    except ConfigError as exc:
+        raise ConfigError(exc.detail, table="task", key=key) from None
+    try:
+        return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ConfigError(
             f"{path} is not UTF-8 text ({exc.reason} at byte {exc.start})", table="task", key=key
         ) from None
-    except OSError as exc:
-        raise ConfigError(f"cannot read {path}: {exc.strerror}", table="task", key=key) from None
 
 
 def load_corpus(options: dict, base_dir: Path) -> tuple[str, dict]:

@@ -22,3 +22,15 @@ def select_input(x, lengths):
 
 def ignore_padding(dhs, valid):
     return dhs if valid is None else np.where(valid, dhs, 0).astype(dhs.dtype, copy=False)
+
+
+def hold(valid, t, h_t, h, hs, out=None):
+    """Step t of a recurrence whose output is its state: write the output of step t into
+    ``hs[t]`` (``out``, default ``h_t``; 0 for a finished sequence) and return the state
+    carried on (``h_t``, or ``h`` held for a finished sequence)."""
+    out = h_t if out is None else out
+    if valid is None:
+        hs[t] = out
+        return h_t
+    hs[t] = np.where(valid[t], out, 0)
+    return np.where(valid[t], h_t, h)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import click
 from rich.console import Console
 from rich.markup import escape
@@ -13,8 +15,21 @@ from ..registry.manager import PluginInfo, Registry
 DEBUG_KEY = "rnnlab.debug"
 
 
+PIPED_WIDTH = 10_000  # off a terminal, no table is cut: a table takes the width it needs
+
+
 def err_console() -> Console:
     return Console(stderr=True, soft_wrap=True)
+
+
+def out_console(stderr: bool = False) -> Console:
+    """The console a command prints its results on: a terminal's width on a terminal (tables
+    that do not fit drop columns or wrap), and off a terminal (a pipe, a file) whatever width
+    a table needs, so that no number is cut; ``COLUMNS`` set in the environment wins."""
+    console = Console(stderr=stderr)
+    if not console.is_terminal and not os.environ.get("COLUMNS", "").strip().isdigit():
+        console = Console(stderr=stderr, width=PIPED_WIDTH)
+    return console
 
 
 def set_debug(ctx: click.Context, _param, value: bool) -> None:

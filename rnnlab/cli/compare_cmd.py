@@ -13,8 +13,7 @@ from rich.table import Table
 from ..display import figures as plots
 from ..display.terminal import fmt
 from ..training.compare import compare, resolve_backends
-from . import main
-from .common import debug_option, load_experiment, plugin_option, set_option
+from .common import debug_option, load_experiment, out_console, plugin_option, set_option
 
 
 def compare_table(report: dict) -> Table:
@@ -69,7 +68,7 @@ def draw_chart(report: dict, path: Path, console: Console) -> None:
     console.print(f"chart written to {escape(str(written))}", highlight=False)
 
 
-@main.command("compare")
+@click.command("compare")
 @click.argument("config", type=click.Path(dir_okay=False))
 @click.option(
     "--backends",
@@ -109,16 +108,18 @@ def draw_chart(report: dict, path: Path, console: Console) -> None:
 @set_option
 @plugin_option
 @debug_option
-def compare_cmd(
-    config, backends, repeats, epochs, rtol, as_json, chart, no_chart, sets, plugin_paths
-):
+def compare_cmd(config, sets, plugin_paths, **options):
     """Run the experiment in CONFIG on several backends (same seed) and compare speed and
     results. Exits with status 1 when a backend disagrees with the first beyond tolerance."""
+    backends, repeats, epochs, rtol, as_json, chart, no_chart = (
+        options[k]
+        for k in ("backends", "repeats", "epochs", "rtol", "as_json", "chart", "no_chart")
+    )
     experiment, registry = load_experiment(config, sets, plugin_paths)
     names = [n.strip() for n in backends.split(",") if n.strip()] if backends else None
     names = resolve_backends(experiment, registry, names, "--backends" if names else None)
     repeats = repeats or experiment.compare.repeats
-    console = Console(stderr=as_json)
+    console = out_console(stderr=as_json)
 
     def on_trial(repeat, trial):
         seconds = [r["seconds"] for r in trial.history]

@@ -6,14 +6,12 @@ import json
 from pathlib import Path
 
 import click
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from ..display.terminal import fmt
 from ..store.records import RunRecord, flat_config, metric_keys, open_run
-from . import main
-from .common import debug_option
+from .common import debug_option, out_console
 
 MISSING = object()
 FACTS = (
@@ -91,7 +89,7 @@ def as_json(a: RunRecord, b: RunRecord) -> dict:
     }
 
 
-@main.command("diff")
+@click.command("diff")
 @click.argument("run_a", type=click.Path(path_type=Path))
 @click.argument("run_b", type=click.Path(path_type=Path))
 @click.option("--json", "json_out", is_flag=True, help="Print the differences as JSON.")
@@ -102,7 +100,7 @@ def diff(run_a, run_b, json_out):
     if json_out:
         click.echo(json.dumps(as_json(a, b), indent=2))
         return
-    console = Console()
+    console = out_console()
     console.print(
         f"A: [bold]{escape(str(a.path))}[/bold]\nB: [bold]{escape(str(b.path))}[/bold]",
         highlight=False,

@@ -6,12 +6,10 @@ import json
 from dataclasses import asdict
 
 import click
-from rich.console import Console
 
 from ..display.terminal import plugins_table
 from ..registry.manager import Registry
-from . import main
-from .common import debug_option, plugin_option
+from .common import debug_option, out_console, plugin_option
 
 
 def plugins_json(registry: Registry) -> list[dict]:
@@ -27,7 +25,7 @@ def plugins_json(registry: Registry) -> list[dict]:
     return out
 
 
-@main.command("plugins")
+@click.command("plugins")
 @plugin_option
 @click.option("--json", "as_json", is_flag=True, help="Print the plugins as JSON.")
 @debug_option
@@ -38,4 +36,4 @@ def plugins(plugin_paths, as_json):
     if as_json:
         click.echo(json.dumps(plugins_json(registry), indent=2))
     else:
-        Console().print(plugins_table(registry))
+        out_console().print(plugins_table(registry))

@@ -5,17 +5,15 @@ from __future__ import annotations
 import json
 
 import click
-from rich.console import Console
 
 from ..api import continue_run, start_run
 from ..display.terminal import print_summary
-from . import main
-from .common import debug_option, plugin_option, set_option, warn_failure
+from .common import debug_option, out_console, plugin_option, set_option, warn_failure
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 
 
-@main.command("run")
+@click.command("run")
 @click.argument("config", type=click.Path(dir_okay=False), required=False)
 @set_option
 @plugin_option
@@ -47,7 +45,7 @@ def run(config, sets, plugin_paths, out_root, resume_dir, as_json):
 def report_run(config, resume_dir, sets, plugin_paths, out_root, as_json) -> None:
     """Start (or resume) a run through the Python API, showing progress, then print its
     summary (or, with --json, the summary as JSON on stdout and everything else on stderr)."""
-    console = Console(stderr=as_json)
+    console = out_console(stderr=as_json)
     if resume_dir is None:
         run = start_run(
             config,

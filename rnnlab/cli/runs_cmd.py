@@ -15,8 +15,7 @@ from rich.table import Table
 from ..display.terminal import fmt
 from ..errors import RnnlabError
 from ..store.records import RunRecord, find_runs, metric_keys, parse_metric_key
-from . import main
-from .common import debug_option
+from .common import debug_option, out_console
 
 STATUS_STYLE = {
     "finished": "green",
@@ -181,7 +180,7 @@ def problems(runs: list[RunRecord]) -> list[str]:
     return lines
 
 
-@main.command("runs")
+@click.command("runs")
 @click.argument("folder", default="runs", type=click.Path(path_type=Path))
 @click.option(
     "--sort",
@@ -203,7 +202,7 @@ def problems(runs: list[RunRecord]) -> list[str]:
 @debug_option
 def runs(folder, sort_key, reverse, task_name, chosen, as_json):
     """List the runs under FOLDER (default: runs/): settings, status and final metrics."""
-    console = Console()
+    console = out_console()
     if sort_key:
         parse_metric_key(sort_key, option="--sort")
     found = find_runs(folder) if folder.is_dir() else []

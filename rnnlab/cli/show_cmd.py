@@ -5,15 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from ..display.terminal import demo_table, fmt, gradient_flow_line, metrics_table
+from ..display.terminal import blas_line, demo_table, fmt, gradient_flow_line, metrics_table
 from ..display.textplot import line_chart
 from ..store.records import RunRecord, open_run
-from . import main
-from .common import debug_option
+from .common import debug_option, out_console
 from .runs_cmd import STATUS_STYLE, duration
 
 SUMMARY_KEYS = ("experiment", "task", "backend", "cell", "seed", "status")  # metrics_table's
@@ -61,14 +59,17 @@ def header(run: RunRecord) -> str:
     return "  ".join(parts)
 
 
-@main.command("show")
+@click.command("show")
 @click.argument("run_dir", type=click.Path(path_type=Path))
 @debug_option
 def show(run_dir):
     """Show one run: its config, final metrics, loss curve and the task's demo."""
     run = open_run(run_dir)
-    console = Console()
+    console = out_console()
     console.print(header(run), highlight=False, soft_wrap=True)
+    blas = blas_line(run.summary)  # what the epochs' matrix products ran on
+    if blas:
+        console.print(escape(blas), highlight=False)
     why = run.why
     if why:
         console.print(f"[yellow]{escape(why)}[/yellow]", highlight=False)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import stat
 from pathlib import Path
 
 from ..errors import ConfigError, closest
@@ -21,19 +23,74 @@ def data_error(path: Path, message: str) -> ConfigError:
     return ConfigError(f"{path}: {message}", table="task", key="path")
 
 
-def read_text(path: Path, fmt: str = "") -> str:
-    """The text of the file at ``path`` (UTF-8, a byte-order mark allowed). A missing file, a
-    directory or an unreadable file is a :func:`data_error`; so is a byte that is not UTF-8, named
-    by its line and character and, for ``fmt`` ``"csv"``, the column (by its header name) or,
-    for ``"jsonl"`` (one JSON object per line), the key whose value holds it."""
+MAX_BYTES = 4 * 2**30  # a data file larger than this is refused before it fills the memory
+
+
+def read_data(path: Path, *, limit: int = MAX_BYTES) -> bytes:
+    """The bytes of the data file at ``path``: a regular file (a FIFO would wait forever for a
+    writer, a device such as /dev/zero never ends) of at most ``limit`` bytes. Anything else,
+    and a missing or unreadable file, is a :func:`data_error` naming the file (and, when it is
+    missing, the folder it was looked for in)."""
+    path = Path(path)
     try:
-        raw = path.read_bytes()
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # opening a FIFO must not wait
     except FileNotFoundError:
-        raise data_error(path, "no such file") from None
+        raise data_error(path, f"no such file (looked in {_folder(path)})") from None
     except IsADirectoryError:
         raise data_error(path, "is a directory, not a file") from None
     except OSError as exc:
-        raise data_error(path, f"cannot be read: {exc.strerror}") from None
+        raise data_error(path, f"cannot be read: {exc.strerror or exc}") from None
+    try:
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            raise data_error(path, "is a directory, not a file")
+        if not stat.S_ISREG(info.st_mode):
+            raise data_error(
+                path, f"is a {_kind(info.st_mode)}, not a regular file; copy the data into a file"
+            )
+        if info.st_size > limit:
+            raise data_error(
+                path, f"holds {info.st_size:,} bytes, more than the {limit:,} a data file may hold"
+            )
+        os.set_blocking(fd, True)
+        chunks, total = [], 0
+        while chunk := os.read(fd, 1 << 20):
+            chunks.append(chunk)
+            total += len(chunk)
+            if total > limit:  # the file grew while read
+                raise data_error(path, f"holds more than the {limit:,} bytes a data file may hold")
+        return b"".join(chunks)
+    except OSError as exc:
+        raise data_error(path, f"cannot be read: {exc.strerror or exc}") from None
+    finally:
+        os.close(fd)
+
+
+def _folder(path: Path) -> str:
+    try:
+        return str(path.absolute().parent)
+    except OSError:
+        return str(path.parent)
+
+
+def _kind(mode: int) -> str:
+    for test, name in (
+        (stat.S_ISFIFO, "named pipe (FIFO)"),
+        (stat.S_ISCHR, "character device"),
+        (stat.S_ISBLK, "block device"),
+        (stat.S_ISSOCK, "socket"),
+    ):
+        if test(mode):
+            return name
+    return "special file"
+
+
+def read_text(path: Path, fmt: str = "") -> str:
+    """The text of the file at ``path`` (UTF-8, a byte-order mark allowed). Whatever
+    :func:`read_data` refuses is a :func:`data_error`; so is a byte that is not UTF-8, named
+    by its line and character and, for ``fmt`` ``"csv"``, the column (by its header name) or,
+    for ``"jsonl"`` (one JSON object per line), the key whose value holds it."""
+    raw = read_data(path)
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

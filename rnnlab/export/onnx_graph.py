@@ -32,7 +32,8 @@ def exportable(cell: str, nonlinearity: str) -> None:
     if cell not in OPERATORS:
         raise RnnlabError(
             f"cell {cell!r} has no ONNX operator; ONNX export covers the cells "
-            f"{', '.join(OPERATORS)} (a plugin's cell cannot be exported)"
+            f"{', '.join(OPERATORS)}; export this model with --format safetensors "
+            f"(every cell's parameters, under their names)"
         )
     if cell == "rnn" and nonlinearity not in ACTIVATIONS:
         raise RnnlabError(

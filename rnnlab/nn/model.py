@@ -1,20 +1,23 @@
 """The model: recurrent layers (run by a backend), a linear head, and the loss.
 
-Parameters are a flat dict with PyTorch's names and shapes, so they load into
-``torch.nn.RNN/LSTM/GRU`` (attribute ``rnn``) plus ``torch.nn.Linear`` (attribute ``head``):
+Parameters are a flat dict. Each layer k holds its cell's tensors (:class:`rnnlab.cells.CellSpec`
+lists them) as ``rnn.{key}_l{k}``, and with ``model.bidirectional`` the same tensors with the
+suffix ``_reverse`` (layers k > 0 then read ``I_k = 2H`` inputs); the head is
+``head.weight [O, D*H]`` and ``head.bias [O]`` (D directions). For the cells PyTorch has these
+are PyTorch's names and shapes, so they load into ``torch.nn.RNN/LSTM/GRU`` (attribute ``rnn``)
+plus ``torch.nn.Linear`` (attribute ``head``):
 
     rnn.weight_ih_l{k} [G*H, I_k]   rnn.weight_hh_l{k} [G*H, H]
     rnn.bias_ih_l{k}   [G*H]        rnn.bias_hh_l{k}   [G*H]
-    head.weight        [O, D*H]     head.bias          [O]
 
-with G gates per cell (:mod:`rnnlab.cells`: 1 for rnn, 4 for lstm: i, f, g, o, 3 for gru:
-r, z, n) and D directions: 1, or 2 with ``model.bidirectional``, where every layer also has the
-same four parameters with the suffix ``_reverse`` and layers k > 0 read ``I_k = 2H`` inputs.
+with G gates per cell (1 for rnn, 4 for lstm: i, f, g, o, 3 for gru: r, z, n).
 
 The stack of layers and directions, and dropout between layers, are composed in one place
 (:class:`Model`'s ``_layers_forward`` / ``_layers_backward``): a backend only ever runs one
 direction of one layer forward in time. The reverse direction is the same forward kernel run on
-each sequence reversed within its own length, its outputs reversed back.
+each sequence reversed within its own length, its outputs reversed back. The head reads the
+layers' per-step outputs, never a state tensor: for target "last" each sequence's output at its
+last valid step (the reverse direction's at step 0, the last it reads).
 """
 
 from __future__ import annotations
@@ -23,8 +26,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..cells import BUILTIN_CELLS, LAYER_KEYS, CellSpec, cell_spec
-from ..experiment.config import ModelConfig
+from ..cells import BUILTIN_CELLS, CELL_OPTIONS, LAYER_KEYS, CellSpec, InitContext, cell_spec
+from ..experiment.schema import ModelConfig
 from .features import features_of
 from .lengths import check_backend_supports, valid_steps
 
@@ -45,7 +48,7 @@ HEAD_KEYS = ("weight", "bias")
 def param_name(key: str, layer: int | None = None, reverse: bool = False) -> str:
     """PyTorch's name of a parameter, the one way rnnlab and its plugins spell it.
 
-    With a layer, a recurrent parameter (``key`` in ``LAYER_KEYS``):
+    With a layer, a recurrent parameter (``key``: one of the cell's, ``CellSpec.keys``):
     ``param_name("weight_ih", 0) == "rnn.weight_ih_l0"``, and of the reverse direction of a
     bidirectional layer ``param_name("weight_ih", 0, reverse=True) ==
     "rnn.weight_ih_l0_reverse"``. Without, the head's (``key`` in ``HEAD_KEYS``):
@@ -55,8 +58,8 @@ def param_name(key: str, layer: int | None = None, reverse: bool = False) -> str
         if key not in HEAD_KEYS:
             raise ValueError(f"unknown head parameter {key!r} (valid: {', '.join(HEAD_KEYS)})")
         return f"head.{key}"
-    if key not in LAYER_KEYS:
-        raise ValueError(f"unknown layer parameter {key!r} (valid: {', '.join(LAYER_KEYS)})")
+    if not key.isidentifier():
+        raise ValueError(f"a layer parameter's key must be an identifier, not {key!r}")
     return f"rnn.{key}_l{layer}{'_reverse' if reverse else ''}"
 
 
@@ -65,48 +68,52 @@ def directions(cfg: ModelConfig) -> int:
     return 2 if cfg.bidirectional else 1
 
 
+def cell_options(cfg: ModelConfig) -> dict:
+    """The model's cell options (:data:`rnnlab.cells.CELL_OPTIONS`), their defaults where the
+    config has no such key."""
+    return {key: getattr(cfg, key, default) for key, default in CELL_OPTIONS.items()}
+
+
 def init_params(
     cfg: ModelConfig, shape: Shape, rng: np.random.Generator, cell: CellSpec | None = None
 ) -> dict[str, np.ndarray]:
-    """PyTorch's default initialisation: every recurrent weight and bias ~ U(-1/sqrt(H), 1/sqrt(H));
-    the head (nn.Linear) weight and bias ~ U(-1/sqrt(H), 1/sqrt(H)) as well (fan_in = H).
+    """Every parameter, drawn as the cell's spec says (:meth:`CellSpec.draw_layer`), then the
+    head as torch.nn.Linear(D*H, O) draws it: weight and bias ~ U(-1/sqrt(H), 1/sqrt(H)).
 
-    With ``cfg.forget_bias != 0`` (cells with a forget gate: lstm), the forget-gate slice
-    (``[H:2H]`` for lstm) of every layer's ``bias_ih`` is then set to ``forget_bias`` and that of
-    ``bias_hh`` to 0, so the gate's total bias is ``forget_bias``; the random draws are the same
-    as without it. ``cell`` is the spec of ``cfg.cell`` (default: the built-in cell).
+    The cells PyTorch has draw PyTorch's default: every recurrent tensor ~ U(-1/sqrt(H),
+    1/sqrt(H)). ``model.forget_bias`` (cells with a forget gate) then sets the forget gate's
+    slice of every layer's ``bias_ih`` and zeroes that of ``bias_hh``, drawing nothing more;
+    ``model.chrono_tmax`` (lstm, gru) draws chrono initialisation's biases after each
+    direction's tensors. ``cell`` is the spec of ``cfg.cell`` (default: the built-in cell).
 
     Drawn in PyTorch's order: layer by layer, the forward direction's parameters then (when
     bidirectional) the reverse direction's, then the head."""
     cell = cell or cell_spec(cfg.cell)
     dtype = np.dtype(cfg.dtype)
     H, D = cfg.hidden_size, directions(cfg)
-    bound = 1.0 / np.sqrt(H)
+    options = cell_options(cfg)
+    for key, default in CELL_OPTIONS.items():
+        if options[key] != default and key not in cell.applicable_options:
+            raise ValueError(f"model.{key} does not apply to cell {cfg.cell!r}")
     params = {}
     for layer in range(cfg.layers):
-        shapes = cell.layer_shapes(shape.input_size if layer == 0 else D * H, H)
+        ctx = InitContext(shape.input_size if layer == 0 else D * H, H, options)
         for reverse in (False, True)[:D]:
-            for key in LAYER_KEYS:
-                params[param_name(key, layer, reverse)] = rng.uniform(
-                    -bound, bound, shapes[key]
-                ).astype(dtype)
-            if cfg.forget_bias != 0:
-                if cell.forget_gate is None:
-                    raise ValueError(
-                        f"forget_bias applies to cells with a forget gate, not {cfg.cell!r}"
-                    )
-                gate = slice(cell.forget_gate * H, (cell.forget_gate + 1) * H)
-                params[param_name("bias_ih", layer, reverse)][gate] = cfg.forget_bias
-                params[param_name("bias_hh", layer, reverse)][gate] = 0.0
+            for key, value in cell.draw_layer(rng, ctx, dtype).items():
+                params[param_name(key, layer, reverse)] = value
+    bound = 1.0 / np.sqrt(H)
     params["head.weight"] = rng.uniform(-bound, bound, (shape.output_size, D * H)).astype(dtype)
     params["head.bias"] = rng.uniform(-bound, bound, (shape.output_size,)).astype(dtype)
     return params
 
 
 def layer_weights(
-    params: dict[str, np.ndarray], layer: int, reverse: bool = False
+    params: dict[str, np.ndarray], layer: int, reverse: bool = False, cell: CellSpec | None = None
 ) -> dict[str, np.ndarray]:
-    return {key: params[param_name(key, layer, reverse)] for key in LAYER_KEYS}
+    """One direction of one layer's tensors, keyed as the cell's spec (default: PyTorch's
+    four)."""
+    keys = cell.keys if cell is not None else LAYER_KEYS
+    return {key: params[param_name(key, layer, reverse)] for key in keys}
 
 
 def reversal(lengths: np.ndarray | None, T: int) -> np.ndarray | None:
@@ -183,7 +190,7 @@ def log_softmax(z: np.ndarray) -> np.ndarray:
 
 
 # model settings that change nothing in a forward pass without dropout
-NOT_IN_FORWARD = frozenset({"dropout", "forget_bias"})
+NOT_IN_FORWARD = frozenset({"dropout", *CELL_OPTIONS})
 
 
 def model_features(cfg: ModelConfig) -> frozenset[str]:
@@ -224,6 +231,17 @@ class Model:
     ):
         self.cfg, self.backend, self.params = cfg, backend, params
         self.cell = cell or cell_spec(cfg.cell)
+        self.target = "last"  # what predict() returns when not told: the dataset's target
+        # the value a ModelConfig made in Python carries for a cell it does not apply to (the
+        # config's default, "tanh") gives the cell's default; experiment files are checked
+        self.nonlinearity = (
+            cfg.nonlinearity
+            if cfg.nonlinearity in self.cell.nonlinearities
+            else self.cell.default_nonlinearity
+        )
+        runs_cell = getattr(backend, "runs_cell", None)
+        if runs_cell is not None:
+            runs_cell(self.cell)  # a backend that runs cells from their specs learns this one
         self._compiled = None  # the backend's compiled forward: None until asked, False: none
 
     def compiled_forward(self, lengths=None):
@@ -262,17 +280,21 @@ class Model:
     # -- the stack: every layer and direction is composed here, and only here ----------------
     def _layer_forward(self, layer, reverse, x, state0, lengths):
         """One direction of one layer over ``x`` by the backend; ``(hs, final_state, cache)``."""
-        kwargs = {"nonlinearity": self.cfg.nonlinearity}
+        kwargs = {"nonlinearity": self.nonlinearity}
         if lengths is not None:
             kwargs["lengths"] = lengths
         return self.backend.layer_forward(
-            self.cfg.cell, layer_weights(self.params, layer, reverse), x, state0, **kwargs
+            self.cfg.cell,
+            layer_weights(self.params, layer, reverse, self.cell),
+            x,
+            state0,
+            **kwargs,
         )
 
     def _layer_backward(self, layer, reverse, cache, dhs):
         """The gradients of one direction's weights (full names) and of its input."""
         grads, dx = self.backend.layer_backward(
-            self.cfg.cell, layer_weights(self.params, layer, reverse), cache, dhs
+            self.cfg.cell, layer_weights(self.params, layer, reverse, self.cell), cache, dhs
         )
         return {param_name(key, layer, reverse): g for key, g in grads.items()}, dx
 
@@ -331,19 +353,42 @@ class Model:
 
     # -- the head and the loss -----------------------------------------------------------------
     def _top(self, hs: np.ndarray, final, target: str, lengths) -> np.ndarray:
-        """What the head reads: every step's outputs, or the top layer's final hidden state
-        (``hs[-1]`` when every sequence is full length); bidirectional: ``[h_n forward ;
-        h_n reverse]`` of the top layer, the reverse direction's being its state after it read
-        the whole sequence back to step 0."""
+        """What the head reads: every step's outputs, or for target "last" the top layer's
+        output at each sequence's last valid step; bidirectional: ``[forward ; reverse]``, the
+        reverse direction's output at step 0 (its last, after reading the sequence back)."""
         if target == "every":
             return hs
+        last = hs[-1] if lengths is None else hs[lengths - 1, np.arange(hs.shape[1])]
         if self.directions == 2:
-            return np.concatenate([final[-2][0], final[-1][0]], axis=-1)
-        return hs[-1] if lengths is None else final[-1][0]
+            H = self.cfg.hidden_size
+            return np.concatenate([last[:, :H], hs[0, :, H:]], axis=-1)
+        return last
 
     def _head(self, top: np.ndarray) -> np.ndarray:
         # y = h W^T + b, on the last step or on every step
         return top @ self.params["head.weight"].T + self.params["head.bias"]
+
+    def _output_gradient(self, hs, dout, target: str, lengths) -> np.ndarray:
+        """The gradient of the top layer's outputs ``hs`` from that of the head's ``dout``: for
+        target "last" it enters each sequence's output at its last valid step (the reverse
+        direction's at step 0)."""
+        W = self.params["head.weight"]
+        if target == "last" and self.directions == 2:
+            # the forward output read is hs[last step, :H]; the reverse one hs[0, H:]
+            dtop, H = dout @ W, self.cfg.hidden_size
+            dh = np.zeros_like(hs)
+            last = hs.shape[0] - 1 if lengths is None else lengths - 1
+            dh[last, np.arange(hs.shape[1]), :H] = dtop[:, :H]
+            dh[0, :, H:] = dtop[:, H:]
+        elif target == "last":
+            dh = np.zeros_like(hs)
+            if lengths is None:
+                dh[-1] = dout @ W
+            else:  # the gradient enters at each sequence's own last step
+                dh[lengths - 1, np.arange(hs.shape[1])] = dout @ W
+        else:
+            dh = dout @ W
+        return dh
 
     def outputs(self, x: np.ndarray, target: str, state=None, lengths=None):
         """Head outputs (values for mse, logits for xent) and the final state of every layer
@@ -356,8 +401,10 @@ class Model:
         hs, final, _ = self._layers_forward(x, state, lengths)
         return self._head(self._top(hs, final, target, lengths)), final
 
-    def predict(self, x: np.ndarray, target: str = "last", lengths=None) -> np.ndarray:
-        return self.outputs(x, target, lengths=lengths)[0]
+    def predict(self, x: np.ndarray, target: str | None = None, lengths=None) -> np.ndarray:
+        """The outputs at the last step (``target="last"``) or at every step (``"every"``);
+        by default where the model's dataset has its targets (:attr:`target`)."""
+        return self.outputs(x, target or self.target, lengths=lengths)[0]
 
     def loss(self, x, y, loss: str, target: str, state=None, lengths=None, masks=None) -> float:
         """The loss (no dropout unless given the ``masks`` of a training step)."""
@@ -379,26 +426,11 @@ class Model:
         top = self._top(hs, final, target, lengths)
         out = self._head(top)
         value, dout = loss_and_grad(out, y, loss, target_mask(target, lengths, x.shape[0]))
-        W = self.params["head.weight"]
         grads = {
             "head.weight": dout.reshape(-1, dout.shape[-1]).T @ top.reshape(-1, top.shape[-1]),
             "head.bias": dout.reshape(-1, dout.shape[-1]).sum(axis=0),
         }
-        if target == "last" and self.directions == 2:
-            # h_n forward is hs[last step, :H]; h_n reverse is hs[0, H:] (its last step)
-            dtop, H = dout @ W, self.cfg.hidden_size
-            dh = np.zeros_like(hs)
-            last = hs.shape[0] - 1 if lengths is None else lengths - 1
-            dh[last, np.arange(hs.shape[1]), :H] = dtop[:, :H]
-            dh[0, :, H:] = dtop[:, H:]
-        elif target == "last":
-            dh = np.zeros_like(hs)
-            if lengths is None:
-                dh[-1] = dout @ W
-            else:  # the gradient enters at each sequence's own last step
-                dh[lengths - 1, np.arange(hs.shape[1])] = dout @ W
-        else:
-            dh = dout @ W
+        dh = self._output_gradient(hs, dout, target, lengths)
         grads.update(self._layers_backward(caches, dh, masks))
         return value, grads, final
 

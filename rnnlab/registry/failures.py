@@ -26,7 +26,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 
 from ..errors import PluginError, RnnlabError
-from ..store.rundir import atomic_write
+from ..store.rundir import write_file
 
 ERROR_TXT = "error.txt"
 TAG = "_rnnlab_plugin"  # attribute set on an exception raised through a guarded method
@@ -58,12 +58,11 @@ def _guarded(fn, origin: Origin, wrap_result: str = ""):
     def call(*args, **kwargs):
         try:
             result = fn(*args, **kwargs)
+        except SystemExit as exc:  # the plugin's failure, never the end of rnnlab
+            raise _tagged(as_failure(exc), origin) from None
         except Exception as exc:
-            if not isinstance(exc, RnnlabError) and getattr(exc, TAG, None) is None:
-                try:
-                    setattr(exc, TAG, origin)
-                except (AttributeError, TypeError):
-                    pass
+            if not isinstance(exc, RnnlabError):
+                _tagged(exc, origin)
             raise
         if wrap_result and callable(result):
             return _guarded(result, Origin(origin.plugin, wrap_result, origin.file))
@@ -71,6 +70,37 @@ def _guarded(fn, origin: Origin, wrap_result: str = ""):
 
     setattr(call, TAG, origin)
     return call
+
+
+def _tagged(exc: BaseException, origin: Origin) -> BaseException:
+    if getattr(exc, TAG, None) is None:
+        try:
+            setattr(exc, TAG, origin)
+        except (AttributeError, TypeError):
+            pass
+    return exc
+
+
+class PluginExit(Exception):
+    """Plugin code called ``sys.exit()`` (or raised SystemExit): a failure of that plugin, like
+    any exception it raises. Carries the SystemExit's traceback, so that it names the file and
+    line."""
+
+
+def as_failure(exc: BaseException) -> BaseException:
+    """``exc``, or a :class:`PluginExit` in place of a SystemExit (same traceback): code that
+    handles a plugin's exceptions handles its exits the same way."""
+    if not isinstance(exc, SystemExit):
+        return exc
+    error = PluginExit(f"called sys.exit({exc.code!r})")
+    error.__cause__ = exc.__cause__
+    return error.with_traceback(exc.__traceback__)
+
+
+def describe_exception(exc: BaseException) -> str:
+    """``"ValueError: bad"``; ``"called sys.exit(0)"`` for an exit."""
+    exc = as_failure(exc)
+    return str(exc) if isinstance(exc, PluginExit) else f"{type(exc).__name__}: {exc}"
 
 
 def _source_file(obj) -> str:
@@ -199,14 +229,14 @@ def plugin_error(
 ) -> PluginError | None:
     """One message for an exception raised by plugin code; None when it is not (a user error,
     already one message, or an error in rnnlab itself)."""
-    if isinstance(exc, RnnlabError | MemoryError) or not isinstance(exc, Exception):
+    if isinstance(exc, RnnlabError | MemoryError) or not isinstance(exc, Exception | SystemExit):
         return None  # MemoryError: the CLI says what to make smaller
     origin = origin_of(exc, registry)
     if origin is None:
         return None
     what = f" in {origin.what}" if origin.what else ""
     where = f" ({origin.where()})" if origin.where() else ""
-    detail = " ".join(f"{type(exc).__name__}: {exc}".split())
+    detail = " ".join(describe_exception(exc).split())
     kept = f"; the traceback is in {Path(run_dir) / ERROR_TXT}" if run_dir is not None else ""
     return PluginError(
         f"plugin {origin.plugin} failed{what}{where}: {detail}{kept} (--debug shows the traceback)"
@@ -217,6 +247,6 @@ def write_traceback(run_dir: Path, exc: BaseException) -> None:
     """Keep ``exc``'s traceback (with its causes) in ``run_dir/error.txt``; never raises."""
     text = "".join(traceback.format_exception(exc))
     try:
-        atomic_write(Path(run_dir) / ERROR_TXT, lambda f: f.write(text.encode()))
+        write_file(Path(run_dir) / ERROR_TXT, text.encode())
     except (RnnlabError, OSError):
         pass

@@ -12,6 +12,7 @@ import hashlib
 import importlib.util
 import os
 import sys
+import traceback
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -22,12 +23,13 @@ import pluggy
 from .. import hookspecs
 from ..cells import BUILTIN_CELLS, CellSpec
 from ..errors import PluginError, closest
-from ..experiment.config import SWEEP, TABLES
+from ..experiment.schema import STUDY_TABLES, TABLES
 from ..specs import BackendSpec, TableSpec, TaskSpec
+from .failures import as_failure, describe_exception
 
 GROUP = "rnnlab"
 ESSENTIAL = ("numpy",)  # the reference backend's plugin cannot be disabled
-CORE_TABLE_NAMES = (*TABLES, SWEEP)  # rnnlab's own tables: no plugin declares them
+CORE_TABLE_NAMES = (*TABLES, *STUDY_TABLES)  # rnnlab's own tables: no plugin declares them
 
 
 @dataclass
@@ -146,8 +148,8 @@ class Registry:
             return
         try:
             module = load()
-        except Exception as exc:  # a broken plugin must not take the others down
-            self._fail(info, f"{type(exc).__name__}: {exc}")
+        except (Exception, SystemExit) as exc:  # a broken plugin must not take the others down
+            self._fail(info, f"{describe_exception(exc)}{_line_in(exc, info)}")
             return
         if not info.version:
             info.version = str(getattr(module, "__version__", ""))
@@ -187,10 +189,11 @@ class Registry:
                     continue
                 try:
                     found += [(kind, spec) for spec in impl.function() or []]
-                except Exception as exc:
+                except (Exception, SystemExit) as exc:
                     self.pm.unregister(module)
                     info.hooks = []
-                    self._fail(info, f"{hook}() raised {type(exc).__name__}: {exc}")
+                    where = _line_in(exc, info, impl.function)
+                    self._fail(info, f"{hook}() raised {describe_exception(exc)}{where}")
                     return
         builtin = [s.name for kind, s in found if kind == "cell" and s.name in BUILTIN_CELLS]
         if builtin:
@@ -291,15 +294,36 @@ class Registry:
         caller = getattr(self.pm.hook, hook)
         try:
             return caller(**kwargs)
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:  # an exit in a hook is the plugin's failure
             impls = caller.get_hookimpls()
             name = raising_plugin(caller, exc.__traceback__) or (
                 impls[0].plugin_name if len(impls) == 1 else None
             )
-            who = self.plugins[name].label if name in self.plugins else "a plugin"
+            who, where = "a plugin", ""
+            if name in self.plugins:
+                who = self.plugins[name].label
+                impl = next(i for i in impls if i.plugin_name == name)
+                where = _line_in(exc, self.plugins[name], impl.function)
             raise PluginError(
-                f"plugin {who} raised in hook {hook}(): {one_line(f'{type(exc).__name__}: {exc}')}"
-            ) from exc
+                f"plugin {who} raised in hook {hook}(){where}: {one_line(describe_exception(exc))}"
+            ) from as_failure(exc)
+
+
+def _line_in(exc: BaseException, info: PluginInfo, function=None) -> str:
+    """`` (at FILE:LINE)``: the innermost line of the plugin's own code in ``exc``'s traceback
+    (its file for a file plugin, ``function``'s file otherwise); ``""`` when none shows."""
+    files = set()
+    if info.source == "file":
+        files.add(str(Path(info.origin).resolve()))
+    code = getattr(function, "__code__", None)
+    if code is not None:
+        files.add(str(Path(code.co_filename).resolve()))
+    found = ""
+    for frame, line in traceback.walk_tb(exc.__traceback__):
+        name = frame.f_code.co_filename
+        if name in files or str(Path(name).resolve()) in files:
+            found = f" (at {name}:{line})"
+    return found
 
 
 def unknown_name_message(kind: str, name: str, valid: list[str]) -> str:

@@ -11,13 +11,15 @@ disk and are left out of the report.
 from __future__ import annotations
 
 import json
+import os
 import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from ..errors import RnnlabError
-from ..store.rundir import SUMMARY, atomic_write
+from ..store.lock import open_lock_file
+from ..store.rundir import SUMMARY, write_file
 from .plan import SweepPlan
 
 SWEEP_JSON = "sweep.json"
@@ -55,6 +57,7 @@ def describe(plan: SweepPlan) -> dict[str, Any]:
             for v in plan.variants
         ],
         "seeds": plan.seeds,
+        "stats": plan.stats,
         "runs": [{"run": r.run, "variant": r.variant, "seed": r.seed} for r in plan.runs],
         "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
@@ -63,7 +66,7 @@ def describe(plan: SweepPlan) -> dict[str, Any]:
 def prepare_directory(path: Path, plan: SweepPlan) -> Path:
     """Create the sweep directory, or check that an existing one holds this same sweep; then
     (re)write sweep.json. Returns the absolute path."""
-    path = Path(path).resolve()
+    path = resolve_folder(path)
     recorded = path / SWEEP_JSON
     if recorded.exists():
         _check_same_sweep(recorded, plan)
@@ -74,8 +77,20 @@ def prepare_directory(path: Path, plan: SweepPlan) -> Path:
         )
     make_directory(path)
     text = json.dumps(describe(plan), indent=2, default=str) + "\n"
-    atomic_write(recorded, lambda f: f.write(text.encode()))
+    write_file(recorded, text.encode())
     return path
+
+
+def resolve_folder(path: Path) -> Path:
+    """``path`` made absolute with its symbolic links resolved; a loop of links, or a path
+    that cannot be looked up, is a message naming it."""
+    try:
+        return Path(path).resolve()
+    except (OSError, RuntimeError) as exc:  # RuntimeError: a symlink loop (Python < 3.13)
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else "a loop of symlinks"
+        raise RnnlabError(
+            f"{path}: cannot use this folder ({why}); choose another with --out"
+        ) from None
 
 
 def make_directory(path: Path) -> Path:
@@ -126,11 +141,21 @@ def sweep_lock(path: Path):
     except ImportError:  # Windows
         yield
         return
-    with open(path / LOCK, "w") as f:
+    try:
+        fd = open_lock_file(path / LOCK, os.O_RDWR | os.O_CREAT)
+    except OSError as exc:
+        raise RnnlabError(
+            f"{path / LOCK}: cannot open the sweep's lock file ({exc.strerror or exc}); a sweep "
+            f"writes its runs in its directory, so it must be writable (`rnnlab runs {path}` "
+            f"shows the runs it holds)"
+        ) from None
+    try:
         try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
             raise RnnlabError(
                 f"{path}: another rnnlab sweep is running in this directory"
             ) from None
         yield
+    finally:
+        os.close(fd)

@@ -8,7 +8,14 @@ from pathlib import Path
 
 from ..executors.base import Executor, RunResult
 from ..store.liveness import died
-from .directory import DONE, make_directory, prepare_directory, run_state, sweep_lock
+from .directory import (
+    DONE,
+    make_directory,
+    prepare_directory,
+    resolve_folder,
+    run_state,
+    sweep_lock,
+)
 from .plan import SweepPlan
 from .worker import run_job
 
@@ -47,7 +54,7 @@ def run_sweep(
 ) -> SweepOutcome:
     """Run every run of ``plan`` not already finished in ``out_root/<name>``."""
     display = display or NoDisplay()
-    directory = make_directory(Path(out_root).resolve() / plan.name)
+    directory = make_directory(resolve_folder(out_root) / plan.name)
     with sweep_lock(directory):
         prepare_directory(directory, plan)
         return _run(plan, executor, directory, fail_fast, display)

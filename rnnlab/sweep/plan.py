@@ -26,12 +26,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..analysis.settings import STATS, parse_stats_table
 from ..errors import ConfigError, PluginError, closest
 from ..executors.base import RunJob
 from ..experiment.config import SWEEP, TABLES, build_experiment
-from ..training.loop import load_backend
+from ..training.session import load_backend
 
 RESERVED = ("seeds", "variants")
+MAX_RUNS = 10_000  # variants x seeds a sweep may hold: each is a run directory and a validation
 FIXED = {  # experiment.* keys hold for the whole sweep
     "seed": "the seeds are listed in [sweep] seeds = [...]",
     "name": "it names the sweep, which has one name",
@@ -67,6 +69,7 @@ class SweepPlan:
     seeds: list[int]
     plugin_files: tuple[str, ...] = ()
     fingerprint: str = field(default="")
+    stats: dict[str, Any] | None = None  # the [stats] table, checked, for `rnnlab stats`
 
     @property
     def runs(self) -> list[PlannedRun]:
@@ -154,9 +157,9 @@ def parse_sweep_table(table: Any, src: str) -> tuple[dict[str, list], list[dict]
                 source=src,
                 table=SWEEP,
             )
-        repeated = [v for i, v in enumerate(values) if v in values[:i]]
-        if repeated:
-            raise ConfigError(f"{dotted!r} lists {repeated[0]!r} twice", source=src, table=SWEEP)
+        repeated = first_repeat(values)
+        if repeated is not None:
+            raise ConfigError(f"{dotted!r} lists {repeated!r} twice", source=src, table=SWEEP)
     raw_variants = table.get("variants", [])
     if not isinstance(raw_variants, list) or not all(isinstance(v, dict) for v in raw_variants):
         raise ConfigError(
@@ -195,6 +198,46 @@ def parse_sweep_table(table: Any, src: str) -> tuple[dict[str, list], list[dict]
                 f"lists a seed twice: {seeds!r}", source=src, table=SWEEP, key="seeds"
             )
     return grid, variants, seeds
+
+
+def first_repeat(values: list) -> Any:
+    """The first value of ``values`` equal to an earlier one (as ``==`` compares: 1 and 1.0
+    are equal), or None; linear in the number of values (each value keyed by its JSON text,
+    numbers by their value)."""
+    seen = set()
+    for value in values:
+        key = _key(value)
+        if key in seen:
+            return value
+        seen.add(key)
+    return None
+
+
+def _key(value: Any) -> str:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return json.dumps(value, sort_keys=True, default=repr)
+    if value != value:  # NaN equals nothing, itself included: never a repeat
+        return f"nan-{id(value)}"
+    return json.dumps(float(value) if float(value) == value else value)
+
+
+def check_size(grid: dict[str, list], explicit: list, seeds: list | None, src: str) -> None:
+    """Refuse, before anything is built, a sweep with more than MAX_RUNS runs."""
+    total = max(1, len(explicit)) * max(1, len(seeds or [0]))
+    for values in grid.values():
+        total *= len(values)
+    if total > MAX_RUNS:
+        sizes = " x ".join(
+            [*(f"{len(v)} ({k})" for k, v in grid.items())]
+            + ([f"{len(explicit)} variants"] if explicit else [])
+            + ([f"{len(seeds)} seeds"] if seeds else [])
+        )
+        raise ConfigError(
+            f"{sizes} = {total:,} runs, more than the {MAX_RUNS:,} a sweep may hold; "
+            f"split it into several sweeps, or use fewer values",
+            source=src,
+            table=SWEEP,
+        )
 
 
 # -- building the plan -----------------------------------------------------------------------
@@ -257,8 +300,10 @@ def build_plan(
         raise ConfigError(
             "no [sweep] table: nothing to sweep (run one experiment with `rnnlab run`)", source=src
         )
-    base = {k: v for k, v in raw.items() if k != SWEEP}
+    base = {k: v for k, v in raw.items() if k not in (SWEEP, STATS)}
+    stats = parse_stats_table(raw.get(STATS), src).to_dict()
     grid, explicit, seeds = parse_sweep_table(raw[SWEEP], src)
+    check_size(grid, explicit, seeds, src)
     all_keys = set(grid) | {k for v in explicit for k in v}
     points = [dict(zip(grid, values, strict=True)) for values in itertools.product(*grid.values())]
     width = max(2, len(str(len(explicit or [{}]) * len(points) - 1)))
@@ -311,4 +356,5 @@ def build_plan(
         list(seeds),
         tuple(str(Path(f).resolve()) for f in plugin_files),
         digest,
+        stats,
     )

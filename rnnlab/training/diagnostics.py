@@ -26,10 +26,20 @@ recursion never crosses a sequence's end: at its padded steps the head puts no g
 backend's dx (so dL/da) is 0, so the recursion, started at the last step, gives dL/dh_t = 0
 there (no h_t exists) and adds nothing to its last valid step.
 
-Recurrent health, every ``health_every`` epochs: the spectral radius (largest |eigenvalue|) of
-every layer's W_hh (per gate block for lstm and gru), the fraction of saturated activations
-(|tanh| > 0.99, sigmoid gates < 0.01 or > 0.99) and, for lstm, the mean forget gate, on the
-first :data:`HEALTH_SIZE` sequences of the same sample.
+Any other cell, and the bidirectional models of every cell: each direction's total gradient
+dL/d(state)_t comes from the backend's ``state_gradients`` (the reference's kernels compute it
+for every built-in cell and for a plugin's cell whose numpy kernels define it); for a complex
+state (the lru) its norm is that of the complex gradient dL/dRe(h) + i dL/dIm(h). A
+bidirectional model gives one curve per direction, both over steps in their original order.
+
+Recurrent health, every ``health_every`` epochs: what retention means for the cell. Matrix
+recurrences (rnn, lstm, gru, and a plugin's cell with a [G*H, H] ``weight_hh``): the spectral
+radius (largest |eigenvalue|) of every layer's W_hh, per gate block; a cell's own
+``CellSpec.retention`` otherwise (lru: |lambda| min/median/max; indrnn: |u|); the mean retain
+gate of cells that declare one (mingru: 1 - z; minlstm: f' = f/(f+i)); the fraction of
+saturated activations (|tanh| > 0.99, sigmoid gates < 0.01 or > 0.99) and, for lstm, the mean
+forget gate, on the first :data:`HEALTH_SIZE` sequences of the same sample. A measure a cell
+does not define is left out with a note; nothing here can fail a run.
 
 Nothing here draws from the run's generators or touches its parameters: a run's numbers are the
 same with or without diagnostics.
@@ -43,7 +53,7 @@ import numpy as np
 
 from ..experiment.config import DiagnosticsConfig
 from ..nn.lengths import valid_steps
-from ..nn.model import Model, layer_weights, loss_and_grad, target_mask
+from ..nn.model import Model, layer_weights, loss_and_grad, reversal, reverse_steps, target_mask
 from ..specs import Dataset, Split
 
 SEED_KEY = 19  # spawn key of the sample's generator: independent of the run's own streams
@@ -220,8 +230,115 @@ def hidden_gradients(
     return total
 
 
+def _stack_inputs(model: Model, x: np.ndarray, state, lengths=None) -> list[np.ndarray]:
+    """The input of every layer (``[forward ; reverse]`` outputs of the one below), run
+    without dropout."""
+    D, rev = model.directions, reversal(lengths, x.shape[0]) if model.directions == 2 else None
+    inputs, h = [x], x
+    for layer in range(model.cfg.layers - 1):
+        out, _, _ = model._layer_forward(layer, False, h, state[layer * D], lengths)
+        if D == 2:
+            back, _, _ = model._layer_forward(
+                layer, True, reverse_steps(h, rev), state[layer * D + 1], lengths
+            )
+            out = np.concatenate([out, reverse_steps(back, rev)], axis=-1)
+        inputs.append(out)
+        h = out
+    return inputs
+
+
+def direction_gradients(
+    model: Model,
+    x: np.ndarray,
+    y: np.ndarray,
+    loss: str,
+    target: str,
+    state=None,
+    lengths: np.ndarray | None = None,
+) -> list[np.ndarray]:
+    """dL/d(state)_t of the top layer, one ``[T, N, H]`` array per direction (the reverse
+    direction's over steps in their original order; complex for a complex state): the
+    unidirectional rnn, lstm and gru by :func:`hidden_gradients`, everything else through the
+    backend's ``state_gradients``. 0 at padded steps."""
+    cfg = model.cfg
+    if cfg.cell in KNOWN_CELLS and model.directions == 1:
+        return [hidden_gradients(model, x, y, loss, target, state, lengths)]
+    state = state if state is not None else model.zero_state(x.shape[1])
+    D, H, top = model.directions, cfg.hidden_size, cfg.layers - 1
+    rev = reversal(lengths, x.shape[0]) if D == 2 else None
+    h_in = _stack_inputs(model, x, state, lengths)[top]
+    runs = []
+    for reverse in (False, True)[:D]:
+        xd = reverse_steps(h_in, rev) if reverse else h_in
+        runs.append(
+            (xd, *model._layer_forward(top, reverse, xd, state[top * D + reverse], lengths))
+        )
+    hs = runs[0][1]
+    if D == 2:
+        hs = np.concatenate([hs, reverse_steps(runs[1][1], rev)], axis=-1)
+    out = model._head(model._top(hs, None, target, lengths))
+    _, dout = loss_and_grad(out, y, loss, target_mask(target, lengths, x.shape[0]))
+    dh = model._output_gradient(hs, dout, target, lengths)
+    totals = []
+    for reverse, (xd, _, _, cache) in zip((False, True), runs, strict=False):
+        dhs = reverse_steps(dh[..., H:], rev) if reverse else np.ascontiguousarray(dh[..., :H])
+        w = layer_weights(model.params, top, reverse, model.cell)
+        if cfg.cell in KNOWN_CELLS:
+            total = _probe_total(model, w, xd, state[top * D + reverse], dhs, lengths)
+        else:
+            total = model.backend.state_gradients(cfg.cell, w, cache, dhs)
+            if total is None:
+                raise ValueError(f"the kernels of cell {cfg.cell!r} give no state_gradients")
+        totals.append(reverse_steps(total, rev) if reverse else total)
+    return totals
+
+
+def _probe_total(model: Model, w, h_in, state0, direct, lengths) -> np.ndarray:
+    """:func:`hidden_gradients`' recursion for one direction of the top layer of a cell
+    rnnlab knows, from the gradient ``direct`` the head puts on each step's output."""
+    cfg, backend = model.cfg, model.backend
+    T, N, I = h_in.shape
+    P = w["weight_ih"].shape[0]
+    probe = dict(w, weight_ih=np.concatenate([w["weight_ih"], np.eye(P, dtype=h_in.dtype)], 1))
+    x_probe = np.concatenate([h_in, np.zeros((T, N, P), h_in.dtype)], axis=-1)
+    hs, _, cache = backend.layer_forward(
+        cfg.cell, probe, x_probe, state0, nonlinearity=cfg.nonlinearity, **_lengths_kwargs(lengths)
+    )
+    _, dx = backend.layer_backward(cfg.cell, probe, cache, direct)
+    da, W_hh = dx[..., I:], w["weight_hh"]
+    total = np.empty_like(hs)
+    total[-1] = direct[-1]
+    if cfg.cell == "gru":
+        H = hs.shape[-1]
+        h_prev = np.concatenate([state0[0][None], hs[:-1]], axis=0)
+        gates = activations("gru", w, h_in, h_prev)
+        r, z = gates["r"], gates["z"]
+        for t in range(T - 2, -1, -1):
+            d_rec = da[t + 1].copy()
+            d_rec[:, 2 * H :] *= r[t + 1]
+            total[t] = direct[t] + z[t + 1] * total[t + 1] + d_rec @ W_hh
+    else:
+        total[:-1] = direct[:-1] + da[1:] @ W_hh
+    return total
+
+
+def _squares(dh: np.ndarray) -> np.ndarray:
+    """Per step, the squared norm of ``dh [T, N, H]`` (of the complex gradient when complex)."""
+    if np.iscomplexobj(dh):
+        return np.einsum("tnh,tnh->t", dh.real, dh.real, dtype=np.float64) + np.einsum(
+            "tnh,tnh->t", dh.imag, dh.imag, dtype=np.float64
+        )
+    return np.einsum("tnh,tnh->t", dh, dh, dtype=np.float64)
+
+
 def gradient_norm_by_step(model: Model, sample: Sample) -> list[float]:
-    """One value per step, step 1 first: sqrt(N) * ||dL/dh_t||, the norm over the whole
+    """:func:`gradient_norms` of the forward direction."""
+    return gradient_norms(model, sample)[0]
+
+
+def gradient_norms(model: Model, sample: Sample) -> list[list[float]]:
+    """Per direction (forward, then reverse when bidirectional), one value per step, step 1
+    first: sqrt(N) * ||dL/dh_t||, the norm over the whole
     ``[N, H]`` slice of step t for the sample's mean loss L, scaled by sqrt(N) so that it does
     not depend on the sample's size (for a loss that is a mean of per-sequence losses L_n it is
     the root mean square over sequences of ||dL_n/dh_t||).
@@ -245,7 +362,7 @@ def gradient_norm_by_step(model: Model, sample: Sample) -> list[float]:
     H = model.cfg.hidden_size
     width = model.cell.gates * H + max(s.x.shape[2], H)  # probe + input of the top layer
     per = max(1, PROBE_BYTES // (T * width * s.x.dtype.itemsize))
-    squares = np.zeros(T)
+    squares = np.zeros((model.directions, T))
     for start in range(0, N, per):
         rows = slice(start, start + per)
         y = s.y[rows] if sample.target == "last" else s.y[:, rows]
@@ -255,22 +372,23 @@ def gradient_norm_by_step(model: Model, sample: Sample) -> list[float]:
             else [tuple(a[rows] for a in layer) for layer in sample.state]
         )
         if lengths is None:
-            dh = hidden_gradients(model, s.x[:, rows], y, sample.loss, sample.target, state)
-            share = dh.shape[1] / N
+            dhs = direction_gradients(model, s.x[:, rows], y, sample.loss, sample.target, state)
+            share = dhs[0].shape[1] / N
         else:
             y = y if sample.target == "last" else y[:T]
-            dh = hidden_gradients(
+            dhs = direction_gradients(
                 model, s.x[:T, rows], y, sample.loss, sample.target, state, lengths[rows]
             )
             if sample.target == "last":
-                share = dh.shape[1] / N
+                share = dhs[0].shape[1] / N
             else:
                 share = int(valid[:, rows].sum()) / int(valid.sum())
-        squares += share * share * np.einsum("tnh,tnh->t", dh, dh, dtype=np.float64)
+        for d, dh in enumerate(dhs):
+            squares[d] += share * share * _squares(dh)
     if lengths is None:
-        return [float(v) for v in np.sqrt(N) * np.sqrt(squares)]
+        return [[float(v) for v in np.sqrt(N) * np.sqrt(sq)] for sq in squares]
     running = valid.sum(axis=1)  # N_t >= 1 for every t < max(lengths)
-    return [float(v) for v in N / np.sqrt(running) * np.sqrt(squares)]
+    return [[float(v) for v in N / np.sqrt(running) * np.sqrt(sq)] for sq in squares]
 
 
 def flow_ratio(norms: list[float]) -> float | None:
@@ -279,21 +397,53 @@ def flow_ratio(norms: list[float]) -> float | None:
 
 
 # -- recurrent health --------------------------------------------------------------------------
+def _directions(model: Model):
+    """``(layer, reverse, name)`` of every layer and direction: ``l0``, ``l0_reverse``, ..."""
+    for layer in range(model.cfg.layers):
+        for reverse in (False, True)[: model.directions]:
+            yield layer, reverse, f"l{layer}_reverse" if reverse else f"l{layer}"
+
+
+def has_matrix_recurrence(model: Model) -> bool:
+    """Whether the cell's recurrence is a ``weight_hh [G*H, H]`` matrix (rnn, lstm, gru and a
+    plugin's cell in PyTorch's layout)."""
+    H = model.cfg.hidden_size
+    shape = model.cell.layer_shapes(H, H).get("weight_hh")
+    return shape is not None and len(shape) == 2 and shape[1] == H and shape[0] % H == 0
+
+
 def spectral_radii(model: Model) -> dict[str, float]:
     """Largest |eigenvalue| of each layer's W_hh, per gate block: ``{"l0.f": 0.93, ...}`` (and
-    of a bidirectional model's reverse direction: ``"l0_reverse.f"``)."""
+    of a bidirectional model's reverse direction: ``"l0_reverse.f"``); {} for a cell without a
+    matrix recurrence."""
+    if not has_matrix_recurrence(model):
+        return {}
     cfg = model.cfg
     H = cfg.hidden_size
     out = {}
-    for layer in range(cfg.layers):
-        for reverse in (False, True)[: model.directions]:
-            W_hh = layer_weights(model.params, layer, reverse)["weight_hh"].astype(np.float64)
-            G = W_hh.shape[0] // H
-            names = GATE_NAMES.get(cfg.cell, tuple(f"g{k}" for k in range(G)))
-            name = f"l{layer}_reverse" if reverse else f"l{layer}"
-            for k, gate in enumerate(names):
-                eig = np.linalg.eigvals(W_hh[k * H : (k + 1) * H])
-                out[name if G == 1 else f"{name}.{gate}"] = float(np.max(np.abs(eig)))
+    for layer, reverse, name in _directions(model):
+        W_hh = layer_weights(model.params, layer, reverse, model.cell)["weight_hh"]
+        W_hh = W_hh.astype(np.float64)
+        G = W_hh.shape[0] // H
+        names = GATE_NAMES.get(cfg.cell, tuple(f"g{k}" for k in range(G)))
+        for k, gate in enumerate(names):
+            eig = np.linalg.eigvals(W_hh[k * H : (k + 1) * H])
+            out[name if G == 1 else f"{name}.{gate}"] = float(np.max(np.abs(eig)))
+    return out
+
+
+def retention(model: Model) -> dict[str, dict[str, float]]:
+    """The cell's own retention measures (``CellSpec.retention``), grouped by measure:
+    ``{"lambda_abs": {"l0.min": .., "l0.median": .., "l0.max": ..}}``; {} when it has none."""
+    measure = model.cell.retention
+    if measure is None:
+        return {}
+    out: dict[str, dict[str, float]] = {}
+    for layer, reverse, name in _directions(model):
+        w = layer_weights(model.params, layer, reverse, model.cell)
+        for key, value in measure(w, model.cfg.hidden_size).items():
+            group, _, stat = key.partition(".")
+            out.setdefault(group, {})[f"{name}.{stat}" if stat else name] = float(value)
     return out
 
 
@@ -302,9 +452,11 @@ def gate_statistics(
     sample: Sample,
     size: int = HEALTH_SIZE,
 ) -> dict[str, dict[str, float]]:
-    """Per layer: the fraction of saturated activations and (lstm) the mean forget gate, over
-    the first ``size`` sequences of the sample (a fraction over size x T x H values needs no
-    more, and it keeps a per-epoch record cheap). With lengths: over valid steps only."""
+    """Per layer (and direction): the fraction of saturated activations and (lstm) the mean
+    forget gate of the cells rnnlab knows, and the mean retain gate of a cell that declares
+    one (``CellSpec.retain_gate``), over the first ``size`` sequences of the sample (a
+    fraction over size x T x H values needs no more, and it keeps a per-epoch record cheap).
+    With lengths: over valid steps only."""
     cfg, s = model.cfg, sample.split
     H = cfg.hidden_size
     n = min(size, len(s))
@@ -320,47 +472,94 @@ def gate_statistics(
         if sample.state is not None
         else model.zero_state(n)
     )
+    D = model.directions
+    rev = reversal(lengths, s.x.shape[0]) if D == 2 else None
+    composed = D == 2 or cfg.cell not in KNOWN_CELLS  # else each layer's outputs feed the next
+    inputs = _stack_inputs(model, s.x[:, :n], state, lengths) if composed else None
     h = s.x[:, :n]
-    saturated, forget = {}, {}
-    for layer in range(cfg.layers):
-        w = layer_weights(model.params, layer)
+    saturated, forget, retain = {}, {}, {}
+
+    def mean_valid(a, keep_d):
+        return float(
+            np.mean(a) if lengths is None else np.sum(np.where(keep_d, a, 0)) / (keep_d.sum() * H)
+        )
+
+    for layer, reverse, name in _directions(model):
+        w = layer_weights(model.params, layer, reverse, model.cell)
+        if composed:
+            h = reverse_steps(inputs[layer], rev) if reverse else inputs[layer]
+        keep_d = keep  # reversal within each length keeps the valid steps where they are
+        if model.cell.retain_gate is not None:
+            retain[name] = mean_valid(model.cell.retain_gate(w, h), keep_d)
+        if cfg.cell not in KNOWN_CELLS:
+            continue
         hs, _, _ = model.backend.layer_forward(
-            cfg.cell, w, h, state[layer], nonlinearity=cfg.nonlinearity, **_lengths_kwargs(lengths)
+            cfg.cell,
+            w,
+            h,
+            state[layer * D + reverse],
+            nonlinearity=cfg.nonlinearity,
+            **_lengths_kwargs(lengths),
         )
         if cfg.cell == "rnn":  # the rnn's one activation is its hidden state
             gates = {"h": hs}
         else:
-            h_prev = np.concatenate([state[layer][0][None], hs[:-1]], axis=0)
+            h_prev = np.concatenate([state[layer * D + reverse][0][None], hs[:-1]], axis=0)
             gates = activations(cfg.cell, w, h, h_prev, cfg.nonlinearity)
         if cfg.cell != "rnn" or cfg.nonlinearity == "tanh":  # a relu does not saturate
             count = total = 0
-            for name in TANH_GATES[cfg.cell]:
-                count += int(np.count_nonzero(keep & (np.abs(gates[name]) > SATURATED_TANH)))
-                total += gates[name].size if lengths is None else int(keep.sum()) * H
-            for name in SIGMOID_GATES[cfg.cell]:
-                g = gates[name]
+            for gname in TANH_GATES[cfg.cell]:
+                count += int(np.count_nonzero(keep & (np.abs(gates[gname]) > SATURATED_TANH)))
+                total += gates[gname].size if lengths is None else int(keep.sum()) * H
+            for gname in SIGMOID_GATES[cfg.cell]:
+                g = gates[gname]
                 out = (g < SATURATED_SIGMOID) | (g > 1.0 - SATURATED_SIGMOID)
                 count += int(np.count_nonzero(keep & out))
                 total += g.size if lengths is None else int(keep.sum()) * H
-            saturated[f"l{layer}"] = count / total
+            saturated[name] = count / total
         if cfg.cell == "lstm":
-            f = gates["f"]
-            forget[f"l{layer}"] = float(
-                np.mean(f) if lengths is None else np.sum(np.where(keep, f, 0)) / (keep.sum() * H)
-            )
-        h = hs
-    out = {"saturated": saturated}
+            forget[name] = mean_valid(gates["f"], keep_d)
+        if D == 1:
+            h = hs
+    out = {}
+    if cfg.cell in KNOWN_CELLS:
+        out["saturated"] = saturated
     if forget:
         out["forget_gate"] = forget
+    if retain:
+        out["retain_gate"] = retain
     return out
 
 
-def health(model: Model, sample: Sample | None) -> dict[str, dict[str, float]]:
-    """Spectral radii, saturated fraction and (lstm) mean forget gate, as one JSON-ready dict
-    (only the spectral radii when ``sample`` is None)."""
-    out = {"spectral_radius": spectral_radii(model)}
+def health(model: Model, sample: Sample | None) -> dict:
+    """What retention means for the cell (spectral radii of a matrix recurrence, the cell's
+    own measures, the mean retain gate), saturated fraction and (lstm) mean forget gate, as
+    one JSON-ready dict (only the measures of the parameters when ``sample`` is None). A
+    measure that fails or that the cell does not define is a line in ``notes``."""
+    out: dict = {}
+    notes = []
+    try:
+        radii = spectral_radii(model)
+        if radii:
+            out["spectral_radius"] = radii
+        out.update(retention(model))
+    except (ArithmeticError, ValueError, KeyError, np.linalg.LinAlgError) as exc:
+        notes.append(f"retention not measured ({type(exc).__name__}: {exc})")
+    cell = model.cell
+    if "spectral_radius" not in out and cell.retention is None and cell.retain_gate is None:
+        notes.append(
+            f"cell {model.cfg.cell!r} has no matrix recurrence and declares no retention "
+            f"measure (CellSpec.retention)"
+        )
     if sample is not None:
-        out.update(gate_statistics(model, sample))
+        try:
+            out.update(gate_statistics(model, sample))
+        except (ArithmeticError, ValueError, KeyError, IndexError) as exc:
+            notes.append(f"gate statistics not measured ({type(exc).__name__}: {exc})")
+        if model.cfg.cell not in KNOWN_CELLS and model.cell.retain_gate is None:
+            notes.append(f"no gate statistics: rnnlab knows no gates of cell {model.cfg.cell!r}")
+    if notes:
+        out["notes"] = notes
     return out
 
 
@@ -374,20 +573,28 @@ class Diagnostics:
         self._sample: Sample | None = None
 
     def unmeasurable(self) -> str | None:
-        """Why the gradient flow and the gate statistics cannot be measured for this run (they
-        need the cell's equations and one direction), or None when they can."""
-        cell = self.model.cfg.cell
-        if cell not in KNOWN_CELLS:
-            return (
-                f"no gradient flow or gate statistics: rnnlab knows the equations of "
-                f"{', '.join(KNOWN_CELLS)}, not of cell {cell!r}"
-            )
-        if self.model.cfg.bidirectional:
-            return (
-                "no gradient flow or gate statistics: bidirectional models are not "
-                "supported by the diagnostics yet"
-            )
-        return None
+        """Why the gradient flow cannot be measured for this run (it needs the cell's equations
+        or the backend's ``state_gradients``), or None when it can."""
+        cell, backend = self.model.cfg.cell, self.model.backend
+        if cell in KNOWN_CELLS and self.model.directions == 1:
+            return None
+        gives = callable(getattr(backend, "state_gradients", None))
+        runs = getattr(backend, "runs_cell", None)
+        if cell in KNOWN_CELLS or (gives and (runs is None or runs(self.model.cell))):
+            return None
+        return (
+            f"no gradient flow: rnnlab knows the equations of {', '.join(KNOWN_CELLS)}, "
+            f"not of cell {cell!r}, and backend {backend.name!r} gives no state_gradients"
+        )
+
+    def _flow(self, sample: Sample) -> dict:
+        """The gradient flow's record: ``gradient_norm_by_step`` (forward direction) and, for
+        a bidirectional model, ``gradient_norm_by_step_reverse``."""
+        norms = gradient_norms(self.model, sample)
+        out = {"gradient_norm_by_step": norms[0]}
+        if len(norms) == 2:
+            out["gradient_norm_by_step_reverse"] = norms[1]
+        return out
 
     def sample(self) -> Sample | None:
         """The sample, drawn on first use (None when :meth:`unmeasurable`). A stateful task's
@@ -411,7 +618,10 @@ class Diagnostics:
         if due_health:
             out["health"] = health(self.model, sample)
         if due_flow and sample is not None:
-            out["gradient_norm_by_step"] = gradient_norm_by_step(self.model, sample)
+            try:
+                out.update(self._flow(sample))
+            except (ArithmeticError, ValueError, KeyError, IndexError) as exc:
+                out["note"] = f"no gradient flow ({type(exc).__name__}: {exc})"
         return out
 
     def at_end(self) -> dict:
@@ -419,9 +629,16 @@ class Diagnostics:
         sample = self.sample()
         if sample is None:
             return {"health": health(self.model, None), "note": self.unmeasurable()}
-        norms = gradient_norm_by_step(self.model, sample)
+        try:
+            flow = self._flow(sample)
+        except (ArithmeticError, ValueError, KeyError, IndexError) as exc:
+            return {
+                "health": health(self.model, sample),
+                "note": f"no gradient flow ({type(exc).__name__}: {exc})",
+            }
+        norms = flow["gradient_norm_by_step"]
         return {
-            "gradient_norm_by_step": norms,
+            **flow,
             "first_to_last": flow_ratio(norms),
             "sample_size": len(sample.split),
             "health": health(self.model, sample),

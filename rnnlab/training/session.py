@@ -20,6 +20,7 @@ from ..nn.model import Model, Shape, init_params
 from ..nn.optim import Optimizer
 from ..registry import failures
 from ..specs import Backend, Dataset, Split, Task, TaskContext
+from .datacheck import dataset_problem
 from .stateful import check_stream_dataset, parallel_streams
 
 SPLITS = ("train", "val", "test")
@@ -59,6 +60,10 @@ class EpochPlan:
             "checkpoint_every",
             "checkpoint_seconds",
             "forget_bias",
+            "chrono_tmax",
+            "r_min",
+            "r_max",
+            "max_phase",
             "bucket_by_length",
         }
     )
@@ -120,19 +125,50 @@ def load_backend(exp: Experiment, registry) -> Backend:
             table="train",
             key="backend",
         ) from None
-    for key, value, supported in (
-        ("cell", exp.model.cell, backend.cells),
-        ("dtype", exp.model.dtype, backend.dtypes),
-    ):
-        if value not in supported:
-            raise ConfigError(
-                f"backend {spec.name!r} does not support {key} {value!r} "
-                f"(supported: {', '.join(supported)})",
-                source=str(exp.source or ""),
-                table="model",
-                key=key,
-            )
+    cell = registry.cells.get(exp.model.cell)
+    if cell is not None and not runs_cell(backend, cell):
+        others = backends_running(cell, registry, skip=spec.name)
+        advice = (
+            f"backends that run it: {', '.join(map(repr, others))}"
+            if others
+            else "no backend here runs it: a backend runs a cell it lists in Backend.cells, "
+            "and the reference 'numpy' any cell whose spec carries numpy kernels"
+        )
+        raise ConfigError(
+            f"backend {spec.name!r} does not support cell {exp.model.cell!r} ({advice})",
+            source=str(exp.source or ""),
+            table="model",
+            key="cell",
+        )
+    if exp.model.dtype not in backend.dtypes:
+        raise ConfigError(
+            f"backend {spec.name!r} does not support dtype {exp.model.dtype!r} "
+            f"(supported: {', '.join(backend.dtypes)})",
+            source=str(exp.source or ""),
+            table="model",
+            key="dtype",
+        )
     return backend
+
+
+def runs_cell(backend: Backend, cell: CellSpec) -> bool:
+    """Whether ``backend`` runs ``cell`` (``Backend.runs_cell``, else its ``cells``)."""
+    check = getattr(backend, "runs_cell", None)
+    return bool(check(cell)) if check is not None else cell.name in backend.cells
+
+
+def backends_running(cell: CellSpec, registry, skip: str = "") -> list[str]:
+    """The available backends of ``registry`` that run ``cell`` (each loaded to ask it)."""
+    found = []
+    for name, spec in registry.backends.items():
+        if name == skip or spec.unavailable():
+            continue
+        try:
+            if runs_cell(spec.load(), cell):
+                found.append(name)
+        except Exception:  # a backend that cannot load runs nothing here
+            continue
+    return found
 
 
 def physical_memory() -> int | None:
@@ -176,12 +212,14 @@ def prepare(exp: Experiment, registry) -> Session:
         dataset = task.build(rngs["data"])
     except ConfigError as exc:  # a task's own check of its options: name the file
         raise exc.located(str(exp.source or "")) from None
-    except (ArithmeticError, IndexError, ValueError) as exc:  # options the task did not check
+    # any other exception is the plugin's bug, reported with its file and line
+    problem = dataset_problem(dataset)
+    if problem is not None:
+        where = ", " if problem.startswith("split ") else " built data rnnlab cannot train on: "
         raise PluginError(
-            f"task {exp.task.name!r} could not build its data from the options in "
-            f"{exp.source or 'the experiment'} ({type(exc).__name__}: {exc}); "
-            f"check the [task] values (--debug shows where it failed)"
-        ) from exc
+            f"plugin {registry.provider('task', exp.task.name)}: task {exp.task.name!r}"
+            f"{where}{problem} (rnnlab.testing.check_task checks a task's data)"
+        )
     check_lengths(dataset, exp.task.name)
     if dataset.chunk_length and exp.model.bidirectional:
         raise ConfigError(
@@ -221,6 +259,7 @@ def prepare(exp: Experiment, registry) -> Session:
     check_fits_in_memory(exp, shape, cell)
     params = init_params(exp.model, shape, rngs["init"], cell)
     model = Model(exp.model, backend, params, cell)
+    model.target = dataset.target  # a task's metrics predict where its targets are
     optimizer = Optimizer(exp.train, params)
     plan = EpochPlan(
         exp.model,

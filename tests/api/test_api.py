@@ -398,7 +398,6 @@ import sys
 if {hide_widgets}:
     sys.modules["ipywidgets"] = None
 import rnnlab
-from tests.support.paths import ROOT
 run = rnnlab.run({path!r}, set=["train.epochs=3"], out={out!r}, quiet={quiet})
 print("status", run.status)
 """

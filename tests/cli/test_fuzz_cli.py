@@ -26,6 +26,15 @@ BASE = tomllib.loads(TINY)
 KEYS = {table: [o.name for o in options] for table, options in CORE_TABLES.items()}
 KEYS["task"] = ["name", *(o.name for o in Registry().task("sine").options)]
 TABLES = [*KEYS, "trian", "extra"]
+
+
+def deep_list(depth: int) -> list:
+    value = [1]
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
 VALUES = [
     0,
     -1,
@@ -55,8 +64,11 @@ VALUES = [
     [1],
     ["a.py"],
     {"a": 1},
+    deep_list(70),  # past the nesting limit
+    "n" * 100_000,  # a message quotes it shortened
 ]
 RAW = ["", "x", "[1,", "1e999", "nan", "-0", "true", "'q'", "{}", "9" * 30]
+RAW += ["[" * 600 + "]" * 600, "{a=" * 400 + "1" + "}" * 400]  # deeper than the parser recurses
 
 tables = st.sampled_from(TABLES)
 keys = st.sampled_from(
@@ -143,6 +155,7 @@ def invoke(folder: Path, args: list[str]):
     result = CliRunner().invoke(main, args, catch_exceptions=True)
     assert result.exit_code in (0, 2, 3), (args, result.output, result.exception)
     assert "Traceback" not in result.output, result.output
+    assert result.exit_code != 2 or len(result.output) < 2000, result.output[:2000]
     if result.exception is not None:
         assert isinstance(result.exception, SystemExit), repr(result.exception)
     return result
@@ -194,3 +207,49 @@ def test_mutated_resume_command_lines_never_give_a_traceback(interrupted_run, gr
         shutil.copytree(interrupted_run, run)
         extra = [a for g in groups for a in g if a not in ("--out", "tiny.toml", "--resume")]
         invoke(Path(tmp), ["resume", str(run), *extra])
+
+
+# -- plugin code that exits ------------------------------------------------------------------
+EXIT_PLACES = {
+    "import": "{exit}\n",
+    "on_run_start": "@hookimpl\ndef on_run_start(run):\n    {exit}\n",
+    "on_epoch_end": "@hookimpl\ndef on_epoch_end(epoch):\n    {exit}\n",
+    "on_run_end": "@hookimpl\ndef on_run_end(summary):\n    {exit}\n",
+    "register_tasks": "@hookimpl\ndef register_tasks():\n    {exit}\n",
+}
+LOAD_TIME = ("import", "register_tasks")
+EXITS = ["sys.exit(0)", "sys.exit(1)", "sys.exit()", "sys.exit('bye')", "raise SystemExit(3)"]
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.sampled_from(sorted(EXIT_PLACES)), st.sampled_from(EXITS), st.booleans())
+def test_plugin_code_that_exits_never_ends_a_run_silently(place, exit_call, sweep):
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        plugin = folder / "quitter.py"
+        body = EXIT_PLACES[place].format(exit=exit_call)
+        plugin.write_text(f"import sys\nfrom rnnlab.hookspecs import hookimpl\n\n{body}")
+        doc = {t: dict(v) for t, v in BASE.items()}
+        doc["train"]["epochs"] = 1
+        if sweep:
+            doc["sweep"] = {"model.hidden_size": [3, 4]}
+        config = folder / "tiny.toml"
+        config.write_text(tomli_w.dumps(doc))
+        command = ["sweep", "--workers", "1"] if sweep else ["run"]
+        args = [*command, str(config), "--plugin", str(plugin), "--out", str(folder / "runs")]
+        result = CliRunner().invoke(main, args, catch_exceptions=True)
+        assert result.exit_code in (0, 1, 2), (args, result.output, result.exception)
+        assert "Traceback" not in result.output, result.output
+        failed = [
+            p
+            for p in (folder / "runs").rglob("summary.json")
+            if '"failed"' in p.read_text() or '"running"' in p.read_text()
+        ]
+        if place in LOAD_TIME:
+            assert f"{plugin}:" in " ".join(result.output.split())  # its file and line
+        else:  # a load failure is a warning (the others keep working); the rest fail
+            assert result.exit_code != 0, result.output  # the plugin failed: never exit 0
+            assert "quitter" in result.output
+        assert not failed or result.exit_code != 0, (failed, result.output)
+        if sweep and result.exit_code == 1:
+            assert "sweep saved in" in result.output  # the report came

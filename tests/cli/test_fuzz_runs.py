@@ -335,3 +335,45 @@ def test_any_set_value_never_gives_a_traceback(tmp_path, sets):
             args += ["--set", f"{key}={value}"]
         invoke([*args, "--set", "train.epochs=1", "--set", "task.points=80"])
         assert_kept(before, snapshot(Path(tmp)))
+
+
+# -- special files where a data file belongs -------------------------------------------------
+def make_special(path: Path, kind: str) -> None:
+    if kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "dev-zero":
+        path.symlink_to("/dev/zero")
+    elif kind == "folder":
+        path.mkdir()
+    elif kind == "loop":
+        path.symlink_to(path.with_name("other"))
+        path.with_name("other").symlink_to(path)
+    elif kind == "dangling":
+        path.symlink_to(path.with_name("gone"))
+    elif kind == "empty":
+        path.write_bytes(b"")
+
+
+@settings(FUZZ, max_examples=20)
+@given(
+    st.sampled_from(["fifo", "dev-zero", "folder", "loop", "dangling", "empty"]),
+    st.sampled_from(
+        [
+            ("chargen", "path", "corpus.txt"),
+            ("series", "path", "s.csv"),
+            ("sequences", "path", "d.jsonl"),
+        ]
+    ),
+)
+def test_a_special_file_as_data_is_one_message(kind, task):
+    name, key, file = task
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        make_special(folder / file, kind)
+        config = folder / "exp.toml"
+        config.write_text(
+            f'[experiment]\nname = "x"\n[task]\nname = "{name}"\n{key} = "{file}"\n'
+            "[train]\nepochs = 1\n"
+        )
+        result = invoke(["run", config, "--out", folder / "runs"], codes=(2,))
+        assert f"[task.{key}]" in result.output or "[task]" in result.output, result.output

@@ -43,7 +43,9 @@ def test_import_error_names_the_file_and_the_rest_keep_working(tmp_path):
     registry = Registry([path], strict=False)
     [info] = registry.failures()
     assert info.label == f"broken (file: {path})"
-    assert info.status == "failed: ModuleNotFoundError: No module named 'no_such_module_xyz'"
+    assert info.status == (
+        f"failed: ModuleNotFoundError: No module named 'no_such_module_xyz' (at {path}:1)"
+    )
     assert "sine" in registry.tasks and "numpy" in registry.backends
 
 
@@ -65,7 +67,7 @@ def test_plugins_json_shows_the_failure(tmp_path):
     assert (info["source"], info["origin"], info["status"]) == (
         "file",
         str(path),
-        "failed: RuntimeError: boom",
+        f"failed: RuntimeError: boom (at {path}:1)",
     )
 
 
@@ -246,8 +248,10 @@ def test_a_raising_hook_stops_the_run_and_keeps_its_results(tmp_path):
     registry = registry_with(Crash(at=2))
     with pytest.raises(PluginError) as err:
         run(write_experiment(tmp_path, epochs=5), registry, tmp_path / "runs")
+    line = Crash.on_epoch_end.__code__.co_firstlineno + 3
     assert str(err.value) == (
-        "plugin p0 (file: p0) raised in hook on_epoch_end(): ValueError: tracker offline"
+        f"plugin p0 (file: p0) raised in hook on_epoch_end() (at {__file__}:{line}): "
+        "ValueError: tracker offline"
     )
     [path] = (tmp_path / "runs").iterdir()
     run_dir = RunDir.open(path)
@@ -274,7 +278,7 @@ def test_a_raising_file_plugin_on_the_command_line(tmp_path):
     result = cli("run", str(experiment), "--plugin", str(path), "--out", str(tmp_path / "runs"))
     assert result.exit_code == 2, result.output
     assert (
-        f"error: plugin tracker (file: {path}) raised in hook on_run_start(): "
+        f"error: plugin tracker (file: {path}) raised in hook on_run_start() (at {path}:5): "
         "ConnectionError: no network"
     ) in " ".join(result.output.split())
     assert "Traceback" not in result.output
@@ -309,8 +313,9 @@ def test_a_plugin_raising_in_its_registration_hook_is_named():
             raise AssertionError("a plugin that failed to load must not run")
 
     registry = registry_with(Bad(), Half())
-    assert registry.plugins["p0"].status == "failed: register_tasks() raised KeyError: 'x'"
-    assert registry.plugins["p1"].status == "failed: register_backends() raised KeyError: 'x'"
+    bad, half = registry.plugins["p0"].status, registry.plugins["p1"].status
+    assert bad.startswith("failed: register_tasks() raised KeyError: 'x' (at ")
+    assert half.startswith("failed: register_backends() raised KeyError: 'x' (at ")
     assert "half" not in registry.tasks and registry.plugins["p1"].tasks == []
     registry.call("on_run_start", run=None)  # Half's hook was unregistered with it
 

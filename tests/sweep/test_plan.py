@@ -167,3 +167,40 @@ def test_an_error_across_keys_names_the_variant(tmp_path, registry):
         r"\(in the variant with cell=gru\)",
     ):
         build_plan(read_toml(path), registry, source=path)
+
+
+def test_a_grid_beyond_the_limit_is_refused_before_any_variant_is_built(
+    tmp_path, registry, monkeypatch
+):
+    from rnnlab.sweep import plan as planning
+
+    def never(*args, **kwargs):
+        raise AssertionError("a variant was built before the size was checked")
+
+    monkeypatch.setattr(planning, "_validate", never)
+    axis = ", ".join(str(i) for i in range(100))
+    sweep = "\n".join(
+        f'"{k}" = [{axis}]' for k in ("task.window", "model.hidden_size", "train.batch_size")
+    )
+    with pytest.raises(ConfigError) as info:
+        plan_of(tmp_path, registry, f"seeds = [1, 2]\n{sweep}")
+    assert info.value.table == "sweep"
+    assert "100 (task.window) x 100 (model.hidden_size) x 100 (train.batch_size) x 2 seeds" in str(
+        info.value
+    )
+    assert f"= 2,000,000 runs, more than the {planning.MAX_RUNS:,} a sweep may hold" in str(
+        info.value
+    )
+
+
+def test_a_repeated_value_is_found_on_a_long_axis(tmp_path, registry):
+    from rnnlab.sweep.plan import first_repeat, parse_sweep_table
+
+    assert first_repeat([1, 2.0, "a", {"x": [1]}, 2]) == 2  # as == compares: 2 == 2.0
+    assert first_repeat([{"x": 1, "y": 2}, {"y": 2, "x": 1}]) == {"x": 1, "y": 2}
+    assert first_repeat([True, 1, "1", [1], float("nan"), float("nan")]) is None
+    values = [i * 0.5 for i in range(200_000)]  # quadratic comparisons would take hours
+    grid, _, _ = parse_sweep_table({"train.learning_rate": values}, "s.toml")
+    assert len(grid["train.learning_rate"]) == 200_000
+    with pytest.raises(ConfigError, match=r"lists 1000 twice"):
+        parse_sweep_table({"train.learning_rate": [*values, 1000]}, "s.toml")

@@ -7,6 +7,7 @@ import json
 from click.testing import CliRunner
 
 from rnnlab.cli import main
+from tests.support.readonly import freezable_folder
 from tests.support.sweeps import write_sweep
 
 GRID = 'seeds = [0, 1]\n"model.hidden_size" = [3, 5]\n'
@@ -97,3 +98,25 @@ def test_a_bad_set_is_blamed_on_the_set_not_the_file(tmp_path):
     assert result.exit_code == 2, result.output
     assert "--set train.batch_size=0" in result.output and "[train.batch_size]" in result.output
     assert not (tmp_path / "runs").exists()
+
+
+def test_a_sweep_on_a_read_only_folder_is_one_message(tmp_path):
+    path = write_sweep(tmp_path, GRID)
+    with freezable_folder(tmp_path / "mount") as (out, freeze):
+        assert invoke("sweep", path, "--workers", 1, "--out", out).exit_code == 0
+        freeze()
+        result = invoke("sweep", path, "--workers", 1, "--out", out)
+    assert result.exit_code == 2, result.output
+    text = " ".join(result.output.split())
+    assert "cannot open the sweep's lock file" in text and "must be writable" in text, text
+    assert "Traceback" not in result.output and result.exception is not None
+
+
+def test_a_sweep_into_a_loop_of_symlinks_is_one_message(tmp_path):
+    path = write_sweep(tmp_path, GRID)
+    (tmp_path / "a").symlink_to(tmp_path / "b")
+    (tmp_path / "b").symlink_to(tmp_path / "a")
+    for out in (tmp_path / "a", tmp_path / "a" / "deeper"):
+        result = invoke("sweep", path, "--workers", 1, "--out", out)
+        assert result.exit_code == 2, result.output
+        assert "cannot use this folder (a loop of symlinks)" in " ".join(result.output.split())

@@ -292,3 +292,91 @@ def test_an_interrupted_run_is_resumed_from_its_checkpoint(tmp_path):
     assert resumed.ok and resumed.summary.get("resumed") == 1
     clean = run_sweep(plan_for(path, [plugin]), SerialExecutor(), out_root=tmp_path / "clean")
     assert records(outcome) == records(clean)  # as if it had never stopped
+
+
+# Records the worker's pid at its first epoch; the run then goes on for a very long time.
+RECORD_PID = """
+import os
+from pathlib import Path
+
+from rnnlab.hookspecs import hookimpl
+
+
+@hookimpl
+def on_epoch_end(run, epoch):
+    if epoch == 1:
+        Path(__file__).with_name(f"worker-{os.getpid()}").write_text("")
+"""
+
+
+def alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie, waiting for a parent to reap it, has ended)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="reads /proc")
+def test_workers_stop_when_the_sweep_that_started_them_is_killed(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    (tmp_path / "recorder.py").write_text(RECORD_PID)
+    config = write_sweep(tmp_path, GRID, plugins='plugins = ["recorder.py"]')
+    text = config.read_text().replace("epochs = 2", "epochs = 1000000")
+    config.write_text(text)
+    parent = subprocess.Popen(
+        [sys.executable, "-m", "rnnlab", "sweep", str(config), "--workers", "2"],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    pids: list[int] = []
+    try:
+        for _ in range(600):  # until both workers train (spawning them takes seconds)
+            pids = [int(p.name.split("-")[1]) for p in tmp_path.glob("worker-*")]
+            if len(pids) == 2 or parent.poll() is not None:
+                break
+            time.sleep(0.1)
+        assert len(pids) == 2, "the workers never started"
+    finally:
+        parent.send_signal(signal.SIGKILL)
+        parent.wait()
+    for _ in range(600):  # a generous bound: they notice within about a second
+        if not any(alive(p) for p in pids):
+            break
+        time.sleep(0.1)
+    still = [p for p in pids if alive(p)]
+    for p in still:
+        os.kill(p, signal.SIGKILL)
+    assert not still, "workers outlived the sweep that started them"
+    statuses = [
+        json.loads((run / "summary.json").read_text())["status"]
+        for run in (tmp_path / "runs" / "tiny").glob("v*")
+    ]
+    assert statuses == ["interrupted", "interrupted"]  # stopped as SIGTERM stops a run
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["serial", "local"])
+def test_jobs_from_a_generator_are_taken_one_per_free_worker(name):
+    """A search makes each job from the results so far: an executor given an iterator (not a
+    list) takes the next job only when a worker is free, after the results before it."""
+    pulled, seen = [], []
+
+    def jobs():
+        for job in dummy_jobs(5):
+            pulled.append(job.run)
+            yield job
+
+    executor = make_executor(Registry(), name, ExecutorOptions(workers=2))
+    for result in executor.run(report_environment, jobs(), lambda job: None):
+        seen.append((result.run, len(pulled)))
+    assert sorted(run for run, _ in seen) == [f"r{i}" for i in range(5)]
+    workers = 1 if name == "serial" else 2
+    for i, (_, taken) in enumerate(seen):  # never more in flight than workers
+        assert taken <= i + workers

@@ -20,7 +20,6 @@ SKEWED = """
 from rnnlab.hookspecs import hookimpl
 from rnnlab.specs import BackendSpec
 from rnnlab.registry.manager import Registry
-from tests.support.paths import EXPERIMENTS
 
 
 class Skewed:

@@ -130,7 +130,6 @@ from rnnlab.nn.model import Model
 from rnnlab.specs import BackendSpec, Split
 from rnnlab.training.loop import reference_epoch
 from rnnlab_numpy.backend import NumpyBackend
-from tests.support.paths import EXPERIMENTS
 
 
 class WholeEpochs(NumpyBackend):

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from rnnlab.errors import ConfigError, RnnlabError
-from rnnlab.training.loop import RunInfo, fit, prepare
+from rnnlab.training.loop import RunInfo, fit
+from rnnlab.training.session import prepare
 from rnnlab_chargen.corpus import stdlib_file
 from rnnlab_chargen.vocab import Vocabulary, one_hot
 from tests.support.chargen import SENTENCE, experiment
@@ -122,7 +123,7 @@ def test_stdlib_modules_are_read_from_the_installation(tmp_path):
 @pytest.mark.parametrize(
     "task, match",
     [
-        ({"path": "missing.txt"}, r"\[task.path\]: no such file: .*missing.txt"),
+        ({"path": "missing.txt"}, r"\[task.path\]: .*missing.txt: no such file \(looked in "),
         ({"path": "empty.txt"}, r"\[task.path\]: the corpus is empty"),
         ({"path": "latin1.txt"}, r"\[task.path\]: .*latin1.txt is not UTF-8 text"),
         ({}, r"\[task.text\]: set exactly one of text, path, stdlib_modules \(none is set\)"),
