@@ -255,6 +255,11 @@ def busy_elsewhere(proc: str = "/proc") -> float:
         return os.getloadavg()[0] - 1 if hasattr(os, "getloadavg") else float("inf")
 
 
+def runner_options(lengths=None, chunk_length=0, dropout_rng=None):
+    """The epoch runner's optional keywords, with their defaults (an unknown one: TypeError)."""
+    return lengths, chunk_length, dropout_rng
+
+
 class EpochRunner:
     """``run(params, optimizer, x, y, order, lr, lengths=None) -> batch losses`` for one plan.
 
@@ -380,9 +385,10 @@ class EpochRunner:
             drawn[:, :Tb, lo:hi] = dropout_masks(m, rng, Tb, hi - lo, self.dtype)
         return np.ascontiguousarray(drawn[:, :, perm])
 
-    def __call__(
-        self, params, optimizer, x, y, order, lr, lengths=None, chunk_length=0, dropout_rng=None
-    ) -> np.ndarray:
+    def __call__(self, params, optimizer, x, y, order, lr, **options) -> np.ndarray:
+        """The core's epoch-runner contract (:meth:`rnnlab.specs.Backend.epoch_runner`); the
+        optional ``lengths``, ``chunk_length`` and ``dropout_rng`` come as keywords."""
+        lengths, chunk_length, dropout_rng = runner_options(**options)
         k = int(chunk_length or 0)
         S, N = x.shape[:2]
         if k:  # B parallel streams, every one in every chunk of steps
