@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import RnnlabError
-from ..registry.manager import PluginInfo, Registry
+from ..registry.manager import PluginInfo, Registry, file_sha256
 from ..store.rundir import CONFIG, RunDir
 from .config import (
     Experiment,
@@ -124,8 +124,8 @@ def load_run(
     run_dir)``. Plugin files it names are found beside the experiment file it started from."""
     run_dir = run_dir if isinstance(run_dir, RunDir) else RunDir.open(Path(run_dir))
     raw, origins = recorded_raw(run_dir, items(sets))
-    registry = run_registry(run_dir, raw, items(plugin_paths))
-    for info in registry.failures():
+    registry, notes = run_registry(run_dir, raw, items(plugin_paths))
+    for info in [*registry.failures(), *notes]:
         warn(info)
     return experiment_of(run_dir, raw, origins, registry), registry, run_dir
 
@@ -144,10 +144,41 @@ def recorded_raw(run_dir: RunDir, sets=()) -> tuple[dict, dict]:
     return read_with_overrides(run_dir.path / CONFIG, sets)
 
 
-def run_registry(run_dir: RunDir, raw: dict, plugin_paths=()) -> Registry:
-    """The plugins a run used: those its experiment names, plus ``plugin_paths``."""
+def run_registry(run_dir: RunDir, raw: dict, plugin_paths=()) -> tuple[Registry, list]:
+    """The plugins a run used: those its experiment names, the plugin files it recorded
+    (``--plugin`` files included), and ``plugin_paths``; and notes on recorded files that
+    moved (unless a file of the same name is given) or changed since the run was made."""
     base = original_source(run_dir) or run_dir.path / CONFIG
-    return Registry([*plugin_files(raw, base), *(Path(p) for p in plugin_paths)])
+    given = [Path(p) for p in plugin_paths]
+    recorded, notes = recorded_plugins(run_dir, {p.stem for p in given})
+    registry = Registry([*plugin_files(raw, base), *recorded, *given])
+    return registry, notes
+
+
+def recorded_plugins(run_dir: RunDir, given_names: set[str]) -> tuple[list[Path], list]:
+    """The plugin files ``run_dir``'s summary records that are still where they were, and a
+    note (a :class:`PluginInfo` to warn with) for each that moved or changed."""
+    try:
+        records = run_dir.read_summary().get("plugin_files") or []
+    except RnnlabError:
+        return [], []
+    found, notes = [], []
+    for record in records:
+        path = Path(record["path"])
+        if path.stem in given_names:
+            continue  # the user names its new place
+        if not path.is_file():
+            status = (
+                "failed: the run was made with this file and it is not there any more; "
+                "give its new place with --plugin PATH"
+            )
+            notes.append(PluginInfo(path.stem, "file", str(path), status=status))
+            continue
+        found.append(path)
+        if file_sha256(path) != record.get("sha256"):
+            status = "changed since the run was made: results may differ from the run's"
+            notes.append(PluginInfo(path.stem, "file", str(path), status=status))
+    return found, notes
 
 
 def recorded_experiment(run_dir: RunDir, registry, sets=()) -> Experiment:

@@ -85,6 +85,11 @@ def load_file_module(path: Path):
     return module
 
 
+def file_sha256(path: Path) -> str:
+    """The sha256 of a file's bytes, in hex."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
 class Registry:
     """A plugin manager plus the name -> spec tables built from the registration hooks."""
 
@@ -129,6 +134,15 @@ class Registry:
             return info  # the same file named twice (config and command line) loads once
         self._add(info, lambda: load_file_module(path))
         return info
+
+    def file_records(self) -> list[dict[str, str]]:
+        """The plugin files loaded, as a run records them: ``{"path": absolute path, "sha256":
+        its content's hash}`` each, so that a later command finds them and notices a change."""
+        return [
+            {"path": str(Path(p.origin).resolve()), "sha256": file_sha256(Path(p.origin))}
+            for p in self.plugins.values()
+            if p.source == "file" and p.status == "ok"
+        ]
 
     def add_module(self, module, name: str, source: str = "package", version: str = "") -> None:
         """Register an already-imported module or object (used by tests and embedding code)."""

@@ -410,6 +410,7 @@ def new_summary(session: Session, registry) -> dict:
         "target": session.dataset.target,
         "seed": exp.experiment.seed,
         "source": str(exp.source.resolve()) if exp.source else None,
+        "plugin_files": registry.file_records(),  # found again by resume, export, rnnlab.load
         "versions": versions(registry),
         "git_commit": git_commit(exp.base_dir),
         "dataset": {
