@@ -68,7 +68,7 @@ from rich.console import Console
 from rich.table import Table
 
 from rnnlab.cells import cell_spec
-from rnnlab.experiment.config import ModelConfig, TrainConfig
+from rnnlab.experiment.schema import ModelConfig, TrainConfig
 from rnnlab.nn.model import Model, Shape, init_params
 from rnnlab.nn.optim import Optimizer
 from rnnlab.registry.manager import Registry

@@ -32,7 +32,7 @@ from rich.console import Console
 from rich.table import Table
 from threadpoolctl import ThreadpoolController
 
-from rnnlab.experiment.config import ModelConfig, TrainConfig
+from rnnlab.experiment.schema import ModelConfig, TrainConfig
 from rnnlab.nn.model import Model, Shape, init_params
 from rnnlab.nn.optim import Optimizer
 from rnnlab.registry.manager import Registry

@@ -40,7 +40,7 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from rnnlab.experiment.config import ModelConfig, TrainConfig
+from rnnlab.experiment.schema import ModelConfig, TrainConfig
 from rnnlab.nn.lengths import bucketed_order
 from rnnlab.nn.model import Model, Shape, init_params
 from rnnlab.nn.optim import Optimizer

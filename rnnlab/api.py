@@ -25,14 +25,9 @@ import numpy as np
 
 from .cells import CellSpec
 from .errors import RnnlabError
-from .experiment.config import (
-    Experiment,
-    apply_overrides,
-    build_experiment,
-    plugin_files,
-    read_toml,
-)
+from .experiment.config import apply_overrides, build_experiment, plugin_files, read_toml
 from .experiment.load import ExperimentSource, Warn, items, load_experiment, load_run
+from .experiment.schema import Experiment
 from .export.safetensors_file import read_safetensors
 from .nn.lengths import inert_padding, lengths_problem
 from .nn.model import Model, directions, param_name

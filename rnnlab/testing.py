@@ -22,7 +22,8 @@ import numpy as np
 
 from .cells import cell_spec
 from .errors import PluginError
-from .experiment.config import ModelConfig, TrainConfig, validate_table
+from .experiment.config import validate_table
+from .experiment.schema import ModelConfig, TrainConfig
 from .nn.lengths import FEATURE, inert_padding, valid_steps
 from .nn.model import Model, Shape, init_params
 from .nn.optim import Optimizer

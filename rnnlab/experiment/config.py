@@ -18,18 +18,12 @@ from typing import Any
 from ..errors import SHOWN, ConfigError, PluginError, closest, shown
 from ..specs import Option
 from .schema import (
-    COMPARE_OPTIONS,
     CORE_TABLES,
-    DIAGNOSTICS_OPTIONS,
-    EXPERIMENT_OPTIONS,
-    MODEL_OPTIONS,
-    OPTIMIZERS,
     SEARCH,
     STATS,
     STUDY_TABLES,
     SWEEP,
     TABLES,
-    TRAIN_OPTIONS,
     CompareConfig,
     DiagnosticsConfig,
     Experiment,
@@ -38,37 +32,6 @@ from .schema import (
     TaskConfig,
     TrainConfig,
 )
-
-__all__ = [  # the schema's names, for readers that validate and read the declarations at once
-    "COMPARE_OPTIONS",
-    "CORE_TABLES",
-    "DIAGNOSTICS_OPTIONS",
-    "EXPERIMENT_OPTIONS",
-    "MODEL_OPTIONS",
-    "OPTIMIZERS",
-    "SEARCH",
-    "STATS",
-    "STUDY_TABLES",
-    "SWEEP",
-    "TABLES",
-    "TRAIN_OPTIONS",
-    "CompareConfig",
-    "DiagnosticsConfig",
-    "Experiment",
-    "ExperimentConfig",
-    "ModelConfig",
-    "TaskConfig",
-    "TrainConfig",
-    "apply_overrides",
-    "build_experiment",
-    "check_nesting",
-    "load_experiment_file",
-    "parse_override",
-    "plugin_files",
-    "read_toml",
-    "read_with_overrides",
-    "validate_table",
-]
 
 MAX_DEPTH = 64  # arrays and tables nested in each other, counted from the file's top level
 NESTING = f"arrays and tables may nest at most {MAX_DEPTH} levels deep"

@@ -23,13 +23,13 @@ from ..errors import RnnlabError
 from ..registry.manager import PluginInfo, Registry, file_sha256
 from ..store.rundir import CONFIG, RunDir
 from .config import (
-    Experiment,
     apply_overrides,
     build_experiment,
     check_nesting,
     plugin_files,
     read_with_overrides,
 )
+from .schema import Experiment
 
 ExperimentSource = str | os.PathLike[str] | Mapping[str, Any]
 """An experiment file (TOML), or a dict shaped like one: ``{"task": {"name": "sine"}, ...}``."""

@@ -29,7 +29,8 @@ from typing import Any
 from ..analysis.settings import STATS, parse_stats_table
 from ..errors import ConfigError, PluginError, closest
 from ..executors.base import RunJob
-from ..experiment.config import SWEEP, TABLES, build_experiment
+from ..experiment.config import build_experiment
+from ..experiment.schema import SWEEP, TABLES
 from ..training.session import load_backend
 
 RESERVED = ("seeds", "variants")

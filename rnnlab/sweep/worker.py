@@ -17,7 +17,8 @@ from pathlib import Path
 
 from ..errors import RnnlabError
 from ..executors.base import RunJob, RunResult
-from ..experiment.config import Experiment, build_experiment
+from ..experiment.config import build_experiment
+from ..experiment.schema import Experiment
 from ..registry.failures import plugin_error
 from ..registry.manager import Registry
 from ..store.lock import RunLock, RunLocked

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from ..errors import RnnlabError
-from ..experiment.config import Experiment, TrainConfig
+from ..experiment.schema import Experiment, TrainConfig
 from ..registry import state as pluginstate
 from ..store.checkpoint import (
     Checkpoint,

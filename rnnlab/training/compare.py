@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from ..errors import ConfigError, PluginError
-from ..experiment.config import Experiment
+from ..experiment.schema import Experiment
 from .run import ActiveRun, Callbacks
 from .session import prepare
 

@@ -51,7 +51,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..experiment.config import DiagnosticsConfig
+from ..experiment.schema import DiagnosticsConfig
 from ..nn.lengths import valid_steps
 from ..nn.model import Model, layer_weights, loss_and_grad, reversal, reverse_steps, target_mask
 from ..specs import Dataset, Split

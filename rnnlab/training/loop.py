@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import RunInterrupted, TrainingDiverged
-from ..experiment.config import Experiment, TrainConfig
+from ..experiment.schema import Experiment, TrainConfig
 from ..nn.lengths import batch, bucketed_order
 from ..nn.model import Model
 from ..nn.optim import Optimizer, clip_gradients, learning_rate

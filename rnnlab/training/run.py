@@ -21,8 +21,8 @@ import numpy as np
 from ..display.diagnostic_figures import run_diagnostic_figures
 from ..display.figures import run_figures
 from ..errors import RnnlabError, RunInterrupted, TrainingDiverged
-from ..experiment.config import Experiment
 from ..experiment.load import recorded_experiment
+from ..experiment.schema import Experiment
 from ..registry import failures
 from ..registry import state as pluginstate
 from ..store.checkpoint import Checkpoint, TrainState, data_digest

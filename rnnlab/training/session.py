@@ -13,7 +13,7 @@ import numpy as np
 
 from ..cells import CellSpec
 from ..errors import ConfigError, PluginError
-from ..experiment.config import Experiment, ModelConfig, TrainConfig
+from ..experiment.schema import Experiment, ModelConfig, TrainConfig
 from ..nn.features import features_of
 from ..nn.lengths import check_backend_supports, check_lengths, has_lengths, inert_padding
 from ..nn.model import Model, Shape, init_params

@@ -21,7 +21,7 @@ import rnnlab
 import rnnlab.plugin
 import rnnlab.testing
 from rnnlab.cli import main
-from rnnlab.experiment.config import CORE_TABLES
+from rnnlab.experiment.schema import CORE_TABLES
 from rnnlab.registry.manager import Registry
 from tests.support.paths import ROOT
 from tests.support.tiny_runs import write_tiny

@@ -16,7 +16,7 @@ import bars  # noqa: E402
 import machine  # noqa: E402
 from minchar import MinCharRnn  # noqa: E402
 
-from rnnlab.experiment.config import ModelConfig, TrainConfig  # noqa: E402
+from rnnlab.experiment.schema import ModelConfig, TrainConfig
 from rnnlab.nn.model import Model  # noqa: E402
 from rnnlab.registry.manager import Registry  # noqa: E402
 

@@ -16,7 +16,7 @@ import backends  # noqa: E402
 from backends import Case  # noqa: E402
 
 from rnnlab.cells import cell_spec  # noqa: E402
-from rnnlab.experiment.config import ModelConfig, TrainConfig  # noqa: E402
+from rnnlab.experiment.schema import ModelConfig, TrainConfig
 from rnnlab.nn.model import Model, Shape, init_params  # noqa: E402
 from rnnlab.nn.optim import Optimizer, clip_gradients  # noqa: E402
 from rnnlab.registry.manager import Registry  # noqa: E402

@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 from rnnlab.cli import main
 from rnnlab.display import figures as plots
-from rnnlab.experiment.config import CORE_TABLES
+from rnnlab.experiment.schema import CORE_TABLES
 from rnnlab.store.lock import LOCK
 from rnnlab.training.run import run_experiment
 from tests.support.tiny_runs import TINY, tiny_experiment, write_tiny

@@ -18,7 +18,7 @@ from click.testing import CliRunner
 import rnnlab
 from rnnlab.cli import main
 from rnnlab.errors import PluginError, RnnlabError
-from rnnlab.experiment.config import ModelConfig
+from rnnlab.experiment.schema import ModelConfig
 from rnnlab.nn.model import Model, Shape, init_params
 from rnnlab.registry.manager import Registry
 from tests.support.paths import ROOT, SUPPORT

@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from rnnlab.cli import main
-from rnnlab.experiment.config import ModelConfig, TrainConfig
+from rnnlab.experiment.schema import ModelConfig, TrainConfig
 from rnnlab.nn.model import Model, Shape, init_params, param_name, reversal, reverse_steps
 from rnnlab.testing import fixed_masks, gradient_errors, reference_backend
 from rnnlab.training.loop import epoch_runner

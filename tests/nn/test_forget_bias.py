@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from rnnlab.errors import ConfigError
-from rnnlab.experiment.config import ModelConfig, build_experiment
+from rnnlab.experiment.config import build_experiment
+from rnnlab.experiment.schema import ModelConfig
 from rnnlab.nn.model import Shape, init_params
 from rnnlab.registry.manager import Registry
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from rnnlab.experiment.config import ModelConfig
+from rnnlab.experiment.schema import ModelConfig
 from rnnlab.testing import check_agreement, gradient_errors, reference_backend
 
 

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from rnnlab.cli import main
 from rnnlab.cli.common import load_experiment
 from rnnlab.errors import PluginError, RunInterrupted
-from rnnlab.experiment.config import ModelConfig, TrainConfig
+from rnnlab.experiment.schema import ModelConfig, TrainConfig
 from rnnlab.nn.lengths import batch, bucketed_order, partial_batch_start, valid_steps
 from rnnlab.nn.model import Model, Shape, init_params, loss_and_grad
 from rnnlab.nn.optim import Optimizer

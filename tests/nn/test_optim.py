@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from rnnlab.experiment.config import TrainConfig
+from rnnlab.experiment.schema import TrainConfig
 from rnnlab.nn.optim import Optimizer, clip_gradients, learning_rate
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from rnnlab.experiment.config import ModelConfig, TrainConfig
+from rnnlab.experiment.schema import ModelConfig, TrainConfig
 from rnnlab.nn.model import Shape, init_params
 from rnnlab.nn.optim import Optimizer
 from rnnlab.training.session import EpochPlan

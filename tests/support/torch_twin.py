@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rnnlab.experiment.config import ModelConfig
+from rnnlab.experiment.schema import ModelConfig
 from rnnlab.nn.model import Model, Shape, init_params
 from rnnlab_numpy.backend import NumpyBackend
 

@@ -4,7 +4,7 @@ and gradients, in float64. Skipped when PyTorch is not installed."""
 import numpy as np
 import pytest
 
-from rnnlab.experiment.config import ModelConfig
+from rnnlab.experiment.schema import ModelConfig
 from rnnlab.nn.model import Shape, init_params
 from tests.support.torch_twin import TorchTwin, assert_gradients_match, rnnlab_model, torch
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from threadpoolctl import ThreadpoolController, threadpool_info
 
-from rnnlab.experiment.config import ModelConfig, TrainConfig
+from rnnlab.experiment.schema import ModelConfig, TrainConfig
 from rnnlab.plugin import EpochPlan, hookimpl
 from rnnlab.training.blas import blas_threads
 from tests.support.pluginkit import registry_with, run, write_experiment

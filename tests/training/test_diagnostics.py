@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from rnnlab.cells import CellSpec
-from rnnlab.experiment.config import DiagnosticsConfig, ModelConfig
+from rnnlab.experiment.schema import DiagnosticsConfig, ModelConfig
 from rnnlab.nn.lengths import valid_steps
 from rnnlab.nn.model import Model, layer_weights, loss_and_grad, target_mask
 from rnnlab.specs import Dataset, Split

@@ -10,7 +10,8 @@ from click.testing import CliRunner
 
 from rnnlab.cli import main
 from rnnlab.errors import ConfigError
-from rnnlab.experiment.config import DiagnosticsConfig, build_experiment, read_toml
+from rnnlab.experiment.config import build_experiment, read_toml
+from rnnlab.experiment.schema import DiagnosticsConfig
 from rnnlab.registry.manager import Registry
 from tests.support.tiny_runs import SMALL_SINE
 
@@ -142,7 +143,7 @@ def test_plot_overlays_the_gradient_flow_of_several_runs(sine_runs, tmp_path):
 
 
 def test_the_numba_backend_gives_the_references_hidden_gradients():
-    from rnnlab.experiment.config import ModelConfig
+    from rnnlab.experiment.schema import ModelConfig
     from rnnlab.nn.model import Model
     from rnnlab.testing import problem, reference_backend, relative_error
     from rnnlab.training.diagnostics import hidden_gradients

@@ -8,7 +8,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from rnnlab.experiment.config import ModelConfig, TrainConfig
+from rnnlab.experiment.schema import ModelConfig, TrainConfig
 from rnnlab.nn.model import Model
 from rnnlab.specs import Split
 from rnnlab.testing import reference_backend

@@ -5,7 +5,8 @@ and no backend epoch runner."""
 import numpy as np
 import pytest
 
-from rnnlab.experiment.config import ModelConfig, TrainConfig, build_experiment
+from rnnlab.experiment.config import build_experiment
+from rnnlab.experiment.schema import ModelConfig, TrainConfig
 from rnnlab.hookspecs import hookimpl
 from rnnlab.nn.model import Model, Shape, init_params
 from rnnlab.nn.optim import Optimizer

@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from rnnlab.cli import main
 from rnnlab.errors import RnnlabError
-from rnnlab.experiment.config import ModelConfig
+from rnnlab.experiment.schema import ModelConfig
 from rnnlab.nn.model import Model, Shape, init_params
 from rnnlab.testing import reference_backend
 from rnnlab_chargen.generate import generate, pick

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from rnnlab.experiment.config import ModelConfig
+from rnnlab.experiment.schema import ModelConfig
 from rnnlab.nn.model import Model, Shape, init_params
 from rnnlab.testing import reference_backend
 from rnnlab.training.loop import evaluate

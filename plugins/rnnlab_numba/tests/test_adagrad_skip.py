@@ -5,7 +5,7 @@ edge values included, and the checks that keep it exact."""
 import numpy as np
 import pytest
 
-from rnnlab.experiment.config import TrainConfig
+from rnnlab.experiment.schema import TrainConfig
 from rnnlab_numba.tests.test_onehot import settings
 
 numba = pytest.importorskip("numba")

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from rnnlab.errors import ConfigError
-from rnnlab.experiment.config import ModelConfig, TrainConfig
+from rnnlab.experiment.schema import ModelConfig, TrainConfig
 from rnnlab.nn.model import Model
 from rnnlab.registry.manager import Registry
 from rnnlab.specs import Split

@@ -12,7 +12,7 @@ import os
 import numpy as np
 import pytest
 
-from rnnlab.experiment.config import ModelConfig, TrainConfig
+from rnnlab.experiment.schema import ModelConfig, TrainConfig
 from rnnlab.nn.model import Model
 from rnnlab.registry.manager import Registry
 from rnnlab.specs import Split

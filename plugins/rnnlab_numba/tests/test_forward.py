@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from rnnlab.cells import cell_spec
-from rnnlab.experiment.config import ModelConfig
+from rnnlab.experiment.schema import ModelConfig
 from rnnlab.nn.model import Model, directions, model_features
 from rnnlab.testing import fill_padding, reference_backend, relative_error, sized_problem
 from rnnlab.training.loop import RunInfo, evaluate, fit

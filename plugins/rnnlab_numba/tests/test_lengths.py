@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from rnnlab.cli.common import load_experiment
-from rnnlab.experiment.config import ModelConfig
+from rnnlab.experiment.schema import ModelConfig
 from rnnlab.nn.model import GATES, Model, Shape, init_params, layer_weights, log_softmax, param_name
 from rnnlab.nn.optim import Optimizer, clip_gradients
 from rnnlab.registry.manager import Registry

@@ -7,7 +7,7 @@ on one-hot streams against the core's reference."""
 import numpy as np
 import pytest
 
-from rnnlab.experiment.config import ModelConfig
+from rnnlab.experiment.schema import ModelConfig
 from rnnlab.nn.optim import Optimizer, clip_gradients
 from rnnlab.specs import Split
 from rnnlab_numba.tests.test_stateful import TRAINS, plan_of, run_stateful
@@ -166,7 +166,7 @@ def settings(train):
 def test_clip_update_is_rnnlab_optim_to_the_bit(optimizer, clip, decay):
     """Three steps of clipping then the optimizer on a vector with gradients beyond the clip
     value, -0.0 and zeros: the same bytes as NumPy's (rnnlab.nn.optim)."""
-    from rnnlab.experiment.config import TrainConfig
+    from rnnlab.experiment.schema import TrainConfig
 
     tr = TrainConfig(optimizer=optimizer, grad_clip=clip, grad_clip_value=0.3,
                      momentum=0.9 if optimizer == "sgd" else 0.0, weight_decay=decay,

@@ -12,7 +12,7 @@ are the dropout kernels (one per cell and dtype) and the threaded one.
 import numpy as np
 import pytest
 
-from rnnlab.experiment.config import ModelConfig, TrainConfig
+from rnnlab.experiment.schema import ModelConfig, TrainConfig
 from rnnlab.nn.model import Model
 from rnnlab.registry.manager import Registry
 from rnnlab.specs import Split

@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from rnnlab.experiment.config import ModelConfig, TrainConfig
+from rnnlab.experiment.schema import ModelConfig, TrainConfig
 from rnnlab.plugin import EpochPlan
 from rnnlab_numpy import threads
 from rnnlab_numpy.backend import NumpyBackend

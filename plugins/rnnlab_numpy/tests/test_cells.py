@@ -4,7 +4,7 @@ float32 following float64. The rnn cell's checks are in test_gradients.py."""
 import numpy as np
 import pytest
 
-from rnnlab.experiment.config import ModelConfig
+from rnnlab.experiment.schema import ModelConfig
 from rnnlab.nn.model import Model
 from rnnlab.testing import gradient_errors, problem, reference_backend, relative_error
 

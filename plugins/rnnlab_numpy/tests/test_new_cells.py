@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from rnnlab.experiment.config import ModelConfig
+from rnnlab.experiment.schema import ModelConfig
 from rnnlab.nn.model import Model, Shape, init_params
 from rnnlab.testing import gradient_errors, reference_backend, relative_error
 

@@ -41,7 +41,7 @@ def test_a_cell_in_one_plugin_file_passes_check_backend(tmp_path):
 
 
 def test_its_gradients_match_finite_differences(tmp_path):
-    from rnnlab.experiment.config import ModelConfig
+    from rnnlab.experiment.schema import ModelConfig
 
     registry = Registry([plugin_file(tmp_path)], strict=True)
     backend = registry.backend("numpy").load()
