@@ -167,7 +167,8 @@ class RunDir:
             ) from None
 
     def read_metrics(self) -> list[dict[str, Any]]:
-        path = self.path / METRICS
-        if not path.exists():
-            return []
-        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        """The per-epoch records, read as `rnnlab runs` and `show` read them (a torn last line,
+        which a killed run leaves, is skipped)."""
+        from .records import read_history  # records reads run directories through this module
+
+        return read_history(self.path)
