@@ -40,7 +40,6 @@ from .session import (
     check_fits_in_memory,
     generators,
     load_backend,
-    physical_memory,
     prepare,
     streams_layout,
 )
@@ -60,7 +59,6 @@ __all__ = [
     "fit",
     "generators",
     "load_backend",
-    "physical_memory",
     "prepare",
     "reference_epoch",
     "streams_layout",
