@@ -29,17 +29,31 @@ NumPy's BLAS uses its own threads (OPENBLAS_NUM_THREADS), and OpenBLAS picks its
 average before and after, and a warning when the machine was not idle at the start.
 
 PyTorch (torch.nn.RNN/LSTM/GRU + Linear, autograd, torch.optim.Adam, clip_grad_norm_, the
-script a user would write) is timed with 1 and 2 threads; the column ``torch`` is the thread
+script a user would write; the cells PyTorch lacks written from their equations in
+benchmarks/torchcells.py) is timed with 1 and 2 threads; the column ``torch`` is the thread
 setting with the better median (its per-repeat times give the ratios). It is skipped when
-torch is not installed. A new cell is a new ``Case`` (``cell="lstm"``): the rnnlab contenders
-take it from the backend, PyTorch from ``TORCH_MODULES``. A bidirectional case
-(``bidirectional=True``, ``,bi`` on the command line) reads ``[h_n forward ; h_n reverse]`` of
-the top layer.
+torch is not installed.
+
+JAX (benchmarks/jaxmodel.py: ``lax.scan`` over time, ``value_and_grad``, optax with the same
+clipping) runs four ways in two child processes (benchmarks/jaxworker.py): the minibatch step
+under ``jit`` or the whole epoch under ``jit``, each with XLA's default threads and with one;
+the column ``jax`` is the one with the better median, named beside its figure. Compilation is
+ahead of time, timed apart and printed below the table. It is skipped when jax or optax is not
+installed (``pip install rnnlab[jax]``) or with ``--no-jax``.
+
+A new cell is a new ``Case`` (``cell="lstm"``): the rnnlab contenders take it from the backend
+(a backend that does not run the cell shows "-" and a note, e.g. "numba does not run lru"),
+PyTorch from ``TORCH_MODULES`` or benchmarks/torchcells.py, JAX from benchmarks/jaxmodel.py. A
+bidirectional case (``bidirectional=True``, ``,bi`` on the command line) reads ``[h_n forward ;
+h_n reverse]`` of the top layer. ``,adding`` on the command line trains on the adding problem
+(two inputs per step, the sum of the two marked values as target; ``data="adding"``) instead
+of sine windows.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import inspect
 import json
@@ -53,12 +67,15 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
+from rnnlab.cells import cell_spec
 from rnnlab.experiment.config import ModelConfig, TrainConfig
 from rnnlab.nn.model import Model, Shape, init_params
 from rnnlab.nn.optim import Optimizer
 from rnnlab.registry.manager import Registry
 from rnnlab.specs import Split
 from rnnlab.training.loop import EpochPlan, epoch_runner, reference_epoch
+from rnnlab.training.session import runs_cell
+from rnnlab_adding.task import sequences as adding_sequences
 
 WINDOWS = 990  # the article's sine data: 1,000 points, windows of 10
 TORCH_MODULES = {"rnn": "RNN", "lstm": "LSTM", "gru": "GRU"}
@@ -74,12 +91,14 @@ class Case:
     cell: str = "rnn"
     bidirectional: bool = False
     dtype: str = "float64"
+    data: str = "sine"  # sine windows, or "adding": the adding problem
 
     @property
     def label(self) -> str:
         bi = " bi" if self.bidirectional else ""
         dtype = "" if self.dtype == "float64" else f" {self.dtype}"
-        return f"{self.cell}{bi} T={self.T} H={self.H} B={self.B}{dtype}"
+        data = "" if self.data == "sine" else f" {self.data}"
+        return f"{self.cell}{bi} T={self.T} H={self.H} B={self.B}{dtype}{data}"
 
 
 CASES = (Case(10, 32, 32), Case(10, 32, 1), Case(10, 128, 32), Case(100, 128, 32))
@@ -87,12 +106,23 @@ CASES = (Case(10, 32, 32), Case(10, 32, 1), Case(10, 128, 32), Case(100, 128, 32
 # faster than numpy for them too)
 CASES += tuple(Case(T, 32, 32, cell) for cell in ("lstm", "gru") for T in (10, 100))
 CASES += (Case(10, 32, 32, "lstm", bidirectional=True),)  # issue 13: both directions
+# the cells whose recurrence is linear in h, and long sequences on the adding problem
+CASES += tuple(Case(100, 128, 32, cell) for cell in ("mingru", "minlstm", "lru"))
+CASES += tuple(Case(1000, 64, 32, cell, data="adding") for cell in ("lstm", "lru"))
+DATA = ("sine", "adding")
 
 
 def parse_case(text: str, dtype: str = "float64") -> Case:
-    """``T,H,B[,cell[,bi]]`` -> Case."""
+    """``T,H,B[,cell[,bi][,adding]]`` -> Case."""
     parts = text.split(",")
-    return Case(*map(int, parts[:3]), *parts[3:4], bidirectional=parts[4:5] == ["bi"], dtype=dtype)
+    flags = parts[4:]
+    unknown = set(flags) - {"bi", *DATA}
+    if unknown:
+        raise ValueError(f"unknown case flag(s) {sorted(unknown)} in {text!r} (bi, adding)")
+    data = "adding" if "adding" in flags else "sine"
+    T, H, B = map(int, parts[:3])
+    cell = parts[3] if len(parts) > 3 else "rnn"
+    return Case(T, H, B, cell, bidirectional="bi" in flags, dtype=dtype, data=data)
 
 
 def sine_data(T: int, dtype: str = "float64") -> Split:
@@ -100,6 +130,23 @@ def sine_data(T: int, dtype: str = "float64") -> Split:
     series = np.sin(0.1 * np.arange(WINDOWS + T)).astype(dtype)
     idx = np.arange(T)[:, None] + np.arange(WINDOWS)[None, :]
     return Split(np.ascontiguousarray(series[idx][..., None]), series[T:][:, None])
+
+
+def adding_data(T: int, dtype: str = "float64") -> Split:
+    """WINDOWS sequences of the adding problem (rnnlab_adding's): ``x [T, WINDOWS, 2]``."""
+    split, _ = adding_sequences(WINDOWS, T, np.random.default_rng(3))
+    return Split(split.x.astype(dtype), split.y.astype(dtype))
+
+
+def case_data(case: Case) -> Split:
+    if case.data == "adding":
+        return adding_data(case.T, case.dtype)
+    return sine_data(case.T, case.dtype)
+
+
+def initial_params(case: Case, input_size: int) -> dict[str, np.ndarray]:
+    """The parameters every contender of ``case`` starts from (rnnlab's init, seed 0)."""
+    return init_params(plan_for(case).model, Shape(input_size, 1), np.random.default_rng(0))
 
 
 # -- thread settings ---------------------------------------------------------------------------
@@ -125,7 +172,11 @@ def parse_contender(name: str) -> tuple[str, int | None]:
 
 def plan_for(case: Case, threads: int | None = None) -> EpochPlan:
     model = ModelConfig(
-        cell=case.cell, hidden_size=case.H, bidirectional=case.bidirectional, dtype=case.dtype
+        cell=case.cell,
+        hidden_size=case.H,
+        bidirectional=case.bidirectional,
+        dtype=case.dtype,
+        nonlinearity=cell_spec(case.cell).default_nonlinearity,  # as an experiment file's
     )
     train = TrainConfig(
         batch_size=case.B,
@@ -138,6 +189,11 @@ def plan_for(case: Case, threads: int | None = None) -> EpochPlan:
 
 
 # -- contenders ---------------------------------------------------------------------------------
+class CannotRun(Exception):
+    """A contender that cannot run a case (its message says why, e.g. "numba does not run
+    lru")."""
+
+
 class RnnlabContender:
     """An rnnlab backend through the core: its epoch runner if it has one, else the core loop."""
 
@@ -146,7 +202,9 @@ class RnnlabContender:
         backend_name, threads = parse_contender(name)
         self.plan = plan_for(case, threads)
         backend = Registry().backend(backend_name).load()
-        params = init_params(self.plan.model, Shape(1, 1), np.random.default_rng(0))
+        if not runs_cell(backend, cell_spec(case.cell)):
+            raise CannotRun(f"{backend_name} does not run {case.cell}")
+        params = initial_params(case, data.x.shape[-1])
         self.model = Model(self.plan.model, backend, params)
         self.optimizer = Optimizer(self.plan.train, params)
         t0 = time.perf_counter()
@@ -186,46 +244,95 @@ class RnnlabContender:
 
 
 class TorchContender:
-    """torch.nn.RNN/LSTM/GRU + Linear with autograd, the same initial parameters and optimizer."""
+    """torch.nn.RNN/LSTM/GRU (or benchmarks/torchcells.py's layers for the cells PyTorch does not
+    have) + Linear with autograd, the same initial parameters and optimizer."""
 
-    def __init__(self, case: Case, data: Split, threads: int):
+    def __init__(self, case: Case, data: Split, threads: int, params=None):
         import torch
 
         self.torch, self.threads, self.name = torch, threads, f"torch-{threads}t"
-        plan = plan_for(case)
-        params = init_params(plan.model, Shape(1, 1), np.random.default_rng(0))
+        I = data.x.shape[-1]
+        params = params if params is not None else initial_params(case, I)
         dtype = getattr(torch, case.dtype)
-        module = getattr(torch.nn, TORCH_MODULES[case.cell])
-        self.rnn = module(1, case.H, dtype=dtype, bidirectional=case.bidirectional)
+        self.bidirectional, self.builtin = case.bidirectional, case.cell in TORCH_MODULES
+        if self.builtin:
+            module = getattr(torch.nn, TORCH_MODULES[case.cell])
+            self.rnn = module(I, case.H, dtype=dtype, bidirectional=case.bidirectional)
+        else:
+            import torchcells
+
+            nonlinearity = plan_for(case).model.nonlinearity
+            self.rnn = torch.nn.ModuleDict(
+                {
+                    suffix: torchcells.Layer(case.cell, layer_of(params, suffix), nonlinearity)
+                    for suffix in ("_l0", "_l0_reverse")[: 2 if case.bidirectional else 1]
+                }
+            )
         self.head = torch.nn.Linear(case.H * (2 if case.bidirectional else 1), 1, dtype=dtype)
-        self.bidirectional = case.bidirectional
         with torch.no_grad():
-            for name, p in params.items():
-                part, key = name.split(".", 1)
-                getattr(self.rnn if part == "rnn" else self.head, key).copy_(torch.from_numpy(p))
+            for name, p in self.named_tensors().items():
+                p.copy_(torch.from_numpy(params[name]))
         self.params = [*self.rnn.parameters(), *self.head.parameters()]
         self.opt = torch.optim.Adam(self.params, lr=1e-3)
         self.x, self.y = torch.from_numpy(data.x), torch.from_numpy(data.y)
-        self.B, self.warmup, self.path = case.B, 0.0, f"autograd, {threads} thread(s)"
+        self.B, self.warmup = case.B, 0.0
+        how = "torch.nn" if self.builtin else "torch ops (benchmarks/torchcells.py)"
+        self.path = f"{how}, autograd, {threads} thread(s)"
+
+    def named_tensors(self) -> dict:
+        """Every parameter tensor by rnnlab's name."""
+        out = {}
+        if self.builtin:
+            out.update({f"rnn.{n}": p for n, p in self.rnn.named_parameters()})
+        else:
+            for suffix, layer in self.rnn.items():
+                out.update({f"rnn.{n}{suffix}": p for n, p in layer.named_parameters()})
+        out.update({f"head.{n}": p for n, p in self.head.named_parameters()})
+        return out
+
+    def top(self, x):
+        """What the head reads: the last step's output, ``[forward ; reverse]`` when
+        bidirectional (the reverse direction's after reading the sequence back)."""
+        torch = self.torch
+        if self.builtin:
+            hs, state = self.rnn(x)
+            if self.bidirectional:  # [h_n forward ; h_n reverse] of the top layer
+                h_n = state[0] if isinstance(state, tuple) else state
+                return torch.cat([h_n[-2], h_n[-1]], dim=-1)
+            return hs[-1]
+        last = self.rnn["_l0"](x)[-1]
+        if self.bidirectional:
+            last = torch.cat([last, self.rnn["_l0_reverse"](x.flip(0))[-1]], dim=-1)
+        return last
+
+    def loss(self, idx):
+        return self.torch.nn.functional.mse_loss(self.head(self.top(self.x[:, idx])), self.y[idx])
+
+    def train_batch(self, idx) -> float:
+        loss = self.loss(idx)
+        self.opt.zero_grad()
+        loss.backward()
+        self.torch.nn.utils.clip_grad_norm_(self.params, 1.0)
+        self.opt.step()
+        return loss.detach()
 
     def epoch(self, order: np.ndarray) -> float:
         torch = self.torch
         torch.set_num_threads(self.threads)
         t0 = time.perf_counter()
         for start in range(0, len(order), self.B):
-            idx = torch.from_numpy(order[start : start + self.B])
-            hs, state = self.rnn(self.x[:, idx])
-            if self.bidirectional:  # [h_n forward ; h_n reverse] of the top layer
-                h_n = state[0] if isinstance(state, tuple) else state
-                top = torch.cat([h_n[-2], h_n[-1]], dim=-1)
-            else:
-                top = hs[-1]
-            loss = torch.nn.functional.mse_loss(self.head(top), self.y[idx])
-            self.opt.zero_grad()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(self.params, 1.0)
-            self.opt.step()
+            self.train_batch(torch.from_numpy(order[start : start + self.B]))
         return time.perf_counter() - t0
+
+
+def layer_of(params: dict[str, np.ndarray], suffix: str) -> dict[str, np.ndarray]:
+    """One direction of layer 0's tensors keyed as the cell's (``suffix`` "_l0" or
+    "_l0_reverse")."""
+    return {
+        k[4 : -len(suffix)]: v
+        for k, v in params.items()
+        if k.startswith("rnn.") and k.endswith(suffix)
+    }
 
 
 def torch_available() -> bool:
@@ -246,11 +353,66 @@ def usable_contenders(names: list[str], log) -> list[str]:
     return [n for n in names if n not in dropped]
 
 
-def contenders(case: Case, backends: list[str], with_torch: bool) -> list:
-    data = sine_data(case.T, case.dtype)
-    out = [RnnlabContender(name, case, data) for name in backends]
+def jax_available() -> bool:
+    import jaxworker
+
+    return jaxworker.jax_available()
+
+
+def jax_problem(case: Case, data: Split, params=None) -> dict:
+    """What a JAX worker needs to train ``case`` (benchmarks/jaxmodel.py's ``Trainer``
+    arguments but the variant): the same data, initial parameters and optimizer as the rnnlab
+    contenders."""
+    plan = plan_for(case)
+    t = plan.train
+    return {
+        "spec": {
+            "cell": case.cell,
+            "hidden_size": case.H,
+            "nonlinearity": plan.model.nonlinearity,
+            "loss": plan.loss,
+            "target": plan.target,
+            "bidirectional": case.bidirectional,
+        },
+        "train": {
+            "optimizer": t.optimizer,
+            "learning_rate": t.learning_rate,
+            "grad_clip": t.grad_clip,
+            "grad_clip_value": t.grad_clip_value,
+            "beta1": t.beta1,
+            "beta2": t.beta2,
+            "eps": t.eps,
+        },
+        "params": params if params is not None else initial_params(case, data.x.shape[-1]),
+        "x": data.x,
+        "y": data.y,
+        "batch_size": case.B,
+    }
+
+
+def contenders(
+    case: Case,
+    backends: list[str],
+    with_torch: bool,
+    jax_pool=None,
+    unavailable: dict[str, str] | None = None,
+) -> list:
+    """The contenders of ``case``: the rnnlab ``backends``, PyTorch's thread settings (with
+    torch), JAX's variants (with a ``jaxworker.JaxPool``). A backend that does not run the case
+    is left out, the reason put in ``unavailable`` (without it, CannotRun is raised)."""
+    data = case_data(case)
+    out = []
+    for name in backends:
+        try:
+            out.append(RnnlabContender(name, case, data))
+        except CannotRun as e:
+            if unavailable is None:
+                raise
+            unavailable[name] = str(e)
     if with_torch:
         out += [TorchContender(case, data, threads) for threads in TORCH_THREADS]
+    if jax_pool is not None:
+        out += jax_pool.contenders(jax_problem(case, data))
     return out
 
 
@@ -293,11 +455,28 @@ def best_torch(seconds: dict[str, list[float]]) -> str | None:
     return min(names, key=lambda n: statistics.median(seconds[n])) if names else None
 
 
-def case_row(case: Case, group: list, times: dict) -> dict:
+def best_jax(seconds: dict[str, list[float]]) -> str | None:
+    """The JAX variant and thread setting with the lower median, or None without JAX."""
+    names = [n for n in seconds if n.startswith("jax-")]
+    return min(names, key=lambda n: statistics.median(seconds[n])) if names else None
+
+
+def jax_label(name: str) -> str:
+    """``jax-epoch-1t`` -> ``epoch, 1t``; ``jax-step`` -> ``step, default threads``."""
+    parts = name.split("-")[1:]
+    return f"{parts[0]}, {parts[1] if len(parts) > 1 else 'default threads'}"
+
+
+VARIANT_PREFIXES = ("torch-", "jax-")  # per-setting contenders; their best is "torch" / "jax"
+
+
+def case_row(case: Case, group: list, times: dict, unavailable: dict | None = None) -> dict:
     seconds = {c.name: times[(case, c.name)] for c in group}
-    torch_name = best_torch(seconds)
+    torch_name, jax_name = best_torch(seconds), best_jax(seconds)
     if torch_name is not None:
         seconds["torch"] = seconds[torch_name]
+    if jax_name is not None:
+        seconds["jax"] = seconds[jax_name]
     return {
         "case": case.label,
         **dataclasses.asdict(case),
@@ -307,21 +486,32 @@ def case_row(case: Case, group: list, times: dict) -> dict:
         "warmup_s": {c.name: c.warmup for c in group},
         "path": {c.name: c.path for c in group},
         "torch_threads": torch_name,
+        "jax_variant": jax_name,
+        "unavailable": dict(unavailable or {}),
     }
 
 
-def measure(cases, backends: list[str], repeats: int, with_torch: bool, log) -> list[dict]:
+def measure(cases, backends: list[str], repeats: int, with_torch: bool, log, jax_pool=None):
     """Every contender on every case, interleaved; one row per case."""
-    setups = {case: contenders(case, backends, with_torch) for case in cases}
+    unavailable = {case: {} for case in cases}
+    setups = {
+        case: contenders(case, backends, with_torch, jax_pool, unavailable[case]) for case in cases
+    }
+    for case in cases:
+        for reason in unavailable[case].values():
+            log(f"{case.label}: {reason}")
     rng = np.random.default_rng(1)
     times = interleave(setups, repeats, lambda case: rng.permutation(WINDOWS), log)
-    return [case_row(case, setups[case], times) for case in cases]
+    return [case_row(case, setups[case], times, unavailable[case]) for case in cases]
 
 
 def ratios(row: dict, fast: str) -> dict[str, dict]:
-    """``fast``'s speed-up over every other contender of the row (torch: the best setting)."""
+    """``fast``'s speed-up over every other contender of the row (torch, jax: the best
+    setting); {} when ``fast`` did not run the row."""
     s = row["seconds"]
-    return {n: ratio(s[n], s[fast]) for n in s if n != fast and not n.startswith("torch-")}
+    if fast not in s:
+        return {}
+    return {n: ratio(s[n], s[fast]) for n in s if n != fast and not n.startswith(VARIANT_PREFIXES)}
 
 
 def show_ratio(r: dict) -> str:
@@ -335,7 +525,8 @@ def table(rows: list[dict], backends: list[str]) -> Table:
         f"{WINDOWS} sequences); ratios: median (min-max) of per-repeat ratios"
     )
     t.add_column("case")
-    names = [*backends, *(["torch"] if "torch" in rows[0]["seconds"] else [])]
+    extra = [n for n in ("torch", "jax") if any(n in row["seconds"] for row in rows)]
+    names = [*backends, *extra]
     for name in names:
         t.add_column(name, justify="right")
     last = backends[-1]
@@ -343,13 +534,33 @@ def table(rows: list[dict], backends: list[str]) -> Table:
     for name in others:
         t.add_column(f"{last} vs {name}", justify="right")
     for row in rows:
-        ms, r = row["ms_per_epoch"], ratios(row, last)
-        cells = [
-            f"{ms[n]:.1f}" + (f" ({row['torch_threads'][6:]})" if n == "torch" else "")
-            for n in names
-        ]
-        t.add_row(row["case"], *cells, *(show_ratio(r[n]) for n in others))
+        r = ratios(row, last)
+        cells = [ms_cell(row, n) for n in names]
+        t.add_row(row["case"], *cells, *(show_ratio(r[n]) if n in r else "-" for n in others))
     return t
+
+
+def ms_cell(row: dict, name: str) -> str:
+    """A contender's median ms per epoch, with the setting that gave it (torch: threads; jax:
+    variant and threads); "-" when it did not run the row."""
+    if name not in row["ms_per_epoch"]:
+        return "-"
+    text = f"{row['ms_per_epoch'][name]:.1f}"
+    if name == "torch":
+        return f"{text} ({row['torch_threads'][6:]})"
+    if name == "jax":
+        return f"{text} ({jax_label(row['jax_variant'])})"
+    return text
+
+
+def jax_pool_if(wanted: bool):
+    """A ``jaxworker.JaxPool`` (its workers stopped on leaving the block) when ``wanted``, else
+    a block giving None."""
+    if not wanted:
+        return contextlib.nullcontext()
+    import jaxworker
+
+    return jaxworker.JaxPool()
 
 
 def console_for(json_output: bool) -> Console:
@@ -413,11 +624,15 @@ def main(argv=None) -> None:
         "start of `rnnlab run`, in fresh processes",
     )
     ap.add_argument("--no-torch", action="store_true", help="skip PyTorch even if installed")
+    ap.add_argument("--no-jax", action="store_true", help="skip JAX even if installed")
     ap.add_argument("--json", action="store_true", help="print the results as JSON")
     ap.add_argument("--markdown", action="store_true", help="print the tables as Markdown")
     args = ap.parse_args(argv)
     dtypes = args.dtype or ["float64"]
-    base = tuple(parse_case(c) for c in args.case) if args.case else CASES
+    try:
+        base = tuple(parse_case(c) for c in args.case) if args.case else CASES
+    except ValueError as e:
+        ap.error(str(e))
     cases = tuple(dataclasses.replace(c, dtype=d) for c in base for d in dtypes)
     console = console_for(args.json)
     log = lambda m: console.print(m, highlight=False, markup=False)  # noqa: E731
@@ -429,12 +644,16 @@ def main(argv=None) -> None:
     with_torch = not args.no_torch and torch_available()
     if not with_torch and not args.no_torch:
         log("torch is not installed: PyTorch is skipped")
-    info = machine.describe(with_torch)
-    if machine.idle_warning(info):
-        log(machine.idle_warning(info))
-    out: dict = {"machine": info}
-    if args.repeats > 0:
-        out["rows"] = measure(cases, backends, args.repeats, with_torch, log)
+    with_jax = not args.no_jax and args.repeats > 0 and jax_available()
+    if not with_jax and not args.no_jax and args.repeats > 0:
+        log("jax or optax is not installed (pip install rnnlab[jax]): JAX is skipped")
+    with jax_pool_if(with_jax) as pool:
+        info = machine.describe(with_torch, pool)
+        if machine.idle_warning(info):
+            log(machine.idle_warning(info))
+        out: dict = {"machine": info}
+        if args.repeats > 0:
+            out["rows"] = measure(cases, backends, args.repeats, with_torch, log, pool)
     if args.compile:
         import compile_times
 
@@ -446,13 +665,26 @@ def main(argv=None) -> None:
     if "rows" in out:
         emit(console, table(out["rows"], backends), args.markdown)
         row = out["rows"][0]
-        warm = ", ".join(f"{n} {row['warmup_s'][n]:.2f} s" for n in backends)
-        log(
-            f"warm-up before the first epoch (excluded above; numba compiles or loads its "
-            f"cache), {row['case']}: {warm}"
+        warm = ", ".join(
+            f"{n} {row['warmup_s'][n]:.2f} s" for n in backends if n in row["warmup_s"]
         )
+        if warm:
+            log(
+                f"warm-up before the first epoch (excluded above; numba compiles or loads its "
+                f"cache), {row['case']}: {warm}"
+            )
         for row in out["rows"]:
-            log(f"path, {row['case']}: " + ", ".join(f"{n} {row['path'][n]}" for n in backends))
+            shown = [*backends, row["jax_variant"]]  # the JAX variant in the table
+            paths = ", ".join(f"{n} ({p})" for n, p in row["path"].items() if n in shown)
+            log(f"path, {row['case']}: {paths or '-'}")
+            for reason in row["unavailable"].values():
+                log(f"{row['case']}: {reason}")
+            jax = {n: s for n, s in row["warmup_s"].items() if n.startswith("jax-")}
+            if jax:
+                log(
+                    f"jax compile (ahead of time, excluded above), {row['case']}: "
+                    + ", ".join(f"{n} {s:.2f} s" for n, s in jax.items())
+                )
     if "compile" in out:
         import compile_times
 

@@ -84,6 +84,7 @@ class RnnlabChar:
         registry = Registry()
         exp = build_experiment(experiment(backend, threads, modules, dtype), registry)
         self.session = prepare(exp, registry)
+        self.initial_params = {k: v.copy() for k, v in self.session.model.params.items()}
         info = RunInfo(exp, self.session.dataset, self.session.model)
         t0 = time.perf_counter()
         runner = warm_up(self.session, info)
@@ -121,6 +122,36 @@ class MinCharChar:
         t0 = time.perf_counter()
         self.net.epoch(self.inputs, self.targets, WINDOW)
         return time.perf_counter() - t0
+
+
+def jax_problem(like: RnnlabChar) -> dict:
+    """What a JAX worker needs to train the char model as ``like`` does (benchmarks/jaxmodel.py's
+    ``Trainer`` arguments but the variant): its train stream as character indices, its initial
+    parameters, chunks of ``WINDOW`` characters, Adagrad after clipping by value."""
+    train = like.session.dataset.splits["train"]
+    cfg = like.session.experiment.train
+    return {
+        "spec": {
+            "cell": "rnn",
+            "hidden_size": HIDDEN,
+            "nonlinearity": "tanh",
+            "loss": "xent",
+            "target": "every",
+        },
+        "train": {
+            "optimizer": "adagrad",
+            "learning_rate": LEARNING_RATE,
+            "grad_clip": "value",
+            "grad_clip_value": CLIP,
+            "eps": cfg.eps,
+        },
+        "params": {k: v.copy() for k, v in like.initial_params.items()},
+        "x": train.x[:, 0].argmax(axis=-1),  # one-hot -> character indices
+        "y": np.asarray(train.y[:, 0]),
+        "batch_size": WINDOW,
+        "stateful": True,
+        "vocab": train.x.shape[-1],
+    }
 
 
 def contenders(names: list[str], modules=MODULES) -> list:

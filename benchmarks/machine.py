@@ -28,6 +28,7 @@ ENVIRONMENT = (
     "NUMBA_THREADING_LAYER",
     "OMP_NUM_THREADS",
     "MKL_NUM_THREADS",
+    "XLA_FLAGS",
 )
 IDLE_LOAD = 0.5  # a 1-minute load average above this at the start: the machine is not idle
 SETTLE_SECONDS = 1.0  # settle() waits at most this long
@@ -158,13 +159,19 @@ def git_commit() -> str | None:
     return (head + ("+dirty" if dirty else "")) or None
 
 
-def describe(with_torch: bool) -> dict:
-    """The machine and settings, with the load average now (call :func:`finish` at the end)."""
+def describe(with_torch: bool, jax_pool=None) -> dict:
+    """The machine and settings, with the date and the load average now (call :func:`finish` at
+    the end). ``jax_pool`` (benchmarks/jaxworker.py): its workers' JAX, jaxlib and optax
+    versions and XLA flags are added."""
+    v = versions(with_torch)
+    if jax_pool is not None:
+        v["jax"] = jax_pool.versions()
     return {
+        "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
         "cpu": cpu_model(),
         "cores": cores(),
         "platform": platform.platform(),
-        "versions": versions(with_torch),
+        "versions": v,
         "rnnlab_commit": git_commit(),
         "blas": blas(),
         "environment": {name: os.environ.get(name) for name in ENVIRONMENT},
@@ -213,6 +220,7 @@ def header_lines(info: dict) -> list[str]:
             f"{b.get('threads', '?')} threads"
         )
     lines = [
+        f"date: {info.get('date', '?')}",
         f"machine: {info['cpu']}, {c['logical']} logical cores ({c['usable']} usable), "
         f"{info['platform']}",
         f"versions: python {v['python']}, numpy {v['numpy']}, numba {v['numba']} "
@@ -220,6 +228,11 @@ def header_lines(info: dict) -> list[str]:
         + (f", layer {v['numba_threading_layer']}" if "numba_threading_layer" in v else "")
         + ")"
         + (f", torch {v['torch']}" if "torch" in v else "")
+        + (
+            f", jax {v['jax']['jax']} (jaxlib {v['jax']['jaxlib']}, optax {v['jax']['optax']})"
+            if "jax" in v
+            else ""
+        )
         + f"; rnnlab {info['rnnlab_commit']}",
         f"blas: {blas_line}",
         f"environment: {env}",

@@ -10,6 +10,21 @@ def closest(name: str, valid) -> str:
     return f"; did you mean {close[0]!r}?" if close else ""
 
 
+SHOWN = 80  # characters of a value a message quotes
+
+
+def shown(value) -> str:
+    """``repr(value)`` for a message, shortened past :data:`SHOWN` characters and saying how long
+    the value is: a 50 MB string in a file is named in one short line."""
+    text = repr(value)
+    if len(text) <= SHOWN:
+        return text
+    size = f"{len(value)} characters" if isinstance(value, str) else f"{len(text)} characters"
+    if isinstance(value, list | tuple | dict):
+        size = f"{len(value)} items"
+    return f"{text[: SHOWN - 3]}... ({size})"
+
+
 class RnnlabError(Exception):
     """An error caused by input the user controls (config, plugin, run directory)."""
 
@@ -23,7 +38,7 @@ class ConfigError(RnnlabError):
         self.detail, self.source, self.table, self.key = message, source, table, key
         where = source
         if table or key:
-            loc = ".".join(p for p in (table, key) if p)
+            loc = ".".join(p if len(p) <= SHOWN else shown(p) for p in (table, key) if p)
             where = f"{where}: [{loc}]" if where else f"[{loc}]"
         super().__init__(f"{where}: {message}" if where else message)
 

@@ -48,7 +48,8 @@ def on_run_start(run):
 @hookspec
 def on_epoch_end(run, epoch, metrics):
     """Called after every epoch with its 1-based number and metrics (the record just appended to
-    metrics.jsonl); return a true value to stop the run after this epoch."""
+    metrics.jsonl); return a true value to stop the run after this epoch (setting
+    ``run.stop_reason`` first says why, in the summary's ``stop_reason``)."""
 
 
 @hookspec

@@ -31,7 +31,8 @@ class Option:
     """One configurable key: its type, default and the values it accepts.
 
     ``ge``/``gt``/``le``/``lt`` bound numbers (inclusive / exclusive / inclusive / exclusive);
-    ``choices`` lists the accepted values; ``item`` is the element type of a list option.
+    ``choices`` lists the accepted values; ``item`` is the element type of a list option;
+    ``max_length`` bounds a string's length.
     """
 
     name: str
@@ -43,7 +44,8 @@ class Option:
     gt: float | None = None
     le: float | None = None
     item: type | None = None
-    lt: float | None = None  # last: fields are only ever added at the end
+    lt: float | None = None  # fields are only ever added at the end
+    max_length: int | None = None
 
 
 @dataclass
@@ -229,6 +231,14 @@ class Backend:
         starts:
         a backend that compiles its kernels compiles (or loads) them here, so that the cost is
         shown and timed as warm-up instead of landing in the first epoch. Default: nothing."""
+
+    def blas_threads(self, plan) -> int | None:
+        """How many threads NumPy's BLAS (matrix products) should use while ``plan`` (a
+        :class:`rnnlab.training.loop.EpochPlan`) trains and is evaluated: ``plan.train.threads``
+        when it is set (> 0), else the backend's choice. The core holds that count for the run
+        and puts the previous one back afterwards; the run's summary records it. None (the
+        default): BLAS is left as the environment sets it."""
+        return None
 
     def epoch_runner(self, plan):
         """Optionally take over a whole epoch (batches, loss, clipping, optimizer step).

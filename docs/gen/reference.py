@@ -21,7 +21,6 @@ from typing import Any
 import click
 
 # -- the experiment file -----------------------------------------------------------------------
-JSON_TYPES = {int: "integer", float: "number", str: "string", bool: "boolean", list: "array"}
 TYPE_WORDS = {
     "integer": "integer",
     "number": "float",
@@ -33,95 +32,16 @@ TABLE_ORDER = ("experiment", "task", "model", "train", "diagnostics", "compare")
 
 
 def experiment_schema() -> dict[str, Any]:
-    """The JSON Schema of the experiment file with every installed plugin's tasks and tables.
-
-    The one place the reference page gets its keys from. It is built here from the declarations
-    the validator itself reads (the core's option tables, each task's options, each plugin's
-    declared tables), in the shape ``rnnlab schema`` prints; when that command is available,
-    this function returns its schema instead and the page follows.
-    """
-    try:
-        from rnnlab.experiment import schema as schema_module  # ``rnnlab schema``'s own
-    except ImportError:
-        return declared_schema()
-    build = getattr(schema_module, "experiment_schema", None)  # its name there: check at merge
-    return declared_schema() if build is None else build()
-
-
-def declared_schema() -> dict[str, Any]:
-    """The schema built from the option declarations of rnnlab.experiment.config and of the
-    installed plugins (tasks under ``[task]``, one branch per task name)."""
-    from rnnlab.experiment.config import CORE_TABLES
+    """The JSON Schema of the experiment file with every installed plugin's tasks and tables:
+    the one ``rnnlab schema`` prints (:mod:`rnnlab.experiment.json_schema`), generated from the
+    declarations the validator itself reads. The ``[sweep]`` table is left to its own page."""
+    from rnnlab.experiment.json_schema import experiment_schema as generate
+    from rnnlab.experiment.schema import SWEEP
     from rnnlab.registry.manager import Registry
 
-    registry = Registry()
-    properties: dict[str, Any] = {}
-    for name, options in CORE_TABLES.items():
-        properties[name] = table_schema(options, core_description(name))
-    tasks = sorted(registry.tasks.values(), key=lambda t: t.name)
-    properties["task"] = {
-        "type": "object",
-        "description": "the task (a plugin) and its own options",
-        "properties": {
-            "name": {"type": "string", "enum": [t.name for t in tasks], "description": "the task"}
-        },
-        "required": ["name"],
-        "allOf": [
-            {
-                "if": {"properties": {"name": {"const": t.name}}},
-                "then": table_schema(t.options, t.description),
-            }
-            for t in tasks
-        ],
-    }
-    for name, spec in sorted(registry.tables.items()):
-        properties[name] = table_schema(spec.options, spec.description)
-    return {
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "title": "rnnlab experiment file",
-        "type": "object",
-        "properties": properties,
-        "required": ["task"],
-        "additionalProperties": False,
-    }
-
-
-def core_description(table: str) -> str:
-    from rnnlab.experiment import config
-
-    names = {
-        "experiment": config.ExperimentConfig,
-        "model": config.ModelConfig,
-        "train": config.TrainConfig,
-        "compare": config.CompareConfig,
-        "diagnostics": config.DiagnosticsConfig,
-    }
-    doc = (names[table].__doc__ or "") if table in names else ""
-    return doc.split(":", 1)[-1].strip().rstrip(".") if ":" in doc else doc
-
-
-def table_schema(options, description: str) -> dict[str, Any]:
-    return {
-        "type": "object",
-        "description": description,
-        "properties": {o.name: option_schema(o) for o in options},
-        "additionalProperties": False,
-    }
-
-
-def option_schema(option) -> dict[str, Any]:
-    out: dict[str, Any] = {"type": JSON_TYPES.get(option.type, "object")}
-    if option.item is not None:
-        out["items"] = {"type": JSON_TYPES.get(option.item, "object")}
-    out["default"] = option.default
-    out["description"] = option.help
-    if option.choices:
-        out["enum"] = list(option.choices)
-    bounds = (("ge", "minimum"), ("gt", "exclusiveMinimum"), ("le", "maximum"))
-    for attr, key in (*bounds, ("lt", "exclusiveMaximum")):
-        if getattr(option, attr, None) is not None:
-            out[key] = getattr(option, attr)
-    return out
+    schema = generate(Registry())
+    schema["properties"].pop(SWEEP, None)
+    return schema
 
 
 def toml_value(value: Any) -> str:
@@ -151,6 +71,7 @@ def range_text(prop: dict[str, Any]) -> str:
     low += [f"> {prop['exclusiveMinimum']:g}"] if "exclusiveMinimum" in prop else []
     high = [f"≤ {prop['maximum']:g}"] if "maximum" in prop else []
     high += [f"< {prop['exclusiveMaximum']:g}"] if "exclusiveMaximum" in prop else []
+    high += [f"at most {prop['maxLength']} characters"] if "maxLength" in prop else []
     return ", ".join(low + high)
 
 
@@ -201,7 +122,8 @@ def experiment_page(schema: dict[str, Any] | None = None) -> str:
         "values out of range are refused before any work starts, with one message naming the",
         "file, the table, the key and the closest valid name. `--set TABLE.KEY=VALUE` on the",
         "command line (or `set=[...]` in Python) overrides any key with the same checks. The",
-        "`[sweep]` table that `rnnlab sweep` reads is described in [Sweeps](../sweeps.md).",
+        "`[sweep]` table that `rnnlab sweep` reads is described in [Sweeps](../sweeps.md), the",
+        "`[search]` and `[stats]` tables in [Searches and statistics](../search-and-stats.md).",
         "",
     ]
     for name in order:

@@ -7,7 +7,7 @@ carries under ``CellSpec.kernels["numpy"]``: a model built on this backend with 
 
 from rnnlab.plugin import Backend, CellSpec
 
-from . import gru, indrnn, lru, lstm, mingru, minlstm, rnn
+from . import gru, indrnn, lru, lstm, mingru, minlstm, rnn, threads
 
 KERNELS = {
     "rnn": rnn,
@@ -43,6 +43,11 @@ class NumpyBackend(Backend):
             return False
         self._kernels[spec.name] = kernels
         return True
+
+    def blas_threads(self, plan) -> int:
+        """One BLAS thread for the small products of typical sizes, more only for large ones
+        with a core free; ``train.threads`` when set (see :mod:`rnnlab_numpy.threads`)."""
+        return threads.blas_threads(plan)
 
     def layer_forward(self, cell, weights, x, state0, *, nonlinearity="tanh", lengths=None):
         return self._kernels[cell].forward(weights, x, state0, nonlinearity, lengths)

@@ -80,7 +80,10 @@ from . import (  # noqa: E402  (commands register themselves on `main`)
     resume_cmd,
     run_cmd,
     runs_cmd,
+    schema_cmd,
+    search_cmd,
     show_cmd,
+    stats_cmd,
     sweep_cmd,
 )
 
@@ -95,7 +98,10 @@ __all__ = [
     "resume_cmd",
     "run_cmd",
     "runs_cmd",
+    "schema_cmd",
+    "search_cmd",
     "show_cmd",
+    "stats_cmd",
     "sweep_cmd",
 ]
 

@@ -8,7 +8,7 @@ import click
 from rich.markup import escape
 from rich.table import Table
 
-from ..display.terminal import demo_table, fmt, gradient_flow_line, metrics_table
+from ..display.terminal import blas_line, demo_table, fmt, gradient_flow_line, metrics_table
 from ..display.textplot import line_chart
 from ..store.records import RunRecord, open_run
 from . import main
@@ -68,6 +68,9 @@ def show(run_dir):
     run = open_run(run_dir)
     console = out_console()
     console.print(header(run), highlight=False, soft_wrap=True)
+    blas = blas_line(run.summary)  # what the epochs' matrix products ran on
+    if blas:
+        console.print(escape(blas), highlight=False)
     why = run.why
     if why:
         console.print(f"[yellow]{escape(why)}[/yellow]", highlight=False)

@@ -119,6 +119,16 @@ def gradient_flow_line(summary: dict) -> str | None:
     )
 
 
+def blas_line(summary: dict) -> str | None:
+    """``BLAS: openblas 0.3.31, 1 thread (automatic ...)``: what the run's matrix products ran
+    on, or None when the summary does not say (an older run, or no BLAS loaded)."""
+    blas = summary.get("blas")
+    if not isinstance(blas, dict) or not blas.get("library"):
+        return None
+    n = blas.get("threads")
+    return f"BLAS: {blas['library']}, {n} thread{'s' if n != 1 else ''} ({blas.get('chosen')})"
+
+
 def print_summary(console: Console, summary: dict, run_path) -> None:
     console.print(metrics_table(summary))
     if "demo" in summary:
@@ -129,6 +139,9 @@ def print_summary(console: Console, summary: dict, run_path) -> None:
         f"{summary.get('epochs_run', 0)} epochs, {timing}best epoch "
         f"{summary.get('best_epoch')}, {summary.get('wall_seconds', 0):.1f} s in all"
     )
+    blas = blas_line(summary)
+    if blas:
+        console.print(escape(blas), highlight=False)
     figures = summary.get("figures", {})
     if figures.get("files"):
         console.print(f"figures: {escape(', '.join(figures['files']))}", highlight=False)

@@ -1,7 +1,10 @@
 """What every executor shares: a job (one run of a sweep), its result, and the interface.
 
 An executor takes jobs and a function to run on each, and yields their results as runs finish,
-in any order. It calls ``started(job)`` when a run begins (from any thread). Closing the
+in any order. It calls ``started(job)`` when a run begins (from any thread). Jobs given as a
+list may all be handed out at once; jobs given as any other iterable are taken one at a time,
+when a worker is free for the next (and only after the results before it were yielded), so that
+a search can make each job from the results so far. Closing the
 iterator early (the sweep stops on a failure with ``--fail-fast``, or on Ctrl-C) cancels the
 runs that have not begun.
 A run that raises is a *result* (status "failed"), never an exception out of the executor; a
@@ -12,7 +15,7 @@ reported failed.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -89,7 +92,7 @@ class Executor(ABC):
     def run(
         self,
         fn: Callable[[RunJob], RunResult],
-        jobs: Sequence[RunJob],
+        jobs: Iterable[RunJob],
         started: Callable[[RunJob], None],
     ) -> Iterator[RunResult]:
         """Call ``fn(job)`` for every job (on workers); yield each result as it arrives and call

@@ -14,6 +14,7 @@ from __future__ import annotations
 import importlib.util
 import uuid
 from collections import Counter
+from collections.abc import Sized
 
 from ..errors import RnnlabError
 from .base import DEFAULT_RETRIES, THREAD_ENV, Executor, RunResult
@@ -81,7 +82,7 @@ class DaskExecutor(Executor):
         from distributed.scheduler import KilledWorker
 
         client, cluster = self._connect()
-        by_run = {job.run: job for job in jobs}
+        by_run = {}
         starts = Counter()
 
         def on_event(event):  # called on the client's event loop thread
@@ -91,22 +92,40 @@ class DaskExecutor(Executor):
 
         topic = f"rnnlab-sweep-{uuid.uuid4().hex}"
         futures = {}
+        pending = as_completed()
+        source = iter(jobs)
+
+        def submit() -> bool:
+            job = next(source, None)
+            if job is None:
+                return False
+            by_run[job.run] = job
+            future = client.submit(
+                _announced, fn, job, topic, pure=False, key=f"{job.run}-{uuid.uuid4().hex[:8]}"
+            )
+            futures[future] = job
+            pending.add(future)
+            return True
+
         try:
             client.subscribe_topic(topic, on_event)
-            for job in jobs:
-                future = client.submit(
-                    _announced, fn, job, topic, pure=False, key=f"{job.run}-{uuid.uuid4().hex[:8]}"
-                )
-                futures[future] = job
-            for future in as_completed(futures):
+            # a list goes to the scheduler at once; a stream (an adaptive search makes each
+            # job from the results so far) one job per worker thread, the next as one ends
+            slots = (
+                len(jobs) if isinstance(jobs, Sized) else max(1, sum(client.nthreads().values()))
+            )
+            while slots > 0 and submit():
+                slots -= 1
+            for future in pending:
                 job = futures[future]
                 try:
                     result = future.result()
                 except KilledWorker:
-                    yield RunResult.died(job, max(starts[job.run], 1), "Dask worker lost")
-                    continue
-                result.attempts = max(starts[job.run], 1)
+                    result = RunResult.died(job, max(starts[job.run], 1), "Dask worker lost")
+                else:
+                    result.attempts = max(starts[job.run], 1)
                 yield result
+                submit()
         finally:
             client.cancel(list(futures))
             client.unsubscribe_topic(topic)

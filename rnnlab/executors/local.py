@@ -1,5 +1,7 @@
 """Runs in local worker processes, one run per process, BLAS and numba threads pinned to one.
 
+Jobs are taken from their iterable lazily, one each time a worker is free, so a caller may
+hand in a generator that makes the next job from the results so far (an adaptive search).
 Processes are started with 'spawn', in an environment that pins the thread pools (the variables
 must be set before numpy or numba is imported, and a spawned process imports them afresh).
 
@@ -17,6 +19,7 @@ import signal
 import threading
 import time
 from collections import Counter, deque
+from collections.abc import Sized
 from concurrent.futures import ALL_COMPLETED, FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
@@ -50,6 +53,20 @@ def pinned_threads():
 
 PARENT_POLL_SECONDS = 1.0
 STOP_GRACE_SECONDS = 60.0  # for the run in flight to save its checkpoint and its summary
+
+
+def start_worker(parent: int) -> None:
+    """A worker process's set-up: Ctrl-C is left to the sweep, the parent is watched."""
+    ignore_interrupts()
+    watch_parent(parent)
+
+
+def ignore_interrupts() -> None:
+    """In a worker: a Ctrl-C at the terminal (SIGINT to the whole process group) stops the run
+    being trained, which catches it (a checkpoint, then RunInterrupted), and leaves an idle
+    worker alone: its death would break the pool and fail the other runs in flight. The
+    process that started the workers decides what happens next."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def watch_parent(parent: int) -> None:
@@ -98,29 +115,41 @@ class LocalExecutor(Executor):
         return ProcessPoolExecutor(
             max_workers=n,
             mp_context=multiprocessing.get_context("spawn"),
-            initializer=watch_parent,
+            initializer=start_worker,
             initargs=(os.getpid(),),
         )
 
     def run(self, fn, jobs, started):
-        queue = deque(jobs)
+        source = iter(jobs)  # taken lazily: the next job only when a worker is free for it
+        left = len(jobs) if isinstance(jobs, Sized) else None  # None: an open-ended stream
+        exhausted = False
         suspects = deque()  # in flight when a worker died: rerun alone to find the culprit
         charged = Counter()  # run -> deaths of its worker while it ran alone
         in_flight = {}  # future -> job
+
+        def size(pending: int) -> int:
+            return max(1, self.workers if left is None else min(self.workers, pending))
+
         with pinned_threads():
-            pool = self._pool(max(1, min(self.workers, len(queue))))
+            pool = self._pool(size(left or 0))
             try:
-                while queue or suspects or in_flight:
+                while not exhausted or suspects or in_flight:
                     if suspects:
                         if not in_flight:
                             job = suspects.popleft()
                             in_flight[pool.submit(_call, fn, job)] = job
                             started(job)
                     else:
-                        while queue and len(in_flight) < self.workers:
-                            job = queue.popleft()
+                        while not exhausted and len(in_flight) < self.workers:
+                            job = next(source, None)
+                            if job is None:
+                                exhausted = True
+                                break
+                            left = None if left is None else left - 1
                             in_flight[pool.submit(_call, fn, job)] = job
                             started(job)
+                    if not in_flight:
+                        continue
                     done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
                     if any(isinstance(f.exception(), BrokenProcessPool) for f in done):
                         done, _ = wait(in_flight, return_when=ALL_COMPLETED)  # all fail now
@@ -136,7 +165,7 @@ class LocalExecutor(Executor):
                     if not crashed:
                         continue
                     pool.shutdown(wait=True)
-                    pool = self._pool(max(1, min(self.workers, len(queue) + len(crashed))))
+                    pool = self._pool(size((left or 0) + len(crashed)))
                     if len(crashed) > 1:
                         suspects.extend(crashed)
                         continue

@@ -1,253 +1,83 @@
 """Experiment files: TOML -> a typed, validated :class:`Experiment`, with ``--set`` overrides.
 
-Every error names the file (or the ``--set`` that caused it), the table and the key, and for
-unknown names the closest valid one.
+The tables, their keys and the values each accepts are declared in
+:mod:`rnnlab.experiment.schema`; this module reads files and checks them against it. Every error
+names the file (or the ``--set`` that caused it), the table and the key, and for unknown names
+the closest valid one; values are quoted shortened (:func:`rnnlab.errors.shown`). Arrays and
+tables may nest at most :data:`MAX_DEPTH` levels deep.
 """
 
 from __future__ import annotations
 
-import copy
 import math
+import re
 import tomllib
-from dataclasses import asdict, dataclass, field, make_dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError, PluginError, closest
-from ..specs import DTYPES, Option
-
-OPTIMIZERS = ("sgd", "adam", "adagrad")
-
-EXPERIMENT_OPTIONS = (
-    Option("name", str, "", "name of the experiment (default: the file's stem)"),
-    Option("seed", int, 0, "seed of every random draw", ge=0),
-    Option("plugins", list, [], "plugin files to load, relative to the experiment file", item=str),
-)
-MODEL_OPTIONS = (
-    Option("cell", str, "rnn", "recurrent cell: rnn, lstm, gru or one a plugin registers"),
-    Option("hidden_size", int, 32, "hidden units per layer", gt=0),
-    Option("layers", int, 1, "stacked recurrent layers", gt=0),
-    Option(
-        "nonlinearity",
-        str,
-        "tanh",
-        "activation; each cell accepts its own (rnn: tanh, relu; indrnn: relu, tanh; lru: gelu, "
-        "tanh, relu, identity; lstm, gru: tanh; mingru, minlstm: identity); not set: the "
-        "cell's default (its first)",
-    ),
-    Option("dtype", str, "float64", "floating-point type of parameters and data", choices=DTYPES),
-    Option(
-        "forget_bias",
-        float,
-        0.0,
-        "lstm only: when not 0, after the default init set the forget-gate slice of every "
-        "layer's bias_ih to this value and of bias_hh to 0, so the gate's total bias is this "
-        "value (0 keeps PyTorch's default init)",
-    ),
-    Option(
-        "bidirectional",
-        bool,
-        False,
-        "every layer also runs in reverse (each sequence within its own length); per-step "
-        "outputs are [forward ; reverse], 2*hidden_size wide (torch.nn.RNN/LSTM/GRU's "
-        "bidirectional=True)",
-    ),
-    Option(
-        "dropout",
-        float,
-        0.0,
-        "probability of dropping each output of every layer but the last, while training "
-        "only (torch.nn.RNN/LSTM/GRU's dropout); masks come from the run's seeded generator",
-        ge=0,
-        le=1,
-    ),
-    Option(
-        "chrono_tmax",
-        float,
-        0.0,
-        "lstm, gru: chrono initialisation for dependencies up to this many steps (Tallec & "
-        "Ollivier 2018): lstm forget bias log U(1, T-1) and input bias its negative, gru "
-        "update-gate bias log U(1, T-1), in bias_ih with bias_hh's slice 0; 0: off",
-        ge=0,
-    ),
-    Option("r_min", float, 0.0, "lru: smallest |lambda| drawn at init (a ring)", ge=0, lt=1),
-    Option("r_max", float, 1.0, "lru: largest |lambda| drawn at init", gt=0, le=1),
-    Option("max_phase", float, 6.28, "lru: largest phase of lambda drawn at init", gt=0),
-)
-TRAIN_OPTIONS = (
-    Option("backend", str, "numpy", "backend plugin that runs the recurrence"),
-    Option("epochs", int, 100, "passes over the training split", gt=0),
-    Option("batch_size", int, 32, "sequences per minibatch", gt=0),
-    Option("optimizer", str, "adam", "optimizer", choices=OPTIMIZERS),
-    Option("learning_rate", float, 0.01, "step size", gt=0),
-    Option("momentum", float, 0.0, "sgd momentum", ge=0, le=1),
-    Option("beta1", float, 0.9, "adam first-moment decay", ge=0, lt=1),  # 1: divides by 0
-    Option("beta2", float, 0.999, "adam second-moment decay", ge=0, lt=1),
-    Option("eps", float, 1e-8, "adam/adagrad denominator term", gt=0),
-    Option("weight_decay", float, 0.0, "L2 penalty added to the gradient", ge=0),
-    Option("grad_clip", str, "norm", "gradient clipping", choices=("none", "norm", "value")),
-    Option("grad_clip_value", float, 1.0, "max global norm, or max |value|", gt=0),
-    Option(
-        "schedule",
-        str,
-        "constant",
-        "learning-rate schedule over epochs",
-        choices=("constant", "cosine"),
-    ),
-    Option("keep_best", bool, True, "end with the parameters of the best validation epoch"),
-    Option(
-        "bucket_by_length",
-        bool,
-        False,
-        "with sequences of different lengths: batches of similar lengths (seeded, each "
-        "epoch in a new random order), so that short sequences do not pay for long ones",
-    ),
-    Option("checkpoint_every", int, 1, "epochs between checkpoints (0: only by time)", ge=0),
-    Option(
-        "checkpoint_seconds",
-        float,
-        60.0,
-        "also checkpoint when this much wall time passed since the last one (0: never)",
-        ge=0,
-    ),
-    Option(
-        "threads",
-        int,
-        0,
-        "threads a backend's compiled epoch may use (0: chosen by the problem's size); "
-        "results are the same whatever the number",
-        ge=0,
-    ),
-)
-COMPARE_OPTIONS = (
-    Option(
-        "backends", list, [], "backends `rnnlab compare` runs (default: all available)", item=str
-    ),
-    Option("repeats", int, 3, "runs per backend, interleaved", gt=0),
-)
-DIAGNOSTICS_OPTIONS = (
-    Option(
-        "every",
-        int,
-        0,
-        "also record the gradient flow every k epochs in metrics.jsonl "
-        "(0: only at the end of training)",
-        ge=0,
-    ),
-    Option(
-        "health_every",
-        int,
-        2,
-        "record recurrent health (spectral radius, saturation, "
-        "forget gate) every k epochs (0: never); 2 keeps its cost under 5% of an epoch at "
-        "the article's size (benchmarks/diagnostics_overhead.py)",
-        ge=0,
-    ),
-    Option(
-        "sample_size",
-        int,
-        256,
-        "validation sequences (or chunks of a stateful task's "
-        "stream) the diagnostics are measured on, at most",
-        gt=0,
-    ),
-)
-CORE_TABLES = {
-    "experiment": EXPERIMENT_OPTIONS,
-    "model": MODEL_OPTIONS,
-    "train": TRAIN_OPTIONS,
-    "compare": COMPARE_OPTIONS,
-    "diagnostics": DIAGNOSTICS_OPTIONS,
-}
-TABLES = ("experiment", "task", "model", "train", "compare", "diagnostics")
-SWEEP = "sweep"  # read by `rnnlab sweep` (rnnlab.sweep); a single experiment refuses it
-
-
-def config_class(name: str, options: tuple[Option, ...], doc: str) -> type:
-    """A frozen dataclass with one field per option, in order, whose defaults are the options'
-    (so a table's keys, types and defaults are declared once, in its Option tuple)."""
-    specs = []
-    for o in options:
-        if isinstance(o.default, list | dict):
-            default = field(default_factory=lambda d=o.default: copy.deepcopy(d))
-        else:
-            default = field(default=o.default)
-        specs.append((o.name, o.type, default))
-    cls = make_dataclass(name, specs, frozen=True)
-    cls.__module__, cls.__doc__ = (
-        __name__,
-        doc,
-    )  # found by pickle as rnnlab.experiment.config.<name>
-    return cls
-
-
-ExperimentConfig = config_class(
-    "ExperimentConfig", EXPERIMENT_OPTIONS, "The [experiment] table: name, seed, plugin files."
-)
-
-
-@dataclass(frozen=True)
-class TaskConfig:
-    name: str
-    options: dict[str, Any]
-
-
-ModelConfig = config_class(
-    "ModelConfig", MODEL_OPTIONS, "The [model] table: cell, sizes, nonlinearity, dtype, init."
-)
-TrainConfig = config_class(
-    "TrainConfig",
-    TRAIN_OPTIONS,
-    "The [train] table: backend, epochs, batches, optimizer, clipping, schedule, checkpoints.",
-)
-CompareConfig = config_class(
-    "CompareConfig", COMPARE_OPTIONS, "The [compare] table read by `rnnlab compare`."
-)
-DiagnosticsConfig = config_class(
-    "DiagnosticsConfig",
+from ..errors import SHOWN, ConfigError, PluginError, closest, shown
+from ..specs import Option
+from .schema import (
+    COMPARE_OPTIONS,
+    CORE_TABLES,
     DIAGNOSTICS_OPTIONS,
-    "The [diagnostics] table: when the gradient flow and the "
-    "recurrent health are recorded, and on how many sequences.",
+    EXPERIMENT_OPTIONS,
+    MODEL_OPTIONS,
+    OPTIMIZERS,
+    SEARCH,
+    STATS,
+    STUDY_TABLES,
+    SWEEP,
+    TABLES,
+    TRAIN_OPTIONS,
+    CompareConfig,
+    DiagnosticsConfig,
+    Experiment,
+    ExperimentConfig,
+    ModelConfig,
+    TaskConfig,
+    TrainConfig,
 )
 
+__all__ = [  # the schema's names, for readers that validate and read the declarations at once
+    "COMPARE_OPTIONS",
+    "CORE_TABLES",
+    "DIAGNOSTICS_OPTIONS",
+    "EXPERIMENT_OPTIONS",
+    "MODEL_OPTIONS",
+    "OPTIMIZERS",
+    "SEARCH",
+    "STATS",
+    "STUDY_TABLES",
+    "SWEEP",
+    "TABLES",
+    "TRAIN_OPTIONS",
+    "CompareConfig",
+    "DiagnosticsConfig",
+    "Experiment",
+    "ExperimentConfig",
+    "ModelConfig",
+    "TaskConfig",
+    "TrainConfig",
+    "apply_overrides",
+    "build_experiment",
+    "check_nesting",
+    "load_experiment_file",
+    "parse_override",
+    "plugin_files",
+    "read_toml",
+    "read_with_overrides",
+    "validate_table",
+]
 
-@dataclass(frozen=True)
-class Experiment:
-    experiment: ExperimentConfig
-    task: TaskConfig
-    model: ModelConfig
-    train: TrainConfig
-    source: Path | None = field(default=None, compare=False)
-    compare: CompareConfig = field(default_factory=CompareConfig)
-    diagnostics: DiagnosticsConfig = field(default_factory=DiagnosticsConfig)
-    # tables plugins declare (rnnlab.plugin.TableSpec) that the experiment sets: name ->
-    # validated values, defaults filled in
-    tables: dict[str, dict[str, Any]] = field(default_factory=dict)
-
-    @property
-    def base_dir(self) -> Path:
-        return self.source.parent if self.source else Path.cwd()
-
-    def to_dict(self) -> dict[str, Any]:
-        """The resolved experiment as TOML-ready tables (every default made explicit; the
-        ``[compare]`` and ``[diagnostics]`` tables only when they are not the default)."""
-        out = {
-            "experiment": asdict(self.experiment),
-            "task": {"name": self.task.name, **self.task.options},
-            "model": asdict(self.model),
-            "train": asdict(self.train),
-        }
-        if self.compare != CompareConfig():
-            out["compare"] = asdict(self.compare)
-        if self.diagnostics != DiagnosticsConfig():
-            out["diagnostics"] = asdict(self.diagnostics)
-        out.update(copy.deepcopy(self.tables))
-        return out
+MAX_DEPTH = 64  # arrays and tables nested in each other, counted from the file's top level
+NESTING = f"arrays and tables may nest at most {MAX_DEPTH} levels deep"
 
 
 # -- reading ---------------------------------------------------------------------------------
 def read_toml(path: Path) -> dict[str, Any]:
-    """Read a TOML file; a missing, unreadable or malformed file is one clear ConfigError."""
+    """Read a TOML file; a missing, unreadable, malformed or too deeply nested file is one clear
+    ConfigError."""
     path = Path(path)
     try:
         text = path.read_bytes().decode("utf-8")
@@ -262,9 +92,74 @@ def read_toml(path: Path) -> dict[str, Any]:
     except OSError as exc:
         raise ConfigError(f"cannot read: {exc.strerror}", source=str(path)) from None
     try:
-        return tomllib.loads(text)
+        raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"malformed TOML: {exc}", source=str(path)) from None
+    except RecursionError:  # the parser recurses once per level: name where, not the stack
+        raise too_deep_text(text, str(path)) from None
+    check_nesting(raw, source=str(path))
+    return raw
+
+
+def check_nesting(value: Any, *, source: str, path: tuple[str, ...] = ()) -> None:
+    """Raise a ConfigError naming the table and key when ``value`` (at ``path`` in the
+    experiment) holds arrays or tables nested more than :data:`MAX_DEPTH` levels deep (or a dict
+    or list that contains itself), before anything recurses into it."""
+    if not isinstance(value, dict | list | tuple):
+        return
+    stack = [(value, len(path), path)]
+    while stack:
+        item, depth, where = stack.pop()
+        if depth > MAX_DEPTH:
+            raise ConfigError(
+                f"nested too deeply: {NESTING}",
+                source=source,
+                table=where[0] if where else "",
+                key=".".join(where[1:2]),
+            )
+        nested = (dict, list, tuple)
+        if isinstance(item, dict):
+            stack += [
+                (v, depth + 1, (*where, str(k))) for k, v in item.items() if isinstance(v, nested)
+            ]
+        else:
+            stack += [(v, depth + 1, where) for v in item if isinstance(v, nested)]
+
+
+_TOKENS = re.compile(
+    r'"""[\s\S]*?"""|\'\'\'[\s\S]*?\'\'\'|"(?:\\.|[^"\\\n])*"|\'[^\'\n]*\'|#[^\n]*|[\[\]{}\n=]'
+)
+_KEY = re.compile(r"\s*([^=\[\]{}#\n]+?)\s*=")
+_HEADER = re.compile(r"\s*\[\[?\s*([^\]\n]+?)\s*\]")
+
+
+def too_deep_text(text: str, source: str) -> ConfigError:
+    """The error for TOML ``text`` whose arrays or inline tables nest too deeply for the parser:
+    it names the line, and the table and key the value belongs to when they can be read."""
+    depth, line, line_start, table, key, start = 0, 1, 0, "", "", 0
+    for token in _TOKENS.finditer(text):
+        t = token.group()
+        if t == "\n" or t.startswith('"""') or t.startswith("'''"):
+            line += t.count("\n")
+            line_start = token.end() if "\n" in t else line_start
+        elif t == "=" and depth == 0:
+            found = _KEY.match(text, line_start)
+            key = found.group(1) if found else ""
+        elif t in "[{" and depth == 0 and not text[line_start : token.start()].strip():
+            found = _HEADER.match(text, line_start)  # a [table] header, not a value
+            table, key = (found.group(1), "") if found else (table, key)
+        elif t in "[{":
+            depth, start = depth + 1, start if depth else line
+            if depth > MAX_DEPTH:
+                return ConfigError(
+                    f"nested too deeply (from line {start}): {NESTING}",
+                    source=source,
+                    table=table,
+                    key=key,
+                )
+        elif t in "]}":
+            depth = max(depth - 1, 0)
+    return ConfigError(f"nested too deeply: {NESTING}", source=source)
 
 
 def read_with_overrides(path: Path, sets=()) -> tuple[dict[str, Any], dict[str, str]]:
@@ -283,7 +178,7 @@ def load_experiment_file(path: Path, registry, sets=()) -> Experiment:
 def parse_override(item: str) -> tuple[str, str, Any]:
     """``"train.epochs=5"`` -> ``("train", "epochs", 5)``; the value is read as TOML, and as a
     plain string when it is not valid TOML (so ``train.backend=numba`` needs no quotes)."""
-    source = f"--set {item}"
+    source = set_source(item)
     if "=" not in item:
         raise ConfigError("expected TABLE.KEY=VALUE", source=source)
     dotted, raw = item.split("=", 1)
@@ -294,7 +189,19 @@ def parse_override(item: str) -> tuple[str, str, Any]:
         value = tomllib.loads(f"v = {raw.strip()}")["v"]
     except tomllib.TOMLDecodeError:
         value = raw.strip()
+    except RecursionError:
+        raise ConfigError(
+            f"nested too deeply: {NESTING}", source=source, table=parts[0], key=parts[1]
+        ) from None
+    check_nesting(value, source=source, path=(parts[0], parts[1]))
     return parts[0], parts[1], value
+
+
+def set_source(item: str) -> str:
+    """``"--set train.epochs=5"``: what a message blames, shortened for a huge value."""
+    if len(item) <= 2 * SHOWN:
+        return f"--set {item}"
+    return f"--set {item[:SHOWN]}... ({len(item)} characters)"
 
 
 def apply_overrides(raw: dict[str, Any], sets: list[str]) -> dict[str, str]:
@@ -304,9 +211,9 @@ def apply_overrides(raw: dict[str, Any], sets: list[str]) -> dict[str, str]:
         table, key, value = parse_override(item)
         section = raw.setdefault(table, {})
         if not isinstance(section, dict):
-            raise ConfigError(f"{table!r} is not a table", source=f"--set {item}")
+            raise ConfigError(f"{shown(table)} is not a table", source=set_source(item))
         section[key] = value
-        origins[f"{table}.{key}"] = f"--set {item}"
+        origins[f"{table}.{key}"] = set_source(item)
     return origins
 
 
@@ -331,27 +238,31 @@ def check_value(option: Option, value: Any) -> Any:
         or (t is list and isinstance(value, list))
     )
     if not ok:
-        raise ValueError(f"must be {_TYPE_NAMES.get(t, t.__name__)}, got {value!r}")
+        raise ValueError(f"must be {_TYPE_NAMES.get(t, t.__name__)}, got {shown(value)}")
     if t is float:
         value = float(value)
         if not math.isfinite(value):
-            raise ValueError(f"must be a finite number, got {value!r}")
+            raise ValueError(f"must be a finite number, got {shown(value)}")
     if t is list and option.item is not None:
         for item in value:
             if not isinstance(item, option.item):
-                raise ValueError(f"must be a list of {_TYPE_NAMES[option.item]}s, got {item!r}")
+                raise ValueError(
+                    f"must be a list of {_TYPE_NAMES[option.item]}s, got {shown(item)}"
+                )
     if option.choices is not None and value not in option.choices:
         valid = ", ".join(repr(c) for c in option.choices)
         hint = closest(value, option.choices) if isinstance(value, str) else ""
-        raise ValueError(f"{value!r} is not valid{hint} (valid: {valid})")
+        raise ValueError(f"{shown(value)} is not valid{hint} (valid: {valid})")
+    if option.max_length is not None and len(value) > option.max_length:
+        raise ValueError(f"must be at most {option.max_length} characters, got {shown(value)}")
     if option.gt is not None and not value > option.gt:
-        raise ValueError(f"must be > {option.gt}, got {value!r}")
+        raise ValueError(f"must be > {option.gt}, got {shown(value)}")
     if option.ge is not None and not value >= option.ge:
-        raise ValueError(f"must be >= {option.ge}, got {value!r}")
+        raise ValueError(f"must be >= {option.ge}, got {shown(value)}")
     if option.le is not None and not value <= option.le:
-        raise ValueError(f"must be <= {option.le}, got {value!r}")
+        raise ValueError(f"must be <= {option.le}, got {shown(value)}")
     if option.lt is not None and not value < option.lt:
-        raise ValueError(f"must be < {option.lt}, got {value!r}")
+        raise ValueError(f"must be < {option.lt}, got {shown(value)}")
     return value
 
 
@@ -393,15 +304,20 @@ def build_experiment(
     src = str(source) if source else "<experiment>"
     origins = origins or {}
     declared = getattr(registry, "tables", {})  # plugins' tables (rnnlab.plugin.TableSpec)
-    valid = (*TABLES, *sorted(declared), SWEEP)
+    valid = (*TABLES, *sorted(declared), *STUDY_TABLES)
     for table in raw:
-        if table == SWEEP:
+        if table in (SWEEP, SEARCH):
             raise ConfigError(
-                "this file describes a sweep: run it with `rnnlab sweep`, or "
+                f"this file describes a {table}: run it with `rnnlab {table}`, or "
                 "remove the table to run the base experiment",
                 source=src,
                 table=table,
             )
+        if table == STATS:  # checked here, so that a mistake shows before any run
+            from ..analysis.settings import parse_stats_table
+
+            parse_stats_table(raw[table], src)
+            continue
         if table not in TABLES and table not in declared:
             where = next((v for k, v in origins.items() if k.startswith(f"{table}.")), src)
             clash = registry.conflict("table", table) if hasattr(registry, "conflict") else None
@@ -439,7 +355,7 @@ def build_experiment(
     where = origins.get("task.name", src)
     if not isinstance(task_name, str):
         raise ConfigError(
-            f"must be a string, got {task_name!r}", source=where, table="task", key="name"
+            f"must be a string, got {shown(task_name)}", source=where, table="task", key="name"
         )
     try:
         task_spec = registry.task(task_name)
@@ -481,7 +397,7 @@ def check_cell(
     if name not in cells:
         valid = ", ".join(repr(c) for c in cells)
         raise ConfigError(
-            f"{name!r} is not valid{closest(name, cells)} (valid: {valid})",
+            f"{shown(name)} is not valid{closest(name, cells)} (valid: {valid})",
             source=origins.get("model.cell", src),
             table="model",
             key="cell",
@@ -492,7 +408,7 @@ def check_cell(
     if model["nonlinearity"] not in spec.nonlinearities:
         valid = ", ".join(map(repr, spec.nonlinearities))
         raise ConfigError(
-            f"cell {name!r} accepts {valid}, not {model['nonlinearity']!r} (default: "
+            f"cell {name!r} accepts {valid}, not {shown(model['nonlinearity'])} (default: "
             f"{spec.nonlinearities[0]!r})",
             source=origins.get("model.nonlinearity", origins.get("model.cell", src)),
             table="model",

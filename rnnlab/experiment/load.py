@@ -23,7 +23,14 @@ from ..errors import ConfigError, RnnlabError
 from ..nn.model import Model
 from ..registry.manager import PluginInfo, Registry
 from ..store.rundir import CONFIG, PARAMS, RunDir
-from .config import Experiment, apply_overrides, build_experiment, plugin_files, read_with_overrides
+from .config import (
+    Experiment,
+    apply_overrides,
+    build_experiment,
+    check_nesting,
+    plugin_files,
+    read_with_overrides,
+)
 
 ExperimentSource = str | os.PathLike[str] | Mapping[str, Any]
 """An experiment file (TOML), or a dict shaped like one: ``{"task": {"name": "sine"}, ...}``."""
@@ -98,6 +105,7 @@ def read_experiment(
     """
     if isinstance(experiment, Mapping):
         source = None
+        check_nesting(experiment, source="<experiment>")  # before anything recurses into it
         check_keys(experiment)
         raw = absolute_plugins(copy.deepcopy(dict(experiment)))
         origins = apply_overrides(raw, items(sets))

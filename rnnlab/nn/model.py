@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..cells import BUILTIN_CELLS, CELL_OPTIONS, LAYER_KEYS, CellSpec, InitContext, cell_spec
-from ..experiment.config import ModelConfig
+from ..experiment.schema import ModelConfig
 from .features import features_of
 from .lengths import check_backend_supports, valid_steps
 

@@ -8,7 +8,7 @@ import math
 
 import numpy as np
 
-from ..experiment.config import TrainConfig
+from ..experiment.schema import TrainConfig
 
 SLOTS = {"sgd": ("momentum_buffer",), "adam": ("exp_avg", "exp_avg_sq"), "adagrad": ("sum",)}
 

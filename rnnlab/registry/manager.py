@@ -23,13 +23,13 @@ import pluggy
 from .. import hookspecs
 from ..cells import BUILTIN_CELLS, CellSpec
 from ..errors import PluginError, closest
-from ..experiment.config import SWEEP, TABLES
+from ..experiment.schema import STUDY_TABLES, TABLES
 from ..specs import BackendSpec, TableSpec, TaskSpec
 from .failures import as_failure, describe_exception
 
 GROUP = "rnnlab"
 ESSENTIAL = ("numpy",)  # the reference backend's plugin cannot be disabled
-CORE_TABLE_NAMES = (*TABLES, SWEEP)  # rnnlab's own tables: no plugin declares them
+CORE_TABLE_NAMES = (*TABLES, *STUDY_TABLES)  # rnnlab's own tables: no plugin declares them
 
 
 @dataclass

@@ -57,6 +57,7 @@ def describe(plan: SweepPlan) -> dict[str, Any]:
             for v in plan.variants
         ],
         "seeds": plan.seeds,
+        "stats": plan.stats,
         "runs": [{"run": r.run, "variant": r.variant, "seed": r.seed} for r in plan.runs],
         "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..analysis.settings import STATS, parse_stats_table
 from ..errors import ConfigError, PluginError, closest
 from ..executors.base import RunJob
 from ..experiment.config import SWEEP, TABLES, build_experiment
@@ -68,6 +69,7 @@ class SweepPlan:
     seeds: list[int]
     plugin_files: tuple[str, ...] = ()
     fingerprint: str = field(default="")
+    stats: dict[str, Any] | None = None  # the [stats] table, checked, for `rnnlab stats`
 
     @property
     def runs(self) -> list[PlannedRun]:
@@ -298,7 +300,8 @@ def build_plan(
         raise ConfigError(
             "no [sweep] table: nothing to sweep (run one experiment with `rnnlab run`)", source=src
         )
-    base = {k: v for k, v in raw.items() if k != SWEEP}
+    base = {k: v for k, v in raw.items() if k not in (SWEEP, STATS)}
+    stats = parse_stats_table(raw.get(STATS), src).to_dict()
     grid, explicit, seeds = parse_sweep_table(raw[SWEEP], src)
     check_size(grid, explicit, seeds, src)
     all_keys = set(grid) | {k for v in explicit for k in v}
@@ -353,4 +356,5 @@ def build_plan(
         list(seeds),
         tuple(str(Path(f).resolve()) for f in plugin_files),
         digest,
+        stats,
     )

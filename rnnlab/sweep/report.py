@@ -4,6 +4,7 @@ mean and standard deviation over seeds of every metric and of seconds per epoch,
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import threading
 from pathlib import Path
@@ -13,7 +14,12 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from ..analysis.collect import collect_sweep
+from ..analysis.settings import parse_stats_table
+from ..analysis.summary import stats_of
+from ..analysis.tables import print_stats
 from ..display.terminal import fmt
+from ..errors import RnnlabError
 from ..executors.base import RunResult
 from .driver import SweepOutcome
 
@@ -165,6 +171,7 @@ def to_json(outcome: SweepOutcome) -> dict:
         "stopped_early": outcome.stopped_early,
         "ranked_by": f"{RANK_SPLIT} {RANK_METRIC}",
         "variants": aggregate(outcome),
+        "stats": sweep_stats(outcome),
         "runs": [
             {
                 "run": r.run,
@@ -178,6 +185,21 @@ def to_json(outcome: SweepOutcome) -> dict:
             for r in outcome.results.values()
         ],
     }
+
+
+def sweep_stats(outcome: SweepOutcome) -> dict | None:
+    """The [stats] metric's intervals and pairwise tests (what `rnnlab stats` shows), when
+    scipy is installed and some variant has two finished seeds; else None."""
+    if importlib.util.find_spec("scipy") is None:
+        return None
+    collected = collect_sweep(outcome.directory)
+    if not any(len(by_seed) > 1 for by_seed in collected.runs.values()):
+        return None
+    settings = parse_stats_table(outcome.plan.stats, str(outcome.plan.source))
+    try:
+        return stats_of(collected, settings)
+    except RnnlabError:  # no finished run records the metric: the tables above say why
+        return None
 
 
 # -- tables ----------------------------------------------------------------------------------
@@ -243,6 +265,9 @@ def print_report(console: Console, outcome: SweepOutcome, *, tracebacks: bool = 
     metrics = metrics_table(outcome)
     if metrics is not None:
         console.print(metrics)
+    statistics = sweep_stats(outcome)
+    if statistics is not None:
+        print_stats(console, statistics, statistics["metric"], statistics["labels"])
     failures = failures_table(outcome)
     if failures is not None:
         console.print(failures)

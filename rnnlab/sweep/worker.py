@@ -26,26 +26,18 @@ from ..training.run import resume_experiment, run_experiment
 from .directory import DONE, FAILED, MISSING, run_state
 
 
-def run_job(job: RunJob) -> RunResult:
-    """Run one job to the end; a run that raises comes back as a failed result."""
+def run_job(job: RunJob, extra_plugins=()) -> RunResult:
+    """Run one job to the end; a run that raises comes back as a failed result.
+    ``extra_plugins`` are ``(name, object)`` pairs registered beside the job's plugin files
+    (a search's reporter of each epoch to its pruner)."""
     path = Path(job.sweep_dir) / job.run
     exp = registry = None
     try:
         registry = Registry([Path(f) for f in job.plugin_files])
+        for name, plugin in extra_plugins:
+            registry.add_module(plugin, name, source="built-in")
         exp = build_experiment(copy.deepcopy(job.raw), registry, source=Path(job.source))
-        # hold an existing run while deciding what to do with it: a user may be resuming it
-        with RunLock(path) if path.exists() else nullcontext():
-            state, summary = run_state(path)
-            if state == DONE:  # finished by an earlier attempt whose worker died before reporting
-                return _result(job, summary)
-            if state == MISSING:
-                summary, _ = run_experiment(exp, registry, out_root=path.parent, run_name=job.run)
-            elif state == FAILED:  # an earlier invocation failed: start again from nothing
-                discard(path)
-                summary, _ = run_experiment(exp, registry, out_root=path.parent, run_name=job.run)
-            else:
-                summary, _ = continue_interrupted(path, exp, registry)
-        return _result(job, summary)
+        return _result(job, train_into(path, exp, registry))
     except RunLocked as exc:  # someone else writes this run: leave it alone
         return RunResult(job.run, job.variant, job.seed, "failed", error=str(exc))
     except (Exception, SystemExit) as exc:  # an exit in plugin code fails this run only
@@ -55,6 +47,24 @@ def run_job(job: RunJob) -> RunResult:
         return RunResult(
             job.run, job.variant, job.seed, "failed", error=error, traceback=traceback.format_exc()
         )
+
+
+def train_into(path: Path, exp: Experiment, registry) -> dict:
+    """Bring the run directory ``path`` to its end and return its summary: a finished run as it
+    is (an earlier attempt whose worker died before reporting), a missing one run, a failed one
+    run again from nothing, an interrupted one continued. Raises RunLocked when another process
+    holds it, and whatever the run raises."""
+    # hold an existing run while deciding what to do with it: a user may be resuming it
+    with RunLock(path) if path.exists() else nullcontext():
+        state, summary = run_state(path)
+        if state == DONE:
+            return summary
+        if state == MISSING:
+            return run_experiment(exp, registry, out_root=path.parent, run_name=path.name)[0]
+        if state == FAILED:  # an earlier invocation failed: start again from nothing
+            discard(path)
+            return run_experiment(exp, registry, out_root=path.parent, run_name=path.name)[0]
+        return continue_interrupted(path, exp, registry)[0]
 
 
 def continue_interrupted(path: Path, exp: Experiment, registry) -> tuple[dict, RunDir]:

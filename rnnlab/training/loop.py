@@ -352,7 +352,7 @@ def fit(
         if on_epoch is not None:
             on_epoch(record)
         if any(registry.call("on_epoch_end", run=info, epoch=epoch, metrics=record)):
-            info.stop_reason = "stopped by a plugin"
+            info.stop_reason = info.stop_reason or "stopped by a plugin"  # a plugin may say why
             break
         if stop is not None and stop.requested:  # after the hooks saw the epoch: their state
             checkpoints.write()  # in the checkpoint includes it

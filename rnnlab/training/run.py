@@ -32,6 +32,7 @@ from ..store.checkpoint import (
 from ..store.liveness import resumable_summary
 from ..store.lock import RunLock
 from ..store.rundir import CHECKPOINT, RunDir
+from .blas import holding_blas_threads
 from .diagnostics import Diagnostics
 from .interrupt import graceful_stop
 from .loop import RunInfo, evaluate, fit, prepare
@@ -355,6 +356,7 @@ def train_and_record(
     return summary, run_dir
 
 
+@holding_blas_threads  # the backend's BLAS threads, from the first epoch to the results
 def train_once(
     session,
     registry,

@@ -61,7 +61,8 @@ def test_param_name_builds_pytorch_names():
     assert param_name("weight_ih", 0) == "rnn.weight_ih_l0"
     assert param_name("bias_hh", 2) == "rnn.bias_hh_l2"
     assert param_name("weight") == "head.weight"
-    with pytest.raises(ValueError, match="weight_ih"):
-        param_name("weight_xx", 0)
+    assert param_name("nu_log", 1, reverse=True) == "rnn.nu_log_l1_reverse"  # any cell's own
+    with pytest.raises(ValueError, match="identifier"):
+        param_name("weight xx", 0)
     with pytest.raises(ValueError, match="weight, bias"):
         param_name("weight_ih")

@@ -113,10 +113,63 @@ def test_backends_script_runs_a_tiny_case(capsys):
 def test_bars_script_runs_the_char_row_on_numba(capsys):
     """numba and numpy through the core's stateful path and min-char-rnn, on one small module
     (about 3,000 train characters)."""
-    bars.main(["--row", "char", "--repeats", "1", "--char-modules", "colorsys", "--json"])
+    bars.main(
+        ["--row", "char", "--repeats", "1", "--char-modules", "colorsys", "--no-jax", "--json"]
+    )
     out = json.loads(capsys.readouterr().out)
-    assert [(v["against"], v["bar"]) for v in out["bars"]] == [("min-char-rnn", 10), ("numpy", 3)]
-    assert all(v["pass"] in (True, False) for v in out["bars"])
+    assert [(v["against"], v["bar"]) for v in out["bars"]] == [
+        ("min-char-rnn", 10),
+        ("numpy", 3),
+        ("jax", 2),
+    ]
+    assert all(v["pass"] in (True, False) for v in out["bars"][:2])
+    assert out["bars"][2]["pass"] is None and out["bars"][2]["reason"] == "jax not measured"
     chars = {r["contender"]: r["chars"] for r in out["details"]}
     assert set(chars) == {"numba", "numpy", "min-char-rnn"}
     assert len(set(chars.values())) == 1  # the same characters for all three
+
+
+def test_backends_script_runs_jax_and_torch_on_a_new_cell(capsys):
+    """A cell PyTorch does not have (benchmarks/torchcells.py) and the four JAX contenders in
+    their worker processes, beside numpy."""
+    pytest.importorskip("optax")
+    pytest.importorskip("torch")
+    backends.main(["--repeats", "1", "--case", "3,4,32,mingru", "--backends", "numpy", "--json"])
+    out = json.loads(capsys.readouterr().out)
+    (row,) = out["rows"]
+    jax = {"jax-step", "jax-epoch", "jax-step-1t", "jax-epoch-1t"}
+    assert jax | {"numpy", "torch-1t", "torch-2t", "torch", "jax"} == set(row["seconds"])
+    assert row["jax_variant"] in jax and row["seconds"]["jax"] == row["seconds"][row["jax_variant"]]
+    assert all(row["warmup_s"][n] > 0 for n in jax)  # compile time, measured apart
+    assert "epoch under jit, 1 thread" in row["path"]["jax-epoch-1t"]
+    assert out["machine"]["versions"]["jax"]["jax"] and out["machine"]["date"]
+
+
+def test_bars_name_the_rows_numba_cannot_run():
+    """A row whose numba contender cannot run its cell says why; the others get a verdict."""
+
+    class Named:
+        def __init__(self, name):
+            self.name = name
+
+    lru = backends.Case(100, 128, 32, "lru")
+    row = [b for b in bars.BARS if b.row == "lru100"]
+    assert [(b.slower, b.bar) for b in row] == [("torch", 3), ("jax", 2), ("numba", 1.5)]
+    groups = {
+        lru: [Named("torch-1t"), Named("torch-2t"), Named("jax-epoch")],
+        bars.GRU100: [Named("numba")],
+    }
+    times = {(lru, "torch-1t"): [2.0], (lru, "torch-2t"): [3.0], (lru, "jax-epoch"): [1.0]}
+    times[(bars.GRU100, "numba")] = [0.5]
+    unavailable = {lru: {"numba": "numba does not run lru"}, bars.GRU100: {}}
+    out = bars.verdicts(row, groups, times, "numba", unavailable)
+    assert [v["pass"] for v in out] == [None, None, None]
+    assert {v["reason"] for v in out} == {"numba does not run lru"}
+    groups[lru].append(Named("numba"))
+    times[(lru, "numba")] = [0.25]
+    out = bars.verdicts(row, groups, times, "numba", {})
+    assert [(v["against"], v["ratio"]["median"], v["pass"]) for v in out] == [
+        ("torch-1t", 8.0, True),
+        ("jax-epoch", 4.0, True),
+        ("numba on gru T=100 H=128 B=32", 2.0, True),
+    ]

@@ -26,6 +26,15 @@ BASE = tomllib.loads(TINY)
 KEYS = {table: [o.name for o in options] for table, options in CORE_TABLES.items()}
 KEYS["task"] = ["name", *(o.name for o in Registry().task("sine").options)]
 TABLES = [*KEYS, "trian", "extra"]
+
+
+def deep_list(depth: int) -> list:
+    value = [1]
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
 VALUES = [
     0,
     -1,
@@ -55,8 +64,11 @@ VALUES = [
     [1],
     ["a.py"],
     {"a": 1},
+    deep_list(70),  # past the nesting limit
+    "n" * 100_000,  # a message quotes it shortened
 ]
 RAW = ["", "x", "[1,", "1e999", "nan", "-0", "true", "'q'", "{}", "9" * 30]
+RAW += ["[" * 600 + "]" * 600, "{a=" * 400 + "1" + "}" * 400]  # deeper than the parser recurses
 
 tables = st.sampled_from(TABLES)
 keys = st.sampled_from(
@@ -143,6 +155,7 @@ def invoke(folder: Path, args: list[str]):
     result = CliRunner().invoke(main, args, catch_exceptions=True)
     assert result.exit_code in (0, 2, 3), (args, result.output, result.exception)
     assert "Traceback" not in result.output, result.output
+    assert result.exit_code != 2 or len(result.output) < 2000, result.output[:2000]
     if result.exception is not None:
         assert isinstance(result.exception, SystemExit), repr(result.exception)
     return result

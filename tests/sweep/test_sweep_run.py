@@ -359,3 +359,24 @@ def test_workers_stop_when_the_sweep_that_started_them_is_killed(tmp_path):
         for run in (tmp_path / "runs" / "tiny").glob("v*")
     ]
     assert statuses == ["interrupted", "interrupted"]  # stopped as SIGTERM stops a run
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["serial", "local"])
+def test_jobs_from_a_generator_are_taken_one_per_free_worker(name):
+    """A search makes each job from the results so far: an executor given an iterator (not a
+    list) takes the next job only when a worker is free, after the results before it."""
+    pulled, seen = [], []
+
+    def jobs():
+        for job in dummy_jobs(5):
+            pulled.append(job.run)
+            yield job
+
+    executor = make_executor(Registry(), name, ExecutorOptions(workers=2))
+    for result in executor.run(report_environment, jobs(), lambda job: None):
+        seen.append((result.run, len(pulled)))
+    assert sorted(run for run, _ in seen) == [f"r{i}" for i in range(5)]
+    workers = 1 if name == "serial" else 2
+    for i, (_, taken) in enumerate(seen):  # never more in flight than workers
+        assert taken <= i + workers

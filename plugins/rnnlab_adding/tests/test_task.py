@@ -9,6 +9,7 @@ import pytest
 from rnnlab.experiment.config import build_experiment, read_toml
 from rnnlab.registry.manager import Registry
 from rnnlab.specs import TaskContext
+from rnnlab.sweep import build_plan
 from rnnlab.training.loop import evaluate, prepare
 from rnnlab_adding.task import OPTIONS, AddingTask, sequences
 from tests.support.paths import EXPERIMENTS
@@ -20,7 +21,7 @@ def task(**options):
     return AddingTask(values, TaskContext(Path.cwd()))
 
 
-@pytest.mark.parametrize("length", [2, 3, 100])
+@pytest.mark.parametrize("length", [2, 3, 100, 1000])
 def test_two_marks_one_in_each_half_and_target_is_their_sum(length):
     split, marks = sequences(500, length, np.random.default_rng(0))
     x, y = split.x, split.y
@@ -66,9 +67,11 @@ def test_metrics_score_errors_against_tolerance_and_baseline():
     m = t.metrics(Oracle(y, error), data, "test")
     assert m["mse"] == pytest.approx(np.mean(error**2))
     assert m["within_0.04"] == pytest.approx(0.75)
+    assert m["solved"] == 1.0  # mse = (0.05**2 + 3 * 0.01**2) / 4 = 0.0007 < 0.01
     # always predicting 1: MSE = Var(u1 + u2) = 2/12 = 1/6
     assert m["baseline_mse"] == pytest.approx(1 / 6, abs=0.01)
     assert task(tolerance=0.1).metrics(Oracle(y, error), data, "test")["within_0.1"] == 1.0
+    assert t.metrics(Oracle(y, 0.2), data, "test")["solved"] == 0.0  # mse 0.04 > 0.01
 
 
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
@@ -88,7 +91,34 @@ def test_small_experiment_runs_end_to_end_with_demo():
     raw["train"]["epochs"] = 1
     session = prepare(build_experiment(raw, Registry()), Registry())
     metrics = evaluate(session)
-    assert set(metrics["test"]) == {"loss", "mse", "within_0.04", "baseline_mse"}
+    assert set(metrics["test"]) == {"loss", "mse", "within_0.04", "baseline_mse", "solved"}
     assert metrics["test"]["loss"] == pytest.approx(metrics["test"]["mse"])
     demo = session.task.demo(session.model, session.dataset, np.random.default_rng(0))
     assert len(demo.rows) == 5 and len(demo.columns) == len(demo.rows[0])
+
+
+@pytest.mark.parametrize("length, train_size", [(200, 10000), (400, 5000), (1000, 2000)])
+def test_long_length_experiments_keep_the_steps_per_epoch(length, train_size):
+    path = EXPERIMENTS / f"adding_T{length}.toml"
+    raw = read_toml(path)
+    assert (raw["task"]["length"], raw["task"]["train_size"]) == (length, train_size)
+    assert raw["train"] == read_toml(EXPERIMENTS / "adding_T200.toml")["train"]
+    build_experiment(raw, Registry(), source=path)
+
+
+def test_long_length_sweep_is_every_cell_at_every_length():
+    path = EXPERIMENTS / "adding_long_sweep.toml"
+    raw = read_toml(path)
+    plan = build_plan(raw, Registry(), source=path)
+    runs = {
+        (v.raw["model"]["cell"], v.raw["model"].get("chrono_tmax", 0), v.raw["task"]["length"])
+        for v in plan.variants
+    }
+    cells = (("rnn", 0), ("lstm", 0), ("gru", 0))
+    want = {(c, k, T) for c, k in cells for T in (200, 400, 1000)}
+    assert runs == want | {("lstm", T, T) for T in (200, 400, 1000)}
+    for v in plan.variants:
+        T = v.raw["task"]["length"]
+        assert v.raw["task"] == read_toml(EXPERIMENTS / f"adding_T{T}.toml")["task"]
+        assert v.raw["train"] == read_toml(EXPERIMENTS / f"adding_T{T}.toml")["train"]
+    assert raw["sweep"]["seeds"] == [0, 1, 2, 3, 4]

@@ -1,0 +1,1 @@
+"""What a set of runs says: statistics over seeds and between variants."""
