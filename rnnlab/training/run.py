@@ -400,12 +400,16 @@ def train_once(
     summary["status"] = "stopped" if info.stop_reason else "finished"
     if info.stop_reason:
         summary["stop_reason"] = info.stop_reason
+    if run_dir is not None and status is not None:
+        status("evaluating the model on every split ...")
     summary.update(
         epoch_figures(history, len(session.dataset.splits["train"])),
         warmup_seconds=info.warmup_seconds,
         metrics=evaluate(session),
     )
     if run_dir is not None:
+        if status is not None:
+            status("writing the run's results and figures ...")
         record_results(session, history, run_dir, summary)
     return history
 
