@@ -73,8 +73,8 @@ from rnnlab.nn.model import Model, Shape, init_params
 from rnnlab.nn.optim import Optimizer
 from rnnlab.registry.manager import Registry
 from rnnlab.specs import Split
-from rnnlab.training.loop import EpochPlan, epoch_runner, reference_epoch
-from rnnlab.training.session import runs_cell
+from rnnlab.training.loop import epoch_runner, reference_epoch
+from rnnlab.training.session import EpochPlan, runs_cell
 from rnnlab_adding.task import sequences as adding_sequences
 
 WINDOWS = 990  # the article's sine data: 1,000 points, windows of 10

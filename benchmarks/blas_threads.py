@@ -38,7 +38,8 @@ from rnnlab.nn.optim import Optimizer
 from rnnlab.registry.manager import Registry
 from rnnlab.specs import Split
 from rnnlab.training.blas import blas_threads
-from rnnlab.training.loop import EpochPlan, reference_epoch
+from rnnlab.training.loop import reference_epoch
+from rnnlab.training.session import EpochPlan
 from rnnlab_numpy.threads import TWO_THREAD_FLOPS
 
 PRODUCTS = tuple(

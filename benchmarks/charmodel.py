@@ -30,7 +30,8 @@ from minchar import MinCharRnn
 from rnnlab.experiment.config import build_experiment
 from rnnlab.registry.manager import Registry
 from rnnlab.store.checkpoint import EpochPosition
-from rnnlab.training.loop import RunInfo, prepare, train_epoch, warm_up
+from rnnlab.training.loop import RunInfo, train_epoch, warm_up
+from rnnlab.training.session import prepare
 
 # the corpus: the first five modules of experiments/chargen_corpus.toml (about 133,000
 # characters on Python 3.11, so about 107,000 train characters per epoch)

@@ -23,7 +23,8 @@ from rnnlab.cli.common import load_experiment
 from rnnlab.nn.optim import learning_rate
 from rnnlab.store.checkpoint import EpochPosition
 from rnnlab.training.diagnostics import Diagnostics, gradient_norm_by_step, health
-from rnnlab.training.loop import RunInfo, prepare, split_loss, train_epoch, warm_up
+from rnnlab.training.loop import RunInfo, split_loss, train_epoch, warm_up
+from rnnlab.training.session import prepare
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -16,7 +16,8 @@ import argparse
 import time
 
 from rnnlab.cli.common import load_experiment
-from rnnlab.training.loop import evaluate, prepare, split_loss
+from rnnlab.training.loop import evaluate, split_loss
+from rnnlab.training.session import prepare
 from rnnlab_numba.backend import NumbaBackend
 
 DEFAULT = ("experiments/adding_lstm.toml", "experiments/chargen.toml")

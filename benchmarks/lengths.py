@@ -46,7 +46,8 @@ from rnnlab.nn.model import Model, Shape, init_params
 from rnnlab.nn.optim import Optimizer
 from rnnlab.registry.manager import Registry
 from rnnlab.specs import Split
-from rnnlab.training.loop import EpochPlan, epoch_runner, reference_epoch
+from rnnlab.training.loop import epoch_runner, reference_epoch
+from rnnlab.training.session import EpochPlan
 
 ORDERS = ("random", "bucketed", "fixed")
 

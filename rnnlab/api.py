@@ -11,6 +11,7 @@ one implementation, the same validation, the same errors (:mod:`rnnlab.errors`).
 
 from __future__ import annotations
 
+import copy
 import functools
 import os
 import sys
@@ -24,8 +25,15 @@ import numpy as np
 
 from .cells import CellSpec
 from .errors import RnnlabError
-from .experiment.config import Experiment, read_toml
+from .experiment.config import (
+    Experiment,
+    apply_overrides,
+    build_experiment,
+    plugin_files,
+    read_toml,
+)
 from .experiment.load import ExperimentSource, Warn, items, load_experiment, load_run
+from .export.safetensors_file import read_safetensors
 from .nn.lengths import inert_padding, lengths_problem
 from .nn.model import Model, directions, param_name
 from .registry.failures import guarded_task, plugin_error
@@ -178,8 +186,6 @@ def load(
     as a run too (its config, loss, target and parameters; no history, no checkpoint).
     """
     if Path(run_dir).suffix == ".safetensors" and Path(run_dir).is_file():
-        from .export.weights_run import WeightsRun
-
         return WeightsRun(run_dir, backend=backend, plugins=plugins)
     return Run(run_dir, backend=backend, plugins=plugins)
 
@@ -518,6 +524,62 @@ class Run:
 
             print_summary(console, self.summary, self.dir)
         return self
+
+
+class WeightsRun(Run):
+    """A run as a safetensors file holds it: config, loss, target and parameters."""
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        backend: str | None = None,
+        plugins: Iterable[str | os.PathLike[str]] = (),
+        warn: Warn = warn_plugin,
+    ):
+        self._path = Path(path)
+        if not self._path.is_file():
+            raise RnnlabError(f"{self._path}: no such file")
+        self._params, self._config, self._summary = read_safetensors(self._path)
+        self._backend, self._plugins, self._warn = backend, tuple(items(plugins)), warn
+
+    @property
+    def dir(self) -> Path:
+        """The safetensors file (a run loaded from one has no directory)."""
+        return self._path
+
+    @cached_property
+    def config(self) -> dict[str, Any]:
+        return self._config
+
+    @cached_property
+    def summary(self) -> dict[str, Any]:
+        return self._summary
+
+    @cached_property
+    def history(self) -> list[dict[str, Any]]:
+        return []
+
+    @cached_property
+    def params(self) -> dict[str, np.ndarray]:
+        return self._params
+
+    @cached_property
+    def _recorded(self):
+        raw = copy.deepcopy(self._config)
+        sets = [f"train.backend={self._backend}"] if self._backend else []
+        origins = apply_overrides(raw, sets)
+        files = [*plugin_files(raw, self._path), *(Path(p) for p in self._plugins)]
+        registry = Registry(files)
+        for info in registry.failures():
+            self._warn(info)
+        return build_experiment(raw, registry, source=self._path, origins=origins), registry
+
+    def resume(self, **_) -> Run:
+        raise RnnlabError(
+            f"{self._path}: a safetensors file holds no checkpoint; resume the "
+            f"run directory it was exported from"
+        )
 
 
 def input_size_of(params: dict, cell: CellSpec, hidden_size: int) -> int | None:

@@ -50,7 +50,8 @@ from .specs import (
     TaskContext,
     TaskSpec,
 )
-from .training.loop import EpochPlan, reference_epoch
+from .training.loop import reference_epoch
+from .training.session import EpochPlan
 from .training.stateful import chunks, stateful_epoch
 
 __all__ = [

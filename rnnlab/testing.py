@@ -29,7 +29,8 @@ from .nn.optim import Optimizer
 from .registry.manager import Registry
 from .specs import Dataset, Demo, Split, Task, TaskContext, TaskSpec
 from .training.datacheck import dataset_problem
-from .training.loop import SPLITS, EpochPlan, cast, generators, reference_epoch
+from .training.loop import reference_epoch
+from .training.session import SPLITS, EpochPlan, cast, generators
 
 REFERENCE = "numpy"  # the reference backend every other backend is checked against
 CASES = (("mse", "last"), ("xent", "every"))  # loss kinds x where targets apply
@@ -40,28 +41,33 @@ def reference_backend():
     return Registry().backend(REFERENCE).load()
 
 
-def problem(cfg: ModelConfig, loss: str, target: str, *, T=5, N=3, I=3, O=2, seed=0, cell=None):
+SIZES = {"T": 5, "N": 3, "I": 3, "O": 2}
+"""The sizes :func:`problem` draws by default: steps, sequences, inputs, outputs."""
+
+
+def sizes_of(sizes: dict[str, int]) -> tuple[int, int, int, int]:
+    """``T, N, I, O`` from keywords among :data:`SIZES`, the rest at their defaults."""
+    unknown = sorted(set(sizes) - set(SIZES))
+    if unknown:
+        raise TypeError(f"unexpected size(s) {unknown}; the sizes are {list(SIZES)}")
+    merged = {**SIZES, **sizes}
+    return merged["T"], merged["N"], merged["I"], merged["O"]
+
+
+def problem(cfg: ModelConfig, loss: str, target: str, *, seed=0, cell=None, **sizes):
     """Small random parameters, inputs and targets for one configuration (``cell``: the spec of
-    ``cfg.cell`` when a plugin registers it)."""
-    return sized_problem(cfg, loss, target, T=T, N=N, I=I, O=O, seed=seed, cell=cell)[:3]
+    ``cfg.cell`` when a plugin registers it); ``sizes`` among ``T``, ``N``, ``I``, ``O``
+    (:data:`SIZES`)."""
+    return sized_problem(cfg, loss, target, seed=seed, cell=cell, **sizes)[:3]
 
 
 def sized_problem(
-    cfg: ModelConfig,
-    loss: str,
-    target: str,
-    *,
-    T=5,
-    N=3,
-    I=3,
-    O=2,
-    seed=0,
-    cell=None,
-    lengths=False,
+    cfg: ModelConfig, loss: str, target: str, *, seed=0, cell=None, lengths=False, **sizes
 ):
     """:func:`problem` and, fourth, random sequence lengths when ``lengths`` is true (the first
     sequence full length, the second one step long; random values in the padding), else None.
     The first three items are those of :func:`problem` with the same arguments."""
+    T, N, I, O = sizes_of(sizes)
     rng = np.random.default_rng(seed)
     params = init_params(cfg, Shape(I, O), rng, cell)
     x = rng.normal(size=(T, N, I)).astype(cfg.dtype)
@@ -459,6 +465,20 @@ def train_briefly(
     return before, model.loss(split.x, split.y, dataset.loss, dataset.target, lengths=lengths)
 
 
+TASK_LIMITS = {"hidden_size": 8, "epochs": 10, "max_examples": 256, "max_shared": None}
+"""What :func:`check_task` trains and tolerates, by default."""
+
+
+def limits_of(limits: dict) -> tuple:
+    """``hidden_size, epochs, max_examples, max_shared`` from keywords among
+    :data:`TASK_LIMITS`, the rest at their defaults."""
+    unknown = sorted(set(limits) - set(TASK_LIMITS))
+    if unknown:
+        raise TypeError(f"unexpected keyword(s) {unknown}; the limits are {list(TASK_LIMITS)}")
+    merged = {**TASK_LIMITS, **limits}
+    return merged["hidden_size"], merged["epochs"], merged["max_examples"], merged["max_shared"]
+
+
 def check_task(
     task,
     options: dict | None = None,
@@ -467,10 +487,7 @@ def check_task(
     backend=None,
     context: TaskContext | None = None,
     cell: str | None = None,
-    hidden_size: int = 8,
-    epochs: int = 10,
-    max_examples: int = 256,
-    max_shared: float | None = None,
+    **limits,
 ) -> None:
     """Everything a task must satisfy, for each seed in ``seeds``:
 
@@ -483,8 +500,11 @@ def check_task(
 
     ``task`` is a :class:`TaskSpec` (``options`` are validated against its declared options and
     defaults filled in) or a factory ``(options, context) -> Task`` (``options`` passed as they
-    are). ``backend`` defaults to the NumPy reference.
+    are). ``backend`` defaults to the NumPy reference. ``limits`` are among
+    :data:`TASK_LIMITS`: ``hidden_size`` of the model trained, ``epochs``, ``max_examples`` and
+    ``max_shared``.
     """
+    hidden_size, epochs, max_examples, max_shared = limits_of(limits)
     backend = backend if backend is not None else reference_backend()
     label = f"task {task.name!r}" if isinstance(task, TaskSpec) else f"task {task!r}"
     for seed in seeds:

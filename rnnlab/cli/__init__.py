@@ -1,4 +1,5 @@
-"""The `rnnlab` command. Each subcommand lives in its own module of this package.
+"""The `rnnlab` command. Each subcommand lives in its own module of this package, which this
+one adds to the group.
 
 A user error (RnnlabError) is printed as one message with exit status 2; ``--debug`` (or
 RNNLAB_DEBUG=1) shows the traceback instead.
@@ -14,6 +15,22 @@ from rich.markup import escape
 
 from ..errors import RnnlabError
 from ..registry.failures import plugin_error
+from . import (
+    compare_cmd,
+    diff_cmd,
+    export_cmd,
+    generate_cmd,
+    plot_cmd,
+    plugins_cmd,
+    resume_cmd,
+    run_cmd,
+    runs_cmd,
+    schema_cmd,
+    search_cmd,
+    show_cmd,
+    stats_cmd,
+    sweep_cmd,
+)
 from .common import debug_option, err_console, is_debug
 
 
@@ -70,40 +87,27 @@ def main():
         click.get_current_context().meta["rnnlab.debug"] = True
 
 
-from . import (  # noqa: E402  (commands register themselves on `main`)
-    compare_cmd,
-    diff_cmd,
-    export_cmd,
-    generate_cmd,
-    plot_cmd,
-    plugins_cmd,
-    resume_cmd,
-    run_cmd,
-    runs_cmd,
-    schema_cmd,
-    search_cmd,
-    show_cmd,
-    stats_cmd,
-    sweep_cmd,
-)
+# each subcommand's module defines its command and the group gathers them here: the modules
+# never import this package back
+for command in (
+    compare_cmd.compare_cmd,
+    diff_cmd.diff,
+    export_cmd.export_command,
+    generate_cmd.generate,
+    plot_cmd.plot,
+    plugins_cmd.plugins,
+    resume_cmd.resume,
+    run_cmd.run,
+    runs_cmd.runs,
+    schema_cmd.schema,
+    search_cmd.search,
+    show_cmd.show,
+    stats_cmd.stats,
+    sweep_cmd.sweep,
+):
+    main.add_command(command)
 
-__all__ = [
-    "compare_cmd",
-    "diff_cmd",
-    "export_cmd",
-    "generate_cmd",
-    "main",
-    "plot_cmd",
-    "plugins_cmd",
-    "resume_cmd",
-    "run_cmd",
-    "runs_cmd",
-    "schema_cmd",
-    "search_cmd",
-    "show_cmd",
-    "stats_cmd",
-    "sweep_cmd",
-]
+__all__ = ["main"]
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

@@ -14,7 +14,6 @@ from rich.table import Table
 from ..display import figures as plots
 from ..display.terminal import fmt
 from ..training.compare import compare, resolve_backends
-from . import main
 from .common import debug_option, load_experiment, out_console, plugin_option, set_option
 
 
@@ -85,7 +84,7 @@ def draw_chart(report: dict, path: Path, console: Console) -> None:
     console.print(f"chart written to {escape(str(written))}", highlight=False)
 
 
-@main.command("compare")
+@click.command("compare")
 @click.argument("config", type=click.Path(dir_okay=False))
 @click.option(
     "--backends",
@@ -134,13 +133,24 @@ def draw_chart(report: dict, path: Path, console: Console) -> None:
 @set_option
 @plugin_option
 @debug_option
-def compare_cmd(
-    config, backends, repeats, epochs, rtol, as_json, out_dir, chart, no_chart, sets, plugin_paths
-):
+def compare_cmd(config, sets, plugin_paths, **options):
     """Run the experiment in CONFIG on several backends (same seed) and compare speed and
     results. Exits with status 1 when a backend differs from the first by more than the
     tolerance and more than rounding alone explains (measured by rerunning the first backend
     with its learning rate one ulp larger)."""
+    backends, repeats, epochs, rtol, as_json, out_dir, chart, no_chart = (
+        options[k]
+        for k in (
+            "backends",
+            "repeats",
+            "epochs",
+            "rtol",
+            "as_json",
+            "out_dir",
+            "chart",
+            "no_chart",
+        )
+    )
     experiment, registry = load_experiment(config, sets, plugin_paths)
     names = [n.strip() for n in backends.split(",") if n.strip()] if backends else None
     names = resolve_backends(experiment, registry, names, "--backends" if names else None)

@@ -11,7 +11,6 @@ from rich.table import Table
 
 from ..display.terminal import fmt
 from ..store.records import RunRecord, flat_config, metric_keys, open_run
-from . import main
 from .common import debug_option, out_console
 
 MISSING = object()
@@ -90,7 +89,7 @@ def as_json(a: RunRecord, b: RunRecord) -> dict:
     }
 
 
-@main.command("diff")
+@click.command("diff")
 @click.argument("run_a", type=click.Path(path_type=Path))
 @click.argument("run_b", type=click.Path(path_type=Path))
 @click.option("--json", "json_out", is_flag=True, help="Print the differences as JSON.")

@@ -7,13 +7,12 @@ from pathlib import Path
 
 import click
 
-from ..api import Run
+from ..api import Run, WeightsRun
 from ..export import FORMATS, export
-from . import main
 from .common import debug_option, plugin_option, warn_failure
 
 
-@main.command("export")
+@click.command("export")
 @click.argument("run_dir", type=click.Path())
 @click.option(
     "--format",
@@ -30,8 +29,6 @@ def export_command(run_dir, format_, out, plugin_paths):
     """Write the model trained in RUN_DIR (or a .safetensors file it was exported to) to a file
     in another tool's format."""
     if Path(run_dir).suffix == ".safetensors" and Path(run_dir).is_file():
-        from ..export.weights_run import WeightsRun
-
         run = WeightsRun(run_dir, plugins=plugin_paths, warn=warn_failure)
     else:
         run = Run(run_dir, plugins=plugin_paths, warn=warn_failure)

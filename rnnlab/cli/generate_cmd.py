@@ -5,11 +5,10 @@ from __future__ import annotations
 import click
 
 from ..api import Run
-from . import main
 from .common import debug_option, plugin_option, warn_failure
 
 
-@main.command("generate")
+@click.command("generate")
 @click.argument("run_dir", type=click.Path(file_okay=False))
 @click.option("--prime", required=True, help="Text the model reads before generating.")
 @click.option(

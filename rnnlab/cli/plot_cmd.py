@@ -12,10 +12,8 @@ from rich.markup import escape
 from ..display import diagnostic_figures
 from ..display import figures as plots
 from ..errors import RnnlabError
-from ..experiment.load import load_trained
 from ..store.records import STAMP, RunRecord, find_runs, is_run_dir, open_run
-from ..training.loop import prepare
-from . import main
+from ..training.session import prepare
 from .common import debug_option, load_run, out_console, plugin_option
 
 OVERLAY = "loss-overlay.png"
@@ -55,7 +53,7 @@ def redraw(run: RunRecord, plugin_paths, console: Console, with_task: bool) -> N
     try:
         exp, registry, run_dir = load_run(str(run.path), (), plugin_paths)
         session = prepare(exp, registry)
-        load_trained(run_dir, session.model)
+        run_dir.load_params_into(session.model.params)
         path = plots.task_figure(session.task, session.model, session.dataset, run.path)
     except RnnlabError as exc:
         console.print(
@@ -67,7 +65,7 @@ def redraw(run: RunRecord, plugin_paths, console: Console, with_task: bool) -> N
         console.print(f"wrote {escape(str(path))}", highlight=False)
 
 
-@main.command("plot")
+@click.command("plot")
 @click.argument("run_dirs", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option(
     "--out",

@@ -9,7 +9,6 @@ import click
 
 from ..display.terminal import plugins_table
 from ..registry.manager import Registry
-from . import main
 from .common import debug_option, out_console, plugin_option
 
 
@@ -26,7 +25,7 @@ def plugins_json(registry: Registry) -> list[dict]:
     return out
 
 
-@main.command("plugins")
+@click.command("plugins")
 @plugin_option
 @click.option("--json", "as_json", is_flag=True, help="Print the plugins as JSON.")
 @debug_option

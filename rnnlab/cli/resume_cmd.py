@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import click
 
-from . import main
 from .common import debug_option, plugin_option, set_option
 from .run_cmd import json_option, report_run
 
 
-@main.command("resume")
+@click.command("resume")
 @click.argument("run_dir", type=click.Path(file_okay=False))
 @set_option
 @plugin_option

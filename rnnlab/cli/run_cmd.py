@@ -8,13 +8,12 @@ import click
 
 from ..api import continue_run, start_run
 from ..display.terminal import print_summary
-from . import main
 from .common import debug_option, out_console, plugin_option, set_option, warn_failure
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 
 
-@main.command("run")
+@click.command("run")
 @click.argument("config", type=click.Path(dir_okay=False), required=False)
 @set_option
 @plugin_option

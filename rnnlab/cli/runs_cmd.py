@@ -15,7 +15,6 @@ from rich.table import Table
 from ..display.terminal import duration, fmt
 from ..errors import RnnlabError
 from ..store.records import RunRecord, find_runs, metric_keys, parse_metric_key
-from . import main
 from .common import debug_option, out_console
 
 STATUS_STYLE = {
@@ -169,7 +168,7 @@ def problems(runs: list[RunRecord]) -> list[str]:
     return lines
 
 
-@main.command("runs")
+@click.command("runs")
 @click.argument("folder", default="runs", type=click.Path(path_type=Path))
 @click.option(
     "--sort",

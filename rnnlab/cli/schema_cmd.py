@@ -8,11 +8,10 @@ import click
 
 from ..experiment.json_schema import experiment_schema
 from ..registry.manager import Registry
-from . import main
 from .common import debug_option, plugin_option, warn_failures
 
 
-@main.command("schema")
+@click.command("schema")
 @plugin_option
 @click.option(
     "--json-indent",

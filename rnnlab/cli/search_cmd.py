@@ -14,12 +14,11 @@ from ..registry.manager import Registry
 from ..search import build_search, run_search
 from ..search.directory import SEARCH_JSON, read_search
 from ..search.report import SearchDisplay, print_report, to_json
-from . import main
 from .common import debug_option, plugin_option, read_experiment, set_option, warn_failure
 from .sweep_cmd import choose_executor
 
 
-@main.command("search")
+@click.command("search")
 @click.argument("config", type=click.Path(exists=True))
 @click.option(
     "--workers",
@@ -54,14 +53,14 @@ from .sweep_cmd import choose_executor
 @plugin_option
 @debug_option
 @click.pass_context
-def search(
-    ctx, config, workers, dask, executor, more, out_root, no_figures, as_json, sets, plugin_paths
-):
+def search(ctx, config, sets, plugin_paths, **options):
     """Search CONFIG's [search] space with Optuna, each trial run on every listed seed.
 
     Running the same command again resumes the study; CONFIG may also be a search directory
     (with --more N to extend it).
     """
+    keys = ("workers", "dask", "executor", "more", "out_root", "no_figures", "as_json")
+    workers, dask, executor, more, out_root, no_figures, as_json = (options[k] for k in keys)
     path = Path(config)
     if path.is_dir():
         plan, registry, directory = from_directory(path, sets, plugin_paths)

@@ -18,7 +18,6 @@ from ..display.terminal import (
 )
 from ..display.textplot import line_chart
 from ..store.records import RunRecord, open_run
-from . import main
 from .common import debug_option, out_console
 from .runs_cmd import STATUS_STYLE
 
@@ -67,7 +66,7 @@ def header(run: RunRecord) -> str:
     return "  ".join(parts)
 
 
-@main.command("show")
+@click.command("show")
 @click.argument("run_dir", type=click.Path(path_type=Path))
 @debug_option
 def show(run_dir):

@@ -14,11 +14,10 @@ from ..analysis.settings import StatsSettings, parse_stats_table
 from ..analysis.summary import stats_of
 from ..analysis.tables import print_stats
 from ..errors import ConfigError, RnnlabError
-from . import main
 from .common import debug_option
 
 
-@main.command("stats")
+@click.command("stats")
 @click.argument(
     "directories", nargs=-1, required=True, type=click.Path(file_okay=False, exists=True)
 )

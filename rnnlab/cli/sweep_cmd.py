@@ -11,7 +11,6 @@ from ..errors import RnnlabError
 from ..executors import ExecutorOptions, make_executor
 from ..sweep import build_plan, run_sweep
 from ..sweep.report import SweepDisplay, print_report, to_json
-from . import main
 from .common import debug_option, is_debug, out_console, plugin_option, read_experiment, set_option
 
 
@@ -31,7 +30,7 @@ def choose_executor(executor: str | None, workers: int | None, dask: str | None)
     return "serial" if workers == 1 else "local"
 
 
-@main.command("sweep")
+@click.command("sweep")
 @click.argument("config", type=click.Path(dir_okay=False))
 @click.option(
     "--workers",
@@ -65,11 +64,14 @@ def choose_executor(executor: str | None, workers: int | None, dask: str | None)
 @plugin_option
 @debug_option
 @click.pass_context
-def sweep(ctx, config, workers, dask, executor, fail_fast, out_root, as_json, sets, plugin_paths):
+def sweep(ctx, config, sets, plugin_paths, **options):
     """Run every variant of CONFIG's [sweep] table for every seed, in parallel.
 
     Running it again skips the runs that finished and reruns the others.
     """
+    workers, dask, executor, fail_fast, out_root, as_json = (
+        options[k] for k in ("workers", "dask", "executor", "fail_fast", "out_root", "as_json")
+    )
     loaded = read_experiment(config, sets, plugin_paths)
     registry = loaded.registry
     plan = build_plan(

@@ -17,7 +17,7 @@ from typing import Any
 
 from ..errors import RnnlabError
 from ..registry.failures import origin_of
-from ..store.rundir import atomic_write
+from ..store.rundir import write_file
 
 PLOT_HINT = "pip install 'rnnlab[plot]'"
 LOSS_PNG = "loss.png"
@@ -49,7 +49,7 @@ def new_figure(width: float = 8.0, height: float = 4.5):
 def save(fig, path: Path) -> Path:
     """Write ``fig`` as a PNG atomically (a reader never sees half a file)."""
     path = Path(path)
-    atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=DPI))
+    write_file(path, lambda f: fig.savefig(f, format="png", dpi=DPI))
     return path
 
 

@@ -1,6 +1,6 @@
 """Reading an experiment as every command and the Python API read it: a TOML file or a dict shaped
 like one, its ``--set`` overrides (and where each came from), and its plugins; and a recorded
-run back in memory (its experiment from config.toml, its plugins and its trained parameters, for
+run's experiment back (from config.toml, with its plugins, for
 `rnnlab resume`, `generate`, `plot` and :func:`rnnlab.load`).
 
 A recorded run's task files and plugin files are resolved beside the experiment file it started
@@ -20,9 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, RnnlabError
-from ..nn.model import Model
 from ..registry.manager import PluginInfo, Registry
-from ..store.rundir import CONFIG, PARAMS, RunDir
+from ..store.rundir import CONFIG, RunDir
 from .config import (
     Experiment,
     apply_overrides,
@@ -192,16 +191,3 @@ def experiment_of(run_dir: RunDir, raw: dict, origins: dict, registry) -> Experi
     exp = build_experiment(raw, registry, source=run_dir.path / CONFIG, origins=origins)
     original = original_source(run_dir)
     return replace(exp, source=original) if original else exp
-
-
-def load_trained(run_dir: RunDir, model: Model) -> None:
-    """Put the run's saved parameters into ``model``, checking they fit its shapes."""
-    if not (run_dir.path / PARAMS).exists():
-        raise RnnlabError(f"{run_dir.path}: no {PARAMS} (the run saved no parameters)")
-    saved = run_dir.load_params()
-    if {k: v.shape for k, v in saved.items()} != {k: v.shape for k, v in model.params.items()}:
-        raise RnnlabError(
-            f"{run_dir.path / PARAMS}: its parameters do not fit the model of {CONFIG}"
-        )
-    for name, value in saved.items():
-        model.params[name][...] = value

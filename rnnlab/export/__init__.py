@@ -10,7 +10,6 @@ What `rnnlab export` does. Each format needs its optional extra (``rnnlab[onnx]`
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -18,24 +17,12 @@ import numpy as np
 import tomli_w
 
 from ..errors import RnnlabError
+from ..store.lock import holder
+from .safetensors_file import CONFIG_KEY, LOSS_KEY, TARGET_KEY, need, read_safetensors
 
 FORMATS = ("onnx", "safetensors")
-CONFIG_KEY, LOSS_KEY, TARGET_KEY = "rnnlab.experiment.config", "rnnlab.loss", "rnnlab.target"
-"""safetensors metadata: the run's resolved config.toml (TOML text), loss and target."""
 
 __all__ = ["FORMATS", "export", "read_safetensors"]
-
-
-def need(module: str, extra: str):
-    """Import an optional dependency, or one clear RnnlabError naming the extra to install."""
-    import importlib
-
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        raise RnnlabError(
-            f"this needs the {module!r} package: pip install 'rnnlab[{extra}]'"
-        ) from None
 
 
 def export(run, format: str, out: str | os.PathLike[str]) -> Path:
@@ -46,6 +33,7 @@ def export(run, format: str, out: str | os.PathLike[str]) -> Path:
     if format not in FORMATS:
         raise RnnlabError(f"unknown export format {format!r} (valid: {', '.join(FORMATS)})")
     run = run if isinstance(run, Run) else Run(run)
+    check_not_being_written(run.dir)
     out = Path(out)
     if out.parent and not out.parent.is_dir():
         raise RnnlabError(f"{out}: its folder {out.parent} does not exist")
@@ -54,6 +42,20 @@ def export(run, format: str, out: str | os.PathLike[str]) -> Path:
     else:
         write_safetensors(run, out)
     return out
+
+
+def check_not_being_written(path: Path) -> None:
+    """Refuse a run directory that a live process writes (a run or a resume in progress): its
+    parameters are those of an earlier point and are about to change."""
+    if not Path(path).is_dir():
+        return  # a safetensors file
+    alive, record = holder(path)
+    if alive:
+        who = record.describe() if record is not None else "another process"
+        raise RnnlabError(
+            f"{path}: the run is being written by {who} (a run or resume in progress); its "
+            f"parameters are not final: export it once that process ends"
+        )
 
 
 def write_onnx(run, out: Path) -> None:
@@ -85,30 +87,3 @@ def write_safetensors(run, out: Path) -> None:
         "format": "pt",
     }
     numpy_st.save_file(tensors, str(out), metadata=metadata)
-
-
-def read_safetensors(path: Path) -> tuple[dict[str, np.ndarray], dict, dict]:
-    """``(params, config, summary)`` of a file written by :func:`export`: the arrays, the run's
-    resolved experiment and ``{"loss", "target"}``."""
-    import tomllib
-
-    safe_open = need("safetensors", "safetensors").safe_open
-    try:
-        with safe_open(str(path), framework="numpy") as f:
-            metadata = f.metadata() or {}
-            params = {k: f.get_tensor(k) for k in f.keys()}
-    except (OSError, ValueError) as exc:  # safetensors raises SafetensorError(Exception)
-        raise RnnlabError(f"{path}: not a safetensors file ({exc})") from None
-    except Exception as exc:
-        raise RnnlabError(f"{path}: not a safetensors file ({type(exc).__name__}: {exc})") from None
-    if CONFIG_KEY not in metadata:
-        raise RnnlabError(
-            f"{path}: holds no rnnlab config (only files written by `rnnlab "
-            f"export --format safetensors` can be loaded as a run)"
-        )
-    summary = {
-        "status": "exported",
-        "loss": metadata.get(LOSS_KEY),
-        "target": metadata.get(TARGET_KEY),
-    }
-    return params, tomllib.loads(metadata[CONFIG_KEY]), json.loads(json.dumps(summary))

@@ -26,7 +26,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 
 from ..errors import PluginError, RnnlabError
-from ..store.rundir import atomic_write
+from ..store.rundir import write_file
 
 ERROR_TXT = "error.txt"
 TAG = "_rnnlab_plugin"  # attribute set on an exception raised through a guarded method
@@ -247,6 +247,6 @@ def write_traceback(run_dir: Path, exc: BaseException) -> None:
     """Keep ``exc``'s traceback (with its causes) in ``run_dir/error.txt``; never raises."""
     text = "".join(traceback.format_exception(exc))
     try:
-        atomic_write(Path(run_dir) / ERROR_TXT, lambda f: f.write(text.encode()))
+        write_file(Path(run_dir) / ERROR_TXT, text.encode())
     except (RnnlabError, OSError):
         pass

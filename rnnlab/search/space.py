@@ -33,7 +33,7 @@ from ..errors import ConfigError, PluginError, closest
 from ..experiment.config import build_experiment
 from ..experiment.schema import DIRECTIONS, PRUNERS, SAMPLERS
 from ..sweep.plan import _apply, _flatten
-from ..training.loop import load_backend
+from ..training.session import load_backend
 
 SEARCH = "search"
 SPACE = f"{SEARCH}.space"

@@ -2,7 +2,8 @@
 never stopped.
 
 A checkpoint holds the parameters, the optimizer state, the state of every random generator,
-the number of finished epochs, the best-validation tracking, the history so far, each plugin's
+the number of finished epochs, the best-validation tracking, where the history so far is, each
+plugin's
 own state (``checkpoint_state`` hook) and, when it was written in the middle of an epoch, that
 epoch's shuffle order, how many of its batches are done and their losses. It also records the
 resolved experiment and a fingerprint of it, and a digest of the data, so that a resume can
@@ -11,6 +12,12 @@ refuse to continue a different experiment.
 On disk it is one ``.npz`` file (no pickles): arrays under ``params:NAME``, ``best:NAME``,
 ``optim:NAME:SLOT`` and ``order``, and a ``meta`` member holding UTF-8 JSON. The zip format's
 CRC-32 of every member catches a truncated or corrupted file.
+
+The history (one record per finished epoch) is not copied into each checkpoint, which would make
+a run's checkpoint writing grow with the square of its epochs: the checkpoint records how many
+lines of the run's metrics.jsonl it was written after and the sha256 of those lines
+(:class:`HistoryRef`), and a resume reads them back from there. Checkpoints of format 1 hold the
+history itself and still load.
 """
 
 from __future__ import annotations
@@ -19,7 +26,6 @@ import hashlib
 import json
 import math
 import struct
-import time
 import zipfile
 import zlib
 from dataclasses import dataclass, field
@@ -30,7 +36,8 @@ import numpy as np
 
 from ..errors import RnnlabError
 
-FORMAT = 1
+FORMAT = 2
+FORMATS_READ = (1, 2)
 # What reading a damaged .npz may raise: zipfile and numpy meet bytes they cannot parse (a torn
 # header, a spliced version or compression field, an absurd size)
 DAMAGED = (
@@ -88,9 +95,33 @@ class TrainState:
     plugin_state: dict[str, dict] = field(default_factory=dict)  # plugin name -> its state
 
 
+@dataclass(frozen=True)
+class HistoryRef:
+    """Where a checkpoint's history is: the first ``lines`` lines of the run's metrics.jsonl,
+    whose bytes have the sha256 ``digest``."""
+
+    lines: int
+    digest: str
+
+
+class HistoryDigest:
+    """The sha256 of metrics.jsonl's lines as they are written, for :class:`HistoryRef`."""
+
+    def __init__(self):
+        self.hash, self.lines = hashlib.sha256(), 0
+
+    def add(self, line: bytes) -> None:
+        self.hash.update(line)
+        self.lines += 1
+
+    def ref(self) -> HistoryRef:
+        return HistoryRef(self.lines, self.hash.hexdigest())
+
+
 @dataclass
 class Checkpoint:
-    """One checkpoint, in memory."""
+    """One checkpoint, in memory. With ``history`` (a :class:`HistoryRef`) the state's own
+    history is not written: it is in the run's metrics.jsonl."""
 
     state: TrainState
     params: dict[str, np.ndarray]
@@ -99,6 +130,7 @@ class Checkpoint:
     config: dict[str, Any]  # the resolved experiment (Experiment.to_dict())
     data_digest: str
     source: str | None = None  # absolute path of the experiment file the run started from
+    history: HistoryRef | None = None
 
 
 # -- identity of an experiment ---------------------------------------------------------------
@@ -151,28 +183,6 @@ def data_digest(splits) -> str:
     return h.hexdigest()
 
 
-# -- when to write ---------------------------------------------------------------------------
-class CheckpointSchedule:
-    """Every ``every`` epochs (0: never by count) and whenever ``seconds`` of wall time have
-    passed since the last checkpoint (0: never by time)."""
-
-    def __init__(self, every: int, seconds: float, clock=time.monotonic):
-        self.every, self.seconds, self.clock = every, seconds, clock
-        self.last = clock()
-
-    def due_after_epoch(self, epoch: int) -> bool:
-        return (self.every > 0 and epoch % self.every == 0) or self._time_is_up()
-
-    def due_after_batch(self) -> bool:
-        return self._time_is_up()
-
-    def _time_is_up(self) -> bool:
-        return self.seconds > 0 and self.clock() - self.last >= self.seconds
-
-    def written(self) -> None:
-        self.last = self.clock()
-
-
 # -- on disk ---------------------------------------------------------------------------------
 def _json_ready(value):
     if isinstance(value, float) and not math.isfinite(value):
@@ -192,7 +202,6 @@ def save(ckpt: Checkpoint, f) -> None:
     meta = {
         "format": FORMAT,
         "epoch": s.epoch,
-        "history": s.history,
         "best_loss": _json_ready(s.best_loss),
         "best_epoch": s.best_epoch,
         "has_best": s.best_params is not None,
@@ -205,6 +214,10 @@ def save(ckpt: Checkpoint, f) -> None:
         "source": ckpt.source,
         "plugin_state": s.plugin_state,
     }
+    if ckpt.history is None:
+        meta["history"] = s.history
+    else:
+        meta["history_lines"], meta["history_sha256"] = ckpt.history.lines, ckpt.history.digest
     arrays = {"meta": np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)}
     arrays.update({f"params:{k}": v for k, v in ckpt.params.items()})
     if s.best_params is not None:
@@ -235,7 +248,7 @@ def load(path: Path) -> Checkpoint:
 
 
 def _from_parts(meta: dict, arrays: dict[str, np.ndarray]) -> Checkpoint:
-    if meta.get("format") != FORMAT:
+    if meta.get("format") not in FORMATS_READ:
         raise ValueError(f"unknown checkpoint format {meta.get('format')!r}")
 
     def group(prefix: str) -> dict[str, np.ndarray]:
@@ -248,9 +261,12 @@ def _from_parts(meta: dict, arrays: dict[str, np.ndarray]) -> Checkpoint:
     position = None
     if meta["position"] is not None:
         position = EpochPosition(arrays["order"], [float(x) for x in meta["position"]["losses"]])
+    history = None
+    if "history" not in meta:  # in metrics.jsonl: RunDir.load_checkpoint reads it from there
+        history = HistoryRef(int(meta["history_lines"]), str(meta["history_sha256"]))
     state = TrainState(
         epoch=int(meta["epoch"]),
-        history=list(meta["history"]),
+        history=list(meta["history"]) if history is None else [],
         best_loss=float(_from_json(meta["best_loss"])),
         best_epoch=int(meta["best_epoch"]),
         best_params=group("best:") if meta["has_best"] else None,
@@ -267,6 +283,7 @@ def _from_parts(meta: dict, arrays: dict[str, np.ndarray]) -> Checkpoint:
         meta["config"],
         meta["data_digest"],
         meta["source"],
+        history,
     )
 
 

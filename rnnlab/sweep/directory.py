@@ -19,7 +19,7 @@ from typing import Any
 
 from ..errors import RnnlabError
 from ..store.lock import open_lock_file
-from ..store.rundir import SUMMARY, atomic_write
+from ..store.rundir import SUMMARY, write_file
 from .plan import SweepPlan
 
 SWEEP_JSON = "sweep.json"
@@ -77,7 +77,7 @@ def prepare_directory(path: Path, plan: SweepPlan) -> Path:
         )
     make_directory(path)
     text = json.dumps(describe(plan), indent=2, default=str) + "\n"
-    atomic_write(recorded, lambda f: f.write(text.encode()))
+    write_file(recorded, text.encode())
     return path
 
 

@@ -30,7 +30,7 @@ from ..analysis.settings import STATS, parse_stats_table
 from ..errors import ConfigError, PluginError, closest
 from ..executors.base import RunJob
 from ..experiment.config import SWEEP, TABLES, build_experiment
-from ..training.loop import load_backend
+from ..training.session import load_backend
 
 RESERVED = ("seeds", "variants")
 MAX_RUNS = 10_000  # variants x seeds a sweep may hold: each is a run directory and a validation

@@ -110,5 +110,5 @@ def _record_failure(path: Path, job: RunJob, exp: Experiment | None, error: str)
         run_dir.write_summary(
             {"status": "failed", "error": error, "seed": job.seed, "source": job.source}
         )
-    except OSError:
-        pass  # the result sent back still carries the error
+    except (OSError, RnnlabError):  # a full disk: the result sent back still carries the error
+        pass

@@ -13,7 +13,6 @@ order they end).
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -48,17 +47,3 @@ def blas_threads(backend, plan) -> Iterator[dict]:
     chosen = f"train.threads = {asked}" if asked else "automatic (by the products' size)"
     with controller.limit(limits=wanted, user_api="blas"):
         yield describe(controller, chosen)
-
-
-def holding_blas_threads(train_once):
-    """Wraps ``train_once(session, registry, info, summary, ...)``: the whole call (training,
-    evaluation, the records of the results) runs under :func:`blas_threads` for the session's
-    backend and plan, and ``summary["blas"]`` says what was used."""
-
-    @functools.wraps(train_once)
-    def held(session, registry, info, summary, *args, **kwargs):
-        with blas_threads(session.backend, session.plan) as used:
-            summary["blas"] = used
-            return train_once(session, registry, info, summary, *args, **kwargs)
-
-    return held

@@ -24,8 +24,8 @@ import numpy as np
 
 from ..errors import ConfigError, PluginError
 from ..experiment.config import Experiment
-from . import run as runner
-from .loop import RunInfo, prepare
+from .run import ActiveRun, Callbacks
+from .session import prepare
 
 # Largest relative difference from the first backend that still counts as agreement, by dtype:
 # float64 differs only by summation order; float32 rounding grows over a run of training.
@@ -61,15 +61,14 @@ def train_once(exp: Experiment, registry, on_status: Callable[[str], None] | Non
     directory: no checkpoints, metrics files or figures, which nothing here would read and
     whose writing would load the machine while epochs are being timed."""
     session = prepare(exp, registry)
-    info = RunInfo(exp, session.dataset, session.model)
-    results: dict = {}
-    history = runner.train_once(session, registry, info, results, status=on_status)
+    run = ActiveRun(session, registry, callbacks=Callbacks(status=on_status))
+    history = run.results()
     return Trial(
         exp.train.backend,
         history,
-        results["metrics"],
+        run.summary["metrics"],
         {k: v.copy() for k, v in session.model.params.items()},
-        info.warmup_seconds,
+        run.info.warmup_seconds,
         len(session.dataset.splits["train"]),
     )
 

@@ -25,11 +25,6 @@ def dataset_problem(d: Dataset) -> str | None:
         value = getattr(d, n)
         if not (isinstance(value, int | np.integer) and value > 0):
             return f"{n} must be a positive integer, got {value!r}"
-    if d.chunk_length and not (d.target == "every" and all(len(s) == 1 for s in d.splits.values())):
-        return (
-            "a stateful dataset (chunk_length > 0) must have target 'every' and one "
-            "stream [L, 1, input_size] per split"
-        )
     missing = [s for s in SPLITS if s not in d.splits or len(d.splits[s]) == 0]
     if missing:
         return f"no data for split(s) {missing}"
@@ -37,6 +32,11 @@ def dataset_problem(d: Dataset) -> str | None:
         problem = split_problem(d, s)
         if problem is not None:
             return f"split {name!r}: {problem}"
+    if d.chunk_length and not (d.target == "every" and all(len(s) == 1 for s in d.splits.values())):
+        return (
+            "a stateful dataset (chunk_length > 0) must have target 'every' and one "
+            "stream [L, 1, input_size] per split"
+        )
     try:
         json.dumps(d.saved)
     except (TypeError, ValueError) as exc:

@@ -4,11 +4,10 @@ and the lifecycle hooks.
 The loop below (:func:`reference_epoch`) is the reference. A backend may take over a whole epoch
 through ``Backend.epoch_runner``; such a runner must update parameters and optimizer state as
 this loop does, and is tested against it. A stateful dataset (``Dataset.chunk_length > 0``) is
-trained by :func:`rnnlab.training.stateful.stateful_epoch`, the reference for a runner that declares
-``"chunk_length"``, and scored by :mod:`rnnlab.training.stateful`. The session
-a run trains (data, backend, parameters, optimizer, plan) is built by
-:mod:`rnnlab.training.session`;
-its names are re-exported here.
+trained by :func:`rnnlab.training.stateful.stateful_epoch`, the reference for a runner that
+declares ``"chunk_length"``, and scored by :mod:`rnnlab.training.stateful`. The session a run
+trains (data, backend, parameters, optimizer, plan) is built by :mod:`rnnlab.training.session`;
+its checkpoints are :mod:`rnnlab.training.checkpoints`.
 """
 
 from __future__ import annotations
@@ -28,43 +27,12 @@ from ..nn.lengths import batch, bucketed_order
 from ..nn.model import Model
 from ..nn.optim import Optimizer, clip_gradients, learning_rate
 from ..specs import Backend, Dataset, Split
-from ..store.checkpoint import CheckpointSchedule, EpochPosition, TrainState
+from ..store.checkpoint import EpochPosition, TrainState
+from .checkpoints import Checkpoints
 from .diagnostics import Diagnostics
 from .interrupt import StopSignal
-from .session import (
-    SPLITS,
-    STREAMS,
-    EpochPlan,
-    Session,
-    cast,
-    check_fits_in_memory,
-    generators,
-    load_backend,
-    prepare,
-    streams_layout,
-)
+from .session import SPLITS, EpochPlan, Session
 from .stateful import mean_over_chunks, stateful_epoch, stream_loss
-
-__all__ = [
-    "SPLITS",
-    "STREAMS",
-    "EpochPlan",
-    "NonFiniteError",
-    "RunInfo",
-    "Session",
-    "cast",
-    "check_fits_in_memory",
-    "epoch_runner",
-    "evaluate",
-    "fit",
-    "generators",
-    "load_backend",
-    "prepare",
-    "reference_epoch",
-    "streams_layout",
-    "train_epoch",
-    "warm_up",
-]
 
 
 @dataclass
@@ -91,6 +59,16 @@ def epoch_order(rng: np.random.Generator, split: Split, cfg: TrainConfig) -> np.
     return rng.permutation(len(split))
 
 
+@dataclass(frozen=True)
+class EpochControl:
+    """How a run drives :func:`reference_epoch`: ``start`` skips the first batches (an epoch
+    resumed from a checkpoint); ``after_batch(loss)`` is called after each optimizer step, and
+    when it returns True the epoch stops there."""
+
+    start: int = 0
+    after_batch: Callable[[float], bool] | None = None
+
+
 class NonFiniteError(ArithmeticError):
     """A batch's loss or gradient norm is NaN or infinite (raised before its optimizer step)."""
 
@@ -107,21 +85,21 @@ def reference_epoch(
     order: np.ndarray,
     lr: float,
     *,
-    start: int = 0,
-    after_batch: Callable[[float], bool] | None = None,
     dropout_rng: np.random.Generator | None = None,
+    control: EpochControl | None = None,
 ) -> np.ndarray:
     """One pass over ``split`` in minibatches taken in ``order``; returns the batch losses.
 
-    ``start`` skips the first batches (an epoch resumed from a checkpoint). ``after_batch(loss)``
-    is called after each optimizer step; when it returns True the epoch stops there. A NaN or
+    ``control`` (a run's; see :class:`EpochControl`) skips the batches a checkpoint says are
+    done and may stop the epoch after any batch. A NaN or
     infinite loss or gradient raises NonFiniteError before the step, leaving params untouched.
     With ``model.dropout > 0`` (and more than one layer) each batch's dropout masks are drawn
     from ``dropout_rng`` (the run's "dropout" stream), which is then required.
     """
     B = plan.train.batch_size
+    control = control if control is not None else EpochControl()
     losses = []
-    for b in range(start, num_batches(len(order), B)):
+    for b in range(control.start, num_batches(len(order), B)):
         part = batch(split, order[b * B : (b + 1) * B], plan.target)  # trimmed to its longest
         masks = batch_masks(model, dropout_rng, part.x.shape[:2])
         loss, grads, _ = model.loss_and_grads(
@@ -135,7 +113,7 @@ def reference_epoch(
             raise NonFiniteError(b + 1, "the gradient norm", norm)
         optimizer.step(model.params, grads, lr)
         losses.append(loss)
-        if after_batch is not None and after_batch(loss):
+        if control.after_batch is not None and control.after_batch(loss):
             break
     return np.asarray(losses)
 
@@ -217,9 +195,8 @@ def train_epoch(
             train,
             position.order,
             lr,
-            start=position.batches_done,
-            after_batch=after_batch,
             dropout_rng=session.rngs["dropout"],
+            control=EpochControl(position.batches_done, after_batch),
         )
         if position.batches_done < num_batches(len(train), B):
             return None
@@ -363,35 +340,6 @@ def fit(
         for k, v in state.best_params.items():
             session.model.params[k][...] = v
     return info.history
-
-
-class Checkpoints:
-    """When :func:`fit` writes a checkpoint of ``state``: as the schedule asks (after a batch or
-    an epoch), when a stop is seen, and at the end of training unless the last epoch wrote one."""
-
-    def __init__(
-        self, cfg: TrainConfig, state: TrainState, save: Callable[[TrainState], None] | None
-    ):
-        self.schedule = CheckpointSchedule(cfg.checkpoint_every, cfg.checkpoint_seconds)
-        self.state, self.save, self.saved_epoch = state, save, None
-
-    def write(self) -> None:
-        if self.save is not None:
-            self.save(self.state)
-        self.schedule.written()
-
-    def after_batch(self) -> None:
-        if self.schedule.due_after_batch():
-            self.write()
-
-    def after_epoch(self, epoch: int) -> None:
-        if self.schedule.due_after_epoch(epoch):
-            self.write()
-            self.saved_epoch = epoch
-
-    def at_end(self) -> None:
-        if self.saved_epoch != self.state.epoch:  # the end of training always has a checkpoint
-            self.write()
 
 
 def batch_done(

@@ -1,15 +1,18 @@
-"""One experiment from start to finish: prepare, train, evaluate, and record in a run directory;
-and the same for a run continued from its checkpoint."""
+"""One run in flight, from start to end: :class:`ActiveRun` holds everything that describes it
+(the session, the plugin registry, what hooks see of it, its directory, its summary, its
+checkpoints and the display's callbacks) and its methods are the lifecycle's steps: start,
+train, evaluate, record, then end; or interrupted, diverged or failed. :func:`run_experiment`
+and :func:`resume_experiment` walk them for a new run and for one continued from its checkpoint.
+"""
 
 from __future__ import annotations
 
 import platform
 import subprocess
-import threading
 import time
-from contextlib import nullcontext
-from dataclasses import replace
-from functools import partial
+from collections.abc import Callable
+from contextlib import nullcontext, suppress
+from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
@@ -22,20 +25,16 @@ from ..experiment.config import Experiment
 from ..experiment.load import recorded_experiment
 from ..registry import failures
 from ..registry import state as pluginstate
-from ..store.checkpoint import (
-    Checkpoint,
-    EpochPosition,
-    TrainState,
-    config_differences,
-    data_digest,
-)
+from ..store.checkpoint import Checkpoint, TrainState, data_digest
 from ..store.liveness import resumable_summary
 from ..store.lock import RunLock
-from ..store.rundir import CHECKPOINT, RunDir
-from .blas import holding_blas_threads
+from ..store.rundir import RunDir, RunWriteError
+from .blas import blas_threads
+from .checkpoints import RunCheckpoints, check_resumable, check_same_experiment, restore
 from .diagnostics import Diagnostics
 from .interrupt import graceful_stop
-from .loop import RunInfo, evaluate, fit, prepare
+from .loop import RunInfo, evaluate, fit
+from .session import Session, prepare
 
 
 def versions(registry) -> dict[str, str]:
@@ -66,6 +65,16 @@ def git_commit(folder: Path) -> str | None:
     return out.stdout.strip() or None if out.returncode == 0 else None
 
 
+@dataclass(frozen=True)
+class Callbacks:
+    """How a run shows itself: ``progress(epochs)`` returns a context manager yielding a
+    per-epoch callback (the terminal display); ``status(message)`` shows one-off messages such
+    as the backend's warm-up. Either may be None (nothing shown)."""
+
+    progress: Callable | None = None
+    status: Callable[[str], None] | None = None
+
+
 def run_experiment(
     exp: Experiment,
     registry,
@@ -77,12 +86,11 @@ def run_experiment(
 ):
     """Train and evaluate ``exp``; return ``(summary, run_dir)``.
 
-    ``progress(epochs)`` returns a context manager yielding a per-epoch callback (the terminal
-    display); ``status(message)`` shows one-off messages such as the backend's warm-up.
     Everything is validated and built before the run directory is created. Ctrl-C or
     SIGTERM stops training at the end of a batch with a checkpoint and raises RunInterrupted; a
     NaN or infinite loss raises TrainingDiverged; either way summary.json says why. The run
     directory is ``out_root/<name>-<time>``, or exactly ``out_root/<run_name>`` when given.
+    ``progress`` and ``status`` are the display's (:class:`Callbacks`).
     """
     session = prepare(exp, registry)
     if run_name is None:
@@ -90,29 +98,9 @@ def run_experiment(
     else:
         run_dir = RunDir.create(out_root, run_name, exact=True)
     with RunLock(run_dir.path):  # held until the last byte is written
-        config = exp.to_dict()  # once per run: config.toml and every checkpoint record it
-        run_dir.write_config(config)
-        summary = {
-            "status": "running",
-            "experiment": exp.experiment.name,
-            "task": exp.task.name,
-            "backend": exp.train.backend,
-            "cell": exp.model.cell,
-            "loss": session.dataset.loss,  # what the outputs are (rnnlab.load reads them)
-            "target": session.dataset.target,
-            "seed": exp.experiment.seed,
-            "source": str(exp.source.resolve()) if exp.source else None,
-            "versions": versions(registry),
-            "git_commit": git_commit(exp.base_dir),
-            "dataset": {
-                "sizes": {k: len(v) for k, v in session.dataset.splits.items()},
-                **session.dataset.saved,
-            },
-        }
-        run_dir.write_summary(summary)
-        return train_and_record(
-            session, registry, run_dir, summary, TrainState(), progress, status, config=config
-        )
+        run = ActiveRun(session, registry, run_dir, callbacks=Callbacks(progress, status))
+        run.start()
+        return run.complete()
 
 
 def resume_experiment(
@@ -128,405 +116,315 @@ def resume_experiment(
     """
     run_dir = run_dir if isinstance(run_dir, RunDir) else RunDir.open(Path(run_dir))
     with RunLock(run_dir.path):  # before reading: the checkpoint is not being written
-        return _resume(run_dir, registry, progress, experiment, status)
-
-
-def _resume(run_dir: RunDir, registry, progress, experiment, status):
-    ckpt = run_dir.load_checkpoint()
-    exp = experiment or recorded_experiment(run_dir, registry)
-    config = exp.to_dict()  # once per run: compared, recorded, and kept in every checkpoint
-    check_same_experiment(run_dir, ckpt, exp, config=config)
-    summary = resumable_summary(run_dir, exp)
-    check_resumable(run_dir, summary, ckpt, exp)
-    session = prepare(exp, registry)
-    if data_digest(session.dataset.splits) != ckpt.data_digest:
-        raise RnnlabError(
-            f"{run_dir.path}: the task's data differ from the data the run was "
-            f"trained on (a changed data file or task plugin); start a new run"
-        )
-    restore(session, ckpt, run_dir)
-    run_dir.write_config(config)  # records a changed train.epochs or checkpoint interval
-    run_dir.rewrite_metrics(ckpt.state.history)  # drop epochs done after the checkpoint
-    summary.update(status="running", resumed=summary.get("resumed", 0) + 1)
-    for key in ("error", "stop_reason"):
-        summary.pop(key, None)
-    run_dir.write_summary(summary)
-    return train_and_record(
-        session, registry, run_dir, summary, ckpt.state, progress, status, config=config
-    )
-
-
-def check_same_experiment(
-    run_dir: RunDir, ckpt: Checkpoint, exp: Experiment, *, config: dict | None = None
-) -> None:
-    """``exp`` (whose ``to_dict()`` is ``config`` when given) is the checkpoint's experiment."""
-    differences = config_differences(ckpt.config, config if config is not None else exp.to_dict())
-    if differences:
-        raise RnnlabError(
-            f"{run_dir.path}: the experiment differs from the checkpoint's in "
-            f"{'; '.join(differences)}. Resuming would continue a different "
-            f"experiment; start a new run instead (only train.epochs with a "
-            f"constant schedule, train.checkpoint_every, "
-            f"train.checkpoint_seconds and train.threads may change)"
-        )
-
-
-def check_resumable(run_dir: RunDir, summary: dict, ckpt: Checkpoint, exp: Experiment) -> None:
-    done, wanted = ckpt.state.epoch, exp.train.epochs
-    if wanted < done:
-        raise RnnlabError(
-            f"{run_dir.path}: the checkpoint has {done} epochs done; train.epochs "
-            f"= {wanted} would have to undo some"
-        )
-    status = summary.get("status")
-    if status == "stopped":
-        raise RnnlabError(
-            f"{run_dir.path}: the run was stopped by a plugin "
-            f"({summary.get('stop_reason', '')}); it has nothing left to do"
-        )
-    if status == "finished" and done >= wanted:
-        if exp.train.schedule != "constant":  # its rates depend on epochs: cannot extend
+        run_dir.remove_leftovers()  # temporary files of a writer that was killed
+        ckpt = run_dir.load_checkpoint()
+        exp = experiment or recorded_experiment(run_dir, registry)
+        config = exp.to_dict()  # once per run: compared, recorded, and kept in every checkpoint
+        check_same_experiment(run_dir, ckpt, config)
+        summary = resumable_summary(run_dir, exp)
+        check_resumable(run_dir, summary, ckpt, exp)
+        session = prepare(exp, registry)
+        if data_digest(session.dataset.splits) != ckpt.data_digest:
             raise RnnlabError(
-                f"{run_dir.path}: the run already finished its {done} epochs; its "
-                f"{exp.train.schedule} schedule sets every epoch's learning rate from "
-                f"train.epochs, so a longer run is a different experiment: start one with "
-                f"rnnlab run {run_dir.path / 'config.toml'} --set train.epochs=N"
+                f"{run_dir.path}: the task's data differ from the data the run was "
+                f"trained on (a changed data file or task plugin); start a new run"
             )
-        raise RnnlabError(
-            f"{run_dir.path}: the run already finished its {done} epochs; to "
-            f"train longer, resume with --set train.epochs=N (N > {done})"
-        )
-
-
-def restore(session, ckpt: Checkpoint, run_dir: RunDir) -> None:
-    """Put the checkpoint's parameters, optimizer state and generator states into ``session``."""
-    params, where = session.model.params, run_dir.path / CHECKPOINT
-    shapes = {k: v.shape for k, v in params.items()}
-    if {k: v.shape for k, v in ckpt.params.items()} != shapes:
-        raise RnnlabError(f"{where}: its parameters do not fit the model")
-    # a checkpoint from before a stream was added lacks it: that stream never drew then, so
-    # it keeps its fresh state (e.g. "dropout", which draws nothing with model.dropout = 0)
-    if not set(ckpt.generators) <= set(session.rngs):
-        raise RnnlabError(
-            f"{where}: it holds generators {sorted(ckpt.generators)}, this rnnlab "
-            f"uses {sorted(session.rngs)}"
-        )
-    for k, v in ckpt.params.items():
-        params[k][...] = v
-    try:
-        session.optimizer.load_state_dict(ckpt.optimizer)
-        for name, state in ckpt.generators.items():
-            session.rngs[name].bit_generator.state = state
-    except (KeyError, ValueError, TypeError) as exc:
-        raise RnnlabError(
-            f"{where}: its optimizer or generator state does not fit ({type(exc).__name__}: {exc})"
-        ) from None
-
-
-class CheckpointWriter:
-    """Writes checkpoints on a background thread, so that training does not wait for the disk
-    (the fsync alone takes ~10 ms here, longer than a small epoch). One write at a time; a
-    checkpoint submitted while one is being written waits, and is replaced by a newer one if
-    that comes first (the file on disk is always a whole, recent checkpoint; intermediate ones
-    are skipped when epochs are faster than the disk). ``wait()`` returns when the newest is on
-    disk and raises a write's error, if any. A killed process leaves the previous checkpoint
-    whole (atomic writes)."""
-
-    def __init__(self, run_dir: RunDir):
-        self.run_dir, self.thread, self.error = run_dir, None, None
-        self.pending: Checkpoint | None = None
-        self.lock = threading.Lock()
-
-    def submit(self, ckpt: Checkpoint) -> None:
-        self._raise_error()
-        with self.lock:
-            self.pending = ckpt
-            if self.thread is None:
-                self.thread = threading.Thread(target=self._drain, name="rnnlab-checkpoint")
-                self.thread.start()
-
-    def _drain(self) -> None:
-        while True:
-            with self.lock:
-                ckpt, self.pending = self.pending, None
-                if ckpt is None:
-                    self.thread = None
-                    return
-            try:
-                self.run_dir.save_checkpoint(ckpt)
-            except BaseException as exc:  # handed to the main thread by submit() or wait()
-                self.error = exc
-
-    def wait(self) -> None:
-        thread = self.thread
-        if thread is not None:
-            try:
-                thread.join()
-            except RuntimeError:  # a Ctrl-C inside submit()'s start(): the thread never ran
-                self.thread = None
-                self._drain()  # write the pending checkpoint here (the lock hands it out once)
-        self._raise_error()
-
-    def _raise_error(self) -> None:
-        if self.error is not None:
-            error, self.error = self.error, None
-            raise error
-
-
-def capture(session, state: TrainState, digest: str, config: dict | None = None) -> Checkpoint:
-    """A copy of everything ``session`` and ``state`` hold now, safe to write while training
-    goes on (arrays that training updates in place are copied; the rest is never mutated).
-    ``digest`` is :func:`data_digest` of the session's data and ``config`` the experiment's
-    ``to_dict()``, both computed once per run (never mutated: checkpoints share it)."""
-    exp = session.experiment
-    opt = session.optimizer.state_dict()
-    position = state.position
-    return Checkpoint(
-        state=replace(
-            state,
-            history=list(state.history),
-            best_params=dict(state.best_params) if state.best_params else None,
-            position=None
-            if position is None
-            else EpochPosition(position.order, list(position.losses)),
-        ),
-        params={k: v.copy() for k, v in session.model.params.items()},
-        optimizer={
-            "steps": opt["steps"],
-            "slots": {
-                name: {k: v.copy() for k, v in slots.items()}
-                for name, slots in opt["slots"].items()
-            },
-        },
-        generators={name: rng.bit_generator.state for name, rng in session.rngs.items()},
-        config=config if config is not None else exp.to_dict(),
-        data_digest=digest,
-        source=str(exp.source.resolve()) if exp.source else None,
-    )
-
-
-def train_and_record(
-    session,
-    registry,
-    run_dir: RunDir,
-    summary: dict,
-    state: TrainState,
-    progress=None,
-    status=None,
-    *,
-    config: dict | None = None,
-):
-    """Train from ``state``, evaluate and write everything down; return ``(summary, run_dir)``.
-    ``config`` is ``session.experiment.to_dict()`` when the caller has it already. However the
-    run ends, summary.json says how, and the parameters are kept if they are finite."""
-    config = config if config is not None else session.experiment.to_dict()
-    info = RunInfo(session.experiment, session.dataset, session.model, run_dir.path)
-    checkpoints = RunCheckpoints(session, registry, info, run_dir, state, config)
-    restore_plugin_state(registry, info, state, status)
-    t0 = time.perf_counter()
-    previous_seconds = summary.get("wall_seconds", 0.0)
-    try:
-        train_once(
+        run = ActiveRun(
             session,
             registry,
-            info,
-            summary,
             run_dir,
-            state=state,
-            save=checkpoints.save,
-            written=checkpoints.writer.wait,
-            progress=progress,
-            status=status,
+            summary=summary,
+            config=config,
+            callbacks=Callbacks(progress, status),
         )
-    except RunInterrupted as exc:
-        raise interrupted(exc, summary, info, checkpoints.done, run_dir) from None
-    except TrainingDiverged as exc:
-        raise diverged(exc, summary, info, checkpoints.done, run_dir) from None
-    except BaseException as exc:
-        failure = failed(exc, summary, info, registry, run_dir)
-        if failure is not None:
-            raise failure from exc
-        raise
-    finally:
-        summary["wall_seconds"] = previous_seconds + time.perf_counter() - t0
-        if all(np.all(np.isfinite(p)) for p in session.model.params.values()):
-            run_dir.save_params(session.model.params)
-        run_dir.write_summary(summary)
-    end_run(registry, info, summary, run_dir)
-    return summary, run_dir
+        run.start(ckpt)
+        return run.complete()
 
 
-@holding_blas_threads  # the backend's BLAS threads, from the first epoch to the results
-def train_once(
-    session,
-    registry,
-    info: RunInfo,
-    summary: dict,
-    run_dir: RunDir | None = None,
-    *,
-    state: TrainState | None = None,
-    save=None,
-    written=None,
-    progress=None,
-    status=None,
-) -> list[dict]:
-    """The one path every command trains by (``prepare`` is the caller's): fit, evaluate, and
-    for a run with a directory its diagnostics, demo and figures; return the history.
+class ActiveRun:
+    """One run in flight: its session and registry, ``info`` (what lifecycle hooks see),
+    its run directory (None: a run that writes nothing, as ``rnnlab compare`` trains), its
+    summary (filled in as results come, so a failure part way leaves what was done), its
+    checkpoints and the display's callbacks.
 
-    Results go into ``summary`` as they come, so a failure part way leaves what was done.
-    With ``run_dir`` each epoch's record is appended to its metrics, ``progress`` shows it,
-    Ctrl-C and SIGTERM stop training gracefully, ``save(state)`` writes checkpoints and
-    ``written()`` returns once every one is on disk. Without it (compare) nothing is written
-    and Ctrl-C is Python's own."""
-    exp = session.experiment
-    showing = progress(exp.train.epochs) if progress else nullcontext(None)
-    stopping = graceful_stop() if run_dir is not None else nullcontext(None)
-    with showing as show, stopping as stop:
-        on_epoch = partial(record_epoch, run_dir, show) if run_dir is not None else None
-        try:
-            history = fit(
-                session,
-                registry,
-                info,
-                on_epoch=on_epoch,
-                state=state,
-                save=save,
-                stop=stop,
-                on_status=status,
-            )
-        finally:
-            if written is not None:
-                written()  # every checkpoint is on disk before anything reports it
-    summary["status"] = "stopped" if info.stop_reason else "finished"
-    if info.stop_reason:
-        summary["stop_reason"] = info.stop_reason
-    if run_dir is not None and status is not None:
-        status("evaluating the model on every split ...")
-    summary.update(
-        epoch_figures(history, len(session.dataset.splits["train"])),
-        warmup_seconds=info.warmup_seconds,
-        metrics=evaluate(session),
-    )
-    if run_dir is not None:
-        if status is not None:
-            status("writing the run's results and figures ...")
-        record_results(session, history, run_dir, summary)
-    return history
-
-
-def record_epoch(run_dir: RunDir, show, record: dict) -> None:
-    run_dir.append_metrics(record)
-    if show is not None:
-        show(record)
-
-
-def record_results(session, history: list[dict], run_dir: RunDir, summary: dict) -> None:
-    """What a finished run adds to its summary beyond the metrics: diagnostics at the end, the
-    task's demo, and the figures drawn into ``run_dir``."""
-    exp = session.experiment
-    summary["diagnostics"] = Diagnostics(
-        exp.diagnostics, session.model, session.dataset, exp.experiment.seed
-    ).at_end()
-    demo = session.task.demo(session.model, session.dataset, session.rngs["demo"])
-    if demo is not None:
-        summary["demo"] = demo.to_json()
-    summary["figures"] = run_figures(
-        run_dir.path, session.task, session.model, session.dataset, history
-    )
-    summary["diagnostics"]["figures"] = run_diagnostic_figures(
-        run_dir.path, history, summary["diagnostics"]
-    )
-
-
-class RunCheckpoints:
-    """The checkpoints of one run: captured on the training thread, written on the
-    :class:`CheckpointWriter`'s; ``done`` says how far the newest one is (None: none yet)."""
+    The lifecycle, in order: :meth:`start` (a new run, or one resumed from a checkpoint),
+    :meth:`train`, :meth:`evaluate`, :meth:`record`, then :meth:`end`; or :meth:`interrupted`,
+    :meth:`diverged` or :meth:`failed` when training stops otherwise; :meth:`keep` writes down
+    whatever the run has when it stops, however it stops. :meth:`complete` walks them.
+    """
 
     def __init__(
-        self, session, registry, info: RunInfo, run_dir: RunDir, state: TrainState, config: dict
+        self,
+        session: Session,
+        registry,
+        run_dir: RunDir | None = None,
+        *,
+        summary: dict | None = None,
+        config: dict | None = None,
+        callbacks: Callbacks = Callbacks(),
     ):
-        self.session, self.registry, self.info, self.config = session, registry, info, config
-        self.done = describe(state) if state.history or state.position else None
-        self.writer = CheckpointWriter(run_dir)
-        self.digest = data_digest(session.dataset.splits)
+        exp = session.experiment
+        self.session, self.registry, self.run_dir = session, registry, run_dir
+        self.summary = summary if summary is not None else {}
+        self.callbacks = callbacks
+        path = run_dir.path if run_dir is not None else None
+        self.info = RunInfo(exp, session.dataset, session.model, path)
+        self.state = TrainState()
+        self.show = None  # the display's per-epoch callback, while training
+        self.history: list[dict] = []
+        self.checkpoints: RunCheckpoints | None = None
+        self.config = config  # exp.to_dict(), once per run: config.toml and checkpoints share it
 
-    def save(self, state: TrainState) -> None:
-        state.plugin_state = pluginstate.collect(self.registry, self.info)
-        self.writer.submit(capture(self.session, state, self.digest, self.config))
-        self.done = describe(state)
+    # -- the lifecycle -------------------------------------------------------------------------
+    def start(self, ckpt: Checkpoint | None = None) -> None:
+        """Record the run's start: its config.toml and a "running" summary; a resumed run
+        (``ckpt``) first gets its parameters, optimizer, generators and metrics back to the
+        checkpoint's. Plugins get their own state back before ``on_run_start``."""
+        run_dir, session = self.run_dir, self.session
+        if self.config is None:
+            self.config = session.experiment.to_dict()
+        lines: list[bytes] = []
+        if ckpt is None:
+            run_dir.write_config(self.config)
+            self.summary.update(new_summary(session, self.registry))
+        else:
+            restore(session, ckpt, run_dir)
+            self.state = ckpt.state
+            run_dir.write_config(self.config)  # records a changed train.epochs or interval
+            lines = run_dir.rewrite_metrics(ckpt.state.history)  # drops later epochs
+            self.summary.update(status="running", resumed=self.summary.get("resumed", 0) + 1)
+            for key in ("error", "stop_reason"):
+                self.summary.pop(key, None)
+        run_dir.write_summary(self.summary)
+        self.checkpoints = RunCheckpoints(
+            session, self.registry, self.info, run_dir, self.state, self.config
+        )
+        for line in lines:
+            self.checkpoints.wrote(line)
+        self.restore_plugin_state()
 
+    def train(self) -> list[dict]:
+        """Fit until ``train.epochs`` are done (or a plugin stops the run); return the history.
 
-def restore_plugin_state(registry, info: RunInfo, state: TrainState, status=None) -> None:
-    """A resumed run: plugins get their own state back before ``on_run_start``."""
-    if not state.plugin_state:
-        return
-    for name in pluginstate.restore(registry, info, state.plugin_state):
-        if status is not None:
-            status(
-                f"warning: plugin {name!r} saved a state in the checkpoint but is not "
-                f"loaded now; its state is not restored"
+        With a run directory each epoch's record is appended to its metrics, Ctrl-C and SIGTERM
+        stop training gracefully, and checkpoints are written (every one is on disk before
+        this returns or raises). Without one, nothing is written and Ctrl-C is Python's own."""
+        exp, progress = self.session.experiment, self.callbacks.progress
+        showing = progress(exp.train.epochs) if progress else nullcontext(None)
+        stopping = graceful_stop() if self.run_dir is not None else nullcontext(None)
+        checkpoints = self.checkpoints
+        with showing as show, stopping as stop:
+            self.show = show
+            try:
+                self.history = fit(
+                    self.session,
+                    self.registry,
+                    self.info,
+                    on_epoch=self.record_epoch if self.run_dir is not None else None,
+                    state=self.state,
+                    save=checkpoints.save if checkpoints is not None else None,
+                    stop=stop,
+                    on_status=self.callbacks.status,
+                )
+            finally:
+                if checkpoints is not None:
+                    checkpoints.writer.wait()  # every checkpoint is on disk before any report
+        return self.history
+
+    def results(self) -> list[dict]:
+        """:meth:`train`, :meth:`evaluate` and, with a run directory, :meth:`record`, under the
+        backend's BLAS threads from the first epoch to the results (``summary["blas"]`` says
+        what was used); returns the history."""
+        with blas_threads(self.session.backend, self.session.plan) as used:
+            self.summary["blas"] = used
+            self.train()
+            self.announce("evaluating the model on every split ...")
+            self.evaluate()
+            if self.run_dir is not None:
+                self.announce("writing the run's results and figures ...")
+                self.record()
+        return self.history
+
+    def announce(self, message: str) -> None:
+        """A line for the display when a run with a directory starts a long step after training
+        (compare, which writes nothing, keeps its output to timings)."""
+        if self.run_dir is not None and self.callbacks.status is not None:
+            self.callbacks.status(message)
+
+    def record_epoch(self, record: dict) -> None:
+        """One epoch done: its record appended to metrics.jsonl, then shown."""
+        self.checkpoints.wrote(self.run_dir.append_metrics(record))
+        if self.show is not None:
+            self.show(record)
+
+    def evaluate(self) -> None:
+        """How training ended, the epochs' figures and the task's metrics on every split."""
+        session, info, summary = self.session, self.info, self.summary
+        summary["status"] = "stopped" if info.stop_reason else "finished"
+        if info.stop_reason:
+            summary["stop_reason"] = info.stop_reason
+        summary.update(
+            epoch_figures(self.history, len(session.dataset.splits["train"])),
+            warmup_seconds=info.warmup_seconds,
+            metrics=evaluate(session),
+        )
+
+    def record(self) -> None:
+        """What a finished run adds to its summary beyond the metrics: diagnostics at the end,
+        the task's demo, and the figures drawn into the run directory."""
+        session, summary, path = self.session, self.summary, self.run_dir.path
+        exp = session.experiment
+        summary["diagnostics"] = Diagnostics(
+            exp.diagnostics, session.model, session.dataset, exp.experiment.seed
+        ).at_end()
+        demo = session.task.demo(session.model, session.dataset, session.rngs["demo"])
+        if demo is not None:
+            summary["demo"] = demo.to_json()
+        summary["figures"] = run_figures(
+            path, session.task, session.model, session.dataset, self.history
+        )
+        summary["diagnostics"]["figures"] = run_diagnostic_figures(
+            path, self.history, summary["diagnostics"]
+        )
+
+    def end(self) -> None:
+        """``on_run_end``; the run's results stand if it fails, and the summary says what
+        failed."""
+        try:
+            self.registry.call("on_run_end", run=self.info, summary=self.summary)
+        except Exception as exc:
+            failures.write_traceback(self.run_dir.path, exc)
+            self.run_dir.write_summary({**self.summary, "status": "failed", "error": str(exc)})
+            raise
+
+    def complete(self) -> tuple[dict, RunDir]:
+        """Train from the started state, evaluate and write everything down; return
+        ``(summary, run_dir)``. However the run ends, summary.json says how, and the
+        parameters are kept if they are finite."""
+        t0 = time.perf_counter()
+        previous_seconds = self.summary.get("wall_seconds", 0.0)
+        failing = True
+        try:
+            self.results()
+            failing = False
+        except RunInterrupted as exc:
+            raise self.interrupted(exc) from None
+        except TrainingDiverged as exc:
+            raise self.diverged(exc) from None
+        except BaseException as exc:
+            failure = self.failed(exc)
+            if failure is not None:
+                raise failure from exc
+            raise
+        finally:
+            self.summary["wall_seconds"] = previous_seconds + time.perf_counter() - t0
+            self.keep(failing)
+        self.end()
+        return self.summary, self.run_dir
+
+    # -- how it stopped ------------------------------------------------------------------------
+    def interrupted(self, exc: RunInterrupted) -> RunInterrupted:
+        """Ctrl-C or SIGTERM stopped training: the summary says so, the error how to resume."""
+        self.summary.update(status="interrupted", stop_reason=str(exc), epochs_run=self.info.epoch)
+        done = self.checkpoints.done
+        if done is None:
+            return RunInterrupted(
+                exc.signum,
+                f"interrupted: {exc}; no checkpoint was written yet, so the run cannot be resumed",
             )
-
-
-def interrupted(
-    exc: RunInterrupted, summary: dict, info: RunInfo, done: str | None, run_dir: RunDir
-) -> RunInterrupted:
-    """Ctrl-C or SIGTERM stopped training: the summary says so, the error how to resume."""
-    summary.update(status="interrupted", stop_reason=str(exc), epochs_run=info.epoch)
-    if done is None:
         return RunInterrupted(
             exc.signum,
-            f"interrupted: {exc}; no checkpoint was written yet, so the run cannot be resumed",
+            f"interrupted: {exc}; checkpoint saved ({done}"
+            f" done). Resume with: rnnlab resume {self.run_dir.path}",
         )
-    return RunInterrupted(
-        exc.signum,
-        f"interrupted: {exc}; checkpoint saved ({done}"
-        f" done). Resume with: rnnlab resume {run_dir.path}",
-    )
+
+    def diverged(self, exc: TrainingDiverged) -> TrainingDiverged:
+        """NaN or infinity: the summary says so, the error where the last good checkpoint is."""
+        done = self.checkpoints.done
+        kept = (
+            f"The last good checkpoint ({done} done) is kept in {self.run_dir.path}"
+            if done is not None
+            else "No checkpoint was written before it"
+        )
+        self.summary.update(status="diverged", stop_reason=str(exc), epochs_run=self.info.epoch)
+        return TrainingDiverged(f"{exc}. {kept}")
+
+    def failed(self, exc: BaseException):
+        """Any other error (or KeyboardInterrupt outside training): the summary and a traceback
+        file record it; returns the plugin's error to raise instead, if a plugin caused it."""
+        summary, path = self.summary, self.run_dir.path
+        summary["status"] = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+        failure = failures.plugin_error(exc, self.registry, path)
+        summary["error"] = str(failure) if failure else f"{type(exc).__name__}: {exc}"
+        summary["epochs_run"] = self.info.epoch
+        if summary["status"] == "failed":
+            failures.write_traceback(path, exc)
+        on_disk = self.checkpoints.on_disk
+        if isinstance(exc, RunWriteError) and on_disk is not None:
+            return RunWriteError(
+                exc.path,
+                exc.cause,
+                f"; the run is marked failed and keeps its checkpoint ({on_disk} done): once "
+                f"the file can be written, resume with: rnnlab resume {path}",
+            )
+        return failure
+
+    def keep(self, failing: bool) -> None:
+        """Write down what the run has, however it stops: its parameters when they are finite,
+        then its summary. When the run is ``failing`` already, a write that fails here (a full
+        disk) does not hide why it failed: the summary still says "failed" if it can."""
+        params = self.session.model.params
+        try:
+            if all(np.all(np.isfinite(p)) for p in params.values()):
+                self.run_dir.save_params(params)
+        except RunWriteError as exc:
+            if failing:
+                pass  # the error on its way out says why; the checkpoint is what resumes
+            else:
+                failures.write_traceback(self.run_dir.path, exc)
+                self.summary.update(status="failed", error=str(exc))
+                with suppress(RunWriteError):
+                    self.run_dir.write_summary(self.summary)
+                raise
+        try:
+            self.run_dir.write_summary(self.summary)
+        except RunWriteError:
+            if not failing:
+                raise
+
+    def restore_plugin_state(self) -> None:
+        """A resumed run: plugins get their own state back before ``on_run_start``."""
+        if not self.state.plugin_state:
+            return
+        status = self.callbacks.status
+        for name in pluginstate.restore(self.registry, self.info, self.state.plugin_state):
+            if status is not None:
+                status(
+                    f"warning: plugin {name!r} saved a state in the checkpoint but is not "
+                    f"loaded now; its state is not restored"
+                )
 
 
-def diverged(
-    exc: TrainingDiverged, summary: dict, info: RunInfo, done: str | None, run_dir: RunDir
-) -> TrainingDiverged:
-    """NaN or infinity: the summary says so, the error where the last good checkpoint is."""
-    kept = (
-        f"The last good checkpoint ({done} done) is kept in {run_dir.path}"
-        if done is not None
-        else "No checkpoint was written before it"
-    )
-    summary.update(status="diverged", stop_reason=str(exc), epochs_run=info.epoch)
-    return TrainingDiverged(f"{exc}. {kept}")
-
-
-def failed(exc: BaseException, summary: dict, info: RunInfo, registry, run_dir: RunDir):
-    """Any other error (or KeyboardInterrupt outside training): the summary and a traceback
-    file record it; returns the plugin's error to raise instead, if a plugin caused it."""
-    summary["status"] = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
-    failure = failures.plugin_error(exc, registry, run_dir.path)
-    summary["error"] = str(failure) if failure else f"{type(exc).__name__}: {exc}"
-    summary["epochs_run"] = info.epoch
-    if summary["status"] == "failed":
-        failures.write_traceback(run_dir.path, exc)
-    return failure
-
-
-def end_run(registry, info: RunInfo, summary: dict, run_dir: RunDir) -> None:
-    """``on_run_end``; the run's results stand if it fails, and the summary says what failed."""
-    try:
-        registry.call("on_run_end", run=info, summary=summary)
-    except Exception as exc:
-        failures.write_traceback(run_dir.path, exc)
-        run_dir.write_summary({**summary, "status": "failed", "error": str(exc)})
-        raise
-
-
-def describe(state: TrainState) -> str:
-    """How far a checkpoint of ``state`` is: ``"3 epochs"`` or ``"3 epochs and 5 batches"``."""
-    done = f"{state.epoch} epoch{'s' if state.epoch != 1 else ''}"
-    batches = state.position.batches_done if state.position is not None else 0
-    if batches:
-        done += f" and {batches} batch{'es' if batches != 1 else ''}"
-    return done
+def new_summary(session: Session, registry) -> dict:
+    """A new run's first summary: "running", what runs, versions, commit and the data's sizes."""
+    exp = session.experiment
+    return {
+        "status": "running",
+        "experiment": exp.experiment.name,
+        "task": exp.task.name,
+        "backend": exp.train.backend,
+        "cell": exp.model.cell,
+        "loss": session.dataset.loss,  # what the outputs are (rnnlab.load reads them)
+        "target": session.dataset.target,
+        "seed": exp.experiment.seed,
+        "source": str(exp.source.resolve()) if exp.source else None,
+        "versions": versions(registry),
+        "git_commit": git_commit(exp.base_dir),
+        "dataset": {
+            "sizes": {k: len(v) for k, v in session.dataset.splits.items()},
+            **session.dataset.saved,
+        },
+    }
 
 
 def epoch_figures(history: list[dict], n_train: int) -> dict:

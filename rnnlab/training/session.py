@@ -189,10 +189,10 @@ def prepare(exp: Experiment, registry) -> Session:
     # any other exception is the plugin's bug, reported with its file and line
     problem = dataset_problem(dataset)
     if problem is not None:
+        where = ", " if problem.startswith("split ") else " built data rnnlab cannot train on: "
         raise PluginError(
-            f"plugin {registry.provider('task', exp.task.name)}: task {exp.task.name!r} "
-            f"built data rnnlab cannot train on: {problem} "
-            f"(rnnlab.testing.check_task checks a task's data)"
+            f"plugin {registry.provider('task', exp.task.name)}: task {exp.task.name!r}"
+            f"{where}{problem} (rnnlab.testing.check_task checks a task's data)"
         )
     check_lengths(dataset, exp.task.name)
     if dataset.chunk_length and exp.model.bidirectional:

@@ -15,9 +15,9 @@ from rnnlab.cli import main
 from rnnlab.experiment.config import ModelConfig, TrainConfig
 from rnnlab.nn.model import Model, Shape, init_params, param_name, reversal, reverse_steps
 from rnnlab.testing import fixed_masks, gradient_errors, reference_backend
-from rnnlab.training.loop import epoch_runner, prepare
+from rnnlab.training.loop import epoch_runner
 from rnnlab.training.run import run_experiment
-from rnnlab.training.session import STREAMS, EpochPlan, generators
+from rnnlab.training.session import STREAMS, EpochPlan, generators, prepare
 from rnnlab_numpy.backend import NumpyBackend
 from tests.nn.test_lengths import PLUGIN, experiment
 from tests.support.tiny_runs import BATCHES_PER_EPOCH, assert_same_outcome, outcome, tiny_experiment

@@ -37,8 +37,9 @@ from rnnlab.testing import (
     reference_backend,
 )
 from rnnlab.training import loop as train
-from rnnlab.training.loop import EpochPlan, epoch_order, prepare, reference_epoch, split_loss
+from rnnlab.training.loop import epoch_order, reference_epoch, split_loss
 from rnnlab.training.run import resume_experiment, run_experiment
+from rnnlab.training.session import EpochPlan, prepare
 from rnnlab_numpy.backend import NumpyBackend
 from tests.support.paths import SUPPORT
 from tests.support.tiny_runs import assert_same_outcome

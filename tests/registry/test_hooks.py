@@ -30,7 +30,8 @@ from rnnlab.specs import (
     TaskSpec,
 )
 from rnnlab.store.rundir import RunDir
-from rnnlab.training.loop import RunInfo, prepare
+from rnnlab.training.loop import RunInfo
+from rnnlab.training.session import prepare
 from tests.support.paths import ROOT
 from tests.support.pluginkit import SMALL_SINE, registry_with, run, write_experiment
 

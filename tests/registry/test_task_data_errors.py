@@ -49,7 +49,7 @@ def test_data_of_the_wrong_dtype_names_the_plugin_before_training(tmp_path):
     result, text, plugin = run(tmp_path, "floaty")
     assert result.exit_code == 2, result.output
     assert "Traceback" not in result.output
-    assert f"plugin mine (file: {plugin}): task 'floaty' built data rnnlab cannot train on" in text
+    assert f"plugin mine (file: {plugin}): task 'floaty', split 'train': y must hold" in text
     assert "split 'train': y must hold integer class indices for xent, got dtype float64" in text
     assert not (tmp_path / "runs").exists()  # refused before a run directory was made
 

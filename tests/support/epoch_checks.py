@@ -8,7 +8,7 @@ import numpy as np
 from rnnlab.experiment.config import ModelConfig, TrainConfig
 from rnnlab.nn.model import Shape, init_params
 from rnnlab.nn.optim import Optimizer
-from rnnlab.training.loop import EpochPlan
+from rnnlab.training.session import EpochPlan
 
 FUSED_PLANS = [
     # (model, train, loss, target)

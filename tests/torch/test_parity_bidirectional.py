@@ -98,8 +98,8 @@ def test_a_trained_bidirectional_lstm_with_dropout_gives_its_test_loss_in_pytorc
     variable-length data, loaded into torch.nn.LSTM(bidirectional=True) (strict) and run on
     packed sequences in eval mode, gives the test loss rnnlab reports (1e-9 relative)."""
     from rnnlab.cli.common import load_experiment
-    from rnnlab.training.loop import prepare
     from rnnlab.training.run import run_experiment
+    from rnnlab.training.session import prepare
 
     plugin = str(SUPPORT / "varlen_task.py")
     path = tmp_path / "varlen.toml"

@@ -90,8 +90,8 @@ def test_a_trained_run_gives_its_test_loss_in_pytorch(tmp_path, target, cell):
     import json
 
     from rnnlab.cli.common import load_experiment
-    from rnnlab.training.loop import prepare
     from rnnlab.training.run import run_experiment
+    from rnnlab.training.session import prepare
 
     plugin = str(SUPPORT / "varlen_task.py")
     path = tmp_path / "varlen.toml"

@@ -12,13 +12,13 @@ from rnnlab.errors import RnnlabError
 from rnnlab.store import checkpoint
 from rnnlab.store.checkpoint import (
     Checkpoint,
-    CheckpointSchedule,
     EpochPosition,
     TrainState,
     config_differences,
     fingerprint,
 )
-from rnnlab.store.rundir import RunDir, atomic_write
+from rnnlab.store.rundir import RunDir, write_file
+from rnnlab.training.checkpoints import CheckpointSchedule
 
 CONFIG = {
     "experiment": {"name": "x", "seed": 1},
@@ -54,7 +54,7 @@ def sample(position=True, best=True) -> Checkpoint:
 def test_round_trip_is_exact(tmp_path, position, best):
     ck = sample(position, best)
     path = tmp_path / "checkpoint.npz"
-    atomic_write(path, lambda f: checkpoint.save(ck, f))
+    write_file(path, lambda f: checkpoint.save(ck, f))
     back = checkpoint.load(path)
     assert back.state.epoch == 3 and back.state.history == ck.state.history
     s, t = back.state, ck.state
@@ -139,6 +139,6 @@ def test_failed_write_is_a_clear_error_and_leaves_the_old_file(tmp_path):
         raise OSError(28, "No space left on device")
 
     with pytest.raises(RnnlabError, match="No space left on device"):
-        atomic_write(path, fail)
+        write_file(path, fail)
     assert path.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["summary.json"]

@@ -12,7 +12,8 @@ from rnnlab.experiment.config import ModelConfig, TrainConfig
 from rnnlab.nn.model import Model
 from rnnlab.specs import Split
 from rnnlab.testing import reference_backend
-from rnnlab.training.loop import EpochPlan, RunInfo, fit, prepare, reference_epoch
+from rnnlab.training.loop import RunInfo, fit, reference_epoch
+from rnnlab.training.session import EpochPlan, prepare
 from tests.support.tiny_runs import tiny_experiment
 
 

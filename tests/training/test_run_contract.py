@@ -13,7 +13,8 @@ from rnnlab.nn.model import Model, dropout_masks, model_features
 from rnnlab.nn.optim import clip_gradients
 from rnnlab.specs import Split
 from rnnlab.testing import reference_backend
-from rnnlab.training.loop import RunInfo, fit, prepare, reference_epoch
+from rnnlab.training.loop import RunInfo, fit, reference_epoch
+from rnnlab.training.session import prepare
 from tests.support.chargen import SENTENCE
 from tests.support.chargen import experiment as chargen
 from tests.support.tiny_runs import tiny_experiment

@@ -12,7 +12,8 @@ from rnnlab.nn.optim import Optimizer
 from rnnlab.registry.manager import Registry
 from rnnlab.specs import BackendSpec, Dataset, Split, Task, TaskSpec
 from rnnlab.testing import reference_backend
-from rnnlab.training.loop import EpochPlan, RunInfo, fit, prepare
+from rnnlab.training.loop import RunInfo, fit
+from rnnlab.training.session import EpochPlan, prepare
 from rnnlab.training.stateful import (
     chunks,
     mean_over_chunks,

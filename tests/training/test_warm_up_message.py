@@ -4,7 +4,8 @@ reference compiles nothing and says nothing of it."""
 from __future__ import annotations
 
 from rnnlab.specs import Backend
-from rnnlab.training.loop import prepare, warm_up
+from rnnlab.training.loop import warm_up
+from rnnlab.training.session import prepare
 from tests.support.tiny_runs import tiny_experiment
 
 

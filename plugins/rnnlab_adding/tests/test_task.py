@@ -10,7 +10,8 @@ from rnnlab.experiment.config import build_experiment, read_toml
 from rnnlab.registry.manager import Registry
 from rnnlab.specs import TaskContext
 from rnnlab.sweep import build_plan
-from rnnlab.training.loop import evaluate, prepare
+from rnnlab.training.loop import evaluate
+from rnnlab.training.session import prepare
 from rnnlab_adding.task import OPTIONS, AddingTask, sequences
 from tests.support.paths import EXPERIMENTS
 

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from rnnlab.errors import ConfigError, RnnlabError
-from rnnlab.training.loop import RunInfo, fit, prepare
+from rnnlab.training.loop import RunInfo, fit
+from rnnlab.training.session import prepare
 from rnnlab_chargen.corpus import stdlib_file
 from rnnlab_chargen.vocab import Vocabulary, one_hot
 from tests.support.chargen import SENTENCE, experiment

@@ -8,7 +8,8 @@ import pytest
 from rnnlab.experiment.config import ModelConfig
 from rnnlab.nn.model import Model, Shape, init_params
 from rnnlab.testing import reference_backend
-from rnnlab.training.loop import evaluate, prepare
+from rnnlab.training.loop import evaluate
+from rnnlab.training.session import prepare
 from rnnlab_chargen.metrics import model_scores, unigram, unigram_bits
 from rnnlab_chargen.vocab import one_hot
 from tests.support.chargen import experiment

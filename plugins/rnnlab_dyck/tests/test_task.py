@@ -11,7 +11,8 @@ from rnnlab.experiment.config import build_experiment, read_toml
 from rnnlab.registry.manager import Registry
 from rnnlab.specs import TaskContext
 from rnnlab.testing import check_task
-from rnnlab.training.loop import evaluate, prepare
+from rnnlab.training.loop import evaluate
+from rnnlab.training.session import prepare
 from rnnlab_dyck.data import bands
 from rnnlab_dyck.language import matched_tags, next_sets
 from rnnlab_dyck.task import OPTIONS, DyckTask

@@ -13,7 +13,8 @@ from rnnlab.nn.model import Model
 from rnnlab.registry.manager import Registry
 from rnnlab.specs import Split
 from rnnlab.testing import check_training_agreement, reference_backend
-from rnnlab.training.loop import EpochPlan, epoch_runner, reference_epoch
+from rnnlab.training.loop import epoch_runner, reference_epoch
+from rnnlab.training.session import EpochPlan
 from tests.support.epoch_checks import FUSED_PLANS, assert_same_state, epoch_plan, twin_params
 from tests.support.paths import EXPERIMENTS
 
@@ -52,7 +53,7 @@ def test_unavailable_when_numba_is_missing(monkeypatch):
     assert "numba is not installed" in rnnlab_numba._unavailable()
     registry = Registry()
     from rnnlab.training.compare import with_backend
-    from rnnlab.training.loop import load_backend
+    from rnnlab.training.session import load_backend
 
     exp = with_backend(_sine(registry, []), "numba")
     with pytest.raises(ConfigError, match="unavailable here: numba is not installed"):

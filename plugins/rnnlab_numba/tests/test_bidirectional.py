@@ -13,7 +13,8 @@ from rnnlab.nn.model import Model
 from rnnlab.registry.manager import Registry
 from rnnlab.specs import Split
 from rnnlab.testing import check_training_agreement, reference_backend
-from rnnlab.training.loop import EpochPlan, epoch_runner, prepare, reference_epoch
+from rnnlab.training.loop import epoch_runner, reference_epoch
+from rnnlab.training.session import EpochPlan, prepare
 from tests.nn.test_lengths import experiment
 from tests.support.epoch_checks import assert_same_state, twin_params
 

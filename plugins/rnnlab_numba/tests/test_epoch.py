@@ -17,7 +17,8 @@ from rnnlab.nn.model import Model
 from rnnlab.registry.manager import Registry
 from rnnlab.specs import Split
 from rnnlab.testing import reference_backend
-from rnnlab.training.loop import EpochPlan, epoch_runner, reference_epoch
+from rnnlab.training.loop import epoch_runner, reference_epoch
+from rnnlab.training.session import EpochPlan
 from tests.support.epoch_checks import assert_same_state, twin_params
 
 pytest.importorskip("numba")

@@ -15,7 +15,8 @@ from rnnlab.cells import cell_spec
 from rnnlab.experiment.config import ModelConfig
 from rnnlab.nn.model import Model, directions, model_features
 from rnnlab.testing import fill_padding, reference_backend, relative_error, sized_problem
-from rnnlab.training.loop import RunInfo, evaluate, fit, prepare
+from rnnlab.training.loop import RunInfo, evaluate, fit
+from rnnlab.training.session import prepare
 from tests.nn.test_lengths import experiment as varlen
 from tests.support.chargen import SENTENCE
 from tests.support.chargen import experiment as chargen

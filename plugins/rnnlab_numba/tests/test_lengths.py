@@ -16,7 +16,8 @@ from rnnlab.nn.optim import Optimizer, clip_gradients
 from rnnlab.registry.manager import Registry
 from rnnlab.specs import Split
 from rnnlab.testing import check_training_agreement, reference_backend, relative_error
-from rnnlab.training.loop import epoch_runner, prepare, reference_epoch
+from rnnlab.training.loop import epoch_runner, reference_epoch
+from rnnlab.training.session import prepare
 from tests.support.epoch_checks import FUSED_PLANS, assert_same_state, epoch_plan, twin_params
 from tests.support.paths import SUPPORT
 

@@ -17,7 +17,8 @@ from rnnlab.nn.model import Model
 from rnnlab.registry.manager import Registry
 from rnnlab.specs import Split
 from rnnlab.testing import check_training_agreement, reference_backend
-from rnnlab.training.loop import EpochPlan, epoch_runner, prepare, reference_epoch
+from rnnlab.training.loop import epoch_runner, reference_epoch
+from rnnlab.training.session import EpochPlan, prepare
 from rnnlab.training.stateful import stateful_epoch
 from tests.support.chargen import SENTENCE
 from tests.support.chargen import experiment as chargen
