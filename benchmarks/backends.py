@@ -102,10 +102,10 @@ class Case:
 
 
 CASES = (Case(10, 32, 32), Case(10, 32, 1), Case(10, 128, 32), Case(100, 128, 32))
-# the gated cells at the adding experiments' H and B, short and long (issue 5: numba must stay
-# faster than numpy for them too)
+# the gated cells at the adding experiments' H and B, short and long (numba must stay faster
+# than numpy for them too)
 CASES += tuple(Case(T, 32, 32, cell) for cell in ("lstm", "gru") for T in (10, 100))
-CASES += (Case(10, 32, 32, "lstm", bidirectional=True),)  # issue 13: both directions
+CASES += (Case(10, 32, 32, "lstm", bidirectional=True),)  # both directions
 # the cells whose recurrence is linear in h, and long sequences on the adding problem
 CASES += tuple(Case(100, 128, 32, cell) for cell in ("mingru", "minlstm", "lru"))
 CASES += tuple(Case(1000, 64, 32, cell, data="adding") for cell in ("lstm", "lru"))

@@ -16,8 +16,8 @@ small text. The same child runs again on the now-filled cache: the warm load.
 The start of `rnnlab run experiments/sine.toml --set train.backend=numba --set
 train.epochs=1` is timed the same way, cold then warm: from process start to the line the run
 prints once the backend is ready (the first epoch starts right after it), the run's own
-``warmup_seconds`` (summary.json) and the whole process. The issue's bar: warm < 1.5 s before
-the first epoch.
+``warmup_seconds`` (summary.json) and the whole process. The aim: warm < 1.5 s before the
+first epoch.
 
     python benchmarks/compile_times.py                    # every cell, both dtypes, and the run
     python benchmarks/compile_times.py --cell rnn --dtype float32 --json

@@ -21,7 +21,7 @@ Orders, per epoch (the same seeded permutation underneath):
 
 Each batch costs its longest sequence's steps (the core trims a batch, the numba epoch runner
 stops there), and inside a batch a step's products cover only its live sequences on numba.
-The bar (issue 12): numba's lead over numpy with lengths is at least 0.8 of its lead at fixed
+The aim: numba's lead over numpy with lengths is at least 0.8 of its lead at fixed
 length. An rnnlab backend runs through its epoch runner when the core would use it for the plan
 (``rnnlab.training.loop.epoch_runner``: numba, rnn), else through the core loop; a backend that does
 not declare lengths is reported and left out.

@@ -3,10 +3,12 @@
     from rnnlab.plugin import Dataset, Option, Split, Task, TaskSpec, hookimpl
 
 Task plugins build on :class:`Task`, :class:`TaskSpec`, :class:`Dataset`, :class:`Split`,
-:class:`Option` and :class:`Demo`; backend plugins on :class:`Backend` and :class:`BackendSpec`
-(and, for a fused epoch, :class:`EpochPlan`, :class:`Optimizer`, :func:`init_params`,
-:func:`reference_epoch`, :func:`stateful_epoch`, :func:`dropout_masks`); a new recurrent cell
-is a :class:`CellSpec`; a sweep engine an :class:`Executor` with its :class:`ExecutorSpec`; a
+:class:`Option` and :class:`Demo` (a task may declare what "solved" means with the optional
+attribute ``Task.solved = (METRIC, OP, NUMBER)``, which the statistics read); backend plugins
+on :class:`Backend` and :class:`BackendSpec` (and, for a fused epoch, :class:`EpochPlan`,
+:class:`Optimizer`, :func:`init_params`, :func:`reference_epoch`, :func:`stateful_epoch`,
+:func:`dropout_masks`); a new recurrent cell is a :class:`CellSpec`; a sweep engine an
+:class:`Executor` with its :class:`ExecutorSpec`; a
 config table a plugin reads a :class:`TableSpec`. Parameter names are built
 by :func:`param_name`, never written as strings; the valid steps of sequences of different
 lengths by :func:`valid_steps`. A task that reads the user's data files reports their problems

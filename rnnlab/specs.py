@@ -112,7 +112,17 @@ class TaskContext:
 
 
 class Task:
-    """Base class for a task. Subclasses implement :meth:`build` and may override the rest."""
+    """Base class for a task. Subclasses implement :meth:`build` and may override the rest.
+
+    ``solved`` (optional) says what solving the task means, as ``(METRIC, OP, NUMBER)`` about
+    the test split's metric, e.g. ``("recall_acc", ">=", 0.99)`` with OP one of ``<``, ``<=``,
+    ``>``, ``>=``: `rnnlab stats`, `rnnlab matrix` and a sweep's report count the runs that meet
+    it and give the solve rate over seeds with its Wilson interval, unless the command line or
+    the experiment's ``[stats]`` table gives its own ``solved``. A class attribute, or set in
+    ``__init__`` from the options; None (the default): the task declares no rule.
+    """
+
+    solved: tuple[str, str, float] | None = None
 
     def __init__(self, options: dict[str, Any], context: TaskContext):
         self.options = options

@@ -17,9 +17,9 @@ reference, and it never depends on the thread count.
 """
 
 import numpy as np
-from numba import njit
 
 from . import onehot
+from .jitcache import njit
 from .simd import VBYTES, K1m, K1x1, K1x2, K1x4, K4m, K4x1, K4x2, K8m, K8x1, K8x2
 
 OPTS = {"fastmath": {"contract", "reassoc", "nsz"}, "error_model": "numpy", "cache": True}
@@ -28,8 +28,10 @@ KC = 256  # k per slice in madd: a block's slices of A and B stay in the L1/L2 c
 
 # -- dot-product form: W [J, K] ---------------------------------------------------------------
 @njit(**OPTS)
-def gemv4(W, v0, v1, v2, v3, o0, o1, o2, o3):
-    """Four rows of o += v W^T:  o[j] += sum_k W[j, k] v[k]."""
+def gemv4(W, V, out, m):
+    """Rows m .. m + 3 of out += V W^T:  out[m, j] += sum_k W[j, k] V[m, k]."""
+    v0, v1, v2, v3 = V[m], V[m + 1], V[m + 2], V[m + 3]
+    o0, o1, o2, o3 = out[m], out[m + 1], out[m + 2], out[m + 3]
     for j in range(W.shape[0]):
         w = W[j]
         a0, a1, a2, a3 = o0[j], o1[j], o2[j], o3[j]
@@ -58,7 +60,7 @@ def add_product(W, V, out):
     M = V.shape[0]
     m = 0
     while m + 4 <= M:
-        gemv4(W, V[m], V[m + 1], V[m + 2], V[m + 3], out[m], out[m + 1], out[m + 2], out[m + 3])
+        gemv4(W, V, out, m)
         m += 4
     while m < M:
         gemv1(W, V[m], out[m])
@@ -81,13 +83,15 @@ def product(W, V, out):
 
 # -- register-blocked products (simd.py): O += A B over blocks of rows and columns ----------
 @njit(**OPTS)
-def madd(O, o, o_rs, a, a_rs, a_ks, b, b_rs, M, N, K):
-    """``O[i, :N] += sum_{k < K} A[i, k] B[k, :N]`` for i < M, in register blocks (simd.py) of
-    8, 4 or 1 rows by two vectors, one vector or the last columns (a masked vector). Addresses
-    ``o``, ``a``, ``b`` (bytes) and strides (elements) as simd.block_kernel takes them; ``O``
-    gives the element type. The k loop runs in slices of KC so that a block's share of A and B
-    stays in cache while the blocks sweep it (each element still sums its products in k
-    order)."""
+def madd(O, out, lhs, rhs, size):
+    """``O[i, :N] += sum_{k < K} A[i, k] B[k, :N]`` for i < M, ``size = (M, N, K)``, in
+    register blocks (simd.py) of 8, 4 or 1 rows by two vectors, one vector or the last columns
+    (a masked vector). ``out = (o, o_rs)``, ``lhs = (a, a_rs, a_ks)``, ``rhs = (b, b_rs)``:
+    addresses (bytes) and strides (elements) as simd.block_kernel takes them; ``O`` gives the
+    element type. The k loop runs in slices of KC so that a block's share of A and B stays in
+    cache while the blocks sweep it (each element still sums its products in k order)."""
+    (o, o_rs), (a, a_rs, a_ks), (b, b_rs) = out, lhs, rhs
+    M, N, K = size
     isz = O.itemsize
     lanes = VBYTES // isz
     for k0 in range(0, K, KC):
@@ -101,31 +105,31 @@ def madd(O, o, o_rs, a, a_rs, a_ks, b, b_rs, M, N, K):
             while n < N:
                 on, bn = oi + n * isz, bk + n * isz
                 if rows == 1 and n + 4 * lanes <= N:
-                    K1x4(on, o_rs, ai, a_rs, a_ks, bn, b_rs, k, O)
+                    K1x4((on, o_rs), (ai, a_rs, a_ks), (bn, b_rs), k, O)
                     n += 4 * lanes
                 elif n + 2 * lanes <= N:
                     if rows == 8:
-                        K8x2(on, o_rs, ai, a_rs, a_ks, bn, b_rs, k, O)
+                        K8x2((on, o_rs), (ai, a_rs, a_ks), (bn, b_rs), k, O)
                     elif rows == 4:
-                        K4x2(on, o_rs, ai, a_rs, a_ks, bn, b_rs, k, O)
+                        K4x2((on, o_rs), (ai, a_rs, a_ks), (bn, b_rs), k, O)
                     else:
-                        K1x2(on, o_rs, ai, a_rs, a_ks, bn, b_rs, k, O)
+                        K1x2((on, o_rs), (ai, a_rs, a_ks), (bn, b_rs), k, O)
                     n += 2 * lanes
                 elif n + lanes <= N:
                     if rows == 8:
-                        K8x1(on, o_rs, ai, a_rs, a_ks, bn, b_rs, k, O)
+                        K8x1((on, o_rs), (ai, a_rs, a_ks), (bn, b_rs), k, O)
                     elif rows == 4:
-                        K4x1(on, o_rs, ai, a_rs, a_ks, bn, b_rs, k, O)
+                        K4x1((on, o_rs), (ai, a_rs, a_ks), (bn, b_rs), k, O)
                     else:
-                        K1x1(on, o_rs, ai, a_rs, a_ks, bn, b_rs, k, O)
+                        K1x1((on, o_rs), (ai, a_rs, a_ks), (bn, b_rs), k, O)
                     n += lanes
                 else:  # the last N - n < lanes columns, one masked vector
                     if rows == 8:
-                        K8m(on, o_rs, ai, a_rs, a_ks, bn, b_rs, k, N - n, O)
+                        K8m((on, o_rs), (ai, a_rs, a_ks), (bn, b_rs), k, N - n, O)
                     elif rows == 4:
-                        K4m(on, o_rs, ai, a_rs, a_ks, bn, b_rs, k, N - n, O)
+                        K4m((on, o_rs), (ai, a_rs, a_ks), (bn, b_rs), k, N - n, O)
                     else:
-                        K1m(on, o_rs, ai, a_rs, a_ks, bn, b_rs, k, N - n, O)
+                        K1m((on, o_rs), (ai, a_rs, a_ks), (bn, b_rs), k, N - n, O)
                     n = N
             m += rows
 
@@ -147,7 +151,8 @@ def add_rows_product(WT, V, out):
         return
     o_rs, v_rs, w_rs = unit_rows(out), V.strides[0] // V.itemsize, unit_rows(WT)
     v_ks = V.strides[1] // V.itemsize
-    madd(out, out.ctypes.data, o_rs, V.ctypes.data, v_rs, v_ks, WT.ctypes.data, w_rs, M, J, K)
+    lhs = (V.ctypes.data, v_rs, v_ks)
+    madd(out, (out.ctypes.data, o_rs), lhs, (WT.ctypes.data, w_rs), (M, J, K))
 
 
 @njit(**OPTS)
@@ -159,7 +164,7 @@ def add_outer_rows(G, D, V):
         return
     g_rs, v_rs = unit_rows(G), unit_rows(V)
     d_rs, d_ks = D.strides[1] // D.itemsize, D.strides[0] // D.itemsize
-    madd(G, G.ctypes.data, g_rs, D.ctypes.data, d_rs, d_ks, V.ctypes.data, v_rs, J, K, M)
+    madd(G, (G.ctypes.data, g_rs), (D.ctypes.data, d_rs, d_ks), (V.ctypes.data, v_rs), (J, K, M))
 
 
 @njit(**OPTS)
@@ -227,8 +232,8 @@ def add_product_steps(WT, X, out, active):
         x_rs, x_ks, o_rs = X.strides[1] // isz, X.strides[2] // isz, out.strides[1] // isz
         if J > 1 and out.strides[2] != isz:
             raise ValueError("blocks: rows must be contiguous")
-        madd(out, out.ctypes.data, o_rs, X.ctypes.data, x_rs, x_ks, WT.ctypes.data,
-             unit_rows(WT), T * R, J, K)  # fmt: skip
+        lhs = (X.ctypes.data, x_rs, x_ks)
+        madd(out, (out.ctypes.data, o_rs), lhs, (WT.ctypes.data, unit_rows(WT)), (T * R, J, K))
         return
     for t in range(T):
         add_rows_product(WT, X[t, : active[t]], out[t, : active[t]])
@@ -269,8 +274,8 @@ def outer_steps(G, D, V, active):
         d_rs, d_ks, v_rs = D.strides[2] // isz, D.strides[1] // isz, V.strides[1] // isz
         if K > 1 and V.strides[2] != isz:
             raise ValueError("blocks: rows must be contiguous")
-        madd(G, G.ctypes.data, unit_rows(G), D.ctypes.data, d_rs, d_ks, V.ctypes.data, v_rs,
-             J, K, T * R)  # fmt: skip
+        lhs = (D.ctypes.data, d_rs, d_ks)
+        madd(G, (G.ctypes.data, unit_rows(G)), lhs, (V.ctypes.data, v_rs), (J, K, T * R))
         return
     for t in range(T):
         add_outer_rows(G, D[t, : active[t]], V[t, : active[t]])

@@ -7,7 +7,8 @@ Why it is shaped like this: at the article's sizes one batch's arithmetic takes 
 microseconds, so Python work around a batch (dict handling, one NumPy call per parameter in the
 optimizer) would cost as much as the kernels. Parameters, gradients and optimizer slots are
 packed into flat vectors (layout.py), the scratch buffers are allocated once per runner, and
-the compiled code takes a few named structures (layout.Settings, Net, Slots, Data, Scratch).
+the compiled code takes a few named structures (layout.Shared: Settings, Net, Data, Scratch;
+Slots; each batch and chunk of rows a layout.Chunk).
 
 Chunks and threads: each batch's rows split into chunks whose size depends on the problem's
 size only (``layout.chunk_rows``: one chunk for a small batch); each chunk runs the whole
@@ -38,24 +39,29 @@ import os
 
 import numba
 import numpy as np
-from numba import njit, prange
+from numba import prange
 
-from rnnlab.plugin import Optimizer, Shape, cell_spec, dropout_masks, init_params, param_name
+from rnnlab.plugin import Optimizer, Shape, dropout_masks, init_params, param_name
 
 from . import lengths as packing
 from .blocks import OPTS
+from .jitcache import njit
 from .layout import (
+    ADAGRAD,
     CLIPS,
     OPTIMIZERS,
     Bidirectional,
+    Chunk,
     Data,
     Net,
     Scratch,
-    Settings,
+    Shared,
     Slots,
     aligned_zeros,
     batch_work,
     chunk_rows,
+    model_settings,
+    optimizer_settings,
     pack_layout,
 )
 from .network import chunk_loss_grad, prepare_weights
@@ -100,27 +106,35 @@ FEATURES = frozenset(
 
 # -- kernels ---------------------------------------------------------------------------------
 @njit(**OPTS)
-def run_chunks(rows, pos, t0, T, h0_zero, s, net, data, buf, coef, cell, masks, mid, bi):
-    """Every chunk of the batch ``rows``, one after the other."""
+def one_chunk(c, batch, model, buffers, bi):
+    """Chunk ``c`` of ``batch`` (a layout.Chunk of all its rows): ``network.chunk_loss_grad``
+    with ``model = (s, net, data, buf)`` (layout.Shared's parts) and ``buffers = (bsum, gates,
+    cs, hn, masks, mid)``, the cell's buffers, the dropout masks and the layers' outputs."""
+    s, net, data, buf = model
     C = s.chunk_rows
-    for c in range((rows.size + C - 1) // C):
-        part = rows[c * C : min(c * C + C, rows.size)]
-        chunk_loss_grad(
-            c, part, pos + c * C, t0, T, h0_zero, s, net, data, buf, coef, cell, masks, mid, bi
-        )
+    part = batch.rows[c * C : min(c * C + C, batch.rows.size)]
+    ch = Chunk(c, part, batch.pos + c * C, batch.t0, batch.T, batch.h0_zero, batch.coef)
+    chunk_loss_grad(ch, Shared(s, net, data, buf), buffers[:4], buffers[4], buffers[5], bi)
+
+
+@njit(**OPTS)
+def run_chunks(batch, s, net, data, buf, buffers, bi):
+    """Every chunk of the batch, one after the other (arguments as ``one_chunk``'s)."""
+    C = s.chunk_rows
+    for c in range((batch.rows.size + C - 1) // C):
+        one_chunk(c, batch, (s, net, data, buf), buffers, bi)
 
 
 @njit(parallel=True, **OPTS)
-def run_chunks_parallel(rows, pos, t0, T, h0_zero, s, net, data, buf, coef, cell, masks, mid, bi):
-    """Every chunk of the batch ``rows``, on numba's threads (one parallel region). (The
-    chunk's loss is stored by chunk_loss_grad: here ``buf.loss[c] = ...`` is lost (a numba
-    0.68 parfor bug with arrays held in tuples).)"""
+def run_chunks_parallel(batch, s, net, data, buf, buffers, bi):
+    """Every chunk of the batch, on numba's threads (one parallel region). (The chunk's loss
+    is stored by chunk_loss_grad: here ``buf.loss[c] = ...`` is lost (a numba 0.68 parfor bug
+    with arrays held in tuples).) What the loop reads enters as arguments, each a flat
+    structure (numba's parallel region rejected layout.Shared, named tuples inside a named
+    tuple, and named tuples built or unpacked in the function); one_chunk builds them."""
     C = s.chunk_rows
-    for c in prange((rows.size + C - 1) // C):
-        part = rows[c * C : min(c * C + C, rows.size)]
-        chunk_loss_grad(
-            c, part, pos + c * C, t0, T, h0_zero, s, net, data, buf, coef, cell, masks, mid, bi
-        )
+    for c in prange((batch.rows.size + C - 1) // C):
+        one_chunk(c, batch, (s, net, data, buf), buffers, bi)
 
 
 @njit(**OPTS)
@@ -137,20 +151,22 @@ def batch_count(rows, s, data, T):
 
 
 @njit(**OPTS)
-def epoch(s, net, slots, data, buf, losses, cell, masks, mid, bi, threaded):
+def epoch(sh, slots, losses, cell, masks, mid, bi, threaded):
     """One epoch; ``losses[b]`` gets batch b's mean loss, and theta and the optimizer slots
     are updated after every batch. Windowed (``s.chunk_length`` 0): batches of ``s.batch``
     rows of ``data.order``, every step. Stateful: batch b is chunk b of the streams, steps
     ``b k .. b k + k - 1`` of every row (the last chunk may be shorter), each starting from
     the state the previous one ended in (zeros for the first). ``threaded`` is None to run
     the chunks on this thread (the parallel kernel is then not compiled)."""
+    s, net, data, buf = sh
+    buffers = cell + (masks, mid)
     B, N, S, k = s.batch, data.order.size, data.x.shape[0], s.chunk_length
     buf.state0[:] = 0
     # one-hot inputs (a char model): the Adagrad step skips the W_ih columns of characters
     # absent from the batch (step.clip_update_cols), one direction, every step live
     o_ih, J, K = net.layout[0, 0], s.gates * s.hidden, data.x.shape[2]
     cols, seen = np.empty(K, np.int64), np.empty(K, np.bool_)
-    sparse = s.optimizer == 2 and s.directions == 1 and not s.lengths
+    sparse = s.optimizer == ADAGRAD and s.directions == 1 and not s.lengths
     sparse = sparse and sums_settled(net.theta, slots.sa, o_ih, o_ih + J * K)
     for b in range(losses.size):
         if k:
@@ -161,12 +177,11 @@ def epoch(s, net, slots, data, buf, losses, cell, masks, mid, bi, threaded):
         count, coef = batch_count(rows, s, data, T)
         prepare_weights(s, net, cell[0])
         h0_zero = k == 0 or b == 0
+        batch = Chunk(0, rows, lo, t0, T, h0_zero, coef)
         if threaded is None:
-            run_chunks(rows, lo, t0, T, h0_zero, s, net, data, buf, coef, cell, masks, mid, bi)
+            run_chunks(batch, s, net, data, buf, buffers, bi)
         else:
-            run_chunks_parallel(
-                rows, lo, t0, T, h0_zero, s, net, data, buf, coef, cell, masks, mid, bi
-            )
+            run_chunks_parallel(batch, s, net, data, buf, buffers, bi)
         # the chunks' sums, in chunk order (whatever thread ran them)
         g, total = buf.g[0], buf.loss[0]
         for c in range(1, (rows.size + s.chunk_rows - 1) // s.chunk_rows):
@@ -176,11 +191,9 @@ def epoch(s, net, slots, data, buf, losses, cell, masks, mid, bi, threaded):
         step = slots.steps + b + 1
         n = hot_columns(data.x, rows, t0, T, cols, seen) if sparse else -1
         if n >= 0:
-            clip_update_cols(
-                s, net.theta, g, slots.sa, slots.sb, step, slots.lr, o_ih, J, K, cols, n
-            )
+            clip_update_cols(s, net.theta, g, slots, step, (o_ih, J, K, cols, n))
         else:
-            clip_update(s, net.theta, g, slots.sa, slots.sb, step, slots.lr)
+            clip_update(s, net.theta, g, slots, step)
 
 
 # -- the runner the core calls ---------------------------------------------------------------
@@ -242,6 +255,11 @@ def busy_elsewhere(proc: str = "/proc") -> float:
         return os.getloadavg()[0] - 1 if hasattr(os, "getloadavg") else float("inf")
 
 
+def runner_options(lengths=None, chunk_length=0, dropout_rng=None):
+    """The epoch runner's optional keywords, with their defaults (an unknown one: TypeError)."""
+    return lengths, chunk_length, dropout_rng
+
+
 class EpochRunner:
     """``run(params, optimizer, x, y, order, lr, lengths=None) -> batch losses`` for one plan.
 
@@ -254,27 +272,16 @@ class EpochRunner:
     def __init__(self, plan):
         m, tr = plan.model, plan.train
         self.plan, self.dtype = plan, np.dtype(m.dtype)
-        self.settings = Settings(
-            layers=m.layers,
-            directions=2 if m.bidirectional else 1,
-            hidden=m.hidden_size,
-            gates=cell_spec(m.cell).gates,
+        self.settings = model_settings(
+            m,
             n_out=0,
             batch=tr.batch_size,
             chunk_rows=tr.batch_size,
             chunk_length=0,
-            relu=m.nonlinearity == "relu",
             xent=plan.loss == "xent",
             every=plan.target == "every",
             lengths=False,
-            clip=CLIPS[tr.grad_clip],
-            optimizer=OPTIMIZERS[tr.optimizer],
-            clip_value=float(tr.grad_clip_value),
-            momentum=float(tr.momentum),
-            beta1=float(tr.beta1),
-            beta2=float(tr.beta2),
-            eps=float(tr.eps),
-            weight_decay=float(tr.weight_decay),
+            **optimizer_settings(tr),
         )
         self.dropout = m.dropout > 0 and m.layers > 1
         self._shape = None
@@ -378,9 +385,10 @@ class EpochRunner:
             drawn[:, :Tb, lo:hi] = dropout_masks(m, rng, Tb, hi - lo, self.dtype)
         return np.ascontiguousarray(drawn[:, :, perm])
 
-    def __call__(
-        self, params, optimizer, x, y, order, lr, lengths=None, chunk_length=0, dropout_rng=None
-    ) -> np.ndarray:
+    def __call__(self, params, optimizer, x, y, order, lr, **options) -> np.ndarray:
+        """The core's epoch-runner contract (:meth:`rnnlab.specs.Backend.epoch_runner`); the
+        optional ``lengths``, ``chunk_length`` and ``dropout_rng`` come as keywords."""
+        lengths, chunk_length, dropout_rng = runner_options(**options)
         k = int(chunk_length or 0)
         S, N = x.shape[:2]
         if k:  # B parallel streams, every one in every chunk of steps
@@ -421,8 +429,8 @@ class EpochRunner:
         opt = Slots(self.sa, self.sb, optimizer.steps, float(lr))
         global _pool_looked
         before = None if threaded is None or _pool_looked else own_threads()
-        epoch(s, self.net, opt, data, self.buf, losses, self.cell_buffers, masks, self.mid,
-              self.bi, threaded)  # fmt: skip
+        shared = Shared(s, self.net, data, self.buf)
+        epoch(shared, opt, losses, self.cell_buffers, masks, self.mid, self.bi, threaded)
         if before is not None:  # the threads this first parallel epoch started are numba's
             POOL.update(own_threads() - before)  # (none if numba's pool ran before: those
             _pool_looked = True  # then count as busy while they spin, a few ms)

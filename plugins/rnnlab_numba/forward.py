@@ -10,9 +10,12 @@ one step's gates (a few steps' when a block has few rows) and, between layers (o
 "every"), the block's ``[T, BLOCK, D*H]`` outputs. Blocks are independent (no sum runs across
 them), so threads share them out with the same bits on any number of threads.
 
-The parameters are copied into one flat vector per call (one compiled signature per dtype
-whatever the layers and directions); at one row and one step (generation) that copy costs about
-as much as the arithmetic, from a few dozen row-steps on it is noise.
+The parameters are copied into one flat vector per call, laid out as the fused epoch lays them
+out (layout.pack_layout, without its alignment gaps) and described by the same settings
+(layout.Settings): one compiled
+signature per dtype whatever the cell, layers and directions. At one row and one step
+(generation) that copy costs about as much as the arithmetic, from a few dozen row-steps on it
+is noise.
 
 The cells' per-step arithmetic is theirs (``lstm.cell_forward``, ``gru.cell_forward``,
 ``rnn.activate``, ``blocks.affine``): one cell, one set of equations. Every layer and
@@ -33,24 +36,22 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numba
 import numpy as np
-from numba import njit
 
-from rnnlab.plugin import LAYER_KEYS, Shape, cell_spec, init_params, param_name
+from rnnlab.plugin import Shape, cell_spec, init_params, param_name
 
 from . import gru, lstm
 from . import lengths as packing
 from .blocks import OPTS, affine
+from .jitcache import njit
+from .layout import CELLS, LSTM, RNN, Net, model_settings, pack_layout
 from .rnn import activate
 
 BLOCK = 32  # rows per block: a block's scratch stays in cache, and 4-row products fill up
-CELLS = {"rnn": 0, "lstm": 1, "gru": 2}
 # below this many multiply-adds a call stays on one thread: handing a share to another thread
 # costs ~20-50 us; measured on 2 cores (rnn H=32 T=10), 2 threads gave 1.06x at 0.7M, 1.35x at
 # 1.4M, 1.6-1.8x from 2.8M; an lstm at T=100 1.9-2.0x from 64 rows on
 PARALLEL_WORK = 1_000_000
-
-# plan[...] indices (the layout of the parameters follows, from S_LAYOUT on)
-S_CELL, S_RELU, S_EVERY, S_LAYERS, S_DIRS, S_HIDDEN, S_GATES, S_STATES, S_LAYOUT = range(9)
+FIRST, HEAD_BIAS = param_name("weight_ih", 0), param_name("bias")
 
 # what the compiled forward implements (``rnnlab.nn.model.model_features`` of the models it runs)
 FEATURES = frozenset(
@@ -73,12 +74,12 @@ FEATURES = frozenset(
 def cell_step(cell, relu, a, hw, h, c, new, hn):
     """One row of one step: ``a`` = x W_ih^T + b_ih, ``hw`` = h_{t-1} W_hh^T + b_hh; ``h`` (and
     lstm's ``c``) become the step's state. ``new``, ``hn`` are ``[H]`` scratch."""
-    if cell == 0:  # h = f(a + hw)
+    if cell == RNN:  # h = f(a + hw)
         for j in range(h.size):
             a[j] += hw[j]
         activate(a.reshape((1, a.size)), relu)
         h[:] = a
-    elif cell == 1:
+    elif cell == LSTM:
         lstm.cell_forward(a, hw, c, new, h)  # c_prev and c apart: its loops vectorise
         c[:] = new
     else:
@@ -95,19 +96,23 @@ def live(lens, r0, R, t):
 
 
 @njit(**OPTS)
-def direction(plan, ld, w, src, cols, lens, r0, nb, h, c, scratch, out):
-    """Layer and direction ``ld`` (layer * D + direction) over the block of ``nb`` rows from
-    sorted row ``r0``, from the state ``h`` (, ``c``) ``[P, H]``, left holding each row's state
-    after its own last step. Row r's input at step t is ``src[t, cols[r]]`` and its output goes
-    to ``out[t, r, col:col + H]`` (unless ``out`` has no steps); the reverse direction reads
-    and writes step ``lens[r] - 1 - t`` instead.
+def direction(s, net, ld, inp, block, state, scratch, out):
+    """Layer and direction ``ld`` (layer * D + direction) over a block of rows, ``block =
+    (lens, r0, nb)``: the ``nb`` rows from sorted row ``r0``, ``lens`` every sorted row's
+    length. From the state ``state = (h, c)``, each ``[P, H]``, left holding each row's state
+    after its own last step. ``inp = (src, cols)``: row r's input at step t is ``src[t,
+    cols[r]]``; its output goes to ``out[t, r, col:col + H]`` (unless ``out`` has no steps); the
+    reverse direction reads and writes step ``lens[r] - 1 - t`` instead.
 
     The input products of ``k`` steps run together (``k * P`` rows, P the scratch rows): with a
     few rows per block (a stream, a sample) the 4-row products still fill up. Slots of rows that
     have ended are computed and never read (``xs`` starts at 0, so they hold finite values)."""
     xs, a, hw, new, hn = scratch
-    cell, relu, D = plan[S_CELL], plan[S_RELU] == 1, plan[S_DIRS]
-    o_ih, o_hh, o_bih, o_bhh, K = plan[S_LAYOUT + 5 * ld : S_LAYOUT + 5 * ld + 5]
+    src, cols = inp
+    lens, r0, nb = block
+    h, c = state
+    D, w = s.directions, net.theta
+    o_ih, o_hh, o_bih, o_bhh, K, _ = net.layout[ld]
     reverse, col = ld % D == 1, (ld % D) * h.shape[1]
     P, H = h.shape
     GH = hw.shape[1]
@@ -122,9 +127,9 @@ def direction(plan, ld, w, src, cols, lens, r0, nb, h, c, scratch, out):
         for t in range(t0, t1):  # a = x_t W_ih^T + b_ih, step t in slots (t - t0) * P + r
             R = live(lens, r0, R, t)
             for r in range(R):
-                s = lens[r0 + r] - 1 - t if reverse else t
+                q = lens[r0 + r] - 1 - t if reverse else t
                 slot = (t - t0) * P + r
-                xs[slot * K : slot * K + K] = src[s, cols[r]]
+                xs[slot * K : slot * K + K] = src[q, cols[r]]
         rows = (t1 - t0) * P
         affine(Wih, b_ih, xs[: rows * K].reshape((rows, K)), a[:rows])
         R = nb
@@ -132,48 +137,51 @@ def direction(plan, ld, w, src, cols, lens, r0, nb, h, c, scratch, out):
             R = live(lens, r0, R, t)
             affine(Whh, b_hh, h[:R], hw[:R])  # hw = h_{t-1} W_hh^T + b_hh
             for r in range(R):
-                cell_step(cell, relu, a[(t - t0) * P + r], hw[r], h[r], c[r], new, hn)
-            if out.shape[0] > 0:  # the reverse direction's step t is the sequence's step s
+                cell_step(s.cell, s.relu, a[(t - t0) * P + r], hw[r], h[r], c[r], new, hn)
+            if out.shape[0] > 0:  # the reverse direction's step t is the sequence's step q
                 for r in range(R):
-                    s = lens[r0 + r] - 1 - t if reverse else t
-                    out[s, r, col : col + H] = h[r]
+                    q = lens[r0 + r] - 1 - t if reverse else t
+                    out[q, r, col : col + H] = h[r]
 
 
 @njit(**OPTS)
-def head_every(Wy, by, hs, lens, perm, r0, nb, ys, y):
-    """y_t = h_t W^T + b for the block's rows (``hs [T, P, D*H]``), b at the steps after a
-    row's end (its hidden state there is 0); ``k`` steps' products at once, as in
-    :func:`direction`."""
+def head_every(head, hs, rows, block, ys, y):
+    """y_t = h_t W^T + b (``head = (W, b)``) for the block's rows (``hs [T, P, D*H]``;
+    ``block = (r0, nb)``; ``rows = [perm ; lens]``), b at the steps after a row's end (its
+    hidden state there is 0); ``k`` steps' products at once, as in :func:`direction`."""
+    Wy, by = head
+    r0, nb = block
+    perm, lens = rows[0], rows[1]
     T, P = hs.shape[0], hs.shape[1]
     k = max(1, BLOCK // P)
     Tb = lens[r0]
     for t0 in range(0, T, k):
         t1 = min(T, t0 + k)
         if t0 < Tb:
-            rows = (min(t1, Tb) - t0) * P
-            affine(Wy, by, hs[t0 : t0 + rows // P].reshape((rows, hs.shape[2])), ys[:rows])
+            n = (min(t1, Tb) - t0) * P
+            affine(Wy, by, hs[t0 : t0 + n // P].reshape((n, hs.shape[2])), ys[:n])
         for t in range(t0, t1):
             for r in range(nb):
-                n = perm[r0 + r]
                 if t < lens[r0 + r]:
-                    y[t, n] = ys[(t - t0) * P + r]
+                    y[t, perm[r0 + r]] = ys[(t - t0) * P + r]
                 else:
-                    y[t, n] = by
+                    y[t, perm[r0 + r]] = by
 
 
 @njit(nogil=True, **OPTS)
-def run_blocks(plan, w, x, rows, state0, y, state, first, stride):
-    """Blocks ``first, first + stride, ...`` of the rows: the stack, then the head.
+def run_blocks(s, net, x, rows, states, y, share):
+    """Blocks ``first, first + stride, ...`` of the rows (``share = (first, stride)``): the
+    stack, then the head.
 
-    ``plan``: the settings (``S_...`` indices), then per layer and direction ``l * D + d`` the
-    offsets in ``w`` (every parameter, flat) of W_ih, W_hh, b_ih, b_hh and the layer's input
-    width, then the offsets of the head's W and b. ``x [T, N, I]``; sorted row k is sequence
-    ``rows[0, k]``, of length ``rows[1, k]`` (longest first). ``state0`` and ``state`` are
-    ``[L * D, S, N, H]`` (S: the cell's state tensors); ``y`` is ``[T, N, O]`` (target
-    "every") or ``[1, N, O]`` (target "last")."""
-    every = plan[S_EVERY] == 1
-    L, D, H, G, S = plan[S_LAYERS], plan[S_DIRS], plan[S_HIDDEN], plan[S_GATES], plan[S_STATES]
-    layout = plan[S_LAYOUT:].reshape((L * D + 1, 5))
+    ``s``: layout.Settings (the model's part); ``net``: layout.Net (``theta`` every parameter,
+    flat, ``layout`` and ``head`` their offsets; ``wT`` unused). ``x [T, N, I]``; sorted row k
+    is sequence ``rows[0, k]``, of length ``rows[1, k]`` (longest first). ``states = (state0,
+    state)``, each ``[L * D, S, N, H]`` (S: the cell's state tensors): the initial state, and
+    the final one written here; ``y`` is ``[T, N, O]`` (target "every") or ``[1, N, O]``
+    (target "last")."""
+    first, stride = share
+    state0, state = states
+    L, D, H, G = s.layers, s.directions, s.hidden, s.gates
     perm, lens = rows[0], rows[1]
     T, N, n_in = x.shape
     DH, O, P = D * H, y.shape[2], min(BLOCK, N)
@@ -184,11 +192,12 @@ def run_blocks(plan, w, x, rows, state0, y, state, first, stride):
     h, c = np.empty((P, H), dt), np.empty((P, H), dt)
     scratch = (xs, a, hw, np.empty(H, dt), np.empty(H, dt))
     # every step's outputs of a layer, while the next layer (or the head) reads them
-    bufs = np.zeros((2 if L > 1 else 1, T if L > 1 or every else 0, P, DH), dt)
+    bufs = np.zeros((2 if L > 1 else 1, T if L > 1 or s.every else 0, P, DH), dt)
     top, ys = np.empty((P, DH), dt), np.empty((BLOCK, O), dt)
     local = np.arange(P)
-    o_w, o_b = layout[L * D, 0], layout[L * D, 1]
-    Wy, by = w[o_w : o_w + O * DH].reshape((O, DH)), w[o_b : o_b + O]
+    o_w, o_b = net.head[0], net.head[1]
+    head = (net.theta[o_w : o_w + O * DH].reshape((O, DH)), net.theta[o_b : o_b + O])
+    lstm = s.cell == LSTM
     for b in range((N + BLOCK - 1) // BLOCK):
         if b % stride != first:
             continue
@@ -200,23 +209,23 @@ def run_blocks(plan, w, x, rows, state0, y, state, first, stride):
             else:
                 src, cols = bufs[(layer - 1) % 2], local
             # its outputs: kept for the layer above or the head, else not at all
-            out = bufs[layer % 2] if layer < L - 1 or every else bufs[0, :0]
+            out = bufs[layer % 2] if layer < L - 1 or s.every else bufs[0, :0]
             for d in range(D):
                 ld = layer * D + d
                 for r in range(nb):
                     h[r] = state0[ld, 0, perm[r0 + r]]
-                    if S == 2:
+                    if lstm:
                         c[r] = state0[ld, 1, perm[r0 + r]]
-                direction(plan, ld, w, src, cols, lens, r0, nb, h, c, scratch, out)
+                direction(s, net, ld, (src, cols), (lens, r0, nb), (h, c), scratch, out)
                 for r in range(nb):  # each row's state after its own last step
                     state[ld, 0, perm[r0 + r]] = h[r]
-                    if S == 2:
+                    if lstm:
                         state[ld, 1, perm[r0 + r]] = c[r]
                     top[r, d * H : (d + 1) * H] = h[r]
-        if every:
-            head_every(Wy, by, bufs[(L - 1) % 2], lens, perm, r0, nb, ys, y)
+        if s.every:
+            head_every(head, bufs[(L - 1) % 2], rows, (r0, nb), ys, y)
         else:  # y = [h_n forward ; h_n reverse] W^T + b, of the top layer
-            affine(Wy, by, top[:nb], ys[:nb])
+            affine(head[0], head[1], top[:nb], ys[:nb])
             for r in range(nb):
                 y[0, perm[r0 + r]] = ys[r]
 
@@ -234,7 +243,7 @@ def helpers(threads: int) -> ThreadPoolExecutor:
     return _pool[1]
 
 
-def run_threads(plan, w, x, rows, state0, y, state, workers: int) -> None:
+def run_threads(s, net, x, rows, states, y, workers: int) -> None:
     """:func:`run_blocks` with the blocks dealt out to ``workers`` threads, this one among them.
 
     Python threads (the kernel releases the GIL) rather than a numba ``prange``: the same
@@ -242,10 +251,9 @@ def run_threads(plan, w, x, rows, state0, y, state, workers: int) -> None:
     ``parallel=True`` wrapper took 5.5 s more to compile cold, per dtype)."""
     pool = helpers(workers - 1)
     shares = [
-        pool.submit(run_blocks, plan, w, x, rows, state0, y, state, k, workers)
-        for k in range(1, workers)
+        pool.submit(run_blocks, s, net, x, rows, states, y, (k, workers)) for k in range(1, workers)
     ]
-    run_blocks(plan, w, x, rows, state0, y, state, 0, workers)
+    run_blocks(s, net, x, rows, states, y, (0, workers))
     for share in shares:
         share.result()
 
@@ -260,45 +268,33 @@ class ForwardRunner:
     it once per character or chunk."""
 
     def __init__(self, cfg, threads: int = 0):
-        spec = cell_spec(cfg.cell)
+        self.cfg, self.threads = cfg, threads
         self.layers, self.hidden = cfg.layers, cfg.hidden_size
-        self.dirs, self.states = 2 if cfg.bidirectional else 1, len(spec.state)
-        self.threads = threads
-        self.keys = [
-            param_name(key, layer, reverse)
-            for layer in range(self.layers)
-            for reverse in (False, True)[: self.dirs]
-            for key in LAYER_KEYS
-        ] + [param_name("weight"), param_name("bias")]
-        self.settings = [
-            CELLS[cfg.cell],
-            cfg.nonlinearity == "relu",
-            0,
-            self.layers,
-            self.dirs,
-            self.hidden,
-            spec.gates,
-            self.states,
-        ]
+        self.dirs, self.states = 2 if cfg.bidirectional else 1, len(cell_spec(cfg.cell).state)
+        self.settings = model_settings(cfg)
         self._plans = {}
         self._full = (None, None)
 
-    def plan(self, params, n_in: int, every: bool) -> np.ndarray:
-        """The settings and the offsets of every parameter in the flat vector (see
-        :func:`run_blocks`), for inputs of width ``n_in``."""
-        key = (n_in, params[self.keys[-1]].size, every)
+    def plan(self, params, every: bool):
+        """``(settings, names, layout, head)``: the settings for ``every`` and the parameters'
+        places in the flat vector (layout.pack_layout, as the fused epoch lays them out, without
+        its alignment gaps), computed once per input and output width (the rest is the
+        model's)."""
+        key = (params[FIRST].shape[1], params[HEAD_BIAS].size, every)
         if key not in self._plans:
-            sizes = [params[k].size for k in self.keys]
-            ends = np.cumsum([0, *sizes])
-            layout = [
-                [*ends[i : i + 4], params[self.keys[i]].shape[1]]
-                for i in range(0, len(sizes) - 2, len(LAYER_KEYS))
-            ]
-            layout.append([ends[-3], ends[-2], 0, 0, 0])
-            settings = list(self.settings)
-            settings[S_EVERY] = every
-            self._plans[key] = np.array(settings + sum(layout, []), dtype=np.int64)
+            s = self.settings._replace(every=every)
+            offsets, layout, head, _, _ = pack_layout(
+                params, s.layers, s.hidden, s.gates, s.directions, aligned=False
+            )
+            self._plans[key] = (s, list(offsets), layout, head)
         return self._plans[key]
+
+    def net(self, params, every: bool):
+        """The settings and a layout.Net holding a copy of ``params`` (unaligned: one
+        concatenation, in the order the plan's offsets follow)."""
+        s, names, layout, head = self.plan(params, every)
+        theta = np.concatenate([params[name].ravel() for name in names])
+        return s, Net(theta, layout, head, theta[:0])
 
     def rows(self, lengths, T: int, N: int) -> np.ndarray:
         """``[perm ; lens]``: the rows sorted longest first and their lengths."""
@@ -322,12 +318,12 @@ class ForwardRunner:
 
     def __call__(self, params, x, target, lengths=None, state=None):
         L, D, H, S = self.layers, self.dirs, self.hidden, self.states
-        head = params[self.keys[-1]]
-        w = np.concatenate([params[k].ravel() for k in self.keys])
+        head = params[HEAD_BIAS]
+        every = target == "every"
+        s, net = self.net(params, every)
         x = np.ascontiguousarray(x, dtype=head.dtype)
         T, N, n_in = x.shape
-        every = target == "every"
-        plan, rows = self.plan(params, n_in, every), self.rows(lengths, T, N)
+        rows = self.rows(lengths, T, N)
         if state is None:
             state0 = np.zeros((L * D, S, N, H), head.dtype)
         else:
@@ -339,13 +335,13 @@ class ForwardRunner:
             # multiply-adds: per step of a sequence, G*H outputs of (input + H) products per
             # layer and direction
             steps = T * N if lengths is None else int(rows[1].sum())
-            layer = self.settings[S_GATES] * H * (n_in + H + (L - 1) * (D * H + H))
+            layer = s.gates * H * (n_in + H + (L - 1) * (D * H + H))
             workers = self.workers(steps * D * layer, (N + BLOCK - 1) // BLOCK)
         if workers == 1:
-            run_blocks(plan, w, x, rows, state0, y, final, 0, 1)
+            run_blocks(s, net, x, rows, (state0, final), y, (0, 1))
         else:
-            run_threads(plan, w, x, rows, state0, y, final, workers)
-        states = [tuple(final[ld, s] for s in range(S)) for ld in range(L * D)]
+            run_threads(s, net, x, rows, (state0, final), y, workers)
+        states = [tuple(final[ld, i] for i in range(S)) for ld in range(L * D)]
         return (y if every else y[0]), states
 
 

@@ -11,15 +11,16 @@ these are no-ops.
 import platform
 
 import numpy as np
-from numba import njit, types
+from numba import types
 from numba.extending import intrinsic
+
+from .internals import ir
+from .jitcache import njit
 
 FLUSH = 0x8040  # FTZ (bit 15): results flushed; DAZ (bit 6): subnormal inputs read as 0
 
 
 def _csr_intrinsic(name):
-    from llvmlite import ir
-
     def codegen(context, builder, sig, args):
         slot = builder.alloca(ir.IntType(32))
         if args:

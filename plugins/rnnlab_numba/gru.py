@@ -15,7 +15,6 @@ never read, and are 0 in hs and dx.
 """
 
 import numpy as np
-from numba import njit
 
 from .blocks import (
     OPTS,
@@ -29,6 +28,7 @@ from .blocks import (
     fill_rows,
     transposed,
 )
+from .jitcache import njit
 from .mathfn import like, sigmoid, tanh
 from .simd import wide_vectors
 
@@ -51,10 +51,14 @@ def cell_forward(a, hw, h_prev, hn, h):
 
 
 @njit(**OPTS)
-def forward(Wih, WhhT, b_ih, b_hh, x, h0, h0_zero, hs, gates, hn, hw, active):
-    """hs ``[T, R, H]``, the activated gates ``[T, R, 3H]`` and ``hn [T, R, H]`` (the backward
-    pass needs both) for the rows r < active[t], from ``h0 [R, H]``; ``hw [R, 3H]`` is
-    scratch; ``WhhT`` is W_hh^T (the fused epoch keeps it, transposed once per batch)."""
+def forward(W, x, start, out, hw, active):
+    """``out = (hs, gates, hn)``: hs ``[T, R, H]``, the activated gates ``[T, R, 3H]`` and
+    ``hn [T, R, H]`` (the backward pass needs both) for the rows r < active[t], from ``start
+    = (h0, h0_zero)``, ``h0 [R, H]``; ``hw [R, 3H]`` is scratch; ``W = (W_ih, W_hh^T, b_ih,
+    b_hh)`` (W_hh^T: the fused epoch keeps it, transposed once per batch)."""
+    Wih, WhhT, b_ih, b_hh = W
+    h0, h0_zero = start
+    hs, gates, hn = out
     affine_steps(Wih, b_ih, x, gates, active)  # x_t W_ih^T + b_ih, every step at once
     for t in range(x.shape[0]):
         R = active[t]
@@ -94,35 +98,19 @@ def cell_backward(gate, hn, h_prev, dh_above, dh_next, dxa, dha, dh_direct):
 
 
 @njit(**OPTS)
-def backward(
-    Wih,
-    Whh,
-    x,
-    hs,
-    gates,
-    hn,
-    h0,
-    h0_zero,
-    dhs,
-    need_dx,
-    dx,
-    gWih,
-    gWhh,
-    gb_ih,
-    gb_hh,
-    dxa,
-    dha,
-    dh_next,
-    dh_direct,
-    active,
-):
-    """Backpropagate ``dhs [T, R, H]`` (dL/dh from above); add the weight gradients to
-    ``gWih``, ``gWhh``, ``gb_ih``, ``gb_hh``; write ``dx`` if asked. ``dxa``, ``dha [R, 3H]``
-    (dL/d(x W_ih^T + b_ih), dL/d(h W_hh^T + b_hh) of step t), ``dh_next`` (dL/dh_t through step
-    t+1) and ``dh_direct [R, H]`` are scratch. ``gates`` and ``hn`` are overwritten: on return
+def backward(W, seq, start, flow, grads, scratch, active):
+    """Backpropagate ``dhs [T, R, H]`` (dL/dh from above; ``flow = (dhs, need_dx, dx)``)
+    through ``seq = (x, hs, gates, hn)`` from ``start = (h0, h0_zero)``, ``W = (W_ih,
+    W_hh)``; add the weight gradients to ``grads``; write ``dx`` if asked. ``scratch = (dxa,
+    dha, dh_next, dh_direct)``: ``dxa``, ``dha [R, 3H]`` (dL/d(x W_ih^T + b_ih), dL/d(h W_hh^T
+    + b_hh) of step t), ``dh_next`` (dL/dh_t through step t+1) and ``dh_direct [R, H]``.
+    ``gates`` and ``hn`` are overwritten: on return
     their live rows hold dha and the n block of dxa (dxa's r and z blocks are dha's), which
     the weight gradients, bias sums and dx then take over every step's rows at once (W_hh's
     gradient, the largest, in one sweep)."""
+    (Wih, Whh), (x, hs, gates, hn), (h0, h0_zero) = W, seq, start
+    (dhs, need_dx, dx), (gWih, gWhh, gb_ih, gb_hh) = flow, grads
+    dxa, dha, dh_next, dh_direct = scratch
     T, H = x.shape[0], hs.shape[2]
     dh_next[:, :] = 0
     for t in range(T - 1, -1, -1):
@@ -169,10 +157,8 @@ def layer_forward(w, x, state0, active, relu=False):
     G, H = w["weight_hh"].shape
     hs, hn = np.zeros((T, N, H), x.dtype), np.zeros((T, N, H), x.dtype)
     gates = np.zeros((T, N, G), x.dtype)
-    forward(
-        w["weight_ih"], transposed(w["weight_hh"]), w["bias_ih"], w["bias_hh"],
-        x, h0, False, hs, gates, hn, np.empty((N, G), x.dtype), active,
-    )  # fmt: skip
+    W = (w["weight_ih"], transposed(w["weight_hh"]), w["bias_ih"], w["bias_hh"])
+    forward(W, x, (h0, False), (hs, gates, hn), np.empty((N, G), x.dtype), active)
     return hs, (hs,), (x, hs, gates, hn, h0, active)
 
 
@@ -182,11 +168,12 @@ def layer_backward(w, cache, dhs):
     g = {k: np.zeros_like(v) for k, v in w.items()}
     dx = np.zeros_like(x)
     G = w["weight_hh"].shape[0]
-    backward(
-        np.ascontiguousarray(w["weight_ih"]), np.ascontiguousarray(w["weight_hh"]),
-        x, hs, gates.copy(), hn.copy(), h0, False, np.ascontiguousarray(dhs), True, dx,
-        g["weight_ih"], g["weight_hh"], g["bias_ih"], g["bias_hh"],
-        np.empty((x.shape[1], G), x.dtype), np.empty((x.shape[1], G), x.dtype),
-        np.empty_like(h0), np.empty_like(h0), active,
-    )  # fmt: skip
+    W = (np.ascontiguousarray(w["weight_ih"]), np.ascontiguousarray(w["weight_hh"]))
+    seq = (x, hs, gates.copy(), hn.copy())
+    flow = (np.ascontiguousarray(dhs), True, dx)
+    grads = (g["weight_ih"], g["weight_hh"], g["bias_ih"], g["bias_hh"])
+    N = x.shape[1]
+    scratch = (np.empty((N, G), x.dtype), np.empty((N, G), x.dtype))
+    scratch += (np.empty_like(h0), np.empty_like(h0))
+    backward(W, seq, (h0, False), flow, grads, scratch, active)
     return g, dx

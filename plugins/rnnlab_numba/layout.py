@@ -16,26 +16,28 @@ from collections import namedtuple
 
 import numpy as np
 
-from rnnlab.plugin import HEAD_KEYS, LAYER_KEYS, param_name
+from rnnlab.plugin import HEAD_KEYS, LAYER_KEYS, cell_spec, param_name
 
-# Everything about the plan the kernels branch on or compute with (scalars only).
+# Everything about the plan the kernels branch on or compute with (scalars only): the model's
+# part (model_settings), shared by the fused epoch and the compiled forward, then the training's
 Settings = namedtuple(
     "Settings",
     [
+        "cell",  # CELLS[cell]: RNN, LSTM or GRU
         "layers",
         "directions",  # 1, or 2 (bidirectional)
         "hidden",
         "gates",  # gate blocks per layer: 1 (rnn), 4 (lstm), 3 (gru)
+        "relu",
+        "every",  # target "every" (else "last")
         "n_out",
         "batch",
         "chunk_rows",  # batch rows per chunk (fixed by the problem's size alone: chunk_rows)
         "chunk_length",  # stateful epochs: steps per chunk of the streams (0: windowed epochs)
-        "relu",
         "xent",
-        "every",
         "lengths",
-        "clip",  # CLIPS[grad_clip]
-        "optimizer",  # OPTIMIZERS[optimizer]
+        "clip",  # CLIPS[grad_clip]: NO_CLIP, CLIP_NORM or CLIP_VALUE
+        "optimizer",  # OPTIMIZERS[optimizer]: SGD, ADAM or ADAGRAD
         "clip_value",
         "momentum",
         "beta1",
@@ -44,8 +46,43 @@ Settings = namedtuple(
         "weight_decay",
     ],
 )
-CLIPS = {"none": 0, "norm": 1, "value": 2}
-OPTIMIZERS = {"sgd": 0, "adam": 1, "adagrad": 2}
+# the codes the kernels branch on (numba compiles module-level ints as constants)
+RNN, LSTM, GRU = 0, 1, 2
+CELLS = {"rnn": RNN, "lstm": LSTM, "gru": GRU}
+NO_CLIP, CLIP_NORM, CLIP_VALUE = 0, 1, 2
+CLIPS = {"none": NO_CLIP, "norm": CLIP_NORM, "value": CLIP_VALUE}
+SGD, ADAM, ADAGRAD = 0, 1, 2
+OPTIMIZERS = {"sgd": SGD, "adam": ADAM, "adagrad": ADAGRAD}
+
+
+def model_settings(cfg, **rest) -> Settings:
+    """The settings of the model ``cfg`` (its [model] table) and ``rest`` (0 where not given)."""
+    fields = dict.fromkeys(Settings._fields, 0)
+    fields.update(
+        cell=CELLS[cfg.cell],
+        layers=cfg.layers,
+        directions=2 if cfg.bidirectional else 1,
+        hidden=cfg.hidden_size,
+        gates=cell_spec(cfg.cell).gates,
+        relu=cfg.nonlinearity == "relu",
+    )
+    fields.update(rest)
+    return Settings(**fields)
+
+
+def optimizer_settings(train) -> dict:
+    """The clipping's and the optimizer's settings, from ``train`` (the [train] table)."""
+    return dict(
+        clip=CLIPS[train.grad_clip],
+        optimizer=OPTIMIZERS[train.optimizer],
+        clip_value=float(train.grad_clip_value),
+        momentum=float(train.momentum),
+        beta1=float(train.beta1),
+        beta2=float(train.beta2),
+        eps=float(train.eps),
+        weight_decay=float(train.weight_decay),
+    )
+
 
 # theta: every parameter in one flat vector; layout[layer * directions + direction] = offsets
 # of W_ih, W_hh, b_ih, b_hh, their fan_in and their offset in wT (W_hh^T then W_ih^T, the
@@ -72,6 +109,13 @@ Scratch = namedtuple(
         "outs", "hv", "dv",
     ],
 )  # fmt: skip
+# what every kernel of the fused epoch reads: settings, parameters, data and scratch
+Shared = namedtuple("Shared", ["s", "net", "data", "buf"])
+# one chunk of a batch: its index c (its scratch), its rows (indices into the rows of data.x)
+# and their position pos in the epoch's order, the steps t0 .. t0 + T - 1, whether the initial
+# state is zeros (h0_zero), and coef, the loss gradient's scale (2 / count or 1 / count); a
+# whole batch is the chunk c = 0 of all its rows, before it is split
+Chunk = namedtuple("Chunk", ["c", "rows", "pos", "t0", "T", "h0_zero", "coef"])
 # the reverse direction's scratch, per chunk c: its inputs (steps reversed within each row's
 # length) rx [c, T, R, I] (layer 0) and rmid [c, T, R, 2H]; dcat [c, 2, T, R, 2H]
 # dL/d[forward ; reverse] outputs of a layer and of the one below; dxr [c, T, R, 2H] dL/d(input)
@@ -124,6 +168,7 @@ def pack_layout(
     hidden: int,
     gates: int,
     directions: int = 1,
+    aligned: bool = True,
 ):
     """Offsets of every tensor in the flat vector (in ``params`` order), ``layout`` and
     ``head`` as described at ``Net``, and the sizes of theta and wT. A reverse direction's
@@ -134,9 +179,11 @@ def pack_layout(
     aligned_zeros every matrix starts on a cache line. Why: a batch-1 product streams its
     weight matrix, rows of H = 100 float64 (800 bytes, not a whole number of 64-byte lines),
     from L2 at every step; from a line boundary it took 0.81 us at min-char-rnn's sizes, from
-    48 bytes past one (where numpy's allocation had put W_hh) 0.98."""
+    48 bytes past one (where numpy's allocation had put W_hh) 0.98. ``aligned=False``: no gaps,
+    each tensor right after the one before (the compiled forward's per-call copy, one
+    ``np.concatenate``: a third of the Python time of a one-row call)."""
 
-    align = ALIGN // next(iter(params.values())).dtype.itemsize
+    align = ALIGN // next(iter(params.values())).dtype.itemsize if aligned else 1
 
     def up(n):
         return -(-n // align) * align

@@ -25,7 +25,6 @@ sorted longest first); entries past a row's end are never read, and are 0 in hs,
 """
 
 import numpy as np
-from numba import njit
 
 from .blocks import (
     OPTS,
@@ -39,6 +38,7 @@ from .blocks import (
     product_t,
     transposed,
 )
+from .jitcache import njit
 from .mathfn import like, sigmoid, tanh
 from .simd import wide_vectors
 
@@ -63,10 +63,14 @@ def cell_forward(a, hw, c_prev, c, h):
 
 
 @njit(**OPTS)
-def forward(Wih, WhhT, b_ih, b_hh, x, h0, c0, h0_zero, hs, cs, gates, hw, active):
-    """hs, cs ``[T, R, H]`` and the activated gates ``[T, R, 4H]`` (the backward pass needs
-    them) for the rows r < active[t], from ``(h0, c0) [R, H]``; ``hw [R, 4H]`` is scratch.
-    ``WhhT`` is W_hh^T (the fused epoch keeps it, transposed once per batch)."""
+def forward(W, x, start, out, hw, active):
+    """``out = (hs, cs, gates)``: hs, cs ``[T, R, H]`` and the activated gates ``[T, R, 4H]``
+    (the backward pass needs them) for the rows r < active[t], from ``start = (h0, c0,
+    h0_zero)``, ``(h0, c0) [R, H]``; ``hw [R, 4H]`` is scratch. ``W = (W_ih, W_hh^T, b_ih,
+    b_hh)`` (W_hh^T: the fused epoch keeps it, transposed once per batch)."""
+    Wih, WhhT, b_ih, b_hh = W
+    h0, c0, h0_zero = start
+    hs, cs, gates = out
     affine_steps(Wih, b_ih, x, gates, active)  # x_t W_ih^T + b_ih, every step at once
     for t in range(x.shape[0]):
         R = active[t]
@@ -106,34 +110,17 @@ def cell_backward(gate, c, c_prev, dh_above, dh_next, dc_next, da):
 
 
 @njit(**OPTS)
-def backward(
-    Wih,
-    Whh,
-    x,
-    hs,
-    cs,
-    gates,
-    h0,
-    c0,
-    h0_zero,
-    dhs,
-    need_dx,
-    dx,
-    gWih,
-    gWhh,
-    gb_ih,
-    gb_hh,
-    da,
-    dh_next,
-    dc_next,
-    active,
-):
-    """Backpropagate ``dhs [T, R, H]`` (dL/dh from above); add the weight gradients to
-    ``gWih``, ``gWhh``, ``gb_ih``, ``gb_hh`` (the two biases get the same); write ``dx`` if
-    asked. ``da [R, 4H]`` (dL/d(pre-activations) of step t), ``dh_next``, ``dc_next [R, H]``
-    (dL/dh_t, dL/dc_t through step t+1) are scratch. ``gates`` is overwritten: on return its
+def backward(W, seq, start, flow, grads, scratch, active):
+    """Backpropagate ``dhs [T, R, H]`` (dL/dh from above; ``flow = (dhs, need_dx, dx)``)
+    through ``seq = (x, hs, cs, gates)`` from ``start = (h0, c0, h0_zero)``, ``W = (W_ih,
+    W_hh)``; add the weight gradients to ``grads`` (the two biases get the same); write ``dx``
+    if asked. ``scratch = (da, dh_next, dc_next)``: ``da [R, 4H]`` (dL/d(pre-activations) of
+    step t), ``dh_next``, ``dc_next [R, H]`` (dL/dh_t, dL/dc_t through step t+1). ``gates``
+    is overwritten: on return its
     live rows hold da of their step, which the weight gradients, bias sums and dx then take
     over every step's rows at once, after the recurrence."""
+    (Wih, Whh), (x, hs, cs, gates), (h0, c0, h0_zero) = W, seq, start
+    (dhs, need_dx, dx), (gWih, gWhh, gb_ih, gb_hh), (da, dh_next, dc_next) = flow, grads, scratch
     T = x.shape[0]
     dh_next[:, :] = 0
     dc_next[:, :] = 0
@@ -174,10 +161,8 @@ def layer_forward(w, x, state0, active, relu=False):
     hs, cs = np.zeros((T, N, H), x.dtype), np.zeros((T, N, H), x.dtype)
     gates = np.zeros((T, N, G), x.dtype)
     hw = np.empty((N, G), x.dtype)
-    forward(
-        w["weight_ih"], transposed(w["weight_hh"]), w["bias_ih"], w["bias_hh"],
-        x, h0, c0, False, hs, cs, gates, hw, active,
-    )  # fmt: skip
+    W = (w["weight_ih"], transposed(w["weight_hh"]), w["bias_ih"], w["bias_hh"])
+    forward(W, x, (h0, c0, False), (hs, cs, gates), hw, active)
     return hs, (hs, cs), (x, hs, cs, gates, h0, c0, active)
 
 
@@ -187,10 +172,10 @@ def layer_backward(w, cache, dhs):
     g = {k: np.zeros_like(v) for k, v in w.items()}
     dx = np.zeros_like(x)
     da = np.empty((x.shape[1], w["weight_hh"].shape[0]), x.dtype)
-    backward(
-        np.ascontiguousarray(w["weight_ih"]), np.ascontiguousarray(w["weight_hh"]),
-        x, hs, cs, gates.copy(), h0, c0, False, np.ascontiguousarray(dhs), True, dx,
-        g["weight_ih"], g["weight_hh"], g["bias_ih"], g["bias_hh"],
-        da, np.empty_like(h0), np.empty_like(h0), active,
-    )  # fmt: skip
+    W = (np.ascontiguousarray(w["weight_ih"]), np.ascontiguousarray(w["weight_hh"]))
+    seq = (x, hs, cs, gates.copy())
+    flow = (np.ascontiguousarray(dhs), True, dx)
+    grads = (g["weight_ih"], g["weight_hh"], g["bias_ih"], g["bias_hh"])
+    scratch = (da, np.empty_like(h0), np.empty_like(h0))
+    backward(W, seq, (h0, c0, False), flow, grads, scratch, active)
     return g, dx

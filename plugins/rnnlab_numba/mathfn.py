@@ -21,19 +21,24 @@ and ``z if z > 0 else 0`` are all float64 for a float32 ``a``, silently (``fpext
   ``fpext``, and its inner loops show ``<8 x float>`` (or ``<16 x float>``). LLVM narrows a lone
   float64 operation stored straight back to float32, never a chain (a polynomial, an accumulator).
 
-Numba keys a cached kernel on its own source file only: after changing this file, delete the
-``__pycache__/*.nbi``/``*.nbc`` files of the kernels calling it, or they keep the old code.
+The backend's kernels are cached under a hash of all of its sources (jitcache.py): after a
+change here, the kernels calling these functions compile afresh. (A kernel of your own with
+numba's ``cache=True`` is keyed on its own file only, as numba does it.)
 """
 
 import math
 from decimal import Decimal
 
 import numpy as np
-from numba import njit, types
+from numba import types
 from numba.extending import overload
+
+from .jitcache import njit
 
 FLAGS = {"contract"}  # fused multiply-add only: no reassociation, NaN and inf kept
 OPTS = dict(fastmath=FLAGS, error_model="numpy", cache=True)
+# an overload is compiled into its caller (whose cache holds it): not cached itself
+INLINE = dict(fastmath=FLAGS, error_model="numpy")
 LN2 = Decimal("0.693147180559945309417232121458176568075500134360255")
 
 # --- float64 -------------------------------------------------------------------------------------
@@ -158,12 +163,12 @@ def sigmoid(x):
     return (sigmoid32 if isinstance(x, np.float32) else sigmoid64)(x)
 
 
-@overload(tanh, jit_options=OPTS)
+@overload(tanh, jit_options=INLINE)
 def _tanh(x):
     return _by_precision(x, tanh32, tanh64)
 
 
-@overload(sigmoid, jit_options=OPTS)
+@overload(sigmoid, jit_options=INLINE)
 def _sigmoid(x):
     return _by_precision(x, sigmoid32, sigmoid64)
 
@@ -185,13 +190,13 @@ def _float_kind(x):
     return None
 
 
-@overload(zero, jit_options={"cache": True})
+@overload(zero, jit_options={})
 def _zero(x):
     kind = _float_kind(x)
     return None if kind is None else lambda x: kind(0)
 
 
-@overload(like, jit_options={"cache": True})
+@overload(like, jit_options={})
 def _like(x, value):
     kind = _float_kind(x)
     return None if kind is None else lambda x, value: kind(value)

@@ -17,12 +17,11 @@ layer above (or the head) reads ``[forward ; reverse]`` in forward time, times t
 mask, from ``mid`` (``outputs``), as ``rnnlab.nn.model.Model._layers_forward`` composes them.
 """
 
-from numba import njit
-
 from . import gru, lstm, rnn
 from .blocks import OPTS, add_outer, add_product_steps, add_product_t, add_rows, fill_rows
 from .fpenv import flush_subnormals, restore
-from .layout import ALIGN
+from .jitcache import njit
+from .layout import ALIGN, Chunk
 from .mathfn import zero
 from .softmax import xent_row
 
@@ -70,9 +69,10 @@ def prepare_weights(s, net, bsum):
 
 
 @njit(**OPTS)
-def layer_input(c, layer, T, buf, mid):
-    """What layer ``layer`` of chunk ``c`` reads: the inputs, or the layer below's outputs
+def layer_input(ch, layer, buf, mid):
+    """What layer ``layer`` of chunk ``ch`` reads: the inputs, or the layer below's outputs
     (``mid``, with dropout or two directions: ``[forward ; reverse] * mask``, see ``outputs``)."""
+    c, T = ch.c, ch.T
     if layer == 0:
         return buf.xb[c, :T]
     if mid is not None:
@@ -81,82 +81,82 @@ def layer_input(c, layer, T, buf, mid):
 
 
 @njit(**OPTS)
-def reversed_input(c, layer, T, rows, s, data, buf, bi, mid):
+def reversed_input(ch, layer, sh, bi, mid):
     """Layer ``layer``'s input with each row's steps reversed within its own length (the
     reverse direction's input, step t = step len - 1 - t), in ``bi.rx`` or ``bi.rmid``."""
-    inp = layer_input(c, layer, T, buf, mid)
+    c, T, buf = ch.c, ch.T, sh.buf
+    inp = layer_input(ch, layer, buf, mid)
     out = bi.rx[c, :T] if layer == 0 else bi.rmid[c, :T]
-    reverse_rows(inp, out, rows, s, data, T, buf.active[c])
+    reverse_rows(inp, out, ch, sh)
     return out
 
 
 @njit(**OPTS)
-def reverse_rows(src, dst, rows, s, data, T, active):
+def reverse_rows(src, dst, ch, sh):
     """dst[t, r] = src[len_r - 1 - t, r] for every live row r of step t (len_r: row r's
     length, or T); a map that is its own inverse."""
+    T, rows, active = ch.T, ch.rows, sh.buf.active[ch.c]
     for t in range(T):
         for r in range(active[t]):
-            Tr = data.lens[rows[r]] if s.lengths else T
+            Tr = sh.data.lens[rows[r]] if sh.s.lengths else T
             a, b = src[Tr - 1 - t, r], dst[t, r]
             for j in range(a.size):
                 b[j] = a[j]
 
 
 @njit(**OPTS)
-def layer_forward(c, ld, T, h0_zero, s, net, buf, inp, bsum, gates, cs, hn):
-    """Direction ``ld`` (= layer * directions + direction) of chunk ``c`` over its first T
-    steps of ``inp``, from the state in ``buf.state0`` (zeros when ``h0_zero``: their products
-    are skipped)."""
-    Wih, _, b_ih, b_hh, _, WhhT = weights(s, net, ld)
+def layer_forward(ch, ld, sh, inp, bsum, gates, cs, hn):
+    """Direction ``ld`` (= layer * directions + direction) of chunk ``ch`` over its T steps of
+    ``inp``, from the state in ``buf.state0`` (zeros when ``ch.h0_zero``: their products are
+    skipped)."""
+    s, buf, c, T, h0_zero = sh.s, sh.buf, ch.c, ch.T, ch.h0_zero
+    Wih, _, b_ih, b_hh, _, WhhT = weights(s, sh.net, ld)
     hs, active = buf.hs[c, ld, :T], buf.active[c]
     h0, c0 = buf.state0[c, ld, 0], buf.state0[c, ld, 1]
     if bsum is not None:
-        rnn.forward(Wih, WhhT, bsum[ld], inp, h0, h0_zero, s.relu, hs, active)
+        rnn.forward((Wih, WhhT, bsum[ld]), inp, (h0, h0_zero), s.relu, hs, active)
     if cs is not None:
-        lstm.forward(
-            Wih, WhhT, b_ih, b_hh, inp, h0, c0, h0_zero, hs, cs[c, ld, :T], gates[c, ld, :T],
-            buf.wide[c, 0], active,
-        )  # fmt: skip
+        out = (hs, cs[c, ld, :T], gates[c, ld, :T])
+        lstm.forward((Wih, WhhT, b_ih, b_hh), inp, (h0, c0, h0_zero), out, buf.wide[c, 0], active)
     if hn is not None:
-        gru.forward(
-            Wih, WhhT, b_ih, b_hh, inp, h0, h0_zero, hs, gates[c, ld, :T], hn[c, ld, :T],
-            buf.wide[c, 0], active,
-        )  # fmt: skip
+        out = (hs, gates[c, ld, :T], hn[c, ld, :T])
+        gru.forward((Wih, WhhT, b_ih, b_hh), inp, (h0, h0_zero), out, buf.wide[c, 0], active)
 
 
 @njit(**OPTS)
-def layer_backward(c, ld, T, h0_zero, s, net, buf, inp, dh, need_dx, dx, g, bsum, gates, cs, hn):
-    """BPTT of direction ``ld`` of chunk ``c`` from ``dh`` (dL/dh from above); its weight
-    gradients into ``g``, dL/d(its input) into ``dx`` when ``need_dx``. No gradient flows into
-    the initial state (a stateful epoch's chunks are cut there)."""
-    Wih, Whh, _, _, _, _ = weights(s, net, ld)
-    gWih, gWhh, gb_ih, gb_hh = grads(s, net, g, ld)
+def layer_backward(ch, ld, sh, flow, bsum, gates, cs, hn):
+    """BPTT of direction ``ld`` of chunk ``ch``, ``flow = (inp, dh, dx)``: from ``dh`` (dL/dh
+    from above); its weight gradients into the chunk's ``buf.g``, dL/d(its input ``inp``) into
+    ``dx`` above the first layer. No gradient flows into the initial state (a stateful epoch's
+    chunks are cut there)."""
+    s, buf, c, T, h0_zero = sh.s, sh.buf, ch.c, ch.T, ch.h0_zero
+    inp, dh, dx = flow
+    need_dx = ld >= s.directions
+    Wih, Whh, _, _, _, _ = weights(s, sh.net, ld)
+    W, g = (Wih, Whh), grads(s, sh.net, buf.g[c], ld)
     hs, active = buf.hs[c, ld, :T], buf.active[c]
     h0, c0 = buf.state0[c, ld, 0], buf.state0[c, ld, 1]
     wide, narrow = buf.wide[c], buf.narrow[c]
+    flow = (dh, need_dx, dx)
     if bsum is not None:
-        rnn.backward(
-            Wih, Whh, inp, hs, h0, h0_zero, s.relu, dh, need_dx, dx, gWih, gWhh, gb_ih,
-            gb_hh, narrow[0], narrow[1], active,
-        )  # fmt: skip
+        scratch = (narrow[0], narrow[1])
+        rnn.backward(W, (inp, hs), (h0, h0_zero), s.relu, flow, g, scratch, active)
     if cs is not None:
-        lstm.backward(
-            Wih, Whh, inp, hs, cs[c, ld, :T], gates[c, ld, :T], h0, c0, h0_zero, dh,
-            need_dx, dx, gWih, gWhh, gb_ih, gb_hh, wide[0], narrow[0], narrow[1], active,
-        )  # fmt: skip
+        seq, scratch = (inp, hs, cs[c, ld, :T], gates[c, ld, :T]), (wide[0], narrow[0], narrow[1])
+        lstm.backward(W, seq, (h0, c0, h0_zero), flow, g, scratch, active)
     if hn is not None:
-        gru.backward(
-            Wih, Whh, inp, hs, gates[c, ld, :T], hn[c, ld, :T], h0, h0_zero, dh, need_dx,
-            dx, gWih, gWhh, gb_ih, gb_hh, wide[0], wide[1], narrow[0], narrow[1], active,
-        )  # fmt: skip
+        seq = (inp, hs, gates[c, ld, :T], hn[c, ld, :T])
+        scratch = (wide[0], wide[1], narrow[0], narrow[1])
+        gru.backward(W, seq, (h0, h0_zero), flow, g, scratch, active)
 
 
 @njit(**OPTS)
-def outputs(c, layer, T, t0, pos, rows, s, data, buf, masks, mid):
+def outputs(ch, layer, sh, masks, mid):
     """Layer ``layer``'s outputs as the layer above (or the head) reads them, on the live rows:
     ``mid[t, r] = [h_t forward ; h_t reverse] * mask``, the reverse direction's state at step
     t being its step len_r - 1 - t, and the mask (with dropout, below the top layer) that of
     step ``t0 + t`` and row ``pos + r`` of the epoch's mask array ``[L-1, steps, rows, D*H]``."""
+    s, buf, c, T, rows = sh.s, sh.buf, ch.c, ch.T, ch.rows
     D, H, active = s.directions, s.hidden, buf.active[c]
     out = mid[c, layer]
     for t in range(T):
@@ -165,23 +165,23 @@ def outputs(c, layer, T, t0, pos, rows, s, data, buf, masks, mid):
             for j in range(H):
                 o[j] = hf[j]
             if D == 2:
-                Tr = data.lens[rows[r]] if s.lengths else T
+                Tr = sh.data.lens[rows[r]] if s.lengths else T
                 hr = buf.hs[c, layer * D + 1, Tr - 1 - t, r]
                 for j in range(H):
                     o[H + j] = hr[j]
             if masks is not None and layer < s.layers - 1:
-                m = masks[layer, t0 + t, pos + r]
+                m = masks[layer, ch.t0 + t, ch.pos + r]
                 for j in range(o.size):
                     o[j] *= m[j]
 
 
 @njit(**OPTS)
-def drop_backward(c, layer, T, t0, pos, buf, masks, dh):
+def drop_backward(ch, layer, buf, masks, dh):
     """dL/d(layer ``layer``'s outputs) = dL/d(dropped outputs) * mask, in place in ``dh``."""
-    active = buf.active[c]
-    for t in range(T):
+    active = buf.active[ch.c]
+    for t in range(ch.T):
         for r in range(active[t]):
-            d, m = dh[t, r], masks[layer, t0 + t, pos + r]
+            d, m = dh[t, r], masks[layer, ch.t0 + t, ch.pos + r]
             for j in range(d.size):
                 d[j] *= m[j]
 
@@ -228,22 +228,23 @@ def target_loss(out, n, k, s, data, coef):
 
 
 @njit(**OPTS)
-def head_every(c, rows, T, t0, top, s, net, data, coef, buf, dtop, g):
+def head_every(ch, sh, top, dtop):
     """Target "every": the head on every live step of the chunk's rows at once, the loss
     summed over them, and its backward pass (dtop += dout W). Every step's outputs in one pass
     (from the W^T prepare_weights made: no transposition per chunk), then the gradients as
     products over all of them, so that four rows share each load of W and of its gradient
     (per step, the head's rank-1 updates ran at a third of the speed at min-char-rnn's sizes,
     batch 1); dout W in the outer-product form over W itself (blocks.py)."""
+    s, buf, c, T, rows = sh.s, sh.buf, ch.c, ch.T, ch.rows
     top, outs, active = top[:T], buf.outs[c, :T], buf.active[c]
-    Wh, bh, WhT, gWh, gbh = head_weights(s, net, g, top.shape[2])
+    Wh, bh, WhT, gWh, gbh = head_weights(s, sh.net, buf.g[c], top.shape[2])
     for t in range(T):  # out = h W^T + b, with prepare_weights' W^T
         fill_rows(outs[t, : active[t]], bh)
     add_product_steps(WhT, top, outs, active)
     loss = 0.0
     for t in range(T):
         for r in range(active[t]):
-            loss += target_loss(outs[t, r], rows[r], t0 + t, s, data, coef)
+            loss += target_loss(outs[t, r], rows[r], ch.t0 + t, s, sh.data, ch.coef)
     R = top.shape[1]
     if T > 0 and active[T - 1] == R:  # every row live at every step: one pass
         d, h, dh = outs.reshape((T * R, s.n_out)), top.reshape((T * R, top.shape[2])), dtop
@@ -260,12 +261,15 @@ def head_every(c, rows, T, t0, top, s, net, data, coef, buf, dtop, g):
 
 
 @njit(**OPTS)
-def head_last(n, r, T, top, s, net, data, coef, out, dh, hv, dv, g):
+def head_last(ch, r, T, model, row, top, dh):
     """Target "last": head y = h W^T + b on row r's step ``T-1`` (T: its length), its loss,
+    ``model = (s, net, data)``, ``row = (out, hv, dv, g)`` the chunk's scratch and gradient;
     and the backward pass: g[W] += dout^T h, g[b] += dout, dh[T-1, r] += dout W. A
     bidirectional model's head reads ``[h_n forward ; h_n reverse] = [top[T-1, :H] ;
     top[0, H:]]`` (gathered in ``hv``, its gradient in ``dv``), as
     ``rnnlab.nn.model.Model._top`` routes it."""
+    s, net, data = model
+    out, hv, dv, g = row
     H, W = s.hidden, top.shape[2]  # W = D * H
     Wh, bh, _, gWh, gbh = head_weights(s, net, g, W)
     h, d_h = top[T - 1, r], dh[T - 1, r]
@@ -280,7 +284,7 @@ def head_last(n, r, T, top, s, net, data, coef, out, dh, hv, dv, g):
         for j in range(W):
             acc += Wh[o, j] * h[j]
         out[o] = acc + bh[o]
-    loss = target_loss(out, n, 0, s, data, coef)
+    loss = target_loss(out, ch.rows[r], 0, s, data, ch.coef)
     # dW += dout^T h,  db += dout,  dh = dout W
     for o in range(s.n_out):
         d = out[o]
@@ -309,26 +313,26 @@ def live_rows(rows, lens, ragged, active):
 
 
 @njit(**OPTS)
-def stack_forward(c, rows, pos, t0, T, h0_zero, s, net, data, buf, cell, masks, mid, bi):
+def stack_forward(ch, sh, cell, masks, mid, bi):
     """Every layer and direction forward; the outputs each layer above reads into ``mid``."""
     bsum, gates, cs, hn = cell
-    D = s.directions
+    s, D = sh.s, sh.s.directions
     for layer in range(s.layers):
-        inp = layer_input(c, layer, T, buf, mid)
-        layer_forward(c, layer * D, T, h0_zero, s, net, buf, inp, bsum, gates, cs, hn)
+        inp = layer_input(ch, layer, sh.buf, mid)
+        layer_forward(ch, layer * D, sh, inp, bsum, gates, cs, hn)
         if bi is not None:
-            inp = reversed_input(c, layer, T, rows, s, data, buf, bi, mid)
-            layer_forward(c, layer * D + 1, T, h0_zero, s, net, buf, inp, bsum, gates, cs, hn)
+            inp = reversed_input(ch, layer, sh, bi, mid)
+            layer_forward(ch, layer * D + 1, sh, inp, bsum, gates, cs, hn)
         if mid is not None and (layer < s.layers - 1 or bi is not None):
-            outputs(c, layer, T, t0, pos, rows, s, data, buf, masks, mid)
+            outputs(ch, layer, sh, masks, mid)
 
 
 @njit(**OPTS)
-def stack_backward(c, rows, pos, t0, T, h0_zero, s, net, data, buf, g, cell, masks, mid, bi):
+def stack_backward(ch, sh, cell, masks, mid, bi):
     """BPTT down the stack from the head's gradient (in ``buf.dh[c]``, or ``bi.dcat[c, 0]``
     with two directions: dL/d[forward ; reverse] outputs of the top layer)."""
     bsum, gates, cs, hn = cell
-    L = s.layers
+    L, buf, c, T = sh.s.layers, sh.buf, ch.c, ch.T
     for layer in range(L - 1, -1, -1):
         if bi is None:
             # dh: dL/d(layer outputs), from the head or the layer above; dx: dL/d(its input)
@@ -336,99 +340,92 @@ def stack_backward(c, rows, pos, t0, T, h0_zero, s, net, data, buf, g, cell, mas
             dh = buf.dh[c, :T] if first else buf.dh2[c, :T]
             dx = buf.dh2[c, :T] if first else buf.dh[c, :T]
             if masks is not None and layer < L - 1:
-                drop_backward(c, layer, T, t0, pos, buf, masks, dh)
-            inp = layer_input(c, layer, T, buf, mid)
-            layer_backward(
-                c, layer, T, h0_zero, s, net, buf, inp, dh, layer > 0, dx, g, bsum, gates, cs, hn
-            )  # fmt: skip
+                drop_backward(ch, layer, buf, masks, dh)
+            inp = layer_input(ch, layer, buf, mid)
+            layer_backward(ch, layer, sh, (inp, dh, dx), bsum, gates, cs, hn)
         else:
-            directions_backward(
-                c, layer, rows, pos, t0, T, h0_zero, s, net, data, buf, g, cell, masks, mid, bi
-            )
+            directions_backward(ch, layer, sh, cell, masks, mid, bi)
 
 
 @njit(**OPTS)
-def directions_backward(
-    c, layer, rows, pos, t0, T, h0_zero, s, net, data, buf, g, cell, masks, mid, bi
-):
+def directions_backward(ch, layer, sh, cell, masks, mid, bi):
     """BPTT of both directions of layer ``layer`` from ``dcat``, dL/d[forward ; reverse]
     outputs (forward time); dL/d(layer input) = dx forward + dx reverse reversed back, into
     the other ``bi.dcat`` buffer, for the layer below."""
     bsum, gates, cs, hn = cell
+    s, buf, c, T, rows = sh.s, sh.buf, ch.c, ch.T, ch.rows
     now = (s.layers - 1 - layer) % 2
     dcat, dx = bi.dcat[c, now, :T], bi.dcat[c, 1 - now, :T]
     if masks is not None and layer < s.layers - 1:
-        drop_backward(c, layer, T, t0, pos, buf, masks, dcat)
+        drop_backward(ch, layer, buf, masks, dcat)
     # split: dh forward = dcat[t, :H]; dh reverse (its own time) = dcat[len - 1 - t, H:]
     H, active, dhf, dhr = s.hidden, buf.active[c], buf.dh[c, :T], buf.dh2[c, :T]
     for t in range(T):
         for r in range(active[t]):
-            Tr = data.lens[rows[r]] if s.lengths else T
+            Tr = sh.data.lens[rows[r]] if s.lengths else T
             a, b = dcat[t, r], dcat[Tr - 1 - t, r]
             for j in range(H):
                 dhf[t, r, j] = a[j]
                 dhr[t, r, j] = b[H + j]
     ld = layer * s.directions
-    inp = layer_input(c, layer, T, buf, mid)
-    layer_backward(c, ld, T, h0_zero, s, net, buf, inp, dhf, layer > 0, dx, g, bsum, gates, cs, hn)
-    inp = reversed_input(c, layer, T, rows, s, data, buf, bi, mid)
+    inp = layer_input(ch, layer, buf, mid)
+    layer_backward(ch, ld, sh, (inp, dhf, dx), bsum, gates, cs, hn)
+    inp = reversed_input(ch, layer, sh, bi, mid)
     dxr = bi.dxr[c, :T]
-    layer_backward(
-        c, ld + 1, T, h0_zero, s, net, buf, inp, dhr, layer > 0, dxr, g, bsum, gates, cs, hn
-    )
+    layer_backward(ch, ld + 1, sh, (inp, dhr, dxr), bsum, gates, cs, hn)
     if layer > 0:
         for t in range(T):
             for r in range(active[t]):
-                Tr = data.lens[rows[r]] if s.lengths else T
+                Tr = sh.data.lens[rows[r]] if s.lengths else T
                 a, b = dx[t, r], dxr[Tr - 1 - t, r]
                 for j in range(a.size):
                     a[j] += b[j]
 
 
 @njit(**OPTS)
-def chunk_loss_grad(c, rows, pos, t0, T, h0_zero, s, net, data, buf, coef, cell, masks, mid, bi):
-    """Forward, loss and BPTT of the sequences ``rows`` (chunk ``c`` of a batch, each an index
-    into ``data.x [steps, N, I]``, at positions ``pos ..`` of the epoch's order) over the steps
-    ``t0 .. t0 + T - 1`` (with lengths: up to the chunk's longest sequence): their gradients
-    into ``buf.g[c]`` (zeroed first), their loss summed over targets into ``buf.loss[c]`` (the
-    epoch divides by the batch's target count; ``coef`` is the gradient's scale, 2 / count
-    (mse) or 1 / count (xent)). The initial state is ``buf.state0[c]`` (zeros when
-    ``h0_zero``); a stateful epoch (``s.chunk_length``) leaves the final state there. ``cell``
-    = (bsum, gates, cs, hn), the cell's buffers; ``masks`` the epoch's dropout masks, ``mid``
-    the layers' outputs as the layer above reads them (None: it reads hs), ``bi`` the reverse
+def chunk_loss_grad(ch, sh, cell, masks, mid, bi):
+    """Forward, loss and BPTT of chunk ``ch`` (layout.Chunk) of a batch: the sequences
+    ``ch.rows`` (each an index into ``data.x [steps, N, I]``, at positions ``ch.pos ..`` of the
+    epoch's order) over the steps ``ch.t0 .. ch.t0 + ch.T - 1`` (with lengths: up to the
+    chunk's longest sequence). Their gradients go into ``buf.g[c]`` (zeroed first), their loss
+    summed over targets into ``buf.loss[c]`` (the epoch divides by the batch's target count;
+    ``ch.coef`` is the gradient's scale, 2 / count (mse) or 1 / count (xent)). The initial
+    state is ``buf.state0[c]`` (zeros when ``ch.h0_zero``); a stateful epoch
+    (``s.chunk_length``) leaves the final state there. ``sh``: layout.Shared; ``cell`` = (bsum,
+    gates, cs, hn), the cell's buffers; ``masks`` the epoch's dropout masks, ``mid`` the
+    layers' outputs as the layer above reads them (None: it reads hs), ``bi`` the reverse
     direction's scratch (layout.Bidirectional; None: one direction). Subnormal numbers are
     flushed to zero meanwhile (fpenv.py)."""
     csr = flush_subnormals()
-    R, L = rows.size, s.layers
+    s, data, buf, c, rows = sh.s, sh.data, sh.buf, ch.c, ch.rows
+    R, L, T = rows.size, s.layers, ch.T
     if s.lengths:
         T = data.lens[rows[0]]  # the chunk's longest sequence
+        ch = Chunk(c, rows, ch.pos, ch.t0, T, ch.h0_zero, ch.coef)
     active = buf.active[c, :T]
     live_rows(rows, data.lens, s.lengths, active)
     xb = buf.xb[c]
     for t in range(T):
         for r in range(active[t]):
-            x_in, x_out = data.x[t0 + t, rows[r]], xb[t, r]
+            x_in, x_out = data.x[ch.t0 + t, rows[r]], xb[t, r]
             for i in range(x_in.size):
                 x_out[i] = x_in[i]
-    g = buf.g[c]
-    g[:] = 0
-    stack_forward(c, rows, pos, t0, T, h0_zero, s, net, data, buf, cell, masks, mid, bi)
+    buf.g[c][:] = 0
+    stack_forward(ch, sh, cell, masks, mid, bi)
     if bi is None:
         top, dtop = buf.hs[c, L - 1], buf.dh[c, :T]
     else:
         top, dtop = mid[c, L - 1], bi.dcat[c, 0, :T]
     dtop[:, :R, :] = 0
     if s.every:
-        loss = head_every(c, rows, T, t0, top, s, net, data, coef, buf, dtop, g)
+        loss = head_every(ch, sh, top, dtop)
     else:
-        loss = 0.0
+        loss, model = 0.0, (s, sh.net, data)
+        row = (buf.out[c], buf.hv[c], buf.dv[c], buf.g[c])  # the chunk's head scratch, gradient
         for r in range(R):
-            n = rows[r]
-            Tn = data.lens[n] if s.lengths else T
-            loss += head_last(
-                n, r, Tn, top, s, net, data, coef, buf.out[c], dtop, buf.hv[c], buf.dv[c], g
-            )
-    stack_backward(c, rows, pos, t0, T, h0_zero, s, net, data, buf, g, cell, masks, mid, bi)
+            Tn = data.lens[rows[r]] if s.lengths else T
+            loss += head_last(ch, r, Tn, model, row, top, dtop)
+    stack_backward(ch, sh, cell, masks, mid, bi)
     if s.chunk_length:
         carry_state(c, T, s, buf, cell[2])
     buf.loss[c] = loss

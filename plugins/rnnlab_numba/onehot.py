@@ -19,7 +19,8 @@ dense product's (within the tolerances of the NumPy reference, like any reassoci
 """
 
 import numpy as np
-from numba import njit
+
+from .jitcache import njit
 
 OPTS = {"fastmath": {"contract", "reassoc", "nsz"}, "error_model": "numpy", "cache": True}
 

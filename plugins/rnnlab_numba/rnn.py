@@ -16,10 +16,14 @@ fixed-length arithmetic, bit for bit.
 
 ``h0_zero``: the initial state is known to be 0, so its products are skipped (the fused epoch's
 sequences start from zeros; a carried state passes False).
+
+The kernels take their arguments in groups (tuples): ``W`` the weights, ``start`` the initial
+state and whether it is zeros (``h0_zero``: its products are skipped), ``seq`` what the
+forward pass kept, ``flow = (dhs, need_dx, dx)`` the gradient in and out, ``grads = (gW_ih,
+gW_hh, gb_ih, gb_hh)`` the weight gradients to add to, ``scratch`` the per-step buffers.
 """
 
 import numpy as np
-from numba import njit
 
 from .blocks import (
     OPTS,
@@ -32,6 +36,7 @@ from .blocks import (
     product_t,
     transposed,
 )
+from .jitcache import njit
 from .mathfn import like, tanh, zero
 from .simd import wide_vectors
 
@@ -51,10 +56,13 @@ def activate(z, relu):
 
 
 @njit(**OPTS)
-def forward(Wih, WhhT, bias, x, h0, h0_zero, relu, hs, active):
-    """hs[t, r] for the rows r < active[t] (bias = b_ih + b_hh; h_{-1} = h0); other entries
-    are left alone. ``WhhT`` is W_hh^T (the products run in the outer-product form, blocks.py;
-    the fused epoch keeps it, transposed once per batch)."""
+def forward(W, x, start, relu, hs, active):
+    """hs[t, r] for the rows r < active[t] (``W = (W_ih, W_hh^T, bias)``, bias = b_ih + b_hh;
+    ``start = (h0, h0_zero)``, h_{-1} = h0); other entries are left alone. W_hh^T: the
+    products run in the outer-product form, blocks.py; the fused epoch keeps it, transposed
+    once per batch."""
+    Wih, WhhT, bias = W
+    h0, h0_zero = start
     # z_t = bias + x_t W_ih^T, every step at once
     affine_steps(Wih, bias, x, hs, active)
     for t in range(x.shape[0]):
@@ -70,29 +78,11 @@ def forward(Wih, WhhT, bias, x, h0, h0_zero, relu, hs, active):
 
 
 @njit(**OPTS)
-def backward(
-    Wih,
-    Whh,
-    x,
-    hs,
-    h0,
-    h0_zero,
-    relu,
-    dhs,
-    need_dx,
-    dx,
-    gWih,
-    gWhh,
-    gb_ih,
-    gb_hh,
-    dz,
-    carry,
-    active,
-):
-    """Backpropagate ``dhs [T, R, H]`` (dL/dh from above) through the block; add the weight
-    gradients to ``gWih``, ``gWhh``, ``gb_ih``, ``gb_hh`` (the two biases get the same); write
-    ``dx [T, R, I]`` if asked (``Wih``, ``Whh``: the weights as they are, the right-hand
-    factors of dz W); ``carry`` is
+def backward(W, seq, start, relu, flow, grads, scratch, active):
+    """Backpropagate ``dhs [T, R, H]`` (dL/dh from above; ``flow = (dhs, need_dx, dx)``)
+    through the block, ``seq = (x, hs)``; add the weight gradients to ``grads`` (the two
+    biases get the same); write ``dx [T, R, I]`` if asked (``W = (W_ih, W_hh)``, the weights
+    as they are, the right-hand factors of dz W); ``scratch = (dz, carry)``, ``carry`` is
     ``[R, H]`` scratch (``dz`` is not used). A row's BPTT starts at its own last step (its
     carry is still 0). ``dhs`` is overwritten: on return its live rows hold dz.
 
@@ -102,6 +92,9 @@ def backward(
     The recurrence keeps only dz_t W_hh in the loop; dz of every step stays in ``dhs``, and
     the weight gradients, bias sums and dx run after it over every step's rows at once.
     """
+    (Wih, Whh), (x, hs), (h0, h0_zero), (dhs, need_dx, dx) = W, seq, start, flow
+    gWih, gWhh, gb_ih, gb_hh = grads
+    carry = scratch[1]
     T, H = x.shape[0], hs.shape[2]
     carry[:, :] = 0
     for t in range(T - 1, -1, -1):
@@ -139,7 +132,7 @@ def layer_forward(w, x, state0, active, relu=False):
     T, N, _ = x.shape
     hs = np.zeros((T, N, w["weight_hh"].shape[0]), x.dtype)
     bias = w["bias_ih"] + w["bias_hh"]
-    forward(w["weight_ih"], transposed(w["weight_hh"]), bias, x, h0, False, relu, hs, active)
+    forward((w["weight_ih"], transposed(w["weight_hh"]), bias), x, (h0, False), relu, hs, active)
     return hs, (hs,), (x, hs, h0, relu, active)
 
 
@@ -149,23 +142,8 @@ def layer_backward(w, cache, dhs):
     grads = {k: np.zeros_like(v) for k, v in w.items()}
     dx = np.zeros_like(x)
     dz, carry = np.empty_like(h0), np.empty_like(h0)
-    backward(
-        np.ascontiguousarray(w["weight_ih"]),
-        np.ascontiguousarray(w["weight_hh"]),
-        x,
-        hs,
-        h0,
-        False,
-        relu,
-        np.array(dhs, order="C"),  # a C-ordered copy: backward overwrites it
-        True,
-        dx,
-        grads["weight_ih"],
-        grads["weight_hh"],
-        grads["bias_ih"],
-        grads["bias_hh"],
-        dz,
-        carry,
-        active,
-    )
+    W = (np.ascontiguousarray(w["weight_ih"]), np.ascontiguousarray(w["weight_hh"]))
+    flow = (np.array(dhs, order="C"), True, dx)  # a C-ordered copy: backward overwrites it
+    g = (grads["weight_ih"], grads["weight_hh"], grads["bias_ih"], grads["bias_hh"])
+    backward(W, (x, hs), (h0, False), relu, flow, g, (dz, carry), active)
     return grads, dx

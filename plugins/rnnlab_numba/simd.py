@@ -23,13 +23,19 @@ transposed view; ``B`` and ``O`` rows contiguous), so that one kernel serves eve
 callers keep the arrays alive and the blocks in bounds.
 """
 
-import llvmlite.binding as llvm
-from llvmlite import ir
 from numba import types
-from numba.core import cgutils
 from numba.extending import intrinsic
 
-VBYTES = 64 if llvm.get_host_cpu_features().get("avx512f", False) else 32
+from .internals import (
+    add_string_attribute,
+    alloca_once,
+    for_range,
+    get_or_insert_function,
+    host_has,
+    ir,
+)
+
+VBYTES = 64 if host_has("avx512f") else 32
 I64 = ir.IntType(64)
 
 
@@ -38,29 +44,42 @@ def _const(n):
 
 
 def block_kernel(NR: int, NV: int, masked: bool = False):
-    """An intrinsic ``k(o, o_rs, a, a_rs, a_ks, b, b_rs, K, like)``: for i < NR,
-    ``O[i, :w] += sum_{k < K} A[i, k] B[k, :w]``, w = NV vectors of ``VBYTES``, the element
-    type ``like``'s dtype. ``o``, ``a``, ``b`` are addresses; ``O[i, c]`` is at
-    ``o + (i o_rs + c)``, ``A[i, k]`` at ``a + (i a_rs + k a_ks)`` and ``B[k, c]`` at
-    ``b + (k b_rs + c)`` elements. ``masked``: ``k(o, ..., K, w, like)`` with w itself (fewer
-    than NV vectors' columns) before ``like``: the columns from w on are neither read nor
+    """An intrinsic ``k(out, lhs, rhs, K, like)``: for i < NR, ``O[i, :w] += sum_{k < K}
+    A[i, k] B[k, :w]``, w = NV vectors of ``VBYTES``, the element type ``like``'s dtype.
+    ``out = (o, o_rs)``, ``lhs = (a, a_rs, a_ks)``, ``rhs = (b, b_rs)``: addresses ``o``,
+    ``a``, ``b`` and strides in elements; ``O[i, c]`` is at ``o + (i o_rs + c)``, ``A[i, k]``
+    at ``a + (i a_rs + k a_ks)`` and ``B[k, c]`` at ``b + (k b_rs + c)`` elements. ``masked``:
+    ``k(out, lhs, rhs, K, w, like)`` with w itself (fewer than NV vectors' columns) before
+    ``like``: the columns from w on are neither read nor
     written (masked loads and stores), so that one block covers a row's last columns (they
     took one scalar block per column, each its own pass over B)."""
 
-    def typer(like):
+    def typer(out, lhs, rhs, like):
         dt = like.dtype
-        sig = types.void(*([types.intp] * (9 if masked else 8)), like)
+        groups = ((out, 2), (lhs, 3), (rhs, 2))
+        for group, n in groups:  # (address, strides...): integers (an address may be unsigned)
+            if not isinstance(group, types.BaseTuple) or len(group) != n:
+                return None
+            if not all(isinstance(x, types.Integer) for x in group):
+                return None
+        sig = types.void(out, lhs, rhs, *([types.intp] * (2 if masked else 1)), like)
 
         def codegen(context, builder, signature, args):
-            o_a, o_rs_, a_a, a_rs_, a_ks_, b_a, b_rs_, K_ = args[:8]
+            def ints(i):  # the members of tuple argument i, as intp
+                group = signature.args[i]
+                return [
+                    context.cast(builder, builder.extract_value(args[i], j), group[j], types.intp)
+                    for j in range(len(group))
+                ]
+
+            (o_a, o_rs_), (a_a, a_rs_, a_ks_), (b_a, b_rs_) = ints(0), ints(1), ints(2)
+            K_ = args[3]
             et = context.get_value_type(dt)
             size = context.get_abi_sizeof(et)
             lanes = VBYTES // size
             vt = ir.VectorType(et, lanes)
             name = f"llvm.fma.v{lanes}f{8 * size}"
-            fma = cgutils.get_or_insert_function(
-                builder.module, ir.FunctionType(vt, [vt] * 3), name
-            )
+            fma = get_or_insert_function(builder.module, ir.FunctionType(vt, [vt] * 3), name)
 
             def at(base, offset, ty):  # address base + offset elements, as a pointer to ty
                 byte = builder.add(base, builder.mul(offset, _const(size)))
@@ -72,18 +91,18 @@ def block_kernel(NR: int, NV: int, masked: bool = False):
             if masked:  # lane l of vector n is column n * lanes + l: live while < w
                 i32 = ir.IntType(32)
                 mt, vi = ir.VectorType(ir.IntType(1), lanes), ir.VectorType(I64, lanes)
-                w = builder.insert_element(ir.Constant(vi, ir.Undefined), args[8], _const(0))
+                w = builder.insert_element(ir.Constant(vi, ir.Undefined), args[4], _const(0))
                 zero32 = ir.Constant(ir.VectorType(i32, lanes), [0] * lanes)
                 w = builder.shuffle_vector(w, ir.Constant(vi, ir.Undefined), zero32)
                 cols = [ir.Constant(vi, [n * lanes + j for j in range(lanes)]) for n in range(NV)]
                 masks = [builder.icmp_signed("<", c, w) for c in cols]
                 suffix = f"v{lanes}f{8 * size}.p0"
-                mload = cgutils.get_or_insert_function(
+                mload = get_or_insert_function(
                     builder.module,
                     ir.FunctionType(vt, [vt.as_pointer(), i32, mt, vt]),
                     "llvm.masked.load." + suffix,
                 )
-                mstore = cgutils.get_or_insert_function(
+                mstore = get_or_insert_function(
                     builder.module,
                     ir.FunctionType(ir.VoidType(), [vt, vt.as_pointer(), i32, mt]),
                     "llvm.masked.store." + suffix,
@@ -101,14 +120,14 @@ def block_kernel(NR: int, NV: int, masked: bool = False):
                 else:
                     builder.store(v, p, align=size)
 
-            acc = [[cgutils.alloca_once(builder, vt) for _ in range(NV)] for _ in range(NR)]
+            acc = [[alloca_once(builder, vt) for _ in range(NV)] for _ in range(NR)]
             for i in range(NR):
                 for n in range(NV):
                     p = at(o_a, row(o_a, o_rs_, i, n), vt)
                     builder.store(load(p, n), acc[i][n])
             undef = ir.Constant(vt, ir.Undefined)
             splat = ir.Constant(ir.VectorType(ir.IntType(32), lanes), [0] * lanes)
-            with cgutils.for_range(builder, K_) as loop:
+            with for_range(builder, K_) as loop:
                 k = loop.index
                 b_k = builder.mul(k, b_rs_)
                 bs = [load(at(b_a, builder.add(b_k, _const(n * lanes)), vt), n) for n in range(NV)]
@@ -131,14 +150,14 @@ def block_kernel(NR: int, NV: int, masked: bool = False):
     if masked:
 
         @intrinsic
-        def kernel_masked(typingctx, o, o_rs, a, a_rs, a_ks, b, b_rs, K, w, like):
-            return typer(like)
+        def kernel_masked(typingctx, out, lhs, rhs, K, w, like):
+            return typer(out, lhs, rhs, like)
 
         return kernel_masked
 
     @intrinsic
-    def kernel(typingctx, o, o_rs, a, a_rs, a_ks, b, b_rs, K, like):
-        return typer(like)
+    def kernel(typingctx, out, lhs, rhs, K, like):
+        return typer(out, lhs, rhs, like)
 
     return kernel
 
@@ -160,16 +179,12 @@ def wide_vectors(typingctx):
     """Called first thing in a kernel: lets LLVM's loop vectoriser use ``VBYTES``-wide vectors
     in the calling function (the ``prefer-vector-width`` function attribute, which overrides the
     CPU's 256-bit preference for that function alone). For the elementwise loops of the cells
-    (gate nonlinearities: about 15% faster per unit at H=32 here). llvmlite's attribute set
-    takes only the attributes it knows, so the string attribute goes in through the set
-    underneath; should that ever fail, the function keeps the default width (same results:
+    (gate nonlinearities: about 15% faster per unit at H=32 here). Should adding the attribute
+    fail (internals.add_string_attribute), the function keeps the default width (same results:
     the vector width changes no element's arithmetic)."""
 
     def codegen(context, builder, signature, args):
-        try:
-            set.add(builder.function.attributes, f'"prefer-vector-width"="{8 * VBYTES}"')
-        except TypeError:
-            pass
+        add_string_attribute(builder.function, f'"prefer-vector-width"="{8 * VBYTES}"')
         return context.get_dummy_value()
 
     return types.void(), codegen

@@ -15,12 +15,13 @@ gives a subnormal that the kernels' flush-to-zero would drop anyway, fpenv.py). 
 import math
 
 import numpy as np
-from numba import njit
 from numba.extending import overload
 
 from . import mathfn as mf
+from .jitcache import njit
 
 OPTS = {"fastmath": {"contract"}, "error_model": "numpy", "cache": True}
+INLINE = {"fastmath": {"contract"}, "error_model": "numpy"}  # overloads: cached in callers
 NORMAL64 = -708.0  # exp(-708) = 3.3e-308 is normal; 2^k is built from its bits for k >= -1022
 NORMAL32 = np.float32(-87.0)  # exp(-87) = 1.6e-38 is normal (k >= -126)
 ZERO32 = np.float32(0.0)
@@ -64,7 +65,7 @@ def exp_nonpositive(x):
     return (exp_nonpositive32 if isinstance(x, np.float32) else exp_nonpositive64)(x)
 
 
-@overload(exp_nonpositive, jit_options=OPTS)
+@overload(exp_nonpositive, jit_options=INLINE)
 def _exp_nonpositive(x):
     return mf._by_precision(x, exp_nonpositive32, exp_nonpositive64)
 

@@ -9,7 +9,8 @@ epoch kernel, got fused multiply-adds and differed from NumPy in the last bit (s
 
 import math
 
-from numba import njit
+from .jitcache import njit
+from .layout import ADAGRAD, ADAM, CLIP_NORM, CLIP_VALUE, SGD
 
 EXACT = {"fastmath": False, "error_model": "numpy", "cache": True}
 
@@ -18,7 +19,7 @@ EXACT = {"fastmath": False, "error_model": "numpy", "cache": True}
 def clip(s, g):
     """norm: g *= value / (||g|| + 1e-6) when that is < 1;  value: g = clip(g, -value, value)."""
     value = s.clip_value
-    if s.clip == 1:
+    if s.clip == CLIP_NORM:
         sq = 0.0
         for i in range(g.size):
             sq += g[i] * g[i]
@@ -26,36 +27,39 @@ def clip(s, g):
         if c < 1.0:
             for i in range(g.size):
                 g[i] *= c
-    elif s.clip == 2:
+    elif s.clip == CLIP_VALUE:
         for i in range(g.size):
             g[i] = min(max(g[i], -value), value)
 
 
 @njit(**EXACT)
-def clip_update(s, theta, g, sa, sb, step, lr):
-    """Clipping, then optimizer step number ``step``: in one pass over the parameters when
-    clipping by value without weight decay (each gradient clipped where the update reads it:
-    the same numbers as clipping first, one sweep of the ~30k parameters fewer per chunk at
-    min-char-rnn's settings), else ``clip`` first."""
+def clip_update(s, theta, g, slots, step):
+    """Clipping, then optimizer step number ``step`` with the optimizer's ``slots``
+    (layout.Slots: sa, sb and the learning rate lr; its ``steps`` unused): in one pass over
+    the parameters when clipping by value without weight decay (each gradient clipped where
+    the update reads it: the same numbers as clipping first, one sweep of the ~30k parameters
+    fewer per chunk at min-char-rnn's settings), else ``clip`` first."""
     lo, hi = -math.inf, math.inf  # min(max(g, -inf), inf) is g, NaN and -0.0 included
-    if s.clip == 2 and s.weight_decay == 0.0:
+    if s.clip == CLIP_VALUE and s.weight_decay == 0.0:
         lo, hi = -s.clip_value, s.clip_value
     else:
         clip(s, g)
-    update(s, theta, g, sa, sb, step, lr, lo, hi)
+    update(s, theta, g, slots, step, (lo, hi))
 
 
 @njit(**EXACT)
-def update(s, theta, g, sa, sb, step, lr, lo, hi):
-    """Optimizer step number ``step`` (1-based) with gradients ``g`` clipped to [lo, hi]
-    (weight decay is added to them in place) and slots ``sa``, ``sb``. One loop per
+def update(s, theta, g, slots, step, bounds):
+    """Optimizer step number ``step`` (1-based) with gradients ``g`` clipped to ``bounds = (lo,
+    hi)`` (weight decay is added to them in place) and ``slots``' sa, sb, lr. One loop per
     optimizer, free of branches, so that each vectorises (at min-char-rnn's sizes the update
     is a sixth of a chunk's time)."""
     momentum, b1, b2, eps, decay = s.momentum, s.beta1, s.beta2, s.eps, s.weight_decay
+    sa, sb, lr = slots.sa, slots.sb, slots.lr
+    lo, hi = bounds
     if decay != 0.0:  # g += weight_decay * p
         for i in range(theta.size):
             g[i] = min(max(g[i], lo), hi) + decay * theta[i]
-    if s.optimizer == 0:  # sgd: buf = momentum * buf + g;  p -= lr * buf
+    if s.optimizer == SGD:  # buf = momentum * buf + g;  p -= lr * buf
         if momentum != 0.0:
             for i in range(theta.size):
                 sa[i] = sa[i] * momentum + min(max(g[i], lo), hi)
@@ -63,7 +67,7 @@ def update(s, theta, g, sa, sb, step, lr, lo, hi):
         else:
             for i in range(theta.size):
                 theta[i] -= lr * min(max(g[i], lo), hi)
-    elif s.optimizer == 1:  # adam: p -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)
+    elif s.optimizer == ADAM:  # p -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)
         corr1 = lr / (1 - b1**step)
         corr2 = math.sqrt(1 - b2**step)
         for i in range(theta.size):
@@ -85,9 +89,10 @@ def adagrad(theta, g, sa, lr, eps, lo, hi):
 
 
 @njit(**EXACT)
-def clip_update_cols(s, theta, g, sa, sb, step, lr, o, J, K, cols, n):
+def clip_update_cols(s, theta, g, slots, step, hot):
     """``clip_update``, for a caller that knows the gradient of the ``[J, K]`` matrix at
-    ``theta[o:]`` to be exactly +0.0 (all bits zero) outside its ``n`` columns ``cols[:n]``:
+    ``theta[o:]`` to be exactly +0.0 (all bits zero) outside its ``n`` columns ``cols[:n]``,
+    ``hot = (o, J, K, cols, n)``:
     with Adagrad the parameters of the other columns are skipped when ``zero_steps_exact``
     says their step leaves them as they are (else clip_update). The caller (epoch.py) passes
     a one-hot first layer's W_ih and the characters of the batch; it also promises that the
@@ -98,11 +103,17 @@ def clip_update_cols(s, theta, g, sa, sb, step, lr, o, J, K, cols, n):
     Why: at min-char-rnn's settings a chunk of 25 characters has about 15 distinct ones, so
     85% of W_ih (a third of the parameters) has an exactly zero gradient, and Adagrad's sqrt
     and division, which share one divider, bounded the update (36 us of a 160 us chunk)."""
+    o, J, K, cols, n = hot
+    sa, lr = slots.sa, slots.lr
     lo, hi = -math.inf, math.inf
-    if s.clip == 2:
+    if s.clip == CLIP_VALUE:
         lo, hi = -s.clip_value, s.clip_value
-    if s.optimizer != 2 or s.clip == 1 or not zero_steps_exact(lr, s.eps, lo, hi, s.weight_decay):
-        clip_update(s, theta, g, sa, sb, step, lr)
+    if (
+        s.optimizer != ADAGRAD
+        or s.clip == CLIP_NORM
+        or not zero_steps_exact(lr, s.eps, lo, hi, s.weight_decay)
+    ):
+        clip_update(s, theta, g, slots, step)
         return
     eps, end = s.eps, o + J * K
     adagrad(theta[:o], g[:o], sa[:o], lr, eps, lo, hi)

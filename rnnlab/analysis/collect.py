@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import RnnlabError
 
 SWEEP_JSON, SEARCH_JSON, SUMMARY = "sweep.json", "search.json", "summary.json"
+CONFIG = "config.toml"  # a run directory's resolved config
 TRIALS = "trials"  # a search directory's folder of trial records
 DONE = ("finished", "stopped")
 
@@ -22,6 +24,8 @@ class Collected:
     labels: dict[str, str]  # variant -> its overrides or parameters, in words
     runs: dict[str, dict[int, dict]] = field(default_factory=dict)
     stats: dict | None = None  # the [stats] table recorded with the runs
+    configs: dict[str, dict] = field(default_factory=dict)  # variant -> its resolved config
+    source: Path | None = None  # the experiment file the runs came from (relative plugin paths)
 
     def values(self, split: str, metric: str) -> dict[str, dict[int, float]]:
         """variant -> seed -> the metric (variants with no run that has it left out)."""
@@ -54,6 +58,7 @@ def merge(parts: list[Collected]) -> Collected:
     if len(parts) == 1:
         return parts[0]
     out = Collected("several", parts[0].directory, {}, {}, parts[0].stats)
+    out.source = parts[0].source
     names = [p.directory.name for p in parts]
     if len(set(names)) < len(names):  # the same name in two folders: say which folder
         names = [str(p.directory) for p in parts]
@@ -62,6 +67,8 @@ def merge(parts: list[Collected]) -> Collected:
             name = f"{prefix}/{variant}"
             out.runs[name] = runs
             out.labels[name] = part.labels.get(variant, "")
+            if variant in part.configs:
+                out.configs[name] = part.configs[variant]
     return out
 
 
@@ -99,6 +106,8 @@ def collect_sweep(path: Path) -> Collected:
     ids = {i: v["id"] for i, v in enumerate(record.get("variants", []))}
     labels = {v["id"]: v.get("label", v["id"]) for v in record.get("variants", [])}
     out = Collected("sweep", path, labels, {v: {} for v in labels}, record.get("stats"))
+    out.configs = {v["id"]: v["config"] for v in record.get("variants", []) if "config" in v}
+    out.source = Path(record["source"]) if record.get("source") else None
     seeds = set(record.get("seeds", []))
     for run in record.get("runs", []):
         if run["seed"] not in seeds:
@@ -150,7 +159,20 @@ def collect_search(path: Path, *, top: int | None, best_by: str | None) -> Colle
             if summary is not None:
                 runs[run["seed"]] = summary
         out.runs[f"t{r['number']:04d}"] = runs
+        config = config_of([path / run["run"] for run in r.get("runs", [])])
+        if config is not None:
+            out.configs[f"t{r['number']:04d}"] = config
     return out
+
+
+def config_of(runs: list[Path]) -> dict | None:
+    """The resolved config the first of ``runs`` recorded (config.toml), or None."""
+    for run in runs:
+        try:
+            return tomllib.loads((run / CONFIG).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+    return None
 
 
 def _short(value) -> str:

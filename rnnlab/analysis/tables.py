@@ -21,7 +21,8 @@ def variants_table(result: dict, metric: str, labels: dict[str, str]) -> Table:
     )
     columns = ["variant", "seeds", "mean", "std", "median", "95% CI"]
     if result["solved"]:
-        columns.append(f"solved ({result['solved']})")
+        by_task = " as the task declares" if result.get("solved_from") == "task" else ""
+        columns.append(f"solved ({result['solved']}{by_task})")
     for column in columns:
         table.add_column(column, justify="left" if column == "variant" else "right")
     for row in result["variants"]:

@@ -11,6 +11,7 @@ from rnnlab_numba.tests.test_onehot import settings
 numba = pytest.importorskip("numba")
 
 from rnnlab_numba import onehot, step  # noqa: E402
+from rnnlab_numba.layout import Slots  # noqa: E402
 
 J, K, HEAD, TAIL = 6, 11, 5, 7  # a [J, K] matrix between two other parameter blocks
 
@@ -43,8 +44,9 @@ def test_skip_gives_the_full_steps_bytes(clip, lr, decay):
     want_theta, want_sa = theta.copy(), sa.copy()
     for k in range(3):
         gk = g * (k + 1)
-        step.clip_update(s, want_theta, gk.copy(), want_sa, want_sa, k + 1, lr)
-        step.clip_update_cols(s, theta, gk.copy(), sa, sa, k + 1, lr, HEAD, J, K, cols, 3)
+        step.clip_update(s, want_theta, gk.copy(), Slots(want_sa, want_sa, 0, lr), k + 1)
+        hot = (HEAD, J, K, cols, 3)
+        step.clip_update_cols(s, theta, gk.copy(), Slots(sa, sa, 0, lr), k + 1, hot)
         assert want_theta.tobytes() == theta.tobytes()
         assert want_sa.tobytes() == sa.tobytes()
 

@@ -7,6 +7,7 @@ on one-hot streams against the core's reference."""
 import numpy as np
 import pytest
 
+from rnnlab.experiment.config import ModelConfig
 from rnnlab.nn.optim import Optimizer, clip_gradients
 from rnnlab.specs import Split
 from rnnlab_numba.tests.test_stateful import TRAINS, plan_of, run_stateful
@@ -15,7 +16,7 @@ from tests.support.epoch_checks import assert_same_state
 numba = pytest.importorskip("numba")
 
 from rnnlab_numba import blocks, onehot, softmax, step  # noqa: E402
-from rnnlab_numba.layout import CLIPS, OPTIMIZERS, Settings  # noqa: E402
+from rnnlab_numba.layout import Slots, model_settings, optimizer_settings  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -154,14 +155,9 @@ def test_the_softmax_sum_has_one_order(n, dtype):
 
 
 def settings(train):
-    return Settings(
-        layers=1, directions=1, hidden=1, gates=1, n_out=1, batch=1, chunk_rows=1,
-        chunk_length=0, relu=False, xent=False, every=False, lengths=False,
-        clip=CLIPS[train.grad_clip], optimizer=OPTIMIZERS[train.optimizer],
-        clip_value=float(train.grad_clip_value), momentum=float(train.momentum),
-        beta1=float(train.beta1), beta2=float(train.beta2), eps=float(train.eps),
-        weight_decay=float(train.weight_decay),
-    )  # fmt: skip
+    return model_settings(
+        ModelConfig(hidden_size=1), n_out=1, batch=1, chunk_rows=1, **optimizer_settings(train)
+    )
 
 
 @pytest.mark.parametrize("optimizer", ["sgd", "adam", "adagrad"])
@@ -188,7 +184,7 @@ def test_clip_update_is_rnnlab_optim_to_the_bit(optimizer, clip, decay):
         want = {"w": g.copy()}
         clip_gradients(want, clip, 0.3)
         ref.step(params, want, 0.1)
-        step.clip_update(s, theta, g, sa, sb, k + 1, 0.1)
+        step.clip_update(s, theta, g, Slots(sa, sb, 0, 0.1), k + 1)
         if clip == "norm":  # the norm's sum runs in another order than np.vdot's
             np.testing.assert_allclose(theta, params["w"], rtol=1e-14)
         else:

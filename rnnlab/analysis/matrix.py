@@ -1,0 +1,177 @@
+"""The results matrix of one or more sweep directories: task x swept task option x cell ->
+solve rate over seeds with its Wilson interval, the median of the task's main metric, the wall
+time per run and the backend.
+
+In each sweep, the *swept task option* is every ``task.*`` key whose value differs between the
+sweep's variants (``task.length``, or ``task.length`` and ``task.train_size`` together, or
+``task.permute``), and the *cell* is ``model.cell`` followed by the variant's other
+overrides that are not task options (``lstm forget_bias=1.0``, ``lstm chrono_tmax=70``).
+The "solved" rule is the command line's, else the sweep's ``[stats]`` table's, else the one
+the task declares (``Task.solved``); the main metric is ``--metric`` when given, else the
+rule's metric, else the ``[stats]`` metric.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError, RnnlabError
+from .collect import SEARCH_JSON, SWEEP_JSON, Collected, collect_sweep
+from .settings import StatsSettings, parse_stats_table, split_metric
+from .stats import solve_rate
+from .summary import with_task_rule
+
+TASK = "task."
+VERSIONED = ("python", "rnnlab", "numpy", "numba", "scipy")  # the runs' versions the header names
+
+
+def matrix(directories: list[Path], *, metric: str | None = None, solved: str | None = None):
+    """The rows of the matrix (JSON-able dicts), sweep by sweep, each sorted by task, swept
+    option and cell as the sweep lists them."""
+    rows = []
+    for directory in directories:
+        rows.extend(sweep_rows(Path(directory), metric=metric, solved=solved))
+    return rows
+
+
+def sweep_rows(directory: Path, *, metric: str | None, solved: str | None) -> list[dict]:
+    if not (directory / SWEEP_JSON).is_file():
+        what = "a search directory" if (directory / SEARCH_JSON).is_file() else "not a sweep"
+        raise RnnlabError(
+            f"{directory}: {what}; the matrix reads sweep directories (with {SWEEP_JSON})"
+        )
+    collected = collect_sweep(directory)
+    settings, solved_from = matrix_settings(collected, metric=metric, solved=solved)
+    threshold = settings.threshold
+    main = metric or (f"{threshold.split}.{threshold.metric}" if threshold else settings.metric)
+    split, name = split_metric(main)
+    record = json.loads((directory / SWEEP_JSON).read_text(encoding="utf-8"))
+    overrides = {v["id"]: v.get("overrides", {}) for v in record.get("variants", [])}
+    swept = swept_task_keys(overrides)
+    rows = []
+    for order, (variant, runs) in enumerate(collected.runs.items()):
+        config = collected.configs.get(variant, {})
+        summaries = [runs[seed] for seed in sorted(runs)]
+        row = {
+            "directory": str(directory),
+            "variant": variant,
+            "order": order,
+            "task": config.get("task", {}).get("name", "?"),
+            "swept": setting(config, swept),
+            "swept_key": sort_key(config, swept),
+            "cell": cell_name(config, overrides.get(variant, {})),
+            "seeds": sorted(runs),
+            "metric": main,
+            "median": median([s["metrics"].get(split, {}).get(name) for s in summaries]),
+            "wall_seconds": mean([s.get("wall_seconds") for s in summaries]),
+            "backend": ", ".join(sorted({str(s.get("backend", "?")) for s in summaries})),
+            "solved": str(threshold) if threshold else None,
+            "solved_from": solved_from,
+            "solve_rate": None,
+            "versions": versions([s.get("versions", {}) for s in summaries]),
+        }
+        if threshold is not None:
+            values = [
+                s["metrics"][threshold.split][threshold.metric]
+                for s in summaries
+                if threshold.metric in s.get("metrics", {}).get(threshold.split, {})
+            ]
+            row["solve_rate"] = solve_rate(values, threshold)
+        rows.append(row)
+    cells = {}
+    for row in rows:
+        cells.setdefault(row["cell"], len(cells))
+    rows.sort(key=lambda r: (r["task"], r["swept_key"], cells[r["cell"]], r["order"]))
+    for row in rows:
+        del row["order"], row["swept_key"]
+    return rows
+
+
+def matrix_settings(
+    collected: Collected, *, metric: str | None, solved: str | None
+) -> tuple[StatsSettings, str]:
+    """The sweep's [stats] settings with the command line's on top, and the task's declared
+    rule when neither gives ``solved``; and where the rule came from."""
+    try:
+        settings = parse_stats_table(collected.stats, str(collected.directory))
+        changes = {k: v for k, v in (("metric", metric), ("solved", solved)) if v is not None}
+        settings = replace(settings, **changes)
+        parse_stats_table(settings.to_dict(), "the command line")
+    except ConfigError as exc:
+        raise RnnlabError(str(exc)) from None
+    settings, solved_from = with_task_rule(collected, settings)
+    if solved is not None:
+        solved_from = "command line"
+    elif solved_from == "settings":
+        solved_from = "[stats]"
+    return settings, solved_from
+
+
+def swept_task_keys(overrides: dict[str, dict[str, Any]]) -> list[str]:
+    """The ``task.*`` keys whose value differs between variants (a key a variant does not set
+    counts as a value of its own), in the order the variants name them."""
+    keys: list[str] = []
+    for over in overrides.values():
+        keys.extend(k for k in over if k.startswith(TASK) and k not in keys)
+    marker = object()
+    return [
+        k
+        for k in keys
+        if len({json.dumps(o.get(k, marker), default=str) for o in overrides.values()}) > 1
+    ]
+
+
+def setting(config: dict, keys: list[str]) -> str:
+    """``length=50`` (or ``length=200 train_size=10000``): the variant's swept task options."""
+    task = config.get("task", {})
+    return " ".join(f"{k[len(TASK) :]}={word(task.get(k[len(TASK) :]))}" for k in keys) or "—"
+
+
+def sort_key(config: dict, keys: list[str]) -> tuple:
+    task = config.get("task", {})
+    out = []
+    for k in keys:
+        value = task.get(k[len(TASK) :])
+        number = isinstance(value, int | float)
+        out.append((0, float(value), "") if number else (1, 0.0, word(value)))
+    return tuple(out)
+
+
+def cell_name(config: dict, overrides: dict[str, Any]) -> str:
+    """``model.cell``, then the variant's other overrides that are not task options."""
+    cell = str(config.get("model", {}).get("cell", "?"))
+    others = [k for k in overrides if not k.startswith(TASK) and k != "model.cell"]
+    short = {k: k.split(".", 1)[1] for k in others}
+    if len(set(short.values())) < len(others):  # the same key in two tables: say which
+        short = {k: k for k in others}
+    return " ".join([cell, *(f"{short[k]}={word(overrides[k])}" for k in others)])
+
+
+def word(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def versions(recorded: list[dict]) -> dict[str, str]:
+    """The versions of :data:`VERSIONED` the runs recorded (several: joined by ", ")."""
+    out = {}
+    for name in VERSIONED:
+        seen = sorted({str(v[name]) for v in recorded if isinstance(v, dict) and name in v})
+        if seen:
+            out[name] = ", ".join(seen)
+    return out
+
+
+def median(values) -> float | None:
+    known = [float(v) for v in values if isinstance(v, int | float)]
+    return statistics.median(known) if known else None
+
+
+def mean(values) -> float | None:
+    known = [float(v) for v in values if isinstance(v, int | float)]
+    return statistics.fmean(known) if known else None
