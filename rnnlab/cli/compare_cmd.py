@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import click
@@ -24,7 +25,9 @@ def compare_table(report: dict) -> Table:
         title=f"{report['experiment']}: {report['epochs']} epochs x "
         f"{report['repeats']} repeats, {report['dtype']}",
         caption=f"speed-up and max diff (largest relative difference of per-epoch "
-        f"losses, final metrics and parameters) are against {first}",
+        f"losses, final metrics and parameters) are against {first}; of allowed: the largest "
+        f"share of what is allowed, the larger of {report['rtol']:g} and "
+        f"{report['tolerance']['rounding_factor']:g}x what rounding alone moves",
     )
     for column in ("backend", "warm-up s", "ms/epoch (min-max)", "samples/s", "speed-up"):
         table.add_column(column, justify="left" if column == "backend" else "right")
@@ -32,6 +35,7 @@ def compare_table(report: dict) -> Table:
     for name in metrics:
         table.add_column(f"test {name}", justify="right")
     table.add_column("max diff", justify="right")
+    table.add_column("of allowed", justify="right")
     for row in rows:
         spe = row["seconds_per_epoch"]
         diff = max(row["max_difference"].values())
@@ -43,9 +47,16 @@ def compare_table(report: dict) -> Table:
             f"{row['samples_per_second']:,.0f}",
             f"{row['speedup']:.2f}x",
             *(fmt(row["test"].get(m, "")) for m in metrics),
-            f"{diff:.1e}{mark}" if row["backend"] != first else "-",
+            f"{diff:.1e}" if row["backend"] != first else "-",
+            f"{row['excess']:.2g}{mark}" if row["backend"] != first else "-",
         )
     return table
+
+
+def chart_name(experiment: str) -> str:
+    """The chart's file name: the experiment's name, made safe as one file name."""
+    safe = re.sub(r"[^\w.-]+", "_", experiment).strip("._")[:100]
+    return f"{safe or 'compare'}.png"
 
 
 def draw_chart(report: dict, path: Path, console: Console) -> None:
@@ -62,9 +73,14 @@ def draw_chart(report: dict, path: Path, console: Console) -> None:
         }
         for r in report["rows"]
     ]
-    written = plots.compare_chart(
-        rows, path, f"{report['experiment']}: training time per epoch ({report['dtype']})"
-    )
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        written = plots.compare_chart(
+            rows, path, f"{report['experiment']}: training time per epoch ({report['dtype']})"
+        )
+    except OSError as exc:
+        console.print(f"no chart: cannot write {escape(str(path))}: {exc.strerror}")
+        return
     console.print(f"chart written to {escape(str(written))}", highlight=False)
 
 
@@ -93,16 +109,25 @@ def draw_chart(report: dict, path: Path, console: Console) -> None:
     "--rtol",
     type=click.FloatRange(min=0),
     default=None,
-    help="Largest relative difference from the first backend that counts as "
-    "agreement (default: 1e-9 for float64, 1e-2 for float32).",
+    help="Relative difference from the first backend that always counts as agreement "
+    "(default: 1e-9 for float64, 1e-2 for float32); more is allowed where the training "
+    "amplifies rounding, up to 1000x what a one-ulp change of the learning rate moves.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON.")
 @click.option(
-    "--chart",
-    default="compare.png",
+    "--out",
+    "out_dir",
+    default="runs/compare",
     show_default=True,
-    type=click.Path(dir_okay=False),
-    help="Bar chart of seconds per epoch per backend (needs rnnlab[plot]).",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder that receives the chart, named after the experiment.",
+)
+@click.option(
+    "--chart",
+    default=None,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Bar chart of seconds per epoch per backend (needs rnnlab[plot]) "
+    "[default: OUT/EXPERIMENT.png].",
 )
 @click.option("--no-chart", is_flag=True, help="Do not draw the bar chart.")
 @set_option
@@ -110,10 +135,21 @@ def draw_chart(report: dict, path: Path, console: Console) -> None:
 @debug_option
 def compare_cmd(config, sets, plugin_paths, **options):
     """Run the experiment in CONFIG on several backends (same seed) and compare speed and
-    results. Exits with status 1 when a backend disagrees with the first beyond tolerance."""
-    backends, repeats, epochs, rtol, as_json, chart, no_chart = (
+    results. Exits with status 1 when a backend differs from the first by more than the
+    tolerance and more than rounding alone explains (measured by rerunning the first backend
+    with its learning rate one ulp larger)."""
+    backends, repeats, epochs, rtol, as_json, out_dir, chart, no_chart = (
         options[k]
-        for k in ("backends", "repeats", "epochs", "rtol", "as_json", "chart", "no_chart")
+        for k in (
+            "backends",
+            "repeats",
+            "epochs",
+            "rtol",
+            "as_json",
+            "out_dir",
+            "chart",
+            "no_chart",
+        )
     )
     experiment, registry = load_experiment(config, sets, plugin_paths)
     names = [n.strip() for n in backends.split(",") if n.strip()] if backends else None
@@ -143,14 +179,16 @@ def compare_cmd(config, sets, plugin_paths, **options):
         click.echo(json.dumps(report, indent=2))
     else:
         console.print(compare_table(report))
+    if report["note"]:
+        console.print(f"[bold]note:[/bold] {escape(report['note'])}", highlight=False)
     if not no_chart:
-        draw_chart(report, Path(chart), console)
+        draw_chart(report, chart or out_dir / chart_name(report["experiment"]), console)
     if not report["agree"]:
         bad = [r["backend"] for r in report["rows"] if not r["agrees"]]
         Console(stderr=True).print(
             f"[bold red]disagreement:[/bold red] {', '.join(bad)} "
-            f"differ from {names[0]} by more than {report['rtol']:g} "
-            f"(relative)",
+            f"differ from {names[0]} by more than {report['rtol']:g} (relative) and more "
+            "than rounding alone explains",
             highlight=False,
         )
         raise SystemExit(1)

@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from ..display.terminal import fmt
+from ..display.terminal import duration, fmt
 from ..errors import RnnlabError
 from ..store.records import RunRecord, find_runs, metric_keys, parse_metric_key
 from .common import debug_option, out_console
@@ -24,18 +24,6 @@ STATUS_STYLE = {
     "interrupted": "yellow",
     "incomplete": "dim",
 }  # others (failed, ...) red
-
-
-def duration(seconds: float | None) -> str:
-    """``13.7 s``, ``2m05s``, ``1h02m``."""
-    if seconds is None:
-        return ""
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    minutes, s = divmod(round(seconds), 60)
-    if minutes < 60:
-        return f"{minutes}m{s:02d}s"
-    return f"{minutes // 60}h{minutes % 60:02d}m"
 
 
 def settings(run: RunRecord) -> str:

@@ -8,11 +8,18 @@ import click
 from rich.markup import escape
 from rich.table import Table
 
-from ..display.terminal import blas_line, demo_table, fmt, gradient_flow_line, metrics_table
+from ..display.terminal import (
+    blas_line,
+    demo_table,
+    duration,
+    fmt,
+    gradient_flow_line,
+    metrics_table,
+)
 from ..display.textplot import line_chart
 from ..store.records import RunRecord, open_run
 from .common import debug_option, out_console
-from .runs_cmd import STATUS_STYLE, duration
+from .runs_cmd import STATUS_STYLE
 
 SUMMARY_KEYS = ("experiment", "task", "backend", "cell", "seed", "status")  # metrics_table's
 
@@ -55,7 +62,7 @@ def header(run: RunRecord) -> str:
         parts.append(duration(run.duration))
     spe = run.summary.get("seconds_per_epoch")
     if isinstance(spe, int | float):
-        parts.append(f"{spe * 1000:.2f} ms per epoch")
+        parts.append(f"{duration(spe)} per epoch")
     return "  ".join(parts)
 
 

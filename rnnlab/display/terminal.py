@@ -1,12 +1,15 @@
 """What the terminal shows: progress while training, and rich tables afterwards.
 
 On a terminal (and in a Jupyter notebook with ipywidgets) the progress is a rich bar; when
-output goes to a file or a pipe it is one plain line per epoch.
+output goes to a file or a pipe it is one plain line per epoch, and a line every
+:data:`HEARTBEAT` seconds while one epoch lasts longer (so a log never falls silent).
 """
 
 from __future__ import annotations
 
 import math
+import threading
+import time
 from contextlib import contextmanager
 
 from rich.console import Console
@@ -26,12 +29,67 @@ def fmt(value) -> str:
     return f"{value:.4g}" if 1e-3 <= abs(value) < 1e5 else f"{value:.3e}"
 
 
+# seconds between two lines of a long epoch when the output is a file or a pipe
+HEARTBEAT = 30.0
+
+
+def duration(seconds: float | None) -> str:
+    """A time as people read it: ``412.3 ms``, ``12.4 s``, ``8m32s``, ``2h05m`` ("" for None)."""
+    if seconds is None:
+        return ""
+    if not math.isfinite(seconds):
+        return str(seconds)
+    if seconds < 1:
+        return f"{seconds * 1000:.1f} ms"
+    if seconds < 180:
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(round(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m{secs:02d}s"
+    return f"{minutes // 60}h{minutes % 60:02d}m"
+
+
 def epoch_line(record: dict, epochs: int) -> str:
     return (
         f"epoch {record['epoch']}/{epochs}  loss {fmt(record['loss'])}  "
         f"val_loss {fmt(record['val_loss'])}  best {record['best_epoch']}  "
-        f"{record['seconds'] * 1000:.1f} ms"
+        f"{duration(record['seconds'])}"
     )
+
+
+class Heartbeat:
+    """Prints ``epoch N/M still running: 2m 30s so far`` every ``interval`` seconds that pass
+    without an epoch line, from a daemon thread, until stopped."""
+
+    def __init__(self, console: Console, epochs: int, interval: float | None = None):
+        self.console, self.epochs = console, epochs
+        self.interval = interval if interval is not None else HEARTBEAT
+        self.epoch, self.started = 1, time.monotonic()
+        self.lock, self.stopped = threading.Lock(), threading.Event()
+        self.thread = threading.Thread(target=self._beat, name="rnnlab-heartbeat", daemon=True)
+
+    def __enter__(self) -> Heartbeat:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stopped.set()
+        self.thread.join()
+
+    def epoch_done(self, record: dict) -> None:
+        with self.lock:
+            self.epoch, self.started = int(record["epoch"]) + 1, time.monotonic()
+
+    def _beat(self) -> None:
+        while not self.stopped.wait(self.interval):
+            with self.lock:
+                epoch, elapsed = self.epoch, time.monotonic() - self.started
+            if elapsed >= self.interval * 0.99 and epoch <= self.epochs:
+                self.console.print(
+                    f"epoch {epoch}/{self.epochs} still running: {duration(elapsed)} so far",
+                    highlight=False,
+                    soft_wrap=True,
+                )
 
 
 def live_bar(console: Console) -> bool:
@@ -51,9 +109,13 @@ def live_bar(console: Console) -> bool:
 def epoch_progress(console: Console, epochs: int):
     """Yield a callback that shows one epoch's record."""
     if not live_bar(console):
-        yield lambda record: console.print(
-            epoch_line(record, epochs), highlight=False, soft_wrap=True
-        )
+        with Heartbeat(console, epochs) as heartbeat:
+
+            def show_line(record):
+                heartbeat.epoch_done(record)
+                console.print(epoch_line(record, epochs), highlight=False, soft_wrap=True)
+
+            yield show_line
         return
     columns = (
         TextColumn("[bold]epoch {task.completed}/{task.total}"),
@@ -134,10 +196,10 @@ def print_summary(console: Console, summary: dict, run_path) -> None:
     if "demo" in summary:
         console.print(demo_table(summary["demo"]))
     spe = summary.get("seconds_per_epoch")
-    timing = f"{spe * 1000:.2f} ms per epoch, " if spe else ""
+    timing = f"{duration(spe)} per epoch, " if spe else ""
     console.print(
         f"{summary.get('epochs_run', 0)} epochs, {timing}best epoch "
-        f"{summary.get('best_epoch')}, {summary.get('wall_seconds', 0):.1f} s in all"
+        f"{summary.get('best_epoch')}, {duration(summary.get('wall_seconds', 0))} in all"
     )
     blas = blas_line(summary)
     if blas:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from ..errors import RnnlabError
+from ..errors import ConfigError, RnnlabError
 from ..registry.manager import PluginInfo, Registry, file_sha256
 from ..store.rundir import CONFIG, RunDir
 from .config import (
@@ -53,9 +53,39 @@ class Loaded:
         return build_experiment(self.raw, self.registry, source=self.source, origins=self.origins)
 
 
-def items(values: str | os.PathLike[str] | Iterable) -> list:
-    """``--set`` values or plugin paths as a list; one string is one item, not its characters."""
-    return [values] if isinstance(values, str | os.PathLike) else list(values)
+def items(values: str | os.PathLike[str] | Iterable | None) -> list:
+    """``--set`` values or plugin paths as a list; one string is one item, not its characters;
+    None is none."""
+    if values is None:
+        return []
+    if isinstance(values, str | os.PathLike):
+        return [values]
+    try:
+        return list(values)
+    except TypeError:
+        raise TypeError(
+            f"expected a string, a path or a list of them, not {type(values).__name__}"
+        ) from None
+
+
+def check_keys(raw: Mapping) -> None:
+    """Every key of a dict experiment, at any depth, is a string, as in a TOML file: a
+    ConfigError naming the first that is not."""
+    stack: list[tuple[str, Any]] = [("", raw)]
+    while stack:
+        where, value = stack.pop()
+        if isinstance(value, Mapping):
+            for key, item in value.items():
+                if not isinstance(key, str):
+                    raise ConfigError(
+                        f"key {key!r} is {type(key).__name__}; keys must be strings, as in "
+                        "a TOML file",
+                        source="<experiment>",
+                        table=where,
+                    )
+                stack.append((f"{where}.{key}" if where else key, item))
+        elif isinstance(value, list | tuple):
+            stack.extend((where, item) for item in value)
 
 
 def read_experiment(
@@ -75,6 +105,7 @@ def read_experiment(
     if isinstance(experiment, Mapping):
         source = None
         check_nesting(experiment, source="<experiment>")  # before anything recurses into it
+        check_keys(experiment)
         raw = absolute_plugins(copy.deepcopy(dict(experiment)))
         origins = apply_overrides(raw, items(sets))
     elif isinstance(experiment, str | os.PathLike):

@@ -90,6 +90,23 @@ def file_sha256(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
+def registers_nothing(module, pm: pluggy.PluginManager) -> str:
+    """Why a plugin file that implements no hook is a mistake, and the likely one: a hook
+    function without its ``@hookimpl`` decorator."""
+    hooks = [name for name in vars(pm.hook) if not name.startswith("_")]
+    undecorated = [name for name in hooks if callable(getattr(module, name, None))]
+    if undecorated:
+        return (
+            f"registers nothing: {', '.join(f'{n}()' for n in undecorated)} "
+            f"{'lacks' if len(undecorated) == 1 else 'lack'} the @hookimpl decorator "
+            "(from rnnlab.plugin import hookimpl)"
+        )
+    return (
+        "registers nothing: no function is decorated with @hookimpl (from rnnlab.plugin "
+        "import hookimpl), so rnnlab finds no task, backend or hook in it"
+    )
+
+
 class Registry:
     """A plugin manager plus the name -> spec tables built from the registration hooks."""
 
@@ -178,6 +195,10 @@ class Registry:
             self._fail(info, one_line(reason))
             return
         info.hooks = sorted(h.name for h in self.pm.get_hookcallers(module) or [])
+        if not info.hooks and info.source == "file":
+            self.pm.unregister(module)
+            self._fail(info, registers_nothing(module, self.pm))
+            return
         self._collect(info, module)
 
     def _collect(self, info: PluginInfo, module) -> None:

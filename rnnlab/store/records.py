@@ -6,7 +6,6 @@ Reading never raises for a damaged run: a directory with a missing or unreadable
 
 from __future__ import annotations
 
-import json
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -16,7 +15,7 @@ from typing import Any
 
 from ..errors import RnnlabError
 from .liveness import died
-from .rundir import CONFIG, METRICS, SUMMARY, RunDir, read_regular
+from .rundir import CONFIG, METRICS, SUMMARY, RunDir, read_history, read_regular
 
 MARKERS = (CONFIG, SUMMARY, METRICS)  # any of these makes a folder a run directory
 MAX_DEPTH = 2  # runs/<run> and runs/<sweep>/<run>
@@ -165,35 +164,6 @@ def read_run(path: Path, name: str | None = None) -> RunRecord:
     if run.summary.get("status") == "running":
         run.died = died(path)
     return run
-
-
-def read_history(path: Path, problems: list[str] | None = None) -> list[dict[str, Any]]:
-    """The per-epoch records of metrics.jsonl; a torn last line (a killed run) is skipped."""
-    try:
-        lines = read_regular(path / METRICS).decode("utf-8").splitlines()
-    except FileNotFoundError:
-        return []
-    except OSError as exc:
-        if problems is not None:
-            problems.append(f"{METRICS} unreadable ({exc.strerror})")
-        return []
-    except UnicodeDecodeError:
-        if problems is not None:
-            problems.append(f"{METRICS} unreadable (not UTF-8 text)")
-        return []
-    records = []
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except ValueError:
-            if problems is not None and number < len(lines):  # a torn last line is expected
-                problems.append(f"{METRICS} line {number} unreadable")
-            continue
-        if isinstance(record, dict):
-            records.append(record)
-    return records
 
 
 def is_run_dir(path: Path) -> bool:

@@ -310,7 +310,35 @@ class RunDir:
             params[name][...] = value
 
     def read_metrics(self) -> list[dict[str, Any]]:
-        path = self.path / METRICS
-        if not path.exists():
-            return []
-        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        """The per-epoch records, read as `rnnlab runs` and `show` read them (a torn last line,
+        which a killed run leaves, is skipped)."""
+        return read_history(self.path)
+
+
+def read_history(path: Path, problems: list[str] | None = None) -> list[dict[str, Any]]:
+    """The per-epoch records of metrics.jsonl; a torn last line (a killed run) is skipped."""
+    try:
+        lines = read_regular(path / METRICS).decode("utf-8").splitlines()
+    except FileNotFoundError:
+        return []
+    except OSError as exc:
+        if problems is not None:
+            problems.append(f"{METRICS} unreadable ({exc.strerror})")
+        return []
+    except UnicodeDecodeError:
+        if problems is not None:
+            problems.append(f"{METRICS} unreadable (not UTF-8 text)")
+        return []
+    records = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError:
+            if problems is not None and number < len(lines):  # a torn last line is expected
+                problems.append(f"{METRICS} line {number} unreadable")
+            continue
+        if isinstance(record, dict):
+            records.append(record)
+    return records

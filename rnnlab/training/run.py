@@ -238,10 +238,18 @@ class ActiveRun:
         with blas_threads(self.session.backend, self.session.plan) as used:
             self.summary["blas"] = used
             self.train()
+            self.announce("evaluating the model on every split ...")
             self.evaluate()
             if self.run_dir is not None:
+                self.announce("writing the run's results and figures ...")
                 self.record()
         return self.history
+
+    def announce(self, message: str) -> None:
+        """A line for the display when a run with a directory starts a long step after training
+        (compare, which writes nothing, keeps its output to timings)."""
+        if self.run_dir is not None and self.callbacks.status is not None:
+            self.callbacks.status(message)
 
     def record_epoch(self, record: dict) -> None:
         """One epoch done: its record appended to metrics.jsonl, then shown."""

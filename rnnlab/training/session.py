@@ -6,7 +6,6 @@ trains: the loop is in :mod:`rnnlab.training.loop`.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -21,6 +20,7 @@ from ..nn.optim import Optimizer
 from ..registry import failures
 from ..specs import Backend, Dataset, Split, Task, TaskContext
 from .datacheck import dataset_problem
+from .memory import check_fits_in_memory
 from .stateful import check_stream_dataset, parallel_streams
 
 SPLITS = ("train", "val", "test")
@@ -171,32 +171,6 @@ def backends_running(cell: CellSpec, registry, skip: str = "") -> list[str]:
     return found
 
 
-def physical_memory() -> int | None:
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (AttributeError, ValueError, OSError):
-        return None
-
-
-def check_fits_in_memory(exp: Experiment, shape: Shape, cell: CellSpec) -> None:
-    """Refuse a model whose parameters, gradients and optimizer state (about four copies, plus
-    the best-epoch copy) exceed this machine's memory: a clear message instead of a crash."""
-    m = exp.model
-    D = 2 if m.bidirectional else 1
-    count = cell.parameter_count(
-        shape.input_size, m.hidden_size, m.layers, D
-    ) + shape.output_size * (D * m.hidden_size + 1)  # head
-    need, have = 5 * count * np.dtype(m.dtype).itemsize, physical_memory()
-    if have is not None and need > have:
-        raise ConfigError(
-            f"{count:,} parameters need about {need / 2**30:,.0f} GiB with their "
-            f"gradients and optimizer state; this machine has "
-            f"{have / 2**30:,.0f} GiB (reduce model.hidden_size or model.layers)",
-            source=str(exp.source or ""),
-            table="model",
-        )
-
-
 def cast(split: Split, dtype: np.dtype) -> Split:
     y = split.y.astype(dtype) if np.issubdtype(split.y.dtype, np.floating) else split.y
     return Split(np.ascontiguousarray(split.x, dtype=dtype), y, split.lengths)
@@ -256,7 +230,7 @@ def prepare(exp: Experiment, registry) -> Session:
             ) from None
     cell = registry.cell(exp.model.cell)
     shape = Shape(dataset.input_size, dataset.output_size)
-    check_fits_in_memory(exp, shape, cell)
+    check_fits_in_memory(exp, dataset, shape, cell)
     params = init_params(exp.model, shape, rngs["init"], cell)
     model = Model(exp.model, backend, params, cell)
     model.target = dataset.target  # a task's metrics predict where its targets are

@@ -188,6 +188,38 @@ def test_load_reads_a_run_made_by_the_command_line(tmp_path):
         assert all(np.array_equal(saved[k], v) for k, v in run.params.items())
 
 
+def test_history_skips_a_torn_last_line_as_runs_and_show_do(tmp_path):
+    run = tiny_run(tmp_path)
+    with open(run.dir / "metrics.jsonl", "a") as f:
+        f.write('{"epoch": 5, "lo')  # what a run killed during the append leaves
+    history = rnnlab.load(run.dir).history
+    assert [r["epoch"] for r in history] == [1, 2, 3, 4]
+    shown = CliRunner().invoke(main, ["show", str(run.dir)])
+    assert shown.exit_code == 0, shown.output
+
+
+@pytest.mark.parametrize(
+    "experiment, where",
+    [
+        ({"task": {"name": "sine", 1: 2}}, r"<experiment>: \[task\]: key 1 is int"),
+        ({("train",): {}, "task": {"name": "sine"}}, r"<experiment>: key \('train',\) is tuple"),
+        ({"task": {"name": "sine", "x": [{None: 1}]}}, r"\[task.x\]: key None is NoneType"),
+    ],
+)
+def test_a_dict_key_that_is_not_a_string_is_a_config_error(tmp_path, experiment, where):
+    with pytest.raises(rnnlab.ConfigError, match=where + "; keys must be strings"):
+        rnnlab.run(experiment, out=tmp_path, quiet=True)
+
+
+def test_none_for_overrides_or_plugins_is_none(tmp_path):
+    run = tiny_run(tmp_path, plugins=None)
+    assert run.status == "finished"
+    assert rnnlab.run(write_tiny(tmp_path), set=None, out=tmp_path, quiet=True).history
+    assert rnnlab.load(run.dir, plugins=None).history
+    with pytest.raises(TypeError, match="a string, a path or a list of them, not int"):
+        rnnlab.run(write_tiny(tmp_path), set=3, out=tmp_path, quiet=True)
+
+
 def test_load_refuses_what_is_not_a_run_directory(tmp_path):
     with pytest.raises(rnnlab.RnnlabError, match="no such run directory"):
         rnnlab.load(tmp_path / "missing")

@@ -71,6 +71,35 @@ def test_plugins_json_shows_the_failure(tmp_path):
     )
 
 
+def test_a_plugin_file_that_registers_nothing_is_a_warning_naming_it(tmp_path):
+    forgotten = plugin_file(
+        tmp_path,
+        "forgotten",
+        """\
+        from rnnlab.specs import TaskSpec
+        from rnnlab_sine.task import OPTIONS, SineTask
+
+        def register_tasks():  # the @hookimpl decorator forgotten
+            return [TaskSpec("sine2", SineTask, OPTIONS)]
+        """,
+    )
+    empty = plugin_file(tmp_path, "empty", "HELPER = 1\n")
+    registry = Registry([forgotten, empty], strict=False)
+    statuses = {info.name: info.status for info in registry.failures()}
+    assert statuses == {
+        "forgotten": "failed: registers nothing: register_tasks() lacks the @hookimpl "
+        "decorator (from rnnlab.plugin import hookimpl)",
+        "empty": "failed: registers nothing: no function is decorated with @hookimpl (from "
+        "rnnlab.plugin import hookimpl), so rnnlab finds no task, backend or hook in it",
+    }
+    experiment = write_experiment(tmp_path, epochs=1)
+    out = str(tmp_path / "runs")
+    result = cli("run", str(experiment), "--plugin", str(forgotten), "--out", out)
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert f"warning: plugin forgotten (file: {forgotten}) failed: registers nothing" in text
+
+
 def test_missing_plugin_file_is_named(tmp_path):
     registry = Registry([tmp_path / "nope.py"], strict=False)
     assert registry.failures()[0].status == f"failed: no such file: {tmp_path / 'nope.py'}"

@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -10,7 +11,7 @@ from rnnlab.display import figures as plots
 from rnnlab.errors import ConfigError
 from rnnlab.experiment.config import build_experiment, read_toml
 from rnnlab.registry.manager import Registry
-from rnnlab.training.compare import compare, resolve_backends
+from rnnlab.training.compare import Tolerance, Trial, compare, resolve_backends
 from tests.support.paths import EXPERIMENTS
 
 SINE = EXPERIMENTS / "sine.toml"
@@ -39,10 +40,29 @@ class Skewed:
         return None
 
 
+class WrongGradient(Skewed):
+    # numpy's forward pass; the recurrent weights' gradient 1% too large
+
+    def __init__(self):
+        super().__init__()
+        self.name = "wronggrad"
+
+    def layer_forward(self, cell, weights, x, state0, *, nonlinearity="tanh"):
+        return self.inner.layer_forward(cell, weights, x, state0, nonlinearity=nonlinearity)
+
+    def layer_backward(self, cell, weights, cache, dhs):
+        grads, dx = self.inner.layer_backward(cell, weights, cache, dhs)
+        return {**grads, "weight_hh": grads["weight_hh"] * 1.01}, dx
+
+
 @hookimpl
 def register_backends():
-    return [BackendSpec("skewed", Skewed)]
+    return [BackendSpec("skewed", Skewed), BackendSpec("wronggrad", WrongGradient)]
 """
+
+# A training that amplifies rounding: a one-ulp change of the learning rate moves the losses by
+# ~1e-6 in the first epoch and by tens of percent from the second on.
+CHAOTIC = ("--set", "train.learning_rate=0.15", "--set", "train.grad_clip=none")
 
 
 def experiment(tmp_path, extra=""):
@@ -144,3 +164,69 @@ def test_cli_json_and_exit_status_on_disagreement_numpy_numba(tmp_path):
     assert "skewed differ from numpy" in bad.stderr
     unknown = runner.invoke(main, ["compare", str(path), "--backends", "numpy,nope"])
     assert unknown.exit_code == 2 and "--backends" in unknown.stderr
+
+
+def compare_args(path, backends, *extra):
+    return ["compare", str(path), "--backends", backends, "--repeats", "1", *extra]
+
+
+def test_rounding_amplified_by_the_training_is_agreement_numpy_numba(tmp_path):
+    path = experiment(tmp_path)
+    args = compare_args(path, "numpy,numba", "--epochs", "3", "--no-chart", *CHAOTIC)
+    result = CliRunner().invoke(main, [*args, "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    numba = report["rows"][1]
+    # far beyond the float64 tolerance, yet what rounding alone does to this training
+    assert max(numba["max_difference"].values()) > 1e-3 and numba["agrees"]
+    tolerance = report["tolerance"]
+    assert tolerance["sensitive"] and tolerance["checked_epochs"] >= 1
+    assert 0 < tolerance["drift"]["losses"][0] < 1e-4  # the first epoch still tells
+    assert "amplifies rounding" in report["note"]
+    shown = CliRunner().invoke(main, args)
+    assert shown.exit_code == 0 and "note: this training amplifies rounding" in shown.stdout
+
+
+def test_a_wrong_gradient_disagrees_even_where_rounding_is_amplified(tmp_path):
+    plugin = tmp_path / "skewed.py"
+    plugin.write_text(SKEWED)
+    path = experiment(tmp_path)
+    for extra in ((), CHAOTIC):
+        args = compare_args(path, "numpy,wronggrad", "--epochs", "3", "--no-chart")
+        result = CliRunner().invoke(main, [*args, "--plugin", str(plugin), *extra])
+        assert result.exit_code == 1, (extra, result.output)
+        assert "wronggrad differ from numpy" in result.stderr
+
+
+def test_tolerance_follows_the_drift_epoch_by_epoch():
+    def trial(losses, params):
+        history = [{"loss": v, "val_loss": v} for v in losses]
+        return Trial("numpy", history, {"test": {"loss": losses[-1]}}, {"w": params}, 0.0, 1)
+
+    ref = trial([1.0, 1.0, 1.0], np.ones(3))
+    probe = trial([1.0 + 1e-14, 1.0 + 1e-6, 1.0], np.ones(3) * (1 + 1e-6))
+    tolerance = Tolerance.measure(ref, probe, 1e-9)
+    assert tolerance.losses == pytest.approx([1e-9, 1e-3, 1e-3], rel=1e-5)  # the drift only grows
+    assert tolerance.sensitive and tolerance.sharp_epochs == 1 and tolerance.checked_epochs == 3
+    assert "--epochs 1" in tolerance.note("numpy", "float64")
+    # what rounding explains in epoch 2 is no excuse for a difference in epoch 1
+    assert tolerance.excess(ref, trial([1.0 + 1e-8, 1.0, 1.0], np.ones(3))) > 1
+    assert tolerance.excess(ref, trial([1.0, 1.0 + 5e-4, 1.0], np.ones(3))) <= 1
+    # a NaN in one run only is far off, in both runs alike is no difference
+    assert tolerance.excess(ref, trial([1.0, float("nan"), 1.0], np.ones(3))) == np.inf
+    assert Tolerance.measure(ref, ref, 1e-9).excess(ref, ref) == 0.0
+    blind = Tolerance.measure(ref, trial([2.0, 1.0, 1.0], np.ones(3) * 2), 1e-9)
+    assert blind.checked_epochs == 0 and "no difference here" in blind.note("numpy", "float64")
+
+
+def test_the_chart_goes_to_the_output_folder_not_the_current_one(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    path = experiment(tmp_path)
+    out = tmp_path / "results"
+    args = compare_args(path, "numpy", "--epochs", "1", "--out", str(out))
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert not (tmp_path / "compare.png").exists()
+    if plots.available():
+        assert (out / "sine.png").stat().st_size > 5000
+        assert f"chart written to {out / 'sine.png'}" in result.stdout.replace("\n", "")

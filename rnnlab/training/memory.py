@@ -1,0 +1,193 @@
+"""Will a run fit in memory? What it holds at its peak, against what it may still take.
+
+A run holds its data, its parameters with their gradients, the optimizer's slots, the best
+epoch's copy and the temporaries of an update, and while it trains one batch the activations
+that backpropagation through time keeps: every step of every sequence of the batch, for every
+layer and direction, its gates and states and their gradients. Evaluation runs a whole split in
+one forward pass. What it may take is the smaller of the memory the system has available and
+the room left under the limit of the process's control group (a container's memory limit,
+where the kernel kills a process that passes it).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..cells import CellSpec
+from ..errors import ConfigError
+from ..experiment.config import Experiment
+from ..nn.model import Shape
+from ..specs import Dataset
+
+# copies of the parameters besides the parameters themselves: the gradients, the best epoch's
+# copy and the temporaries of clipping, an update and a checkpoint (measured peaks of adam runs
+# are about 10 parameter sizes above the data and the activations)
+COPIES = 7
+SLOTS = {"adam": 2, "adagrad": 1, "sgd": 0}
+# per layer, direction, step and sequence, in units of hidden_size: the forward pass keeps
+# each gate's pre-activation and each state; the backward pass adds the gates' gradients, the
+# activations' derivatives, the outputs' gradient, the previous states and the temporaries of
+# whole-sequence array expressions (an rnn's training batch measured ~9 hidden_size per step
+# and sequence)
+BACKWARD_EXTRA = 6
+CGROUP = Path("/sys/fs/cgroup")
+GiB = 2**30
+
+
+@dataclass(frozen=True)
+class Footprint:
+    """Bytes a run holds: its data (held already when checked), the parameters with their
+    gradients, slots and copies, and the larger of a training batch's activations and an
+    evaluation's."""
+
+    data: int
+    parameters: int
+    count: int
+    training: int
+    evaluation: int
+
+    @property
+    def to_come(self) -> int:
+        """What the run has still to allocate once its data is built."""
+        return self.parameters + max(self.training, self.evaluation)
+
+
+def footprint(exp: Experiment, dataset: Dataset, shape: Shape, cell: CellSpec) -> Footprint:
+    m, train = exp.model, exp.train
+    size = np.dtype(m.dtype).itemsize
+    D = 2 if m.bidirectional else 1
+    count = cell.parameter_count(shape.input_size, m.hidden_size, m.layers, D)
+    count += shape.output_size * (D * m.hidden_size + 1)  # head
+    slots = SLOTS.get(train.optimizer, 1)
+    if train.optimizer == "sgd" and train.momentum > 0:
+        slots = 1
+    forward = D * m.layers * m.hidden_size * (cell.gates + len(cell.state)) + shape.output_size
+    backward = forward + D * m.layers * m.hidden_size * (cell.gates + BACKWARD_EXTRA)
+    x = dataset.splits["train"].x
+    T = dataset.chunk_length or x.shape[0]
+    batch = min(train.batch_size, x.shape[1])
+    evaluation = max(
+        (s.x.shape[0] if not dataset.chunk_length else T) * s.x.shape[1]
+        for n, s in dataset.splits.items()
+        if n != "train"
+    )
+    data = sum(
+        a.nbytes
+        for s in dataset.splits.values()
+        for a in (s.x, s.y, s.lengths)
+        if isinstance(a, np.ndarray)
+    )
+    return Footprint(
+        data=data,
+        parameters=(1 + COPIES + slots) * count * size,
+        count=count,
+        training=T * batch * (backward + shape.input_size) * size,
+        evaluation=evaluation * (forward + shape.input_size) * size,
+    )
+
+
+def _read_int(path: Path) -> int | None:
+    try:
+        text = path.read_text().split()[0]
+    except (OSError, IndexError, UnicodeDecodeError):
+        return None
+    return int(text) if text.isdigit() else None  # "max": no limit
+
+
+def cgroup_room() -> tuple[int, int] | None:
+    """``(room, limit)``: the bytes left under the tightest memory limit of this process's
+    control group and those above it (cgroup v2 ``memory.max`` less ``memory.current``, v1
+    ``memory.limit_in_bytes`` less ``memory.usage_in_bytes``); None without a limit."""
+    folders: list[Path] = []
+    try:
+        for line in Path("/proc/self/cgroup").read_text().splitlines():
+            _, controllers, path = line.split(":", 2)
+            if controllers == "":  # v2
+                folders.append(CGROUP / path.lstrip("/"))
+            elif "memory" in controllers.split(","):  # v1
+                folders.append(CGROUP / "memory" / path.lstrip("/"))
+    except (OSError, ValueError):
+        pass
+    folders += [CGROUP, CGROUP / "memory"]  # a container sees its own group at the root
+    best = None
+    seen = set()
+    for folder in folders:
+        while folder not in seen and (folder == CGROUP or CGROUP in folder.parents):
+            seen.add(folder)
+            for limit_file, usage_file in (
+                ("memory.max", "memory.current"),
+                ("memory.limit_in_bytes", "memory.usage_in_bytes"),
+            ):
+                limit = _read_int(folder / limit_file)
+                if limit is None or limit >= 2**60:  # v1 writes "no limit" as a huge number
+                    continue
+                room = max(0, limit - (_read_int(folder / usage_file) or 0))
+                if best is None or room < best[0]:
+                    best = (room, limit)
+            folder = folder.parent
+    return best
+
+
+def available_memory() -> int | None:
+    """The system's available memory (``MemAvailable``), else its physical memory."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def room() -> tuple[int, str] | None:
+    """The bytes this process may still take, and where the bound comes from."""
+    free = available_memory()
+    group = cgroup_room()
+    if group is not None and (free is None or group[0] < free):
+        return group[0], f"its memory limit (cgroup) is {group[1] / GiB:,.2f} GiB"
+    if free is None:
+        return None
+    return free, "that much is available on this machine"
+
+
+def check_fits_in_memory(
+    exp: Experiment, dataset: Dataset, shape: Shape, cell: CellSpec, have=None
+) -> None:
+    """Refuse a run that would need more memory than it may take: one clear message instead of
+    a process the kernel kills. ``have`` is ``(bytes, why)``, default :func:`room`."""
+    need = footprint(exp, dataset, shape, cell)
+    have = have if have is not None else room()
+    if have is None or need.to_come <= have[0]:
+        return
+    largest = max(
+        ("parameters", need.parameters),
+        ("training", need.training),
+        ("evaluation", need.evaluation),
+        key=lambda p: p[1],
+    )[0]
+    advice = {
+        "parameters": "model.hidden_size or model.layers",
+        "training": "train.batch_size, the sequence length, model.hidden_size or model.layers",
+        "evaluation": "the validation and test splits, the sequence length or model.hidden_size",
+    }[largest]
+
+    def size(n: int) -> str:
+        return f"{n / GiB:,.2f} GiB" if n >= GiB / 10 else f"{n / 2**20:,.1f} MiB"
+
+    raise ConfigError(
+        f"this run needs about {size(need.to_come)} besides its data ({size(need.data)}): "
+        f"{size(need.parameters)} for {need.count:,} parameters with their gradients, "
+        f"optimizer state and copies, {size(need.training)} for a training batch "
+        f"(backpropagation through time keeps every step of it) and "
+        f"{size(need.evaluation)} to evaluate a split at once (the larger counts); only "
+        f"{size(have[0])} is free for it ({have[1]}); reduce {advice}",
+        source=str(exp.source or ""),
+        table="model" if largest == "parameters" else "train",
+    )
