@@ -158,7 +158,7 @@ class Registry:
         return [
             {"path": str(Path(p.origin).resolve()), "sha256": file_sha256(Path(p.origin))}
             for p in self.plugins.values()
-            if p.source == "file" and p.status == "ok"
+            if p.source == "file" and p.status == "ok" and Path(p.origin).is_file()
         ]
 
     def add_module(self, module, name: str, source: str = "package", version: str = "") -> None:
