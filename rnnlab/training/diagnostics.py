@@ -213,21 +213,7 @@ def hidden_gradients(
         direct[:] = dout @ W  # 0 at padded steps: the masked loss's gradient is 0 there
     _, dx = backend.layer_backward(cfg.cell, probe, cache, direct)
     da = dx[..., I:]  # dL/da_t, the input-side pre-activations
-    W_hh = w["weight_hh"]
-    total = np.empty_like(hs)
-    total[-1] = direct[-1]
-    if cfg.cell == "gru":
-        H = hs.shape[-1]
-        h_prev = np.concatenate([state[top][0][None], hs[:-1]], axis=0)
-        gates = activations("gru", w, h_in, h_prev)
-        r, z = gates["r"], gates["z"]
-        for t in range(T - 2, -1, -1):
-            d_rec = da[t + 1].copy()
-            d_rec[:, 2 * H :] *= r[t + 1]
-            total[t] = direct[t] + z[t + 1] * total[t + 1] + d_rec @ W_hh
-    else:
-        total[:-1] = direct[:-1] + da[1:] @ W_hh
-    return total
+    return _through_time(cfg.cell, w, h_in, state[top][0], hs, direct, da)
 
 
 def _stack_inputs(model: Model, x: np.ndarray, state, lengths=None) -> list[np.ndarray]:
@@ -305,15 +291,22 @@ def _probe_total(model: Model, w, h_in, state0, direct, lengths) -> np.ndarray:
         cfg.cell, probe, x_probe, state0, nonlinearity=cfg.nonlinearity, **_lengths_kwargs(lengths)
     )
     _, dx = backend.layer_backward(cfg.cell, probe, cache, direct)
-    da, W_hh = dx[..., I:], w["weight_hh"]
+    return _through_time(cfg.cell, w, h_in, state0[0], hs, direct, dx[..., I:])
+
+
+def _through_time(cell: str, w, h_in, h0, hs, direct, da) -> np.ndarray:
+    """dL/dh_t from what the head puts on each step (``direct``) and the gradients of the
+    input-side pre-activations ``da``: the recursion back through W_hh (and the GRU's gates,
+    whose reset gate scales the recurrent part of the candidate)."""
+    W_hh = w["weight_hh"]
     total = np.empty_like(hs)
     total[-1] = direct[-1]
-    if cfg.cell == "gru":
+    if cell == "gru":
         H = hs.shape[-1]
-        h_prev = np.concatenate([state0[0][None], hs[:-1]], axis=0)
+        h_prev = np.concatenate([h0[None], hs[:-1]], axis=0)
         gates = activations("gru", w, h_in, h_prev)
         r, z = gates["r"], gates["z"]
-        for t in range(T - 2, -1, -1):
+        for t in range(hs.shape[0] - 2, -1, -1):
             d_rec = da[t + 1].copy()
             d_rec[:, 2 * H :] *= r[t + 1]
             total[t] = direct[t] + z[t + 1] * total[t + 1] + d_rec @ W_hh
