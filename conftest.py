@@ -52,14 +52,9 @@ def pytest_xdist_auto_num_workers(config):
     """``-n auto`` (pyproject's addopts): two workers for the whole suite, one process (no
     workers) when the command names files or folders: ``pytest -x tests/nn/test_optim.py`` runs
     at once, in one process, as a debugger wants. ``-n 2`` or ``-n 0`` choose explicitly."""
-    named = [a for a in config.args if not a.startswith("-")]
-    if (
-        named
-        and config.invocation_params.args
-        and any(not a.startswith("-") for a in config.invocation_params.args)
-    ):
-        return 0
-    return min(2, os.cpu_count() or 1)
+    given = config.invocation_params.args  # an option's value (-m "not slow") names no path
+    named = [a for a in given if not a.startswith("-") and Path(a.split("::")[0]).exists()]
+    return 0 if named else min(2, os.cpu_count() or 1)
 
 
 def work_unit(nodeid: str) -> str:
