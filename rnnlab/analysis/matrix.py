@@ -1,6 +1,6 @@
 """The results matrix of one or more sweep directories: task x swept task option x cell ->
 solve rate over seeds with its Wilson interval, the median of the task's main metric, the wall
-time per run and the backend.
+and CPU time per run, the machine's load when the runs ended and the backend.
 
 In each sweep, the *swept task option* is every ``task.*`` key whose value differs between the
 sweep's variants (``task.length``, or ``task.length`` and ``task.train_size`` together, or
@@ -68,6 +68,8 @@ def sweep_rows(directory: Path, *, metric: str | None, solved: str | None) -> li
             "metric": main,
             "median": median([s["metrics"].get(split, {}).get(name) for s in summaries]),
             "wall_seconds": mean([s.get("wall_seconds") for s in summaries]),
+            "cpu_seconds": mean([s.get("cpu_seconds") for s in summaries]),
+            "load": median([load_1min(s) for s in summaries]),
             "backend": ", ".join(sorted({str(s.get("backend", "?")) for s in summaries})),
             "solved": str(threshold) if threshold else None,
             "solved_from": solved_from,
@@ -165,6 +167,13 @@ def versions(recorded: list[dict]) -> dict[str, str]:
         if seen:
             out[name] = ", ".join(seen)
     return out
+
+
+def load_1min(summary: dict) -> float | None:
+    """The machine's 1-minute load average when the run ended (runs record it since
+    summary.json has ``load_average``)."""
+    load = summary.get("load_average")
+    return load[0] if isinstance(load, list) and load else None
 
 
 def median(values) -> float | None:

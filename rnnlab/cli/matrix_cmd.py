@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from ..analysis.matrix import matrix as results_matrix
-from ..analysis.matrix_tables import markdown, rules, terminal_table
+from ..analysis.matrix_tables import BEGIN, END, into_page, markdown, rules, terminal_table
 from ..errors import RnnlabError
 from .common import debug_option, out_console
 
@@ -37,7 +37,10 @@ from .common import debug_option, out_console
     default=None,
     type=click.Path(dir_okay=False),
     metavar="FILE",
-    help="Also write the matrix as a Markdown page (command, date, machine, versions).",
+    help=(
+        "Also write the matrix as Markdown (command, date, machine, load, versions): between "
+        f"the lines {BEGIN} and {END} of FILE when it has them, else as the whole file."
+    ),
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the matrix's rows as JSON.")
 @debug_option
@@ -58,10 +61,7 @@ def matrix(directories, metric, solved, markdown_file, as_json):
             command += f" --metric {shlex.quote(metric)}"
         if solved is not None:
             command += f" --solved {shlex.quote(solved)}"
-        try:
-            Path(markdown_file).write_text(markdown(rows, command), encoding="utf-8")
-        except OSError as exc:
-            raise RnnlabError(f"--markdown {markdown_file}: cannot write ({exc})") from None
+        write_markdown(Path(markdown_file), rows, command)
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
@@ -70,3 +70,14 @@ def matrix(directories, metric, solved, markdown_file, as_json):
     console.print("solved: " + "; ".join(rules(rows)), highlight=False)
     if markdown_file is not None:
         console.print(f"written to {markdown_file}", highlight=False)
+
+
+def write_markdown(path: Path, rows: list[dict], command: str) -> None:
+    """Between the page's markers when it has them (the rest of the page kept), else the
+    whole file."""
+    try:
+        page = path.read_text(encoding="utf-8") if path.is_file() else None
+        spliced = into_page(page, rows, command) if page is not None else None
+        path.write_text(spliced or markdown(rows, command), encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RnnlabError(f"--markdown {path}: cannot write ({exc})") from None

@@ -7,6 +7,7 @@ and :func:`resume_experiment` walk them for a new run and for one continued from
 
 from __future__ import annotations
 
+import os
 import platform
 import subprocess
 import time
@@ -301,8 +302,9 @@ class ActiveRun:
         """Train from the started state, evaluate and write everything down; return
         ``(summary, run_dir)``. However the run ends, summary.json says how, and the
         parameters are kept if they are finite."""
-        t0 = time.perf_counter()
+        t0, cpu0 = time.perf_counter(), time.process_time()
         previous_seconds = self.summary.get("wall_seconds", 0.0)
+        previous_cpu = self.summary.get("cpu_seconds", 0.0)
         failing = True
         try:
             self.results()
@@ -318,6 +320,8 @@ class ActiveRun:
             raise
         finally:
             self.summary["wall_seconds"] = previous_seconds + time.perf_counter() - t0
+            self.summary["cpu_seconds"] = previous_cpu + time.process_time() - cpu0
+            self.summary["load_average"] = load_average()  # how busy the machine was
             self.keep(failing)
         self.end()
         return self.summary, self.run_dir
@@ -403,6 +407,14 @@ class ActiveRun:
                     f"warning: plugin {name!r} saved a state in the checkpoint but is not "
                     f"loaded now; its state is not restored"
                 )
+
+
+def load_average() -> list[float] | None:
+    """The machine's 1, 5 and 15-minute load averages (None where the OS has none)."""
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except (AttributeError, OSError):
+        return None
 
 
 def new_summary(session: Session, registry) -> dict:

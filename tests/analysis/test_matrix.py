@@ -111,6 +111,10 @@ def test_solve_rates_and_wilson_intervals_from_counts(sweep):
         assert row["wall_seconds"] == pytest.approx(
             statistics.fmean(s["wall_seconds"] for s in group)
         )
+        assert row["cpu_seconds"] == pytest.approx(
+            statistics.fmean(s["cpu_seconds"] for s in group)
+        )
+        assert row["load"] == statistics.median(s["load_average"][0] for s in group)
         assert row["backend"] == "numpy"
 
 
@@ -156,6 +160,33 @@ def test_markdown_names_command_date_machine_and_versions(sweep, tmp_path):
     assert "adding: test.mse < 0.01 (declared by the task)" in text
     table = [line for line in text.splitlines() if line.startswith("| adding |")]
     assert len(table) == 4 and "| length=6 | lstm forget_bias=1.0 | 2 |" in table[3]
+
+
+def test_markdown_goes_between_the_markers_of_a_page_and_the_rest_stays(sweep, tmp_path):
+    page = tmp_path / "results.md"
+    before = "# My results\n\nWhat the papers say.\n\n<!-- rnnlab matrix -->\n"
+    after = "<!-- /rnnlab matrix -->\n\nWhat we measured, in words.\n"
+    page.write_text(before + "an old table\n" + after)
+    for _ in range(2):  # and again over its own output: the same page
+        done = CliRunner().invoke(main, ["matrix", str(sweep), "--markdown", str(page)])
+        assert done.exit_code == 0, done.output
+        text = page.read_text()
+        assert text.startswith(before) and text.endswith(after)
+        assert "an old table" not in text and "# Results matrix" not in text
+        assert "- Load: the 1-minute load average" in text
+        assert len([line for line in text.splitlines() if line.startswith("| adding |")]) == 4
+    page.write_text("# Only a start marker\n\n<!-- rnnlab matrix -->\n")
+    done = CliRunner().invoke(main, ["matrix", str(sweep), "--markdown", str(page)])
+    assert done.exit_code == 0, done.output
+    assert page.read_text().startswith("# Results matrix\n")  # no pair: the whole file
+
+
+def test_a_run_records_its_cpu_time_and_the_machines_load(sweep):
+    for group in by_hand(sweep).values():
+        for summary in group:
+            assert 0 < summary["cpu_seconds"]
+            assert len(summary["load_average"]) == 3
+            assert all(x >= 0 for x in summary["load_average"])
 
 
 def test_a_search_or_other_directory_is_refused(tmp_path):
