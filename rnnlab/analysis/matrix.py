@@ -30,8 +30,8 @@ VERSIONED = ("python", "rnnlab", "numpy", "numba", "scipy")  # the runs' version
 
 
 def matrix(directories: list[Path], *, metric: str | None = None, solved: str | None = None):
-    """The rows of the matrix (JSON-able dicts), sweep by sweep, each sorted by task, swept
-    option and cell as the sweep lists them."""
+    """The rows of the matrix (JSON-able dicts), sweep by sweep, each sorted by task and swept
+    option, then in the order the sweep lists its variants."""
     rows = []
     for directory in directories:
         rows.extend(sweep_rows(Path(directory), metric=metric, solved=solved))
@@ -84,10 +84,9 @@ def sweep_rows(directory: Path, *, metric: str | None, solved: str | None) -> li
             ]
             row["solve_rate"] = solve_rate(values, threshold)
         rows.append(row)
-    cells = {}
-    for row in rows:
-        cells.setdefault(row["cell"], len(cells))
-    rows.sort(key=lambda r: (r["task"], r["swept_key"], cells[r["cell"]], r["order"]))
+    # within a task and setting, the cells in the order the sweep lists its variants (a cell
+    # whose options follow the setting, lstm chrono_tmax=T, keeps its place at every T)
+    rows.sort(key=lambda r: (r["task"], r["swept_key"], r["order"]))
     for row in rows:
         del row["order"], row["swept_key"]
     return rows
