@@ -6,9 +6,11 @@ In each sweep, the *swept task option* is every ``task.*`` key whose value diffe
 sweep's variants (``task.length``, or ``task.length`` and ``task.train_size`` together, or
 ``task.permute``), and the *cell* is ``model.cell`` followed by the variant's other
 overrides that are not task options (``lstm forget_bias=1.0``, ``lstm chrono_tmax=70``).
-The "solved" rule is the command line's, else the sweep's ``[stats]`` table's, else the one
-the task declares (``Task.solved``); the main metric is ``--metric`` when given, else the
-rule's metric, else the ``[stats]`` metric.
+A task option that one sweep varies is named on the rows of every sweep whose task has it, so
+a sweep at one length read beside a sweep over lengths says ``length=400``. The "solved" rule
+is the command line's, else the sweep's ``[stats]`` table's, else the one the task declares
+(``Task.solved``); the main metric is ``--metric`` when given, else the rule's metric, else
+the ``[stats]`` metric.
 """
 
 from __future__ import annotations
@@ -32,26 +34,46 @@ VERSIONED = ("python", "rnnlab", "numpy", "numba", "scipy")  # the runs' version
 def matrix(directories: list[Path], *, metric: str | None = None, solved: str | None = None):
     """The rows of the matrix (JSON-able dicts), sweep by sweep, each sorted by task and swept
     option, then in the order the sweep lists its variants."""
+    records = [(Path(d), sweep_record(Path(d))) for d in directories]
+    # a task option one sweep varies is shown on every row of that task (a sweep at one
+    # length beside a sweep over lengths: its rows say length=400, not "—")
+    shown: list[str] = []
+    for _, record in records:
+        shown.extend(k for k in swept_task_keys(overrides_of(record)) if k not in shown)
     rows = []
-    for directory in directories:
-        rows.extend(sweep_rows(Path(directory), metric=metric, solved=solved))
+    for directory, record in records:
+        rows.extend(sweep_rows(directory, record, shown, metric=metric, solved=solved))
     return rows
 
 
-def sweep_rows(directory: Path, *, metric: str | None, solved: str | None) -> list[dict]:
+def sweep_record(directory: Path) -> dict:
+    """The directory's sweep.json (a search directory or any other folder refused)."""
     if not (directory / SWEEP_JSON).is_file():
         what = "a search directory" if (directory / SEARCH_JSON).is_file() else "not a sweep"
         raise RnnlabError(
             f"{directory}: {what}; the matrix reads sweep directories (with {SWEEP_JSON})"
         )
+    try:
+        return json.loads((directory / SWEEP_JSON).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise RnnlabError(f"{directory / SWEEP_JSON}: unreadable ({exc})") from None
+
+
+def overrides_of(record: dict) -> dict[str, dict[str, Any]]:
+    return {v["id"]: v.get("overrides", {}) for v in record.get("variants", [])}
+
+
+def sweep_rows(
+    directory: Path, record: dict, shown: list[str], *, metric: str | None, solved: str | None
+) -> list[dict]:
     collected = collect_sweep(directory)
     settings, solved_from = matrix_settings(collected, metric=metric, solved=solved)
     threshold = settings.threshold
     main = metric or (f"{threshold.split}.{threshold.metric}" if threshold else settings.metric)
     split, name = split_metric(main)
-    record = json.loads((directory / SWEEP_JSON).read_text(encoding="utf-8"))
-    overrides = {v["id"]: v.get("overrides", {}) for v in record.get("variants", [])}
-    swept = swept_task_keys(overrides)
+    overrides = overrides_of(record)
+    swept = [*swept_task_keys(overrides), *shown]
+    swept = [k for i, k in enumerate(swept) if k not in swept[:i]]
     rows = []
     for order, (variant, runs) in enumerate(collected.runs.items()):
         config = collected.configs.get(variant, {})
@@ -129,14 +151,17 @@ def swept_task_keys(overrides: dict[str, dict[str, Any]]) -> list[str]:
 def setting(config: dict, keys: list[str]) -> str:
     """``length=50`` (or ``length=200 train_size=10000``): the variant's swept task options."""
     task = config.get("task", {})
-    return " ".join(f"{k[len(TASK) :]}={word(task.get(k[len(TASK) :]))}" for k in keys) or "—"
+    named = [k[len(TASK) :] for k in keys]
+    return " ".join(f"{k}={word(task[k])}" for k in named if k in task) or "—"
 
 
 def sort_key(config: dict, keys: list[str]) -> tuple:
     task = config.get("task", {})
     out = []
     for k in keys:
-        value = task.get(k[len(TASK) :])
+        if k[len(TASK) :] not in task:
+            continue
+        value = task[k[len(TASK) :]]
         number = isinstance(value, int | float)
         out.append((0, float(value), "") if number else (1, 0.0, word(value)))
     return tuple(out)

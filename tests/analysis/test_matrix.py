@@ -189,6 +189,19 @@ def test_a_run_records_its_cpu_time_and_the_machines_load(sweep):
             assert all(x >= 0 for x in summary["load_average"])
 
 
+def test_a_sweep_at_one_setting_beside_one_over_settings_names_its_setting(sweep, tmp_path):
+    one = tmp_path / "one_length"
+    shutil.copytree(sweep, one)
+    record = json.loads((one / "sweep.json").read_text())
+    for variant in record["variants"]:  # as if no variant set the length: the file's own
+        variant["overrides"].pop("task.length")
+    (one / "sweep.json").write_text(json.dumps(record))
+    assert {r["swept"] for r in matrix_json(one)} == {"—"}
+    rows = matrix_json(sweep, one)
+    assert [r["swept"] for r in rows] == ["length=4", "length=4", "length=6", "length=6"] * 2
+    assert [r["directory"] for r in rows] == [str(sweep)] * 4 + [str(one)] * 4
+
+
 def test_a_search_or_other_directory_is_refused(tmp_path):
     done = CliRunner().invoke(main, ["matrix", str(tmp_path)])
     assert done.exit_code != 0
