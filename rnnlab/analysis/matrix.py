@@ -32,8 +32,8 @@ VERSIONED = ("python", "rnnlab", "numpy", "numba", "scipy")  # the runs' version
 
 
 def matrix(directories: list[Path], *, metric: str | None = None, solved: str | None = None):
-    """The rows of the matrix (JSON-able dicts), sweep by sweep, each sorted by task and swept
-    option, then in the order the sweep lists its variants."""
+    """The rows of the matrix (JSON-able dicts), sorted by task and swept option, then sweep by
+    sweep in the order given, each in the order it lists its variants."""
     records = [(Path(d), sweep_record(Path(d))) for d in directories]
     # a task option one sweep varies is shown on every row of that task (a sweep at one
     # length beside a sweep over lengths: its rows say length=400, not "—")
@@ -43,6 +43,9 @@ def matrix(directories: list[Path], *, metric: str | None = None, solved: str | 
     rows = []
     for directory, record in records:
         rows.extend(sweep_rows(directory, record, shown, metric=metric, solved=solved))
+    rows.sort(key=lambda r: (r["task"], r["swept_key"]))  # stable: sweep, then variant order
+    for row in rows:
+        del row["order"], row["swept_key"]
     return rows
 
 
@@ -97,6 +100,7 @@ def sweep_rows(
             "solved_from": solved_from,
             "solve_rate": None,
             "versions": versions([s.get("versions", {}) for s in summaries]),
+            "blas": sorted({blas(s) for s in summaries} - {None}),
         }
         if threshold is not None:
             values = [
@@ -109,8 +113,6 @@ def sweep_rows(
     # within a task and setting, the cells in the order the sweep lists its variants (a cell
     # whose options follow the setting, lstm chrono_tmax=T, keeps its place at every T)
     rows.sort(key=lambda r: (r["task"], r["swept_key"], r["order"]))
-    for row in rows:
-        del row["order"], row["swept_key"]
     return rows
 
 
@@ -191,6 +193,15 @@ def versions(recorded: list[dict]) -> dict[str, str]:
         if seen:
             out[name] = ", ".join(seen)
     return out
+
+
+def blas(summary: dict) -> str | None:
+    """``openblas 0.3.31, 1 thread``: the BLAS and its threads as the run recorded them."""
+    record = summary.get("blas")
+    if not isinstance(record, dict) or "library" not in record:
+        return None
+    threads = record.get("threads")
+    return f"{record['library']}, {threads} thread{'s' if threads != 1 else ''}"
 
 
 def load_1min(summary: dict) -> float | None:
