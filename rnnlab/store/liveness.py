@@ -71,7 +71,7 @@ def resumable_summary(run_dir, exp) -> dict:
         cell=exp.model.cell,
         seed=exp.experiment.seed,
     )
-    for key in ("wall_seconds", "resumed"):
+    for key in ("wall_seconds", "cpu_seconds", "resumed"):
         value = summary.get(key)
         if value is not None and (
             not isinstance(value, int | float)
