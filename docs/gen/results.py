@@ -252,7 +252,7 @@ def versions_line(results: dict) -> str:
                 if name in r["versions"]:
                     seen.setdefault(name, set()).add(r["versions"][name])
             if r["blas"].get("library"):
-                seen.setdefault("BLAS", set()).add(r["blas"]["library"])
+                seen.setdefault("BLAS libraries loaded:", set()).add(r["blas"]["library"])
     names = {"rnnlab": "rnnlab", "python": "Python", "numpy": "NumPy", "numba": "numba"}
     return ", ".join(f"{names.get(k, k)} {', '.join(sorted(v))}" for k, v in seen.items())
 
@@ -264,7 +264,7 @@ def threads_line(results: dict) -> str:
     core = results.get("openblas_core")
     chosen = sorted(
         {
-            f"{r['blas'].get('threads')}, {r['blas'].get('chosen')}"
+            f"{r['backend']} backend {r['blas'].get('threads')}, {r['blas'].get('chosen')}"
             for runs in results["rows"]
             for r in runs
             if r["blas"].get("threads") is not None

@@ -46,6 +46,7 @@ def fake_run(seed: int, wall: float) -> dict:
         "metrics": {"test": test},
         "wall_seconds": wall,
         "parameters": 1314,
+        "backend": "numpy",
         "blas": {"library": "openblas 0.3.31", "threads": 1, "chosen": "automatic"},
         "versions": {"rnnlab": "0.1.0", "python": "3.11.7", "numpy": "2.4.6", "numba": "0.68.1"},
         "date": f"2026-12-0{7 + seed}",
@@ -106,9 +107,12 @@ def test_a_table_renders_with_how_it_was_measured(gen):
     assert date.endswith("2026-12-07 to 2026-12-08")
     assert "Some CPU, 2 logical cores, Linux" in machine and "load average 0.5-2.25 " in machine
     assert "`OPENBLAS_CORETYPE=Haswell`" in threads and "`OPENBLAS_NUM_THREADS` unset" in threads
-    assert "Haswell core type" in threads and "BLAS threads in a run: 1, automatic" in threads
+    assert (
+        "Haswell core type" in threads
+        and "BLAS threads in a run: numpy backend 1, automatic" in threads
+    )
     assert versions.endswith(
-        "rnnlab 0.1.0, Python 3.11.7, NumPy 2.4.6, numba 0.68.1, BLAS openblas 0.3.31"
+        "rnnlab 0.1.0, Python 3.11.7, NumPy 2.4.6, numba 0.68.1, BLAS libraries loaded: openblas 0.3.31"
     )
 
 
