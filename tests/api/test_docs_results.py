@@ -112,7 +112,8 @@ def test_a_table_renders_with_how_it_was_measured(gen):
         and "BLAS threads in a run: numpy backend 1, automatic" in threads
     )
     assert versions.endswith(
-        "rnnlab 0.1.0, Python 3.11.7, NumPy 2.4.6, numba 0.68.1, BLAS libraries loaded: openblas 0.3.31"
+        "rnnlab 0.1.0, Python 3.11.7, NumPy 2.4.6, numba 0.68.1, "
+        "BLAS libraries loaded: openblas 0.3.31"
     )
 
 
