@@ -201,7 +201,8 @@ def blas(summary: dict) -> str | None:
     if not isinstance(record, dict) or "library" not in record:
         return None
     threads = record.get("threads")
-    return f"{record['library']}, {threads} thread{'s' if threads != 1 else ''}"
+    libraries = ", ".join(sorted(set(str(record["library"]).split(", "))))  # any order
+    return f"{libraries}, {threads} thread{'s' if threads != 1 else ''}"
 
 
 def load_1min(summary: dict) -> float | None:
