@@ -149,12 +149,16 @@ def as_markdown(output: str) -> str:
 
 
 def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    argv = list(sys.argv[1:] if argv is None else argv)
+    split = argv.index("--") if "--" in argv else len(argv)
+    ap = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        usage="%(prog)s [--page PAGE] BLOCK -- COMMAND ...",
+    )
     ap.add_argument("block", help="the block's name on the page")
-    ap.add_argument("command", nargs=argparse.REMAINDER, help="-- the benchmark command")
     ap.add_argument("--page", type=Path, default=PAGE)
-    args = ap.parse_args(argv)
-    command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    args = ap.parse_args(argv[:split])
+    command = argv[split + 1 :]
     if not command:
         ap.error("give the command after --")
     replace_block(args.page.read_text(), args.block, "")  # the block exists: fail early
