@@ -239,12 +239,19 @@ class BusyWorker:
         self.proc = subprocess.Popen(
             command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env
         )
-        self.threads = json.loads(self.proc.stdout.readline())["threads"]
+        self.threads = self.reply()["threads"]
+
+    def reply(self) -> dict:
+        line = self.proc.stdout.readline()
+        if not line:
+            self.proc.wait()
+            raise RuntimeError(f"the {self.name} worker stopped (exit {self.proc.returncode})")
+        return json.loads(line)
 
     def epoch(self, seed: int) -> float:
         self.proc.stdin.write(f"{seed}\n")
         self.proc.stdin.flush()
-        return json.loads(self.proc.stdout.readline())["seconds"]
+        return self.reply()["seconds"]
 
     def close(self) -> None:
         self.proc.stdin.close()
@@ -269,10 +276,12 @@ def measure_busy(case, repeats: int, log) -> dict:
     """The copy-like epoch under each setting with one core kept busy, interleaved (the order
     rotated per repeat, 0.3 s between epochs for the last one's BLAS threads to stop
     spinning); per-repeat ratios against ``pinned``."""
-    workers = [BusyWorker(name, case) for name in BUSY_SETTINGS]
-    loop = start_busy_loop()
-    times = {w.name: [] for w in workers}
+    workers: list[BusyWorker] = []
+    loop = None
+    times: dict[str, list[float]] = {name: [] for name in BUSY_SETTINGS}
     try:
+        workers += [BusyWorker(name, case) for name in BUSY_SETTINGS]
+        loop = start_busy_loop()
         time.sleep(1.0)  # the loop at full speed
         for repeat in range(repeats):
             shift = repeat % len(workers)
@@ -281,7 +290,8 @@ def measure_busy(case, repeats: int, log) -> dict:
                 times[w.name].append(w.epoch(repeat + 1))
             log(f"busy core: repeat {repeat + 1}/{repeats} done")
     finally:
-        stop(loop)
+        if loop is not None:
+            stop(loop)
         for w in workers:
             w.close()
     pinned = times["pinned"]

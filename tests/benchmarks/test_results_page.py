@@ -113,7 +113,7 @@ def test_bars_write_their_tables(tmp_path):
 def test_busy_core_comparison_runs(monkeypatch):
     """Three settings in their own processes beside a busy loop, one repeat of a tiny case;
     the pinned process has one BLAS thread, the default one OpenBLAS's own count."""
-    out = blas_threads.measure_busy((4, 4, 8), 1, lambda m: None)
+    out = blas_threads.measure_busy((24, 4, 8), 1, lambda m: None)
     assert set(out["seconds"]) == {"rnnlab", "pinned", "default"}
     assert out["threads"]["pinned"] == 1 and out["threads"]["rnnlab"] == 1
     assert out["threads"]["default"] >= 1
