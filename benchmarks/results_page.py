@@ -140,12 +140,22 @@ def record(info: dict) -> dict:
     return info
 
 
+# lines of a command's output that the page's box already says or that only show progress
+NOT_FIGURES = re.compile(
+    r"^(date|machine|versions|blas|environment|load average \(1, 5, 15 min\)|command): "
+    r"|^WARNING: 1-minute load average|repeat \d+/\d+ done"
+)
+
+
 def as_markdown(output: str) -> str:
-    """A command's output for a page: Markdown tables as they are, anything else in a text
-    block."""
-    if re.search(r"^\|.*\|\s*$", output, re.M) and re.search(r"^\|[-|: ]+\|\s*$", output, re.M):
-        return output
-    return f"```text\n{output.rstrip()}\n```"
+    """A command's output for a page, without its header and progress lines: Markdown tables
+    as they are (a line between paragraphs), anything else in a text block."""
+    lines = [line for line in output.splitlines() if not NOT_FIGURES.search(line)]
+    text = "\n".join(lines).strip()
+    if re.search(r"^\|.*\|\s*$", text, re.M) and re.search(r"^\|[-|: ]+\|\s*$", text, re.M):
+        text = re.sub(r"^([^|\n].*)\n(?=\|)", r"\1\n\n", text, flags=re.M)  # text, table
+        return re.sub(r"^(\|.*)\n(?=[^|\n])", r"\1\n\n", text, flags=re.M) + "\n"  # table, text
+    return f"```text\n{text}\n```"
 
 
 def main(argv=None) -> None:

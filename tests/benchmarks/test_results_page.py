@@ -74,7 +74,7 @@ def test_a_wrapped_command_writes_its_output(tmp_path, capsys):
     text = page.read_text()
     assert "```text\n42\n```" in text
     assert "results_page.py machine -- python -c print(42)" in text
-    assert results_page.as_markdown("x\n| a |\n|---|\n") == "x\n| a |\n|---|\n"
+    assert results_page.as_markdown("x\n| a |\n|---|\nrepeat 1/2 done\n") == "x\n\n| a |\n|---|\n"
 
 
 def test_bars_write_their_tables(tmp_path):
