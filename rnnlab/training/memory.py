@@ -32,10 +32,11 @@ SLOTS = {"adam": 2, "adagrad": 1, "sgd": 0}
 # What backpropagation through time keeps, per step, sequence, layer and direction, in units of
 # hidden_size values: the peak memory of one batch's loss and gradients (training) and of one
 # forward pass over a split (evaluation), measured at T = 1000, B = 64-256, H = 64-128,
-# float64, on the numpy backend, which keeps the most (numba's fused epoch kept about half, its
-# forward pass nothing per step), plus one for the temporaries around them (at H = 32 the
-# peaks were up to 0.7 above the figure measured at H = 128). Complex states count twice; the
-# lru's figures are its resident peaks, half again its allocations.
+# float64, on the numpy backend, which keeps the most (numba's fused epoch of rnn, lstm and gru
+# kept about half, its forward pass nothing per step), plus one for the temporaries around them
+# (at H = 32 the peaks were up to 0.7 above the figure measured at H = 128; 2 layers, both
+# directions, stayed below). Complex states count twice; the lru's figures are its resident
+# peaks, half again its allocations.
 TRAINING_WORDS = {
     "rnn": 6,
     "lstm": 13,
