@@ -27,6 +27,7 @@ the contenders its bars compare (numba and the rivals named).
     python benchmarks/bars.py --repeats 9 --json
     python benchmarks/bars.py --row char --repeats 1
     python benchmarks/bars.py --markdown > results.md   # the tables and the header as Markdown
+    python benchmarks/bars.py --repeats 3 --write-docs  # and into docs/results/speed.md
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ import backends
 import charmodel
 import machine
 import numpy as np
+import results_page
 from backends import WINDOWS, Case
 from rich.console import Console
 from rich.table import Table
@@ -204,7 +206,8 @@ def details(groups: dict, times: dict) -> list[dict]:
     return out
 
 
-def show(console: Console, result: dict, as_markdown: bool = False) -> None:
+def tables(result: dict) -> tuple[Table, Table, str | None]:
+    """The verdicts, every contender's figures, and a line about the char text (if any)."""
     t = Table(title=f"{result['numba']}'s speed-up, median (min-max) of per-repeat ratios")
     for col in ("row", f"{result['numba']} vs", "ratio", "bar", "verdict"):
         t.add_column(col, justify="right" if col in ("ratio", "bar") else "left")
@@ -212,7 +215,6 @@ def show(console: Console, result: dict, as_markdown: bool = False) -> None:
         verdict = {True: "PASS", False: "FAIL", None: v.get("reason", "skipped")}[v["pass"]]
         ratio = backends.show_ratio(v["ratio"]) if "ratio" in v else "-"
         t.add_row(v["label"], v["against"], ratio, f">= {v['bar']:g}x", verdict)
-    backends.emit(console, t, as_markdown)
     d = Table(title="per contender: ms per epoch, median (min-max), and speed at the median")
     for col in ("group", "contender", "ms per epoch", "speed", "path"):
         d.add_column(col, justify="right" if col in ("ms per epoch", "speed") else "left")
@@ -224,14 +226,30 @@ def show(console: Console, result: dict, as_markdown: bool = False) -> None:
             f"{r['per_second']:,.0f} {r['unit']}",
             r["path"],
         )
-    backends.emit(console, d, as_markdown)
     chars = next((r["chars"] for r in result["details"] if "chars" in r), None)
+    line = None
     if chars is not None:
-        console.print(
+        line = (
             f"char model: {chars:,} train characters per epoch (stdlib modules "
-            f"{', '.join(result['char_modules'])})",
-            highlight=False,
+            f"{', '.join(result['char_modules'])})"
         )
+    return t, d, line
+
+
+def show(console: Console, result: dict, as_markdown: bool = False) -> None:
+    t, d, line = tables(result)
+    backends.emit(console, t, as_markdown)
+    backends.emit(console, d, as_markdown)
+    if line:
+        console.print(line, highlight=False)
+
+
+def write_docs(result: dict, page=results_page.PAGE) -> str:
+    """The tables into the block ``bars`` of the results page, with how they were measured."""
+    t, d, line = tables(result)
+    figures = "\n\n".join([backends.markdown(t), backends.markdown(d), *([line] if line else [])])
+    notes = [f"**Repeats:** {result['repeats']}, interleaved; numba contender {result['numba']}"]
+    return str(results_page.write_block("bars", figures, result["machine"], page, notes))
 
 
 def main(argv=None) -> None:
@@ -253,6 +271,11 @@ def main(argv=None) -> None:
     ap.add_argument("--no-jax", action="store_true", help="skip JAX (its rows: skipped)")
     ap.add_argument("--json", action="store_true", help="print the results as JSON")
     ap.add_argument("--markdown", action="store_true", help="print the tables as Markdown")
+    ap.add_argument(
+        "--write-docs",
+        action="store_true",
+        help="also write the tables and how they were measured into docs/results/speed.md",
+    )
     args = ap.parse_args(argv)
     bars = [b for b in BARS if not args.row or b.row in args.row]
     modules = tuple(args.char_modules.split(","))
@@ -272,7 +295,7 @@ def main(argv=None) -> None:
     numba = backends.usable_contenders([args.numba], log) or ["numba"]
     unavailable: dict = {}
     with backends.jax_pool_if(with_jax) as pool:
-        info = machine.describe(with_torch, pool)
+        info = results_page.record(machine.describe(with_torch, pool))
         if machine.idle_warning(info):
             log(machine.idle_warning(info))
         groups = setups(bars, with_torch, modules, numba[0], pool, unavailable)
@@ -292,6 +315,8 @@ def main(argv=None) -> None:
         "details": details(groups, times),
         "char_modules": list(modules),
     }
+    if args.write_docs:
+        log(f"wrote the tables into {write_docs(result)}")
     if args.json:
         print(json.dumps(result, indent=2))
         return

@@ -8,6 +8,13 @@ matrix products of the sizes a recurrence makes and on whole epochs of a copy-li
   forced, and ``rnnlab`` as a run chooses (``rnnlab.training.blas.blas_threads``: the backend's
   rule, ``train.threads = 0``).
 
+- ``--busy-core``: the numpy backend's copy-like epoch on a machine with one core busy (the
+  script starts a busy loop pinned to one core itself and stops it at the end), each setting in
+  its own process: ``rnnlab`` (``OPENBLAS_NUM_THREADS`` unset, the threads a run chooses),
+  ``pinned`` (``OPENBLAS_NUM_THREADS=1`` in that process's environment) and ``default``
+  (``OPENBLAS_NUM_THREADS`` unset, OpenBLAS's own count: one thread per core, what a run
+  without rnnlab's choice had). The bar: ``rnnlab`` within 1.5x of ``pinned``.
+
 Interleaved (every contender once per repeat, the order rotated from one repeat to the next,
 each after this process's other threads are idle), medians over repeats; a ratio is the median
 of the per-repeat ratios, with their range. The header says the machine, versions, BLAS and
@@ -17,17 +24,28 @@ load average: under load a second thread rarely pays, on an idle machine it may.
     python benchmarks/blas_threads.py --no-epochs --repeats 9
     python benchmarks/blas_threads.py --epoch-case 50,64,32 --epoch-case 50,256,128
     OPENBLAS_NUM_THREADS=1 python benchmarks/blas_threads.py --no-products   # the env's figure
+    python benchmarks/blas_threads.py --busy-core --repeats 5     # one core busy: the bar
+    python benchmarks/blas_threads.py --busy-core --write-docs    # into docs/results/speed.md
+
+No setting of ``OPENBLAS_CORETYPE`` is changed: OpenBLAS's kernels are those the environment
+gives (the header says which).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import machine
 import numpy as np
+import results_page
+from backends import markdown
 from rich.console import Console
 from rich.table import Table
 from threadpoolctl import ThreadpoolController
@@ -60,6 +78,9 @@ PRODUCTS = tuple(
 EPOCH_CASES = ((50, 64, 32), (50, 256, 128))  # T, H, B of an lstm
 SYMBOLS, REMEMBER, SEQUENCES = 8, 10, 512
 CALL_SECONDS = 0.02
+BUSY_CASE = (50, 64, 32)  # the copy-like task at H=64 the busy-core bar names
+BUSY_BAR = 1.5  # rnnlab's choice within this factor of OPENBLAS_NUM_THREADS=1
+BUSY_SETTINGS = ("rnnlab", "pinned", "default")
 
 
 def flops(N: int, H: int) -> float:
@@ -187,9 +208,170 @@ def blas_threads_chosen(contender: EpochContender) -> int:
         return used["threads"]
 
 
+# -- one core busy --------------------------------------------------------------------------------
+def start_busy_loop() -> subprocess.Popen:
+    """A process spinning on the last usable core (until :func:`stop`)."""
+    loop = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    if hasattr(os, "sched_setaffinity"):
+        cores = sorted(os.sched_getaffinity(0))
+        os.sched_setaffinity(loop.pid, {cores[-1]})
+    return loop
+
+
+def stop(process: subprocess.Popen) -> None:
+    process.kill()
+    process.wait()
+
+
+class BusyWorker:
+    """One setting of the busy-core comparison in its own process (``--worker``), so that
+    ``OPENBLAS_NUM_THREADS`` is read by OpenBLAS as it starts; ``epoch(seed)`` runs one epoch
+    there and returns its seconds."""
+
+    def __init__(self, setting: str, case: tuple[int, int, int]):
+        self.name = setting
+        env = dict(os.environ)
+        env.pop("OPENBLAS_NUM_THREADS", None)
+        if setting == "pinned":
+            env["OPENBLAS_NUM_THREADS"] = "1"
+        command = [sys.executable, str(Path(__file__).resolve()), "--worker", setting]
+        command += ["--epoch-case", ",".join(map(str, case))]
+        self.proc = subprocess.Popen(
+            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env
+        )
+        self.threads = self.reply()["threads"]
+
+    def reply(self) -> dict:
+        line = self.proc.stdout.readline()
+        if not line:
+            self.proc.wait()
+            raise RuntimeError(f"the {self.name} worker stopped (exit {self.proc.returncode})")
+        return json.loads(line)
+
+    def epoch(self, seed: int) -> float:
+        self.proc.stdin.write(f"{seed}\n")
+        self.proc.stdin.flush()
+        return self.reply()["seconds"]
+
+    def close(self) -> None:
+        self.proc.stdin.close()
+        self.proc.wait()
+
+
+def worker(setting: str, case: tuple[int, int, int]) -> None:
+    """The child of :class:`BusyWorker`: one untimed epoch, then an epoch per line read (the
+    line: the seed of its order), its seconds printed as JSON."""
+    controller = ThreadpoolController()
+    own = controller.select(user_api="blas").info()[0]["num_threads"]  # OpenBLAS's own count
+    contender = EpochContender(case, own if setting == "default" else None, controller)
+    chosen = own if setting == "default" else blas_threads_chosen(contender)
+    contender.epoch(np.random.default_rng(0).permutation(SEQUENCES))
+    print(json.dumps({"threads": chosen}), flush=True)
+    for line in sys.stdin:
+        order = np.random.default_rng(int(line)).permutation(SEQUENCES)
+        print(json.dumps({"seconds": contender.epoch(order)}), flush=True)
+
+
+def measure_busy(case, repeats: int, log) -> dict:
+    """The copy-like epoch under each setting with one core kept busy, interleaved (the order
+    rotated per repeat, 0.3 s between epochs for the last one's BLAS threads to stop
+    spinning); per-repeat ratios against ``pinned``."""
+    workers: list[BusyWorker] = []
+    loop = None
+    times: dict[str, list[float]] = {name: [] for name in BUSY_SETTINGS}
+    try:
+        workers += [BusyWorker(name, case) for name in BUSY_SETTINGS]
+        loop = start_busy_loop()
+        time.sleep(1.0)  # the loop at full speed
+        for repeat in range(repeats):
+            shift = repeat % len(workers)
+            for w in workers[shift:] + workers[:shift]:
+                time.sleep(0.3)
+                times[w.name].append(w.epoch(repeat + 1))
+            log(f"busy core: repeat {repeat + 1}/{repeats} done")
+    finally:
+        if loop is not None:
+            stop(loop)
+        for w in workers:
+            w.close()
+    pinned = times["pinned"]
+    ratios = {
+        n: [a / b for a, b in zip(s, pinned, strict=True)]
+        for n, s in times.items()
+        if n != "pinned"
+    }
+    return {
+        "case": "lstm T={} H={} B={}".format(*case),
+        "threads": {w.name: w.threads for w in workers},
+        "seconds": times,
+        "vs_pinned": {n: [statistics.median(r), min(r), max(r)] for n, r in ratios.items()},
+        "bar": BUSY_BAR,
+        "pass": statistics.median(ratios["rnnlab"]) <= BUSY_BAR,
+    }
+
+
+def busy_table(result: dict) -> Table:
+    table = Table(
+        title=f"copy-like epoch ({result['case']}, {SEQUENCES} sequences, numpy backend) "
+        "with one core kept busy: seconds per epoch, median (min-max)"
+    )
+    for col in ("setting", "BLAS threads", "s per epoch", "vs pinned (range)", "bar", "verdict"):
+        table.add_column(col, justify="left" if col == "setting" else "right")
+    labels = {
+        "rnnlab": "rnnlab's choice, OPENBLAS_NUM_THREADS unset",
+        "pinned": "OPENBLAS_NUM_THREADS=1",
+        "default": "OpenBLAS's default count (no choice)",
+    }
+    for name in BUSY_SETTINGS:
+        s = result["seconds"][name]
+        r = result["vs_pinned"].get(name)
+        table.add_row(
+            labels[name],
+            str(result["threads"][name]),
+            f"{statistics.median(s):.2f} ({min(s):.2f}-{max(s):.2f})",
+            f"{r[0]:.2f}x ({r[1]:.2f}-{r[2]:.2f})" if r else "1",
+            f"<= {result['bar']:g}x" if name == "rnnlab" else "",
+            ("PASS" if result["pass"] else "FAIL") if name == "rnnlab" else "",
+        )
+    return table
+
+
 def parse_case(text: str) -> tuple[int, int, int]:
     T, H, B = map(int, text.split(","))
     return T, H, B
+
+
+def product_table(products: list[dict]) -> Table:
+    table = Table(title="one product [N, H] x [H, 4H]: microseconds per call, median")
+    for col in ("N", "H", "MFLOP", "1 thread", "2 threads", "2t gain (range)", "rule"):
+        table.add_column(col, justify="right")
+    for r in products:
+        g = r["gain_2t"]
+        table.add_row(
+            str(r["N"]),
+            str(r["H"]),
+            f"{r['mflop']:.2f}",
+            f"{r['us_1t']:.1f}",
+            f"{r['us_2t']:.1f}",
+            f"{g[0]:.2f}x ({g[1]:.2f}-{g[2]:.2f})",
+            f"{r['rule']}t",
+        )
+    return table
+
+
+def epoch_table(epochs: list[dict]) -> Table:
+    table = Table(title="copy-like epoch, numpy backend: ms per epoch, median")
+    names = list(epochs[0]["ms"])
+    for col in ("case", *names, *(f"{n} / 1t" for n in names if n != "1t"), "rnnlab chose"):
+        table.add_column(col, justify="right")
+    for r in epochs:
+        table.add_row(
+            r["case"],
+            *(f"{r['ms'][n]:.0f}" for n in names),
+            *(f"{r['vs_1t'][n]:.2f}x" for n in names if n != "1t"),
+            f"{r['rnnlab_threads']}t",
+        )
+    return table
 
 
 def main(argv=None) -> None:
@@ -198,50 +380,67 @@ def main(argv=None) -> None:
     ap.add_argument("--epoch-case", action="append", help="T,H,B of an lstm (repeatable)")
     ap.add_argument("--no-products", action="store_true")
     ap.add_argument("--no-epochs", action="store_true")
+    ap.add_argument(
+        "--busy-core",
+        action="store_true",
+        help="only the copy-like epoch with one core kept busy (a busy loop this script starts)",
+    )
+    ap.add_argument("--worker", choices=BUSY_SETTINGS, help=argparse.SUPPRESS)
     ap.add_argument("--json", help="also write the figures and the header to this file")
+    ap.add_argument("--markdown", action="store_true", help="print the tables as Markdown")
+    ap.add_argument(
+        "--write-docs",
+        action="store_true",
+        help="also write the tables and how they were measured into docs/results/speed.md "
+        "(block blas_busy with --busy-core, else blas_threads)",
+    )
     args = ap.parse_args(argv)
+    cases = [parse_case(c) for c in args.epoch_case] if args.epoch_case else None
+    if args.worker:
+        worker(args.worker, cases[0])
+        return
     console = Console()
+    if not console.is_terminal:
+        console.width = 160
     log = lambda m: console.print(m, highlight=False)  # noqa: E731
-    info = machine.describe(with_torch=False)
+    info = results_page.record(machine.describe(with_torch=False))
+    if machine.idle_warning(info):
+        log(machine.idle_warning(info))
     controller = ThreadpoolController()
-    products = [] if args.no_products else measure_products(controller, args.repeats, log)
-    cases = [parse_case(c) for c in args.epoch_case] if args.epoch_case else list(EPOCH_CASES)
-    epochs = [] if args.no_epochs else measure_epochs(cases, controller, args.repeats, log)
+    products, epochs, busy = [], [], None
+    if args.busy_core:
+        busy = measure_busy(cases[0] if cases else BUSY_CASE, args.repeats, log)
+    else:
+        if not args.no_products:
+            products = measure_products(controller, args.repeats, log)
+        if not args.no_epochs:
+            epochs = measure_epochs(cases or list(EPOCH_CASES), controller, args.repeats, log)
     machine.finish(info)
+    tables = [product_table(products)] if products else []
+    tables += [epoch_table(epochs)] if epochs else []
+    tables += [busy_table(busy)] if busy else []
+    for table in tables:
+        if args.markdown:
+            console.print(markdown(table), highlight=False, markup=False, soft_wrap=True)
+        else:
+            console.print(table)
     for line in machine.header_lines(info):
-        console.print(line, highlight=False)
-    if products:
-        table = Table(title="one product [N, H] x [H, 4H]: microseconds per call, median")
-        for col in ("N", "H", "MFLOP", "1 thread", "2 threads", "2t gain (range)", "rule"):
-            table.add_column(col, justify="right")
-        for r in products:
-            g = r["gain_2t"]
-            table.add_row(
-                str(r["N"]),
-                str(r["H"]),
-                f"{r['mflop']:.2f}",
-                f"{r['us_1t']:.1f}",
-                f"{r['us_2t']:.1f}",
-                f"{g[0]:.2f}x ({g[1]:.2f}-{g[2]:.2f})",
-                f"{r['rule']}t",
+        console.print(line, highlight=False, markup=False, soft_wrap=True)
+    if args.write_docs and tables:
+        block = "blas_busy" if busy else "blas_threads"
+        figures = "\n\n".join(markdown(t) for t in tables)
+        notes = [f"**Repeats:** {args.repeats}, interleaved"]
+        if busy:
+            notes.append(
+                "**Busy core:** a `while True: pass` process pinned to the last core, started "
+                "and stopped by the command"
             )
-        console.print(table)
-    if epochs:
-        table = Table(title="copy-like epoch, numpy backend: ms per epoch, median")
-        names = list(epochs[0]["ms"])
-        for col in ("case", *names, *(f"{n} / 1t" for n in names if n != "1t"), "rnnlab chose"):
-            table.add_column(col, justify="right")
-        for r in epochs:
-            table.add_row(
-                r["case"],
-                *(f"{r['ms'][n]:.0f}" for n in names),
-                *(f"{r['vs_1t'][n]:.2f}x" for n in names if n != "1t"),
-                f"{r['rnnlab_threads']}t",
-            )
-        console.print(table)
+        page = results_page.write_block(block, figures, info, notes=notes)
+        log(f"wrote block {block!r} of {page}")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"machine": info, "products": products, "epochs": epochs}, f, indent=1)
+            out = {"machine": info, "products": products, "epochs": epochs, "busy_core": busy}
+            json.dump(out, f, indent=1)
 
 
 if __name__ == "__main__":

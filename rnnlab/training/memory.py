@@ -12,6 +12,7 @@ where the kernel kills a process that passes it).
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,14 +29,55 @@ from ..specs import Dataset
 # are about 10 parameter sizes above the data and the activations)
 COPIES = 7
 SLOTS = {"adam": 2, "adagrad": 1, "sgd": 0}
-# per layer, direction, step and sequence, in units of hidden_size: the forward pass keeps
-# each gate's pre-activation and each state; the backward pass adds the gates' gradients, the
-# activations' derivatives, the outputs' gradient, the previous states and the temporaries of
-# whole-sequence array expressions (an rnn's training batch measured ~9 hidden_size per step
-# and sequence)
-BACKWARD_EXTRA = 6
+# What backpropagation through time keeps, per step, sequence, layer and direction, in units of
+# hidden_size values: the peak memory of one batch's loss and gradients (training) and of one
+# forward pass over a split (evaluation), measured at T = 1000, B = 64-256, H = 64-128,
+# float64, on the numpy backend, which keeps the most (numba's fused epoch of rnn, lstm and gru
+# kept about half, its forward pass nothing per step), plus one for the temporaries around them
+# (at H = 32 the peaks were up to 0.7 above the figure measured at H = 128; 2 layers, both
+# directions, stayed below). Complex states count twice; the lru's figures are its resident
+# peaks, half again its allocations.
+TRAINING_WORDS = {
+    "rnn": 6,
+    "lstm": 13,
+    "gru": 14,
+    "mingru": 9,
+    "minlstm": 15,
+    "indrnn": 7,
+    "lru": 26,
+}
+EVALUATION_WORDS = {
+    "rnn": 3,
+    "lstm": 11,
+    "gru": 9,
+    "mingru": 5,
+    "minlstm": 10,
+    "indrnn": 3,
+    "lru": 26,
+}
+# a cell without a measured figure: per gate block and state value, forward and backward (at
+# least the measured figure of every built-in cell above but the lru)
+PER_GATE, PER_STATE, EXTRA = 3, 2, 6
 CGROUP = Path("/sys/fs/cgroup")
 GiB = 2**30
+# task options that set how long a sequence is (the sequence length a message names)
+LENGTH_OPTION = re.compile(r"length|window|padding|delay")
+
+
+def state_words(cell: CellSpec) -> int:
+    """Values per hidden unit of the cell's state tensors (a complex one counts twice)."""
+    return len(cell.state) + len(cell.complex_state)
+
+
+def step_words(cell: CellSpec) -> tuple[int, int]:
+    """``(training, evaluation)``: values kept per step, sequence, layer and direction, in
+    units of hidden_size (:data:`TRAINING_WORDS`, else from the cell's gates and state)."""
+    train = PER_GATE * cell.gates + PER_STATE * state_words(cell) + EXTRA
+    evaluation = cell.gates + state_words(cell)
+    return (
+        TRAINING_WORDS.get(cell.name, train),
+        EVALUATION_WORDS.get(cell.name, evaluation),
+    )
 
 
 @dataclass(frozen=True)
@@ -49,6 +91,8 @@ class Footprint:
     count: int
     training: int
     evaluation: int
+    steps: int = 0  # T of a training batch
+    batch: int = 0  # B
 
     @property
     def to_come(self) -> int:
@@ -57,6 +101,11 @@ class Footprint:
 
 
 def footprint(exp: Experiment, dataset: Dataset, shape: Shape, cell: CellSpec) -> Footprint:
+    """What a run will hold. With T steps, a batch of B sequences (a split of N for
+    evaluation), L layers, D directions, H hidden units, k values per step of the cell
+    (:func:`step_words`), I inputs, O outputs and s bytes per value (8 float64, 4 float32):
+    training ``T B (D L H k + I + O) s``, evaluation ``T N (D L H k' + I + O) s``, the
+    parameters ``(1 + COPIES + slots) P s``."""
     m, train = exp.model, exp.train
     size = np.dtype(m.dtype).itemsize
     D = 2 if m.bidirectional else 1
@@ -65,8 +114,9 @@ def footprint(exp: Experiment, dataset: Dataset, shape: Shape, cell: CellSpec) -
     slots = SLOTS.get(train.optimizer, 1)
     if train.optimizer == "sgd" and train.momentum > 0:
         slots = 1
-    forward = D * m.layers * m.hidden_size * (cell.gates + len(cell.state)) + shape.output_size
-    backward = forward + D * m.layers * m.hidden_size * (cell.gates + BACKWARD_EXTRA)
+    k_train, k_eval = step_words(cell)
+    units = D * m.layers * m.hidden_size
+    edges = shape.input_size + shape.output_size  # the inputs and the head's outputs
     x = dataset.splits["train"].x
     T = dataset.chunk_length or x.shape[0]
     batch = min(train.batch_size, x.shape[1])
@@ -85,8 +135,10 @@ def footprint(exp: Experiment, dataset: Dataset, shape: Shape, cell: CellSpec) -
         data=data,
         parameters=(1 + COPIES + slots) * count * size,
         count=count,
-        training=T * batch * (backward + shape.input_size) * size,
-        evaluation=evaluation * (forward + shape.input_size) * size,
+        training=T * batch * (units * k_train + edges) * size,
+        evaluation=evaluation * (units * k_eval + edges) * size,
+        steps=T,
+        batch=batch,
     )
 
 
@@ -157,6 +209,31 @@ def room() -> tuple[int, str] | None:
     return free, "that much is available on this machine"
 
 
+def length_keys(exp: Experiment, other: str) -> list[str]:
+    """The task's options that set the sequence length (``task.length``, ``task.window``...),
+    without those of the ``other`` splits ("train" or "test")."""
+    return [
+        f"task.{k}"
+        for k, v in exp.task.options.items()
+        if LENGTH_OPTION.search(k)
+        and isinstance(v, int)
+        and not isinstance(v, bool)
+        and not k.startswith(("min_", f"{other}_"))
+    ]
+
+
+def keys(exp: Experiment, *names: str) -> str:
+    """``a (now 1), b (now 2) or c (now 3)``: the keys to change with their values."""
+    tables = {"task": exp.task.options, "train": exp.train, "model": exp.model}
+    shown = []
+    for name in names:
+        table, key = name.split(".", 1)
+        where = tables[table]
+        value = where.get(key) if isinstance(where, dict) else getattr(where, key, None)
+        shown.append(f"{name} (now {value})" if value is not None else name)
+    return ", ".join(shown[:-1]) + f" or {shown[-1]}" if len(shown) > 1 else shown[0]
+
+
 def check_fits_in_memory(
     exp: Experiment, dataset: Dataset, shape: Shape, cell: CellSpec, have=None
 ) -> None:
@@ -173,9 +250,16 @@ def check_fits_in_memory(
         key=lambda p: p[1],
     )[0]
     advice = {
-        "parameters": "model.hidden_size or model.layers",
-        "training": "train.batch_size, the sequence length, model.hidden_size or model.layers",
-        "evaluation": "the validation and test splits, the sequence length or model.hidden_size",
+        "parameters": keys(exp, "model.hidden_size", "model.layers"),
+        "training": keys(
+            exp, *length_keys(exp, "test"), "train.batch_size", "model.hidden_size", "model.layers"
+        ),
+        "evaluation": keys(
+            exp,
+            *length_keys(exp, "train"),
+            *(f"task.{k}" for k in ("val_size", "test_size") if k in exp.task.options),
+            "model.hidden_size",
+        ),
     }[largest]
 
     def size(n: int) -> str:
@@ -184,8 +268,9 @@ def check_fits_in_memory(
     raise ConfigError(
         f"this run needs about {size(need.to_come)} besides its data ({size(need.data)}): "
         f"{size(need.parameters)} for {need.count:,} parameters with their gradients, "
-        f"optimizer state and copies, {size(need.training)} for a training batch "
-        f"(backpropagation through time keeps every step of it) and "
+        f"optimizer state and copies, {size(need.training)} for a training batch of "
+        f"{need.batch} sequences of {need.steps} steps (backpropagation through time keeps "
+        f"every step of every layer) and "
         f"{size(need.evaluation)} to evaluate a split at once (the larger counts); only "
         f"{size(have[0])} is free for it ({have[1]}); reduce {advice}",
         source=str(exp.source or ""),

@@ -1,7 +1,8 @@
 """The benchmark's JAX and PyTorch contenders compute what rnnlab's NumPy reference computes:
 the same loss and gradients from the same parameters, the same parameters after optimizer steps
 (Adam after global-norm clipping, Adagrad after clipping by value), and the same epochs (JAX's
-minibatch step and whole epoch under jit, windowed and stateful). float64, to 1e-9."""
+minibatch step and whole epoch under jit, windowed and stateful). float64: loss and gradients to
+1e-10, parameters after steps to 1e-9."""
 
 import sys
 
@@ -29,6 +30,9 @@ CELLS = ("rnn", "lstm", "gru", "mingru", "minlstm", "indrnn", "lru")
 CASES = [Case(6, 4, 3, cell) for cell in CELLS] + [
     Case(6, 4, 3, cell, bidirectional=True) for cell in ("lstm", "mingru", "lru")
 ]
+GRAD_TOL = {"rtol": 1e-10, "atol": 1e-13}  # one forward and backward pass
+# after optimizer steps and epochs: Adam divides by sqrt(v), which magnifies the last bits of
+# near-zero gradients (measured up to 4e-10 relative on elements of 1e-12)
 TOL = {"rtol": 1e-9, "atol": 1e-12}
 
 
@@ -85,7 +89,7 @@ def test_jax_loss_grads_and_steps_equal_the_reference(case):
     assert float(value) == pytest.approx(loss, rel=1e-12)
     assert set(g) == set(grads)
     for name in grads:
-        np.testing.assert_allclose(np.asarray(g[name]), grads[name], **TOL, err_msg=name)
+        np.testing.assert_allclose(np.asarray(g[name]), grads[name], **GRAD_TOL, err_msg=name)
     opt, step = jaxmodel.make_step(spec, train)
     state = opt.init(params)
     for idx in BATCHES:
@@ -106,7 +110,7 @@ def test_torch_loss_grads_and_steps_equal_the_reference(case):
     value.backward()
     assert value.item() == pytest.approx(loss, rel=1e-12)
     for name, p in tensors.items():
-        np.testing.assert_allclose(p.grad.numpy(), grads[name], **TOL, err_msg=name)
+        np.testing.assert_allclose(p.grad.numpy(), grads[name], **GRAD_TOL, err_msg=name)
     for idx in BATCHES:
         c.train_batch(torch.from_numpy(idx))
     for name, p in c.named_tensors().items():

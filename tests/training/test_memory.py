@@ -33,10 +33,11 @@ def test_the_footprint_counts_parameter_copies_and_activations():
     assert need.count == count
     assert need.parameters == (1 + memory.COPIES + 2) * count * 8  # adam: two slots
     T = dataset.splits["train"].x.shape[0]
-    # rnn: one gate, one state; the backward pass keeps about as much again and more
-    assert need.training == T * 16 * ((64 * 2 + 1) + 64 * (1 + memory.BACKWARD_EXTRA) + 1) * 8
+    # rnn: 6 values of H per step and sequence to train, 3 to evaluate; one input, one output
+    assert need.training == T * 16 * (64 * 6 + 1 + 1) * 8
+    assert (need.steps, need.batch) == (T, 16)
     biggest = max(len(dataset.splits[s]) for s in ("val", "test"))
-    assert need.evaluation == T * biggest * (64 * 2 + 1 + 1) * 8
+    assert need.evaluation == T * biggest * (64 * 3 + 1 + 1) * 8
     assert need.data == sum(s.x.nbytes + s.y.nbytes for s in dataset.splits.values())
     sgd = memory.footprint(sine("train.optimizer=sgd")[0], dataset, shape, cell)
     adam = memory.footprint(sine()[0], dataset, shape, cell)
@@ -55,8 +56,10 @@ def test_activations_are_refused_with_what_to_reduce():
     message = str(caught.value)
     assert message.startswith(f"{SINE}: [train]: this run needs about")
     assert "parameters with their gradients" in message and "(cgroup)" in message
+    assert "a training batch of 512 sequences of 50 steps" in message
     assert message.endswith(
-        "reduce train.batch_size, the sequence length, model.hidden_size or model.layers"
+        "reduce task.window (now 50), train.batch_size (now 512), model.hidden_size (now 256) "
+        "or model.layers (now 1)"
     )
     memory.check_fits_in_memory(exp, dataset, shape, cell, have=(need.to_come, "enough"))
 
@@ -83,3 +86,70 @@ def test_a_control_group_limit_bounds_a_run(tmp_path, monkeypatch, files):
         memory.check_fits_in_memory(exp, *parts(exp, registry))
     (tmp_path / next(iter(files))).write_text("max\n")
     assert memory.cgroup_room() is None
+
+
+ADDING_LONG = EXPERIMENTS / "adding_T1000.toml"
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru", "mingru", "minlstm", "indrnn", "lru"])
+def test_the_estimate_covers_what_the_reference_backend_holds(cell):
+    """A training batch's loss and gradients and a split's forward pass on the numpy backend
+    (which keeps every step) hold no more than the footprint says, and not far less."""
+    import tracemalloc
+
+    import numpy as np
+
+    registry = Registry()
+    exp = load_experiment_file(
+        ADDING_LONG,
+        registry,
+        [
+            f"model.cell={cell}",
+            "model.hidden_size=32",
+            "task.length=200",
+            "task.train_size=64",
+            "task.val_size=64",
+            "task.test_size=64",
+            "train.batch_size=16",
+            "train.backend=numpy",
+            *(["model.forget_bias=0.0"] if cell != "lstm" else []),
+        ],
+    )
+    session = prepare(exp, registry)
+    need = memory.footprint(exp, session.dataset, Shape(2, 1), registry.cell(cell))
+    model, split = session.model, session.dataset.splits["train"]
+    x, y = np.ascontiguousarray(split.x[:, :16]), split.y[:16]
+    model.loss_and_grads(x[:3], y, "mse", "last")  # anything a first call sets up
+    tracemalloc.start()
+    try:
+        model.loss_and_grads(x, y, "mse", "last")
+        training = tracemalloc.get_traced_memory()[1]
+        tracemalloc.reset_peak()
+        model.predict(session.dataset.splits["test"].x, "last")
+        evaluation = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert 0.4 * need.training <= training <= need.training
+    assert 0.4 * need.evaluation <= evaluation <= need.evaluation
+
+
+def test_a_long_run_that_does_not_fit_stops_before_training(tmp_path, monkeypatch):
+    """``rnnlab run`` of the adding problem at T = 1000 under a small memory limit: one
+    message naming the keys to change, no traceback, no run directory."""
+    from click.testing import CliRunner
+
+    from rnnlab.cli import main
+
+    monkeypatch.setattr(memory, "cgroup_room", lambda: (64 * MiB, 128 * MiB))
+    monkeypatch.setattr(memory, "available_memory", lambda: 16 * 2**30)
+    args = ["run", str(ADDING_LONG), "--out", str(tmp_path), "--set", "train.backend=numpy"]
+    sets = ("train.batch_size=256", "task.val_size=50", "task.test_size=50")
+    result = CliRunner().invoke(main, [*args, *(a for s in sets for a in ("--set", s))])
+    assert result.exit_code == 2 and isinstance(result.exception, SystemExit)
+    text = " ".join(result.output.split())
+    assert "Traceback" not in text
+    assert "[train]: this run needs about" in text
+    assert "a training batch of 256 sequences of 1000 steps" in text
+    assert "(its memory limit (cgroup) is 0.12 GiB)" in text
+    assert "reduce task.length (now 1000), train.batch_size (now 256), model.hidden_size" in text
+    assert not any(tmp_path.iterdir())
