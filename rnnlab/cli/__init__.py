@@ -31,6 +31,7 @@ from . import (
     show_cmd,
     stats_cmd,
     sweep_cmd,
+    warm_up_cmd,
 )
 from .common import debug_option, err_console, is_debug
 
@@ -106,6 +107,7 @@ for command in (
     show_cmd.show,
     stats_cmd.stats,
     sweep_cmd.sweep,
+    warm_up_cmd.warm_up,
 ):
     main.add_command(command)
 
