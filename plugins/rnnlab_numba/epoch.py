@@ -117,14 +117,6 @@ def one_chunk(c, batch, model, buffers, bi):
     chunk_loss_grad(ch, Shared(s, net, data, buf), buffers[:4], buffers[4], buffers[5], bi)
 
 
-@njit(**OPTS)
-def run_chunks(batch, s, net, data, buf, buffers, bi):
-    """Every chunk of the batch, one after the other (arguments as ``one_chunk``'s)."""
-    C = s.chunk_rows
-    for c in range((batch.rows.size + C - 1) // C):
-        one_chunk(c, batch, (s, net, data, buf), buffers, bi)
-
-
 @njit(parallel=True, **OPTS)
 def run_chunks_parallel(batch, s, net, data, buf, buffers, bi):
     """Every chunk of the batch, on numba's threads (one parallel region). (The chunk's loss
@@ -157,7 +149,11 @@ def epoch(sh, slots, losses, cell, masks, mid, bi, threaded):
     rows of ``data.order``, every step. Stateful: batch b is chunk b of the streams, steps
     ``b k .. b k + k - 1`` of every row (the last chunk may be shorter), each starting from
     the state the previous one ended in (zeros for the first). ``threaded`` is None to run
-    the chunks on this thread (the parallel kernel is then not compiled)."""
+    the chunks on this thread (the parallel kernel is then not compiled).
+
+    The serial path calls ``chunk_loss_grad`` itself, through no wrapper: numba optimises and
+    turns into machine code, for every compiled function, a module holding everything it
+    calls, so each level of wrappers above the network cost a cold compile a fifth more."""
     s, net, data, buf = sh
     buffers = cell + (masks, mid)
     B, N, S, k = s.batch, data.order.size, data.x.shape[0], s.chunk_length
@@ -177,14 +173,19 @@ def epoch(sh, slots, losses, cell, masks, mid, bi, threaded):
         count, coef = batch_count(rows, s, data, T)
         prepare_weights(s, net, cell[0])
         h0_zero = k == 0 or b == 0
-        batch = Chunk(0, rows, lo, t0, T, h0_zero, coef)
-        if threaded is None:
-            run_chunks(batch, s, net, data, buf, buffers, bi)
+        C = s.chunk_rows
+        chunks = (rows.size + C - 1) // C
+        if threaded is None:  # one chunk after the other, called from here (docstring)
+            for c in range(chunks):
+                part = rows[c * C : min(c * C + C, rows.size)]
+                ch = Chunk(c, part, lo + c * C, t0, T, h0_zero, coef)
+                chunk_loss_grad(ch, sh, cell, masks, mid, bi)
         else:
+            batch = Chunk(0, rows, lo, t0, T, h0_zero, coef)
             run_chunks_parallel(batch, s, net, data, buf, buffers, bi)
         # the chunks' sums, in chunk order (whatever thread ran them)
         g, total = buf.g[0], buf.loss[0]
-        for c in range(1, (rows.size + s.chunk_rows - 1) // s.chunk_rows):
+        for c in range(1, chunks):
             g += buf.g[c]
             total += buf.loss[c]
         losses[b] = total / count
