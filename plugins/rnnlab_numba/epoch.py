@@ -45,7 +45,7 @@ from rnnlab.plugin import Optimizer, Shape, dropout_masks, init_params, param_na
 
 from . import lengths as packing
 from .blocks import OPTS
-from .jitcache import njit
+from .jitcache import compiling, njit, ready
 from .layout import (
     ADAGRAD,
     CLIPS,
@@ -219,6 +219,7 @@ def threads_for(plan, chunks: int) -> int:
     return max(1, min(cores, chunks, 1 + int(spare + 0.5)))
 
 
+THREADED = np.empty(0)  # the epoch's ``threaded`` argument: run the chunks on numba's threads
 POOL: set[str] = set()  # numba's worker threads (task ids), found by the first parallel epoch
 _pool_looked = False
 
@@ -266,8 +267,9 @@ class EpochRunner:
 
     Creating it compiles the kernels (or loads them from numba's on-disk cache) by running an
     epoch on a tiny problem, so that compilation happens before training, not in epoch 1. The
-    threaded kernel compiles there only when ``train.threads`` > 1; chosen by size, it compiles
-    (once per machine: it is cached too) in the first epoch that uses it.
+    threaded kernel compiles there only when ``train.threads`` > 1; threads chosen by size use
+    it only once it is compiled (``_threads``). Each compilation is said as it happens
+    (``jitcache.compiling``).
     """
 
     def __init__(self, plan):
@@ -286,6 +288,7 @@ class EpochRunner:
         )
         self.dropout = m.dropout > 0 and m.layers > 1
         self._shape = None
+        self._threaded_ready = False
         self._warm_up()
 
     def _warm_up(self) -> None:
@@ -301,6 +304,18 @@ class EpochRunner:
         rng = np.random.default_rng(0) if self.dropout else None
         self(params, Optimizer(self.plan.train, params), x, y, np.arange(3), 0.0, dropout_rng=rng)
         self._shape = None
+
+    def _threads(self, chunks: int, args: tuple) -> int:
+        """``threads_for``'s count, except that an automatic choice takes more than one thread
+        only once the threaded epoch is compiled (in this process or the on-disk cache):
+        compiling it costs a first run far more than the threads gain (``rnnlab warm-up``
+        compiles it). The results are the same bytes either way."""
+        n = threads_for(self.plan, chunks)
+        if n > 1 and not getattr(self.plan.train, "threads", 0) and not self._threaded_ready:
+            self._threaded_ready = ready(epoch, (*args, THREADED))
+            if not self._threaded_ready:
+                return 1
+        return n
 
     def _buffers(self, params, T: int, batch: int) -> None:
         """Scratch for this model, sequence length (a stateful epoch's: its chunk length) and
@@ -422,16 +437,21 @@ class EpochRunner:
             yi, yf = np.zeros((1, 1), np.int64), np.ascontiguousarray(ys, dtype=self.dtype)
         data = Data(np.ascontiguousarray(x, dtype=self.dtype), yf, yi, order, lens)
         losses = np.empty(-(-S // k) if k else -(-order.size // batch), np.float64)
-        n = self.threads = threads_for(self.plan, -(-batch // s.chunk_rows))  # kept: benchmarks
+        opt = Slots(self.sa, self.sb, optimizer.steps, float(lr))
+        args = (Shared(s, self.net, data, self.buf), opt, losses, self.cell_buffers, masks)
+        args += (self.mid, self.bi)
+        n = self.threads = self._threads(-(-batch // s.chunk_rows), args)  # kept: benchmarks
         threaded = None
         if n > 1:
             numba.set_num_threads(n)
-            threaded = np.empty(0)
-        opt = Slots(self.sa, self.sb, optimizer.steps, float(lr))
+            threaded = THREADED
         global _pool_looked
         before = None if threaded is None or _pool_looked else own_threads()
-        shared = Shared(s, self.net, data, self.buf)
-        epoch(shared, opt, losses, self.cell_buffers, masks, self.mid, self.bi, threaded)
+        with compiling(
+            f"the training epoch ({self.plan.model.cell}, {self.dtype}"
+            + (", threaded)" if n > 1 else ")")
+        ):
+            epoch(*args, threaded)
         if before is not None:  # the threads this first parallel epoch started are numba's
             POOL.update(own_threads() - before)  # (none if numba's pool ran before: those
             _pool_looked = True  # then count as busy while they spin, a few ms)
