@@ -171,4 +171,5 @@ def warm_up(cells, dtypes, losses, targets, threads, backends, plugin_paths):
         return
     console.print(done_table(rows))
     total = sum(r.seconds for r in rows)
-    console.print(f"{len(rows)} combinations ready in {total:.1f} s", highlight=False)
+    plural = "s" if len(rows) != 1 else ""
+    console.print(f"{len(rows)} combination{plural} ready in {total:.1f} s", highlight=False)
