@@ -9,13 +9,23 @@ import numpy as np
 
 from rnnlab.plugin import Backend, cell_spec
 
-from . import epoch, forward, gru, lstm, rnn
+from . import epoch, forward, gru, indrnn, lru, lstm, mingru, minlstm, rnn
 from . import lengths as packing
 from .jitcache import compiling
 
 # each cell's layer contract, time-major arrays in and out:
-# layer_forward(w, x, state0, active, relu), layer_backward(w, cache, dhs)
-CELLS = {"rnn": rnn, "lstm": lstm, "gru": gru}
+# layer_forward(w, x, state0, active, nonlinearity), layer_backward(w, cache, dhs)
+CELLS = {
+    "rnn": rnn,
+    "lstm": lstm,
+    "gru": gru,
+    "mingru": mingru,
+    "minlstm": minlstm,
+    "indrnn": indrnn,
+    "lru": lru,
+}
+# the cells whose layer contract takes ``relu`` (a bool) rather than the nonlinearity's name
+RELU_FLAG = ("rnn", "lstm", "gru")
 
 
 _called: set[tuple] = set()  # (direction, cell, dtype): layer kernels called in this process
@@ -32,11 +42,13 @@ def _said(way: str, cell: str, dtype):
     return compiling(f"the {cell} layer's {way} kernels ({key[2]})")
 
 
-def _forward(cell, weights, x, state0, relu, active):
-    """One layer over ``x [T, N, I]``, step t on the rows ``[:active[t]]``: ``hs [T, N, H]``,
-    the states of every step (``(hs,)`` or ``(hs, cs)``, time-major) and the cache."""
+def _forward(cell, weights, x, state0, nonlinearity, active):
+    """One layer over ``x [T, N, I]``, step t on the rows ``[:active[t]]``: ``hs [T, N, H]``
+    (the layer's output), the states of every step (``(hs,)``, ``(hs, cs)`` or the lru's
+    complex ``(h,)``, time-major) and the cache."""
+    act = nonlinearity == "relu" if cell in RELU_FLAG else nonlinearity
     with _said("forward", cell, x.dtype):
-        return CELLS[cell].layer_forward(weights, x, state0, active, relu)
+        return CELLS[cell].layer_forward(weights, x, state0, active, act)
 
 
 def _backward(cell, weights, cache, dhs):
@@ -46,24 +58,24 @@ def _backward(cell, weights, cache, dhs):
 
 class NumbaBackend(Backend):
     name = "numba"
-    cells = ("rnn", "lstm", "gru")
+    cells = tuple(CELLS)
     dtypes = ("float64", "float32")
     features = frozenset({"lengths"})
     epoch_features = epoch.FEATURES
     forward_features = forward.FEATURES
 
-    def layer_forward(self, cell, weights, x, state0, *, nonlinearity="tanh", lengths=None):
+    def layer_forward(self, cell, weights, x, state0, *, nonlinearity=None, lengths=None):
         """The layer contract. With ``lengths`` the rows run sorted longest first (see
         lengths.py) and come back in their own order."""
-        relu = nonlinearity == "relu"
+        nonlinearity = nonlinearity or cell_spec(cell).default_nonlinearity
         T, N = x.shape[:2]
         if lengths is None:
-            hs, states, cache = _forward(cell, weights, x, state0, relu, packing.full(T, N))
+            hs, states, cache = _forward(cell, weights, x, state0, nonlinearity, packing.full(T, N))
             return hs, tuple(s[-1].copy() for s in states), (cache, None)
         lengths = packing.check(lengths, T, N)
         perm, inverse, active = packing.pack(lengths, T)
         hs, states, cache = _forward(
-            cell, weights, x[:, perm], tuple(s[perm] for s in state0), relu, active
+            cell, weights, x[:, perm], tuple(s[perm] for s in state0), nonlinearity, active
         )
         # sequence n is sorted row inverse[n]; its final state is at its own last step
         final = tuple(s[lengths - 1, inverse] for s in states)
@@ -85,7 +97,7 @@ class NumbaBackend(Backend):
         layer kernels (the diagnostics, say) compiles them then, once per machine."""
         m, dtype = plan.model, np.dtype(plan.model.dtype)
         if plan.uncovered(self.epoch_features):
-            warm_up_layers(m.cell, dtype, m.nonlinearity == "relu")
+            warm_up_layers(m.cell, dtype, m.nonlinearity)
         if m.cell in forward.CELLS:
             with compiling(f"the forward pass for evaluation ({dtype})"):
                 forward.warm_up(m)
@@ -105,13 +117,14 @@ class NumbaBackend(Backend):
         return forward.ForwardRunner(model_cfg)
 
 
-def warm_up_layers(cell: str, dtype: np.dtype, relu: bool) -> None:
-    """Run the cell's layer kernels once on a tiny problem so they compile before training."""
+def warm_up_layers(cell: str, dtype: np.dtype, nonlinearity: str | None) -> None:
+    """Run the cell's layer kernels once on a tiny problem so they compile before training
+    (``nonlinearity``: the model's; one the cell does not accept gives its default)."""
     backend, spec = NumbaBackend(), cell_spec(cell)
+    if nonlinearity not in spec.nonlinearities:
+        nonlinearity = spec.default_nonlinearity
     w = {key: np.ones(shape, dtype) for key, shape in spec.layer_shapes(1, 2).items()}
     x = np.ones((2, 1, 1), dtype)
     state0 = spec.zero_state(1, 2, dtype)
-    hs, _, cache = backend.layer_forward(
-        cell, w, x, state0, nonlinearity="relu" if relu else "tanh"
-    )
+    hs, _, cache = backend.layer_forward(cell, w, x, state0, nonlinearity=nonlinearity)
     backend.layer_backward(cell, w, cache, np.ones_like(hs))

@@ -9,6 +9,7 @@ over from the four-row blocks and a single step, and short adding-task training 
 import numpy as np
 import pytest
 
+from rnnlab.cells import BUILTIN_CELLS
 from rnnlab.nn.model import GATES
 from rnnlab.registry.manager import Registry
 from rnnlab.testing import check_training_agreement, reference_backend, relative_error
@@ -22,9 +23,9 @@ def backend():
     return Registry().backend("numba").load()
 
 
-def test_pytorchs_cells_are_declared(backend):
-    # the reference also runs mingru, minlstm, indrnn and lru, which have no numba kernels yet
-    assert {"rnn", "lstm", "gru"} <= set(backend.cells) < set(reference_backend().cells)
+def test_every_builtin_cell_is_declared(backend):
+    # the built-in cells: PyTorch's three and mingru, minlstm, indrnn, lru (test_modern_cells.py)
+    assert set(BUILTIN_CELLS) <= set(backend.cells) <= set(reference_backend().cells)
 
 
 def layer_problem(cell: str, dtype: str, *, T=7, N=6, I=3, H=5, seed=0):
