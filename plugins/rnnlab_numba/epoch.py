@@ -288,7 +288,7 @@ class EpochRunner:
         )
         self.dropout = m.dropout > 0 and m.layers > 1
         self._shape = None
-        self._threaded_ready = False
+        self._threaded_ready: bool | None = None  # the threaded epoch compiled (_threads)
         self._warm_up()
 
     def _warm_up(self) -> None:
@@ -307,12 +307,14 @@ class EpochRunner:
 
     def _threads(self, chunks: int, args: tuple) -> int:
         """``threads_for``'s count, except that an automatic choice takes more than one thread
-        only once the threaded epoch is compiled (in this process or the on-disk cache):
-        compiling it costs a first run far more than the threads gain (``rnnlab warm-up``
-        compiles it). The results are the same bytes either way."""
+        only once the threaded epoch is compiled (in this process or the on-disk cache, as
+        it stood when this runner first asked): compiling it costs a first run far more than
+        the threads gain (``rnnlab warm-up`` compiles it). The results are the same bytes
+        either way."""
         n = threads_for(self.plan, chunks)
-        if n > 1 and not getattr(self.plan.train, "threads", 0) and not self._threaded_ready:
-            self._threaded_ready = ready(epoch, (*args, THREADED))
+        if n > 1 and not getattr(self.plan.train, "threads", 0):
+            if self._threaded_ready is None:  # asked once per runner (it reads the cache)
+                self._threaded_ready = ready(epoch, (*args, THREADED))
             if not self._threaded_ready:
                 return 1
         return n
