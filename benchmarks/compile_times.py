@@ -43,6 +43,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import resource
 import subprocess
 import sys
@@ -62,7 +63,8 @@ CELLS = ("rnn", "lstm", "gru", CHAR)
 DTYPES = ("float64", "float32")
 RUN = ("run", "experiments/sine.toml", "--set", "train.backend=numba", "--set", "train.epochs=1")
 READY = "backend 'numba' ready"  # what `rnnlab run` prints when the first epoch is about to start
-FIRST_EPOCH = "epoch 1/"  # its line when the first epoch (and its validation) is done
+# its line when the first epoch (and its validation) is done (not "epoch 1/1 still running")
+FIRST_EPOCH = re.compile(r"\s*epoch 1/\d+\s+loss ")
 WARM_START_BAR = 1.5  # seconds from process start to the first epoch, warm cache
 COLD_START_BAR = 15.0  # seconds from process start to the first epoch done, empty cache
 BREAKDOWN = "compile-breakdown: "  # the breakdown child's result line
@@ -146,7 +148,7 @@ def run_start() -> dict:
             load, cpu = os.getloadavg()[0], children_cpu()
             wall, lines = in_fresh_process(["-m", "rnnlab", *RUN, "--out", str(target)], cache)
             ready = next((t for t, line in lines if READY in line), None)
-            epoch = next((t for t, line in lines if FIRST_EPOCH in line), None)
+            epoch = next((t for t, line in lines if FIRST_EPOCH.match(line)), None)
             summaries = list(target.glob("*/summary.json"))
             summary = json.loads(summaries[0].read_text()) if summaries else {}
             out[kind] = {
