@@ -1,7 +1,8 @@
 """A whole training epoch in one compiled call: minibatches in the given order, forward, loss,
 BPTT, gradient clipping and the optimizer step, exactly as ``rnnlab.training.loop.reference_epoch``
 and
-``rnnlab.nn.optim`` do it, for every cell (rnn, lstm, gru) and any number of layers.
+``rnnlab.nn.optim`` do it, for every built-in cell (rnn, lstm, gru: network.py's layers;
+mingru, minlstm, indrnn, lru: diagonal.py's) and any number of layers.
 
 Why it is shaped like this: at the article's sizes one batch's arithmetic takes tens of
 microseconds, so Python work around a batch (dict handling, one NumPy call per parameter in the
@@ -41,14 +42,16 @@ import numba
 import numpy as np
 from numba import prange
 
-from rnnlab.plugin import Optimizer, Shape, dropout_masks, init_params, param_name
+from rnnlab.plugin import Optimizer, Shape, cell_spec, dropout_masks, init_params, param_name
 
 from . import lengths as packing
 from .blocks import OPTS
 from .jitcache import compiling, njit, ready
 from .layout import (
     ADAGRAD,
+    CELLS,
     CLIPS,
+    LRU,
     OPTIMIZERS,
     Bidirectional,
     Chunk,
@@ -60,6 +63,7 @@ from .layout import (
     aligned_zeros,
     batch_work,
     chunk_rows,
+    input_size,
     model_settings,
     optimizer_settings,
     pack_layout,
@@ -73,11 +77,8 @@ from .step import clip_update, clip_update_cols, sums_settled
 # runs any plan using something else (a feature added later) through its own loop.
 FEATURES = frozenset(
     {
-        "cell=rnn",
-        "cell=lstm",
-        "cell=gru",
-        "nonlinearity=tanh",
-        "nonlinearity=relu",
+        *(f"cell={name}" for name in CELLS),
+        *(f"nonlinearity={name}" for name in ("tanh", "relu", "gelu", "identity")),
         "dtype=float64",
         "dtype=float32",
         "hidden_size",
@@ -109,12 +110,13 @@ FEATURES = frozenset(
 def one_chunk(c, batch, model, buffers, bi):
     """Chunk ``c`` of ``batch`` (a layout.Chunk of all its rows): ``network.chunk_loss_grad``
     with ``model = (s, net, data, buf)`` (layout.Shared's parts) and ``buffers = (bsum, gates,
-    cs, hn, masks, mid)``, the cell's buffers, the dropout masks and the layers' outputs."""
+    cs, hn, modern, masks, mid)``, the cell's buffers, the dropout masks and the layers'
+    outputs."""
     s, net, data, buf = model
     C = s.chunk_rows
     part = batch.rows[c * C : min(c * C + C, batch.rows.size)]
     ch = Chunk(c, part, batch.pos + c * C, batch.t0, batch.T, batch.h0_zero, batch.coef)
-    chunk_loss_grad(ch, Shared(s, net, data, buf), buffers[:4], buffers[4], buffers[5], bi)
+    chunk_loss_grad(ch, Shared(s, net, data, buf), buffers[:5], buffers[5], buffers[6], bi)
 
 
 @njit(parallel=True, **OPTS)
@@ -162,7 +164,7 @@ def epoch(sh, slots, losses, cell, masks, mid, bi, threaded):
     # absent from the batch (step.clip_update_cols), one direction, every step live
     o_ih, J, K = net.layout[0, 0], s.gates * s.hidden, data.x.shape[2]
     cols, seen = np.empty(K, np.int64), np.empty(K, np.bool_)
-    sparse = s.optimizer == ADAGRAD and s.directions == 1 and not s.lengths
+    sparse = s.optimizer == ADAGRAD and s.directions == 1 and not s.lengths and s.cell != LRU
     sparse = sparse and sums_settled(net.theta, slots.sa, o_ih, o_ih + J * K)
     for b in range(losses.size):
         if k:
@@ -171,7 +173,7 @@ def epoch(sh, slots, losses, cell, masks, mid, bi, threaded):
             lo, hi, t0, T = b * B, min(b * B + B, N), 0, S
         rows = data.order[lo:hi]
         count, coef = batch_count(rows, s, data, T)
-        prepare_weights(s, net, cell[0])
+        prepare_weights(s, net, cell[0], cell[4])
         h0_zero = k == 0 or b == 0
         C = s.chunk_rows
         chunks = (rows.size + C - 1) // C
@@ -327,11 +329,12 @@ class EpochRunner:
             return
         s, dt, cell = self.settings, self.dtype, self.plan.model.cell
         L, D, H, G = s.layers, s.directions, s.hidden, s.gates * s.hidden
-        n_in = params[param_name("weight_ih", 0)].shape[1]
+        spec = cell_spec(cell)
+        n_in = input_size(params, spec)
         n_out = params[param_name("weight")].shape[0]
         R = chunk_rows(batch, batch_work(batch, T, s.gates, H, L * D))
         self.settings = s = s._replace(n_out=n_out, batch=batch, chunk_rows=R)
-        self.offsets, layout, head, size, size_t = pack_layout(params, L, H, s.gates, D)
+        self.offsets, layout, head, size, size_t = pack_layout(params, spec, L, H, D)
         # aligned (layout.pack_layout): every matrix of theta, wT and the gradients on a line
         self.net = Net(aligned_zeros(size, dt), layout, head, aligned_zeros(size_t, dt))
         self.sa, self.sb = aligned_zeros(size, dt), aligned_zeros(size, dt)
@@ -353,12 +356,25 @@ class EpochRunner:
             dv=np.zeros((C, D * H), dt),
         )
         per_layer = (C, L * D, T, R)
-        self.cell_buffers = (
-            np.zeros((L * D, H), dt) if cell == "rnn" else None,  # bsum
-            None if cell == "rnn" else np.zeros((*per_layer, G), dt),  # gates
-            np.zeros((*per_layer, H), dt) if cell == "lstm" else None,  # cs
-            np.zeros((*per_layer, H), dt) if cell == "gru" else None,  # hn
-        )
+        if cell in ("rnn", "lstm", "gru"):
+            self.cell_buffers = (
+                np.zeros((L * D, H), dt) if cell == "rnn" else None,  # bsum
+                None if cell == "rnn" else np.zeros((*per_layer, G), dt),  # gates
+                np.zeros((*per_layer, H), dt) if cell == "lstm" else None,  # cs
+                np.zeros((*per_layer, H), dt) if cell == "gru" else None,  # hn
+                None,
+            )
+        else:  # diagonal.py's buffers: one entry per cell, in the order of ``modern``
+            modern = [None] * 4
+            at = ("mingru", "minlstm", "indrnn", "lru").index(cell)
+            if cell == "lru":
+                seq = np.zeros((C, L * D, 6, T, R, H), dt)
+                modern[at] = (seq, np.zeros((L * D, 3, H), dt), np.zeros((L * D, 2, H, H), dt))
+            elif cell == "indrnn":
+                modern[at] = np.zeros(1, dt)  # a marker: it keeps nothing of its own
+            else:
+                modern[at] = np.zeros((*per_layer, G), dt)
+            self.cell_buffers = (None, None, None, None, tuple(modern))
         # the layers' outputs as the layer above reads them: [forward ; reverse] * mask
         self.mid = np.zeros((C, L, T, R, D * H), dt) if self.dropout or D == 2 else None
         self.bi = None

@@ -43,7 +43,7 @@ from . import gru, lstm
 from . import lengths as packing
 from .blocks import OPTS, affine
 from .jitcache import njit
-from .layout import CELLS, LSTM, RNN, Net, model_settings, pack_layout
+from .layout import LSTM, RNN, Net, model_settings, pack_layout
 from .rnn import activate
 
 BLOCK = 32  # rows per block: a block's scratch stays in cache, and 4-row products fill up
@@ -52,6 +52,7 @@ BLOCK = 32  # rows per block: a block's scratch stays in cache, and 4-row produc
 # 1.4M, 1.6-1.8x from 2.8M; an lstm at T=100 1.9-2.0x from 64 rows on
 PARALLEL_WORK = 1_000_000
 FIRST, HEAD_BIAS = param_name("weight_ih", 0), param_name("bias")
+CELLS = ("rnn", "lstm", "gru")  # the cells it runs (the others: the layer kernels, composed)
 
 # what the compiled forward implements (``rnnlab.nn.model.model_features`` of the models it runs)
 FEATURES = frozenset(
@@ -284,7 +285,7 @@ class ForwardRunner:
         if key not in self._plans:
             s = self.settings._replace(every=every)
             offsets, layout, head, _, _ = pack_layout(
-                params, s.layers, s.hidden, s.gates, s.directions, aligned=False
+                params, cell_spec(self.cfg.cell), s.layers, s.hidden, s.directions, aligned=False
             )
             self._plans[key] = (s, list(offsets), layout, head)
         return self._plans[key]

@@ -4,10 +4,11 @@ epoch call takes a handful of named structures instead of two dozen arguments), 
 of the flat parameter vector.
 
 Scratch is per chunk of batch rows (leading axis: the chunk), so that chunks can run on
-different threads with private buffers. Per-cell buffers (``bsum``, ``gates``, ``cs``, ``hn``)
-are not in ``Scratch``: they are passed to the kernels as separate arguments, None for the
-cells that do not use them, so that each compiled signature holds one cell's code only (numba
-prunes ``if arg is not None`` branches at compile time, for a None argument only).
+different threads with private buffers. Per-cell buffers (``bsum``, ``gates``, ``cs``, ``hn``,
+and ``diagonal``'s for the cells with an elementwise recurrence) are not in ``Scratch``: they
+are passed to the kernels as separate arguments, None for the cells that do not use them, so
+that each compiled signature holds one cell's code only (numba prunes ``if arg is not None``
+branches at compile time).
 """
 
 from __future__ import annotations
@@ -16,19 +17,22 @@ from collections import namedtuple
 
 import numpy as np
 
-from rnnlab.plugin import HEAD_KEYS, LAYER_KEYS, cell_spec, param_name
+from rnnlab.plugin import HEAD_KEYS, cell_spec, param_name
+
+from .lru import ACTIVATIONS
 
 # Everything about the plan the kernels branch on or compute with (scalars only): the model's
 # part (model_settings), shared by the fused epoch and the compiled forward, then the training's
 Settings = namedtuple(
     "Settings",
     [
-        "cell",  # CELLS[cell]: RNN, LSTM or GRU
+        "cell",  # CELLS[cell]: RNN, LSTM, GRU, MINGRU, MINLSTM, INDRNN or LRU
         "layers",
         "directions",  # 1, or 2 (bidirectional)
         "hidden",
-        "gates",  # gate blocks per layer: 1 (rnn), 4 (lstm), 3 (gru)
+        "gates",  # gate blocks per layer: 1 (rnn), 4 (lstm), 3 (gru), the cell spec's
         "relu",
+        "act",  # the lru's readout activation (lru.ACTIVATIONS)
         "every",  # target "every" (else "last")
         "n_out",
         "batch",
@@ -47,8 +51,16 @@ Settings = namedtuple(
     ],
 )
 # the codes the kernels branch on (numba compiles module-level ints as constants)
-RNN, LSTM, GRU = 0, 1, 2
-CELLS = {"rnn": RNN, "lstm": LSTM, "gru": GRU}
+RNN, LSTM, GRU, MINGRU, MINLSTM, INDRNN, LRU = range(7)
+CELLS = {
+    "rnn": RNN,
+    "lstm": LSTM,
+    "gru": GRU,
+    "mingru": MINGRU,
+    "minlstm": MINLSTM,
+    "indrnn": INDRNN,
+    "lru": LRU,
+}
 NO_CLIP, CLIP_NORM, CLIP_VALUE = 0, 1, 2
 CLIPS = {"none": NO_CLIP, "norm": CLIP_NORM, "value": CLIP_VALUE}
 SGD, ADAM, ADAGRAD = 0, 1, 2
@@ -58,13 +70,18 @@ OPTIMIZERS = {"sgd": SGD, "adam": ADAM, "adagrad": ADAGRAD}
 def model_settings(cfg, **rest) -> Settings:
     """The settings of the model ``cfg`` (its [model] table) and ``rest`` (0 where not given)."""
     fields = dict.fromkeys(Settings._fields, 0)
+    spec = cell_spec(cfg.cell)
+    # as rnnlab.nn.model.Model: a value the cell does not accept gives the cell's default
+    act = cfg.nonlinearity
+    act = act if act in spec.nonlinearities else spec.default_nonlinearity
     fields.update(
         cell=CELLS[cfg.cell],
         layers=cfg.layers,
         directions=2 if cfg.bidirectional else 1,
         hidden=cfg.hidden_size,
-        gates=cell_spec(cfg.cell).gates,
-        relu=cfg.nonlinearity == "relu",
+        gates=spec.gates,
+        relu=act == "relu",
+        act=ACTIVATIONS.get(act, 0),
     )
     fields.update(rest)
     return Settings(**fields)
@@ -85,8 +102,9 @@ def optimizer_settings(train) -> dict:
 
 
 # theta: every parameter in one flat vector; layout[layer * directions + direction] = offsets
-# of W_ih, W_hh, b_ih, b_hh, their fan_in and their offset in wT (W_hh^T then W_ih^T, the
-# first refreshed every batch, the second unused);
+# of the layer's tensors in the cell spec's order (rnn, lstm, gru: W_ih, W_hh, b_ih, b_hh),
+# then its fan_in and its offset in wT (rnn, lstm, gru: W_hh^T then W_ih^T, the first
+# refreshed every batch, the second unused; the other cells keep nothing there);
 # head = offsets of head.weight, head.bias in theta and of head.weight^T in wT
 Net = namedtuple("Net", ["theta", "layout", "head", "wT"])
 # optimizer slots (sa, sb: momentum / exp_avg, exp_avg_sq / sum), steps taken before this epoch
@@ -162,17 +180,36 @@ def aligned_zeros(shape, dtype) -> np.ndarray:
     return raw[skip : skip + n].reshape(shape)
 
 
+def input_size(params: dict[str, np.ndarray], spec, layer: int = 0, reverse=False) -> int:
+    """Layer ``layer``'s input size, read from its first tensor whose shape depends on it."""
+    for p in spec.parameters:
+        one, two = p.shape(1, 1), p.shape(2, 1)
+        for axis, (a, b) in enumerate(zip(one, two, strict=True)):
+            if a != b:
+                return params[param_name(p.key, layer, reverse=reverse)].shape[axis]
+    raise ValueError(f"cell {spec.name!r}: no tensor's shape depends on the input size")
+
+
+def transposed_size(spec, hidden: int, fan_in: int) -> tuple[int, int]:
+    """The sizes of a layer's two blocks of wT: W_hh^T and W_ih^T for rnn, lstm and gru (the
+    cells whose recurrence is a matrix product), none for the others."""
+    if spec.params is not None:
+        return 0, 0
+    return hidden * spec.gates * hidden, fan_in * spec.gates * hidden
+
+
 def pack_layout(
     params: dict[str, np.ndarray],
+    spec,
     layers: int,
     hidden: int,
-    gates: int,
     directions: int = 1,
     aligned: bool = True,
 ):
     """Offsets of every tensor in the flat vector (in ``params`` order), ``layout`` and
-    ``head`` as described at ``Net``, and the sizes of theta and wT. A reverse direction's
-    parameters are PyTorch's ``..._reverse`` (``param_name(key, layer, reverse=True)``).
+    ``head`` as described at ``Net``, and the sizes of theta and wT, for cell ``spec``
+    (rnnlab.cells.CellSpec). A reverse direction's parameters are PyTorch's ``..._reverse``
+    (``param_name(key, layer, reverse=True)``).
 
     Every tensor starts at a multiple of ``ALIGN // itemsize`` elements (the gaps hold zeros
     that nothing reads; their gradients stay 0), and so do the sizes: in buffers from
@@ -192,13 +229,15 @@ def pack_layout(
     for name, p in params.items():
         offsets[name] = at
         at = up(at + p.size)
-    layout = np.zeros((layers * directions, 6), dtype=np.int64)
+    keys = spec.keys
+    layout = np.zeros((layers * directions, len(keys) + 2), dtype=np.int64)
     at_t = 0
     for layer in range(layers):
         for d in range(directions):
-            names = [param_name(key, layer, reverse=d == 1) for key in LAYER_KEYS]
-            fan_in = params[names[0]].shape[1]
+            names = [param_name(key, layer, reverse=d == 1) for key in keys]
+            fan_in = input_size(params, spec, layer, reverse=d == 1)
             layout[layer * directions + d] = [offsets[n] for n in names] + [fan_in, at_t]
-            at_t = up(at_t + up(hidden * gates * hidden) + fan_in * gates * hidden)
+            rec, inp = transposed_size(spec, hidden, fan_in)
+            at_t = up(at_t + up(rec) + inp)
     head = np.array([offsets[param_name(key)] for key in HEAD_KEYS] + [at_t], dtype=np.int64)
     return offsets, layout, head, at, up(at_t + params[param_name("weight")].size)

@@ -3,11 +3,12 @@ its loss, and BPTT back down, adding the chunk's gradients to its own buffer.
 
 Why it is shaped so: rows of a batch are independent until their gradients are summed, so a
 chunk of rows can run the whole network on one thread with private buffers (layout.Scratch);
-the epoch sums the chunks in a fixed order. Cell-generic: the per-layer functions branch on
-the cell's own buffers, None for the other cells (``bsum``: rnn's b_ih + b_hh; ``cs``: lstm's
-cell states; ``hn``: gru's W_hn h + b_hn; ``gates``: the gated cells' activations), and numba
-prunes an ``if arg is not None`` branch when it compiles for a None ``arg``: each signature
-holds one cell's code.
+the epoch sums the chunks in a fixed order. Cell-generic: ``cell = (bsum, gates, cs, hn,
+modern)``, the cell's own buffers, None for the other cells (``bsum``: rnn's b_ih + b_hh;
+``cs``: lstm's cell states; ``hn``: gru's W_hn h + b_hn; ``gates``: the gated cells'
+activations; ``modern``: the buffers of mingru, minlstm, indrnn and lru, whose layers are
+diagonal.py's), and the per-layer functions branch on them: numba prunes an ``if arg is not
+None`` branch when it compiles for a None ``arg``, so each signature holds one cell's code.
 
 The initial state comes from ``buf.state0`` (zeros, whose products the kernels' ``h0_zero``
 flag skips; a stateful epoch's chunks carry their final state there). Directions are indexed
@@ -17,7 +18,7 @@ layer above (or the head) reads ``[forward ; reverse]`` in forward time, times t
 mask, from ``mid`` (``outputs``), as ``rnnlab.nn.model.Model._layers_forward`` composes them.
 """
 
-from . import gru, lstm, rnn
+from . import diagonal, gru, lstm, rnn
 from .blocks import OPTS, add_outer, add_product_steps, add_product_t, add_rows, fill_rows
 from .fpenv import flush_subnormals, restore
 from .jitcache import njit
@@ -54,18 +55,20 @@ def grads(s, net, g, ld):
 
 
 @njit(**OPTS)
-def prepare_weights(s, net, bsum):
-    """Once per batch: W_hh^T of every layer and direction into wT (the forward products'
-    right-hand factor; backward ones take W as it is), and (rnn) b_ih + b_hh into ``bsum``;
-    the head's W^T."""
+def prepare_weights(s, net, bsum, modern):
+    """Once per batch: the head's W^T; W_hh^T of every layer and direction into wT (the
+    forward products' right-hand factor; backward ones take W as it is), and (rnn) b_ih +
+    b_hh into ``bsum``; for the other cells (``modern``), diagonal.prepare."""
     Wh, _, WhT, _, _ = head_weights(s, net, net.theta, s.directions * s.hidden)
     WhT[:, :] = Wh.T
-    for ld in range(s.layers * s.directions):
-        _, Whh, b_ih, b_hh, _, WhhT = weights(s, net, ld)
-        WhhT[:, :] = Whh.T
-        if bsum is not None:
-            for j in range(b_ih.size):
-                bsum[ld, j] = b_ih[j] + b_hh[j]
+    if modern is None:
+        for ld in range(s.layers * s.directions):
+            _, Whh, b_ih, b_hh, _, WhhT = weights(s, net, ld)
+            WhhT[:, :] = Whh.T
+            if bsum is not None:
+                for j in range(b_ih.size):
+                    bsum[ld, j] = b_ih[j] + b_hh[j]
+    diagonal.prepare(s, net, modern)
 
 
 @njit(**OPTS)
@@ -148,6 +151,34 @@ def layer_backward(ch, ld, sh, flow, bsum, gates, cs, hn):
         seq = (inp, hs, gates[c, ld, :T], hn[c, ld, :T])
         scratch = (wide[0], wide[1], narrow[0], narrow[1])
         gru.backward(W, seq, (h0, h0_zero), flow, g, scratch, active)
+
+
+@njit(**OPTS)
+def direction_forward(ch, ld, sh, inp, cell):
+    """Direction ``ld`` of chunk ``ch`` forward, whatever the cell (``cell``: its buffers)."""
+    forward_of(ch, ld, sh, inp, cell[:4], cell[4])
+
+
+@njit(**OPTS)
+def forward_of(ch, ld, sh, inp, classic, modern):
+    """rnn, lstm, gru (``modern`` None: ``classic`` holds their buffers) or diagonal.py's."""
+    if modern is None:
+        layer_forward(ch, ld, sh, inp, *classic)
+    diagonal.layer_forward(ch, ld, sh, inp, modern)
+
+
+@njit(**OPTS)
+def direction_backward(ch, ld, sh, flow, cell):
+    """BPTT of direction ``ld`` of chunk ``ch`` (``flow`` as layer_backward's), whatever the
+    cell."""
+    backward_of(ch, ld, sh, flow, cell[:4], cell[4])
+
+
+@njit(**OPTS)
+def backward_of(ch, ld, sh, flow, classic, modern):
+    if modern is None:
+        layer_backward(ch, ld, sh, flow, *classic)
+    diagonal.layer_backward(ch, ld, sh, flow, modern)
 
 
 @njit(**OPTS)
@@ -315,14 +346,13 @@ def live_rows(rows, lens, ragged, active):
 @njit(**OPTS)
 def stack_forward(ch, sh, cell, masks, mid, bi):
     """Every layer and direction forward; the outputs each layer above reads into ``mid``."""
-    bsum, gates, cs, hn = cell
     s, D = sh.s, sh.s.directions
     for layer in range(s.layers):
         inp = layer_input(ch, layer, sh.buf, mid)
-        layer_forward(ch, layer * D, sh, inp, bsum, gates, cs, hn)
+        direction_forward(ch, layer * D, sh, inp, cell)
         if bi is not None:
             inp = reversed_input(ch, layer, sh, bi, mid)
-            layer_forward(ch, layer * D + 1, sh, inp, bsum, gates, cs, hn)
+            direction_forward(ch, layer * D + 1, sh, inp, cell)
         if mid is not None and (layer < s.layers - 1 or bi is not None):
             outputs(ch, layer, sh, masks, mid)
 
@@ -331,7 +361,6 @@ def stack_forward(ch, sh, cell, masks, mid, bi):
 def stack_backward(ch, sh, cell, masks, mid, bi):
     """BPTT down the stack from the head's gradient (in ``buf.dh[c]``, or ``bi.dcat[c, 0]``
     with two directions: dL/d[forward ; reverse] outputs of the top layer)."""
-    bsum, gates, cs, hn = cell
     L, buf, c, T = sh.s.layers, sh.buf, ch.c, ch.T
     for layer in range(L - 1, -1, -1):
         if bi is None:
@@ -342,7 +371,7 @@ def stack_backward(ch, sh, cell, masks, mid, bi):
             if masks is not None and layer < L - 1:
                 drop_backward(ch, layer, buf, masks, dh)
             inp = layer_input(ch, layer, buf, mid)
-            layer_backward(ch, layer, sh, (inp, dh, dx), bsum, gates, cs, hn)
+            direction_backward(ch, layer, sh, (inp, dh, dx), cell)
         else:
             directions_backward(ch, layer, sh, cell, masks, mid, bi)
 
@@ -352,7 +381,6 @@ def directions_backward(ch, layer, sh, cell, masks, mid, bi):
     """BPTT of both directions of layer ``layer`` from ``dcat``, dL/d[forward ; reverse]
     outputs (forward time); dL/d(layer input) = dx forward + dx reverse reversed back, into
     the other ``bi.dcat`` buffer, for the layer below."""
-    bsum, gates, cs, hn = cell
     s, buf, c, T, rows = sh.s, sh.buf, ch.c, ch.T, ch.rows
     now = (s.layers - 1 - layer) % 2
     dcat, dx = bi.dcat[c, now, :T], bi.dcat[c, 1 - now, :T]
@@ -369,10 +397,10 @@ def directions_backward(ch, layer, sh, cell, masks, mid, bi):
                 dhr[t, r, j] = b[H + j]
     ld = layer * s.directions
     inp = layer_input(ch, layer, buf, mid)
-    layer_backward(ch, ld, sh, (inp, dhf, dx), bsum, gates, cs, hn)
+    direction_backward(ch, ld, sh, (inp, dhf, dx), cell)
     inp = reversed_input(ch, layer, sh, bi, mid)
     dxr = bi.dxr[c, :T]
-    layer_backward(ch, ld + 1, sh, (inp, dhr, dxr), bsum, gates, cs, hn)
+    direction_backward(ch, ld + 1, sh, (inp, dhr, dxr), cell)
     if layer > 0:
         for t in range(T):
             for r in range(active[t]):
@@ -392,7 +420,7 @@ def chunk_loss_grad(ch, sh, cell, masks, mid, bi):
     ``ch.coef`` is the gradient's scale, 2 / count (mse) or 1 / count (xent)). The initial
     state is ``buf.state0[c]`` (zeros when ``ch.h0_zero``); a stateful epoch
     (``s.chunk_length``) leaves the final state there. ``sh``: layout.Shared; ``cell`` = (bsum,
-    gates, cs, hn), the cell's buffers; ``masks`` the epoch's dropout masks, ``mid`` the
+    gates, cs, hn, modern), the cell's buffers; ``masks`` the epoch's dropout masks, ``mid`` the
     layers' outputs as the layer above reads them (None: it reads hs), ``bi`` the reverse
     direction's scratch (layout.Bidirectional; None: one direction). Subnormal numbers are
     flushed to zero meanwhile (fpenv.py)."""
@@ -428,5 +456,6 @@ def chunk_loss_grad(ch, sh, cell, masks, mid, bi):
     stack_backward(ch, sh, cell, masks, mid, bi)
     if s.chunk_length:
         carry_state(c, T, s, buf, cell[2])
+        diagonal.carry_state(c, T, sh, cell[4])
     buf.loss[c] = loss
     restore(csr)

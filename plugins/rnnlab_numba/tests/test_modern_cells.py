@@ -1,21 +1,31 @@
 """The numba backend's mingru, minlstm, indrnn and lru against the NumPy reference: one layer
-from a non-zero state (complex for the lru), with and without lengths, in both precisions;
-whole training runs (lengths, two layers, bidirectional, dropout, the adding experiments) to
-1e-9. Gradients against finite differences and agreement of every configuration:
-``check_backend`` (tests/api/test_builtin_conformance.py)."""
+from a non-zero state (complex for the lru), with and without lengths, in both precisions; the
+fused epoch against the core's loop (every nonlinearity, lengths, two layers, bidirectional,
+dropout, stateful, one or two threads); whole training runs (the adding experiments, lengths,
+bidirectional, dropout) to 1e-9. Gradients against finite differences and agreement of every
+configuration: ``check_backend`` (tests/api/test_builtin_conformance.py)."""
 
+import itertools
 import math
 
 import numpy as np
 import pytest
 
 from rnnlab.cells import cell_spec
+from rnnlab.experiment.schema import ModelConfig, TrainConfig
+from rnnlab.nn.model import Model
 from rnnlab.registry.manager import Registry
 from rnnlab.testing import check_training_agreement, reference_backend, relative_error
+from rnnlab.training.loop import epoch_runner, reference_epoch
+from rnnlab.training.session import EpochPlan, prepare
 from tests.nn.test_lengths import experiment
+from tests.support.epoch_checks import assert_same_state, twin_params
 from tests.support.paths import EXPERIMENTS
 
 pytest.importorskip("numba")
+
+from rnnlab_numba.tests.test_epoch import OPTIMIZERS, make_data, run_both  # noqa: E402
+from rnnlab_numba.tests.test_stateful import TRAINS, run_stateful, streams  # noqa: E402
 
 MODERN = ("mingru", "minlstm", "indrnn", "lru")
 CASES = [(cell, act) for cell in MODERN for act in cell_spec(cell).nonlinearities]
@@ -86,6 +96,121 @@ def test_erf_is_pythons_to_the_bit():
     assert erf_all(a).tobytes() == want.tobytes()
 
 
+# -- the fused epoch -------------------------------------------------------------------------------
+def fused_cases():
+    """Every cell and nonlinearity; layers, loss, target, lengths and the optimizer rotate."""
+    combos = list(itertools.product([1, 2], ["mse", "xent"], ["last", "every"], [False, True]))
+    out = []
+    for i, (cell, act) in enumerate(CASES):
+        for j in range(3):
+            layers, loss, target, lengths = combos[(3 * i + 5 * j) % len(combos)]
+            train = {**OPTIMIZERS[(i + j) % 3], "grad_clip": "norm", "grad_clip_value": 0.5}
+            out.append((cell, act, layers, loss, target, lengths, train))
+    return out
+
+
+def plan_for(case, dtype="float64", **model):
+    """The plan of ``case = (cell, act, layers, loss, target, lengths, train)``."""
+    cell, act, layers, loss, target, lengths, train = case
+    cfg = ModelConfig(
+        cell=cell, layers=layers, hidden_size=5, dtype=dtype, nonlinearity=act, **model
+    )
+    tr = TrainConfig(batch_size=4, learning_rate=0.05, **train)
+    return EpochPlan(cfg, tr, loss, target, lengths=lengths)
+
+
+@pytest.mark.parametrize("case", fused_cases(), ids=lambda c: "-".join(map(str, c[:6])))
+def test_fused_epoch_matches_the_reference(backend, case):
+    _, _, _, loss, target, lengths, _ = case
+    plan = plan_for(case)
+    rng, split, n_in, n_out = make_data("float64", loss, target, lengths)
+    (got, params, opt), (want, ref_params, ref_opt) = run_both(
+        backend, plan, split, rng, n_in, n_out
+    )
+    np.testing.assert_allclose(np.concatenate(got), np.concatenate(want), rtol=1e-10)
+    assert opt.steps == ref_opt.steps == 6
+    assert_same_state(params, opt, ref_params, ref_opt, 1e-10)
+
+
+@pytest.mark.parametrize("cell", MODERN)
+def test_fused_epoch_matches_the_reference_float32(backend, cell):
+    act = cell_spec(cell).default_nonlinearity
+    plan = plan_for((cell, act, 2, "mse", "every", True, OPTIMIZERS[1]), "float32")
+    rng, split, n_in, n_out = make_data("float32", "mse", "every", True)
+    (got, params, opt), (want, ref_params, ref_opt) = run_both(
+        backend, plan, split, rng, n_in, n_out
+    )
+    np.testing.assert_allclose(np.concatenate(got), np.concatenate(want), rtol=1e-4)
+    assert_same_state(params, opt, ref_params, ref_opt, 1e-4)
+
+
+@pytest.mark.parametrize("cell", MODERN)
+@pytest.mark.parametrize("dropout,lengths", [(0.0, True), (0.4, False), (0.4, True)])
+def test_fused_bidirectional_and_dropout_match_the_reference(backend, cell, dropout, lengths):
+    act = cell_spec(cell).default_nonlinearity
+    train = dict(grad_clip="norm", grad_clip_value=1.0)
+    case = (cell, act, 2, "mse", "last", lengths, train)
+    plan = plan_for(case, bidirectional=True, dropout=dropout)
+    rng, split, n_in, n_out = make_data("float64", "mse", "last", lengths)
+    params, opt, ref_params, ref_opt = twin_params(plan, n_in, n_out, rng)
+    runner = epoch_runner(backend, plan)
+    assert runner is not None, plan.uncovered(backend.epoch_features)
+    ref_model = Model(plan.model, reference_backend(), ref_params)
+    mine, theirs = np.random.default_rng(4), np.random.default_rng(4)
+    extra = {} if split.lengths is None else {"lengths": split.lengths}
+    if dropout:
+        extra["dropout_rng"] = mine
+    for e in range(2):
+        order = np.random.default_rng(e).permutation(len(split.x[0]))
+        got = runner(params, opt, split.x, split.y, order, 0.05, **extra)
+        want = reference_epoch(ref_model, ref_opt, plan, split, order, 0.05, dropout_rng=theirs)
+        np.testing.assert_allclose(got, want, rtol=1e-12)
+    assert_same_state(params, opt, ref_params, ref_opt, 1e-10)
+
+
+@pytest.mark.parametrize("cell", MODERN)
+@pytest.mark.parametrize("layers,B,dropout", [(1, 1, 0.0), (2, 3, 0.0), (2, 6, 0.4)])
+def test_fused_stateful_epoch_matches_the_reference(backend, cell, layers, B, dropout):
+    """15 steps in chunks of 4: each chunk starts from the state the previous one ended in
+    (the lru's complex state, real and imaginary parts)."""
+    cfg = ModelConfig(cell=cell, layers=layers, hidden_size=5, dropout=dropout)
+    tr = TrainConfig(batch_size=4, learning_rate=0.05, **TRAINS[B % 3])
+    plan = EpochPlan(cfg, tr, "mse", "every", chunk_length=4)
+    rng, split, n_in, n_out = streams("float64", "mse", 15, B)
+    (got, params, opt), (want, ref_params, ref_opt) = run_stateful(
+        backend, plan, split, rng, n_in, n_out, 4, dropout_seed=7 if dropout else None
+    )
+    np.testing.assert_allclose(np.concatenate(got), np.concatenate(want), rtol=1e-12)
+    assert_same_state(params, opt, ref_params, ref_opt, 1e-11)
+
+
+@pytest.mark.parametrize("cell", MODERN)
+def test_thread_count_changes_no_bit(backend, cell):
+    """Batches of 16 rows in several chunks, with lengths: one thread and two give the same
+    bytes (losses, parameters, optimizer slots)."""
+    runs = []
+    for threads in (1, 2):
+        train = dict(optimizer="adam", grad_clip="norm", grad_clip_value=0.5, threads=threads)
+        cfg = ModelConfig(cell=cell, layers=2, hidden_size=24)
+        plan = EpochPlan(cfg, TrainConfig(batch_size=16, learning_rate=0.1, **train), "mse",
+                         "every", lengths=True)  # fmt: skip
+        rng, split, n_in, n_out = make_data("float64", "mse", "every", True, T=20, N=37)
+        params, opt, _, _ = twin_params(plan, n_in, n_out, rng)
+        runner = backend.epoch_runner(plan)
+        losses = [
+            runner(params, opt, split.x, split.y, np.random.default_rng(e).permutation(37), 0.1,
+                   lengths=split.lengths)
+            for e in range(2)
+        ]  # fmt: skip
+        assert runner.settings.chunk_rows < 16
+        runs.append(
+            [*losses, *params.values(), *(s for v in opt.slots.values() for s in v.values())]
+        )
+    for a, b in zip(*runs, strict=True):
+        assert a.tobytes() == b.tobytes()
+
+
+# -- whole runs ----------------------------------------------------------------------------------
 @pytest.mark.parametrize("cell", MODERN)
 @pytest.mark.parametrize(
     "sets,target",
@@ -96,8 +221,11 @@ def test_erf_is_pythons_to_the_bit():
     ids=["lengths", "lengths-bidirectional-dropout"],
 )
 def test_a_run_with_lengths_agrees_with_the_reference(tmp_path, cell, sets, target):
-    """Two layers, variable lengths: every per-epoch loss, final metric and parameter."""
+    """Two layers, variable lengths: every per-epoch loss, final metric and parameter; the
+    numba run trains through the fused epoch."""
     exp, registry = experiment(tmp_path, *sets, target=target, cell=cell)
+    session = prepare(exp, registry)
+    assert epoch_runner(session.backend, session.plan) is not None
     diffs = check_training_agreement("numba", exp, registry=registry, rtol=1e-9)
     assert set(diffs) == {"losses", "metrics", "params"}
 
