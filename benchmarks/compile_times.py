@@ -19,8 +19,23 @@ prints once the backend is ready (the first epoch starts right after it), the ru
 ``warmup_seconds`` (summary.json) and the whole process. The aim: warm < 1.5 s before the
 first epoch.
 
+Besides the line the run prints when the backend is ready, the run's timing gives the first
+epoch's line (the first epoch done, validation included: the cold-start bar, first epoch <= 15 s
+after the process starts on a quiet machine), the process's CPU seconds (user + sys: on a
+shared machine a steadier measure than wall time, as compiling runs on one thread) and the
+seconds between its last line and its exit.
+
+``--breakdown`` runs the same cold `rnnlab run` in one child process that listens to numba's
+compile events (``numba.core.event``, "numba:compile"; a load from the cache is no event):
+every function and specialisation compiled, its own seconds (less those of the functions
+compiled inside it) and its total, and the top-level compilations the run asked for. numba
+optimises, for each compiled function, a module holding everything it calls, so a function's
+own seconds include its callees' code again: the breakdown shows what is worth flattening.
+
     python benchmarks/compile_times.py                    # every cell, both dtypes, and the run
     python benchmarks/compile_times.py --cell rnn --dtype float32 --json
+    python benchmarks/compile_times.py --run-only --repeats 2   # the cold start alone, twice
+    python benchmarks/compile_times.py --breakdown        # where a cold run's compile time goes
 """
 
 from __future__ import annotations
@@ -28,6 +43,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
+import resource
 import subprocess
 import sys
 import tempfile
@@ -46,7 +63,11 @@ CELLS = ("rnn", "lstm", "gru", CHAR)
 DTYPES = ("float64", "float32")
 RUN = ("run", "experiments/sine.toml", "--set", "train.backend=numba", "--set", "train.epochs=1")
 READY = "backend 'numba' ready"  # what `rnnlab run` prints when the first epoch is about to start
+# its line when the first epoch (and its validation) is done (not "epoch 1/1 still running")
+FIRST_EPOCH = re.compile(r"\s*epoch 1/\d+\s+loss ")
 WARM_START_BAR = 1.5  # seconds from process start to the first epoch, warm cache
+COLD_START_BAR = 15.0  # seconds from process start to the first epoch done, empty cache
+BREAKDOWN = "compile-breakdown: "  # the breakdown child's result line
 
 
 def child(cell: str, dtype: str) -> dict:
@@ -78,10 +99,16 @@ def child(cell: str, dtype: str) -> dict:
     }
 
 
+def children_cpu() -> float:
+    """User + system CPU seconds of the finished child processes so far."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def in_fresh_process(args: list[str], cache: str) -> tuple[float, list[tuple[float, str]]]:
     """Run ``python args`` with ``NUMBA_CACHE_DIR=cache``; the wall seconds and every output
     line with the seconds since the start at which it arrived."""
-    env = dict(os.environ, NUMBA_CACHE_DIR=cache, PYTHONUNBUFFERED="1")
+    env = dict(os.environ, NUMBA_CACHE_DIR=cache, PYTHONUNBUFFERED="1", COLUMNS="200")
     t0 = time.perf_counter()
     proc = subprocess.Popen(
         [sys.executable, *args],
@@ -118,19 +145,107 @@ def run_start() -> dict:
     ):
         for kind in ("cold", "warm"):
             target = Path(runs, kind)
+            load, cpu = os.getloadavg()[0], children_cpu()
             wall, lines = in_fresh_process(["-m", "rnnlab", *RUN, "--out", str(target)], cache)
             ready = next((t for t, line in lines if READY in line), None)
+            epoch = next((t for t, line in lines if FIRST_EPOCH.match(line)), None)
             summaries = list(target.glob("*/summary.json"))
             summary = json.loads(summaries[0].read_text()) if summaries else {}
             out[kind] = {
                 "to_first_epoch_s": ready,
+                "first_epoch_done_s": epoch,
                 "warmup_seconds": summary.get("warmup_seconds"),
                 "process_s": wall,
+                "cpu_s": children_cpu() - cpu,
+                "exit_s": wall - lines[-1][0] if lines else None,
+                "load": [load, os.getloadavg()[0]],
             }
-    warm = out["warm"]["to_first_epoch_s"]
+    warm, cold = out["warm"]["to_first_epoch_s"], out["cold"]["first_epoch_done_s"]
     out["bar"] = f"warm start < {WARM_START_BAR} s before the first epoch"
     out["pass"] = None if warm is None else warm < WARM_START_BAR
+    out["cold_bar"] = f"cold: first epoch done <= {COLD_START_BAR} s after the process starts"
+    out["cold_pass"] = None if cold is None else cold <= COLD_START_BAR
     return out
+
+
+# -- where a cold run's compile time goes ------------------------------------------------------
+def breakdown_child(args: list[str]) -> None:
+    """In the fresh process: `rnnlab ARGS` with a listener on numba's compile events; one JSON
+    line at exit: every compilation (function, its argument types, own and total seconds,
+    nesting depth, when it ended)."""
+    import atexit
+
+    from numba.core import event
+
+    rows, stack, t0 = [], [], time.perf_counter()
+
+    class Timer(event.Listener):
+        def on_start(self, ev):
+            stack.append([ev.data["dispatcher"].py_func, ev.data["args"], time.perf_counter(), 0])
+
+        def on_end(self, ev):
+            func, types, start, inner = stack.pop()
+            total = time.perf_counter() - start
+            if stack:
+                stack[-1][3] += total
+            name = f"{func.__module__}.{func.__qualname__}"
+            at = time.perf_counter() - t0
+            rows.append([name, str(types), total - inner, total, len(stack), at])
+
+    event.register("numba:compile", Timer())
+    atexit.register(lambda: print(BREAKDOWN + json.dumps(rows), flush=True))
+    from rnnlab.cli import main as cli
+
+    sys.argv = ["rnnlab", *args]
+    cli()
+
+
+def breakdown(top: int) -> dict:
+    """A cold `rnnlab run` (one epoch of the sine run on numba) with its compilations timed."""
+    with (
+        tempfile.TemporaryDirectory(prefix="numba-cache-") as cache,
+        tempfile.TemporaryDirectory(prefix="runs-") as runs,
+    ):
+        load, cpu = os.getloadavg()[0], children_cpu()
+        args = [__file__, "--breakdown-child", *RUN, "--out", runs]
+        wall, lines = in_fresh_process(args, cache)
+    found = [line for _, line in lines if line.startswith(BREAKDOWN)]
+    rows = json.loads(found[-1][len(BREAKDOWN) :]) if found else []
+    keys = ("function", "types", "own_s", "total_s", "depth", "ended_at_s")
+    rows = [dict(zip(keys, row, strict=True)) for row in rows]
+    return {
+        "command": "rnnlab " + " ".join(RUN),
+        "process_s": wall,
+        "cpu_s": children_cpu() - cpu,
+        "load": [load, os.getloadavg()[0]],
+        "compilations": len(rows),
+        "own_sum_s": sum(r["own_s"] for r in rows),
+        "top_level": [r for r in rows if r["depth"] == 0],
+        "slowest": sorted(rows, key=lambda r: -r["own_s"])[:top],
+    }
+
+
+def show_breakdown(console: Console, result: dict, as_markdown: bool = False) -> None:
+    console.print(
+        f"{result['command']}, cold: {result['compilations']} compilations, their own seconds "
+        f"summing to {result['own_sum_s']:.1f}; process {result['process_s']:.1f} s wall, "
+        f"{result['cpu_s']:.1f} s CPU; load {result['load'][0]:.2f} -> {result['load'][1]:.2f}",
+        highlight=False,
+    )
+    for title, rows in (("top-level", result["top_level"]), ("slowest", result["slowest"])):
+        t = Table(title=f"{title} compilations (seconds: own = less those compiled inside)")
+        for col in ("function", "own", "total", "depth", "ended at", "types"):
+            t.add_column(col, justify="right" if col in ("own", "total", "ended at") else None)
+        for r in rows:
+            t.add_row(
+                r["function"].replace("rnnlab_numba.", ""),
+                f"{r['own_s']:.2f}",
+                f"{r['total_s']:.2f}",
+                str(r["depth"]),
+                f"{r['ended_at_s']:.1f}",
+                r["types"][:60],
+            )
+        emit(console, t, as_markdown)
 
 
 def measure(dtypes, log, cells=CELLS, with_run: bool = True) -> dict:
@@ -173,14 +288,15 @@ def show(console: Console, result: dict, as_markdown: bool = False) -> None:
             _s(warm["process_s"]),
             _s(warm["imports_s"]),
         )
-    emit(console, t, as_markdown)
-    console.print(
-        "build = backend.warm_up(plan) + rnnlab.training.loop.epoch_runner (the T=10 H=32 B=32 "
-        "sine plan; char: the stateful char plan); a 1st epoch much slower than the 2nd: "
-        "something compiled lazily; process = the whole child process; imports = rnnlab "
-        "and numba, warm",
-        highlight=False,
-    )
+    if result["cells"]:
+        emit(console, t, as_markdown)
+        console.print(
+            "build = backend.warm_up(plan) + rnnlab.training.loop.epoch_runner (the T=10 H=32 "
+            "B=32 sine plan; char: the stateful char plan); a 1st epoch much slower than the "
+            "2nd: something compiled lazily; process = the whole child process; imports = "
+            "rnnlab and numba, warm",
+            highlight=False,
+        )
     if "run" not in result:
         return
     run = result["run"]
@@ -189,11 +305,15 @@ def show(console: Console, result: dict, as_markdown: bool = False) -> None:
         r = run[kind]
         console.print(
             f"{run['command']}, {kind} cache: first epoch starts {_s(r['to_first_epoch_s'])} s "
-            f"after process start (warmup_seconds {_s(r['warmup_seconds'])}), whole process "
-            f"{_s(r['process_s'])} s",
+            f"and is done {_s(r.get('first_epoch_done_s'))} s after process start "
+            f"(warmup_seconds {_s(r['warmup_seconds'])}), whole process "
+            f"{_s(r['process_s'])} s, {_s(r.get('cpu_s'))} s CPU, exit {_s(r.get('exit_s'))} s "
+            f"after the last line; load {r['load'][0]:.2f} -> {r['load'][1]:.2f}",
             highlight=False,
         )
     console.print(f"bar: {run['bar']}: {verdict}", highlight=False)
+    cold = {True: "PASS", False: "FAIL", None: "?"}[run.get("cold_pass")]
+    console.print(f"bar: {run.get('cold_bar')}: {cold}", highlight=False)
 
 
 def main(argv=None) -> None:
@@ -203,27 +323,42 @@ def main(argv=None) -> None:
     ap.add_argument("--no-run", action="store_true", help="leave out the `rnnlab run` start")
     ap.add_argument("--json", action="store_true", help="print the results as JSON")
     ap.add_argument("--markdown", action="store_true", help="print the table as Markdown")
+    ap.add_argument("--run-only", action="store_true", help="only the `rnnlab run` start")
+    ap.add_argument("--repeats", type=int, default=1, help="`rnnlab run` starts (cold, warm)")
+    ap.add_argument("--breakdown", action="store_true", help="where a cold run's compile time goes")
+    ap.add_argument("--top", type=int, default=25, help="--breakdown: functions listed")
     ap.add_argument("--child", nargs=2, metavar=("CELL", "DTYPE"), help=argparse.SUPPRESS)
+    ap.add_argument("--breakdown-child", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
         print(json.dumps(child(*args.child)))
+        return
+    if args.breakdown_child:
+        breakdown_child(args.breakdown_child)
         return
     console = console_for(args.json)
     info = machine.describe(with_torch=False)
     warning = machine.idle_warning(info)
     if warning:
         console.print(warning, highlight=False, markup=False)
-    result = measure(
-        args.dtype or DTYPES,
-        lambda m: console.print(m, highlight=False),
-        args.cell or CELLS,
-        not args.no_run,
-    )
+    log = lambda m: console.print(m, highlight=False)  # noqa: E731
+    if args.breakdown:
+        result = breakdown(args.top)
+    elif args.run_only:
+        result = {"cells": [], "runs": [run_start() for _ in range(args.repeats)]}
+        result["run"] = result["runs"][-1]
+    else:
+        result = measure(args.dtype or DTYPES, log, args.cell or CELLS, not args.no_run)
     machine.finish(info)
     if args.json:
         print(json.dumps({"machine": info, "compile": result}, indent=2))
         return
-    show(console, result, args.markdown)
+    if args.breakdown:
+        show_breakdown(console, result, args.markdown)
+    else:
+        for run in result.get("runs", [])[:-1]:
+            show(console, {"cells": [], "run": run}, args.markdown)
+        show(console, result, args.markdown)
     for line in machine.header_lines(info):
         console.print(line, highlight=False, markup=False)
 

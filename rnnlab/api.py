@@ -79,11 +79,11 @@ def callbacks(console) -> dict[str, Callable]:
     """``run_experiment``'s progress and status callbacks on a rich console (None: silent)."""
     if console is None:
         return {}
-    from .display.terminal import epoch_progress
+    from .display.terminal import epoch_progress, status_line
 
     return {
         "progress": lambda epochs: epoch_progress(console, epochs),
-        "status": lambda message: console.print(message, highlight=False),
+        "status": lambda message: status_line(console, message),
     }
 
 

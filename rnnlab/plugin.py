@@ -7,7 +7,8 @@ Task plugins build on :class:`Task`, :class:`TaskSpec`, :class:`Dataset`, :class
 attribute ``Task.solved = (METRIC, OP, NUMBER)``, which the statistics read); backend plugins
 on :class:`Backend` and :class:`BackendSpec` (and, for a fused epoch, :class:`EpochPlan`,
 :class:`Optimizer`, :func:`init_params`, :func:`reference_epoch`, :func:`stateful_epoch`,
-:func:`dropout_masks`); a new recurrent cell is a :class:`CellSpec`; a sweep engine an
+:func:`dropout_masks`; :func:`preparing` tells the user what a backend compiles while
+the core waits); a new recurrent cell is a :class:`CellSpec`; a sweep engine an
 :class:`Executor` with its :class:`ExecutorSpec`; a
 config table a plugin reads a :class:`TableSpec`. Parameter names are built
 by :func:`param_name`, never written as strings; the valid steps of sequences of different
@@ -37,6 +38,7 @@ from .hookspecs import hookimpl
 from .nn.lengths import valid_steps
 from .nn.model import HEAD_KEYS, Model, Shape, dropout_masks, init_params, log_softmax, param_name
 from .nn.optim import Optimizer
+from .registry.progress import preparing
 from .specs import (
     DTYPES,
     LOSSES,
@@ -96,6 +98,7 @@ __all__ = [
     "init_params",
     "log_softmax",
     "param_name",
+    "preparing",
     "read_data",
     "read_text",
     "reference_epoch",

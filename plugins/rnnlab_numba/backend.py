@@ -3,12 +3,15 @@ epoch runner (see epoch.py) for the plans it supports."""
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 
 from rnnlab.plugin import Backend, cell_spec
 
 from . import epoch, forward, gru, indrnn, lru, lstm, mingru, minlstm, rnn
 from . import lengths as packing
+from .jitcache import compiling
 
 # each cell's layer contract, time-major arrays in and out:
 # layer_forward(w, x, state0, active, nonlinearity), layer_backward(w, cache, dhs)
@@ -25,16 +28,32 @@ CELLS = {
 RELU_FLAG = ("rnn", "lstm", "gru")
 
 
+_called: set[tuple] = set()  # (direction, cell, dtype): layer kernels called in this process
+
+
+def _said(way: str, cell: str, dtype):
+    """``jitcache.compiling`` for the first call of a layer kernel in this process (it may
+    compile then: the fused epoch and forward do not need them, so nothing compiled them
+    before), else nothing."""
+    key = (way, cell, np.dtype(dtype).name)
+    if key in _called:
+        return contextlib.nullcontext()
+    _called.add(key)
+    return compiling(f"the {cell} layer's {way} kernels ({key[2]})")
+
+
 def _forward(cell, weights, x, state0, nonlinearity, active):
     """One layer over ``x [T, N, I]``, step t on the rows ``[:active[t]]``: ``hs [T, N, H]``
     (the layer's output), the states of every step (``(hs,)``, ``(hs, cs)`` or the lru's
     complex ``(h,)``, time-major) and the cache."""
     act = nonlinearity == "relu" if cell in RELU_FLAG else nonlinearity
-    return CELLS[cell].layer_forward(weights, x, state0, active, act)
+    with _said("forward", cell, x.dtype):
+        return CELLS[cell].layer_forward(weights, x, state0, active, act)
 
 
 def _backward(cell, weights, cache, dhs):
-    return CELLS[cell].layer_backward(weights, cache, dhs)
+    with _said("backward", cell, dhs.dtype):
+        return CELLS[cell].layer_backward(weights, cache, dhs)
 
 
 class NumbaBackend(Backend):
@@ -71,11 +90,17 @@ class NumbaBackend(Backend):
         return grads, dx[:, inverse]
 
     def warm_up(self, plan):
-        """Compile (or load from the on-disk cache) the layer kernels of the plan's cell, and
-        the compiled forward pass evaluation uses."""
-        warm_up_layers(plan.model.cell, np.dtype(plan.model.dtype), plan.model.nonlinearity)
-        if plan.model.cell in forward.CELLS:
-            forward.warm_up(plan.model)
+        """Compile (or load from the on-disk cache) what the plan needs before its first epoch
+        and only that: the compiled forward pass evaluation uses, and the layer kernels only
+        when the fused epoch does not cover the plan (the core then trains through them). The
+        fused epoch compiles as the core asks for it (``epoch_runner``); a later use of the
+        layer kernels (the diagnostics, say) compiles them then, once per machine."""
+        m, dtype = plan.model, np.dtype(plan.model.dtype)
+        if plan.uncovered(self.epoch_features):
+            warm_up_layers(m.cell, dtype, m.nonlinearity)
+        if m.cell in forward.CELLS:
+            with compiling(f"the forward pass for evaluation ({dtype})"):
+                forward.warm_up(m)
 
     def epoch_runner(self, plan):
         """The fused epoch runner (its kernels compile as it is built), or None when the plan

@@ -46,7 +46,7 @@ from rnnlab.plugin import Optimizer, Shape, cell_spec, dropout_masks, init_param
 
 from . import lengths as packing
 from .blocks import OPTS
-from .jitcache import njit
+from .jitcache import compiling, njit, ready
 from .layout import (
     ADAGRAD,
     CELLS,
@@ -119,14 +119,6 @@ def one_chunk(c, batch, model, buffers, bi):
     chunk_loss_grad(ch, Shared(s, net, data, buf), buffers[:5], buffers[5], buffers[6], bi)
 
 
-@njit(**OPTS)
-def run_chunks(batch, s, net, data, buf, buffers, bi):
-    """Every chunk of the batch, one after the other (arguments as ``one_chunk``'s)."""
-    C = s.chunk_rows
-    for c in range((batch.rows.size + C - 1) // C):
-        one_chunk(c, batch, (s, net, data, buf), buffers, bi)
-
-
 @njit(parallel=True, **OPTS)
 def run_chunks_parallel(batch, s, net, data, buf, buffers, bi):
     """Every chunk of the batch, on numba's threads (one parallel region). (The chunk's loss
@@ -159,7 +151,11 @@ def epoch(sh, slots, losses, cell, masks, mid, bi, threaded):
     rows of ``data.order``, every step. Stateful: batch b is chunk b of the streams, steps
     ``b k .. b k + k - 1`` of every row (the last chunk may be shorter), each starting from
     the state the previous one ended in (zeros for the first). ``threaded`` is None to run
-    the chunks on this thread (the parallel kernel is then not compiled)."""
+    the chunks on this thread (the parallel kernel is then not compiled).
+
+    The serial path calls ``chunk_loss_grad`` itself, through no wrapper: numba optimises and
+    turns into machine code, for every compiled function, a module holding everything it
+    calls, so each level of wrappers above the network cost a cold compile a fifth more."""
     s, net, data, buf = sh
     buffers = cell + (masks, mid)
     B, N, S, k = s.batch, data.order.size, data.x.shape[0], s.chunk_length
@@ -179,14 +175,19 @@ def epoch(sh, slots, losses, cell, masks, mid, bi, threaded):
         count, coef = batch_count(rows, s, data, T)
         prepare_weights(s, net, cell[0], cell[4])
         h0_zero = k == 0 or b == 0
-        batch = Chunk(0, rows, lo, t0, T, h0_zero, coef)
-        if threaded is None:
-            run_chunks(batch, s, net, data, buf, buffers, bi)
+        C = s.chunk_rows
+        chunks = (rows.size + C - 1) // C
+        if threaded is None:  # one chunk after the other, called from here (docstring)
+            for c in range(chunks):
+                part = rows[c * C : min(c * C + C, rows.size)]
+                ch = Chunk(c, part, lo + c * C, t0, T, h0_zero, coef)
+                chunk_loss_grad(ch, sh, cell, masks, mid, bi)
         else:
+            batch = Chunk(0, rows, lo, t0, T, h0_zero, coef)
             run_chunks_parallel(batch, s, net, data, buf, buffers, bi)
         # the chunks' sums, in chunk order (whatever thread ran them)
         g, total = buf.g[0], buf.loss[0]
-        for c in range(1, (rows.size + s.chunk_rows - 1) // s.chunk_rows):
+        for c in range(1, chunks):
             g += buf.g[c]
             total += buf.loss[c]
         losses[b] = total / count
@@ -220,6 +221,7 @@ def threads_for(plan, chunks: int) -> int:
     return max(1, min(cores, chunks, 1 + int(spare + 0.5)))
 
 
+THREADED = np.empty(0)  # the epoch's ``threaded`` argument: run the chunks on numba's threads
 POOL: set[str] = set()  # numba's worker threads (task ids), found by the first parallel epoch
 _pool_looked = False
 
@@ -267,8 +269,9 @@ class EpochRunner:
 
     Creating it compiles the kernels (or loads them from numba's on-disk cache) by running an
     epoch on a tiny problem, so that compilation happens before training, not in epoch 1. The
-    threaded kernel compiles there only when ``train.threads`` > 1; chosen by size, it compiles
-    (once per machine: it is cached too) in the first epoch that uses it.
+    threaded kernel compiles there only when ``train.threads`` > 1; threads chosen by size use
+    it only once it is compiled (``_threads``). Each compilation is said as it happens
+    (``jitcache.compiling``).
     """
 
     def __init__(self, plan):
@@ -287,6 +290,7 @@ class EpochRunner:
         )
         self.dropout = m.dropout > 0 and m.layers > 1
         self._shape = None
+        self._threaded_ready: bool | None = None  # the threaded epoch compiled (_threads)
         self._warm_up()
 
     def _warm_up(self) -> None:
@@ -302,6 +306,20 @@ class EpochRunner:
         rng = np.random.default_rng(0) if self.dropout else None
         self(params, Optimizer(self.plan.train, params), x, y, np.arange(3), 0.0, dropout_rng=rng)
         self._shape = None
+
+    def _threads(self, chunks: int, args: tuple) -> int:
+        """``threads_for``'s count, except that an automatic choice takes more than one thread
+        only once the threaded epoch is compiled (in this process or the on-disk cache, as
+        it stood when this runner first asked): compiling it costs a first run far more than
+        the threads gain (``rnnlab warm-up`` compiles it). The results are the same bytes
+        either way."""
+        n = threads_for(self.plan, chunks)
+        if n > 1 and not getattr(self.plan.train, "threads", 0):
+            if self._threaded_ready is None:  # asked once per runner (it reads the cache)
+                self._threaded_ready = ready(epoch, (*args, THREADED))
+            if not self._threaded_ready:
+                return 1
+        return n
 
     def _buffers(self, params, T: int, batch: int) -> None:
         """Scratch for this model, sequence length (a stateful epoch's: its chunk length) and
@@ -437,16 +455,21 @@ class EpochRunner:
             yi, yf = np.zeros((1, 1), np.int64), np.ascontiguousarray(ys, dtype=self.dtype)
         data = Data(np.ascontiguousarray(x, dtype=self.dtype), yf, yi, order, lens)
         losses = np.empty(-(-S // k) if k else -(-order.size // batch), np.float64)
-        n = self.threads = threads_for(self.plan, -(-batch // s.chunk_rows))  # kept: benchmarks
+        opt = Slots(self.sa, self.sb, optimizer.steps, float(lr))
+        args = (Shared(s, self.net, data, self.buf), opt, losses, self.cell_buffers, masks)
+        args += (self.mid, self.bi)
+        n = self.threads = self._threads(-(-batch // s.chunk_rows), args)  # kept: benchmarks
         threaded = None
         if n > 1:
             numba.set_num_threads(n)
-            threaded = np.empty(0)
-        opt = Slots(self.sa, self.sb, optimizer.steps, float(lr))
+            threaded = THREADED
         global _pool_looked
         before = None if threaded is None or _pool_looked else own_threads()
-        shared = Shared(s, self.net, data, self.buf)
-        epoch(shared, opt, losses, self.cell_buffers, masks, self.mid, self.bi, threaded)
+        with compiling(
+            f"the training epoch ({self.plan.model.cell}, {self.dtype}"
+            + (", threaded)" if n > 1 else ")")
+        ):
+            epoch(*args, threaded)
         if before is not None:  # the threads this first parallel epoch started are numba's
             POOL.update(own_threads() - before)  # (none if numba's pool ran before: those
             _pool_looked = True  # then count as busy while they spin, a few ms)

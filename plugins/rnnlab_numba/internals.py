@@ -4,8 +4,9 @@ API, in one place, and ``check()``, which finds out whether an upgrade changed t
 Users of these names: simd.py and fpenv.py (LLVM IR written by hand: numba's code-generation
 helpers, a function attribute llvmlite's attribute set does not accept), jitcache.py (numba's
 on-disk cache classes, subclassed to key the cache on all of the backend's sources and to check
-every file it reads). Public APIs (``numba.njit``, ``numba.extending.intrinsic``,
-``llvmlite.ir``'s builder) are used directly where needed.
+every file it reads; ``on_disk``, whether a call would load rather than compile). Public APIs
+(``numba.njit``, ``numba.extending.intrinsic``, ``llvmlite.ir``'s builder, ``numba.core.event``)
+are used directly where needed.
 
 Tested with the versions ``TESTED`` names (pyproject.toml pins that range). ``check()`` runs when
 the backend loads; on a mismatch it raises ``InternalsChanged`` naming the installed versions
@@ -63,6 +64,16 @@ def attach_cache(dispatcher, cache) -> None:
     """Make ``cache`` the on-disk cache of a jitted function (what ``cache=True`` does with
     numba's own cache class)."""
     dispatcher._cache = cache
+
+
+def on_disk(dispatcher, args: tuple) -> bool:
+    """Whether the on-disk cache of a jitted function holds its compiled code for these
+    argument types (a cache load, not a compile, would serve the call)."""
+    cache = dispatcher._cache
+    if not isinstance(cache, FunctionCache):  # numba's NullCache: no on-disk cache
+        return False
+    key = cache._index_key(args, dispatcher.targetctx.codegen())
+    return key in cache._cache_file._load_index()
 
 
 class InternalsChanged(RuntimeError):
@@ -147,6 +158,13 @@ def problems() -> list[str]:
         ),
     )
     expect("numba.misc.appdirs.AppDirs", lambda: isinstance(user_cache_dir(), str))
+    expect(
+        "caching.Cache._index_key(sig, codegen), Dispatcher.targetctx",
+        lambda: (
+            _params(FunctionCache._index_key) == ["self", "sig", "codegen"]
+            and hasattr(numba.njit(lambda: None), "targetctx")
+        ),
+    )
     return found
 
 

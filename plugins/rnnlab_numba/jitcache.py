@@ -21,6 +21,7 @@ folder: one ``CacheWarning`` says so, and the kernels compile in every process (
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import inspect
@@ -33,6 +34,9 @@ from pathlib import Path
 
 import llvmlite
 import numba
+from numba.core import event
+
+from rnnlab.plugin import preparing
 
 from . import internals
 
@@ -250,6 +254,46 @@ class CheckedCache(internals.FunctionCache):
 
 ROOT = choose_root()
 STAMP = ROOT.name if ROOT is not None else ""
+
+
+# -- what a call compiles, said as it happens ---------------------------------------------------
+def kept_where() -> str:
+    """Where compiled kernels are kept, as the user reads it."""
+    if ROOT is None:
+        return "no writable cache folder: every process compiles them again"
+    return f"once per machine: kept in {ROOT}"
+
+
+def ready(dispatcher, args: tuple) -> bool:
+    """Whether calling ``dispatcher(*args)`` runs without compiling: its code for these
+    argument types is compiled in this process or in the on-disk cache."""
+    types = tuple(dispatcher.typeof_pyval(a) for a in args)
+    return types in dispatcher.overloads or internals.on_disk(dispatcher, types)
+
+
+@contextlib.contextmanager
+def compiling(task: str):
+    """Run the block; if numba compiles anything in it (a load from the cache is not
+    compiling), say so with ``rnnlab.plugin.preparing("compiling " + task, kept_where())``
+    from the first compilation to the end of the block."""
+    said, started = contextlib.ExitStack(), []
+
+    class Said(event.Listener):
+        def on_start(self, ev):
+            if not started:
+                started.append(True)
+                said.enter_context(preparing(f"compiling {task}", kept_where()))
+
+        def on_end(self, ev):
+            pass
+
+    listener = Said()
+    event.register("numba:compile", listener)
+    try:
+        with said:
+            yield
+    finally:
+        event.unregister("numba:compile", listener)
 
 
 def njit(*args, cache: bool = False, **options):

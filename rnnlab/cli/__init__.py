@@ -7,6 +7,8 @@ RNNLAB_DEBUG=1) shows the traceback instead.
 
 from __future__ import annotations
 
+import atexit
+import gc
 import os
 import sys
 
@@ -31,6 +33,7 @@ from . import (
     show_cmd,
     stats_cmd,
     sweep_cmd,
+    warm_up_cmd,
 )
 from .common import debug_option, err_console, is_debug
 
@@ -79,11 +82,28 @@ class RnnlabGroup(click.Group):
             ctx.exit(getattr(exc, "exit_code", 130))
 
 
+def exit_quickly() -> None:
+    """Freeze the garbage collector's objects once the command's exit handlers have run (done
+    once per process). What a command built stays alive until the interpreter ends, and the
+    interpreter's last collections walk all of it: after a run that compiled numba kernels
+    (every compiled function's LLVM and typing data) the process took 1-10 s to exit after its
+    last line, 1.1 s even with the kernels loaded from the cache (load 13); frozen, 0.1 s.
+    Objects are still freed by reference counting and files still closed; only cycles left at
+    exit are not collected, which the operating system reclaims with the process."""
+    if not _freezing:
+        _freezing.append(True)
+        atexit.register(gc.freeze)  # registered first, so it runs after the other handlers
+
+
+_freezing: list[bool] = []
+
+
 @click.group(cls=RnnlabGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @debug_option
 @click.version_option(package_name="rnnlab")
 def main():
     """rnnlab: experiments with recurrent neural networks, through plugins."""
+    exit_quickly()
     if os.environ.get("RNNLAB_DEBUG", "") not in ("", "0"):
         click.get_current_context().meta["rnnlab.debug"] = True
 
@@ -106,6 +126,7 @@ for command in (
     show_cmd.show,
     stats_cmd.stats,
     sweep_cmd.sweep,
+    warm_up_cmd.warm_up,
 ):
     main.add_command(command)
 

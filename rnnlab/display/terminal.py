@@ -57,6 +57,16 @@ def epoch_line(record: dict, epochs: int) -> str:
     )
 
 
+_last_status = [0.0]  # time.monotonic() of the last status_line
+
+
+def status_line(console: Console, message: str) -> None:
+    """A one-off status line (the backend's warm-up, what it compiles): printed as it is, and
+    counted as output by the epochs' :class:`Heartbeat`, which stays quiet meanwhile."""
+    _last_status[0] = time.monotonic()
+    console.print(message, highlight=False)
+
+
 class Heartbeat:
     """Prints ``epoch N/M still running: 2m 30s so far`` every ``interval`` seconds that pass
     without an epoch line, from a daemon thread, until stopped."""
@@ -84,7 +94,8 @@ class Heartbeat:
         while not self.stopped.wait(self.interval):
             with self.lock:
                 epoch, elapsed = self.epoch, time.monotonic() - self.started
-            if elapsed >= self.interval * 0.99 and epoch <= self.epochs:
+            quiet = time.monotonic() - _last_status[0]  # a status line is not silence
+            if min(elapsed, quiet) >= self.interval * 0.99 and epoch <= self.epochs:
                 self.console.print(
                     f"epoch {epoch}/{self.epochs} still running: {duration(elapsed)} so far",
                     highlight=False,

@@ -1,2 +1,2 @@
-"""Plugin machinery: the plugin manager, plugin failures reported as the plugin's, and
-plugins' own state in checkpoints."""
+"""Plugin machinery: the plugin manager, plugin failures reported as the plugin's,
+plugins' own state in checkpoints, and what a plugin prepares (compiles) while the core waits."""

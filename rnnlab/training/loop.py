@@ -26,6 +26,7 @@ from ..experiment.schema import Experiment, TrainConfig
 from ..nn.lengths import batch, bucketed_order
 from ..nn.model import Model
 from ..nn.optim import Optimizer, clip_gradients, learning_rate
+from ..registry.progress import listening
 from ..specs import Backend, Dataset, Split
 from ..store.checkpoint import EpochPosition, TrainState
 from .checkpoints import Checkpoints
@@ -249,9 +250,10 @@ def warm_up(session: Session, info: RunInfo, on_status=None):
         on_status(f"preparing backend {name!r} (may compile kernels on first use) ...")
     t0 = time.perf_counter()
     backend = session.backend  # warm_up and epoch_runner are optional (Backend has defaults)
-    if hasattr(backend, "warm_up"):
-        backend.warm_up(session.plan)
-    runner = epoch_runner(backend, session.plan, info, on_status)
+    with listening(on_status, f"backend {name!r}"):  # what it compiles, said as it goes
+        if hasattr(backend, "warm_up"):
+            backend.warm_up(session.plan)
+        runner = epoch_runner(backend, session.plan, info, on_status)
     info.warmup_seconds = time.perf_counter() - t0
     if on_status is not None and prepares:
         on_status(f"backend {name!r} ready in {info.warmup_seconds:.2f} s")

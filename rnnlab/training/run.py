@@ -26,6 +26,7 @@ from ..experiment.load import recorded_experiment
 from ..experiment.schema import Experiment
 from ..registry import failures
 from ..registry import state as pluginstate
+from ..registry.progress import listening
 from ..store.checkpoint import Checkpoint, TrainState, data_digest
 from ..store.liveness import resumable_summary
 from ..store.lock import RunLock
@@ -236,7 +237,11 @@ class ActiveRun:
         """:meth:`train`, :meth:`evaluate` and, with a run directory, :meth:`record`, under the
         backend's BLAS threads from the first epoch to the results (``summary["blas"]`` says
         what was used); returns the history."""
-        with blas_threads(self.session.backend, self.session.plan) as used:
+        backend = f"backend {self.session.experiment.train.backend!r}"
+        with (
+            blas_threads(self.session.backend, self.session.plan) as used,
+            listening(self.callbacks.status, backend),  # what it compiles, as it does
+        ):
             self.summary["blas"] = used
             self.train()
             self.announce("evaluating the model on every split ...")
