@@ -19,9 +19,49 @@ compiles, so that each compiled signature holds one cell's code. The buffers:
   (``prepare``). Its complex initial state is ``state0``'s two slots (real, imaginary).
 """
 
+from numba import types
+from numba.extending import overload
+
 from . import indrnn, lru, mingru, minlstm
 from .blocks import OPTS
 from .jitcache import njit
+
+# -- the buffers as the epoch passes them -------------------------------------------------------
+FLAT = 11  # (bsum, gates, cs, hn, marker, mingru, minlstm, indrnn, lru seq, lru lam, lru CT)
+
+
+@njit(**OPTS)
+def grouped(flat):
+    """``(bsum, gates, cs, hn, modern)`` from the flat tuple the fused epoch passes around
+    (the arguments of a parallel region may be tuples of arrays, not tuples of tuples):
+    ``modern`` None (rnn, lstm, gru: ``marker`` None) or ``(mingru, minlstm, indrnn, lru)``."""
+    lr = lru_of(flat[8], flat[9], flat[10])
+    return flat[:4] + (modern_of(flat[4], flat[5], flat[6], flat[7], lr),)
+
+
+def modern_of(marker, mg, ml, ind, lr):
+    """None for rnn, lstm and gru (``marker`` None), else ``(mg, ml, ind, lr)``: chosen by
+    type as numba compiles (an ``if marker is None`` would make the result Optional)."""
+    return None if marker is None else (mg, ml, ind, lr)
+
+
+def lru_of(seq, lam, CT):
+    """None unless the model is an lru (``seq`` an array), else ``(seq, lam, CT)``."""
+    return None if seq is None else (seq, lam, CT)
+
+
+@overload(modern_of, jit_options={})
+def _modern_of(marker, mg, ml, ind, lr):
+    if isinstance(marker, types.NoneType):
+        return lambda marker, mg, ml, ind, lr: None
+    return lambda marker, mg, ml, ind, lr: (mg, ml, ind, lr)
+
+
+@overload(lru_of, jit_options={})
+def _lru_of(seq, lam, CT):
+    if isinstance(seq, types.NoneType):
+        return lambda seq, lam, CT: None
+    return lambda seq, lam, CT: (seq, lam, CT)
 
 
 # -- a layer's tensors: views of theta (or of a gradient vector of the same layout) -----------

@@ -46,6 +46,7 @@ from rnnlab.plugin import Optimizer, Shape, cell_spec, dropout_masks, init_param
 
 from . import lengths as packing
 from .blocks import OPTS
+from .diagonal import FLAT, grouped
 from .jitcache import compiling, njit, ready
 from .layout import (
     ADAGRAD,
@@ -71,6 +72,8 @@ from .layout import (
 from .network import chunk_loss_grad, prepare_weights
 from .onehot import hot_columns
 from .step import clip_update, clip_update_cols, sums_settled
+
+assert FLAT == 11  # one_chunk's literal indices (numba wants them literal)
 
 # Every plan feature (``rnnlab.training.loop.EpochPlan.features``) the fused epoch implements; the
 # core
@@ -109,14 +112,15 @@ FEATURES = frozenset(
 @njit(**OPTS)
 def one_chunk(c, batch, model, buffers, bi):
     """Chunk ``c`` of ``batch`` (a layout.Chunk of all its rows): ``network.chunk_loss_grad``
-    with ``model = (s, net, data, buf)`` (layout.Shared's parts) and ``buffers = (bsum, gates,
-    cs, hn, modern, masks, mid)``, the cell's buffers, the dropout masks and the layers'
-    outputs."""
+    with ``model = (s, net, data, buf)`` (layout.Shared's parts) and ``buffers = cell +
+    (masks, mid)``: the cell's buffers as ``EpochRunner.cell_buffers`` lays them out flat
+    (``diagonal.grouped``), the dropout masks and the layers' outputs."""
     s, net, data, buf = model
     C = s.chunk_rows
     part = batch.rows[c * C : min(c * C + C, batch.rows.size)]
     ch = Chunk(c, part, batch.pos + c * C, batch.t0, batch.T, batch.h0_zero, batch.coef)
-    chunk_loss_grad(ch, Shared(s, net, data, buf), buffers[:5], buffers[5], buffers[6], bi)
+    cell, masks, mid = grouped(buffers[:11]), buffers[11], buffers[12]  # 11: diagonal.FLAT
+    chunk_loss_grad(ch, Shared(s, net, data, buf), cell, masks, mid, bi)
 
 
 @njit(parallel=True, **OPTS)
@@ -173,7 +177,7 @@ def epoch(sh, slots, losses, cell, masks, mid, bi, threaded):
             lo, hi, t0, T = b * B, min(b * B + B, N), 0, S
         rows = data.order[lo:hi]
         count, coef = batch_count(rows, s, data, T)
-        prepare_weights(s, net, cell[0], cell[4])
+        prepare_weights(s, net, cell[0], grouped(cell)[4])
         h0_zero = k == 0 or b == 0
         C = s.chunk_rows
         chunks = (rows.size + C - 1) // C
@@ -181,7 +185,7 @@ def epoch(sh, slots, losses, cell, masks, mid, bi, threaded):
             for c in range(chunks):
                 part = rows[c * C : min(c * C + C, rows.size)]
                 ch = Chunk(c, part, lo + c * C, t0, T, h0_zero, coef)
-                chunk_loss_grad(ch, sh, cell, masks, mid, bi)
+                chunk_loss_grad(ch, sh, grouped(cell), masks, mid, bi)
         else:
             batch = Chunk(0, rows, lo, t0, T, h0_zero, coef)
             run_chunks_parallel(batch, s, net, data, buf, buffers, bi)
@@ -356,25 +360,28 @@ class EpochRunner:
             dv=np.zeros((C, D * H), dt),
         )
         per_layer = (C, L * D, T, R)
+        # flat (diagonal.grouped: a parallel region's arguments hold no nested tuples)
+        flat: list = [None] * FLAT
         if cell in ("rnn", "lstm", "gru"):
-            self.cell_buffers = (
+            flat[:4] = (
                 np.zeros((L * D, H), dt) if cell == "rnn" else None,  # bsum
                 None if cell == "rnn" else np.zeros((*per_layer, G), dt),  # gates
                 np.zeros((*per_layer, H), dt) if cell == "lstm" else None,  # cs
                 np.zeros((*per_layer, H), dt) if cell == "gru" else None,  # hn
-                None,
             )
-        else:  # diagonal.py's buffers: one entry per cell, in the order of ``modern``
-            modern = [None] * 4
-            at = ("mingru", "minlstm", "indrnn", "lru").index(cell)
+        else:  # diagonal.py's buffers, after a marker (its ``modern`` is not None)
+            flat[4] = np.zeros(1, dt)
             if cell == "lru":
-                seq = np.zeros((C, L * D, 6, T, R, H), dt)
-                modern[at] = (seq, np.zeros((L * D, 3, H), dt), np.zeros((L * D, 2, H, H), dt))
+                flat[8:11] = (
+                    np.zeros((C, L * D, 6, T, R, H), dt),
+                    np.zeros((L * D, 3, H), dt),
+                    np.zeros((L * D, 2, H, H), dt),
+                )
             elif cell == "indrnn":
-                modern[at] = np.zeros(1, dt)  # a marker: it keeps nothing of its own
+                flat[7] = flat[4]  # it keeps nothing of its own
             else:
-                modern[at] = np.zeros((*per_layer, G), dt)
-            self.cell_buffers = (None, None, None, None, tuple(modern))
+                flat[5 if cell == "mingru" else 6] = np.zeros((*per_layer, G), dt)
+        self.cell_buffers = tuple(flat)
         # the layers' outputs as the layer above reads them: [forward ; reverse] * mask
         self.mid = np.zeros((C, L, T, R, D * H), dt) if self.dropout or D == 2 else None
         self.bi = None
