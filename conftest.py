@@ -44,6 +44,13 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.numba)
         if item.nodeid.startswith(TORCH_PATHS):
             item.add_marker(pytest.mark.torch)
+    # ``exhaustive`` tests run only when ``-m`` asks for them (``pytest -m exhaustive``, or an
+    # expression naming them): each compiles a numba signature of its own (up to a minute)
+    if "exhaustive" not in (config.option.markexpr or ""):
+        dropped = [item for item in items if item.get_closest_marker("exhaustive")]
+        if dropped:
+            config.hook.pytest_deselected(items=dropped)
+            items[:] = [item for item in items if not item.get_closest_marker("exhaustive")]
 
 
 # -- workers (pytest-xdist) -----------------------------------------------------------------------

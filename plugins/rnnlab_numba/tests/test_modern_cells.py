@@ -132,6 +132,7 @@ def test_fused_epoch_matches_the_reference(backend, case):
     assert_same_state(params, opt, ref_params, ref_opt, 1e-10)
 
 
+@pytest.mark.exhaustive  # a signature of its own per cell: pytest -m exhaustive
 @pytest.mark.parametrize("cell", MODERN)
 def test_fused_epoch_matches_the_reference_float32(backend, cell):
     act = cell_spec(cell).default_nonlinearity
@@ -145,7 +146,10 @@ def test_fused_epoch_matches_the_reference_float32(backend, cell):
 
 
 @pytest.mark.parametrize("cell", MODERN)
-@pytest.mark.parametrize("dropout,lengths", [(0.0, True), (0.4, False), (0.4, True)])
+@pytest.mark.parametrize(
+    "dropout,lengths",
+    [pytest.param(0.0, True, marks=pytest.mark.exhaustive), (0.4, False), (0.4, True)],
+)  # no dropout: a signature of its own per cell
 def test_fused_bidirectional_and_dropout_match_the_reference(backend, cell, dropout, lengths):
     act = cell_spec(cell).default_nonlinearity
     train = dict(grad_clip="norm", grad_clip_value=1.0)
@@ -184,6 +188,7 @@ def test_fused_stateful_epoch_matches_the_reference(backend, cell, layers, B, dr
     assert_same_state(params, opt, ref_params, ref_opt, 1e-11)
 
 
+@pytest.mark.exhaustive  # a signature of its own per cell: pytest -m exhaustive
 @pytest.mark.parametrize("cell", MODERN)
 def test_thread_count_changes_no_bit(backend, cell):
     """Batches of 16 rows in several chunks, with lengths: one thread and two give the same

@@ -52,16 +52,21 @@ def test_its_gradients_match_finite_differences(tmp_path):
 
 
 @pytest.mark.parametrize("cell", ["mgu", "lru"])
-def test_a_run_builds_it_and_another_backend_names_the_reference(tmp_path, cell):
+def test_a_run_builds_its_parameters_from_the_spec(tmp_path, cell):
     registry = Registry([plugin_file(tmp_path)], strict=True)
     text = SMALL_SINE.format(epochs=1).replace("[model]", f"[model]\ncell = {cell!r}")
     path = write_experiment(tmp_path, text=text)
     session = prepare(build_experiment(read_toml(path), registry, source=path), registry)
     first = "rnn.gate_v_l0" if cell == "mgu" else "rnn.nu_log_l0"
     assert session.model.params[first].shape == (session.model.cfg.hidden_size,)
+
+
+def test_a_backend_without_the_plugins_cell_names_the_reference(tmp_path):
+    registry = Registry([plugin_file(tmp_path)], strict=True)
+    text = SMALL_SINE.format(epochs=1).replace("[model]", "[model]\ncell = 'mgu'")
     other = text.replace("[train]", '[train]\nbackend = "numba"')
     path = write_experiment(tmp_path, text=other)
     with pytest.raises(
-        ConfigError, match=f"backend 'numba' does not support cell '{cell}' .*run it: 'numpy'"
+        ConfigError, match="backend 'numba' does not support cell 'mgu' .*run it: 'numpy'"
     ):
         prepare(build_experiment(read_toml(path), registry, source=path), registry)
