@@ -89,6 +89,22 @@ class NumbaBackend(Backend):
         grads, dx = _backward(cell, weights, cache, dhs[:, perm])
         return grads, dx[:, inverse]
 
+    def state_gradients(self, cell, weights, cache, dhs):
+        """dL/d(state)_t of the layer's first state tensor at every step, ``[T, N, H]``
+        (complex for the lru's complex state), 0 at padded steps, from the cache of
+        :meth:`layer_forward` and the gradient ``dhs`` of its outputs; None for rnn, lstm and
+        gru (the diagnostics derive theirs from ``layer_backward``). Its kernels compile on
+        first use, apart from the fused epoch's."""
+        kernels = CELLS[cell]
+        if not hasattr(kernels, "state_gradients"):
+            return None
+        cache, order = cache
+        with _said("state gradient", cell, dhs.dtype):
+            if order is None:
+                return kernels.state_gradients(weights, cache, dhs)
+            perm, inverse = order
+            return kernels.state_gradients(weights, cache, dhs[:, perm])[:, inverse]
+
     def warm_up(self, plan):
         """Compile (or load from the on-disk cache) what the plan needs before its first epoch
         and only that: the compiled forward pass evaluation uses, and the layer kernels only

@@ -92,6 +92,28 @@ def backward(W, seq, relu, flow, grads, active):
         add_product_steps(Wih, dhs[:T], dx, active)
 
 
+@njit(**OPTS)
+def scan_totals(u, hs, relu, dhs, active, totals):
+    """dL/dh_t through step t's output and every later step into the live rows of ``totals
+    [T, R, H]`` (0 elsewhere on entry), from the states ``hs`` and ``dhs``, dL/dh_t through
+    step t's output only: total_t = dhs_t + u act'(a_{t+1}) total_{t+1}. For the diagnostics'
+    gradient flow; the epoch does not use it."""
+    T, H = totals.shape[0], totals.shape[2]
+    for t in range(T - 1, -1, -1):
+        for r in range(active[t]):
+            d, out = dhs[t, r], totals[t, r]
+            if t + 1 < T and r < active[t + 1]:
+                h, later = hs[t + 1, r], totals[t + 1, r]
+                for j in range(H):
+                    if relu:
+                        da = later[j] if h[j] > zero(h[j]) else zero(h[j])
+                    else:
+                        da = later[j] * (like(h[j], 1) - h[j] * h[j])
+                    out[j] = d[j] + da * u[j]
+            else:
+                out[:] = d
+
+
 def weights(w):
     return tuple(np.ascontiguousarray(w[k]) for k in ("weight_ih", "weight_hh", "bias_ih"))
 
@@ -117,3 +139,13 @@ def layer_backward(w, cache, dhs):
     g = (grads["weight_ih"], grads["weight_hh"], grads["bias_ih"])
     backward(weights(w), (x, hs, h0), relu, flow, g, active)
     return grads, dx
+
+
+def state_gradients(w, cache, dhs):
+    """dL/dh_t at every step (through the outputs of step t and every later step), ``[T, N,
+    H]``, 0 at padded steps."""
+    _, hs, _, relu, active = cache
+    totals = np.zeros_like(hs)
+    u = np.ascontiguousarray(w["weight_hh"])
+    scan_totals(u, hs, relu, np.ascontiguousarray(dhs, hs.dtype), active, totals)
+    return totals

@@ -95,6 +95,24 @@ def backward(W, seq, h0, flow, grads, carry, active):
         add_product_steps(Wih, gates[:T], dx, active)
 
 
+@njit(**OPTS)
+def scan_totals(gates, dhs, active, totals):
+    """dL/dh_t through step t's output and every later step into the live rows of ``totals
+    [T, R, H]`` (0 elsewhere on entry), from the forward's ``gates`` (f, i activated) and
+    ``dhs``, dL/dh_t through step t's output only: total_t = dhs_t + f'_{t+1} total_{t+1}.
+    For the diagnostics' gradient flow; the epoch does not use it."""
+    T, H = totals.shape[0], totals.shape[2]
+    for t in range(T - 1, -1, -1):
+        for r in range(active[t]):
+            d, out = dhs[t, r], totals[t, r]
+            if t + 1 < T and r < active[t + 1]:
+                g, later = gates[t + 1, r], totals[t + 1, r]
+                for j in range(H):
+                    out[j] = d[j] + g[j] / (g[j] + g[H + j]) * later[j]
+            else:
+                out[:] = d
+
+
 # -- the layer contract (time-major arrays in and out) ---------------------------------------
 def layer_forward(w, x, state0, active, nonlinearity=None):
     """Run the layer over ``x [T, N, I]`` from ``state0 = (h0,)``, step t on the rows
@@ -118,3 +136,12 @@ def layer_backward(w, cache, dhs):
     g = (grads["weight_ih"], grads["bias_ih"])
     backward(W, (x, hs, gates.copy()), h0, flow, g, np.empty_like(h0), active)
     return grads, dx
+
+
+def state_gradients(w, cache, dhs):
+    """dL/dh_t at every step (through the outputs of step t and every later step), ``[T, N,
+    H]``, 0 at padded steps."""
+    _, hs, gates, _, active = cache
+    totals = np.zeros_like(hs)
+    scan_totals(gates, np.ascontiguousarray(dhs, hs.dtype), active, totals)
+    return totals
