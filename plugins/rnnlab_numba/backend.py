@@ -9,7 +9,7 @@ import numpy as np
 
 from rnnlab.plugin import Backend, cell_spec
 
-from . import epoch, forward, gru, indrnn, lru, lstm, mingru, minlstm, rnn
+from . import diagonal, epoch, forward, gru, lru, lstm, rnn
 from . import lengths as packing
 from .jitcache import compiling
 
@@ -19,9 +19,9 @@ CELLS = {
     "rnn": rnn,
     "lstm": lstm,
     "gru": gru,
-    "mingru": mingru,
-    "minlstm": minlstm,
-    "indrnn": indrnn,
+    "mingru": diagonal.MINGRU,
+    "minlstm": diagonal.MINLSTM,
+    "indrnn": diagonal.INDRNN,
     "lru": lru,
 }
 # the cells whose layer contract takes ``relu`` (a bool) rather than the nonlinearity's name
