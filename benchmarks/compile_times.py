@@ -94,7 +94,9 @@ def child(cell: str, dtype: str) -> dict:
         order = np.random.default_rng(0).permutation(WINDOWS)
     first, second = c.epoch(order), c.epoch(order)
     params = c.session.model.params if cell == CHAR else c.model.params
-    digest = hashlib.sha256(b"".join(np.ascontiguousarray(params[k]).tobytes() for k in sorted(params)))
+    digest = hashlib.sha256(
+        b"".join(np.ascontiguousarray(params[k]).tobytes() for k in sorted(params))
+    )
     return {
         "params_sha256": digest.hexdigest(),
         "imports_s": t1 - t0,

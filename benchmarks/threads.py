@@ -31,7 +31,6 @@ import machine
 import numpy as np
 import results_page
 from backends import Case, RnnlabContender, parse_case, sine_data
-from rich.console import Console
 from rich.table import Table
 
 from rnnlab.cells import cell_spec

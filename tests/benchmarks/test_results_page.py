@@ -11,8 +11,8 @@ from tests.support.paths import ROOT
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-import bars  # noqa: E402
 import backends  # noqa: E402
+import bars  # noqa: E402
 import blas_threads  # noqa: E402
 import compile_times  # noqa: E402
 import diagnostics_overhead  # noqa: E402
@@ -203,7 +203,9 @@ def test_compile_figures_say_whether_the_cached_kernels_gave_the_same_bytes():
         },
     }
     text = compile_times.docs_figures(result)
-    rows = [line for line in text.splitlines() if line.startswith("| rnn") or line.startswith("| lstm")]
+    rows = [
+        line for line in text.splitlines() if line.startswith("| rnn") or line.startswith("| lstm")
+    ]
     assert rows[0].endswith("| yes |") and rows[1].endswith("| NO |")
     assert "- rnnlab run x, cold cache: first epoch starts 1.00 s" in text
     assert "- bar: warm < 1.5 s: PASS" in text
