@@ -6,6 +6,7 @@ it in plugins/<plugin>/tests/; helpers shared by both are the package tests.supp
 """
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -64,28 +65,48 @@ def pytest_xdist_auto_num_workers(config):
     return 0 if named else min(2, os.cpu_count() or 1)
 
 
+# the cells, longest name first (``mingru`` before ``gru``)
+CELL_NAMES = ("minlstm", "mingru", "indrnn", "lstm", "gru", "lru", "rnn")
+CELL_IN_ID = re.compile(rf"(?<![a-z])({'|'.join(CELL_NAMES)})(?![a-z])")
+
+
 def work_unit(nodeid: str) -> str:
-    """``"numba"`` for a test that may compile numba kernels, else its file."""
-    return "numba" if is_numba(nodeid) else nodeid.partition("::")[0]
+    """A test's unit of work: a numba test whose name or parameters name a cell goes with the
+    other numba tests of that cell (``numba rnn``, ...), any other test with its file."""
+    path, _, rest = nodeid.partition("::")
+    if is_numba(nodeid):
+        cell = CELL_IN_ID.search(rest)
+        if cell:
+            return f"numba {cell.group(1)}"
+    return path
 
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config, log):
-    """Every test that may compile numba kernels goes to one worker, as one unit of work (the
-    largest, so it starts first); the other worker takes the rest file by file (a module's
-    fixtures are built once), then helps with what is left.
+    """Units of work (``work_unit``), each run whole by one worker; a worker takes the next unit
+    when it runs low: the numba units first (the largest first), then the others.
 
-    Why: a cold suite spends about half its time compiling numba signatures (seconds each, on
-    one core), the rest in subprocesses, end-to-end runs and NumPy. Two workers that both
-    compiled numba kernels would compile many signatures twice and write the same functions'
-    on-disk cache indexes at once (numba's cache has no lock between processes); one numba
-    worker compiles each signature once while the other core runs everything else. (xdist's own
-    ``--dist loadgroup`` would do this with markers, but xdist 3.8 cannot rename pytest 9.2's
-    node ids, so its groups are ignored.)"""
+    Why: a cold suite spends about half its time compiling numba signatures (tens of seconds
+    each, on one core), the rest in subprocesses, end-to-end runs and NumPy. numba compiles a
+    signature per cell and dtype (and dropout, two directions, threads), so the numba tests of
+    one cell go together: one worker compiles that cell's kernels, while the other compiles
+    another cell's or runs the rest. Both write one on-disk cache (jitcache.py locks its
+    writes), so a kernel one worker compiled is loaded, not compiled, by the other. (xdist's
+    own ``--dist loadgroup`` would do this with markers, but xdist 3.8 cannot rename pytest
+    9.2's node ids, so its groups are ignored.)"""
     from xdist.scheduler import LoadScopeScheduling
 
-    class NumbaApart(LoadScopeScheduling):
+    class ByUnit(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
             return work_unit(nodeid)
 
-    return NumbaApart(config, log)
+        def _assign_work_unit(self, node) -> None:
+            # the heaviest waiting unit next: compiling first, the many short files fill the end
+            def weight(unit: str) -> tuple[bool, int]:
+                tests = self.workqueue[unit]
+                return any(map(is_numba, tests)), len(tests)
+
+            self.workqueue.move_to_end(max(self.workqueue, key=weight), last=False)
+            super()._assign_work_unit(node)
+
+    return ByUnit(config, log)

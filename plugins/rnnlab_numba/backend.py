@@ -9,7 +9,7 @@ import numpy as np
 
 from rnnlab.plugin import Backend, cell_spec
 
-from . import epoch, forward, gru, indrnn, lru, lstm, mingru, minlstm, rnn
+from . import diagonal, epoch, forward, gru, lru, lstm, rnn
 from . import lengths as packing
 from .jitcache import compiling
 
@@ -19,9 +19,9 @@ CELLS = {
     "rnn": rnn,
     "lstm": lstm,
     "gru": gru,
-    "mingru": mingru,
-    "minlstm": minlstm,
-    "indrnn": indrnn,
+    "mingru": diagonal.MINGRU,
+    "minlstm": diagonal.MINLSTM,
+    "indrnn": diagonal.INDRNN,
     "lru": lru,
 }
 # the cells whose layer contract takes ``relu`` (a bool) rather than the nonlinearity's name
@@ -88,6 +88,22 @@ class NumbaBackend(Backend):
         perm, inverse = order
         grads, dx = _backward(cell, weights, cache, dhs[:, perm])
         return grads, dx[:, inverse]
+
+    def state_gradients(self, cell, weights, cache, dhs):
+        """dL/d(state)_t of the layer's first state tensor at every step, ``[T, N, H]``
+        (complex for the lru's complex state), 0 at padded steps, from the cache of
+        :meth:`layer_forward` and the gradient ``dhs`` of its outputs; None for rnn, lstm and
+        gru (the diagnostics derive theirs from ``layer_backward``). Its kernels compile on
+        first use, apart from the fused epoch's."""
+        kernels = CELLS[cell]
+        if not hasattr(kernels, "state_gradients"):
+            return None
+        cache, order = cache
+        with _said("state gradient", cell, dhs.dtype):
+            if order is None:
+                return kernels.state_gradients(weights, cache, dhs)
+            perm, inverse = order
+            return kernels.state_gradients(weights, cache, dhs[:, perm])[:, inverse]
 
     def warm_up(self, plan):
         """Compile (or load from the on-disk cache) what the plan needs before its first epoch

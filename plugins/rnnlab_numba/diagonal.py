@@ -1,8 +1,12 @@
-"""The fused epoch's layers for the cells whose recurrence is elementwise (mingru, minlstm,
-indrnn, lru): their tensors read from the flat parameter vector by the layout (layout.py: the
-offsets of a layer's tensors in the cell spec's order, then its fan_in), and their kernels
-(mingru.py, minlstm.py, indrnn.py, lru.py) run on a chunk's buffers, as network.py runs
-rnn, lstm and gru.
+"""The layers of the cells whose recurrence is elementwise (mingru, minlstm, indrnn, lru) in
+the fused epoch: their tensors read from the flat parameter vector by the layout (layout.py:
+the offsets of a layer's tensors in the cell spec's order, then its fan_in), and their scans
+(mingru.py, minlstm.py, indrnn.py) and kernels (lru.py) run on a chunk's buffers, as
+network.py runs rnn, lstm and gru. The gates of mingru, minlstm and indrnn read the input
+only: each step's input projection is one product before the scan (``affine_steps``), and the
+weight gradients, bias sums and dx one product each after it (:func:`input_side`), the same
+for the three cells. Last, their layer contract (time-major arrays in and out): ``MINGRU``,
+``MINLSTM``, ``INDRNN``.
 
 ``modern = (mingru, minlstm, indrnn, lru)``, one entry per cell, the cell's own buffers for the
 cell the model uses and None for the others (``modern`` itself is None for rnn, lstm and gru):
@@ -19,11 +23,12 @@ compiles, so that each compiled signature holds one cell's code. The buffers:
   (``prepare``). Its complex initial state is ``state0``'s two slots (real, imaginary).
 """
 
+import numpy as np
 from numba import types
 from numba.extending import overload
 
 from . import indrnn, lru, mingru, minlstm
-from .blocks import OPTS
+from .blocks import OPTS, add_outer_steps, add_product_steps, add_rows_steps, affine_steps
 from .jitcache import njit
 
 # -- the buffers as the epoch passes them -------------------------------------------------------
@@ -161,52 +166,68 @@ def layer_backward(ch, ld, sh, flow, modern):
 @njit(**OPTS)
 def mingru_forward(ch, ld, sh, inp, gates):
     if gates is not None:
-        s, buf, c, T = sh.s, sh.buf, ch.c, ch.T
-        W = input_gated(sh.net.theta, sh.net, ld, 2 * s.hidden)
-        h0, hs, g = buf.state0[c, ld, 0], buf.hs[c, ld, :T], gates[c, ld, :T]
-        mingru.forward(W, inp, h0, hs, g, buf.active[c])
+        h0, hs, g, active = projected(ch, ld, sh, inp, gates, 2)
+        mingru.scan_forward(g, h0, hs, active)
 
 
 @njit(**OPTS)
 def mingru_backward(ch, ld, sh, flow, gates):
     if gates is not None:
-        s, buf, c, T = sh.s, sh.buf, ch.c, ch.T
-        inp, dh, dx = flow
-        W = input_gated(sh.net.theta, sh.net, ld, 2 * s.hidden)
-        grads = input_gated(buf.g[c], sh.net, ld, 2 * s.hidden)
-        h0, seq = buf.state0[c, ld, 0], (inp, buf.hs[c, ld, :T], gates[c, ld, :T])
-        flow = (dh, ld >= s.directions, dx)
-        mingru.backward(W, seq, h0, flow, grads, buf.narrow[c, 0], buf.active[c])
+        h0, hs, g, active = gated_views(ch, ld, sh, gates)
+        mingru.scan_backward((hs, g), h0, flow[1], sh.buf.narrow[ch.c, 0], active)
+        gated_input_side(ch, ld, sh, flow, g, 2)
 
 
 @njit(**OPTS)
 def minlstm_forward(ch, ld, sh, inp, gates):
     if gates is not None:
-        s, buf, c, T = sh.s, sh.buf, ch.c, ch.T
-        W = input_gated(sh.net.theta, sh.net, ld, 3 * s.hidden)
-        h0, hs, g = buf.state0[c, ld, 0], buf.hs[c, ld, :T], gates[c, ld, :T]
-        minlstm.forward(W, inp, h0, hs, g, buf.active[c])
+        h0, hs, g, active = projected(ch, ld, sh, inp, gates, 3)
+        minlstm.scan_forward(g, h0, hs, active)
 
 
 @njit(**OPTS)
 def minlstm_backward(ch, ld, sh, flow, gates):
     if gates is not None:
-        s, buf, c, T = sh.s, sh.buf, ch.c, ch.T
-        inp, dh, dx = flow
-        W = input_gated(sh.net.theta, sh.net, ld, 3 * s.hidden)
-        grads = input_gated(buf.g[c], sh.net, ld, 3 * s.hidden)
-        h0, seq = buf.state0[c, ld, 0], (inp, buf.hs[c, ld, :T], gates[c, ld, :T])
-        flow = (dh, ld >= s.directions, dx)
-        minlstm.backward(W, seq, h0, flow, grads, buf.narrow[c, 0], buf.active[c])
+        h0, hs, g, active = gated_views(ch, ld, sh, gates)
+        minlstm.scan_backward((hs, g), h0, flow[1], sh.buf.narrow[ch.c, 0], active)
+        gated_input_side(ch, ld, sh, flow, g, 3)
+
+
+@njit(**OPTS)
+def gated_views(ch, ld, sh, gates):
+    """``(h0, hs, gates, active)`` of direction ``ld`` of chunk ``ch`` (mingru, minlstm)."""
+    buf, c, T = sh.buf, ch.c, ch.T
+    return buf.state0[c, ld, 0], buf.hs[c, ld, :T], gates[c, ld, :T], buf.active[c]
+
+
+@njit(**OPTS)
+def projected(ch, ld, sh, inp, gates, G):
+    """:func:`gated_views` once every step's input projection is in the gates (``G`` blocks of
+    H rows in W_ih: mingru 2, minlstm 3)."""
+    h0, hs, g, active = gated_views(ch, ld, sh, gates)
+    Wih, b_ih = input_gated(sh.net.theta, sh.net, ld, G * sh.s.hidden)
+    affine_steps(Wih, b_ih, inp, g, active)  # every step's projection at once
+    return h0, hs, g, active
+
+
+@njit(**OPTS)
+def gated_input_side(ch, ld, sh, flow, d, G):
+    """:func:`input_side` of direction ``ld`` (``G`` blocks, as :func:`projected`) into the
+    chunk's gradient, from ``d``, dL/d(pre-activations); ``flow = (inp, dh, dx)``."""
+    inp, _, dx = flow
+    W = input_gated(sh.net.theta, sh.net, ld, G * sh.s.hidden)
+    grads = input_gated(sh.buf.g[ch.c], sh.net, ld, G * sh.s.hidden)
+    input_side(W[0], inp, d, grads, (ld >= sh.s.directions, dx), sh.buf.active[ch.c])
 
 
 @njit(**OPTS)
 def indrnn_forward(ch, ld, sh, inp, marker):
     if marker is not None:
         s, buf, c, T = sh.s, sh.buf, ch.c, ch.T
-        W = indrnn_tensors(sh.net.theta, sh.net, ld, s.hidden)
-        hs = buf.hs[c, ld, :T]
-        indrnn.forward(W, inp, buf.state0[c, ld, 0], hs, s.relu, buf.active[c])
+        Wih, u, b_ih = indrnn_tensors(sh.net.theta, sh.net, ld, s.hidden)
+        hs, active = buf.hs[c, ld, :T], buf.active[c]
+        affine_steps(Wih, b_ih, inp, hs, active)  # every step's projection at once
+        indrnn.scan_forward(u, buf.state0[c, ld, 0], hs, s.relu, active)
 
 
 @njit(**OPTS)
@@ -214,11 +235,11 @@ def indrnn_backward(ch, ld, sh, flow, marker):
     if marker is not None:
         s, buf, c, T = sh.s, sh.buf, ch.c, ch.T
         inp, dh, dx = flow
-        W = indrnn_tensors(sh.net.theta, sh.net, ld, s.hidden)
-        grads = indrnn_tensors(buf.g[c], sh.net, ld, s.hidden)
-        seq = (inp, buf.hs[c, ld, :T], buf.state0[c, ld, 0])
-        flow = (dh, ld >= s.directions, dx)
-        indrnn.backward(W, seq, s.relu, flow, grads, buf.active[c])
+        Wih, u, _ = indrnn_tensors(sh.net.theta, sh.net, ld, s.hidden)
+        gWih, gu, gb_ih = indrnn_tensors(buf.g[c], sh.net, ld, s.hidden)
+        seq, active = (buf.hs[c, ld, :T], buf.state0[c, ld, 0]), buf.active[c]
+        indrnn.scan_backward(u, seq, s.relu, dh, gu, active)
+        input_side(Wih, inp, dh, (gWih, gb_ih), (ld >= s.directions, dx), active)
 
 
 @njit(**OPTS)
@@ -247,6 +268,41 @@ def lru_backward(ch, ld, sh, flow, lr):
         lru.backward(P, (inp, h0), seq, flow, grads, carry, s.act, buf.active[c])
 
 
+# -- the input side of mingru, minlstm and indrnn (their gates read the input only) ---------
+@njit(**OPTS)
+def input_side(Wih, x, d, grads, flow, active):
+    """After the scan, from ``d [T, R, G*H]``, dL/d(pre-activations) of the input projection:
+    ``grads = (gW_ih, gb_ih)`` += (sum_t d_t^T x_t, sum_t d_t); ``dx_t = d_t W_ih`` when
+    ``flow = (need_dx, dx)`` asks. One product each over every step's live rows."""
+    need_dx, dx = flow
+    gWih, gb_ih = grads
+    T = x.shape[0]
+    add_outer_steps(gWih, d[:T], x, active)
+    add_rows_steps(gb_ih, d[:T], active)
+    if need_dx:
+        for t in range(T):
+            dx[t, : active[t]] = 0
+        add_product_steps(Wih, d[:T], dx, active)
+
+
+@njit(**OPTS)
+def retained_totals(dhs, retain, active, totals):
+    """dL/dh_t through step t's output and every later step into the live rows of ``totals
+    [T, R, H]`` (0 elsewhere on entry), from ``dhs``, dL/dh_t through step t's output only, and
+    ``retain``, dh_t/dh_{t-1} of the elementwise recurrence: total_t = dhs_t + retain_{t+1}
+    total_{t+1}. For the diagnostics' gradient flow (the epoch does not use it)."""
+    T, H = totals.shape[0], totals.shape[2]
+    for t in range(T - 1, -1, -1):
+        for r in range(active[t]):
+            d, out = dhs[t, r], totals[t, r]
+            if t + 1 < T and r < active[t + 1]:
+                k, later = retain[t + 1, r], totals[t + 1, r]
+                for j in range(H):
+                    out[j] = d[j] + k[j] * later[j]
+            else:
+                out[:] = d
+
+
 # -- stateful epochs -----------------------------------------------------------------------------
 @njit(**OPTS)
 def carry_state(c, T, sh, modern):
@@ -264,3 +320,106 @@ def carry_lru(c, T, sh, lr):
         for layer in range(sh.s.layers):
             buf.state0[c, layer, 0, :R] = lr[0][c, layer, 0, T - 1, :R]
             buf.state0[c, layer, 1, :R] = lr[0][c, layer, 1, T - 1, :R]
+
+
+# -- the layer contract of mingru, minlstm and indrnn (time-major arrays in and out) -----------
+def contiguous(w, keys):
+    return tuple(np.ascontiguousarray(w[k]) for k in keys)
+
+
+def zero_grads(w, x):
+    """The layer's gradients and ``dx``, zeros, to add into."""
+    return {k: np.zeros_like(v) for k, v in w.items()}, np.zeros_like(x)
+
+
+def add_input_side(w, x, d, grads, dx, active):
+    """:func:`input_side` into the layer's ``grads`` (W_ih's and b_ih's) and ``dx``."""
+    Wih = np.ascontiguousarray(w["weight_ih"])
+    input_side(Wih, x, d, (grads["weight_ih"], grads["bias_ih"]), (True, dx), active)
+
+
+def totals_of(dhs, retain, hs, active):
+    """:func:`retained_totals`, ``[T, N, H]`` like ``hs``."""
+    totals = np.zeros_like(hs)
+    dhs = np.ascontiguousarray(dhs, hs.dtype)
+    retained_totals(dhs, np.ascontiguousarray(retain, hs.dtype), active, totals)
+    return totals
+
+
+class GatedLayer:
+    """mingru's or minlstm's layer contract: ``G`` blocks of H rows in W_ih (2: z and h~; 3:
+    f, i and h~), the cell's ``scans`` (its module) between the input projection and
+    :func:`input_side`. Run over ``x [T, N, I]`` from ``state0 = (h0,)``, step t on the rows
+    ``[:active[t]]``."""
+
+    def __init__(self, G, scans):
+        self.G, self.scans = G, scans
+
+    def layer_forward(self, w, x, state0, active, nonlinearity=None):
+        """``hs``, the states of every step ``(hs,)`` and the cache."""
+        x, h0 = np.ascontiguousarray(x), np.ascontiguousarray(state0[0])
+        T, N, _ = x.shape
+        GH = w["weight_ih"].shape[0]
+        hs, gates = np.zeros((T, N, GH // self.G), x.dtype), np.zeros((T, N, GH), x.dtype)
+        Wih, b_ih = contiguous(w, ("weight_ih", "bias_ih"))
+        affine_steps(Wih, b_ih, x, gates, active)
+        self.scans.scan_forward(gates, h0, hs, active)
+        return hs, (hs,), (x, hs, gates, h0, active)
+
+    def layer_backward(self, w, cache, dhs):
+        """The layer's gradients and ``dx [T, N, I]`` from ``dhs [T, N, H]``."""
+        x, hs, gates, h0, active = cache
+        grads, dx = zero_grads(w, x)
+        d = gates.copy()  # the scan leaves dL/d(pre-activations) in it
+        self.scans.scan_backward((hs, d), h0, np.ascontiguousarray(dhs), np.empty_like(h0), active)
+        add_input_side(w, x, d, grads, dx, active)
+        return grads, dx
+
+    def state_gradients(self, w, cache, dhs):
+        """dL/dh_t at every step (through the outputs of step t and every later step), ``[T,
+        N, H]``, 0 at padded steps."""
+        _, hs, gates, _, active = cache
+        H = hs.shape[2]
+        if self.G == 2:  # h_t = (1 - z_t) h_{t-1} + ...
+            retain = 1.0 - gates[..., :H]
+        else:  # h_t = f_t / (f_t + i_t) h_{t-1} + ...  (f + i is 0 at padded steps only)
+            f, s = gates[..., :H], gates[..., :H] + gates[..., H : 2 * H]
+            retain = np.divide(f, s, out=np.zeros_like(f), where=s > 0)
+        return totals_of(dhs, retain, hs, active)
+
+
+class IndRNNLayer:
+    """indrnn's layer contract: its scan between the input projection (into ``hs``) and
+    :func:`input_side`; ``nonlinearity`` relu (default) or tanh."""
+
+    def layer_forward(self, w, x, state0, active, nonlinearity="relu"):
+        """``hs``, the states of every step ``(hs,)`` and the cache."""
+        x, h0 = np.ascontiguousarray(x), np.ascontiguousarray(state0[0])
+        T, N, _ = x.shape
+        hs = np.zeros((T, N, w["weight_ih"].shape[0]), x.dtype)
+        relu = nonlinearity != "tanh"
+        Wih, u, b_ih = contiguous(w, ("weight_ih", "weight_hh", "bias_ih"))
+        affine_steps(Wih, b_ih, x, hs, active)
+        indrnn.scan_forward(u, h0, hs, relu, active)
+        return hs, (hs,), (x, hs, h0, relu, active)
+
+    def layer_backward(self, w, cache, dhs):
+        """The layer's gradients and ``dx [T, N, I]`` from ``dhs [T, N, H]``."""
+        x, hs, h0, relu, active = cache
+        grads, dx = zero_grads(w, x)
+        da = np.array(dhs, order="C")  # a copy: the scan leaves dL/d(pre-activations) in it
+        u = np.ascontiguousarray(w["weight_hh"])
+        indrnn.scan_backward(u, (hs, h0), relu, da, grads["weight_hh"], active)
+        add_input_side(w, x, da, grads, dx, active)
+        return grads, dx
+
+    def state_gradients(self, w, cache, dhs):
+        """dL/dh_t at every step (through the outputs of step t and every later step), ``[T,
+        N, H]``, 0 at padded steps."""
+        _, hs, _, relu, active = cache
+        # h_t = act(... + u h_{t-1}): act' = [h > 0] (relu) or 1 - h^2 (tanh)
+        slope = (hs > 0).astype(hs.dtype) if relu else 1.0 - hs * hs
+        return totals_of(dhs, w["weight_hh"] * slope, hs, active)
+
+
+MINGRU, MINLSTM, INDRNN = GatedLayer(2, mingru), GatedLayer(3, minlstm), IndRNNLayer()

@@ -3,10 +3,10 @@ API, in one place, and ``check()``, which finds out whether an upgrade changed t
 
 Users of these names: simd.py and fpenv.py (LLVM IR written by hand: numba's code-generation
 helpers, a function attribute llvmlite's attribute set does not accept), jitcache.py (numba's
-on-disk cache classes, subclassed to key the cache on all of the backend's sources and to check
-every file it reads; ``on_disk``, whether a call would load rather than compile). Public APIs
-(``numba.njit``, ``numba.extending.intrinsic``, ``llvmlite.ir``'s builder, ``numba.core.event``)
-are used directly where needed.
+on-disk cache classes, subclassed to key the cache on all of the backend's sources, to check
+every file it reads and to lock its writes between processes; ``on_disk``, whether a call would
+load rather than compile). Public APIs (``numba.njit``, ``numba.extending.intrinsic``,
+``llvmlite.ir``'s builder, ``numba.core.event``) are used directly where needed.
 
 Tested with the versions ``TESTED`` names (pyproject.toml pins that range). ``check()`` runs when
 the backend loads; on a mismatch it raises ``InternalsChanged`` naming the installed versions
@@ -139,22 +139,21 @@ def problems() -> list[str]:
             == ["self", "cache_path", "filename_base", "source_stamp"]
         ),
     )
-    for name in ("_load_index", "_save_index", "_load_data", "_save_data", "_data_path", "_dump"):
+    for name in ("_data_name", "_data_path", "_dump", "_open_for_write"):
         expect(
             f"caching.IndexDataCacheFile.{name}",
             lambda n=name: callable(getattr(IndexDataCacheFile, n)),
         )
-    uses = IndexDataCacheFile.save.__code__.co_names + IndexDataCacheFile.load.__code__.co_names
     expect(
-        "IndexDataCacheFile.save/load go through _load_index, _save_index, _load_data, _save_data",
-        lambda: {"_load_index", "_save_index", "_load_data", "_save_data"} <= set(uses),
+        "IndexDataCacheFile has _index_path and _version",
+        lambda: {"_index_path", "_version"} <= set(IndexDataCacheFile.__init__.__code__.co_names),
     )
     expect(
-        "caching.Cache reads and writes through self._cache_file and self._impl",
+        "caching.Cache reads and writes through self._cache_file.load/save and self._impl",
         lambda: (
-            {"_cache_file", "_impl"}
-            <= set(FunctionCache._load_overload.__code__.co_names)
-            & set(FunctionCache._save_overload.__code__.co_names)
+            {"_cache_file", "_impl", "load"} <= set(FunctionCache._load_overload.__code__.co_names)
+            and {"_cache_file", "_impl", "save"}
+            <= set(FunctionCache._save_overload.__code__.co_names)
         ),
     )
     expect("numba.misc.appdirs.AppDirs", lambda: isinstance(user_cache_dir(), str))

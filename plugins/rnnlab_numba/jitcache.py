@@ -13,6 +13,16 @@ that is empty, cut short or altered (a power cut, a full disk, a bad sector) is 
 kernel compiles again and its file is rewritten, with one ``CacheWarning`` per process saying
 so. A cached file that passes its check yet cannot be rebuilt by numba is treated the same way.
 
+Processes sharing a cache (a sweep's workers, pytest's workers): numba's own ``save`` reads the
+index, picks the first free data file number and writes the index and the data with no lock, so
+two processes compiling different signatures of one function into a cold cache could both pick
+one number, and the index could then map one signature to the other's machine code, run later
+without a word. Here a save holds an exclusive lock (``flock`` on the function's ``.lock`` file)
+from reading the index to writing it, writes the data before the index entry pointing at it, and
+seals the signature's key inside the data file; a load whose data file holds another key reads
+as a miss (the kernel compiles again, said once like damage). Loads take no lock: files are
+replaced whole (written aside, then renamed), so a reader sees an old or a new file, never half.
+
 Where: ``<NUMBA_CACHE_DIR>/rnnlab_numba-<copy>-<sources>`` when NUMBA_CACHE_DIR is set, else
 ``__pycache__/numba-<sources>`` beside these files, else the same name under numba's user-wide
 cache folder. A NUMBA_CACHE_DIR that cannot be written is not silently replaced by another
@@ -25,12 +35,18 @@ import contextlib
 import functools
 import hashlib
 import inspect
+import itertools
 import pickle
 import shutil
 import sys
 import tempfile
 import warnings
 from pathlib import Path
+
+try:
+    import fcntl
+except ImportError:  # not a POSIX system: no locks (see CheckedFile.locked)
+    fcntl = None
 
 import llvmlite
 import numba
@@ -41,7 +57,7 @@ from rnnlab.plugin import preparing
 from . import internals
 
 PACKAGE = Path(__file__).resolve().parent
-MAGIC = b"rnnlab-numba-cache 1\n"  # then the payload's SHA-256, then the payload
+MAGIC = b"rnnlab-numba-cache 2\n"  # then the payload's SHA-256, then the payload
 
 
 class CacheWarning(UserWarning):
@@ -155,7 +171,59 @@ def damaged(path, error: BaseException) -> None:
 
 class CheckedFile(internals.IndexDataCacheFile):
     """numba's index and data files, each sealed with a checksum (``seal``) and read back only
-    when it matches; a damaged index reads as empty, a damaged data file as missing."""
+    when it matches; a damaged index reads as empty, a damaged data file as missing.
+
+    Writes are safe between processes: ``save`` holds an exclusive lock on the function's lock
+    file while it reads the index, chooses a data file, writes the data and then the index
+    entry pointing at it. Every data file holds the key it was compiled for, and ``load``
+    returns its code only for that key: a file holding another key's code (written by a process
+    that did not take the lock) reads as a miss, said once like other damage."""
+
+    @contextlib.contextmanager
+    def locked(self):
+        """Hold the exclusive lock of this function's files (``<index>.lock``) for the block;
+        where the system has no ``flock``, the block runs unlocked (the key check still holds)."""
+        if fcntl is None:
+            yield
+            return
+        with open(self._index_path + ".lock", "ab") as lock:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
+
+    def save(self, key, data):
+        with self.locked():
+            overloads = self._load_index()  # read under the lock: every other entry is seen
+            name = overloads.get(key) or self.free_name(set(overloads.values()))
+            self._save_data(name, (key, data))  # the data first, then the entry pointing at it
+            overloads[key] = name
+            self._save_index(overloads)
+
+    def free_name(self, taken: set[str]) -> str:
+        """The first data file name no index entry uses."""
+        return next(n for n in map(self._data_name, itertools.count(1)) if n not in taken)
+
+    def load(self, key):
+        name = self._load_index().get(key)
+        if name is None:
+            return None
+        try:
+            stored = self._load_data(name)
+        except OSError:  # removed since the index was read: a miss
+            return None
+        if stored is None:
+            return None
+        stored_key, data = stored
+        if stored_key != key:
+            damaged(self._data_path(name), "it holds the code of another signature")
+            return None
+        return data
+
+    def flush(self):
+        with self.locked():
+            self._save_index({})
 
     def _load_index(self):
         try:
@@ -177,13 +245,15 @@ class CheckedFile(internals.IndexDataCacheFile):
             f.write(seal(payload))
 
     def _load_data(self, name):
+        """``(key, data)`` as ``save`` wrote it; None when damaged (said once)."""
         path = self._data_path(name)
-        raw = Path(path).read_bytes()  # OSError: numba's load() reads that as a missing entry
+        raw = Path(path).read_bytes()  # OSError: load() reads that as a missing entry
         try:
-            return pickle.loads(unseal(raw))
+            key, data = pickle.loads(unseal(raw))
         except Exception as error:
             damaged(path, error)
             return None
+        return key, data
 
     def _save_data(self, name, data):
         with self._open_for_write(self._data_path(name)) as f:

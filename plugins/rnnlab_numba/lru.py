@@ -236,9 +236,11 @@ def derived_of(W, dtype):
     return derived
 
 
+KEYS = ("nu_log", "theta_log", "gamma_log", "B_re", "B_im", "C_re", "C_im", "D")
+
+
 def weights(w):
-    keys = ("nu_log", "theta_log", "gamma_log", "B_re", "B_im", "C_re", "C_im", "D")
-    return tuple(np.ascontiguousarray(w[k]) for k in keys)
+    return tuple(np.ascontiguousarray(w[k]) for k in KEYS)
 
 
 def layer_forward(w, x, state0, active, nonlinearity="gelu"):
@@ -258,16 +260,34 @@ def layer_forward(w, x, state0, active, nonlinearity="gelu"):
     return out[0], (states.astype(state0[0].dtype),), (x, h0, out, act, active)
 
 
-def layer_backward(w, cache, dhs):
-    """Backpropagate ``dhs [T, N, H]``; return the layer's gradients and ``dx [T, N, I]``."""
+def _backward(w, cache, dhs):
+    """The layer's gradients, ``dx [T, N, I]`` and the backward's sequence buffers (``seq``
+    of :func:`backward`: its ``pre`` and ``aux`` hold the real and imaginary parts of g_t, the
+    total gradient of the state, on the live rows)."""
     x, h0, out, act, active = cache
     W = weights(w)
     grads = {k: np.zeros_like(v) for k, v in w.items()}
     dx = np.zeros_like(x)
-    flow = (np.array(dhs, order="C"), True, dx)  # a copy: backward overwrites it
+    flow = (np.array(dhs, order="C", dtype=x.dtype), True, dx)  # a copy: backward overwrites it
     seq = tuple(a.copy() for a in out) + (np.zeros_like(out[0]),)
-    keys = ("nu_log", "theta_log", "gamma_log", "B_re", "B_im", "C_re", "C_im", "D")
-    g = tuple(grads[k] for k in keys)
+    g = tuple(grads[k] for k in KEYS)
     carry = (np.empty_like(h0[0]), np.empty_like(h0[0]))
     backward((W, derived_of(W, x.dtype)), (x, h0), seq, flow, g, carry, act, active)
-    return grads, dx
+    return grads, dx, seq
+
+
+def layer_backward(w, cache, dhs):
+    """Backpropagate ``dhs [T, N, H]``; return the layer's gradients and ``dx [T, N, I]``."""
+    return _backward(w, cache, dhs)[:2]
+
+
+def state_gradients(w, cache, dhs):
+    """g_t = dL/dRe(h_t) + i dL/dIm(h_t) at every step (through the outputs of step t and every
+    later step), complex ``[T, N, H]``, 0 at padded steps: the backward's own scan."""
+    x, active = cache[0], cache[4]
+    seq = _backward(w, cache, dhs)[2]
+    T, N = x.shape[:2]
+    live = (np.arange(N)[None, :] < np.asarray(active)[:T, None])[..., None]
+    totals = np.zeros(seq[5].shape, np.result_type(x.dtype, np.complex64))
+    totals.real, totals.imag = seq[5], seq[6]
+    return np.where(live, totals, 0).astype(totals.dtype, copy=False)

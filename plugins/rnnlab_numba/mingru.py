@@ -4,16 +4,14 @@ W_ih, b_ih):
     z_t  = sigmoid(W_z x_t + b_z)        h~_t = W_h x_t + b_h
     h_t  = (1 - z_t) * h_{t-1} + z_t * h~_t                      output h_t
 
-The gates read the input only, so the recurrence is linear in h and elementwise: the input
-projection of every step is one product before the scan, and the weight gradients, bias sums
-and dx are one product each after it. Arrays time-major ``[T, R, F]``; step t runs on the rows
+The gates read the input only, so the recurrence is linear in h and elementwise; here are its
+scans, between the input projection and its gradients' products (diagonal.py, which also
+holds the layer contract). Arrays time-major ``[T, R, F]``; step t runs on the rows
 ``[:active[t]]`` (rows sorted longest first, lengths.py); entries past a row's end are never
-read, and are 0 in hs and dx. The kernels write into the caller's buffers.
+read, and are 0 in hs. The kernels write into the caller's buffers.
 """
 
-import numpy as np
-
-from .blocks import OPTS, add_outer_steps, add_product_steps, add_rows_steps, affine_steps
+from .blocks import OPTS
 from .jitcache import njit
 from .mathfn import like, sigmoid
 from .simd import wide_vectors
@@ -36,15 +34,6 @@ def scan_forward(gates, h0, hs, active):
                 z = sigmoid(g[j])
                 g[j] = z
                 h[j] = (like(z, 1) - z) * hp[j] + z * g[H + j]
-
-
-@njit(**OPTS)
-def forward(W, x, h0, hs, gates, active):
-    """hs ``[T, R, H]`` and the gates ``[T, R, 2H]`` (z activated, h~) for the rows r <
-    active[t], from ``h0 [R, H]``; ``W = (W_ih, b_ih)``."""
-    Wih, b_ih = W
-    affine_steps(Wih, b_ih, x, gates, active)  # every step's projection at once
-    scan_forward(gates, h0, hs, active)
 
 
 @njit(**OPTS)
@@ -71,47 +60,3 @@ def scan_backward(seq, h0, dhs, carry, active):
                 g[j] = dh * (cand - hp[j]) * z * (u - z)
                 g[H + j] = dh * z
                 c[j] = dh * (u - z)
-
-
-@njit(**OPTS)
-def backward(W, seq, h0, flow, grads, carry, active):
-    """Backpropagate ``flow = (dhs, need_dx, dx)`` through ``seq = (x, hs, gates)``; add
-    the weight gradients to ``grads = (gW_ih, gb_ih)``; write ``dx`` if asked. ``gates`` is
-    overwritten (dL/d of its pre-activations); ``carry [R, H]`` is scratch."""
-    Wih, _ = W
-    x, hs, gates = seq
-    dhs, need_dx, dx = flow
-    gWih, gb_ih = grads
-    scan_backward((hs, gates), h0, dhs, carry, active)
-    T = x.shape[0]
-    add_outer_steps(gWih, gates[:T], x, active)
-    add_rows_steps(gb_ih, gates[:T], active)
-    if need_dx:
-        for t in range(T):
-            dx[t, : active[t]] = 0
-        add_product_steps(Wih, gates[:T], dx, active)
-
-
-# -- the layer contract (time-major arrays in and out) ---------------------------------------
-def layer_forward(w, x, state0, active, nonlinearity=None):
-    """Run the layer over ``x [T, N, I]`` from ``state0 = (h0,)``, step t on the rows
-    ``[:active[t]]``; return ``hs``, the states of every step ``(hs,)`` and the cache."""
-    x, h0 = np.ascontiguousarray(x), np.ascontiguousarray(state0[0])
-    T, N, _ = x.shape
-    G = w["weight_ih"].shape[0]
-    hs, gates = np.zeros((T, N, G // 2), x.dtype), np.zeros((T, N, G), x.dtype)
-    W = (np.ascontiguousarray(w["weight_ih"]), np.ascontiguousarray(w["bias_ih"]))
-    forward(W, x, h0, hs, gates, active)
-    return hs, (hs,), (x, hs, gates, h0, active)
-
-
-def layer_backward(w, cache, dhs):
-    """Backpropagate ``dhs [T, N, H]``; return the layer's gradients and ``dx [T, N, I]``."""
-    x, hs, gates, h0, active = cache
-    grads = {k: np.zeros_like(v) for k, v in w.items()}
-    dx = np.zeros_like(x)
-    W = (np.ascontiguousarray(w["weight_ih"]), np.ascontiguousarray(w["bias_ih"]))
-    flow = (np.ascontiguousarray(dhs), True, dx)
-    g = (grads["weight_ih"], grads["bias_ih"])
-    backward(W, (x, hs, gates.copy()), h0, flow, g, np.empty_like(h0), active)
-    return grads, dx

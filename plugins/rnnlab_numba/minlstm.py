@@ -6,12 +6,10 @@ W_ih, b_ih):
     h_t = f'_t * h_{t-1} + i'_t * h~_t                                   output h_t
 
 Shaped like mingru.py (its notes on the products, lengths and buffers hold here): the
-recurrence is linear in h and elementwise.
+recurrence is linear in h and elementwise; here are its scans.
 """
 
-import numpy as np
-
-from .blocks import OPTS, add_outer_steps, add_product_steps, add_rows_steps, affine_steps
+from .blocks import OPTS
 from .jitcache import njit
 from .mathfn import like, sigmoid
 from .simd import wide_vectors
@@ -35,15 +33,6 @@ def scan_forward(gates, h0, hs, active):
                 g[j], g[H + j] = f, i
                 s = f + i
                 h[j] = f / s * hp[j] + i / s * g[2 * H + j]
-
-
-@njit(**OPTS)
-def forward(W, x, h0, hs, gates, active):
-    """hs ``[T, R, H]`` and the gates ``[T, R, 3H]`` (f, i activated, h~) for the rows r <
-    active[t], from ``h0 [R, H]``; ``W = (W_ih, b_ih)``."""
-    Wih, b_ih = W
-    affine_steps(Wih, b_ih, x, gates, active)  # every step's projection at once
-    scan_forward(gates, h0, hs, active)
 
 
 @njit(**OPTS)
@@ -74,47 +63,3 @@ def scan_backward(seq, h0, dhs, carry, active):
                 g[H + j] = -f * d * i * (u - i)
                 g[2 * H + j] = dh * (i / s)
                 c[j] = dh * (f / s)
-
-
-@njit(**OPTS)
-def backward(W, seq, h0, flow, grads, carry, active):
-    """Backpropagate ``flow = (dhs, need_dx, dx)`` through ``seq = (x, hs, gates)``; add
-    the weight gradients to ``grads = (gW_ih, gb_ih)``; write ``dx`` if asked. ``gates`` is
-    overwritten (dL/d of its pre-activations); ``carry [R, H]`` is scratch."""
-    Wih, _ = W
-    x, hs, gates = seq
-    dhs, need_dx, dx = flow
-    gWih, gb_ih = grads
-    scan_backward((hs, gates), h0, dhs, carry, active)
-    T = x.shape[0]
-    add_outer_steps(gWih, gates[:T], x, active)
-    add_rows_steps(gb_ih, gates[:T], active)
-    if need_dx:
-        for t in range(T):
-            dx[t, : active[t]] = 0
-        add_product_steps(Wih, gates[:T], dx, active)
-
-
-# -- the layer contract (time-major arrays in and out) ---------------------------------------
-def layer_forward(w, x, state0, active, nonlinearity=None):
-    """Run the layer over ``x [T, N, I]`` from ``state0 = (h0,)``, step t on the rows
-    ``[:active[t]]``; return ``hs``, the states of every step ``(hs,)`` and the cache."""
-    x, h0 = np.ascontiguousarray(x), np.ascontiguousarray(state0[0])
-    T, N, _ = x.shape
-    G = w["weight_ih"].shape[0]
-    hs, gates = np.zeros((T, N, G // 3), x.dtype), np.zeros((T, N, G), x.dtype)
-    W = (np.ascontiguousarray(w["weight_ih"]), np.ascontiguousarray(w["bias_ih"]))
-    forward(W, x, h0, hs, gates, active)
-    return hs, (hs,), (x, hs, gates, h0, active)
-
-
-def layer_backward(w, cache, dhs):
-    """Backpropagate ``dhs [T, N, H]``; return the layer's gradients and ``dx [T, N, I]``."""
-    x, hs, gates, h0, active = cache
-    grads = {k: np.zeros_like(v) for k, v in w.items()}
-    dx = np.zeros_like(x)
-    W = (np.ascontiguousarray(w["weight_ih"]), np.ascontiguousarray(w["bias_ih"]))
-    flow = (np.ascontiguousarray(dhs), True, dx)
-    g = (grads["weight_ih"], grads["bias_ih"])
-    backward(W, (x, hs, gates.copy()), h0, flow, g, np.empty_like(h0), active)
-    return grads, dx

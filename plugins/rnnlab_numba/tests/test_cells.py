@@ -3,7 +3,8 @@
 Gradients against finite differences and agreement with the reference for every declared cell
 run in test_numba_backend.py (``check_backend``); here: the cells are all declared, layers
 started from a non-zero state (truncated BPTT over streams) with batch sizes that leave rows
-over from the four-row blocks and a single step, and short adding-task training runs.
+over from the four-row blocks and a single step, and short adding-task training runs of every
+built-in cell.
 """
 
 import numpy as np
@@ -68,7 +69,7 @@ def test_layer_from_nonzero_state_matches_reference(backend, cell, dtype, rtol, 
         assert relative_error(a, b) <= rtol, f"{cell} {dtype} {what}: {relative_error(a, b):.2e}"
 
 
-@pytest.mark.parametrize("cell", ["lstm", "gru"])
+@pytest.mark.parametrize("cell", BUILTIN_CELLS)
 def test_adding_training_agrees_with_reference(cell):
     sets = (
         "train.epochs=2",

@@ -1,9 +1,10 @@
 """The numba backend's mingru, minlstm, indrnn and lru against the NumPy reference: one layer
 from a non-zero state (complex for the lru), with and without lengths, in both precisions; the
 fused epoch against the core's loop (every nonlinearity, lengths, two layers, bidirectional,
-dropout, stateful, one or two threads); whole training runs (the adding experiments, lengths,
-bidirectional, dropout) to 1e-9. Gradients against finite differences and agreement of every
-configuration: ``check_backend`` (tests/api/test_builtin_conformance.py)."""
+dropout, stateful); whole training runs (lengths, bidirectional, dropout) to 1e-9. The thread
+count: test_epoch.py; the adding experiments: test_cells.py (every cell). Gradients against
+finite differences and agreement of every configuration: ``check_backend``
+(tests/api/test_builtin_conformance.py)."""
 
 import itertools
 import math
@@ -20,7 +21,6 @@ from rnnlab.training.loop import epoch_runner, reference_epoch
 from rnnlab.training.session import EpochPlan, prepare
 from tests.nn.test_lengths import experiment
 from tests.support.epoch_checks import assert_same_state, twin_params
-from tests.support.paths import EXPERIMENTS
 
 pytest.importorskip("numba")
 
@@ -188,33 +188,6 @@ def test_fused_stateful_epoch_matches_the_reference(backend, cell, layers, B, dr
     assert_same_state(params, opt, ref_params, ref_opt, 1e-11)
 
 
-@pytest.mark.exhaustive  # a signature of its own per cell: pytest -m exhaustive
-@pytest.mark.parametrize("cell", MODERN)
-def test_thread_count_changes_no_bit(backend, cell):
-    """Batches of 16 rows in several chunks, with lengths: one thread and two give the same
-    bytes (losses, parameters, optimizer slots)."""
-    runs = []
-    for threads in (1, 2):
-        train = dict(optimizer="adam", grad_clip="norm", grad_clip_value=0.5, threads=threads)
-        cfg = ModelConfig(cell=cell, layers=2, hidden_size=24)
-        plan = EpochPlan(cfg, TrainConfig(batch_size=16, learning_rate=0.1, **train), "mse",
-                         "every", lengths=True)  # fmt: skip
-        rng, split, n_in, n_out = make_data("float64", "mse", "every", True, T=20, N=37)
-        params, opt, _, _ = twin_params(plan, n_in, n_out, rng)
-        runner = backend.epoch_runner(plan)
-        losses = [
-            runner(params, opt, split.x, split.y, np.random.default_rng(e).permutation(37), 0.1,
-                   lengths=split.lengths)
-            for e in range(2)
-        ]  # fmt: skip
-        assert runner.settings.chunk_rows < 16
-        runs.append(
-            [*losses, *params.values(), *(s for v in opt.slots.values() for s in v.values())]
-        )
-    for a, b in zip(*runs, strict=True):
-        assert a.tobytes() == b.tobytes()
-
-
 # -- whole runs ----------------------------------------------------------------------------------
 @pytest.mark.parametrize("cell", MODERN)
 @pytest.mark.parametrize(
@@ -232,21 +205,4 @@ def test_a_run_with_lengths_agrees_with_the_reference(backend, tmp_path, cell, s
     plan = prepare(exp, registry).plan
     assert not plan.uncovered(backend.epoch_features)
     diffs = check_training_agreement("numba", exp, registry=registry, rtol=1e-9)
-    assert set(diffs) == {"losses", "metrics", "params"}
-
-
-@pytest.mark.parametrize("cell", MODERN)
-def test_adding_training_agrees_with_reference(cell):
-    sets = (
-        "train.epochs=2",
-        "task.length=20",
-        "task.train_size=200",
-        "task.val_size=40",
-        "task.test_size=40",
-        "model.hidden_size=8",
-        "model.dtype=float64",
-    )
-    diffs = check_training_agreement(
-        "numba", EXPERIMENTS / f"adding_{cell}.toml", sets=sets, rtol=1e-9
-    )
     assert set(diffs) == {"losses", "metrics", "params"}
