@@ -16,6 +16,7 @@ fresh processes (benchmarks/compile_times.py).
     python benchmarks/backends.py --case 10,32,32,lstm,bi     # bidirectional
     python benchmarks/backends.py --dtype float32 --threads  # numba-1t beside numba (auto)
     python benchmarks/backends.py --compile --repeats 0      # compile times only
+    python benchmarks/backends.py --case 10,32,32,lstm,bi --write-docs bidirectional
 
 Contenders: the rnnlab backends of ``--backends`` (ratios are against the last), each as the
 core runs it (``rnnlab.training.loop.epoch_runner``: the backend's fused epoch runner when it covers
@@ -64,6 +65,7 @@ from dataclasses import dataclass
 
 import machine
 import numpy as np
+import results_page
 from rich.console import Console
 from rich.table import Table
 
@@ -590,6 +592,31 @@ def emit(console: Console, table: Table, as_markdown: bool) -> None:
         console.print(table)
 
 
+def row_notes(rows: list[dict], backends: list[str]) -> list[str]:
+    """The lines under the table: warm-up, how each contender ran, what could not run, and
+    JAX's compile times."""
+    lines = []
+    row = rows[0]
+    warm = ", ".join(f"{n} {row['warmup_s'][n]:.2f} s" for n in backends if n in row["warmup_s"])
+    if warm:
+        lines.append(
+            f"warm-up before the first epoch (excluded above; numba compiles or loads its "
+            f"cache), {row['case']}: {warm}"
+        )
+    for row in rows:
+        shown = [*backends, row["jax_variant"]]  # the JAX variant in the table
+        paths = ", ".join(f"{n} ({p})" for n, p in row["path"].items() if n in shown)
+        lines.append(f"path, {row['case']}: {paths or '-'}")
+        lines += [f"{row['case']}: {reason}" for reason in row["unavailable"].values()]
+        jax = {n: s for n, s in row["warmup_s"].items() if n.startswith("jax-")}
+        if jax:
+            lines.append(
+                f"jax compile (ahead of time, excluded above), {row['case']}: "
+                + ", ".join(f"{n} {s:.2f} s" for n, s in jax.items())
+            )
+    return lines
+
+
 def print_header(console: Console, info: dict) -> None:
     for line in machine.header_lines(info):
         console.print(line, highlight=False, markup=False, soft_wrap=True)
@@ -627,6 +654,12 @@ def main(argv=None) -> None:
     ap.add_argument("--no-jax", action="store_true", help="skip JAX even if installed")
     ap.add_argument("--json", action="store_true", help="print the results as JSON")
     ap.add_argument("--markdown", action="store_true", help="print the tables as Markdown")
+    ap.add_argument(
+        "--write-docs",
+        metavar="BLOCK",
+        help="also write the table and how it was measured into the block BLOCK of "
+        "docs/results/speed.md",
+    )
     args = ap.parse_args(argv)
     dtypes = args.dtype or ["float64"]
     try:
@@ -634,6 +667,11 @@ def main(argv=None) -> None:
     except ValueError as e:
         ap.error(str(e))
     cases = tuple(dataclasses.replace(c, dtype=d) for c in base for d in dtypes)
+    if args.write_docs:  # the block exists: fail before measuring
+        try:
+            results_page.replace_block(results_page.PAGE.read_text(), args.write_docs, "")
+        except results_page.NoBlock as e:
+            ap.error(str(e))
     console = console_for(args.json)
     log = lambda m: console.print(m, highlight=False, markup=False)  # noqa: E731
     backends = args.backends.split(",")
@@ -648,7 +686,7 @@ def main(argv=None) -> None:
     if not with_jax and not args.no_jax and args.repeats > 0:
         log("jax or optax is not installed (pip install rnnlab[jax]): JAX is skipped")
     with jax_pool_if(with_jax) as pool:
-        info = machine.describe(with_torch, pool)
+        info = results_page.record(machine.describe(with_torch, pool))
         if machine.idle_warning(info):
             log(machine.idle_warning(info))
         out: dict = {"machine": info}
@@ -659,32 +697,19 @@ def main(argv=None) -> None:
 
         out["compile"] = compile_times.measure(args.dtype or list(DTYPES), log)
     machine.finish(info)
+    if args.write_docs and "rows" in out:
+        notes = row_notes(out["rows"], backends)
+        figures = "\n\n".join([markdown(table(out["rows"], backends)), *notes])
+        repeats = [f"**Repeats:** {args.repeats}, interleaved"]
+        page = results_page.write_block(args.write_docs, figures, info, notes=repeats)
+        log(f"wrote block {args.write_docs!r} of {page}")
     if args.json:
         print(json.dumps(out, indent=2))
         return
     if "rows" in out:
         emit(console, table(out["rows"], backends), args.markdown)
-        row = out["rows"][0]
-        warm = ", ".join(
-            f"{n} {row['warmup_s'][n]:.2f} s" for n in backends if n in row["warmup_s"]
-        )
-        if warm:
-            log(
-                f"warm-up before the first epoch (excluded above; numba compiles or loads its "
-                f"cache), {row['case']}: {warm}"
-            )
-        for row in out["rows"]:
-            shown = [*backends, row["jax_variant"]]  # the JAX variant in the table
-            paths = ", ".join(f"{n} ({p})" for n, p in row["path"].items() if n in shown)
-            log(f"path, {row['case']}: {paths or '-'}")
-            for reason in row["unavailable"].values():
-                log(f"{row['case']}: {reason}")
-            jax = {n: s for n, s in row["warmup_s"].items() if n.startswith("jax-")}
-            if jax:
-                log(
-                    f"jax compile (ahead of time, excluded above), {row['case']}: "
-                    + ", ".join(f"{n} {s:.2f} s" for n, s in jax.items())
-                )
+        for line in row_notes(out["rows"], backends):
+            log(line)
     if "compile" in out:
         import compile_times
 

@@ -1,17 +1,17 @@
 """Numba's compile cost, cold and warm, each in a fresh process: per cell and dtype, and the
 start of a whole `rnnlab run`.
 
-Per cell (rnn, lstm, gru) and dtype, a child process with ``NUMBA_CACHE_DIR`` pointed at a new
-empty directory builds what training needs: ``backend.warm_up(plan)`` (the layer kernels) and
-``rnnlab.training.loop.epoch_runner`` (the fused epoch runner, when it covers the plan: the sine
-plan
-of benchmarks/backends.py at T=10 H=32 B=32, ``train.threads`` automatic), then runs two epochs
-(a first epoch much slower than the second means something still compiled lazily). The row
-``char`` does the same for the stateful char plan of benchmarks/charmodel.py (rnn H=100,
-cross-entropy at every step, Adagrad, clipping by value, chunks of 25: the core asks the backend
-for a runner with ``chunk_length``) through ``rnnlab.training.loop.warm_up`` and ``train_epoch``,
-on a
-small text. The same child runs again on the now-filled cache: the warm load.
+Per cell (rnn, lstm, gru; ``--cell`` also mingru, minlstm, indrnn, lru) and dtype, a child
+process with ``NUMBA_CACHE_DIR`` pointed at a new empty directory builds what training needs:
+``backend.warm_up(plan)`` (the layer kernels) and ``rnnlab.training.loop.epoch_runner`` (the
+fused epoch runner, when it covers the plan: the sine plan of benchmarks/backends.py at T=10
+H=32 B=32, ``train.threads`` automatic), then runs two epochs (a first epoch much slower than
+the second means something still compiled lazily). The row ``char`` does the same for the
+stateful char plan of benchmarks/charmodel.py (rnn H=100, cross-entropy at every step, Adagrad,
+clipping by value, chunks of 25: the core asks the backend for a runner with ``chunk_length``)
+through ``rnnlab.training.loop.warm_up`` and ``train_epoch``, on a small text. The same child
+runs again on the now-filled cache: the warm load, whose parameters after the two epochs must be
+the same bytes as the cold run's (compared by SHA-256).
 
 The start of `rnnlab run experiments/sine.toml --set train.backend=numba --set
 train.epochs=1` is timed the same way, cold then warm: from process start to the line the run
@@ -41,6 +41,7 @@ own seconds include its callees' code again: the breakdown shows what is worth f
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import re
@@ -52,14 +53,16 @@ import time
 from pathlib import Path
 
 import machine
-from backends import console_for, emit
+import results_page
+from backends import console_for, emit, markdown
 from rich.console import Console
 from rich.table import Table
 
 ROOT = Path(__file__).resolve().parent.parent
 CHAR = "char"  # the stateful char plan (rnn H=100, xent at every step, adagrad, chunks of 25)
 CHAR_TEXT = ("colorsys",)  # a small module: its epochs take a fraction of a second
-CELLS = ("rnn", "lstm", "gru", CHAR)
+CELLS = ("rnn", "lstm", "gru", CHAR)  # the default
+NEWER_CELLS = ("mingru", "minlstm", "indrnn", "lru")  # on request (--cell)
 DTYPES = ("float64", "float32")
 RUN = ("run", "experiments/sine.toml", "--set", "train.backend=numba", "--set", "train.epochs=1")
 READY = "backend 'numba' ready"  # what `rnnlab run` prints when the first epoch is about to start
@@ -90,7 +93,12 @@ def child(cell: str, dtype: str) -> dict:
         c = RnnlabContender("numba", case, sine_data(case.T, dtype))  # warm_up + epoch_runner
         order = np.random.default_rng(0).permutation(WINDOWS)
     first, second = c.epoch(order), c.epoch(order)
+    params = c.session.model.params if cell == CHAR else c.model.params
+    digest = hashlib.sha256(
+        b"".join(np.ascontiguousarray(params[k]).tobytes() for k in sorted(params))
+    )
     return {
+        "params_sha256": digest.hexdigest(),
         "imports_s": t1 - t0,
         "build_s": c.warmup,
         "path": c.path,
@@ -264,7 +272,16 @@ def _s(value) -> str:
     return "-" if value is None else f"{value:.2f}"
 
 
-def show(console: Console, result: dict, as_markdown: bool = False) -> None:
+BUILD_NOTE = (
+    "build = backend.warm_up(plan) + rnnlab.training.loop.epoch_runner (the T=10 H=32 B=32 sine "
+    "plan; char: the stateful char plan); a 1st epoch much slower than the 2nd: something "
+    "compiled lazily; process = the whole child process; imports = rnnlab and numba, warm; "
+    "warm = cold bytes: the parameters after the two epochs are the same bytes (SHA-256) whether "
+    "the kernels were just compiled or loaded from the cache"
+)
+
+
+def cells_table(result: dict) -> Table:
     t = Table(
         title="numba compile, seconds, each in a fresh process (cold: empty NUMBA_CACHE_DIR; "
         "warm: the cache the cold run filled)"
@@ -273,7 +290,7 @@ def show(console: Console, result: dict, as_markdown: bool = False) -> None:
         t.add_column(col)
     for col in ("cold build", "cold epoch 1 / 2", "cold process", "warm build"):
         t.add_column(col, justify="right")
-    for col in ("warm process", "imports"):
+    for col in ("warm process", "imports", "warm = cold bytes"):
         t.add_column(col, justify="right")
     for row in result["cells"]:
         cold, warm = row["cold"], row["warm"]
@@ -287,38 +304,57 @@ def show(console: Console, result: dict, as_markdown: bool = False) -> None:
             _s(warm["build_s"]),
             _s(warm["process_s"]),
             _s(warm["imports_s"]),
+            "yes" if warm.get("params_sha256") == cold.get("params_sha256") else "NO",
         )
-    if result["cells"]:
-        emit(console, t, as_markdown)
-        console.print(
-            "build = backend.warm_up(plan) + rnnlab.training.loop.epoch_runner (the T=10 H=32 "
-            "B=32 sine plan; char: the stateful char plan); a 1st epoch much slower than the "
-            "2nd: something compiled lazily; process = the whole child process; imports = "
-            "rnnlab and numba, warm",
-            highlight=False,
-        )
-    if "run" not in result:
-        return
-    run = result["run"]
-    verdict = {True: "PASS", False: "FAIL", None: f"? (no line containing {READY!r})"}[run["pass"]]
+    return t
+
+
+def run_lines(run: dict) -> list[str]:
+    """The `rnnlab run` start, cold and warm, and its two bars."""
+    lines = []
     for kind in ("cold", "warm"):
         r = run[kind]
-        console.print(
+        lines.append(
             f"{run['command']}, {kind} cache: first epoch starts {_s(r['to_first_epoch_s'])} s "
             f"and is done {_s(r.get('first_epoch_done_s'))} s after process start "
             f"(warmup_seconds {_s(r['warmup_seconds'])}), whole process "
             f"{_s(r['process_s'])} s, {_s(r.get('cpu_s'))} s CPU, exit {_s(r.get('exit_s'))} s "
-            f"after the last line; load {r['load'][0]:.2f} -> {r['load'][1]:.2f}",
-            highlight=False,
+            f"after the last line; load {r['load'][0]:.2f} -> {r['load'][1]:.2f}"
         )
-    console.print(f"bar: {run['bar']}: {verdict}", highlight=False)
+    verdict = {True: "PASS", False: "FAIL", None: f"? (no line containing {READY!r})"}[run["pass"]]
+    lines.append(f"bar: {run['bar']}: {verdict}")
     cold = {True: "PASS", False: "FAIL", None: "?"}[run.get("cold_pass")]
-    console.print(f"bar: {run.get('cold_bar')}: {cold}", highlight=False)
+    lines.append(f"bar: {run.get('cold_bar')}: {cold}")
+    return lines
+
+
+def show(console: Console, result: dict, as_markdown: bool = False) -> None:
+    if result["cells"]:
+        emit(console, cells_table(result), as_markdown)
+        console.print(BUILD_NOTE, highlight=False)
+    if "run" in result:
+        for line in run_lines(result["run"]):
+            console.print(line, highlight=False)
+
+
+def docs_figures(result: dict) -> str:
+    """The tables and lines of ``result`` as Markdown, for the results page."""
+    parts = []
+    if result["cells"]:
+        parts += [markdown(cells_table(result)), BUILD_NOTE]
+    for run in result.get("runs", [result["run"]] if "run" in result else []):
+        parts.append("\n".join(f"- {line}" for line in run_lines(run)))
+    return "\n\n".join(parts)
 
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--cell", action="append", choices=CELLS, help="default: every cell")
+    ap.add_argument(
+        "--cell",
+        action="append",
+        choices=CELLS + NEWER_CELLS,
+        help=f"default: {', '.join(CELLS)}",
+    )
     ap.add_argument("--dtype", action="append", choices=DTYPES, help="default: both")
     ap.add_argument("--no-run", action="store_true", help="leave out the `rnnlab run` start")
     ap.add_argument("--json", action="store_true", help="print the results as JSON")
@@ -326,6 +362,12 @@ def main(argv=None) -> None:
     ap.add_argument("--run-only", action="store_true", help="only the `rnnlab run` start")
     ap.add_argument("--repeats", type=int, default=1, help="`rnnlab run` starts (cold, warm)")
     ap.add_argument("--breakdown", action="store_true", help="where a cold run's compile time goes")
+    ap.add_argument(
+        "--write-docs",
+        action="store_true",
+        help="also write the tables and how they were measured into docs/results/speed.md "
+        "(block compile; not with --breakdown)",
+    )
     ap.add_argument("--top", type=int, default=25, help="--breakdown: functions listed")
     ap.add_argument("--child", nargs=2, metavar=("CELL", "DTYPE"), help=argparse.SUPPRESS)
     ap.add_argument("--breakdown-child", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
@@ -336,8 +378,10 @@ def main(argv=None) -> None:
     if args.breakdown_child:
         breakdown_child(args.breakdown_child)
         return
+    if args.write_docs and args.breakdown:
+        ap.error("--write-docs writes the compile times, not --breakdown's table")
     console = console_for(args.json)
-    info = machine.describe(with_torch=False)
+    info = results_page.record(machine.describe(with_torch=False))
     warning = machine.idle_warning(info)
     if warning:
         console.print(warning, highlight=False, markup=False)
@@ -350,6 +394,13 @@ def main(argv=None) -> None:
     else:
         result = measure(args.dtype or DTYPES, log, args.cell or CELLS, not args.no_run)
     machine.finish(info)
+    if args.write_docs:
+        notes = [
+            "**Caches:** every cold measurement in a new empty `NUMBA_CACHE_DIR` of its own, "
+            "the warm one in the cache its cold one filled"
+        ]
+        page = results_page.write_block("compile", docs_figures(result), info, notes=notes)
+        log(f"wrote block 'compile' of {page}")
     if args.json:
         print(json.dumps({"machine": info, "compile": result}, indent=2))
         return

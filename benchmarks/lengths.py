@@ -11,6 +11,7 @@ of B, float64, the same data, initial parameters and orders for every contender,
     python benchmarks/lengths.py                       # rnn T=100 H=32 and H=128, B=32
     python benchmarks/lengths.py --case 100,32,32,lstm --repeats 3
     python benchmarks/lengths.py --backends numba      # numba alone
+    python benchmarks/lengths.py --case 100,32,32,lstm --write-docs  # into docs/results/speed.md
 
 Orders, per epoch (the same seeded permutation underneath):
 - ``random``: a plain shuffle, the length mix of every batch is the population's;
@@ -23,8 +24,8 @@ Each batch costs its longest sequence's steps (the core trims a batch, the numba
 stops there), and inside a batch a step's products cover only its live sequences on numba.
 The aim: numba's lead over numpy with lengths is at least 0.8 of its lead at fixed
 length. An rnnlab backend runs through its epoch runner when the core would use it for the plan
-(``rnnlab.training.loop.epoch_runner``: numba, rnn), else through the core loop; a backend that does
-not declare lengths is reported and left out.
+(``rnnlab.training.loop.epoch_runner``: numba's fused epoch), else through the core loop; a
+backend that does not declare lengths is reported and left out.
 """
 
 from __future__ import annotations
@@ -36,8 +37,10 @@ import statistics
 import time
 from dataclasses import dataclass
 
+import backends as backends_script
+import machine
 import numpy as np
-from rich.console import Console
+import results_page
 from rich.table import Table
 
 from rnnlab.experiment.schema import ModelConfig, TrainConfig
@@ -225,27 +228,48 @@ def main(argv=None) -> None:
         help="a case to run (repeatable; default: rnn T=100 H=32 and H=128, B=32)",
     )
     ap.add_argument("--json", action="store_true", help="print the results as JSON")
+    ap.add_argument("--markdown", action="store_true", help="print the table as Markdown")
+    ap.add_argument(
+        "--write-docs",
+        action="store_true",
+        help="also write the table and how it was measured into docs/results/speed.md "
+        "(block lengths)",
+    )
     args = ap.parse_args(argv)
     cases = CASES
     if args.case:
         cases = tuple(Case(*map(int, c.split(",")[:3]), *c.split(",")[3:]) for c in args.case)
     backends = args.backends.split(",")
-    console = Console(stderr=args.json)
-    rows = measure(
-        cases, args.sequences, backends, args.repeats, lambda m: console.print(m, highlight=False)
-    )
+    console = backends_script.console_for(args.json)
+    log = lambda m: console.print(m, highlight=False, markup=False)  # noqa: E731
+    info = results_page.record(machine.describe(with_torch=False))
+    if machine.idle_warning(info):
+        log(machine.idle_warning(info))
+    rows = measure(cases, args.sequences, backends, args.repeats, log)
+    machine.finish(info)
     if args.json:
-        print(json.dumps(rows, indent=2))
+        print(json.dumps({"machine": info, "rows": rows}, indent=2))
         return
     present = [
         n for n in backends if any(k.startswith(f"{n} ") for r in rows for k in r["ms_per_epoch"])
     ]
-    console.print(table(rows, present))
+    t = table(rows, present)
     warm = ", ".join(f"{n} {s:.2f} s" for n, s in rows[0]["warmup_s"].items())
-    console.print(
+    notes = [
+        t.caption,
         f"warm-up before the first epoch (excluded above; numba compiles or loads its "
-        f"cache): {warm}"
-    )
+        f"cache): {warm}",
+    ]
+    t.caption = None
+    backends_script.emit(console, t, args.markdown)
+    for line in notes:
+        log(line)
+    backends_script.print_header(console, info)
+    if args.write_docs:
+        figures = "\n\n".join([backends_script.markdown(t), *notes])
+        repeats = [f"**Repeats:** {args.repeats}, interleaved"]
+        page = results_page.write_block("lengths", figures, info, notes=repeats)
+        log(f"wrote block 'lengths' of {page}")
 
 
 if __name__ == "__main__":

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from rnnlab.training.machine import cpu_model, load_average
+
 # thread and kernel settings that change the figures, reported as set (or "unset")
 ENVIRONMENT = (
     "OPENBLAS_CORETYPE",
@@ -57,26 +59,9 @@ def settle(limit: float = SETTLE_SECONDS) -> float:
     return time.perf_counter() - start
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def cores() -> dict:
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
     return {"logical": os.cpu_count(), "usable": usable}
-
-
-def load_average() -> list[float] | None:
-    try:
-        return [round(v, 2) for v in os.getloadavg()]
-    except OSError:
-        return None
 
 
 def openblas_runtime() -> dict:

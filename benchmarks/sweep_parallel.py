@@ -1,6 +1,7 @@
 """Wall time of one sweep of 8 short sine runs: serially, then on 2 local worker processes.
 
     python benchmarks/sweep_parallel.py [--epochs 40] [--repeats 3] [--workers 2]
+    python benchmarks/sweep_parallel.py --repeats 3 --write-docs   # into docs/results/speed.md
 
 Both sweeps are the same 8 runs (one variant, seeds 0-7) written to fresh folders; the figure
 is the ratio of the two wall times (process start-up included: it is what a user waits for).
@@ -19,6 +20,11 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
+
+import backends
+import machine
+import results_page
+from rich.table import Table
 
 from rnnlab.executors.local import LocalExecutor
 from rnnlab.executors.serial import SerialExecutor
@@ -61,32 +67,77 @@ def timed(plan, executor, out: Path) -> tuple[float, float]:
     return seconds, cpu
 
 
-def main() -> None:
+def table(repeats: list[dict], workers: int) -> Table:
+    t = Table(
+        title=f"one sweep of 8 sine runs (numpy backend), serially and on {workers} local "
+        f"worker processes: wall and CPU seconds"
+    )
+    for col in ("repeat", "serial", f"{workers} processes", "parallel / serial", "load"):
+        t.add_column(col, justify="left" if col == "repeat" else "right")
+    for k, r in enumerate(repeats, 1):
+        t.add_row(
+            str(k),
+            f"{r['serial']:.2f} (CPU {r['serial_cpu']:.2f})",
+            f"{r['parallel']:.2f} (CPU {r['parallel_cpu']:.2f})",
+            f"{r['parallel'] / r['serial']:.3f}",
+            f"{r['load']:.1f}",
+        )
+    ratios = [r["parallel"] / r["serial"] for r in repeats]
+    t.add_row("median", "", "", f"{statistics.median(ratios):.3f}", "")
+    return t
+
+
+def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=40)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--workers", type=int, default=2)
-    args = parser.parse_args()
+    parser.add_argument("--markdown", action="store_true", help="print the table as Markdown")
+    parser.add_argument(
+        "--write-docs",
+        action="store_true",
+        help="also write the table and how it was measured into docs/results/speed.md "
+        "(block sweeps)",
+    )
+    args = parser.parse_args(argv)
+    console = backends.console_for(False)
+    log = lambda m: console.print(m, highlight=False, markup=False)  # noqa: E731
+    info = results_page.record(machine.describe(with_torch=False))
+    if machine.idle_warning(info):
+        log(machine.idle_warning(info))
+    repeats = []
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         path = root / "bench.toml"
         path.write_text(SWEEP.format(epochs=args.epochs))
         plan = build_plan(read_toml(path), Registry(), source=path)
-        ratios = []
         for k in range(args.repeats):
             serial, serial_cpu = timed(plan, SerialExecutor(), root / f"serial-{k}")
             parallel, parallel_cpu = timed(plan, LocalExecutor(args.workers), root / f"local-{k}")
-            ratios.append(parallel / serial)
-            print(
-                f"repeat {k + 1}: serial {serial:.2f} s (cpu {serial_cpu:.2f} s), "
-                f"{args.workers} processes {parallel:.2f} s (cpu {parallel_cpu:.2f} s), "
-                f"ratio {parallel / serial:.3f}; load average {os.getloadavg()[0]:.1f}",
-                flush=True,
+            repeats.append(
+                {
+                    "serial": serial,
+                    "serial_cpu": serial_cpu,
+                    "parallel": parallel,
+                    "parallel_cpu": parallel_cpu,
+                    "load": os.getloadavg()[0],
+                }
             )
-    print(
-        f"median ratio (parallel / serial) over {args.repeats} repeats: "
-        f"{statistics.median(ratios):.3f}"
+            log(f"repeat {k + 1}/{args.repeats} done")
+    machine.finish(info)
+    t = table(repeats, args.workers)
+    note = (
+        f"{args.epochs} epochs per run; CPU: this process and its worker processes; load: the "
+        "1-minute load average after the repeat"
     )
+    backends.emit(console, t, args.markdown)
+    log(note)
+    backends.print_header(console, info)
+    if args.write_docs:
+        figures = f"{backends.markdown(t)}\n\n{note}"
+        notes = [f"**Repeats:** {args.repeats}, each serial then parallel"]
+        page = results_page.write_block("sweeps", figures, info, notes=notes)
+        log(f"wrote block 'sweeps' of {page}")
 
 
 if __name__ == "__main__":  # the worker processes are spawned: they import this file again

@@ -18,6 +18,7 @@ idle machine with two free cores (the header says the load).
 
     python benchmarks/threads.py                      # rnn T=10 H=32, B from 4 to 128
     python benchmarks/threads.py --case 10,32,32,lstm --case 10,64,32 --repeats 9
+    python benchmarks/threads.py --repeats 7 --write-docs   # into docs/results/speed.md
 """
 
 from __future__ import annotations
@@ -28,8 +29,8 @@ import statistics
 import backends
 import machine
 import numpy as np
+import results_page
 from backends import Case, RnnlabContender, parse_case, sine_data
-from rich.console import Console
 from rich.table import Table
 
 from rnnlab.cells import cell_spec
@@ -63,10 +64,17 @@ def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--case", action="append", help="T,H,B[,cell] (repeatable)")
     ap.add_argument("--repeats", type=int, default=7)
+    ap.add_argument("--markdown", action="store_true", help="print the table as Markdown")
+    ap.add_argument(
+        "--write-docs",
+        action="store_true",
+        help="also write the table and how it was measured into docs/results/speed.md "
+        "(block threads)",
+    )
     args = ap.parse_args(argv)
     cases = [parse_case(c) for c in args.case] if args.case else list(DEFAULT_CASES)
-    console = Console()
-    info = machine.describe(with_torch=False)
+    console = backends.console_for(False)
+    info = results_page.record(machine.describe(with_torch=False))
     if machine.idle_warning(info):
         console.print(machine.idle_warning(info))
     setups = {}
@@ -91,14 +99,21 @@ def main(argv=None) -> None:
             backends.show_ratio(backends.ratio(t["1t"], t["2t chunked"])),
             backends.show_ratio(backends.ratio(t["1t chunked"], t["2t chunked"])),
         )
-    console.print(table)
-    console.print("work: multiply-adds per batch; ch: the batch forced into chunks")
-    console.print(
+    notes = [
+        "work: multiply-adds per batch; ch: the batch forced into chunks",
         f"the rule: two chunks (and two threads, when a core is free) from "
-        f"{2 * layout.CHUNK_WORK:,} multiply-adds per batch"
-    )
+        f"{2 * layout.CHUNK_WORK:,} multiply-adds per batch",
+    ]
+    backends.emit(console, table, args.markdown)
+    for line in notes:
+        console.print(line, highlight=False)
     for line in machine.header_lines(info):
         console.print(line, highlight=False, markup=False)
+    if args.write_docs:
+        figures = "\n\n".join([backends.markdown(table), *notes])
+        repeats = [f"**Repeats:** {args.repeats}, interleaved"]
+        page = results_page.write_block("threads", figures, info, notes=repeats)
+        console.print(f"wrote block 'threads' of {page}", highlight=False)
 
 
 if __name__ == "__main__":

@@ -32,6 +32,8 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from rnnlab.training.machine import cpu_model, load_average
+
 ROOT = Path(__file__).resolve().parents[2]
 COMMAND = "python docs/gen/results.py"
 # settings of the environment that change how a run uses the cores, reported as set or unset
@@ -96,21 +98,10 @@ class Table:
 # -- measuring ----------------------------------------------------------------------------------
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def load_average() -> float | None:
-    try:
-        return round(os.getloadavg()[0], 2)
-    except OSError:
-        return None
+def one_minute_load() -> float | None:
+    """The 1-minute load average (what a table's runs record before and after each run)."""
+    loads = load_average()
+    return loads[0] if loads else None
 
 
 def openblas_core() -> str | None:
@@ -184,7 +175,7 @@ def measure(table: Table, out: Path) -> dict:
         for seed in row.seeds:
             result = finished(i, row, seed)
             if result is None:
-                before = load_average()
+                before = one_minute_load()
                 run = rnnlab.run(
                     str(ROOT / row.experiment),
                     set=[*row.sets, f"experiment.seed={seed}"],
@@ -196,7 +187,7 @@ def measure(table: Table, out: Path) -> dict:
                 result = result_of(run) | {
                     "command": row.command(),
                     "date": time.strftime("%Y-%m-%d"),
-                    "load": [before, load_average()],
+                    "load": [before, one_minute_load()],
                 }
                 saved(i, row, seed).write_text(json.dumps(result))
                 print(

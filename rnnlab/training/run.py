@@ -7,7 +7,6 @@ and :func:`resume_experiment` walk them for a new run and for one continued from
 
 from __future__ import annotations
 
-import os
 import platform
 import subprocess
 import time
@@ -36,6 +35,7 @@ from .checkpoints import RunCheckpoints, check_resumable, check_same_experiment,
 from .diagnostics import Diagnostics
 from .interrupt import graceful_stop
 from .loop import RunInfo, evaluate, fit
+from .machine import load_average
 from .session import Session, prepare
 
 
@@ -412,14 +412,6 @@ class ActiveRun:
                     f"warning: plugin {name!r} saved a state in the checkpoint but is not "
                     f"loaded now; its state is not restored"
                 )
-
-
-def load_average() -> list[float] | None:
-    """The machine's 1, 5 and 15-minute load averages (None where the OS has none)."""
-    try:
-        return [round(x, 2) for x in os.getloadavg()]
-    except (AttributeError, OSError):
-        return None
 
 
 def new_summary(session: Session, registry) -> dict:

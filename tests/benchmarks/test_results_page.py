@@ -2,6 +2,7 @@
 two marker lines is replaced whole, with a box saying how the figures were measured; the
 busy-core comparison of NumPy's BLAS threads runs end to end (timing never asserted)."""
 
+import re
 import sys
 
 import pytest
@@ -10,10 +11,14 @@ from tests.support.paths import ROOT
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+import backends  # noqa: E402
 import bars  # noqa: E402
 import blas_threads  # noqa: E402
+import compile_times  # noqa: E402
+import diagnostics_overhead  # noqa: E402
 import machine  # noqa: E402
 import results_page  # noqa: E402
+import sweep_parallel  # noqa: E402
 
 PAGE = """# Speed
 
@@ -61,10 +66,38 @@ def test_a_page_without_the_block_is_left_alone(tmp_path):
     assert page.read_text() == PAGE
 
 
+BLOCKS = (
+    "bars",
+    "threads",
+    "blas_threads",
+    "blas_busy",
+    "compile",
+    "lengths",
+    "bidirectional",
+    "diagnostics",
+    "sweeps",
+)
+
+
 def test_the_speed_page_has_the_blocks_the_scripts_write():
     text = results_page.PAGE.read_text()
-    for name in ("bars", "blas_threads", "blas_busy"):
+    for name in BLOCKS:
         results_page.replace_block(text, name, "")  # raises without the block
+
+
+def test_every_block_of_the_speed_page_was_written_by_its_command():
+    """Each block ends with the box a command writes: the command, the versions it ran with
+    and the load; no block holds figures copied by hand."""
+    text = results_page.PAGE.read_text()
+    names = re.findall(r"<!-- generated: (\w+) -->", text)
+    assert sorted(names) == sorted(BLOCKS)
+    for name in names:
+        block = text.split(f"<!-- generated: {name} -->")[1].split("<!-- end generated")[0]
+        assert '!!! info "How this table was measured"' in block, name
+        for what in ("**Command:** `python benchmarks/", "**Versions:** Python ", "NumPy "):
+            assert what in block, (name, what)
+        assert "**Load average (1, 5, 15 min):** " in block, name
+        assert "not recorded" not in block, name
 
 
 def test_a_wrapped_command_writes_its_output(tmp_path, capsys):
@@ -118,3 +151,61 @@ def test_busy_core_comparison_runs(monkeypatch):
     assert out["threads"]["pinned"] == 1 and out["threads"]["rnnlab"] == 1
     assert out["threads"]["default"] >= 1
     assert set(out["vs_pinned"]) == {"rnnlab", "default"} and out["pass"] in (True, False)
+
+
+def test_the_diagnostics_cost_is_measured_and_written(capsys):
+    """One repeat of the sine experiment on numpy: a row with the three parts and their
+    shares."""
+    case = diagnostics_overhead.Case("experiments/sine.toml", "numpy")
+    diagnostics_overhead.measure([case], 1, lambda m: None)
+    assert all(len(case.times[part]) == 1 for part in diagnostics_overhead.PARTS)
+    md = backends.markdown(diagnostics_overhead.table([case], 1))
+    assert "| sine.toml (rnn, H=32) on numpy |" in md and "health_every = 2" in md
+
+
+def test_the_sweep_table_shows_each_repeat_and_the_median():
+    repeats = [
+        {"serial": 10.0, "serial_cpu": 9.0, "parallel": 6.0, "parallel_cpu": 11.0, "load": 4.0},
+        {"serial": 10.0, "serial_cpu": 9.0, "parallel": 7.0, "parallel_cpu": 11.0, "load": 5.0},
+    ]
+    md = backends.markdown(sweep_parallel.table(repeats, 2))
+    assert "| 1 | 10.00 (CPU 9.00) | 6.00 (CPU 11.00) | 0.600 | 4.0 |" in md
+    assert "| median |  |  | 0.650 |  |" in md
+
+
+def test_compile_figures_say_whether_the_cached_kernels_gave_the_same_bytes():
+    def child(sha: str) -> dict:
+        return {
+            "imports_s": 1.0,
+            "build_s": 20.0,
+            "path": "epoch runner",
+            "first_epoch_s": 0.01,
+            "second_epoch_s": 0.01,
+            "process_s": 22.0,
+            "params_sha256": sha,
+        }
+
+    run = {"to_first_epoch_s": 1.0, "first_epoch_done_s": 1.2, "warmup_seconds": 0.5}
+    run |= {"process_s": 2.0, "cpu_s": 1.5, "exit_s": 0.1, "load": [4.0, 5.0]}
+    result = {
+        "cells": [
+            {"cell": "rnn", "dtype": "float64", "cold": child("a"), "warm": child("a")},
+            {"cell": "lstm", "dtype": "float64", "cold": child("a"), "warm": child("b")},
+        ],
+        "run": {
+            "command": "rnnlab run x",
+            "cold": run,
+            "warm": run,
+            "bar": "warm < 1.5 s",
+            "pass": True,
+            "cold_bar": "cold <= 15 s",
+            "cold_pass": True,
+        },
+    }
+    text = compile_times.docs_figures(result)
+    rows = [
+        line for line in text.splitlines() if line.startswith("| rnn") or line.startswith("| lstm")
+    ]
+    assert rows[0].endswith("| yes |") and rows[1].endswith("| NO |")
+    assert "- rnnlab run x, cold cache: first epoch starts 1.00 s" in text
+    assert "- bar: warm < 1.5 s: PASS" in text
