@@ -622,6 +622,28 @@ def print_header(console: Console, info: dict) -> None:
         console.print(line, highlight=False, markup=False, soft_wrap=True)
 
 
+def show_and_write(
+    console: Console,
+    table: Table,
+    lines,
+    info: dict,
+    as_markdown: bool,
+    block: str | None = None,
+    box=(),
+) -> None:
+    """Print ``table`` (as Markdown when asked), the ``lines`` under it and the machine header;
+    with ``block``, also write table and lines into that block of the speed page, ``box``
+    added to its "how this table was measured" box."""
+    emit(console, table, as_markdown)
+    for line in lines:
+        console.print(line, highlight=False, markup=False)
+    print_header(console, info)
+    if block:
+        figures = "\n\n".join([markdown(table), *lines])
+        page = results_page.write_block(block, figures, info, notes=box)
+        console.print(f"wrote block {block!r} of {page}", highlight=False, markup=False)
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--repeats", type=int, default=5, help="timed epochs per contender (0: none)")

@@ -388,11 +388,10 @@ def main(argv=None) -> None:
     ap.add_argument("--worker", choices=BUSY_SETTINGS, help=argparse.SUPPRESS)
     ap.add_argument("--json", help="also write the figures and the header to this file")
     ap.add_argument("--markdown", action="store_true", help="print the tables as Markdown")
-    ap.add_argument(
-        "--write-docs",
-        action="store_true",
-        help="also write the tables and how they were measured into docs/results/speed.md "
-        "(block blas_busy with --busy-core, else blas_threads)",
+    results_page.add_write_docs(
+        ap,
+        "blas_busy with --busy-core, else blas_threads",
+        "the tables and how they were measured",
     )
     args = ap.parse_args(argv)
     cases = [parse_case(c) for c in args.epoch_case] if args.epoch_case else None

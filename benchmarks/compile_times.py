@@ -362,11 +362,8 @@ def main(argv=None) -> None:
     ap.add_argument("--run-only", action="store_true", help="only the `rnnlab run` start")
     ap.add_argument("--repeats", type=int, default=1, help="`rnnlab run` starts (cold, warm)")
     ap.add_argument("--breakdown", action="store_true", help="where a cold run's compile time goes")
-    ap.add_argument(
-        "--write-docs",
-        action="store_true",
-        help="also write the tables and how they were measured into docs/results/speed.md "
-        "(block compile; not with --breakdown)",
+    results_page.add_write_docs(
+        ap, "compile; not with --breakdown", "the tables and how they were measured"
     )
     ap.add_argument("--top", type=int, default=25, help="--breakdown: functions listed")
     ap.add_argument("--child", nargs=2, metavar=("CELL", "DTYPE"), help=argparse.SUPPRESS)

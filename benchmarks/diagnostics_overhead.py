@@ -142,12 +142,7 @@ def main(argv=None) -> None:
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--set", dest="sets", action="append", default=[])
     parser.add_argument("--markdown", action="store_true", help="print the table as Markdown")
-    parser.add_argument(
-        "--write-docs",
-        action="store_true",
-        help="also write the table and how it was measured into docs/results/speed.md "
-        "(block diagnostics)",
-    )
+    results_page.add_write_docs(parser, "diagnostics")
     args = parser.parse_args(argv)
     if args.configs:
         pairs = [(c, b) for c in args.configs for b in args.backend or ["numba"]]
@@ -168,14 +163,9 @@ def main(argv=None) -> None:
         "added per epoch: the health record every health_every epochs and the gradient flow "
         "every `every` epochs (0: only at the end of training), as the experiment sets them"
     )
-    backends.emit(console, t, args.markdown)
-    log(note)
-    backends.print_header(console, info)
-    if args.write_docs:
-        figures = f"{backends.markdown(t)}\n\n{note}"
-        repeats = [f"**Repeats:** {args.repeats}, interleaved"]
-        page = results_page.write_block("diagnostics", figures, info, notes=repeats)
-        log(f"wrote block 'diagnostics' of {page}")
+    block = "diagnostics" if args.write_docs else None
+    box = [f"**Repeats:** {args.repeats}, interleaved"]
+    backends.show_and_write(console, t, [note], info, args.markdown, block, box)
 
 
 if __name__ == "__main__":

@@ -229,12 +229,7 @@ def main(argv=None) -> None:
     )
     ap.add_argument("--json", action="store_true", help="print the results as JSON")
     ap.add_argument("--markdown", action="store_true", help="print the table as Markdown")
-    ap.add_argument(
-        "--write-docs",
-        action="store_true",
-        help="also write the table and how it was measured into docs/results/speed.md "
-        "(block lengths)",
-    )
+    results_page.add_write_docs(ap, "lengths")
     args = ap.parse_args(argv)
     cases = CASES
     if args.case:
@@ -261,15 +256,9 @@ def main(argv=None) -> None:
         f"cache): {warm}",
     ]
     t.caption = None
-    backends_script.emit(console, t, args.markdown)
-    for line in notes:
-        log(line)
-    backends_script.print_header(console, info)
-    if args.write_docs:
-        figures = "\n\n".join([backends_script.markdown(t), *notes])
-        repeats = [f"**Repeats:** {args.repeats}, interleaved"]
-        page = results_page.write_block("lengths", figures, info, notes=repeats)
-        log(f"wrote block 'lengths' of {page}")
+    block = "lengths" if args.write_docs else None
+    box = [f"**Repeats:** {args.repeats}, interleaved"]
+    backends_script.show_and_write(console, t, notes, info, args.markdown, block, box)
 
 
 if __name__ == "__main__":

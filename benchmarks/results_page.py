@@ -132,6 +132,15 @@ def write_block(name: str, figures: str, info: dict, page: Path = PAGE, notes=()
     return page
 
 
+def add_write_docs(parser, block: str, what: str = "the table and how it was measured") -> None:
+    """The ``--write-docs`` option of a script that writes block ``block`` of the speed page."""
+    parser.add_argument(
+        "--write-docs",
+        action="store_true",
+        help=f"also write {what} into docs/results/speed.md (block {block})",
+    )
+
+
 def record(info: dict) -> dict:
     """``info`` with what a page shows besides machine.describe's: the niceness and every
     package's version."""

@@ -93,12 +93,7 @@ def main(argv=None) -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--markdown", action="store_true", help="print the table as Markdown")
-    parser.add_argument(
-        "--write-docs",
-        action="store_true",
-        help="also write the table and how it was measured into docs/results/speed.md "
-        "(block sweeps)",
-    )
+    results_page.add_write_docs(parser, "sweeps")
     args = parser.parse_args(argv)
     console = backends.console_for(False)
     log = lambda m: console.print(m, highlight=False, markup=False)  # noqa: E731
@@ -130,14 +125,9 @@ def main(argv=None) -> None:
         f"{args.epochs} epochs per run; CPU: this process and its worker processes; load: the "
         "1-minute load average after the repeat"
     )
-    backends.emit(console, t, args.markdown)
-    log(note)
-    backends.print_header(console, info)
-    if args.write_docs:
-        figures = f"{backends.markdown(t)}\n\n{note}"
-        notes = [f"**Repeats:** {args.repeats}, each serial then parallel"]
-        page = results_page.write_block("sweeps", figures, info, notes=notes)
-        log(f"wrote block 'sweeps' of {page}")
+    block = "sweeps" if args.write_docs else None
+    box = [f"**Repeats:** {args.repeats}, each serial then parallel"]
+    backends.show_and_write(console, t, [note], info, args.markdown, block, box)
 
 
 if __name__ == "__main__":  # the worker processes are spawned: they import this file again

@@ -65,12 +65,7 @@ def main(argv=None) -> None:
     ap.add_argument("--case", action="append", help="T,H,B[,cell] (repeatable)")
     ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--markdown", action="store_true", help="print the table as Markdown")
-    ap.add_argument(
-        "--write-docs",
-        action="store_true",
-        help="also write the table and how it was measured into docs/results/speed.md "
-        "(block threads)",
-    )
+    results_page.add_write_docs(ap, "threads")
     args = ap.parse_args(argv)
     cases = [parse_case(c) for c in args.case] if args.case else list(DEFAULT_CASES)
     console = backends.console_for(False)
@@ -104,16 +99,9 @@ def main(argv=None) -> None:
         f"the rule: two chunks (and two threads, when a core is free) from "
         f"{2 * layout.CHUNK_WORK:,} multiply-adds per batch",
     ]
-    backends.emit(console, table, args.markdown)
-    for line in notes:
-        console.print(line, highlight=False)
-    for line in machine.header_lines(info):
-        console.print(line, highlight=False, markup=False)
-    if args.write_docs:
-        figures = "\n\n".join([backends.markdown(table), *notes])
-        repeats = [f"**Repeats:** {args.repeats}, interleaved"]
-        page = results_page.write_block("threads", figures, info, notes=repeats)
-        console.print(f"wrote block 'threads' of {page}", highlight=False)
+    block = "threads" if args.write_docs else None
+    box = [f"**Repeats:** {args.repeats}, interleaved"]
+    backends.show_and_write(console, table, notes, info, args.markdown, block, box)
 
 
 if __name__ == "__main__":

@@ -51,6 +51,19 @@ batch_size = 16
 """
 
 
+# The adding experiment files cut to a two-epoch run of a second or two: the settings the numba
+# tests share, so that they compile one fused-epoch signature per cell between them.
+SMALL_ADDING_SETS = (
+    "train.epochs=2",
+    "task.length=20",
+    "task.train_size=200",
+    "task.val_size=40",
+    "task.test_size=40",
+    "model.hidden_size=8",
+    "model.dtype=float64",
+)
+
+
 def write_tiny(folder: Path, text: str = TINY) -> Path:
     path = Path(folder) / "tiny.toml"
     path.write_text(text)

@@ -15,6 +15,7 @@ from rnnlab.nn.model import GATES
 from rnnlab.registry.manager import Registry
 from rnnlab.testing import check_training_agreement, reference_backend, relative_error
 from tests.support.paths import EXPERIMENTS
+from tests.support.tiny_runs import SMALL_ADDING_SETS
 
 pytest.importorskip("numba")
 
@@ -71,15 +72,7 @@ def test_layer_from_nonzero_state_matches_reference(backend, cell, dtype, rtol, 
 
 @pytest.mark.parametrize("cell", BUILTIN_CELLS)
 def test_adding_training_agrees_with_reference(cell):
-    sets = (
-        "train.epochs=2",
-        "task.length=20",
-        "task.train_size=200",
-        "task.val_size=40",
-        "task.test_size=40",
-        "model.hidden_size=8",
-        "model.dtype=float64",
-    )
+    sets = SMALL_ADDING_SETS
     diffs = check_training_agreement(
         "numba", EXPERIMENTS / f"adding_{cell}.toml", sets=sets, rtol=1e-9
     )

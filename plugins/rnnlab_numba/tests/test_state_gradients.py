@@ -14,6 +14,7 @@ from rnnlab.registry.manager import Registry
 from rnnlab.testing import reference_backend, relative_error, sized_problem
 from rnnlab.training.diagnostics import direction_gradients
 from tests.support.paths import EXPERIMENTS
+from tests.support.tiny_runs import SMALL_ADDING_SETS
 
 pytest.importorskip("numba")
 
@@ -82,15 +83,7 @@ def test_a_numba_run_of_a_new_cell_records_the_gradient_flow():
     from rnnlab.experiment.config import load_experiment_file
     from rnnlab.training.compare import train_once, with_backend
 
-    sets = (
-        "train.epochs=2",
-        "task.length=20",
-        "task.train_size=200",
-        "task.val_size=40",
-        "task.test_size=40",
-        "model.hidden_size=8",
-        "model.dtype=float64",
-    )
+    sets = SMALL_ADDING_SETS
     registry = Registry()
     exp = load_experiment_file(EXPERIMENTS / "adding_lru.toml", registry, sets)
     exp = replace(with_backend(exp, "numba"), diagnostics=DiagnosticsConfig(every=1, sample_size=8))
