@@ -6,11 +6,11 @@ from __future__ import annotations
 import os
 import platform
 import time
-from pathlib import Path
 
 from rich.table import Table
 
 from ..display.terminal import fmt
+from ..training.machine import cpu_model
 
 COLUMNS = (
     "task",
@@ -80,15 +80,7 @@ def terminal_table(rows: list[dict]) -> Table:
 
 def machine() -> str:
     """The CPU and its cores (of the machine that writes the table), in one line."""
-    model = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{model}, {os.cpu_count()} logical cores, {platform.system()}"
+    return f"{cpu_model()}, {os.cpu_count()} logical cores, {platform.system()}"
 
 
 def threads(rows: list[dict]) -> str:
