@@ -24,7 +24,12 @@ from tests.support.epoch_checks import assert_same_state, twin_params
 
 pytest.importorskip("numba")
 
-from rnnlab_numba.tests.test_epoch import OPTIMIZERS, make_data, run_both  # noqa: E402
+from rnnlab_numba.tests.test_epoch import (  # noqa: E402
+    OPTIMIZERS,
+    assert_epoch_matches_the_reference,
+    make_data,
+    run_both,
+)
 from rnnlab_numba.tests.test_stateful import TRAINS, run_stateful, streams  # noqa: E402
 
 MODERN = ("mingru", "minlstm", "indrnn", "lru")
@@ -123,13 +128,7 @@ def plan_for(case, dtype="float64", **model):
 def test_fused_epoch_matches_the_reference(backend, case):
     _, _, _, loss, target, lengths, _ = case
     plan = plan_for(case)
-    rng, split, n_in, n_out = make_data("float64", loss, target, lengths)
-    (got, params, opt), (want, ref_params, ref_opt) = run_both(
-        backend, plan, split, rng, n_in, n_out
-    )
-    np.testing.assert_allclose(np.concatenate(got), np.concatenate(want), rtol=1e-10)
-    assert opt.steps == ref_opt.steps == 6
-    assert_same_state(params, opt, ref_params, ref_opt, 1e-10)
+    assert_epoch_matches_the_reference(backend, plan, loss, target, lengths)
 
 
 @pytest.mark.exhaustive  # a signature of its own per cell: pytest -m exhaustive
